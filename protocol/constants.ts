@@ -1,0 +1,131 @@
+/**
+ * The one table of packet types, status codes and reason codes of the AlphaNET wire
+ * protocol. Every number here is on the wire: never renumber, only append.
+ * docs/PROTOCOL.md documents each one byte by byte.
+ */
+
+/** Protocol version exchanged in Hello and VirtualIP (docs/PROTOCOL.md §2). */
+export const PROTOCOL_VERSION = 1;
+
+/** "ANET" — first four bytes of every Hello, so a stray HTTP client is refused at once. */
+export const HELLO_MAGIC = 0x414e4554;
+
+/** Bytes before a frame's body: u32 length + u8 type. */
+export const FRAME_HEADER_BYTES = 5;
+
+/** Default largest frame (type + body) a peer may send, in bytes. */
+export const DEFAULT_MAX_FRAME_BYTES = 256 * 1024;
+
+/** Smallest maximum frame size any peer may announce: must hold every control packet. */
+export const MIN_MAX_FRAME_BYTES = 1024;
+
+/**
+ * Per-connection flow-control window, in bytes of ArbitraryData payload, that each end grants
+ * the other when a socket connection is accepted (docs/PROTOCOL.md §6). A sender may have at
+ * most this many unacknowledged payload bytes in flight; WindowUpdate grants more.
+ */
+export const INITIAL_WINDOW_BYTES = 1024 * 1024;
+
+export const PacketType = {
+  Hello: 0x01,
+  VirtualIp: 0x02,
+  Ping: 0x03,
+  Pong: 0x04,
+  Error: 0x05,
+  BindRequest: 0x10,
+  BindResponse: 0x11,
+  Unbind: 0x12,
+  SocketStatusRequest: 0x20,
+  SocketStatusResponse: 0x21,
+  RequestFailed: 0x22,
+  SocketConnectionRequest: 0x23,
+  SocketConnectionResponse: 0x24,
+  ArbitraryData: 0x30,
+  SocketEnd: 0x31,
+  SocketClosed: 0x32,
+  WindowUpdate: 0x33,
+} as const;
+export type PacketType = (typeof PacketType)[keyof typeof PacketType];
+
+/** Names by number, for logs and errors. */
+export const PACKET_TYPE_NAMES: Readonly<Record<number, string>> = Object.fromEntries(
+  Object.entries(PacketType).map(([name, value]) => [value, name]),
+);
+
+/** BindResponse.status */
+export const BindStatus = {
+  Ok: 0,
+  AddressInUse: 1,
+  LimitReached: 2,
+  NoFreePort: 3,
+} as const;
+export type BindStatus = (typeof BindStatus)[keyof typeof BindStatus];
+
+/** SocketStatusResponse.status: what the target host has at the requested port. */
+export const SocketStatus = {
+  Listening: 0,
+  NotBound: 1,
+  NotListening: 2,
+} as const;
+export type SocketStatus = (typeof SocketStatus)[keyof typeof SocketStatus];
+
+/** SocketConnectionResponse.status */
+export const ConnectionStatus = {
+  Accepted: 0,
+  Denied: 1,
+  NotListening: 2,
+} as const;
+export type ConnectionStatus = (typeof ConnectionStatus)[keyof typeof ConnectionStatus];
+
+/** RequestFailed.reason: why the relay could not carry a request through. */
+export const FailureReason = {
+  Offline: 1,
+  Timeout: 2,
+  LimitReached: 3,
+  InvalidRequest: 4,
+  TargetDisconnected: 5,
+  NotBound: 6,
+} as const;
+export type FailureReason = (typeof FailureReason)[keyof typeof FailureReason];
+
+/** SocketClosed.reason: why a socket connection ended. */
+export const CloseReason = {
+  Normal: 0,
+  PeerDisconnected: 1,
+  IdleTimeout: 2,
+  RelayShutdown: 3,
+  ProtocolViolation: 4,
+  FlowControlViolation: 5,
+  Error: 6,
+} as const;
+export type CloseReason = (typeof CloseReason)[keyof typeof CloseReason];
+
+/** Error.code: a fatal condition; the sender closes the TCP connection after the packet. */
+export const ErrorCode = {
+  UnsupportedVersion: 1,
+  MalformedFrame: 2,
+  FrameTooLarge: 3,
+  UnknownPacketType: 4,
+  HelloTimeout: 5,
+  UnexpectedPacket: 6,
+  KeepaliveTimeout: 7,
+  TooManyClients: 8,
+  RelayShuttingDown: 9,
+  StoreFailure: 10,
+  AddressSpaceExhausted: 11,
+  TooManyPendingRequests: 12,
+  TooManySockets: 13,
+  Internal: 14,
+} as const;
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+function invert(table: Record<string, number>): Readonly<Record<number, string>> {
+  return Object.fromEntries(Object.entries(table).map(([name, value]) => [value, name]));
+}
+
+export const ERROR_CODE_NAMES = invert(ErrorCode);
+export const CLOSE_REASON_NAMES = invert(CloseReason);
+export const FAILURE_REASON_NAMES = invert(FailureReason);
+export const SOCKET_STATUS_NAMES = invert(SocketStatus);
+export const CONNECTION_STATUS_NAMES = invert(ConnectionStatus);
+export const BIND_STATUS_NAMES = invert(BindStatus);

@@ -1,0 +1,135 @@
+/**
+ * Turns one frame (as handed out by FrameDecoder) into a typed packet. Structural checks
+ * only: body length per type, the Hello magic, UTF-8 in Error. Whether a status or reason
+ * number is known is the receiving layer's business, so newer peers can add values.
+ */
+import { FRAME_HEADER_BYTES, HELLO_MAGIC, PACKET_TYPE_NAMES, PacketType } from './constants.ts';
+import { ProtocolError } from './errors.ts';
+import type { Packet } from './packets.ts';
+import type { WireAddress } from './address.ts';
+
+/** Exact body sizes of the fixed-size packets; the others have a minimum (see below). */
+const FIXED_BODY_BYTES: Readonly<Record<number, number>> = {
+  [PacketType.Hello]: 6,
+  [PacketType.VirtualIp]: 18,
+  [PacketType.Ping]: 4,
+  [PacketType.Pong]: 4,
+  [PacketType.BindRequest]: 6,
+  [PacketType.BindResponse]: 7,
+  [PacketType.Unbind]: 2,
+  [PacketType.SocketStatusRequest]: 16,
+  [PacketType.SocketStatusResponse]: 5,
+  [PacketType.RequestFailed]: 5,
+  [PacketType.SocketConnectionRequest]: 20,
+  [PacketType.SocketConnectionResponse]: 9,
+  [PacketType.SocketEnd]: 4,
+  [PacketType.SocketClosed]: 5,
+  [PacketType.WindowUpdate]: 8,
+};
+const MIN_BODY_BYTES: Readonly<Record<number, number>> = {
+  [PacketType.Error]: 2,
+  [PacketType.ArbitraryData]: 4,
+};
+
+const textDecoder = new TextDecoder('utf-8', { fatal: true });
+
+/** True when `type` is a packet type this version knows. */
+export function isKnownPacketType(type: number): boolean {
+  return type in FIXED_BODY_BYTES || type in MIN_BODY_BYTES;
+}
+
+/** The connection id of an ArbitraryData / SocketEnd / SocketClosed / WindowUpdate frame, read in place. */
+export function readConnectionId(frame: Uint8Array): number {
+  return ((frame[5] << 24) | (frame[6] << 16) | (frame[7] << 8) | frame[8]) >>> 0;
+}
+
+function address(view: DataView, offset: number): WireAddress {
+  return { ip: view.getUint32(offset), port: view.getUint16(offset + 4) };
+}
+
+/**
+ * Decodes a whole frame (header included). Returns the packet, or a ProtocolError saying what
+ * is wrong. ArbitraryData's `data` is a view into `frame`, not a copy.
+ */
+export function decodeFrame(frame: Uint8Array): Packet | ProtocolError {
+  if (frame.length < FRAME_HEADER_BYTES) {
+    return new ProtocolError('ERR_MALFORMED_PACKET', `frame of ${frame.length} bytes is shorter than its header`);
+  }
+  const type = frame[4];
+  const bodyBytes = frame.length - FRAME_HEADER_BYTES;
+  const fixed = FIXED_BODY_BYTES[type];
+  const min = MIN_BODY_BYTES[type];
+  if (fixed === undefined && min === undefined) {
+    return new ProtocolError('ERR_UNKNOWN_PACKET_TYPE', `unknown packet type 0x${type.toString(16).padStart(2, '0')}`);
+  }
+  if ((fixed !== undefined && bodyBytes !== fixed) || (min !== undefined && bodyBytes < min)) {
+    const want = fixed !== undefined ? `${fixed}` : `at least ${min}`;
+    return new ProtocolError(
+      'ERR_MALFORMED_PACKET',
+      `${PACKET_TYPE_NAMES[type]} body is ${bodyBytes} bytes, expected ${want}`,
+    );
+  }
+  const view = new DataView(frame.buffer, frame.byteOffset + FRAME_HEADER_BYTES, bodyBytes);
+  switch (type) {
+    case PacketType.Hello: {
+      const magic = view.getUint32(0);
+      if (magic !== HELLO_MAGIC) {
+        return new ProtocolError('ERR_MALFORMED_PACKET', 'Hello does not start with the AlphaNET magic "ANET"');
+      }
+      return { type, version: view.getUint16(4) };
+    }
+    case PacketType.VirtualIp:
+      return {
+        type,
+        version: view.getUint16(0),
+        ip: view.getUint32(2),
+        keepaliveIntervalMs: view.getUint32(6),
+        keepaliveTimeoutMs: view.getUint32(10),
+        maxFrameBytes: view.getUint32(14),
+      };
+    case PacketType.Ping:
+    case PacketType.Pong:
+      return { type, nonce: view.getUint32(0) };
+    case PacketType.Error: {
+      let message: string;
+      try {
+        message = textDecoder.decode(frame.subarray(FRAME_HEADER_BYTES + 2));
+      } catch {
+        return new ProtocolError('ERR_MALFORMED_PACKET', 'Error message is not valid UTF-8');
+      }
+      return { type, code: view.getUint16(0), message };
+    }
+    case PacketType.BindRequest:
+      return { type, requestId: view.getUint32(0), port: view.getUint16(4) };
+    case PacketType.BindResponse:
+      return { type, requestId: view.getUint32(0), status: view.getUint8(4), port: view.getUint16(5) };
+    case PacketType.Unbind:
+      return { type, port: view.getUint16(0) };
+    case PacketType.SocketStatusRequest:
+      return { type, requestId: view.getUint32(0), source: address(view, 4), destination: address(view, 10) };
+    case PacketType.SocketStatusResponse:
+      return { type, requestId: view.getUint32(0), status: view.getUint8(4) };
+    case PacketType.RequestFailed:
+      return { type, requestId: view.getUint32(0), reason: view.getUint8(4) };
+    case PacketType.SocketConnectionRequest:
+      return {
+        type,
+        requestId: view.getUint32(0),
+        connectionId: view.getUint32(4),
+        source: address(view, 8),
+        destination: address(view, 14),
+      };
+    case PacketType.SocketConnectionResponse:
+      return { type, requestId: view.getUint32(0), connectionId: view.getUint32(4), status: view.getUint8(8) };
+    case PacketType.ArbitraryData:
+      return { type, connectionId: view.getUint32(0), data: frame.subarray(FRAME_HEADER_BYTES + 4) };
+    case PacketType.SocketEnd:
+      return { type, connectionId: view.getUint32(0) };
+    case PacketType.SocketClosed:
+      return { type, connectionId: view.getUint32(0), reason: view.getUint8(4) };
+    case PacketType.WindowUpdate:
+      return { type, connectionId: view.getUint32(0), bytes: view.getUint32(4) };
+  }
+  /* c8 ignore next */
+  return new ProtocolError('ERR_UNKNOWN_PACKET_TYPE', `unknown packet type ${type}`);
+}

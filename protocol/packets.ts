@@ -1,0 +1,121 @@
+import type { PacketType } from './constants.ts';
+import type { WireAddress } from './address.ts';
+
+/** Client → relay, first frame on every connection (docs/PROTOCOL.md §3.1). */
+export interface HelloPacket {
+  type: typeof PacketType.Hello;
+  version: number;
+}
+/** Relay → client, the answer to Hello: the client's permanent virtual IP and the relay's terms. */
+export interface VirtualIpPacket {
+  type: typeof PacketType.VirtualIp;
+  version: number;
+  ip: number;
+  keepaliveIntervalMs: number;
+  keepaliveTimeoutMs: number;
+  maxFrameBytes: number;
+}
+export interface PingPacket {
+  type: typeof PacketType.Ping;
+  nonce: number;
+}
+export interface PongPacket {
+  type: typeof PacketType.Pong;
+  nonce: number;
+}
+/** Fatal: the sender closes the TCP connection after it. */
+export interface ErrorPacket {
+  type: typeof PacketType.Error;
+  code: number;
+  message: string;
+}
+/** Client → relay: reserve a port of the client's virtual host (0 = relay picks an ephemeral one). */
+export interface BindRequestPacket {
+  type: typeof PacketType.BindRequest;
+  requestId: number;
+  port: number;
+}
+export interface BindResponsePacket {
+  type: typeof PacketType.BindResponse;
+  requestId: number;
+  status: number;
+  port: number;
+}
+/** Client → relay: release a port. No answer. */
+export interface UnbindPacket {
+  type: typeof PacketType.Unbind;
+  port: number;
+}
+export interface SocketStatusRequestPacket {
+  type: typeof PacketType.SocketStatusRequest;
+  requestId: number;
+  source: WireAddress;
+  destination: WireAddress;
+}
+export interface SocketStatusResponsePacket {
+  type: typeof PacketType.SocketStatusResponse;
+  requestId: number;
+  status: number;
+}
+export interface RequestFailedPacket {
+  type: typeof PacketType.RequestFailed;
+  requestId: number;
+  reason: number;
+}
+export interface SocketConnectionRequestPacket {
+  type: typeof PacketType.SocketConnectionRequest;
+  requestId: number;
+  /** 0 from the requesting client; assigned by the relay when forwarded to the target. */
+  connectionId: number;
+  source: WireAddress;
+  destination: WireAddress;
+}
+export interface SocketConnectionResponsePacket {
+  type: typeof PacketType.SocketConnectionResponse;
+  requestId: number;
+  connectionId: number;
+  status: number;
+}
+export interface ArbitraryDataPacket {
+  type: typeof PacketType.ArbitraryData;
+  connectionId: number;
+  data: Uint8Array;
+}
+/** Half-close: the sender will send no more ArbitraryData on this connection. */
+export interface SocketEndPacket {
+  type: typeof PacketType.SocketEnd;
+  connectionId: number;
+}
+export interface SocketClosedPacket {
+  type: typeof PacketType.SocketClosed;
+  connectionId: number;
+  reason: number;
+}
+/** Grants the peer `bytes` more ArbitraryData payload on this connection. */
+export interface WindowUpdatePacket {
+  type: typeof PacketType.WindowUpdate;
+  connectionId: number;
+  bytes: number;
+}
+
+export type Packet =
+  | HelloPacket
+  | VirtualIpPacket
+  | PingPacket
+  | PongPacket
+  | ErrorPacket
+  | BindRequestPacket
+  | BindResponsePacket
+  | UnbindPacket
+  | SocketStatusRequestPacket
+  | SocketStatusResponsePacket
+  | RequestFailedPacket
+  | SocketConnectionRequestPacket
+  | SocketConnectionResponsePacket
+  | ArbitraryDataPacket
+  | SocketEndPacket
+  | SocketClosedPacket
+  | WindowUpdatePacket;
+
+/** The packet whose `type` is T. */
+export type PacketOf<T extends PacketType> = Extract<Packet, { type: T }>;
