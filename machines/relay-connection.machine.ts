@@ -1,0 +1,204 @@
+/**
+ * The relay's view of one client TCP connection (docs/PROTOCOL.md §2, §4, §9): it waits for
+ * Hello, has the address store record the client's virtual IP, serves it, and ends it with a
+ * reason. Pure logic: the relay actor supplies the socket writes, the store and the clean-up
+ * with `.provide()`. Data frames never come here; only set-up and tear-down do.
+ */
+import { assign, fromPromise, setup } from 'xstate';
+
+/** Names of the fatal conditions (the keys of ErrorCode in protocol/constants.ts). */
+export type RelayConnectionErrorName =
+  | 'UnsupportedVersion'
+  | 'MalformedFrame'
+  | 'FrameTooLarge'
+  | 'UnknownPacketType'
+  | 'HelloTimeout'
+  | 'UnexpectedPacket'
+  | 'KeepaliveTimeout'
+  | 'TooManyClients'
+  | 'RelayShuttingDown'
+  | 'StoreFailure'
+  | 'AddressSpaceExhausted'
+  | 'Internal';
+
+/** Why a connection ended: a fatal condition, or the TCP connection closed under us. */
+export type RelayConnectionEndReason = RelayConnectionErrorName | 'TransportClosed';
+
+/** What the address store said. Failures are values so the machine can name them. */
+export type AllocationResult =
+  | { ok: true; virtualIp: number }
+  | { ok: false; error: 'StoreFailure' | 'AddressSpaceExhausted'; message: string };
+
+export interface RelayConnectionInput {
+  /** The protocol versions this relay speaks. */
+  supportedVersions: readonly number[];
+}
+
+export interface RelayConnectionContext {
+  supportedVersions: readonly number[];
+  virtualIp: number | undefined;
+  endReason: RelayConnectionEndReason | undefined;
+  endMessage: string | undefined;
+}
+
+export type RelayConnectionEvent =
+  | { type: 'hello.received'; version: number }
+  /** A packet not allowed in the current state (before Hello, a second Hello, a relay-only packet). */
+  | { type: 'packet.unexpected'; name: string }
+  /** The frame stream or a packet is bad; `error` says which fatal condition. */
+  | { type: 'protocol.error'; error: RelayConnectionErrorName; message: string }
+  | { type: 'keepalive.timeout' }
+  | { type: 'relay.shutdown' }
+  | { type: 'transport.closed' };
+
+interface FailParams {
+  error: RelayConnectionErrorName;
+  message: string;
+}
+
+function fail(error: RelayConnectionErrorName, message: string) {
+  return [
+    { type: 'recordEnd', params: { error, message } },
+    { type: 'sendError', params: { error, message } },
+    'closeTransport',
+  ] as const;
+}
+
+export const relayConnectionMachine = setup({
+  types: {
+    input: {} as RelayConnectionInput,
+    context: {} as RelayConnectionContext,
+    events: {} as RelayConnectionEvent,
+  },
+  actors: {
+    // Replaced by the relay with the store's findOrAllocate; resolves only once durable (§2.2).
+    allocateAddress: fromPromise<AllocationResult>(async () => ({
+      ok: false,
+      error: 'StoreFailure',
+      message: 'no address store provided',
+    })),
+  },
+  actions: {
+    recordEnd: assign((_, params: { error: RelayConnectionEndReason; message: string }) => ({
+      endReason: params.error,
+      endMessage: params.message,
+    })),
+    recordVirtualIp: assign((_, params: { virtualIp: number }) => ({ virtualIp: params.virtualIp })),
+    /** Writes VirtualIP with the relay's terms. */
+    sendVirtualIp: (_, _params: { virtualIp: number }) => {},
+    /** Writes an Error packet. */
+    sendError: (_, _params: FailParams) => {},
+    /** Ends the TCP connection once queued bytes are out. */
+    closeTransport: () => {},
+    /** Frees everything the connection held (ports, pairs, requests) and reports the end. */
+    release: () => {},
+  },
+  guards: {
+    isSupportedVersion: ({ context }, params: { version: number }) => context.supportedVersions.includes(params.version),
+  },
+  delays: {
+    // Overridden by the relay with its helloTimeoutMs (§2.1).
+    helloTimeout: 10_000,
+  },
+}).createMachine({
+  id: 'relayConnection',
+  context: ({ input }) => ({
+    supportedVersions: input.supportedVersions,
+    virtualIp: undefined,
+    endReason: undefined,
+    endMessage: undefined,
+  }),
+  initial: 'awaitingHello',
+  on: {
+    'transport.closed': {
+      target: '.closed',
+      actions: { type: 'recordEnd', params: { error: 'TransportClosed', message: 'connection closed' } },
+    },
+    'relay.shutdown': { target: '.closed', actions: fail('RelayShuttingDown', 'the relay is stopping') },
+    'protocol.error': {
+      target: '.closed',
+      actions: [
+        { type: 'recordEnd', params: ({ event }) => ({ error: event.error, message: event.message }) },
+        { type: 'sendError', params: ({ event }) => ({ error: event.error, message: event.message }) },
+        'closeTransport',
+      ],
+    },
+    'packet.unexpected': {
+      target: '.closed',
+      actions: [
+        { type: 'recordEnd', params: ({ event }) => ({ error: 'UnexpectedPacket', message: `unexpected ${event.name}` }) },
+        { type: 'sendError', params: ({ event }) => ({ error: 'UnexpectedPacket', message: `unexpected ${event.name}` }) },
+        'closeTransport',
+      ],
+    },
+  },
+  states: {
+    // §2.1: Hello first, within the hello timeout.
+    awaitingHello: {
+      after: { helloTimeout: { target: 'closed', actions: fail('HelloTimeout', 'no Hello in time') } },
+      on: {
+        'hello.received': [
+          {
+            guard: { type: 'isSupportedVersion', params: ({ event }) => ({ version: event.version }) },
+            target: 'registering',
+          },
+          { target: 'closed', actions: fail('UnsupportedVersion', 'unsupported protocol version') },
+        ],
+      },
+    },
+    // §2.2: the mapping must be durable before the client hears its address.
+    registering: {
+      invoke: {
+        src: 'allocateAddress',
+        onDone: [
+          {
+            guard: ({ event }) => event.output.ok,
+            target: 'ready',
+            actions: [
+              {
+                type: 'recordVirtualIp',
+                params: ({ event }) => ({ virtualIp: event.output.ok ? event.output.virtualIp : 0 }),
+              },
+              { type: 'sendVirtualIp', params: ({ event }) => ({ virtualIp: event.output.ok ? event.output.virtualIp : 0 }) },
+            ],
+          },
+          {
+            target: 'closed',
+            actions: [
+              {
+                type: 'recordEnd',
+                params: ({ event }) =>
+                  event.output.ok
+                    ? { error: 'Internal', message: 'unreachable' }
+                    : { error: event.output.error, message: event.output.message },
+              },
+              {
+                type: 'sendError',
+                params: ({ event }) =>
+                  event.output.ok
+                    ? { error: 'Internal', message: 'unreachable' }
+                    : { error: event.output.error, message: event.output.message },
+              },
+              'closeTransport',
+            ],
+          },
+        ],
+        onError: { target: 'closed', actions: fail('StoreFailure', 'the address store failed') },
+      },
+      on: {
+        'hello.received': { target: 'closed', actions: fail('UnexpectedPacket', 'second Hello') },
+      },
+    },
+    ready: {
+      on: {
+        'hello.received': { target: 'closed', actions: fail('UnexpectedPacket', 'second Hello') },
+        // §4: silent past the keepalive timeout.
+        'keepalive.timeout': { target: 'closed', actions: fail('KeepaliveTimeout', 'silent past the keepalive timeout') },
+      },
+    },
+    closed: {
+      type: 'final',
+      entry: 'release',
+    },
+  },
+});
