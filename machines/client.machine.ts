@@ -65,8 +65,8 @@ export const clientMachine = setup({
   actions: {
     /** The first connection or a reconnection succeeded. */
     announceConnected: () => {},
-    /** The relay was lost; sockets must be failed or suspended. */
-    announceLost: () => {},
+    /** The relay was lost; connections fail, and sockets are suspended when it will reconnect. */
+    announceLost: (_, _params: { willReconnect: boolean }) => {},
     /** The client is closed for good. */
     announceClosed: () => {},
   },
@@ -105,11 +105,17 @@ export const clientMachine = setup({
           {
             guard: 'canReconnect',
             target: 'reconnecting',
-            actions: [assign({ error: ({ event }) => ({ code: event.code, message: event.message }) }), 'announceLost'],
+            actions: [
+              assign({ error: ({ event }) => ({ code: event.code, message: event.message }) }),
+              { type: 'announceLost', params: { willReconnect: true } },
+            ],
           },
           {
             target: 'closed',
-            actions: [assign({ error: ({ event }) => ({ code: event.code, message: event.message }) }), 'announceLost'],
+            actions: [
+              assign({ error: ({ event }) => ({ code: event.code, message: event.message }) }),
+              { type: 'announceLost', params: { willReconnect: false } },
+            ],
           },
         ],
       },

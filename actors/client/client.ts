@@ -1,0 +1,562 @@
+/**
+ * The client actor (the design text's TcpClient plus its SocketManager): one relay session at a
+ * time, the client's virtual sockets and connections, and the answers to requests the relay
+ * forwards from other clients. `connect()` is the entry point.
+ */
+import { createActor, fromPromise } from 'xstate';
+import type { Actor, InspectionEvent } from 'xstate';
+import {
+  BindStatus,
+  ConnectionStatus,
+  FailureReason,
+  PacketType,
+  SocketStatus,
+  ARBITRARY_DATA_HEADER_BYTES,
+  decodeFrame,
+  encodePacket,
+  formatIpv4,
+  parseIpv4,
+  readConnectionId,
+} from '../../protocol/index.ts';
+import type { Packet } from '../../protocol/index.ts';
+import { clientMachine } from '../../machines/client.machine.ts';
+import { virtualSocketMachine } from '../../machines/virtual-socket.machine.ts';
+import type { DialResult, ReconnectPolicy } from '../../machines/client.machine.ts';
+import { silentLogger } from '../logger.ts';
+import type { Logger } from '../logger.ts';
+import { VirtualConnection } from './connection.ts';
+import type { ConnectionHost } from './connection.ts';
+import {
+  ClientError,
+  ConnectionRefusedError,
+  NotListeningError,
+  RelayLostError,
+  TargetOfflineError,
+  TimeoutError,
+} from './errors.ts';
+import { dialSession } from './session.ts';
+import type { AnswerPacket, RelaySession } from './session.ts';
+import { VirtualSocket } from './virtual-socket.ts';
+import type { ListenOptions, SocketConnectOptions, SocketHost } from './virtual-socket.ts';
+
+/** Relay used when neither options nor ALPHANET_RELAY name one. */
+export const DEFAULT_RELAY = '127.0.0.1:1337';
+/**
+ * Time a request waits for the relay's answer. Above the relay's own 10 s target timeout, so
+ * a target that does not answer is reported by the relay (RequestFailed Timeout) first.
+ */
+export const DEFAULT_REQUEST_TIMEOUT_MS = 15_000;
+/** Time allowed for TCP connect plus Hello → VirtualIP. */
+export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+/** Reconnection defaults, used for `reconnect: true` and for fields a policy leaves out. */
+export const DEFAULT_RECONNECT_POLICY: ReconnectPolicy = {
+  initialDelayMs: 100,
+  maxDelayMs: 5_000,
+  factor: 2,
+  maxAttempts: Number.POSITIVE_INFINITY,
+};
+
+export type { ReconnectPolicy };
+
+/** Options of {@link connect}. */
+export interface ConnectOptions {
+  /** The relay as "host:port". @default process.env.ALPHANET_RELAY, else "127.0.0.1:1337" */
+  relay?: string;
+  /** The relay's host; overrides `relay`. @default from `relay` */
+  host?: string;
+  /** The relay's port; overrides `relay`. @default from `relay` */
+  port?: number;
+  /** The real source address to connect from (it decides the virtual IP). @default chosen by the OS */
+  localAddress?: string;
+  /** Cancels connecting; connect() rejects with the signal's reason. @default none */
+  signal?: AbortSignal;
+  /** Time each request (bind, connect) waits for an answer, in ms. @default DEFAULT_REQUEST_TIMEOUT_MS (15 s) */
+  requestTimeoutMs?: number;
+  /** Time for TCP connect and Hello, in ms. @default DEFAULT_CONNECT_TIMEOUT_MS (10 s) */
+  connectTimeoutMs?: number;
+  /**
+   * Reconnect with backoff after losing the relay (true for the defaults). The client keeps its
+   * virtual IP (same source address) and its bound and listening sockets bind again.
+   * @default false
+   */
+  reconnect?: boolean | Partial<ReconnectPolicy>;
+  /** Observer for every actor of this client (e.g. `@statelyai/inspect`'s `inspect`). @default none */
+  inspect?: (event: InspectionEvent) => void;
+  /** Logger for diagnostics. @default a silent logger */
+  logger?: Logger;
+}
+
+/** Resolves "host:port" (IPv6 in brackets) into its parts. */
+export function parseRelayAddress(text: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(text.trim());
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || port < 1 || port > 65535) {
+    throw new ClientError('ERR_INVALID_ARGUMENT', `relay address must be host:port, got "${text}"`);
+  }
+  return { host: m[1] ?? m[2], port };
+}
+
+function describeFailure(reason: number, target: string): ClientError {
+  switch (reason) {
+    case FailureReason.Offline:
+      return new TargetOfflineError(`${target} is offline: no client with that virtual IP is connected to the relay`);
+    case FailureReason.TargetDisconnected:
+      return new TargetOfflineError(`${target} went offline before answering`);
+    case FailureReason.Timeout:
+      return new TimeoutError(`${target} did not answer within the relay's request timeout`);
+    case FailureReason.NotBound:
+      return new NotListeningError('not-bound', `nothing listens at ${target}: the port is not bound`);
+    case FailureReason.LimitReached:
+      return new ClientError('ERR_REQUEST_FAILED', `the relay refused the request to ${target}: too many requests in flight`);
+    default:
+      return new ClientError('ERR_REQUEST_FAILED', `the relay refused the request to ${target} as invalid (reason ${reason})`);
+  }
+}
+
+/**
+ * A client connected to a relay. Obtain it from {@link connect}.
+ */
+export class Client {
+  /** The client's state machine: connecting → connected (→ reconnecting) → closed. */
+  readonly actor: Actor<typeof clientMachine>;
+  readonly #options: Required<Pick<ConnectOptions, 'requestTimeoutMs' | 'connectTimeoutMs'>> & ConnectOptions;
+  readonly #host: string;
+  readonly #port: number;
+  readonly #logger: Logger;
+  #session: RelaySession | undefined;
+  #virtualIp = 0;
+  #sockets = new Set<VirtualSocket>();
+  #ports = new Map<number, VirtualSocket>();
+  #connections = new Map<number, VirtualConnection>();
+  #lostError: ClientError | undefined;
+  #dialError: unknown;
+  #everConnected = false;
+  readonly #socketHost: SocketHost;
+  readonly #connectionHost: ConnectionHost;
+
+  /** Use {@link connect}. */
+  constructor(options: ConnectOptions) {
+    const relay =
+      options.host !== undefined && options.port !== undefined
+        ? { host: options.host, port: options.port }
+        : parseRelayAddress(options.relay ?? process.env.ALPHANET_RELAY ?? DEFAULT_RELAY);
+    this.#host = options.host ?? relay.host;
+    this.#port = options.port ?? relay.port;
+    this.#options = {
+      ...options,
+      requestTimeoutMs: options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
+      connectTimeoutMs: options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
+    };
+    this.#logger = options.logger ?? silentLogger();
+    const reconnect =
+      options.reconnect === true
+        ? DEFAULT_RECONNECT_POLICY
+        : options.reconnect
+          ? { ...DEFAULT_RECONNECT_POLICY, ...options.reconnect }
+          : false;
+    this.#socketHost = {
+      bindPort: (socket, port) => this.#bindPort(socket, port),
+      unbindPort: (socket, port) => this.#unbindPort(socket, port),
+      openConnection: (socket, o) => this.#openConnection(socket, o),
+      forget: (socket) => this.#sockets.delete(socket),
+      inspect: options.inspect,
+    };
+    const client = this;
+    this.#connectionHost = {
+      write: (frame) => client.#session?.write(frame) ?? false,
+      drained: () => client.#session?.drained() ?? Promise.resolve(),
+      get maxPayloadBytes() {
+        // Conservative: frame header and connection id both counted against the limit.
+        return (client.#session?.maxFrameBytes ?? 1024) - ARBITRARY_DATA_HEADER_BYTES;
+      },
+      release: (connection) => client.#release(connection),
+    };
+    const machine = clientMachine.provide({
+      actors: { dialRelay: fromPromise<DialResult>(({ signal }) => this.#dial(signal)) },
+      actions: {
+        announceConnected: () => this.#onConnected(),
+        announceLost: (_, params) => this.#onLost(params.willReconnect),
+        announceClosed: () => this.#onClosed(),
+      },
+    });
+    this.actor = createActor(machine, { input: { reconnect }, inspect: options.inspect });
+  }
+
+  /** The virtual IP as a dotted quad (kept while reconnecting). */
+  get virtualIp(): string {
+    return formatIpv4(this.#virtualIp);
+  }
+
+  /** The relay this client talks to, "host:port". */
+  get relay(): string {
+    return `${this.#host}:${this.#port}`;
+  }
+
+  /** The state's name: connecting, connected, reconnecting or closed. */
+  get state(): string {
+    const value = this.actor.getSnapshot().value;
+    return typeof value === 'string' ? value : Object.keys(value)[0];
+  }
+
+  /** A new virtual socket in state idle. */
+  socket(): VirtualSocket {
+    if (this.state === 'closed') throw new ClientError('ERR_CLIENT_CLOSED', 'the client is closed');
+    const socket = new VirtualSocket(this.#socketHost);
+    this.#sockets.add(socket);
+    return socket;
+  }
+
+  /**
+   * Listens on `port` in one step (bind + listen).
+   * @example
+   * ```ts
+   * const server = await client.listen(7);
+   * for await (const conn of server) conn.duplex().pipe(conn.duplex());
+   * ```
+   */
+  async listen(port: number, options: Omit<ListenOptions, 'port'> = {}): Promise<VirtualSocket> {
+    const socket = this.socket();
+    await socket.listen({ ...options, port });
+    return socket;
+  }
+
+  /**
+   * Opens a connection from a fresh socket with an ephemeral port.
+   * @example
+   * ```ts
+   * const conn = await client.connect({ address: '10.0.0.2', port: 7 });
+   * ```
+   */
+  connect(options: SocketConnectOptions): Promise<VirtualConnection> {
+    return this.socket().connect(options);
+  }
+
+  /** Closes every socket and the relay connection. */
+  async close(): Promise<void> {
+    if (this.actor.getSnapshot().status === 'active') this.actor.send({ type: 'client.close' });
+  }
+
+  /** Starts the actor and resolves when the first dial settles. */
+  async start(signal: AbortSignal | undefined): Promise<this> {
+    this.actor.start();
+    const onAbort = (): void => void this.close();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const check = (): boolean => {
+          const snapshot = this.actor.getSnapshot();
+          if (snapshot.matches('connected')) resolve();
+          else if (snapshot.status === 'done') reject(signal?.aborted ? signal.reason : this.#dialError);
+          else return false;
+          return true;
+        };
+        if (check()) return;
+        const sub = this.actor.subscribe(() => {
+          if (check()) sub.unsubscribe();
+        });
+      });
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+    }
+    return this;
+  }
+
+  async #dial(signal: AbortSignal): Promise<DialResult> {
+    try {
+      const { session, buffered } = await dialSession({
+        host: this.#host,
+        port: this.#port,
+        localAddress: this.#options.localAddress,
+        timeoutMs: this.#options.connectTimeoutMs,
+        signal,
+        logger: this.#logger,
+      });
+      if (signal.aborted) {
+        session.close();
+        throw signal.reason;
+      }
+      this.#session = session;
+      this.#virtualIp = session.virtualIp;
+      session.attach(
+        {
+          onFrame: (type, frame) => this.#onFrame(type, frame),
+          onLost: (error) => {
+            if (this.#session !== session) return;
+            this.#session = undefined;
+            this.#lostError = error;
+            if (this.actor.getSnapshot().status === 'active') {
+              this.actor.send({ type: 'relay.lost', code: error.code, message: error.message });
+            }
+          },
+        },
+        buffered,
+      );
+      return { virtualIp: formatIpv4(session.virtualIp) };
+    } catch (error) {
+      this.#dialError = error;
+      throw error;
+    }
+  }
+
+  #onConnected(): void {
+    const again = this.#everConnected;
+    this.#everConnected = true;
+    this.#logger.info({ virtualIp: this.virtualIp, relay: this.relay }, again ? 'reconnected to relay' : 'connected to relay');
+    if (!again) return;
+    // Claim the ports again so listeners listen under the same address.
+    for (const socket of this.#sockets) {
+      const state = socket.state;
+      if (state !== 'rebinding' && state !== 'relistening') continue;
+      const port = socket.port;
+      this.#requestBind(port).then(
+        () => socket.actor.send({ type: 'socket.bound', port }),
+        (error: ClientError) => {
+          this.#ports.delete(port);
+          socket.actor.send({ type: 'socket.bind.failed', code: error.code, message: error.message });
+          socket.shut(error);
+        },
+      );
+    }
+  }
+
+  #onLost(willReconnect: boolean): void {
+    const error = this.#lostError ?? new RelayLostError('the connection to the relay was lost');
+    this.#logger.warn({ err: error, willReconnect }, 'lost the relay');
+    for (const connection of [...this.#connections.values()]) connection.fail(error);
+    this.#connections.clear();
+    for (const socket of [...this.#sockets]) {
+      const state = socket.state;
+      if (willReconnect && (state === 'bound' || state === 'listening')) socket.actor.send({ type: 'socket.suspend' });
+      else if (state !== 'connecting' && state !== 'binding') socket.shut(error);
+    }
+  }
+
+  #onClosed(): void {
+    const error = this.#lostError ?? new ClientError('ERR_CLIENT_CLOSED', 'the client is closed');
+    for (const connection of [...this.#connections.values()]) connection.fail(error);
+    this.#connections.clear();
+    for (const socket of [...this.#sockets]) socket.shut(this.#lostError);
+    this.#session?.close(new ClientError('ERR_CLIENT_CLOSED', 'the client is closed'));
+    this.#session = undefined;
+  }
+
+  #requireSession(): RelaySession {
+    if (this.#session) return this.#session;
+    if (this.state === 'closed') throw new ClientError('ERR_CLIENT_CLOSED', 'the client is closed');
+    throw this.#lostError ?? new RelayLostError('not connected to the relay');
+  }
+
+  async #requestBind(port: number): Promise<number> {
+    const session = this.#requireSession();
+    const answer = await session.request(
+      (requestId) => ({ type: PacketType.BindRequest, requestId, port }),
+      this.#options.requestTimeoutMs,
+      `bind ${port}`,
+    );
+    if (answer.type !== PacketType.BindResponse) throw new ClientError('ERR_REQUEST_FAILED', `bind ${port}: unexpected answer`);
+    switch (answer.status) {
+      case BindStatus.Ok:
+        return answer.port;
+      case BindStatus.AddressInUse:
+        throw new ClientError('ERR_ADDRESS_IN_USE', `port ${port} of ${this.virtualIp} is already bound`);
+      case BindStatus.LimitReached:
+        throw new ClientError('ERR_SOCKET_LIMIT', `bind ${port}: this connection holds the relay's maximum of sockets`);
+      default:
+        throw new ClientError('ERR_NO_FREE_PORT', `bind ${port}: the relay has no free ephemeral port`);
+    }
+  }
+
+  async #bindPort(socket: VirtualSocket, port: number): Promise<number> {
+    const bound = await this.#requestBind(port);
+    this.#ports.set(bound, socket);
+    return bound;
+  }
+
+  #unbindPort(socket: VirtualSocket, port: number): void {
+    if (port === 0 || this.#ports.get(port) !== socket) return;
+    this.#ports.delete(port);
+    this.#session?.write(encodePacket({ type: PacketType.Unbind, port }));
+  }
+
+  async #openConnection(socket: VirtualSocket, options: SocketConnectOptions): Promise<VirtualConnection> {
+    const ip = parseIpv4(options.address);
+    if (ip === undefined) throw new ClientError('ERR_INVALID_ARGUMENT', `not a virtual IPv4 address: "${options.address}"`);
+    const { signal } = options;
+    signal?.throwIfAborted();
+    const target = `${options.address}:${options.port}`;
+    const source = { ip: this.#virtualIp, port: socket.port };
+    const destination = { ip, port: options.port };
+    const timeout = this.#options.requestTimeoutMs;
+    let connection: VirtualConnection | undefined;
+    const abortable = <T>(promise: Promise<T>): Promise<T> => {
+      if (!signal) return promise;
+      return new Promise<T>((resolve, reject) => {
+        const onAbort = (): void => reject(signal.reason);
+        signal.addEventListener('abort', onAbort, { once: true });
+        promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+      });
+    };
+    try {
+      // docs/PROTOCOL.md §6 step 1: is anything listening there?
+      const status = await abortable(
+        this.#requireSession().request(
+          (requestId) => ({ type: PacketType.SocketStatusRequest, requestId, source, destination }),
+          timeout,
+          `connect to ${target}`,
+        ),
+      );
+      this.#checkAnswer(status, target);
+      // Step 2: ask for the connection; an Accepted answer creates it synchronously, before
+      // the data the target may send right after accepting is handled.
+      const answer = await abortable(
+        this.#requireSession().request(
+          (requestId) => ({ type: PacketType.SocketConnectionRequest, requestId, connectionId: 0, source, destination }),
+          timeout,
+          `connect to ${target}`,
+          (packet) => {
+            if (packet.type === PacketType.SocketConnectionResponse && packet.status === ConnectionStatus.Accepted) {
+              connection = new VirtualConnection(this.#connectionHost, socket.actor, packet.connectionId, {
+                localAddress: this.virtualIp,
+                localPort: socket.port,
+                remoteAddress: options.address,
+                remotePort: options.port,
+              });
+              this.#connections.set(packet.connectionId, connection);
+            }
+          },
+        ),
+      );
+      this.#checkAnswer(answer, target);
+      if (connection === undefined) throw new ClientError('ERR_REQUEST_FAILED', `connect to ${target}: no connection id`);
+      return connection;
+    } catch (error) {
+      // Aborted after the target accepted: close what the relay opened.
+      if (connection && !connection.closed) connection.close();
+      throw error;
+    }
+  }
+
+  #checkAnswer(answer: AnswerPacket, target: string): void {
+    switch (answer.type) {
+      case PacketType.RequestFailed:
+        throw describeFailure(answer.reason, target);
+      case PacketType.SocketStatusResponse:
+        if (answer.status === SocketStatus.Listening) return;
+        if (answer.status === SocketStatus.NotBound) {
+          throw new NotListeningError('not-bound', `nothing listens at ${target}: the port is not bound`);
+        }
+        throw new NotListeningError('not-listening', `nothing listens at ${target}: the port is bound but not listening`);
+      case PacketType.SocketConnectionResponse:
+        if (answer.status === ConnectionStatus.Accepted) return;
+        if (answer.status === ConnectionStatus.Denied) throw new ConnectionRefusedError(`${target} refused the connection`);
+        throw new NotListeningError('not-listening', `nothing listens at ${target}: it stopped listening`);
+      default:
+        throw new ClientError('ERR_REQUEST_FAILED', `connect to ${target}: unexpected answer`);
+    }
+  }
+
+  #release(connection: VirtualConnection): void {
+    if (this.#connections.get(connection.connectionId) === connection) this.#connections.delete(connection.connectionId);
+    // A connector's port is its own; an accepted connection shares its listener's.
+    const owner = this.#ports.get(connection.localPort);
+    if (owner && owner.actor === connection.actor) {
+      this.#unbindPort(owner, connection.localPort);
+      this.#sockets.delete(owner);
+    }
+  }
+
+  /** Frames the session hands over: the data path first, a map lookup and a call. */
+  #onFrame(type: number, frame: Uint8Array): void {
+    if (type === PacketType.ArbitraryData) {
+      this.#connections.get(readConnectionId(frame))?.receiveData(frame.subarray(ARBITRARY_DATA_HEADER_BYTES));
+      return;
+    }
+    const packet = decodeFrame(frame);
+    if (packet instanceof Error) {
+      this.#session?.close(new RelayLostError(`the relay sent a bad packet: ${packet.message}`, { cause: packet }));
+      return;
+    }
+    switch (packet.type) {
+      case PacketType.WindowUpdate:
+        this.#connections.get(packet.connectionId)?.receiveWindow(packet.bytes);
+        return;
+      case PacketType.SocketEnd:
+        this.#connections.get(packet.connectionId)?.receiveEnd();
+        return;
+      case PacketType.SocketClosed:
+        // Unknown ids are ignored: the close may have crossed ours (§8).
+        this.#connections.get(packet.connectionId)?.receiveClosed(packet.reason);
+        return;
+      case PacketType.SocketStatusRequest:
+        this.#answerStatus(packet);
+        return;
+      case PacketType.SocketConnectionRequest:
+        void this.#answerConnection(packet);
+        return;
+    }
+  }
+
+  #answerStatus(packet: Extract<Packet, { type: typeof PacketType.SocketStatusRequest }>): void {
+    const socket = this.#ports.get(packet.destination.port);
+    const status =
+      socket === undefined ? SocketStatus.NotBound : socket.listening ? SocketStatus.Listening : SocketStatus.NotListening;
+    this.#session?.write(encodePacket({ type: PacketType.SocketStatusResponse, requestId: packet.requestId, status }));
+  }
+
+  async #answerConnection(packet: Extract<Packet, { type: typeof PacketType.SocketConnectionRequest }>): Promise<void> {
+    const session = this.#session;
+    const socket = this.#ports.get(packet.destination.port);
+    const respond = (status: number): void => {
+      session?.write(
+        encodePacket({ type: PacketType.SocketConnectionResponse, requestId: packet.requestId, connectionId: packet.connectionId, status }),
+      );
+    };
+    if (socket === undefined || !socket.listening) {
+      respond(ConnectionStatus.NotListening);
+      return;
+    }
+    const request = {
+      remoteAddress: formatIpv4(packet.source.ip),
+      remotePort: packet.source.port,
+      localPort: packet.destination.port,
+    };
+    const accepted = await socket.offer(request);
+    // The session may have ended while the user decided; the relay has dropped the request.
+    if (session !== this.#session || session === undefined) return;
+    if (!accepted) {
+      respond(socket.listening ? ConnectionStatus.Denied : ConnectionStatus.NotListening);
+      return;
+    }
+    const actor = createActor(virtualSocketMachine, {
+      input: { accepted: true, port: request.localPort, remote: `${request.remoteAddress}:${request.remotePort}` },
+      inspect: this.#options.inspect,
+    });
+    actor.start();
+    const connection = new VirtualConnection(this.#connectionHost, actor, packet.connectionId, {
+      localAddress: this.virtualIp,
+      localPort: request.localPort,
+      remoteAddress: request.remoteAddress,
+      remotePort: request.remotePort,
+    });
+    this.#connections.set(packet.connectionId, connection);
+    respond(ConnectionStatus.Accepted);
+    socket.deliver(connection);
+  }
+}
+
+/**
+ * Connects to a relay and resolves once the client knows its virtual IP. Rejects with
+ * ERR_RELAY_UNREACHABLE (or ERR_RELAY_REJECTED when the relay refuses the client).
+ *
+ * @example
+ * ```ts
+ * import { connect } from 'alphanet';
+ * const client = await connect({ relay: '127.0.0.1:1337', localAddress: '127.0.0.2' });
+ * console.log(client.virtualIp);
+ * client.actor.subscribe((s) => console.log(s.value));
+ * await client.close();
+ * ```
+ */
+export async function connect(options: ConnectOptions = {}): Promise<Client> {
+  return new Client(options).start(options.signal);
+}

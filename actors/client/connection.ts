@@ -1,0 +1,361 @@
+/**
+ * A connected virtual socket: bytes both ways with the protocol's flow control
+ * (docs/PROTOCOL.md §7) and half-close, as promises, an async iterator, events and a Node
+ * Duplex view.
+ */
+import { Duplex } from 'node:stream';
+import { EventEmitter } from 'eventemitter3';
+import type { Actor } from 'xstate';
+import {
+  CLOSE_REASON_NAMES,
+  CloseReason,
+  INITIAL_WINDOW_BYTES,
+  PacketType,
+  encodeArbitraryData,
+  encodePacket,
+} from '../../protocol/index.ts';
+import type { virtualSocketMachine } from '../../machines/virtual-socket.machine.ts';
+import { ClientError, ClosedByPeerError, ClosedByRelayError } from './errors.ts';
+
+/**
+ * The receiver grants credit back once the application has taken this many bytes, so a
+ * sender streams without stalls while a stopped reader stops granting (§7).
+ */
+export const WINDOW_UPDATE_THRESHOLD_BYTES = INITIAL_WINDOW_BYTES / 4;
+
+/** What a connection needs from the client that owns the relay session. */
+export interface ConnectionHost {
+  /** Writes a frame to the relay; false when the session is gone or must drain. */
+  write(frame: Uint8Array): boolean;
+  /** Resolves when the relay connection can take more. */
+  drained(): Promise<void>;
+  /** Largest ArbitraryData payload per frame (maxFrameBytes − 9). */
+  readonly maxPayloadBytes: number;
+  /** The connection is over; forget its id (and release a connector's port). */
+  release(connection: VirtualConnection): void;
+}
+
+/** Events of a {@link VirtualConnection}. */
+export interface VirtualConnectionEvents {
+  /** A chunk, once something listens for 'data' (the connection then flows on its own). */
+  data: [chunk: Uint8Array];
+  /** The peer half-closed: no more data will come. */
+  end: [];
+  /** The connection is over; `error` is undefined for a clean finish or a local close(). */
+  close: [error: ClientError | undefined];
+}
+
+/** Where a connection's ends are. */
+export interface ConnectionAddresses {
+  localAddress: string;
+  localPort: number;
+  remoteAddress: string;
+  remotePort: number;
+}
+
+type SocketActor = Actor<typeof virtualSocketMachine>;
+
+/**
+ * One end of a socket connection. Obtain it from `socket.connect()` or `socket.accept()`.
+ *
+ * @example
+ * ```ts
+ * await conn.send(new TextEncoder().encode('hello'));
+ * await conn.end();
+ * for await (const chunk of conn) process.stdout.write(chunk);
+ * ```
+ */
+export class VirtualConnection extends EventEmitter<VirtualConnectionEvents> {
+  /** The socket's state machine (shared with the socket that connected, if any). */
+  readonly actor: SocketActor;
+  /** The relay's id of this pair. */
+  readonly connectionId: number;
+  readonly localAddress: string;
+  readonly localPort: number;
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+  #host: ConnectionHost;
+  #sendWindow = INITIAL_WINDOW_BYTES;
+  #sendTail: Promise<void> = Promise.resolve();
+  #windowWaiter: (() => void) | undefined;
+  #writeEnded = false;
+  #readEnded = false;
+  #queue: Uint8Array[] = [];
+  #queueHead = 0;
+  #readWaiter: (() => void) | undefined;
+  #ungranted = 0;
+  #closed = false;
+  #error: ClientError | undefined;
+  #flowing = false;
+  #endSent = false;
+  #pendingWriteError: ClientError | undefined;
+
+  /** Made by the client; scripts get connections from sockets. */
+  constructor(host: ConnectionHost, actor: SocketActor, connectionId: number, addresses: ConnectionAddresses) {
+    super();
+    this.#host = host;
+    this.actor = actor;
+    this.connectionId = connectionId;
+    this.localAddress = addresses.localAddress;
+    this.localPort = addresses.localPort;
+    this.remoteAddress = addresses.remoteAddress;
+    this.remotePort = addresses.remotePort;
+  }
+
+  /** True once the connection is over (finished, closed, or failed). */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Why the connection failed, if it did. */
+  get error(): ClientError | undefined {
+    return this.#error;
+  }
+
+  /**
+   * Sends bytes, split into frames of at most maxFrameBytes − 9 payload bytes. Resolves once
+   * the flow-control window and the relay connection have taken them all, so awaiting each
+   * send() applies the receiver's backpressure. Calls are sent in order.
+   */
+  send(bytes: Uint8Array): Promise<void> {
+    if (this.#writeEnded || this.#closed) return Promise.reject(this.#writeError());
+    const run = this.#sendTail.then(() => this.#sendNow(bytes));
+    this.#sendTail = run.catch(() => {});
+    return run;
+  }
+
+  async #sendNow(bytes: Uint8Array): Promise<void> {
+    let offset = 0;
+    while (offset < bytes.length) {
+      if (this.#closed) throw this.#writeError();
+      if (this.#sendWindow === 0) {
+        await new Promise<void>((resolve) => (this.#windowWaiter = resolve));
+        continue;
+      }
+      const n = Math.min(bytes.length - offset, this.#sendWindow, this.#host.maxPayloadBytes);
+      // A copy per frame: the caller may reuse its buffer once send() resolves.
+      const ok = this.#host.write(encodeArbitraryData(this.connectionId, bytes.subarray(offset, offset + n)));
+      this.#sendWindow -= n;
+      offset += n;
+      if (!ok) await this.#host.drained();
+    }
+  }
+
+  #writeError(): ClientError {
+    if (this.#error) return this.#error;
+    if (this.#pendingWriteError) return this.#pendingWriteError;
+    if (this.#closed && !this.#writeEnded) return new ClientError('ERR_SOCKET_STATE', 'the connection is closed');
+    return new ClientError('ERR_SOCKET_STATE', 'the connection was ended for writing (end() was called)');
+  }
+
+  /**
+   * Half-closes: after the sends already made, tells the peer no more data comes (SocketEnd).
+   * The peer can still answer; read until the end.
+   */
+  async end(): Promise<void> {
+    if (this.#writeEnded) return;
+    if (this.#closed) throw this.#writeError();
+    this.#writeEnded = true;
+    await this.#sendTail;
+    if (this.#closed) return;
+    this.#host.write(encodePacket({ type: PacketType.SocketEnd, connectionId: this.connectionId }));
+    this.#endSent = true;
+    this.actor.send({ type: 'socket.end.sent' });
+    if (this.#readEnded) this.#finish(undefined);
+  }
+
+  /** Closes both directions at once (SocketClosed Normal); unread data is dropped. */
+  close(): void {
+    if (this.#closed) return;
+    this.#host.write(encodePacket({ type: PacketType.SocketClosed, connectionId: this.connectionId, reason: CloseReason.Normal }));
+    this.#queue = [];
+    this.#queueHead = 0;
+    this.#readEnded = true;
+    this.#finish(undefined);
+  }
+
+  /**
+   * The next chunk, or null at the end of the peer's data. Rejects with the connection's error
+   * (e.g. ERR_CLOSED_BY_RELAY, ERR_RELAY_LOST) once the data that came before it is read.
+   */
+  async read(): Promise<Uint8Array | null> {
+    for (;;) {
+      if (this.#queueHead < this.#queue.length) {
+        const chunk = this.#queue[this.#queueHead++];
+        if (this.#queueHead === this.#queue.length) {
+          this.#queue = [];
+          this.#queueHead = 0;
+        }
+        this.#consumed(chunk.length);
+        return chunk;
+      }
+      if (this.#error) throw this.#error;
+      if (this.#readEnded || this.#closed) return null;
+      await new Promise<void>((resolve) => (this.#readWaiter = resolve));
+    }
+  }
+
+  /** Chunks until the peer ends; throws the connection's error if it fails. */
+  async *[Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
+    for (;;) {
+      const chunk = await this.read();
+      if (chunk === null) return;
+      yield chunk;
+    }
+  }
+
+  /** Adding a 'data' listener makes the connection flow: chunks are read and emitted. */
+  override on<T extends keyof VirtualConnectionEvents>(
+    event: T,
+    fn: (...args: VirtualConnectionEvents[T]) => void,
+    context?: unknown,
+  ): this {
+    super.on(event, fn as never, context);
+    if (event === 'data' && !this.#flowing) {
+      this.#flowing = true;
+      void this.#flow();
+    }
+    return this;
+  }
+
+  async #flow(): Promise<void> {
+    try {
+      for await (const chunk of this) this.emit('data', chunk);
+    } catch {
+      // The error reaches listeners through 'close'.
+    }
+  }
+
+  /** A Node Duplex view with backpressure and half-close; see {@link toDuplex}. */
+  duplex(): Duplex {
+    return toDuplex(this);
+  }
+
+  #consumed(bytes: number): void {
+    this.#ungranted += bytes;
+    if (this.#ungranted >= WINDOW_UPDATE_THRESHOLD_BYTES && !this.#closed) {
+      this.#host.write(encodePacket({ type: PacketType.WindowUpdate, connectionId: this.connectionId, bytes: this.#ungranted }));
+      this.#ungranted = 0;
+    }
+  }
+
+  #wakeReader(): void {
+    const waiter = this.#readWaiter;
+    this.#readWaiter = undefined;
+    waiter?.();
+  }
+
+  #wakeSender(): void {
+    const waiter = this.#windowWaiter;
+    this.#windowWaiter = undefined;
+    waiter?.();
+  }
+
+  /** @internal ArbitraryData for this connection. */
+  receiveData(data: Uint8Array): void {
+    if (this.#closed || this.#readEnded) return;
+    this.#queue.push(data);
+    this.#wakeReader();
+  }
+
+  /** @internal WindowUpdate for this connection. */
+  receiveWindow(bytes: number): void {
+    this.#sendWindow += bytes;
+    this.#wakeSender();
+  }
+
+  /** @internal SocketEnd from the peer. */
+  receiveEnd(): void {
+    if (this.#closed || this.#readEnded) return;
+    this.#readEnded = true;
+    this.actor.send({ type: 'socket.end.received' });
+    this.#wakeReader();
+    this.emit('end');
+    // Both SocketEnds have passed: the pair is finished (§7), with no further packet.
+    if (this.#endSent) this.#finish(undefined);
+  }
+
+  /** @internal SocketClosed from the relay, mapped to a typed error (§8). */
+  receiveClosed(reason: number): void {
+    if (this.#closed) return;
+    const name = CLOSE_REASON_NAMES[reason] ?? `reason ${reason}`;
+    const peer = `${this.remoteAddress}:${this.remotePort}`;
+    let error: ClientError;
+    if (reason === CloseReason.Normal) {
+      // The peer's close() is the end of its data; only writing fails from now on.
+      this.#readEnded = true;
+      error = new ClosedByPeerError(`${peer} closed the connection`);
+      this.#finish(undefined, error);
+      return;
+    }
+    if (reason === CloseReason.PeerDisconnected) error = new ClosedByPeerError(`${peer} disconnected from the relay`);
+    else error = new ClosedByRelayError(name, `the relay closed the connection to ${peer}: ${name}`);
+    this.#finish(error);
+  }
+
+  /** @internal The relay session ended. */
+  fail(error: ClientError): void {
+    this.#finish(error);
+  }
+
+  /**
+   * Ends the connection. `error` fails reads (after queued data) and writes; `writeError`
+   * fails only writes (a peer's clean close).
+   */
+  #finish(error: ClientError | undefined, writeError?: ClientError): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#error = error;
+    if (error === undefined && writeError !== undefined) this.#pendingWriteError = writeError;
+    if (this.actor.getSnapshot().status === 'active') {
+      this.actor.send({ type: 'socket.close', ...(error ? { code: error.code, message: error.message } : {}) });
+    }
+    this.#host.release(this);
+    this.#wakeReader();
+    this.#wakeSender();
+    this.emit('close', error);
+  }
+}
+
+/**
+ * A Node Duplex over a connection. Reading pulls from the connection only when the stream's
+ * buffer has room, so a slow consumer withholds window credit and the sender waits;
+ * writing resolves as send() does. Ending the writable side half-closes (SocketEnd) and the
+ * readable side still runs to the peer's end. Destroying the stream closes the connection.
+ *
+ * @example
+ * ```ts
+ * import { pipeline } from 'node:stream/promises';
+ * await pipeline(process.stdin, toDuplex(conn), process.stdout);
+ * ```
+ */
+export function toDuplex(connection: VirtualConnection): Duplex {
+  let reading = false;
+  const duplex: Duplex = new Duplex({
+    read() {
+      if (reading) return;
+      reading = true;
+      connection.read().then(
+        (chunk) => {
+          reading = false;
+          duplex.push(chunk);
+        },
+        (error: unknown) => {
+          reading = false;
+          duplex.destroy(error as Error);
+        },
+      );
+    },
+    write(chunk: Uint8Array, _encoding, callback) {
+      connection.send(chunk).then(() => callback(), callback);
+    },
+    final(callback) {
+      connection.end().then(() => callback(), callback);
+    },
+    destroy(error, callback) {
+      connection.close();
+      callback(error);
+    },
+  });
+  return duplex;
+}

@@ -1,0 +1,8 @@
+/** The client API: connect to a relay, open virtual sockets, move bytes. */
+export { connect, Client, parseRelayAddress, DEFAULT_RELAY, DEFAULT_REQUEST_TIMEOUT_MS, DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_RECONNECT_POLICY } from './client.ts';
+export type { ConnectOptions, ReconnectPolicy } from './client.ts';
+export { VirtualSocket, DEFAULT_ACCEPT_BACKLOG } from './virtual-socket.ts';
+export type { ConnectionRequest, ListenOptions, SocketConnectOptions } from './virtual-socket.ts';
+export { VirtualConnection, toDuplex, WINDOW_UPDATE_THRESHOLD_BYTES } from './connection.ts';
+export type { VirtualConnectionEvents } from './connection.ts';
+export * from './errors.ts';
