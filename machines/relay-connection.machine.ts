@@ -30,11 +30,14 @@ export type AllocationResult =
   | { ok: false; error: 'StoreFailure' | 'AddressSpaceExhausted'; message: string };
 
 export interface RelayConnectionInput {
+  /** The relay's id for this connection; provided actions find their socket by it. */
+  id: number;
   /** The protocol versions this relay speaks. */
   supportedVersions: readonly number[];
 }
 
 export interface RelayConnectionContext {
+  id: number;
   supportedVersions: readonly number[];
   virtualIp: number | undefined;
   endReason: RelayConnectionEndReason | undefined;
@@ -72,7 +75,7 @@ export const relayConnectionMachine = setup({
   },
   actors: {
     // Replaced by the relay with the store's findOrAllocate; resolves only once durable (§2.2).
-    allocateAddress: fromPromise<AllocationResult>(async () => ({
+    allocateAddress: fromPromise<AllocationResult, { id: number }>(async () => ({
       ok: false,
       error: 'StoreFailure',
       message: 'no address store provided',
@@ -103,6 +106,7 @@ export const relayConnectionMachine = setup({
 }).createMachine({
   id: 'relayConnection',
   context: ({ input }) => ({
+    id: input.id,
     supportedVersions: input.supportedVersions,
     virtualIp: undefined,
     endReason: undefined,
@@ -150,6 +154,7 @@ export const relayConnectionMachine = setup({
     registering: {
       invoke: {
         src: 'allocateAddress',
+        input: ({ context }) => ({ id: context.id }),
         onDone: [
           {
             guard: ({ event }) => event.output.ok,

@@ -25,7 +25,13 @@ export type PairEndReason = PairCloseReason | 'Finished' | 'Refused' | 'Timeout'
 /** Why the origin's request failed before the pair opened (RequestFailed reasons). */
 export type PairRequestFailure = 'Timeout' | 'TargetDisconnected';
 
+export interface SocketPairInput {
+  /** The connection id; provided actions find the pair's table entry by it. */
+  id: number;
+}
+
 export interface SocketPairContext {
+  id: number;
   endReason: PairEndReason | undefined;
 }
 
@@ -51,6 +57,7 @@ function other(end: PairEnd): PairEnd {
 
 export const socketPairMachine = setup({
   types: {
+    input: {} as SocketPairInput,
     context: {} as SocketPairContext,
     events: {} as SocketPairEvent,
   },
@@ -78,7 +85,7 @@ export const socketPairMachine = setup({
   },
 }).createMachine({
   id: 'socketPair',
-  context: { endReason: undefined },
+  context: ({ input }) => ({ id: input.id, endReason: undefined }),
   initial: 'requested',
   states: {
     // §6.2–3: forwarded to the target, waiting for its decision.

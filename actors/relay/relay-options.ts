@@ -1,0 +1,104 @@
+/**
+ * Options of the relay and their defaults. The defaults are chosen for a game community: a
+ * few hundred to a few thousand players on one modest machine, long LAN-style sessions, home
+ * connections that drop for a few seconds. docs/RELAY.md gives the reasoning for each.
+ */
+import type { InspectionEvent } from 'xstate';
+import type { Logger } from '../logger.ts';
+import type { AddressStore } from '../../storage/address-store.ts';
+import { DEFAULT_MAX_FRAME_BYTES } from '../../protocol/constants.ts';
+
+/** Where the relay listens by default: loopback, so a fresh `npm start` exposes nothing. */
+export const DEFAULT_HOST = '127.0.0.1';
+/** The original AlphaNET server's port. */
+export const DEFAULT_PORT = 1337;
+/** One Ping per client every 15 s: cheap (9 bytes), and keeps NAT mappings alive. */
+export const DEFAULT_KEEPALIVE_INTERVAL_MS = 15_000;
+/** Three missed pings: rides out a Wi-Fi hiccup, drops a vanished player within a minute. */
+export const DEFAULT_KEEPALIVE_TIMEOUT_MS = 45_000;
+/** Time to send Hello after TCP connects. */
+export const DEFAULT_HELLO_TIMEOUT_MS = 10_000;
+/** Time a target has to answer a forwarded request. */
+export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
+/** A socket connection with no traffic either way for 10 minutes is closed (0 disables). */
+export const DEFAULT_IDLE_TIMEOUT_MS = 600_000;
+/** Sockets (bound ports, and socket connections) one client connection may hold. */
+export const DEFAULT_MAX_SOCKETS_PER_CLIENT = 1024;
+/** Requests one client may have waiting on targets (§6). */
+export const DEFAULT_MAX_PENDING_REQUESTS_PER_CLIENT = 256;
+/** Client connections at once. */
+export const DEFAULT_MAX_CLIENTS = 20_000;
+/** A destination's queued outgoing bytes above which the relay stops reading its sources. */
+export const DEFAULT_HIGH_WATER_MARK_BYTES = 512 * 1024;
+
+/** Options of {@link startRelay}. */
+export interface RelayOptions {
+  /** Address to listen on. @default DEFAULT_HOST ('127.0.0.1') */
+  host?: string;
+  /** TCP port; 0 picks a free one. @default DEFAULT_PORT (1337) */
+  port?: number;
+  /** The permanent real-IP → virtual-IP map (required). The relay flushes it on close; the caller closes it. */
+  store: AddressStore;
+  /** @default a silent logger */
+  logger?: Logger;
+  /** Ping interval per client (§4). @default DEFAULT_KEEPALIVE_INTERVAL_MS (15 s) */
+  keepaliveIntervalMs?: number;
+  /** A client silent this long is dropped (§4). @default DEFAULT_KEEPALIVE_TIMEOUT_MS (45 s) */
+  keepaliveTimeoutMs?: number;
+  /** Time allowed for Hello (§2.1). @default DEFAULT_HELLO_TIMEOUT_MS (10 s) */
+  helloTimeoutMs?: number;
+  /** Time a target has to answer a forwarded request (§6). @default DEFAULT_REQUEST_TIMEOUT_MS (10 s) */
+  requestTimeoutMs?: number;
+  /** Socket connections idle this long are closed; 0 disables (§8). @default DEFAULT_IDLE_TIMEOUT_MS (10 min) */
+  idleTimeoutMs?: number;
+  /** Largest frame accepted and announced (§1). @default DEFAULT_MAX_FRAME_BYTES (256 KiB) */
+  maxFrameBytes?: number;
+  /** Ports plus socket connections per client connection (§5). @default DEFAULT_MAX_SOCKETS_PER_CLIENT (1024) */
+  maxSocketsPerClient?: number;
+  /** Requests in flight per client (§6). @default DEFAULT_MAX_PENDING_REQUESTS_PER_CLIENT (256) */
+  maxPendingRequestsPerClient?: number;
+  /** Client connections at once (§9 TooManyClients). @default DEFAULT_MAX_CLIENTS (20,000) */
+  maxClients?: number;
+  /** Queued outgoing bytes per destination before its sources are paused (§7). @default DEFAULT_HIGH_WATER_MARK_BYTES (512 KiB) */
+  highWaterMarkBytes?: number;
+  /** Receives the inspection events of every relay actor (for the Stately inspector). @default undefined */
+  inspect?: (event: InspectionEvent) => void;
+}
+
+/** Every option resolved. */
+export type ResolvedRelayOptions = Required<Omit<RelayOptions, 'logger' | 'inspect'>> &
+  Pick<RelayOptions, 'inspect'> & { logger: Logger };
+
+/** The numeric limits, as reported by `status()`. */
+export interface RelayLimits {
+  keepaliveIntervalMs: number;
+  keepaliveTimeoutMs: number;
+  helloTimeoutMs: number;
+  requestTimeoutMs: number;
+  idleTimeoutMs: number;
+  maxFrameBytes: number;
+  maxSocketsPerClient: number;
+  maxPendingRequestsPerClient: number;
+  maxClients: number;
+  highWaterMarkBytes: number;
+}
+
+export function resolveRelayOptions(options: RelayOptions, silent: () => Logger): ResolvedRelayOptions {
+  return {
+    host: options.host ?? DEFAULT_HOST,
+    port: options.port ?? DEFAULT_PORT,
+    store: options.store,
+    logger: options.logger ?? silent(),
+    keepaliveIntervalMs: options.keepaliveIntervalMs ?? DEFAULT_KEEPALIVE_INTERVAL_MS,
+    keepaliveTimeoutMs: options.keepaliveTimeoutMs ?? DEFAULT_KEEPALIVE_TIMEOUT_MS,
+    helloTimeoutMs: options.helloTimeoutMs ?? DEFAULT_HELLO_TIMEOUT_MS,
+    requestTimeoutMs: options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
+    idleTimeoutMs: options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
+    maxFrameBytes: options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES,
+    maxSocketsPerClient: options.maxSocketsPerClient ?? DEFAULT_MAX_SOCKETS_PER_CLIENT,
+    maxPendingRequestsPerClient: options.maxPendingRequestsPerClient ?? DEFAULT_MAX_PENDING_REQUESTS_PER_CLIENT,
+    maxClients: options.maxClients ?? DEFAULT_MAX_CLIENTS,
+    highWaterMarkBytes: options.highWaterMarkBytes ?? DEFAULT_HIGH_WATER_MARK_BYTES,
+    inspect: options.inspect,
+  };
+}

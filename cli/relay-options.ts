@@ -1,0 +1,204 @@
+/**
+ * The `relay` command: flags and environment variables for every relay option (a flag beats
+ * its environment variable, which beats the default), then `runRelay`. `npm start` runs it
+ * through cli/relay-main.ts; the `alphanet` CLI mounts the same command as `alphanet relay`.
+ * To add options, add them to the command returned by `buildRelayCommand` and read them from
+ * the raw options in a `beforeStart` hook; `parseRelayCliOptions` keeps the relay's own.
+ */
+import { Command, InvalidArgumentError, Option } from 'commander';
+import type { LevelWithSilent } from 'pino';
+import { createLogger, type Logger } from '../actors/logger.ts';
+import {
+  DEFAULT_HELLO_TIMEOUT_MS,
+  DEFAULT_HIGH_WATER_MARK_BYTES,
+  DEFAULT_HOST,
+  DEFAULT_IDLE_TIMEOUT_MS,
+  DEFAULT_KEEPALIVE_INTERVAL_MS,
+  DEFAULT_KEEPALIVE_TIMEOUT_MS,
+  DEFAULT_MAX_CLIENTS,
+  DEFAULT_MAX_PENDING_REQUESTS_PER_CLIENT,
+  DEFAULT_MAX_SOCKETS_PER_CLIENT,
+  DEFAULT_PORT,
+  DEFAULT_REQUEST_TIMEOUT_MS,
+  startRelay,
+  type Relay,
+  type RelayOptions,
+} from '../actors/relay/index.ts';
+import { DEFAULT_MAX_FRAME_BYTES, MIN_MAX_FRAME_BYTES } from '../protocol/constants.ts';
+import { DEFAULT_DB_PATH, DEFAULT_SUBNET, openAddressStore, type AddressStore } from '../storage/index.ts';
+
+/** The relay command's parsed options. */
+export interface RelayCliOptions {
+  host: string;
+  port: number;
+  db: string;
+  subnet: string;
+  logLevel: LevelWithSilent;
+  keepaliveIntervalMs: number;
+  keepaliveTimeoutMs: number;
+  helloTimeoutMs: number;
+  requestTimeoutMs: number;
+  idleTimeoutMs: number;
+  maxFrameBytes: number;
+  maxSocketsPerClient: number;
+  maxPendingRequestsPerClient: number;
+  maxClients: number;
+  highWaterMarkBytes: number;
+}
+
+function integer(min: number, max = Number.MAX_SAFE_INTEGER) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!/^\d+$/.test(value.trim()) || !Number.isSafeInteger(n) || n < min || n > max) {
+      throw new InvalidArgumentError(`expected an integer ${min}..${max}`);
+    }
+    return n;
+  };
+}
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+/** [flag, env var, description, default, min, max, key] of every numeric relay option. */
+const NUMERIC: ReadonlyArray<[string, string, string, number, number, number, keyof RelayCliOptions]> = [
+  ['--keepalive-interval <ms>', 'ALPHANET_KEEPALIVE_INTERVAL_MS', 'ping each client this often', DEFAULT_KEEPALIVE_INTERVAL_MS, 1, 2 ** 32 - 1, 'keepaliveIntervalMs'],
+  ['--keepalive-timeout <ms>', 'ALPHANET_KEEPALIVE_TIMEOUT_MS', 'drop a client silent this long', DEFAULT_KEEPALIVE_TIMEOUT_MS, 1, 2 ** 32 - 1, 'keepaliveTimeoutMs'],
+  ['--hello-timeout <ms>', 'ALPHANET_HELLO_TIMEOUT_MS', 'time allowed for Hello', DEFAULT_HELLO_TIMEOUT_MS, 1, 2 ** 31 - 1, 'helloTimeoutMs'],
+  ['--request-timeout <ms>', 'ALPHANET_REQUEST_TIMEOUT_MS', 'time a target has to answer a request', DEFAULT_REQUEST_TIMEOUT_MS, 1, 2 ** 31 - 1, 'requestTimeoutMs'],
+  ['--idle-timeout <ms>', 'ALPHANET_IDLE_TIMEOUT_MS', 'close socket connections idle this long (0 = never)', DEFAULT_IDLE_TIMEOUT_MS, 0, 2 ** 31 - 1, 'idleTimeoutMs'],
+  ['--max-frame-bytes <n>', 'ALPHANET_MAX_FRAME_BYTES', 'largest frame accepted', DEFAULT_MAX_FRAME_BYTES, MIN_MAX_FRAME_BYTES, 2 ** 32 - 1, 'maxFrameBytes'],
+  ['--max-sockets-per-client <n>', 'ALPHANET_MAX_SOCKETS_PER_CLIENT', 'ports plus socket connections per client connection', DEFAULT_MAX_SOCKETS_PER_CLIENT, 1, 2 ** 31 - 1, 'maxSocketsPerClient'],
+  ['--max-pending-requests <n>', 'ALPHANET_MAX_PENDING_REQUESTS', 'requests in flight per client connection', DEFAULT_MAX_PENDING_REQUESTS_PER_CLIENT, 1, 2 ** 31 - 1, 'maxPendingRequestsPerClient'],
+  ['--max-clients <n>', 'ALPHANET_MAX_CLIENTS', 'client connections at once', DEFAULT_MAX_CLIENTS, 1, 2 ** 31 - 1, 'maxClients'],
+  ['--high-water-mark <bytes>', 'ALPHANET_HIGH_WATER_MARK_BYTES', 'queued bytes per destination before its sources are paused', DEFAULT_HIGH_WATER_MARK_BYTES, 1, 2 ** 31 - 1, 'highWaterMarkBytes'],
+];
+
+/** Adds the relay's flags to `command` (so another command can carry them too). */
+export function addRelayOptions(command: Command): Command {
+  command
+    .addOption(new Option('--host <host>', 'address to listen on').env('ALPHANET_HOST').default(DEFAULT_HOST))
+    .addOption(new Option('--port <port>', 'TCP port (0 = any free port)').env('ALPHANET_PORT').default(DEFAULT_PORT).argParser(integer(0, 65535)))
+    .addOption(new Option('--db <file>', 'address store file').env('ALPHANET_DB').default(DEFAULT_DB_PATH))
+    .addOption(new Option('--subnet <cidr>', 'subnet virtual IPs come from').env('ALPHANET_SUBNET').default(DEFAULT_SUBNET))
+    .addOption(new Option('--log-level <level>', 'log level (logs go to stderr)').env('ALPHANET_LOG_LEVEL').default('info').choices(LOG_LEVELS));
+  for (const [flag, env, description, defaultValue, min, max] of NUMERIC) {
+    command.addOption(new Option(flag, description).env(env).default(defaultValue).argParser(integer(min, max)));
+  }
+  return command;
+}
+
+/** The relay's own options out of commander's parsed options (unknown keys are left alone). */
+export function parseRelayCliOptions(raw: Record<string, unknown>): RelayCliOptions {
+  const options = {
+    host: String(raw.host),
+    port: Number(raw.port),
+    db: String(raw.db),
+    subnet: String(raw.subnet),
+    logLevel: String(raw.logLevel) as LevelWithSilent,
+  } as RelayCliOptions;
+  const numbers = options as unknown as Record<string, number>;
+  for (const [flag, , , , , , key] of NUMERIC) {
+    const name = flag.slice(2).split(' ')[0].replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+    numbers[key] = Number(raw[name]);
+  }
+  return options;
+}
+
+/** What `runRelay` started. */
+export interface RunningRelay {
+  relay: Relay;
+  store: AddressStore;
+  logger: Logger;
+  /** Closes the relay, then the store. */
+  stop(): Promise<void>;
+}
+
+export interface RunRelayHooks {
+  /** Adds to the relay's options before it starts (e.g. `inspect`). @default undefined */
+  relayOptions?: (options: RelayOptions) => RelayOptions | Promise<RelayOptions>;
+  /** Runs once the relay listens, before the `listening on` line (e.g. start an HTTP server). @default undefined */
+  afterStart?: (running: RunningRelay) => void | Promise<void>;
+  /** Runs before the relay closes. @default undefined */
+  beforeStop?: (running: RunningRelay) => void | Promise<void>;
+  /** Where the single ready line goes. @default process.stdout */
+  stdout?: NodeJS.WritableStream;
+}
+
+/** Opens the store, starts the relay, prints `listening on H:P`. Rejects if the store cannot be opened. */
+export async function runRelay(cli: RelayCliOptions, hooks: RunRelayHooks = {}): Promise<RunningRelay> {
+  const logger = createLogger({ name: 'relay', level: cli.logLevel });
+  const store = await openAddressStore({ path: cli.db, subnet: cli.subnet });
+  let options: RelayOptions = {
+    host: cli.host,
+    port: cli.port,
+    store,
+    logger,
+    keepaliveIntervalMs: cli.keepaliveIntervalMs,
+    keepaliveTimeoutMs: cli.keepaliveTimeoutMs,
+    helloTimeoutMs: cli.helloTimeoutMs,
+    requestTimeoutMs: cli.requestTimeoutMs,
+    idleTimeoutMs: cli.idleTimeoutMs,
+    maxFrameBytes: cli.maxFrameBytes,
+    maxSocketsPerClient: cli.maxSocketsPerClient,
+    maxPendingRequestsPerClient: cli.maxPendingRequestsPerClient,
+    maxClients: cli.maxClients,
+    highWaterMarkBytes: cli.highWaterMarkBytes,
+  };
+  if (hooks.relayOptions) options = await hooks.relayOptions(options);
+  let relay: Relay;
+  try {
+    relay = await startRelay(options);
+  } catch (error) {
+    await store.close();
+    throw error;
+  }
+  let stopping: Promise<void> | undefined;
+  const running: RunningRelay = {
+    relay,
+    store,
+    logger,
+    stop: () =>
+      (stopping ??= (async () => {
+        if (hooks.beforeStop) await hooks.beforeStop(running);
+        await relay.close();
+        await store.close();
+      })()),
+  };
+  if (hooks.afterStart) await hooks.afterStart(running);
+  (hooks.stdout ?? process.stdout).write(`listening on ${relay.host}:${relay.port}\n`);
+  return running;
+}
+
+/**
+ * `relay`: runs until SIGINT/SIGTERM, then closes gracefully and exits 0. A store that cannot
+ * be opened (e.g. not valid JSON) exits 1 with the message, which names the file.
+ */
+export function buildRelayCommand(hooks: RunRelayHooks = {}): Command {
+  const command = new Command('relay').description('run the AlphaNET relay server');
+  addRelayOptions(command);
+  command.action(async (raw: Record<string, unknown>) => {
+    const cli = parseRelayCliOptions(raw);
+    let running: RunningRelay;
+    try {
+      running = await runRelay(cli, hooks);
+    } catch (error) {
+      process.stderr.write(`alphanet relay: ${(error as Error).message}\n`);
+      process.exitCode = 1;
+      return;
+    }
+    const onSignal = (signal: NodeJS.Signals) => {
+      running.logger.info({ signal }, 'signal received, closing');
+      // A second signal means "now".
+      process.once(signal, () => process.exit(1));
+      running.stop().then(
+        () => process.exit(0),
+        (error: unknown) => {
+          running.logger.error({ err: error }, 'close failed');
+          process.exit(1);
+        },
+      );
+    };
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+  });
+  return command;
+}
