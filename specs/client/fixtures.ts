@@ -1,0 +1,62 @@
+/** Shared set-up for client specs: an in-process relay on loopback and clients from distinct source IPs. */
+import { createHash } from 'node:crypto';
+import type { Test } from 'tap';
+import { startRelay } from '../../actors/relay/index.ts';
+import type { Relay, RelayOptions } from '../../actors/relay/index.ts';
+import { openMemoryAddressStore } from '../../storage/index.ts';
+import { connect } from '../../actors/client/index.ts';
+import type { Client, ConnectOptions } from '../../actors/client/index.ts';
+
+export async function relayFor(t: Test, options: Partial<RelayOptions> = {}): Promise<Relay> {
+  const store = await openMemoryAddressStore({ subnet: '10.0.0.0/16' });
+  const relay = await startRelay({ store, host: '127.0.0.1', port: 0, ...options });
+  t.teardown(async () => {
+    await relay.close();
+    await store.close();
+  });
+  return relay;
+}
+
+/** A client from 127.0.0.<n>. */
+export async function clientFor(t: Test, relay: { host: string; port: number }, n: number, options: ConnectOptions = {}): Promise<Client> {
+  const client = await connect({ host: relay.host, port: relay.port, localAddress: `127.0.0.${n}`, ...options });
+  t.teardown(() => client.close());
+  return client;
+}
+
+/** Deterministic pseudo-random bytes (xorshift32), so both ends can compute the same digest. */
+export function pseudoRandom(seed: number, bytes: number): Uint8Array {
+  const out = new Uint8Array(bytes);
+  const view = new DataView(out.buffer);
+  let x = seed >>> 0 || 1;
+  let i = 0;
+  for (; i + 4 <= bytes; i += 4) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    view.setUint32(i, x >>> 0);
+  }
+  for (; i < bytes; i++) out[i] = i & 255;
+  return out;
+}
+
+export function sha256(bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
+/** Reads a connection (or any async iterable of chunks) to its end. */
+export async function readAll(source: AsyncIterable<Uint8Array>): Promise<Uint8Array> {
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for await (const chunk of source) {
+    chunks.push(chunk);
+    total += chunk.length;
+  }
+  const out = new Uint8Array(total);
+  let offset = 0;
+  for (const c of chunks) {
+    out.set(c, offset);
+    offset += c.length;
+  }
+  return out;
+}
