@@ -1,0 +1,148 @@
+/**
+ * XState inspection for the relay and the client: an observer that streams every actor to a
+ * Stately inspector over WebSocket (@statelyai/inspect), and a tracker that keeps the current
+ * state of every live machine actor for the dashboard. Both are plain `inspect` callbacks, so the
+ * relay and client pass one function to every `createActor` and know nothing of either.
+ */
+import { createWebSocketInspector } from '@statelyai/inspect';
+import type { InspectionEvent } from 'xstate';
+import { activeStateIds } from './state-diagram.ts';
+
+/**
+ * Where `--inspect` streams when given no URL: the port `@statelyai/inspect/server`'s
+ * `createInspectorServer()` listens on by default, so `npx @statelyai/inspect`-style local
+ * bridges and our own specs work with no configuration and no internet.
+ */
+export const DEFAULT_INSPECT_URL = 'ws://localhost:8080';
+
+/** An `inspect` callback as `createActor(logic, { inspect })` takes it. */
+export type InspectFn = (event: InspectionEvent) => void;
+
+/** A running WebSocket inspector. */
+export interface WebSocketInspection {
+  /** Pass to `createActor(..., { inspect })` (or to the relay/client `inspect` option). */
+  inspect: InspectFn;
+  /** Closes the WebSocket; events after this are dropped. */
+  stop(): void;
+}
+
+/** Options of {@link createWebSocketInspection}. */
+export interface WebSocketInspectionOptions {
+  /** The inspector's WebSocket URL. @default DEFAULT_INSPECT_URL */
+  url?: string;
+  /**
+   * Events held while the socket is not yet open; the oldest are dropped past this, so an absent
+   * inspector costs bounded memory.
+   * @default 1000
+   */
+  maxDeferredEvents?: number;
+}
+
+/** Events kept while the inspector is unreachable. */
+export const DEFAULT_MAX_DEFERRED_INSPECTION_EVENTS = 1000;
+
+/**
+ * Streams actor registrations, events and snapshots to a Stately-protocol WebSocket inspector
+ * (e.g. a local `createInspectorServer()` bridge or any `ws` server).
+ */
+export function createWebSocketInspection(options: WebSocketInspectionOptions = {}): WebSocketInspection {
+  const inspector = createWebSocketInspector({
+    url: options.url ?? DEFAULT_INSPECT_URL,
+    maxDeferredEvents: options.maxDeferredEvents ?? DEFAULT_MAX_DEFERRED_INSPECTION_EVENTS,
+  });
+  const observer = inspector.inspect;
+  let stopped = false;
+  return {
+    inspect: (event) => {
+      if (!stopped) observer.next?.(event);
+    },
+    stop: () => {
+      stopped = true;
+      inspector.stop();
+    },
+  };
+}
+
+/** Several inspect callbacks as one; `undefined` entries are skipped. */
+export function combineInspect(...fns: (InspectFn | undefined)[]): InspectFn | undefined {
+  const present = fns.filter((f): f is InspectFn => f !== undefined);
+  if (present.length === 0) return undefined;
+  if (present.length === 1) return present[0];
+  return (event) => {
+    for (const fn of present) fn(event);
+  };
+}
+
+interface TrackedActor {
+  machineId: string;
+  value: unknown;
+  ref: unknown;
+}
+
+/** Live actors of one machine and how many are in each state. */
+export interface MachineOccupancy {
+  /** Live actors of this machine. */
+  actors: number;
+  /** State id (e.g. `socketPair.active.open`) → live actors in it, parents included. */
+  states: Record<string, number>;
+}
+
+/** Reads the logic's machine id without depending on xstate's internal actor class. */
+function machineIdOf(actorRef: unknown): string | undefined {
+  const logic = (actorRef as { logic?: { id?: unknown; config?: unknown } }).logic;
+  return logic && typeof logic.id === 'string' && logic.config ? logic.id : undefined;
+}
+
+/**
+ * xstate v5 emits no inspection event when a running actor is stopped from outside, so the
+ * tracker also asks the actor: a stopped actor's processing status is 2 (ProcessingStatus.Stopped).
+ */
+function isStopped(actorRef: unknown): boolean {
+  return (actorRef as { _processingStatus?: number })._processingStatus === 2;
+}
+
+/**
+ * Keeps each live machine actor's current state value, so the dashboard can highlight the states
+ * machines are in. Constant work per inspection event; reading is linear in live actors.
+ */
+export class MachineStateTracker {
+  readonly #actors = new Map<string, TrackedActor>();
+
+  /** The inspect callback to hand to actors. */
+  readonly inspect: InspectFn = (event) => {
+    if (event.type !== '@xstate.snapshot' && event.type !== '@xstate.actor') return;
+    const ref = event.actorRef;
+    const machineId = machineIdOf(ref);
+    if (!machineId) return;
+    // Registration comes from the actor's constructor, before it has a snapshot.
+    const snapshot = (event.type === '@xstate.snapshot' ? event.snapshot : ref.getSnapshot()) as
+      | { status?: string; value?: unknown }
+      | undefined;
+    if (!snapshot) return;
+    if (snapshot.status !== undefined && snapshot.status !== 'active') {
+      this.#actors.delete(ref.sessionId);
+      return;
+    }
+    this.#actors.set(ref.sessionId, { machineId, value: snapshot.value, ref });
+  };
+
+  /** The state value of a live actor by its session id. */
+  valueOf(sessionId: string): unknown {
+    return this.#actors.get(sessionId)?.value;
+  }
+
+  /** Per machine id: live actors and how many are in each state. */
+  occupancy(): Record<string, MachineOccupancy> {
+    const out: Record<string, MachineOccupancy> = {};
+    for (const [sessionId, actor] of this.#actors) {
+      if (isStopped(actor.ref)) {
+        this.#actors.delete(sessionId);
+        continue;
+      }
+      const entry = (out[actor.machineId] ??= { actors: 0, states: {} });
+      entry.actors++;
+      for (const id of activeStateIds(actor.machineId, actor.value)) entry.states[id] = (entry.states[id] ?? 0) + 1;
+    }
+    return out;
+  }
+}
