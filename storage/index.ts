@@ -11,6 +11,7 @@ import { Memory } from 'lowdb';
 import type { AddressStore } from './address-store.ts';
 import { DurableJsonFile, TEMP_SUFFIX, fsyncPath } from './durable-file.ts';
 import { StoreError } from './errors.ts';
+import { Journal } from './journal.ts';
 import { ShardedAddressStore, type ShardBackend, type ShardData, type StoreWriteInfo } from './sharded-store.ts';
 import { DEFAULT_SUBNET, parseSubnet } from './subnet.ts';
 
@@ -18,7 +19,7 @@ export type { AddressEntry, AddressStore } from './address-store.ts';
 export { StoreError, type StoreErrorCode } from './errors.ts';
 export { DEFAULT_SUBNET, parseSubnet, type Subnet } from './subnet.ts';
 export { DurableJsonFile } from './durable-file.ts';
-export type { StoreWriteInfo } from './sharded-store.ts';
+export { DEFAULT_CHECKPOINT_ENTRIES, type StoreWriteInfo } from './sharded-store.ts';
 
 /** Where the relay keeps its map unless told otherwise (relative to the working directory). */
 export const DEFAULT_DB_PATH = 'data/alphanet.json';
@@ -53,6 +54,16 @@ export interface AddressStoreOptions {
   shards?: number;
   /** Called after every committed write, e.g. to feed metrics. @default undefined */
   onWrite?: (info: StoreWriteInfo) => void;
+  /**
+   * Journal entries after which the shards are rewritten and the journal emptied.
+   * @default 20_000
+   */
+  checkpointEntries?: number;
+  /**
+   * A background checkpoint failed (e.g. disk full). Nothing is lost, since the journal keeps every
+   * entry, and the next checkpoint retries; the relay should log it. @default undefined
+   */
+  onCheckpointError?: (error: StoreError) => void;
 }
 
 export interface MemoryAddressStoreOptions {
@@ -108,7 +119,8 @@ async function removeLeftovers(directory: string, prefix: string): Promise<void>
  * the file when the manifest or a shard is not valid JSON, leaving it untouched; with
  * ERR_SUBNET_MISMATCH when the store was made with another subnet; with ERR_INVALID_SUBNET.
  *
- * One process owns a store at a time: opening removes temp files a crashed writer left behind.
+ * One process writes a store at a time (others may open it to read). Temp files a crashed writer
+ * left behind are ignored, and removed by the next store that writes.
  */
 export async function openAddressStore(options: AddressStoreOptions = {}): Promise<AddressStore> {
   const manifestPath = path.resolve(options.path ?? DEFAULT_DB_PATH);
@@ -120,8 +132,6 @@ export async function openAddressStore(options: AddressStoreOptions = {}): Promi
   } catch (error) {
     throw new StoreError('ERR_STORE_WRITE', `cannot create ${shardDirectory}: ${(error as Error).message}`, { cause: error });
   }
-  await removeLeftovers(directory, path.basename(manifestPath));
-  await removeLeftovers(shardDirectory, '');
 
   const manifestFile = new DurableJsonFile<Manifest>(manifestPath, { validate: validateManifest });
   let manifest = await manifestFile.read();
@@ -162,8 +172,20 @@ export async function openAddressStore(options: AddressStoreOptions = {}): Promi
         throw new StoreError('ERR_STORE_WRITE', `cannot fsync ${shardDirectory}: ${(error as Error).message}`, { cause: error });
       }
     },
+    // Temp files a crash left behind are never read; removing them waits until this store writes,
+    // so opening a second store to read never pulls a temp file from under a live writer.
+    beforeFirstWrite: async () => {
+      try {
+        await removeLeftovers(directory, `${path.basename(manifestPath)}.`);
+        await removeLeftovers(shardDirectory, '');
+      } catch (error) {
+        throw new StoreError('ERR_STORE_WRITE', `cannot remove leftover temp files: ${(error as Error).message}`, { cause: error });
+      }
+    },
+    journal: new Journal(shardDirectory),
+    checkpointEntries: options.checkpointEntries,
   };
-  return ShardedAddressStore.load({ subnet: stored, backend, onWrite: options.onWrite });
+  return ShardedAddressStore.load({ subnet: stored, backend, onWrite: options.onWrite, onCheckpointError: options.onCheckpointError });
 }
 
 /**

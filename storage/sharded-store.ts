@@ -14,6 +14,7 @@ import type { Adapter } from 'lowdb';
 import { Low } from 'lowdb';
 import type { AddressEntry, AddressStore } from './address-store.ts';
 import { StoreError } from './errors.ts';
+import type { Journal, JournalEntry } from './journal.ts';
 import type { Subnet } from './subnet.ts';
 
 /** What one shard file holds. */
@@ -42,12 +43,29 @@ export interface ShardBackend {
   adapter(index: number, serialize: (data: unknown) => Promise<string>): Adapter<ShardData> & { readonly filename?: string };
   /** Runs once after every dirty shard of a batch is written (e.g. fsync the directory). */
   afterBatch(): Promise<void>;
+  /**
+   * When present, each batch is appended to this journal (one fsync) and shards are rewritten
+   * only by checkpoints; when absent, each batch rewrites its dirty shards.
+   */
+  journal?: Journal;
+  /**
+   * Runs once, before this store's first write: a store that only reads must not touch files a
+   * writer in another store may be using.
+   */
+  beforeFirstWrite?(): Promise<void>;
+  /** Journal entries that trigger a checkpoint. @default 20_000 */
+  checkpointEntries?: number;
 }
+
+/** Journal entries between checkpoints: replaying 20,000 lines at open takes a few ms. */
+export const DEFAULT_CHECKPOINT_ENTRIES = 20_000;
 
 export interface ShardedStoreOptions {
   subnet: Subnet;
   backend: ShardBackend;
   onWrite?: (info: StoreWriteInfo) => void;
+  /** A background checkpoint failed; nothing is lost (the journal keeps it) and the next one retries. */
+  onCheckpointError?: (error: StoreError) => void;
 }
 
 /** Shard files written at once; libuv's default pool has 4 threads, so more buys nothing. */
@@ -83,6 +101,7 @@ export class ShardedAddressStore implements AddressStore {
   readonly subnet: Subnet;
   readonly #backend: ShardBackend;
   readonly #onWrite: ((info: StoreWriteInfo) => void) | undefined;
+  readonly #onCheckpointError: ((error: StoreError) => void) | undefined;
   readonly #shards: Low<ShardData>[] = [];
   readonly #byReal = new Map<string, number>();
   /** One bit per usable address, set when taken. 512 KiB for a /10. */
@@ -93,6 +112,14 @@ export class ShardedAddressStore implements AddressStore {
   /** Real IPs allocated but not yet durable → the sequence number of the write they wait for. */
   readonly #unsynced = new Map<string, number>();
   #dirty = new Set<number>();
+  /** Journal mode: mappings waiting for the next append. */
+  #pending: JournalEntry[] = [];
+  /** Journal mode: entries in the journal not yet in a checkpoint, and the shards they touch. */
+  #journaled = 0;
+  #checkpointDirty = new Set<number>();
+  #checkpointing: Promise<void> | undefined;
+  #appendedSinceLoad = false;
+  #prepared = false;
   #seq = 0;
   #lastFailedSeq = 0;
   #batchAllocations = 0;
@@ -106,6 +133,7 @@ export class ShardedAddressStore implements AddressStore {
     this.subnet = options.subnet;
     this.#backend = options.backend;
     this.#onWrite = options.onWrite;
+    this.#onCheckpointError = options.onCheckpointError;
     this.#taken = new Uint8Array(Math.ceil(options.subnet.usable / 8));
     this.#free = options.subnet.usable;
   }
@@ -142,6 +170,27 @@ export class ShardedAddressStore implements AddressStore {
         if (offset > highest) highest = offset;
       }
     }
+    const journal = this.#backend.journal;
+    if (journal !== undefined) {
+      const corrupt = (why: string): StoreError =>
+        new StoreError('ERR_STORE_CORRUPT', `the journal in ${journal.directory} is not valid: ${why}; refusing to start rather than overwrite it`);
+      for (const [realIp, virtualIp] of await journal.read()) {
+        const known = this.#byReal.get(realIp);
+        if (known === virtualIp) continue;
+        if (known !== undefined) throw corrupt(`${realIp} maps to both ${known} and ${virtualIp}`);
+        if (isIP(realIp) === 0) throw corrupt(`${JSON.stringify(realIp)} is not an IP address`);
+        if (!this.subnet.contains(virtualIp)) throw corrupt(`${realIp} maps to ${virtualIp}, not a usable address of ${this.subnet.cidr}`);
+        const offset = virtualIp - this.subnet.first;
+        if (this.#isTaken(offset)) throw corrupt(`virtual IP ${virtualIp} is given to two real IPs`);
+        this.#take(offset);
+        this.#byReal.set(realIp, virtualIp);
+        const shard = shardOf(realIp, shardCount);
+        this.#shards[shard].data.entries[realIp] = virtualIp;
+        this.#checkpointDirty.add(shard);
+        this.#journaled++;
+        if (offset > highest) highest = offset;
+      }
+    }
     // Allocation only ever moves forward, so the next free address is just past the highest one.
     this.#cursor = (highest + 1) % this.subnet.usable;
   }
@@ -168,7 +217,7 @@ export class ShardedAddressStore implements AddressStore {
       if (pendingSeq === undefined) return Promise.resolve(known);
       if (pendingSeq > this.#lastFailedSeq) return this.#waitFor(pendingSeq).then(() => known);
       // Its write failed: the shard is still dirty, so the next write retries it.
-      const seq = this.#markDirty(realIp);
+      const seq = this.#markDirty(realIp, known);
       return this.#waitFor(seq).then(() => known);
     }
     if (isIP(realIp) === 0) {
@@ -185,7 +234,7 @@ export class ShardedAddressStore implements AddressStore {
     this.#byReal.set(realIp, virtualIp);
     this.#shards[shardOf(realIp, this.#backend.shardCount)].data.entries[realIp] = virtualIp;
     this.#batchAllocations++;
-    const seq = this.#markDirty(realIp);
+    const seq = this.#markDirty(realIp, virtualIp);
     return this.#waitFor(seq).then(() => virtualIp);
   }
 
@@ -198,6 +247,12 @@ export class ShardedAddressStore implements AddressStore {
     if (this.#closed) return;
     this.#closed = true;
     await this.#flushAll();
+    const journal = this.#backend.journal;
+    if (journal === undefined) return;
+    await this.#checkpointing;
+    // A store that only read leaves the journal alone: its writer may still be appending to it.
+    if (this.#appendedSinceLoad && this.#journaled > 0) await this.#checkpoint(await journal.rotate(true));
+    await journal.close();
   }
 
   #flushAll(): Promise<void> {
@@ -208,7 +263,7 @@ export class ShardedAddressStore implements AddressStore {
     const retry = ++this.#seq;
     for (const realIp of this.#unsynced.keys()) {
       this.#unsynced.set(realIp, retry);
-      this.#dirty.add(shardOf(realIp, this.#backend.shardCount));
+      if (this.#backend.journal === undefined) this.#dirty.add(shardOf(realIp, this.#backend.shardCount));
     }
     this.#schedule();
     return this.#waitFor(retry);
@@ -235,10 +290,11 @@ export class ShardedAddressStore implements AddressStore {
     return offset;
   }
 
-  #markDirty(realIp: string): number {
+  #markDirty(realIp: string, virtualIp: number): number {
     const seq = ++this.#seq;
     this.#unsynced.set(realIp, seq);
-    this.#dirty.add(shardOf(realIp, this.#backend.shardCount));
+    if (this.#backend.journal !== undefined) this.#pending.push([realIp, virtualIp]);
+    else this.#dirty.add(shardOf(realIp, this.#backend.shardCount));
     this.#schedule();
     return seq;
   }
@@ -259,28 +315,64 @@ export class ShardedAddressStore implements AddressStore {
     });
   }
 
+  #hasWork(): boolean {
+    return this.#backend.journal !== undefined ? this.#pending.length > 0 : this.#dirty.size > 0;
+  }
+
   async #writeLoop(): Promise<void> {
-    while (this.#dirty.size > 0) {
+    while (this.#hasWork()) {
       const batchSeq = this.#seq;
-      const shards = [...this.#dirty];
+      const journal = this.#backend.journal;
       const entries = this.#batchAllocations;
-      this.#dirty = new Set();
       this.#batchAllocations = 0;
+      const shards = journal === undefined ? [...this.#dirty] : [];
+      const appended = this.#pending;
+      this.#dirty = new Set();
+      this.#pending = [];
       const started = performance.now();
       let failure: unknown;
       try {
-        await forEachLimited(shards.length, WRITE_CONCURRENCY, (i) => this.#writeShard(shards[i]));
-        await this.#backend.afterBatch();
+        if (!this.#prepared) {
+          await this.#backend.beforeFirstWrite?.();
+          this.#prepared = true;
+        }
+        if (journal !== undefined) {
+          await journal.append(appended);
+        } else {
+          await forEachLimited(shards.length, WRITE_CONCURRENCY, (i) => this.#writeShard(shards[i]));
+          await this.#backend.afterBatch();
+        }
       } catch (error) {
         failure = error;
       }
       if (failure === undefined) {
         for (const [realIp, seq] of this.#unsynced) if (seq <= batchSeq) this.#unsynced.delete(realIp);
         this.#settle(batchSeq, (w) => w.resolve());
-        this.#onWrite?.({ durationMs: performance.now() - started, shards: shards.length, entries });
+        this.#onWrite?.({ durationMs: performance.now() - started, shards: journal === undefined ? shards.length : 0, entries });
+        if (journal !== undefined) {
+          this.#appendedSinceLoad = true;
+          this.#journaled += appended.length;
+          for (const [realIp] of appended) this.#checkpointDirty.add(shardOf(realIp, this.#backend.shardCount));
+          const threshold = this.#backend.checkpointEntries ?? DEFAULT_CHECKPOINT_ENTRIES;
+          if (this.#journaled >= threshold && this.#checkpointing === undefined) {
+            // Rotation happens here, between appends; the shard rewriting runs beside later batches.
+            try {
+              const release = await journal.rotate();
+              this.#checkpointing = this.#checkpoint(release)
+                .catch((error: unknown) => this.#onCheckpointError?.(error as StoreError))
+                .finally(() => {
+                  this.#checkpointing = undefined;
+                });
+            } catch (error) {
+              this.#onCheckpointError?.(error as StoreError);
+            }
+          }
+        }
       } else {
-        // Keep the shards dirty so a later write retries them; the callers waiting now are told.
+        // Keep the work so a later write retries it; the callers waiting now are told.
         for (const shard of shards) this.#dirty.add(shard);
+        this.#pending = appended.concat(this.#pending);
+        this.#batchAllocations += entries;
         this.#lastFailedSeq = batchSeq;
         const error =
           failure instanceof StoreError ? failure : new StoreError('ERR_STORE_WRITE', `address store write failed: ${String(failure)}`, { cause: failure });
@@ -288,6 +380,26 @@ export class ShardedAddressStore implements AddressStore {
         // Retry only for callers that arrived after this batch began.
         if (!this.#waiters.some((w) => w.seq > batchSeq)) return;
       }
+    }
+  }
+
+  /**
+   * Rewrites every shard the journal touched since the last rotation, then deletes the journal
+   * generations that are now covered. A failure keeps them: the journal still holds every entry.
+   */
+  async #checkpoint(release: () => Promise<void>): Promise<void> {
+    const shards = [...this.#checkpointDirty];
+    const covered = this.#journaled;
+    this.#checkpointDirty = new Set();
+    this.#journaled = 0;
+    try {
+      await forEachLimited(shards.length, WRITE_CONCURRENCY, (i) => this.#writeShard(shards[i]));
+      await this.#backend.afterBatch();
+      await release();
+    } catch (error) {
+      for (const shard of shards) this.#checkpointDirty.add(shard);
+      this.#journaled += covered;
+      throw error;
     }
   }
 

@@ -29,15 +29,58 @@ addressStoreContract(t, async (t) => {
   return { persistent: true, open: (options) => openTracked(t, dbPath, options) };
 });
 
-t.test('layout: a small manifest and shard files beside it', async (t) => {
+t.test('layout: a small manifest, a journal, and shard files written at checkpoints', async (t) => {
   const dbPath = await tempDb(t);
+  const shardDir = `${dbPath}.shards`;
   const store = await openTracked(t, dbPath);
   const v = await store.findOrAllocate('198.51.100.7');
   t.same(JSON.parse(await readFile(dbPath, 'utf8')), { version: 1, subnet: '100.64.0.0/10', shards: SHARDS });
-  const shardFiles = await readdir(`${dbPath}.shards`);
-  t.equal(shardFiles.length, 1, 'only the dirty shard is written');
-  t.match(shardFiles[0], /^\d{3}\.json$/);
-  t.same(JSON.parse(await readFile(path.join(`${dbPath}.shards`, shardFiles[0]), 'utf8')), { entries: { '198.51.100.7': v } });
+  t.same(await readdir(shardDir), ['journal-000001.jsonl'], 'a batch is one journal append, no shard rewrite');
+  t.equal(await readFile(path.join(shardDir, 'journal-000001.jsonl'), 'utf8'), `["198.51.100.7",${v}]\n`);
+  await store.close();
+  const files = await readdir(shardDir);
+  t.equal(files.length, 1, 'close checkpoints: the journal is gone, only the dirty shard was written');
+  t.match(files[0], /^\d{3}\.json$/);
+  t.same(JSON.parse(await readFile(path.join(shardDir, files[0]), 'utf8')), { entries: { '198.51.100.7': v } });
+});
+
+t.test('checkpoints every checkpointEntries and keeps everything across reopen', async (t) => {
+  const dbPath = await tempDb(t);
+  const store = await openAddressStore({ path: dbPath, shards: SHARDS, checkpointEntries: 100 });
+  t.teardown(() => store.close().catch(() => undefined));
+  const mapped = new Map<string, number>();
+  for (let round = 0; round < 5; round++) {
+    const ips = Array.from({ length: 60 }, (_, i) => `10.1.${round}.${i}`);
+    const vs = await Promise.all(ips.map((ip) => store.findOrAllocate(ip)));
+    ips.forEach((ip, i) => mapped.set(ip, vs[i]));
+  }
+  // Mid-run, a reader sees the same map whatever mix of shards and journal it finds.
+  const reader = await openAddressStore({ path: dbPath });
+  t.equal(reader.size, 300);
+  for (const [ip, v] of mapped) if (reader.lookup(ip) !== v) t.fail(`${ip} not visible to a reader`);
+  await reader.close();
+  await store.close();
+  t.same((await readdir(`${dbPath}.shards`)).filter((n) => n.startsWith('journal')), [], 'no journal left after close');
+  const reopened = await openTracked(t, dbPath);
+  t.equal(reopened.size, 300);
+  for (const [ip, v] of mapped) if (reopened.lookup(ip) !== v) t.fail(`${ip} lost after checkpoints`);
+});
+
+t.test('a torn last journal line is skipped; a bad line before it is refused', async (t) => {
+  const dbPath = await tempDb(t);
+  const store = await openTracked(t, dbPath);
+  await store.close();
+  const journal = path.join(`${dbPath}.shards`, 'journal-000007.jsonl');
+  await writeFile(journal, '["198.51.100.7",1681915905]\n["198.51.100.8",16819');
+  const reopened = await openAddressStore({ path: dbPath });
+  t.equal(reopened.lookup('198.51.100.7'), 1681915905, 'complete lines replayed');
+  t.equal(reopened.lookup('198.51.100.8'), undefined, 'the torn line was never acknowledged');
+  t.equal(await reopened.findOrAllocate('198.51.100.9'), 1681915906, 'allocation continues past replayed entries');
+  await reopened.close();
+  const bad = Buffer.from('["198.51.100.7",1681915905]\nnot json\n');
+  await writeFile(journal, bad);
+  await t.rejects(openAddressStore({ path: dbPath }), { code: 'ERR_STORE_CORRUPT', message: new RegExp(`${journal.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} line 2`) });
+  t.same(await readFile(journal), bad, 'never overwritten');
 });
 
 t.test('durability ordering: once findOrAllocate resolves, a second store on the same path sees it', async (t) => {
@@ -58,7 +101,7 @@ t.test('group commit: a burst becomes one write per batch, not one per call', as
   await Promise.all(Array.from({ length: 500 }, (_, i) => store.findOrAllocate(`10.0.${i >> 8}.${i & 255}`)));
   t.equal(writes.length, 1, 'one write for a burst arriving in one turn');
   t.equal(writes[0].entries, 500);
-  t.equal(writes[0].shards, SHARDS);
+  t.equal(writes[0].shards, 0, 'a journal append rewrites no shard');
   t.ok(writes[0].durationMs >= 0);
 });
 
@@ -135,7 +178,7 @@ t.test('a store made with one subnet refuses another', async (t) => {
   });
 });
 
-t.test('leftover temp files from a crash are ignored and removed', async (t) => {
+t.test('leftover temp files from a crash are ignored, and removed by the next writer', async (t) => {
   const dbPath = await tempDb(t);
   const store = await openTracked(t, dbPath);
   const committed = await store.findOrAllocate('198.51.100.7');
@@ -146,6 +189,8 @@ t.test('leftover temp files from a crash are ignored and removed', async (t) => 
   const reopened = await openTracked(t, dbPath);
   t.equal(reopened.lookup('198.51.100.7'), committed, 'the last committed state');
   t.equal(reopened.size, 1);
+  t.equal((await readdir(`${dbPath}.shards`)).filter((n) => n.endsWith('.tmp')).length, 1, 'opening alone touches nothing');
+  await reopened.findOrAllocate('198.51.100.8');
   t.same((await readdir(`${dbPath}.shards`)).filter((n) => n.endsWith('.tmp')), [], 'shard temp file removed');
   t.same((await readdir(path.dirname(dbPath))).filter((n) => n.endsWith('.tmp')), [], 'manifest temp file removed');
 });
