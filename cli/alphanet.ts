@@ -4,28 +4,15 @@
  */
 import { Command } from 'commander';
 import { buildNcCommand } from './nc.ts';
+import { buildRelayCommand } from './relay-options.ts';
 import { buildWhoamiCommand } from './whoami.ts';
 
 /** Builders of the subcommands, in help order. */
-const COMMANDS: Array<() => Command | Promise<Command | undefined>> = [
-  relayCommand,
+const COMMANDS: Array<() => Command> = [
+  buildRelayCommand,
   buildWhoamiCommand,
   buildNcCommand,
 ];
-
-/**
- * The relay's command is owned by cli/relay-options.ts; loaded by path so this CLI still runs
- * in a checkout where it has not landed.
- */
-async function relayCommand(): Promise<Command | undefined> {
-  const path = './relay-options.ts';
-  try {
-    const module = (await import(path)) as { buildRelayCommand?: () => Command };
-    return module.buildRelayCommand?.();
-  } catch {
-    return undefined;
-  }
-}
 
 /** The whole program. */
 async function buildProgram(): Promise<Command> {
@@ -33,8 +20,7 @@ async function buildProgram(): Promise<Command> {
     .description('AlphaNET: permanent virtual IPs and virtual sockets through a relay')
     .showHelpAfterError();
   for (const build of COMMANDS) {
-    const command = await build();
-    if (command) program.addCommand(command);
+    program.addCommand(build());
   }
   return program;
 }
