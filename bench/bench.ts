@@ -1,0 +1,84 @@
+/**
+ * The benchmark suite of issue 6 as a function, so `npm run bench` and the smoke spec run the
+ * same code: each scenario starts its own servers, measures AlphaNET and its baseline in the
+ * same run, and returns rows for the table.
+ */
+import { describeMachine } from './lib/machine.ts';
+import type { BenchReport, ScenarioResult } from './lib/report.ts';
+import { MIB } from './lib/stats.ts';
+import { makePattern } from './load/drive.ts';
+import type { RelayStartOptions } from './load/transports.ts';
+import type { BenchContext, BenchSizes } from './scenarios/context.ts';
+import { aggregateScenario, bulkScenario } from './scenarios/throughput.ts';
+import { smallMessagesScenario } from './scenarios/small-messages.ts';
+import { handshakeScenario } from './scenarios/handshake.ts';
+import { scaleScenario } from './scenarios/scale.ts';
+import { addressScenario } from './scenarios/address.ts';
+import { frozenScenario } from './scenarios/frozen.ts';
+
+/** Scenario names for --only, in the order of issue 6. */
+export const SCENARIOS = {
+  bulk: bulkScenario,
+  aggregate: aggregateScenario,
+  small: smallMessagesScenario,
+  handshake: handshakeScenario,
+  scale: scaleScenario,
+  address: addressScenario,
+  frozen: frozenScenario,
+} as const satisfies Record<string, (context: BenchContext) => Promise<ScenarioResult>>;
+export type ScenarioName = keyof typeof SCENARIOS;
+
+/** Sizes of `npm run bench` without options: the issue's figures, within a few minutes on 2 cores. */
+export const DEFAULT_SIZES: BenchSizes = {
+  bulkBytes: 256 * MIB,
+  runs: 3,
+  durationMs: 3000,
+  flows: 100,
+  messagesPerSecond: 10_000,
+  concurrentConnects: 1000,
+  totalConnects: 5000,
+  idleClients: 10_000,
+  activeConnections: 1000,
+  prefillEntries: 100_000,
+  newClients: 5000,
+  loadEntries: 1_000_000,
+  frozenFlows: 10,
+};
+
+export interface BenchOptions {
+  /** Which scenarios to run. @default every one, in order */
+  only?: ScenarioName[];
+  /** Overrides of DEFAULT_SIZES. @default {} */
+  sizes?: Partial<BenchSizes>;
+  /** How relays are started (node flags for profiling, extra relay flags). @default {} */
+  relay?: RelayStartOptions;
+  /** Progress lines. @default writes to stderr */
+  log?: (message: string) => void;
+}
+
+/** Runs the chosen scenarios one after another; a failing scenario is reported, not thrown. */
+export async function runBench(options: BenchOptions = {}): Promise<BenchReport> {
+  const sizes = { ...DEFAULT_SIZES, ...options.sizes };
+  const log = options.log ?? ((message: string) => process.stderr.write(`${message}\n`));
+  const context: BenchContext = { sizes, pattern: makePattern(), relay: options.relay ?? {}, log };
+  const names = options.only ?? (Object.keys(SCENARIOS) as ScenarioName[]);
+  const report: BenchReport = {
+    startedAt: new Date().toISOString(),
+    machine: describeMachine(),
+    options: { ...sizes, bulkMiB: sizes.bulkBytes / MIB, only: names },
+    scenarios: [],
+  };
+  for (const name of names) {
+    log(`${name}…`);
+    const started = performance.now();
+    try {
+      report.scenarios.push(await SCENARIOS[name](context));
+    } catch (error) {
+      const message = error instanceof Error ? `${(error as { code?: string }).code ?? error.name}: ${error.message}` : String(error);
+      log(`  failed: ${message}`);
+      report.scenarios.push({ name, rows: [], details: {}, error: message });
+    }
+    log(`  (${((performance.now() - started) / 1000).toFixed(1)} s)`);
+  }
+  return report;
+}

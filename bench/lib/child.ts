@@ -1,0 +1,143 @@
+/**
+ * Runs a server under test (the relay, or a baseline) in its own process, as issue 6 asks, so
+ * its CPU and memory are its own and can be read from /proc.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import { once } from 'node:events';
+import { createInterface } from 'node:readline';
+import { AlphanetError } from '../../protocol/errors.ts';
+
+/** How long a child may take to print its `listening on` line. */
+export const DEFAULT_START_TIMEOUT_MS = 30_000;
+/** How long a child may take to exit after SIGTERM before it is killed. */
+export const DEFAULT_STOP_TIMEOUT_MS = 5_000;
+/** File descriptors the children may open: the 10,000-client test needs one per client. */
+export const CHILD_FD_LIMIT = 19_000;
+/** Lines of a child's stderr kept for the error message when it fails. */
+const STDERR_LINES_KEPT = 40;
+
+/** A benchmark child failed to start or died. */
+export class BenchChildError extends AlphanetError {
+  constructor(message: string) {
+    super('ERR_BENCH_CHILD', message);
+  }
+}
+
+export interface ChildOptions {
+  /** Shown in errors. */
+  name: string;
+  /** Script path and its arguments, run as `node --import tsx <args>`. */
+  args: string[];
+  /** Extra node flags (e.g. --cpu-prof). @default [] */
+  nodeFlags?: string[];
+  /** @default DEFAULT_START_TIMEOUT_MS */
+  startTimeoutMs?: number;
+  /** Working directory. @default process.cwd() */
+  cwd?: string;
+  /** Extra environment. @default {} */
+  env?: Record<string, string>;
+}
+
+/** A running server process and the address it listens on. */
+export class ServerChild {
+  readonly host: string;
+  readonly port: number;
+  readonly #child: ChildProcess;
+  readonly #name: string;
+  readonly #stderr: string[];
+  #exited = false;
+
+  private constructor(child: ChildProcess, name: string, host: string, port: number, stderr: string[]) {
+    this.#child = child;
+    this.#name = name;
+    this.host = host;
+    this.port = port;
+    this.#stderr = stderr;
+    child.once('exit', () => {
+      this.#exited = true;
+    });
+  }
+
+  /**
+   * Spawns the child through bash so its open-file limit can be raised (`ulimit -n`), and waits
+   * for the line `listening on H:P` on its stdout.
+   */
+  static async start(options: ChildOptions): Promise<ServerChild> {
+    const nodeArgs = [...(options.nodeFlags ?? []), '--import', 'tsx', ...options.args];
+    const quoted = [process.execPath, ...nodeArgs].map(shellQuote).join(' ');
+    const child = spawn('bash', ['-c', `ulimit -n ${CHILD_FD_LIMIT} 2>/dev/null; exec ${quoted}`], {
+      cwd: options.cwd ?? process.cwd(),
+      env: { ...process.env, ALPHANET_LOG_LEVEL: 'warn', ...options.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const stderr: string[] = [];
+    createInterface({ input: child.stderr! }).on('line', (line) => {
+      stderr.push(line);
+      if (stderr.length > STDERR_LINES_KEPT) stderr.shift();
+    });
+    const lines = createInterface({ input: child.stdout! });
+    const timeoutMs = options.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS;
+    const address = await new Promise<{ host: string; port: number }>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        child.kill('SIGKILL');
+        reject(new BenchChildError(`${options.name} did not print "listening on" within ${timeoutMs} ms\n${stderr.join('\n')}`));
+      }, timeoutMs);
+      const onExit = (code: number | null): void => {
+        clearTimeout(timer);
+        reject(new BenchChildError(`${options.name} exited (${code}) before listening\n${stderr.join('\n')}`));
+      };
+      child.once('exit', onExit);
+      lines.on('line', (line) => {
+        const m = /listening on (\S+):(\d+)/.exec(line);
+        if (m === null) return;
+        clearTimeout(timer);
+        child.off('exit', onExit);
+        resolve({ host: m[1], port: Number(m[2]) });
+      });
+    });
+    // Keep draining stdout so the child never blocks on a full pipe.
+    lines.on('line', () => {});
+    return new ServerChild(child, options.name, address.host, address.port, stderr);
+  }
+
+  get pid(): number {
+    return this.#child.pid!;
+  }
+
+  /** The child's resident set size in bytes, from /proc (Linux). */
+  async rssBytes(): Promise<number> {
+    const status = await readFile(`/proc/${this.pid}/status`, 'utf8');
+    const m = /VmRSS:\s+(\d+) kB/.exec(status);
+    if (m === null) throw new BenchChildError(`${this.#name}: no VmRSS in /proc/${this.pid}/status`);
+    return Number(m[1]) * 1024;
+  }
+
+  /** CPU time (user + system) the child has used so far, in seconds, from /proc (Linux). */
+  async cpuSeconds(): Promise<number> {
+    const stat = await readFile(`/proc/${this.pid}/stat`, 'utf8');
+    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const ticksPerSecond = 100;
+    return (Number(fields[11]) + Number(fields[12])) / ticksPerSecond;
+  }
+
+  /** The last lines the child wrote to stderr. */
+  stderrTail(): string {
+    return this.#stderr.join('\n');
+  }
+
+  /** SIGTERM, then SIGKILL if it does not exit in time. Resolves once it has exited. */
+  async stop(timeoutMs = DEFAULT_STOP_TIMEOUT_MS): Promise<void> {
+    if (this.#exited || this.#child.exitCode !== null || this.#child.signalCode !== null) return;
+    const exited = once(this.#child, 'exit');
+    this.#child.kill('SIGTERM');
+    const timer = setTimeout(() => this.#child.kill('SIGKILL'), timeoutMs);
+    await exited;
+    clearTimeout(timer);
+  }
+}
+
+function shellQuote(word: string): string {
+  return /^[\w./:=@%+-]+$/.test(word) ? word : `'${word.replaceAll("'", `'\\''`)}'`;
+}

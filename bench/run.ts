@@ -1,0 +1,89 @@
+/**
+ * `npm run bench`: runs the suite of issue 6 and prints the table (stdout), progress on stderr.
+ *
+ *   npm run bench -- [--duration S] [--size MiB] [--only bulk,small] [--json FILE] [--profile DIR]
+ */
+import { writeFile, mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { Command, InvalidArgumentError } from 'commander';
+import { runBench, SCENARIOS, DEFAULT_SIZES, type ScenarioName } from './bench.ts';
+import { formatReport } from './lib/report.ts';
+import { MIB } from './lib/stats.ts';
+
+function positive(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('expected a positive number');
+  return n;
+}
+
+function names(value: string): ScenarioName[] {
+  const list = value.split(',').map((s) => s.trim()).filter(Boolean);
+  for (const name of list) {
+    if (!(name in SCENARIOS)) throw new InvalidArgumentError(`unknown scenario "${name}"; one of ${Object.keys(SCENARIOS).join(', ')}`);
+  }
+  return list as ScenarioName[];
+}
+
+const d = DEFAULT_SIZES;
+const program = new Command('bench')
+  .description('AlphaNET relay benchmarks against baselines measured in the same run (issue 6)')
+  .option('--duration <seconds>', 'length of paced and idle phases', positive, d.durationMs / 1000)
+  .option('--size <MiB>', 'data moved by the bulk, aggregate and frozen tests', positive, d.bulkBytes / MIB)
+  .option('--only <names>', `comma-separated subset of: ${Object.keys(SCENARIOS).join(', ')}`, names)
+  .option('--json <file>', 'also write the results as JSON')
+  .option('--runs <n>', 'measured repetitions per transfer (median reported)', positive, d.runs)
+  .option('--flows <n>', 'concurrent flows (aggregate, small messages)', positive, d.flows)
+  .option('--rate <n>', 'small messages per second', positive, d.messagesPerSecond)
+  .option('--connects <n>', 'virtual connects in the handshake test', positive, d.totalConnects)
+  .option('--concurrency <n>', 'connects in flight in the handshake test', positive, d.concurrentConnects)
+  .option('--clients <n>', 'idle clients in the scale test', positive, d.idleClients)
+  .option('--active <n>', 'active connections in the scale test', positive, d.activeConnections)
+  .option('--prefill <n>', 'store entries before the address test', positive, d.prefillEntries)
+  .option('--new-clients <n>', 'new clients in the address test', positive, d.newClients)
+  .option('--load-entries <n>', 'store entries for the load-time figure', positive, d.loadEntries)
+  .option('--profile <dir>', 'run relays with --cpu-prof, writing profiles to this directory')
+  .parse();
+
+const o = program.opts<{
+  duration: number;
+  size: number;
+  only?: ScenarioName[];
+  json?: string;
+  runs: number;
+  flows: number;
+  rate: number;
+  connects: number;
+  concurrency: number;
+  clients: number;
+  active: number;
+  prefill: number;
+  newClients: number;
+  loadEntries: number;
+  profile?: string;
+}>();
+
+const nodeFlags = o.profile ? ['--cpu-prof', '--cpu-prof-dir', path.resolve(o.profile)] : [];
+if (o.profile) await mkdir(o.profile, { recursive: true });
+
+const report = await runBench({
+  only: o.only,
+  relay: { nodeFlags },
+  sizes: {
+    durationMs: o.duration * 1000,
+    bulkBytes: Math.round(o.size * MIB),
+    runs: Math.round(o.runs),
+    flows: Math.round(o.flows),
+    messagesPerSecond: o.rate,
+    totalConnects: Math.round(o.connects),
+    concurrentConnects: Math.round(o.concurrency),
+    idleClients: Math.round(o.clients),
+    activeConnections: Math.round(o.active),
+    prefillEntries: Math.round(o.prefill),
+    newClients: Math.round(o.newClients),
+    loadEntries: Math.round(o.loadEntries),
+  },
+});
+
+process.stdout.write(`${formatReport(report)}\n`);
+if (o.json) await writeFile(o.json, `${JSON.stringify(report, null, 2)}\n`);
+process.exitCode = report.scenarios.some((s) => s.error !== undefined) ? 1 : 0;

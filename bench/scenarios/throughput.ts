@@ -1,0 +1,85 @@
+/**
+ * Tests 1 and 2 of issue 6: bulk throughput over one virtual socket connection with 64 KiB
+ * writes, and aggregate throughput over many concurrent connections, each against direct TCP
+ * and the plain pipe() proxy in the same run.
+ */
+import { AddressBlock } from '../lib/addresses.ts';
+import type { ScenarioResult } from '../lib/report.ts';
+import { KIB, MB } from '../lib/stats.ts';
+import { bulkTransfer, PATTERN_BYTES } from '../load/drive.ts';
+import type { TransportKind } from '../load/transports.ts';
+import { median, PHASE_DEADLINE_MS, withTransport, type BenchContext } from './context.ts';
+
+/** Write size of the bulk tests (issue 6). */
+export const BULK_WRITE_BYTES = 64 * KIB;
+/** Share of the measured size sent once first to warm up JIT and buffers. */
+const WARMUP_FRACTION = 0.125;
+/** The proxy is the bar: AlphaNET must reach this share of it (issue 6). */
+export const THROUGHPUT_TARGET_RATIO = 0.9;
+
+const KINDS: TransportKind[] = ['direct', 'proxy', 'relay'];
+
+function roundToPattern(bytes: number): number {
+  return Math.max(PATTERN_BYTES, Math.floor(bytes / PATTERN_BYTES) * PATTERN_BYTES);
+}
+
+async function measure(context: BenchContext, kind: TransportKind, flows: number): Promise<{ mbps: number; runs: number[]; bytes: number }> {
+  const bytesPerFlow = roundToPattern(context.sizes.bulkBytes / flows);
+  return withTransport(context, kind, async (transport) => {
+    const pairs = await transport.openPairs(flows, AddressBlock.flows);
+    await bulkTransfer(pairs, context.pattern, roundToPattern(bytesPerFlow * WARMUP_FRACTION), BULK_WRITE_BYTES, PHASE_DEADLINE_MS);
+    const runs: number[] = [];
+    for (let i = 0; i < context.sizes.runs; i++) {
+      const result = await bulkTransfer(pairs, context.pattern, bytesPerFlow, BULK_WRITE_BYTES, PHASE_DEADLINE_MS);
+      runs.push(result.bytes / MB / result.seconds);
+    }
+    context.log(`  ${kind}: ${runs.map((r) => r.toFixed(0)).join(', ')} MB/s`);
+    return { mbps: median(runs), runs, bytes: bytesPerFlow * flows };
+  });
+}
+
+async function throughput(context: BenchContext, name: string, flows: number): Promise<ScenarioResult> {
+  const results: Partial<Record<TransportKind, Awaited<ReturnType<typeof measure>>>> = {};
+  for (const kind of KINDS) results[kind] = await measure(context, kind, flows);
+  const relay = results.relay!.mbps;
+  const proxy = results.proxy!.mbps;
+  const direct = results.direct!.mbps;
+  return {
+    name,
+    rows: [
+      {
+        test: name,
+        metric: `throughput, ${flows} flow${flows === 1 ? '' : 's'}`,
+        unit: 'MB/s',
+        alphanet: relay,
+        baselineName: 'proxy',
+        baseline: proxy,
+        comparison: 'ratio',
+        target: `≥ ${THROUGHPUT_TARGET_RATIO.toFixed(2)}× proxy`,
+        met: relay >= THROUGHPUT_TARGET_RATIO * proxy,
+      },
+      {
+        test: name,
+        metric: `throughput, ${flows} flow${flows === 1 ? '' : 's'}`,
+        unit: 'MB/s',
+        alphanet: relay,
+        baselineName: 'direct',
+        baseline: direct,
+        comparison: 'ratio',
+        target: '',
+        met: undefined,
+      },
+    ],
+    details: { flows, bytesPerRun: results.relay!.bytes, writeBytes: BULK_WRITE_BYTES, runsMBps: { direct: results.direct!.runs, proxy: results.proxy!.runs, relay: results.relay!.runs } },
+  };
+}
+
+/** Test 1: one flow. */
+export function bulkScenario(context: BenchContext): Promise<ScenarioResult> {
+  return throughput(context, '1 bulk', 1);
+}
+
+/** Test 2: many concurrent flows. */
+export function aggregateScenario(context: BenchContext): Promise<ScenarioResult> {
+  return throughput(context, '2 aggregate', context.sizes.flows);
+}
