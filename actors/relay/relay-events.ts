@@ -95,6 +95,15 @@ export interface PortEvent {
   port: number;
 }
 
+/** A source stopped (or started again) being read because a destination's queue was full (§7). */
+export interface FlowEvent {
+  sourceId: number;
+  /** The destination that filled up (paused) or the last one to drain (resumed). */
+  destinationId: number;
+  /** The destination's queued outgoing bytes at that moment. */
+  queuedBytes: number;
+}
+
 export interface RelayLifecycleEvent {
   host: string;
   port: number;
@@ -114,6 +123,8 @@ export interface RelayBusEvents {
   'pair.opened': [PairOpenedEvent];
   'pair.stateChanged': [PairStateChangedEvent];
   'pair.closed': [PairClosedEvent];
+  'flow.paused': [FlowEvent];
+  'flow.resumed': [FlowEvent];
   'handshake.completed': [HandshakeCompletedEvent];
   'request.failed': [RequestFailedEvent];
 }

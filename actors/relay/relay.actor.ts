@@ -9,7 +9,6 @@
  * window count and a write of the received frame bytes unchanged.
  */
 import net from 'node:net';
-import { once } from 'node:events';
 import { EventEmitter } from 'eventemitter3';
 import { createActor, fromPromise, type Actor } from 'xstate';
 import {
@@ -151,7 +150,10 @@ export interface ClientStatus {
   bytesOut: number;
   sockets: number;
   ports: number[];
+  /** True while the relay is not reading this client (a destination it feeds is full). */
   paused: boolean;
+  /** Bytes queued in the relay for this client. */
+  queuedBytes: number;
 }
 
 /** One socket pair in status(). */
@@ -700,6 +702,7 @@ class RelayServer implements Relay {
         if (blockedBy.size === 1) {
           this.counters.backpressurePauses++;
           src.socket.pause();
+          this.bus.emit('flow.paused', { sourceId: src.id, destinationId: dst.id, queuedBytes: socket.writableLength });
         }
       }
     }
@@ -716,7 +719,10 @@ class RelayServer implements Relay {
       // A source fed several full destinations: it reads again only when all have drained.
       if (blockedBy.size === 0) {
         src.blockedBy = undefined;
-        if (!src.closed) src.socket.resume();
+        if (!src.closed) {
+          src.socket.resume();
+          this.bus.emit('flow.resumed', { sourceId: src.id, destinationId: dst.id, queuedBytes: dst.socket.writableLength });
+        }
       }
     }
   }
@@ -1157,6 +1163,7 @@ class RelayServer implements Relay {
         sockets: conn.pairs.size,
         ports: [...conn.ports],
         paused: conn.blockedBy !== undefined && conn.blockedBy.size > 0,
+        queuedBytes: conn.socket.writableLength,
       });
     }
     const pairs: PairStatus[] = [];
@@ -1205,7 +1212,10 @@ class RelayServer implements Relay {
     // Pairs first, so each end reads SocketClosed(RelayShutdown) before Error(RelayShuttingDown).
     for (const pair of [...this.#pairs.values()]) pair.actor.send({ type: 'relay.shutdown' });
     for (const conn of [...this.#conns.values()]) conn.actor.send({ type: 'relay.shutdown' });
-    await Promise.all([...this.#sockets].map((socket) => (socket.destroyed ? undefined : once(socket, 'close'))));
+    // Not events.once: it would reject on the socket's 'error', which a closing peer may cause.
+    await Promise.all(
+      [...this.#sockets].map((socket) => (socket.destroyed ? undefined : new Promise((resolve) => socket.once('close', resolve)))),
+    );
     await serverClosed;
     await this.#options.store.flush();
     this.#log.info('relay stopped');

@@ -2,7 +2,8 @@
 import type { Test } from 'tap';
 import { startRelay, type Relay, type RelayOptions } from '../../actors/relay/index.ts';
 import { openMemoryAddressStore } from '../../storage/index.ts';
-import { RawClient, type RawClientOptions } from './raw-client.ts';
+import { ConnectionStatus, PacketType } from '../../protocol/index.ts';
+import { RawClient, nextId, type RawClientOptions } from './raw-client.ts';
 
 export async function relayFixture(
   t: Test,
@@ -29,4 +30,27 @@ export async function relayFixture(
       return client;
     },
   };
+}
+
+/** Opens a socket pair A(port 0) → B(port `port`) through the whole handshake; returns the connection id. */
+export async function pairUp(
+  a: RawClient,
+  aIp: number,
+  b: RawClient,
+  bIp: number,
+  port: number,
+  bindTarget = true,
+): Promise<{ connectionId: number; aPort: number }> {
+  if (bindTarget) {
+    const bound = await b.bind(port);
+    if (bound.status !== 0) throw new Error(`bind ${port} failed: ${bound.status}`);
+  }
+  const { port: aPort } = await a.bind(0);
+  const requestId = nextId();
+  a.send({ type: PacketType.SocketConnectionRequest, requestId, connectionId: 0, source: { ip: aIp, port: aPort }, destination: { ip: bIp, port } });
+  const request = await b.next(PacketType.SocketConnectionRequest);
+  b.send({ type: PacketType.SocketConnectionResponse, requestId: request.requestId, connectionId: request.connectionId, status: ConnectionStatus.Accepted });
+  const response = await a.next(PacketType.SocketConnectionResponse);
+  if (response.status !== ConnectionStatus.Accepted || response.requestId !== requestId) throw new Error('handshake failed');
+  return { connectionId: response.connectionId, aPort };
 }
