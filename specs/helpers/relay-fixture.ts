@@ -1,6 +1,6 @@
 /** Starts a relay on 127.0.0.1 port 0 with an in-memory store, torn down with the test. */
 import type { Test } from 'tap';
-import { startRelay, type Relay, type RelayOptions } from '../../actors/relay/index.ts';
+import { startRelay, type Relay, type RelayBus, type RelayBusEvents, type RelayOptions } from '../../actors/relay/index.ts';
 import { openMemoryAddressStore } from '../../storage/index.ts';
 import { ConnectionStatus, PacketType } from '../../protocol/index.ts';
 import { RawClient, nextId, type RawClientOptions } from './raw-client.ts';
@@ -53,4 +53,11 @@ export async function pairUp(
   const response = await a.next(PacketType.SocketConnectionResponse);
   if (response.status !== ConnectionStatus.Accepted || response.requestId !== requestId) throw new Error('handshake failed');
   return { connectionId: response.connectionId, aPort };
+}
+
+/** The next `name` event of a relay's bus (node's events.once does not take eventemitter3). */
+export function nextEvent<K extends keyof RelayBusEvents>(bus: RelayBus, name: K): Promise<RelayBusEvents[K][0]> {
+  return new Promise((resolve) => {
+    (bus.once as (event: K, listener: (arg: RelayBusEvents[K][0]) => void) => RelayBus)(name, resolve);
+  });
 }

@@ -2,7 +2,7 @@ import t from 'tap';
 import { once } from 'node:events';
 import { randomBytes } from 'node:crypto';
 import { INITIAL_WINDOW_BYTES, PacketType, CloseReason, encodeArbitraryData } from '../../protocol/index.ts';
-import { relayFixture, pairUp } from '../helpers/relay-fixture.ts';
+import { relayFixture, pairUp, nextEvent } from '../helpers/relay-fixture.ts';
 import type { RawClient } from '../helpers/raw-client.ts';
 
 const FRAME_PAYLOAD = 16 * 1024;
@@ -79,11 +79,11 @@ t.test('a stalled receiver pauses the sender; memory stays bounded; nothing lost
     maxQueued = Math.max(maxQueued, e.queuedBytes);
     aPausedSeen ||= relay.status().clients.find((c) => c.realIp === '127.0.0.2')!.paused;
   });
-  const paused = once(relay.bus, 'flow.paused');
+  const paused = nextEvent(relay.bus, 'flow.paused');
   for (let i = 0; i < pairs; i++) {
     for (let o = 0; o < payloads[i].length; o += FRAME_PAYLOAD) a.send(encodeArbitraryData(ids[i], payloads[i].subarray(o, o + FRAME_PAYLOAD)));
   }
-  const [event] = await paused;
+  const event = await paused;
   t.equal(event.sourceId, relay.status().clients.find((c) => c.realIp === '127.0.0.2')!.id);
   t.ok(event.queuedBytes > highWaterMarkBytes, 'paused because B\'s queue passed the mark');
   t.ok(aPausedSeen, 'A is not being read while B is full');
@@ -97,7 +97,7 @@ t.test('a stalled receiver pauses the sender; memory stays bounded; nothing lost
       if (total === pairs * INITIAL_WINDOW_BYTES) resolve();
     };
   });
-  const resumed = once(relay.bus, 'flow.resumed');
+  const resumed = nextEvent(relay.bus, 'flow.resumed');
   b.resume();
   await all;
   await resumed;
@@ -131,10 +131,10 @@ t.test('half-close: SocketEnd each way finishes the pair with no further packet'
   t.same([...(await a.next(PacketType.ArbitraryData)).data], [1, 2, 3]);
   t.equal(relay.status().pairs[0].state, 'active.endedByA');
   // Data from A after its end is a violation.
-  const closed = once(relay.bus, 'pair.closed');
+  const closed = nextEvent(relay.bus, 'pair.closed');
   b.send({ type: PacketType.SocketEnd, connectionId });
   t.same(await a.next(PacketType.SocketEnd), { type: PacketType.SocketEnd, connectionId });
-  const [event] = await closed;
+  const event = await closed;
   t.equal(event.reason, 'Finished');
   t.equal(relay.status().pairs.length, 0);
 });
