@@ -2,7 +2,7 @@
 import net from 'node:net';
 import t from 'tap';
 import { connect } from '../../actors/client/index.ts';
-import { clientFor, relayFor } from './fixtures.ts';
+import { clientFor, cuttableProxy, relayFor } from './fixtures.ts';
 
 const bytes = new Uint8Array([1, 2, 3]);
 
@@ -139,15 +139,16 @@ t.test('ERR_CLOSED_BY_PEER and ERR_CLOSED_BY_RELAY', async (t) => {
 
 t.test('ERR_RELAY_LOST: the relay disappears; pending requests and sockets fail', async (t) => {
   const relay = await relayFor(t, { requestTimeoutMs: 5_000 });
-  const a = await clientFor(t, relay, 2);
-  const b = await clientFor(t, relay, 3);
+  const proxy = await cuttableProxy(t, relay);
+  const a = await clientFor(t, proxy, 2);
+  const b = await clientFor(t, proxy, 3);
   const listener = await a.listen(7, { accept: () => new Promise<boolean>(() => {}) });
   const pending = b.connect({ address: a.virtualIp, port: 7 });
   const accepting = listener.accept();
   // Sever both TCP connections without the relay's goodbye.
   const states: string[] = [];
   b.actor.subscribe((s) => states.push(String(s.value)));
-  for (const socket of relayConnections) socket.destroy();
+  proxy.cut();
   await t.rejects(pending, { code: 'ERR_RELAY_LOST' });
   await t.rejects(accepting, { code: 'ERR_RELAY_LOST' });
   t.equal(b.state, 'closed');
@@ -156,14 +157,3 @@ t.test('ERR_RELAY_LOST: the relay disappears; pending requests and sockets fail'
   t.throws(() => b.socket(), { code: 'ERR_CLIENT_CLOSED' });
 });
 
-// Server-side sockets of the relay, captured through a TCP proxy would be more work; instead
-// the spec above destroys the relay's sockets via Node's net server tracking.
-const relayConnections: net.Socket[] = [];
-const originalEmit = net.Server.prototype.emit;
-net.Server.prototype.emit = function (this: net.Server, event: string | symbol, ...args: unknown[]): boolean {
-  if (event === 'connection') relayConnections.push(args[0] as net.Socket);
-  return originalEmit.call(this, event, ...args);
-} as typeof net.Server.prototype.emit;
-t.teardown(() => {
-  net.Server.prototype.emit = originalEmit;
-});

@@ -1,5 +1,7 @@
 /** Shared set-up for client specs: an in-process relay on loopback and clients from distinct source IPs. */
 import { createHash } from 'node:crypto';
+import net from 'node:net';
+import { normaliseRealIp } from '../../protocol/index.ts';
 import type { Test } from 'tap';
 import { startRelay } from '../../actors/relay/index.ts';
 import type { Relay, RelayOptions } from '../../actors/relay/index.ts';
@@ -59,4 +61,38 @@ export async function readAll(source: AsyncIterable<Uint8Array>): Promise<Uint8A
     offset += c.length;
   }
   return out;
+}
+
+/**
+ * A TCP proxy in front of the relay that keeps each client's source address (it dials the relay
+ * from the same 127.0.0.x), so a spec can cut every connection as a network failure would.
+ */
+export async function cuttableProxy(t: Test, relay: { host: string; port: number }): Promise<{ host: string; port: number; cut: () => void }> {
+  const pairs = new Set<[net.Socket, net.Socket]>();
+  const server = net.createServer((inbound) => {
+    const outbound = net.connect({ host: relay.host, port: relay.port, localAddress: normaliseRealIp(inbound.remoteAddress ?? '') });
+    const pair: [net.Socket, net.Socket] = [inbound, outbound];
+    pairs.add(pair);
+    inbound.pipe(outbound).pipe(inbound);
+    const drop = (): void => {
+      pairs.delete(pair);
+      inbound.destroy();
+      outbound.destroy();
+    };
+    inbound.on('error', drop).on('close', drop);
+    outbound.on('error', drop).on('close', drop);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => {
+    for (const [a, b] of pairs) (a.destroy(), b.destroy());
+    server.close();
+  });
+  const { port } = server.address() as net.AddressInfo;
+  return {
+    host: '127.0.0.1',
+    port,
+    cut: () => {
+      for (const [a, b] of pairs) (a.destroy(), b.destroy());
+    },
+  };
 }
