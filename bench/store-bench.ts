@@ -11,7 +11,7 @@
 import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
 import { DEFAULT_SHARD_COUNT, DEFAULT_SUBNET, openAddressStore, parseSubnet, type StoreWriteInfo } from '../storage/index.ts';
 import { shardOf } from '../storage/sharded-store.ts';
 
@@ -26,7 +26,8 @@ function percentile(sorted: number[], p: number): number {
   return sorted.length === 0 ? 0 : sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))];
 }
 
-async function prefill(dbPath: string): Promise<void> {
+/** Returns the longest JSON.stringify of one shard: the store's longest synchronous step. */
+async function prefill(dbPath: string): Promise<number> {
   const subnet = parseSubnet(DEFAULT_SUBNET);
   const shards: Record<string, number>[] = Array.from({ length: DEFAULT_SHARD_COUNT }, () => ({}));
   for (let i = 0; i < entries; i++) {
@@ -35,16 +36,27 @@ async function prefill(dbPath: string): Promise<void> {
   }
   await mkdir(`${dbPath}.shards`, { recursive: true });
   await writeFile(dbPath, JSON.stringify({ version: 1, subnet: subnet.cidr, shards: DEFAULT_SHARD_COUNT }));
-  await Promise.all(
-    shards.map((e, i) => writeFile(path.join(`${dbPath}.shards`, `${String(i).padStart(3, '0')}.json`), JSON.stringify({ entries: e }))),
-  );
+  let longest = 0;
+  const texts = shards.map((e) => {
+    const t0 = performance.now();
+    const text = JSON.stringify({ entries: e });
+    longest = Math.max(longest, performance.now() - t0);
+    return text;
+  });
+  await Promise.all(texts.map((text, i) => writeFile(path.join(`${dbPath}.shards`, `${String(i).padStart(4, '0')}.json`), text)));
+  return longest;
 }
 
 async function main(): Promise<void> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'alphanet-store-bench-'));
   const dbPath = path.join(dir, 'alphanet.json');
   try {
-    await prefill(dbPath);
+    const shardStringifyMs = await prefill(dbPath);
+    let gcMaxMs = 0;
+    const gc = new PerformanceObserver((list) => {
+      for (const entry of list.getEntries()) gcMaxMs = Math.max(gcMaxMs, entry.duration);
+    });
+    gc.observe({ entryTypes: ['gc'] });
 
     const loadStarted = performance.now();
     const writes: StoreWriteInfo[] = [];
@@ -78,8 +90,10 @@ async function main(): Promise<void> {
 
     latencies.sort((a, b) => a - b);
     const writeMs = writes.map((w) => w.durationMs).sort((a, b) => a - b);
+    gc.disconnect();
     const figures = {
       entries,
+      longestShardStringifyMs: +shardStringifyMs.toFixed(2),
       lanes,
       loadMs: Math.round(loadMs),
       wholeMapStringifyMs: Math.round(wholeStringifyMs),
@@ -89,6 +103,7 @@ async function main(): Promise<void> {
       meanBatch: Math.round(writes.reduce((s, w) => s + w.entries, 0) / Math.max(1, writes.length)),
       meanShardsPerWrite: Math.round(writes.reduce((s, w) => s + w.shards, 0) / Math.max(1, writes.length)),
       writeMs: { p50: +percentile(writeMs, 0.5).toFixed(1), max: +(writeMs.at(-1) ?? 0).toFixed(1) },
+      longestGcPauseMs: +gcMaxMs.toFixed(1),
       eventLoopDelayMs: { p99: +(delay.percentile(99) / 1e6).toFixed(1), max: +(delay.max / 1e6).toFixed(1) },
     };
     console.log(JSON.stringify(figures, null, 2));

@@ -24,11 +24,11 @@ export { DEFAULT_CHECKPOINT_ENTRIES, type StoreWriteInfo } from './sharded-store
 /** Where the relay keeps its map unless told otherwise (relative to the working directory). */
 export const DEFAULT_DB_PATH = 'data/alphanet.json';
 /**
- * Shards of a new store. At a million entries a shard holds about 3,900 entries, which
- * serialises in about 1 ms, well under the 10 ms event-loop budget (figures in docs/STORAGE.md),
- * while a burst of new clients still touches few enough files to fsync quickly.
+ * Shards of a new store. At a million entries a shard holds about 1,000 entries, which serialise
+ * in 1–3 ms, well under the 10 ms event-loop budget (figures in docs/STORAGE.md). Shards are
+ * written only by checkpoints, so more files cost little.
  */
-export const DEFAULT_SHARD_COUNT = 256;
+export const DEFAULT_SHARD_COUNT = 1024;
 /** The manifest format this code writes and reads. */
 export const MANIFEST_VERSION = 1;
 const MAX_SHARD_COUNT = 65_536;
@@ -50,7 +50,7 @@ export interface AddressStoreOptions {
    * @default '100.64.0.0/10'
    */
   subnet?: string;
-  /** Shard files of a new store; an existing store keeps its own count. @default 256 */
+  /** Shard files of a new store; an existing store keeps its own count. @default 1024 */
   shards?: number;
   /** Called after every committed write, e.g. to feed metrics. @default undefined */
   onWrite?: (info: StoreWriteInfo) => void;

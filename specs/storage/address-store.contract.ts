@@ -38,6 +38,7 @@ export function addressStoreContract(t: Tap, makeHarness: HarnessFactory): void 
     t.not(v6, b);
     t.equal(store.lookup('198.51.100.7'), a);
     t.equal(store.lookup('198.51.100.9'), undefined);
+    t.equal(store.lookup('constructor'), undefined, 'inherited names are not entries');
     t.equal(store.size, 3);
     t.same(
       [...store.entries()].sort((x, y) => x.virtualIp - y.virtualIp),
