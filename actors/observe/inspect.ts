@@ -4,7 +4,8 @@
  * state of every live machine actor for the dashboard. Both are plain `inspect` callbacks, so the
  * relay and client pass one function to every `createActor` and know nothing of either.
  */
-import { createWebSocketInspector } from '@statelyai/inspect';
+import { createInspector, type StatelyInspectionEvent } from '@statelyai/inspect';
+import { WebSocket } from 'ws';
 import type { InspectionEvent } from 'xstate';
 import { activeStateIds } from './state-diagram.ts';
 
@@ -40,16 +41,103 @@ export interface WebSocketInspectionOptions {
 
 /** Events kept while the inspector is unreachable. */
 export const DEFAULT_MAX_DEFERRED_INSPECTION_EVENTS = 1000;
+/** Pause before dialling the inspector again after the connection fails or drops. */
+export const INSPECT_RECONNECT_DELAY_MS = 2_000;
+/** Bytes queued on the inspector socket above which events are dropped rather than buffered. */
+export const INSPECT_MAX_BUFFERED_BYTES = 8 * 1024 * 1024;
+
+/** Frame payloads travel in events; an inspector needs their size, not megabytes of numbers. */
+function inspectionReplacer(_key: string, value: unknown): unknown {
+  if (value instanceof Uint8Array) return { bytes: value.byteLength };
+  if (typeof value === 'bigint') return value.toString();
+  if (typeof value === 'function') return { type: value.name || 'anonymous' };
+  return value;
+}
+
+/**
+ * The transport of @statelyai/inspect's `createInspector`, over `ws`. The library's own
+ * `createWebSocketInspector` adapter retries every 5 s on a timer that keeps the process alive
+ * and keeps redialling after `stop()`, so a relay with `--inspect` and no inspector would never
+ * exit; this one uses unref'd timers, stops for good, and bounds memory both ways.
+ */
+class WsInspectorAdapter {
+  #socket: WebSocket | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #stopped = false;
+  readonly #deferred: StatelyInspectionEvent[] = [];
+  dropped = 0;
+
+  constructor(
+    private readonly url: string,
+    private readonly maxDeferred: number,
+  ) {}
+
+  start(): void {
+    if (this.#stopped || this.#socket) return;
+    const socket = new WebSocket(this.url);
+    this.#socket = socket;
+    socket.on('open', () => {
+      for (const event of this.#deferred.splice(0)) this.#write(event);
+    });
+    socket.on('error', () => {
+      // 'close' follows and schedules the retry; an absent inspector is not the relay's fault.
+    });
+    socket.on('close', () => {
+      this.#socket = undefined;
+      if (this.#stopped) return;
+      this.#timer = setTimeout(() => this.start(), INSPECT_RECONNECT_DELAY_MS);
+      this.#timer.unref();
+    });
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    clearTimeout(this.#timer);
+    this.#socket?.terminate();
+    this.#socket = undefined;
+    this.#deferred.length = 0;
+  }
+
+  send(event: StatelyInspectionEvent): void {
+    if (this.#stopped) return;
+    if (this.#socket?.readyState === WebSocket.OPEN) return this.#write(event);
+    this.#deferred.push(event);
+    if (this.#deferred.length > this.maxDeferred) {
+      this.#deferred.shift();
+      this.dropped++;
+    }
+  }
+
+  #write(event: StatelyInspectionEvent): void {
+    const socket = this.#socket as WebSocket;
+    if (socket.bufferedAmount > INSPECT_MAX_BUFFERED_BYTES) {
+      this.dropped++;
+      return;
+    }
+    let text: string;
+    try {
+      text = JSON.stringify(event, inspectionReplacer);
+    } catch {
+      // A cyclic context cannot be shown; the rest of the stream still can.
+      this.dropped++;
+      return;
+    }
+    socket.send(text);
+  }
+}
 
 /**
  * Streams actor registrations, events and snapshots to a Stately-protocol WebSocket inspector
- * (e.g. a local `createInspectorServer()` bridge or any `ws` server).
+ * (e.g. `createInspectorServer()` from `@statelyai/inspect/server`, or any `ws` server), in the
+ * message format of @statelyai/inspect's `createWebSocketInspector`.
  */
 export function createWebSocketInspection(options: WebSocketInspectionOptions = {}): WebSocketInspection {
-  const inspector = createWebSocketInspector({
-    url: options.url ?? DEFAULT_INSPECT_URL,
-    maxDeferredEvents: options.maxDeferredEvents ?? DEFAULT_MAX_DEFERRED_INSPECTION_EVENTS,
-  });
+  const adapter = new WsInspectorAdapter(
+    options.url ?? DEFAULT_INSPECT_URL,
+    options.maxDeferredEvents ?? DEFAULT_MAX_DEFERRED_INSPECTION_EVENTS,
+  );
+  const inspector = createInspector(adapter, { maxDeferredEvents: options.maxDeferredEvents ?? DEFAULT_MAX_DEFERRED_INSPECTION_EVENTS });
+  inspector.start();
   const observer = inspector.inspect;
   let stopped = false;
   return {
