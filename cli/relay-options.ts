@@ -25,7 +25,8 @@ import {
   type RelayOptions,
 } from '../actors/relay/index.ts';
 import { DEFAULT_MAX_FRAME_BYTES, MIN_MAX_FRAME_BYTES } from '../protocol/constants.ts';
-import { DEFAULT_DB_PATH, DEFAULT_SUBNET, openAddressStore, type AddressStore } from '../storage/index.ts';
+import { DEFAULT_DB_PATH, DEFAULT_SUBNET, openAddressStore, type AddressStore, type StoreWriteInfo } from '../storage/index.ts';
+import { addObserveOptions, parseObserveCliOptions, withObservation } from '../actors/observe/relay-cli.ts';
 
 /** The relay command's parsed options. */
 export interface RelayCliOptions {
@@ -121,12 +122,14 @@ export interface RunRelayHooks {
   beforeStop?: (running: RunningRelay) => void | Promise<void>;
   /** Where the single ready line goes. @default process.stdout */
   stdout?: NodeJS.WritableStream;
+  /** Called after every committed store write (metrics). @default undefined */
+  onStoreWrite?: (info: StoreWriteInfo) => void;
 }
 
 /** Opens the store, starts the relay, prints `listening on H:P`. Rejects if the store cannot be opened. */
 export async function runRelay(cli: RelayCliOptions, hooks: RunRelayHooks = {}): Promise<RunningRelay> {
   const logger = createLogger({ name: 'relay', level: cli.logLevel });
-  const store = await openAddressStore({ path: cli.db, subnet: cli.subnet });
+  const store = await openAddressStore({ path: cli.db, subnet: cli.subnet, onWrite: hooks.onStoreWrite });
   let options: RelayOptions = {
     host: cli.host,
     port: cli.port,
@@ -175,11 +178,12 @@ export async function runRelay(cli: RelayCliOptions, hooks: RunRelayHooks = {}):
 export function buildRelayCommand(hooks: RunRelayHooks = {}): Command {
   const command = new Command('relay').description('run the AlphaNET relay server');
   addRelayOptions(command);
+  addObserveOptions(command);
   command.action(async (raw: Record<string, unknown>) => {
     const cli = parseRelayCliOptions(raw);
     let running: RunningRelay;
     try {
-      running = await runRelay(cli, hooks);
+      running = await runRelay(cli, withObservation(parseObserveCliOptions(raw), hooks));
     } catch (error) {
       process.stderr.write(`alphanet relay: ${(error as Error).message}\n`);
       process.exitCode = 1;
