@@ -252,6 +252,16 @@ function stateName(value: unknown): string {
   return String(value);
 }
 
+/** Fatal conditions caused by what a client sent (reported as client.protocolError). */
+const PROTOCOL_ERRORS: ReadonlySet<RelayConnectionErrorName> = new Set([
+  'UnsupportedVersion',
+  'MalformedFrame',
+  'FrameTooLarge',
+  'UnknownPacketType',
+  'HelloTimeout',
+  'UnexpectedPacket',
+]);
+
 /** Packets only the relay sends; a client sending one breaks §9 UnexpectedPacket. */
 const RELAY_ONLY: ReadonlySet<number> = new Set([PacketType.VirtualIp, PacketType.BindResponse, PacketType.RequestFailed]);
 
@@ -361,6 +371,13 @@ class RelayServer implements Relay {
         sendError: ({ context }, { error, message }) => {
           const conn = this.#conns.get(context.id);
           if (conn === undefined || conn.closed) return;
+          conn.decoder.stop();
+          // Reported here, where both the actor's and the machine's findings pass.
+          if (PROTOCOL_ERRORS.has(error)) {
+            this.counters.protocolErrors++;
+            this.#log.warn({ clientId: conn.id, realIp: conn.realIp, code: error, reason: message }, 'protocol error, disconnecting');
+            this.bus.emit('client.protocolError', { clientId: conn.id, realIp: conn.realIp, code: error, message });
+          }
           this.#writeControl(conn, { type: PacketType.Error, code: ErrorCode[error], message });
         },
         closeTransport: ({ context }) => {
@@ -522,9 +539,6 @@ class RelayServer implements Relay {
   #protocolError(conn: ClientConn, error: RelayConnectionErrorName, message: string): void {
     if (conn.closed) return;
     conn.decoder.stop();
-    this.counters.protocolErrors++;
-    this.#log.warn({ clientId: conn.id, realIp: conn.realIp, code: error, reason: message }, 'protocol error, disconnecting');
-    this.bus.emit('client.protocolError', { clientId: conn.id, realIp: conn.realIp, code: error, message });
     conn.actor.send({ type: 'protocol.error', error, message });
   }
 
