@@ -1,0 +1,57 @@
+import t from 'tap';
+import { createActor, fromPromise, initialTransition, transition } from 'xstate';
+import { relayConnectionMachine, type AllocationResult } from '../../machines/relay-connection.machine.ts';
+
+const input = { id: 1, supportedVersions: [1] };
+
+t.test('hello with a supported version goes to registering; another version is refused', async (t) => {
+  const [start] = initialTransition(relayConnectionMachine, input);
+  t.equal(start.value, 'awaitingHello');
+  const [registering] = transition(relayConnectionMachine, start, { type: 'hello.received', version: 1 });
+  t.equal(registering.value, 'registering');
+  const [refused, actions] = transition(relayConnectionMachine, start, { type: 'hello.received', version: 2 });
+  t.equal(refused.value, 'closed');
+  t.equal(refused.context.endReason, 'UnsupportedVersion');
+  t.ok(actions.some((a) => a.type === 'sendError'));
+  const [early] = transition(relayConnectionMachine, start, { type: 'packet.unexpected', name: 'BindRequest' });
+  t.equal(early.context.endReason, 'UnexpectedPacket');
+});
+
+t.test('with fakes: store answer → VirtualIP; store failure → Error; hello timeout; keepalive', async (t) => {
+  const run = (result: AllocationResult, helloTimeout = 10_000) => {
+    const log: string[] = [];
+    const machine = relayConnectionMachine.provide({
+      delays: { helloTimeout },
+      actors: { allocateAddress: fromPromise(async () => result) },
+      actions: {
+        sendVirtualIp: (_, p) => void log.push(`vip ${p.virtualIp}`),
+        sendError: (_, p) => void log.push(`error ${p.error}`),
+        closeTransport: () => void log.push('close'),
+        release: () => void log.push('release'),
+      },
+    });
+    const actor = createActor(machine, { input }).start();
+    return { actor, log };
+  };
+  const ok = run({ ok: true, virtualIp: 42 });
+  ok.actor.send({ type: 'hello.received', version: 1 });
+  await new Promise<void>((resolve) => ok.actor.subscribe((s) => s.value === 'ready' && resolve()));
+  t.same(ok.log, ['vip 42']);
+  ok.actor.send({ type: 'keepalive.timeout' });
+  t.same(ok.log, ['vip 42', 'error KeepaliveTimeout', 'close', 'release']);
+  t.equal(ok.actor.getSnapshot().status, 'done');
+
+  const full = run({ ok: false, error: 'AddressSpaceExhausted', message: 'full' });
+  full.actor.send({ type: 'hello.received', version: 1 });
+  await new Promise<void>((resolve) => full.actor.subscribe({ complete: resolve }));
+  t.same(full.log, ['error AddressSpaceExhausted', 'close', 'release']);
+
+  const slow = run({ ok: true, virtualIp: 1 }, 5);
+  await new Promise<void>((resolve) => slow.actor.subscribe({ complete: resolve }));
+  t.same(slow.log, ['error HelloTimeout', 'close', 'release']);
+  t.equal(slow.actor.getSnapshot().context.endReason, 'HelloTimeout');
+
+  const gone = run({ ok: true, virtualIp: 1 });
+  gone.actor.send({ type: 'transport.closed' });
+  t.same(gone.log, ['release'], 'a closed transport is released without an Error');
+});
