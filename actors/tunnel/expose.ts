@@ -1,0 +1,191 @@
+/**
+ * expose(): serve a real TCP service at a virtual port. Each accepted virtual connection gets
+ * its own TCP connection to the target, and the two are spliced together.
+ */
+import net from 'node:net';
+import type { Client, ConnectionRequest, VirtualConnection, VirtualSocket } from '../client/index.ts';
+import { silentLogger } from '../logger.ts';
+import type { Logger } from '../logger.ts';
+import { TunnelError } from './errors.ts';
+import { TunnelLedger, describe } from './ledger.ts';
+import type { TunnelStats } from './ledger.ts';
+import { checkPort, watchClient } from './shared.ts';
+
+/**
+ * Time allowed for the TCP connect to the target. Below the relay's 10 s request timeout
+ * (docs/PROTOCOL.md §6), so a target that never answers is reported as a refusal, not a
+ * relay timeout.
+ */
+export const DEFAULT_TARGET_CONNECT_TIMEOUT_MS = 5_000;
+
+/** Options of {@link expose}. */
+export interface ExposeOptions {
+  /** A connected client; the tunnel listens on its virtual host. */
+  client: Client;
+  /** The virtual port to listen on (1..65535). */
+  port: number;
+  /** The real TCP service every virtual connection is carried to. */
+  target: { host: string; port: number };
+  /**
+   * Virtual IPs that may connect; everyone else is denied in the handshake
+   * (the connector gets ERR_CONNECTION_REFUSED).
+   * @default everyone may connect
+   */
+  allow?: readonly string[];
+  /** Time for the TCP connect to the target, in ms. @default DEFAULT_TARGET_CONNECT_TIMEOUT_MS (5 s) */
+  targetConnectTimeoutMs?: number;
+  /** One info line per connection opened and closed, a warning per refusal. @default a silent logger */
+  logger?: Logger;
+  /** Aborting closes the tunnel as close() does. @default none */
+  signal?: AbortSignal;
+}
+
+/** A running expose() tunnel. */
+export interface ExposeTunnel {
+  /** The virtual address served, "virtualIp:port". */
+  readonly address: string;
+  /** The virtual port served. */
+  readonly port: number;
+  /** Connections open now. */
+  readonly activeConnections: number;
+  /** Counters, including the live connections' bytes so far. */
+  stats(): TunnelStats;
+  /** Stops listening, resets live connections, logs the summary. Idempotent. */
+  close(): Promise<void>;
+  /** Settles once the tunnel has stopped: close(), the signal, or its listener failed. */
+  readonly closed: Promise<void>;
+  /** Why the tunnel stopped by itself (e.g. ERR_RELAY_LOST), if it did. */
+  readonly error: Error | undefined;
+}
+
+/** Connects to the target, or rejects with ERR_TARGET_UNREACHABLE (cause: the socket error). */
+function connectTarget(target: { host: string; port: number }, timeoutMs: number): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    // allowHalfOpen: the target's FIN must only end one direction (docs/TUNNELS.md, half-close).
+    const socket = net.connect({ host: target.host, port: target.port, allowHalfOpen: true });
+    const where = `${target.host}:${target.port}`;
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new TunnelError('ERR_TARGET_UNREACHABLE', `${where} did not accept the TCP connection within ${timeoutMs} ms`));
+    }, timeoutMs);
+    socket.once('connect', () => {
+      clearTimeout(timer);
+      socket.removeListener('error', socketOnError);
+      // Until it is spliced, a reset must not crash the process; splice() sees it as destroyed.
+      socket.on('error', () => {});
+      resolve(socket);
+    });
+    socket.once('error', socketOnError);
+    function socketOnError(error: Error): void {
+      clearTimeout(timer);
+      reject(new TunnelError('ERR_TARGET_UNREACHABLE', `${where} refused the TCP connection: ${describe(error)}`, { cause: error }));
+    }
+  });
+}
+
+/**
+ * Listens on virtual port `port` of the client's host and carries every accepted connection to
+ * `target` over TCP. The target is dialled during the handshake, so a target that refuses
+ * makes the connector's connect() fail with ERR_CONNECTION_REFUSED instead of opening a
+ * connection that dies at once. Resolves once listening.
+ *
+ * @example
+ * ```ts
+ * const tunnel = await expose({ client, port: 80, target: { host: '127.0.0.1', port: 8080 } });
+ * // … later
+ * await tunnel.close();
+ * ```
+ */
+export async function expose(options: ExposeOptions): Promise<ExposeTunnel> {
+  const { client, target } = options;
+  checkPort(options.port, 'port');
+  checkPort(target.port, 'target.port');
+  const timeoutMs = options.targetConnectTimeoutMs ?? DEFAULT_TARGET_CONNECT_TIMEOUT_MS;
+  const allow = options.allow ? new Set(options.allow) : undefined;
+  const logger = (options.logger ?? silentLogger()).child({ tunnel: 'expose', port: options.port, target: `${target.host}:${target.port}` });
+  const ledger = new TunnelLedger(logger);
+  options.signal?.throwIfAborted();
+  // TCP sockets dialled in the handshake, waiting for accept() to hand over their connection.
+  // Keyed by the connector's address, which is unique among its live connections (§5).
+  const dialled = new Map<string, net.Socket>();
+  const keyOf = (address: string, port: number): string => `${address}:${port}`;
+
+  const decide = async (request: ConnectionRequest): Promise<boolean> => {
+    const fields = { from: keyOf(request.remoteAddress, request.remotePort) };
+    if (allow && !allow.has(request.remoteAddress)) {
+      ledger.refuse(fields, new TunnelError('ERR_INVALID_ARGUMENT', `${request.remoteAddress} is not on the allow-list`));
+      return false;
+    }
+    try {
+      dialled.set(fields.from, await connectTarget(target, timeoutMs));
+      return true;
+    } catch (error) {
+      ledger.refuse(fields, error);
+      return false;
+    }
+  };
+
+  const server: VirtualSocket = await client.listen(options.port, { accept: decide });
+  const address = `${client.virtualIp}:${server.port}`;
+  let error: Error | undefined;
+  let closing: Promise<void> | undefined;
+
+  const close = (): Promise<void> => {
+    closing ??= (async () => {
+      server.close();
+      for (const socket of dialled.values()) socket.destroy();
+      dialled.clear();
+      await ledger.destroyAll();
+      unwatch();
+      options.signal?.removeEventListener('abort', signalOnAbort);
+      const stats = ledger.stats();
+      logger.info({ ...stats, ...(error ? { reason: describe(error) } : {}) }, 'tunnel closed');
+    })();
+    return closing;
+  };
+  const unwatch = watchClient(client, (lost) => {
+    error ??= lost;
+    void close();
+  });
+  const signalOnAbort = (): void => void close();
+  options.signal?.addEventListener('abort', signalOnAbort, { once: true });
+  // Aborted while listen() was in flight: the listener above will never fire.
+  if (options.signal?.aborted) void close();
+
+  const serve = async (): Promise<void> => {
+    try {
+      for await (const connection of server) take(connection);
+    } catch (cause) {
+      error ??= cause as Error;
+    }
+    await close();
+  };
+  const take = (connection: VirtualConnection): void => {
+    const from = keyOf(connection.remoteAddress, connection.remotePort);
+    const socket = dialled.get(from);
+    dialled.delete(from);
+    if (socket === undefined) {
+      // Cannot happen while decide() is the only way in; a connection without a socket is reset.
+      connection.close();
+      ledger.refuse({ from }, new TunnelError('ERR_TARGET_UNREACHABLE', 'no TCP connection was dialled for it'));
+      return;
+    }
+    ledger.carry(socket, connection, { from, to: `${target.host}:${target.port}` });
+  };
+  const closed = serve();
+  logger.info({ address, allow: options.allow ?? 'everyone' }, 'tunnel listening');
+
+  return {
+    address,
+    port: server.port,
+    get activeConnections() {
+      return ledger.active;
+    },
+    stats: () => ledger.stats(),
+    close,
+    closed,
+    get error() {
+      return error;
+    },
+  };
+}

@@ -1,0 +1,147 @@
+/**
+ * forward(): a real local TCP port whose every connection is carried to a virtual address.
+ */
+import net from 'node:net';
+import type { Client } from '../client/index.ts';
+import { silentLogger } from '../logger.ts';
+import type { Logger } from '../logger.ts';
+import { TunnelError } from './errors.ts';
+import { TunnelLedger, describe } from './ledger.ts';
+import type { TunnelStats } from './ledger.ts';
+import { checkPort, watchClient } from './shared.ts';
+
+/** Interface forward() listens on unless told otherwise: only this machine can use the tunnel. */
+export const DEFAULT_FORWARD_LISTEN_HOST = '127.0.0.1';
+
+/** Options of {@link forward}. */
+export interface ForwardOptions {
+  /** A connected client; connections leave from its virtual host. */
+  client: Client;
+  /** The real TCP port to listen on; 0 picks a free one (read it from `port`). */
+  localPort: number;
+  /** The real interface to listen on. @default DEFAULT_FORWARD_LISTEN_HOST ("127.0.0.1") */
+  listenHost?: string;
+  /** The virtual address every TCP connection is carried to. */
+  remote: { address: string; port: number };
+  /** One info line per connection opened and closed, a warning per refusal. @default a silent logger */
+  logger?: Logger;
+  /** Aborting closes the tunnel as close() does. @default none */
+  signal?: AbortSignal;
+}
+
+/** A running forward() tunnel. */
+export interface ForwardTunnel {
+  /** The real interface listened on. */
+  readonly host: string;
+  /** The real TCP port listened on (the one picked, for localPort 0). */
+  readonly port: number;
+  /** Connections open now. */
+  readonly activeConnections: number;
+  /** Counters, including the live connections' bytes so far. */
+  stats(): TunnelStats;
+  /** Stops listening, resets live connections, logs the summary. Idempotent. */
+  close(): Promise<void>;
+  /** Settles once the tunnel has stopped: close(), the signal, or the client stopped. */
+  readonly closed: Promise<void>;
+  /** Why the tunnel stopped by itself (e.g. ERR_RELAY_LOST), if it did. */
+  readonly error: Error | undefined;
+}
+
+/**
+ * Listens on `listenHost:localPort` and carries every TCP connection to `remote` over its own
+ * virtual connection. The TCP socket is paused until the virtual connection is open; when the
+ * target is offline, not listening or refuses, the TCP connection is reset at once and the
+ * reason logged. Resolves once listening; rejects with ERR_LISTEN_FAILED (e.g. port in use).
+ *
+ * @example
+ * ```ts
+ * const tunnel = await forward({ client, localPort: 0, remote: { address: '10.0.0.2', port: 80 } });
+ * console.log(`http://127.0.0.1:${tunnel.port}/`);
+ * ```
+ */
+export async function forward(options: ForwardOptions): Promise<ForwardTunnel> {
+  const { client, remote } = options;
+  checkPort(options.localPort, 'localPort', 0);
+  checkPort(remote.port, 'remote.port');
+  const listenHost = options.listenHost ?? DEFAULT_FORWARD_LISTEN_HOST;
+  const logger = (options.logger ?? silentLogger()).child({ tunnel: 'forward', remote: `${remote.address}:${remote.port}` });
+  const ledger = new TunnelLedger(logger);
+  options.signal?.throwIfAborted();
+  // Aborts the virtual connects still in flight when the tunnel closes.
+  const stopping = new AbortController();
+
+  // allowHalfOpen: a client's FIN ends only its direction (SocketEnd), the answer still flows.
+  // pauseOnConnect: bytes wait in the kernel until the virtual connection can take them.
+  const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true }, (socket) => void open(socket));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (cause) =>
+      reject(new TunnelError('ERR_LISTEN_FAILED', `cannot listen on ${listenHost}:${options.localPort}: ${describe(cause)}`, { cause })),
+    );
+    server.listen({ port: options.localPort, host: listenHost }, resolve);
+  });
+  // After listening, a server error (e.g. EMFILE on accept) is logged; the tunnel keeps serving.
+  server.on('error', (cause) => logger.error({ err: cause }, 'TCP server error'));
+  const { port } = server.address() as net.AddressInfo;
+
+  const open = async (socket: net.Socket): Promise<void> => {
+    const from = `${socket.remoteAddress}:${socket.remotePort}`;
+    // A reset while the virtual connection opens must neither crash nor leave it half-made.
+    const attempt = AbortSignal.any([stopping.signal, closedSignal(socket)]);
+    socket.on('error', () => {});
+    try {
+      const connection = await client.connect({ address: remote.address, port: remote.port, signal: attempt });
+      ledger.carry(socket, connection, { from, to: `${remote.address}:${remote.port}` });
+    } catch (cause) {
+      ledger.refuse({ from }, cause);
+      // A reset, not a FIN: the TCP client must not mistake a refusal for an empty answer.
+      if (!socket.destroyed) socket.resetAndDestroy();
+    }
+  };
+
+  let error: Error | undefined;
+  let closing: Promise<void> | undefined;
+  let settleClosed: () => void = () => {};
+  const closed = new Promise<void>((resolve) => (settleClosed = resolve));
+  const close = (): Promise<void> => {
+    closing ??= (async () => {
+      stopping.abort(new TunnelError('ERR_TUNNEL_CLOSED', 'the tunnel was closed'));
+      const serverClosed = new Promise<void>((resolve) => server.close(() => resolve()));
+      await ledger.destroyAll();
+      await serverClosed;
+      unwatch();
+      options.signal?.removeEventListener('abort', signalOnAbort);
+      logger.info({ ...ledger.stats(), ...(error ? { reason: describe(error) } : {}) }, 'tunnel closed');
+      settleClosed();
+    })();
+    return closing;
+  };
+  const unwatch = watchClient(client, (lost) => {
+    error ??= lost;
+    void close();
+  });
+  const signalOnAbort = (): void => void close();
+  options.signal?.addEventListener('abort', signalOnAbort, { once: true });
+  if (options.signal?.aborted) void close();
+  logger.info({ listen: `${listenHost}:${port}` }, 'tunnel listening');
+
+  return {
+    host: listenHost,
+    port,
+    get activeConnections() {
+      return ledger.active;
+    },
+    stats: () => ledger.stats(),
+    close,
+    closed,
+    get error() {
+      return error;
+    },
+  };
+}
+
+/** A signal that aborts when `socket` closes. */
+function closedSignal(socket: net.Socket): AbortSignal {
+  const controller = new AbortController();
+  socket.once('close', () => controller.abort(new TunnelError('ERR_TUNNEL_CLOSED', 'the TCP connection closed while opening')));
+  return controller.signal;
+}

@@ -1,0 +1,8 @@
+/** Tunnels: carry real TCP applications over AlphaNET (docs/TUNNELS.md). */
+export { expose, DEFAULT_TARGET_CONNECT_TIMEOUT_MS } from './expose.ts';
+export type { ExposeOptions, ExposeTunnel } from './expose.ts';
+export { forward, DEFAULT_FORWARD_LISTEN_HOST } from './forward.ts';
+export type { ForwardOptions, ForwardTunnel } from './forward.ts';
+export type { TunnelStats } from './ledger.ts';
+export { TunnelError } from './errors.ts';
+export type { TunnelErrorCode } from './errors.ts';

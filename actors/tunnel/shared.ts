@@ -1,0 +1,35 @@
+/** Small helpers both tunnels share: argument checks and noticing that the client stopped. */
+import type { Client } from '../client/index.ts';
+import { ClientError } from '../client/index.ts';
+import { TunnelError } from './errors.ts';
+
+/** Throws ERR_INVALID_ARGUMENT unless `port` is an integer in `min`..65535. */
+export function checkPort(port: number, name: string, min = 1): void {
+  if (!Number.isInteger(port) || port < min || port > 65535) {
+    throw new TunnelError('ERR_INVALID_ARGUMENT', `${name} must be an integer ${min}..65535, got ${port}`);
+  }
+}
+
+/**
+ * Calls `onStop` once when the client reaches its final state (closed, or the relay was lost
+ * for good), with the client's last error. Returns the unsubscribe function.
+ */
+export function watchClient(client: Client, onStop: (error: Error) => void): () => void {
+  let stopped = false;
+  const check = (): boolean => {
+    const snapshot = client.actor.getSnapshot();
+    if (stopped || snapshot.status !== 'done') return false;
+    stopped = true;
+    const last = snapshot.context.error;
+    onStop(
+      last
+        ? new ClientError(last.code as ClientError['code'], last.message)
+        : new ClientError('ERR_CLIENT_CLOSED', 'the client is closed'),
+    );
+    return true;
+  };
+  const subscription = client.actor.subscribe(() => void check());
+  // Already over: report it after the caller has finished setting up.
+  if (client.actor.getSnapshot().status === 'done') queueMicrotask(check);
+  return () => subscription.unsubscribe();
+}

@@ -1,0 +1,87 @@
+/**
+ * Shared set-up for tunnel specs: an in-process relay, a serving client (127.0.0.2) that
+ * exposes a real TCP server, and a using client (127.0.0.3) that forwards a local port to it.
+ */
+import net from 'node:net';
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
+import type { Test } from 'tap';
+import type { Logger } from '../../actors/logger.ts';
+import { expose, forward } from '../../actors/tunnel/index.ts';
+import type { ExposeOptions, ExposeTunnel, ForwardTunnel } from '../../actors/tunnel/index.ts';
+import type { Client } from '../../actors/client/index.ts';
+import { clientFor, relayFor } from '../client/fixtures.ts';
+
+export const MIB = 1024 * 1024;
+/** The virtual port the specs expose on. */
+export const VIRTUAL_PORT = 80;
+
+/** A pino logger whose JSON lines a spec can read back. */
+export function recordingLogger(): { logger: Logger; lines: Array<Record<string, unknown>>; next: (msg: string) => Promise<Record<string, unknown>> } {
+  const lines: Array<Record<string, unknown>> = [];
+  const waiters: Array<{ msg: string; resolve: (line: Record<string, unknown>) => void }> = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _e, cb) {
+      for (const text of chunk.toString().split('\n')) {
+        if (!text) continue;
+        const line = JSON.parse(text) as Record<string, unknown>;
+        lines.push(line);
+        const i = waiters.findIndex((w) => w.msg === line.msg);
+        if (i >= 0) waiters.splice(i, 1)[0].resolve(line);
+      }
+      cb();
+    },
+  });
+  const logger = pino({ level: 'info' }, sink);
+  const next = (msg: string): Promise<Record<string, unknown>> => new Promise((resolve) => waiters.push({ msg, resolve }));
+  return { logger, lines, next };
+}
+
+/** Listens on 127.0.0.1 port 0; closed (and its sockets destroyed) with the test. */
+export async function tcpServer(t: Test, onConnection: (socket: net.Socket) => void): Promise<net.Server> {
+  const server = net.createServer({ allowHalfOpen: true }, onConnection);
+  const sockets = new Set<net.Socket>();
+  server.on('connection', (s) => (sockets.add(s), s.on('close', () => sockets.delete(s))));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => {
+    for (const s of sockets) s.destroy();
+    server.close();
+  });
+  return server;
+}
+
+export function portOf(server: net.Server): number {
+  return (server.address() as net.AddressInfo).port;
+}
+
+export interface TunnelPair {
+  serving: Client;
+  using: Client;
+  exposed: ExposeTunnel;
+  forwarded: ForwardTunnel;
+  exposeLog: ReturnType<typeof recordingLogger>;
+  forwardLog: ReturnType<typeof recordingLogger>;
+}
+
+/** expose(target) on 127.0.0.2 and forward(port 0 → it) on 127.0.0.3. */
+export async function tunnelTo(
+  t: Test,
+  target: { host: string; port: number },
+  extra: Partial<Pick<ExposeOptions, 'allow'>> = {},
+): Promise<TunnelPair> {
+  const relay = await relayFor(t);
+  const serving = await clientFor(t, relay, 2);
+  const using = await clientFor(t, relay, 3);
+  const exposeLog = recordingLogger();
+  const forwardLog = recordingLogger();
+  const exposed = await expose({ client: serving, port: VIRTUAL_PORT, target, logger: exposeLog.logger, ...extra });
+  t.teardown(() => exposed.close());
+  const forwarded = await forward({
+    client: using,
+    localPort: 0,
+    remote: { address: serving.virtualIp, port: VIRTUAL_PORT },
+    logger: forwardLog.logger,
+  });
+  t.teardown(() => forwarded.close());
+  return { serving, using, exposed, forwarded, exposeLog, forwardLog };
+}
