@@ -8,7 +8,7 @@ import type { BenchReport, ScenarioResult } from './lib/report.ts';
 import { MIB } from './lib/stats.ts';
 import { makePattern } from './load/drive.ts';
 import type { RelayStartOptions } from './load/transports.ts';
-import type { BenchContext, BenchSizes } from './scenarios/context.ts';
+import { closeShared, type BenchContext, type BenchSizes } from './scenarios/context.ts';
 import { aggregateScenario, bulkScenario } from './scenarios/throughput.ts';
 import { smallMessagesScenario } from './scenarios/small-messages.ts';
 import { handshakeScenario } from './scenarios/handshake.ts';
@@ -60,7 +60,7 @@ export interface BenchOptions {
 export async function runBench(options: BenchOptions = {}): Promise<BenchReport> {
   const sizes = { ...DEFAULT_SIZES, ...options.sizes };
   const log = options.log ?? ((message: string) => process.stderr.write(`${message}\n`));
-  const context: BenchContext = { sizes, pattern: makePattern(), relay: options.relay ?? {}, log };
+  const context: BenchContext = { sizes, pattern: makePattern(), relay: options.relay ?? {}, log, shared: new Map(), nextFlowAddress: 0 };
   const names = options.only ?? (Object.keys(SCENARIOS) as ScenarioName[]);
   const report: BenchReport = {
     startedAt: new Date().toISOString(),
@@ -68,6 +68,16 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchReport>
     options: { ...sizes, bulkMiB: sizes.bulkBytes / MIB, only: names },
     scenarios: [],
   };
+  try {
+    await runScenarios(context, names, report);
+  } finally {
+    await closeShared(context);
+  }
+  return report;
+}
+
+async function runScenarios(context: BenchContext, names: ScenarioName[], report: BenchReport): Promise<void> {
+  const { log } = context;
   for (const name of names) {
     log(`${name}…`);
     const started = performance.now();
@@ -80,5 +90,4 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchReport>
     }
     log(`  (${((performance.now() - started) / 1000).toFixed(1)} s)`);
   }
-  return report;
 }

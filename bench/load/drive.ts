@@ -131,6 +131,7 @@ export async function pacedMessages(pairs: Pair[], pattern: Buffer, options: Pac
   const { messageBytes, messagesPerSecond, durationMs, warmupMs } = options;
   if (PATTERN_BYTES % messageBytes !== 0) throw new RangeError(`message size ${messageBytes} must divide ${PATTERN_BYTES}`);
   const total = Math.floor((messagesPerSecond * durationMs) / 1000);
+  if (total === 0) return { sent: 0, latenciesMs: new Float64Array(0) };
   const perFlow = pairs.map(() => ({ sentAt: [] as number[], sent: 0, arrived: 0, position: 0 }));
   const latencies = new Float64Array(total);
   let samples = 0;

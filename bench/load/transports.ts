@@ -44,6 +44,8 @@ export interface Transport {
   readonly kind: TransportKind;
   /** Opens `count` flows, the n-th from source address `sourceAddress(block, firstAddress + 2n)`. */
   openPairs(count: number, block: number, firstAddress?: number): Promise<Pair[]>;
+  /** Closes the connections under these pairs, so a shared transport starts the next scenario clean. */
+  releasePairs(pairs: Pair[]): Promise<void>;
   /** RSS of the process in the middle (undefined for direct TCP). */
   middleRss(): Promise<number | undefined>;
   close(): Promise<void>;
@@ -169,6 +171,15 @@ export class TcpTransport implements Transport {
     return pairs;
   }
 
+  async releasePairs(pairs: Pair[]): Promise<void> {
+    for (const pair of pairs) {
+      const client = (pair.a as TcpEnd).socket;
+      this.#clients.delete(client);
+      client.destroy();
+      (pair.b as TcpEnd).socket.destroy();
+    }
+  }
+
   async middleRss(): Promise<number | undefined> {
     return this.#proxy?.rssBytes();
   }
@@ -275,6 +286,18 @@ export class RelayTransport implements Transport {
     };
     await Promise.all(Array.from({ length: Math.min(SETUP_CONCURRENCY, count) }, worker));
     return pairs;
+  }
+
+  async releasePairs(pairs: Pair[]): Promise<void> {
+    const closing: Promise<void>[] = [];
+    for (const pair of pairs) {
+      for (const end of [pair.a, pair.b] as VirtualEnd[]) {
+        this.clients.delete(end.client);
+        end.client.close();
+        closing.push(end.client.closedPromise());
+      }
+    }
+    await Promise.all(closing);
   }
 
   async middleRss(): Promise<number | undefined> {

@@ -2,7 +2,8 @@
  * What every scenario gets: sizes from the command line, the byte pattern, relay options and a
  * progress logger. Sizes are options so the smoke spec can run everything tiny.
  */
-import type { RelayStartOptions, Transport, TransportKind } from '../load/transports.ts';
+import type { Pair, RelayStartOptions, Transport, TransportKind } from '../load/transports.ts';
+import { AddressBlock } from '../lib/addresses.ts';
 import { startTransport } from '../load/transports.ts';
 
 export interface BenchSizes {
@@ -40,23 +41,50 @@ export interface BenchContext {
   relay: RelayStartOptions;
   /** Progress for people, on stderr. */
   log(message: string): void;
+  /**
+   * Transports kept for the whole run and shared by the flow scenarios, so a run pays for each
+   * server process start once; runBench closes them at the end.
+   */
+  shared: Map<TransportKind, Transport>;
+  /**
+   * Next unused source address of the flow block: every set of pairs gets real IPs of its own,
+   * so a relay still cleaning up one scenario's clients never sees the next one's as a clash.
+   */
+  nextFlowAddress: number;
 }
 
 /** Upper bound for any one load phase: every loop stops by itself. */
 export const PHASE_DEADLINE_MS = 120_000;
 
-/** Starts a transport, runs `body`, and always closes it. */
-export async function withTransport<T>(
+/**
+ * Opens `flows` pairs on the shared transport of `kind` (starting it on first use), runs `body`,
+ * and always releases the pairs again.
+ */
+export async function withPairs<T>(
   context: BenchContext,
   kind: TransportKind,
-  body: (transport: Transport) => Promise<T>,
+  flows: number,
+  body: (pairs: Pair[], transport: Transport) => Promise<T>,
 ): Promise<T> {
-  const transport = await startTransport(kind, context.relay);
-  try {
-    return await body(transport);
-  } finally {
-    await transport.close();
+  let transport = context.shared.get(kind);
+  if (transport === undefined) {
+    transport = await startTransport(kind, context.relay);
+    context.shared.set(kind, transport);
   }
+  const pairs = await transport.openPairs(flows, AddressBlock.flows, context.nextFlowAddress);
+  context.nextFlowAddress += 2 * flows;
+  try {
+    return await body(pairs, transport);
+  } finally {
+    await transport.releasePairs(pairs);
+  }
+}
+
+/** Closes the shared transports. */
+export async function closeShared(context: BenchContext): Promise<void> {
+  const transports = [...context.shared.values()];
+  context.shared.clear();
+  await Promise.all(transports.map((t) => t.close()));
 }
 
 /** The median of a few numbers. */

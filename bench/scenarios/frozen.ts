@@ -4,11 +4,10 @@
  * relay's RSS is sampled throughout to show it stays bounded (docs/PROTOCOL.md §7: at most one
  * window per direction per pair).
  */
-import { AddressBlock } from '../lib/addresses.ts';
 import type { ScenarioResult } from '../lib/report.ts';
 import { MB, MIB } from '../lib/stats.ts';
 import { bulkTransfer, PATTERN_BYTES, sendPattern } from '../load/drive.ts';
-import { median, PHASE_DEADLINE_MS, withTransport, type BenchContext } from './context.ts';
+import { median, PHASE_DEADLINE_MS, withPairs, type BenchContext } from './context.ts';
 import { BULK_WRITE_BYTES } from './throughput.ts';
 
 /** Throughput the other flows may lose to a frozen receiver (issue 6). */
@@ -21,8 +20,7 @@ const FROZEN_SEND_BYTES = 64 * MIB;
 export async function frozenScenario(context: BenchContext): Promise<ScenarioResult> {
   const flows = context.sizes.frozenFlows;
   const bytesPerFlow = Math.max(PATTERN_BYTES, Math.floor(context.sizes.bulkBytes / flows / PATTERN_BYTES) * PATTERN_BYTES);
-  const figures = await withTransport(context, 'relay', async (transport) => {
-    const pairs = await transport.openPairs(flows + 1, AddressBlock.flows);
+  const figures = await withPairs(context, 'relay', flows + 1, async (pairs, transport) => {
     const frozen = pairs[flows];
     const others = pairs.slice(0, flows);
     await bulkTransfer(others, context.pattern, Math.max(PATTERN_BYTES, bytesPerFlow / 8), BULK_WRITE_BYTES, PHASE_DEADLINE_MS);

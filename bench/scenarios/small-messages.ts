@@ -2,12 +2,11 @@
  * Test 3 of issue 6: 1 KiB messages at a fixed total rate over many connections; the latency the
  * relay adds over the plain proxy, at p50 and p99.
  */
-import { AddressBlock } from '../lib/addresses.ts';
 import type { ScenarioResult } from '../lib/report.ts';
 import { KIB, percentile } from '../lib/stats.ts';
 import { pacedMessages } from '../load/drive.ts';
 import type { TransportKind } from '../load/transports.ts';
-import { PHASE_DEADLINE_MS, withTransport, type BenchContext } from './context.ts';
+import { PHASE_DEADLINE_MS, withPairs, type BenchContext } from './context.ts';
 
 /** Message size (issue 6). */
 export const SMALL_MESSAGE_BYTES = KIB;
@@ -23,8 +22,7 @@ export async function smallMessagesScenario(context: BenchContext): Promise<Scen
   const { flows, messagesPerSecond, durationMs } = context.sizes;
   const figures: Record<string, { p50: number; p99: number; max: number; samples: number }> = {};
   for (const kind of KINDS) {
-    figures[kind] = await withTransport(context, kind, async (transport) => {
-      const pairs = await transport.openPairs(flows, AddressBlock.flows);
+    figures[kind] = await withPairs(context, kind, flows, async (pairs) => {
       const result = await pacedMessages(pairs, context.pattern, {
         messageBytes: SMALL_MESSAGE_BYTES,
         messagesPerSecond,

@@ -3,12 +3,11 @@
  * writes, and aggregate throughput over many concurrent connections, each against direct TCP
  * and the plain pipe() proxy in the same run.
  */
-import { AddressBlock } from '../lib/addresses.ts';
 import type { ScenarioResult } from '../lib/report.ts';
 import { KIB, MB } from '../lib/stats.ts';
 import { bulkTransfer, PATTERN_BYTES } from '../load/drive.ts';
 import type { TransportKind } from '../load/transports.ts';
-import { median, PHASE_DEADLINE_MS, withTransport, type BenchContext } from './context.ts';
+import { median, PHASE_DEADLINE_MS, withPairs, type BenchContext } from './context.ts';
 
 /** Write size of the bulk tests (issue 6). */
 export const BULK_WRITE_BYTES = 64 * KIB;
@@ -25,8 +24,7 @@ function roundToPattern(bytes: number): number {
 
 async function measure(context: BenchContext, kind: TransportKind, flows: number): Promise<{ mbps: number; runs: number[]; bytes: number }> {
   const bytesPerFlow = roundToPattern(context.sizes.bulkBytes / flows);
-  return withTransport(context, kind, async (transport) => {
-    const pairs = await transport.openPairs(flows, AddressBlock.flows);
+  return withPairs(context, kind, flows, async (pairs) => {
     await bulkTransfer(pairs, context.pattern, roundToPattern(bytesPerFlow * WARMUP_FRACTION), BULK_WRITE_BYTES, PHASE_DEADLINE_MS);
     const runs: number[] = [];
     for (let i = 0; i < context.sizes.runs; i++) {

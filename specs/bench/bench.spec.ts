@@ -1,0 +1,117 @@
+/**
+ * Smoke test of the benchmark harness: every scenario runs end to end on tiny sizes against a
+ * real relay and real baselines, and the report has the shape the table and --json rely on.
+ * Speed is never asserted here (issue 6: speed lives in benchmarks); correctness of the bytes is.
+ */
+import t from 'tap';
+import { runBench, SCENARIOS, type ScenarioName } from '../../bench/bench.ts';
+import { formatReport } from '../../bench/lib/report.ts';
+import { MIB } from '../../bench/lib/stats.ts';
+import { bulkTransfer, makePattern, matchesPattern, PATTERN_BYTES } from '../../bench/load/drive.ts';
+import type { Pair, StreamEnd } from '../../bench/load/transports.ts';
+import { StreamParser } from '../../bench/load/stream-parser.ts';
+import { encodeArbitraryData, encodePacket, PacketType } from '../../protocol/index.ts';
+
+t.test('every scenario runs on tiny sizes and reports figures against a baseline', async (t) => {
+  const lines: string[] = [];
+  const report = await runBench({
+    log: (line) => lines.push(line),
+    sizes: {
+      bulkBytes: 1 * MIB,
+      runs: 1,
+      durationMs: 300,
+      flows: 3,
+      messagesPerSecond: 300,
+      concurrentConnects: 6,
+      totalConnects: 24,
+      idleClients: 12,
+      activeConnections: 3,
+      prefillEntries: 200,
+      newClients: 12,
+      loadEntries: 0,
+      frozenFlows: 2,
+    },
+  });
+  const names = Object.keys(SCENARIOS) as ScenarioName[];
+  t.equal(report.scenarios.length, names.length, 'one result per scenario');
+  t.match(report.machine, { cpu: String, cores: Number, nodeVersion: process.version });
+  for (const scenario of report.scenarios) {
+    t.equal(scenario.error, undefined, `${scenario.name} ran without error (${scenario.error ?? ''})\n${lines.join('\n')}`);
+    t.ok(scenario.rows.length >= 1, `${scenario.name} has rows`);
+    for (const row of scenario.rows) {
+      t.ok(Number.isFinite(row.alphanet) && row.alphanet >= 0, `${scenario.name} ${row.metric}: AlphaNET figure ${row.alphanet}`);
+      t.ok(Number.isFinite(row.baseline) && row.baseline >= 0, `${scenario.name} ${row.metric}: baseline figure ${row.baseline}`);
+      t.ok(row.baselineName.length > 0);
+      if (row.target !== '' && row.target !== 'bounded') t.type(row.met, 'boolean', `${row.metric} says whether its target is met`);
+    }
+  }
+  const scale = report.scenarios.find((s) => s.name === '5 scale')!;
+  t.match(scale.details, { idleClients: 12, relay: { rssAfter: Number, loaded: { samples: Number } } });
+  const table = formatReport(report);
+  t.match(table, /machine: .+, \d+ cores, .+Node v\d+/);
+  for (const test of ['1 bulk', '2 aggregate', '3 small msgs', '4 handshakes', '5 scale', '6 addresses', '7 frozen receiver']) {
+    t.match(table, test);
+  }
+  t.same(JSON.parse(JSON.stringify(report)).scenarios.length, names.length, 'the report survives JSON');
+});
+
+/** Two in-memory ends whose delivery can be tampered with. */
+function memoryPair(tamper: (chunk: Buffer) => Buffer): Pair {
+  let deliver: (chunk: Buffer) => void = () => {};
+  const a: StreamEnd = {
+    write: (chunk) => {
+      const copy = tamper(Buffer.from(chunk));
+      queueMicrotask(() => deliver(copy));
+      return true;
+    },
+    setOnDrain: () => {},
+    setOnData: () => {},
+    freeze: () => {},
+    close: () => {},
+  };
+  const b: StreamEnd = { ...a, setOnData: (handler) => (deliver = handler) };
+  return { a, b };
+}
+
+t.test('a transfer whose bytes change on the way fails instead of reporting a figure', async (t) => {
+  const pattern = makePattern();
+  const intact = await bulkTransfer([memoryPair((c) => c)], pattern, 4 * PATTERN_BYTES, 16 * 1024, 5000);
+  t.equal(intact.bytes, 4 * PATTERN_BYTES);
+  let n = 0;
+  const flipThird = (chunk: Buffer): Buffer => {
+    if (++n === 3) chunk[100] ^= 0xff;
+    return chunk;
+  };
+  await t.rejects(bulkTransfer([memoryPair(flipThird)], pattern, 4 * PATTERN_BYTES, 16 * 1024, 5000), {
+    code: 'ERR_BENCH_CORRUPT',
+    message: /offset 32768/,
+  });
+  t.notOk(matchesPattern(pattern, Buffer.from(pattern.subarray(1, 10)), 0));
+  t.ok(matchesPattern(pattern, Buffer.concat([pattern.subarray(PATTERN_BYTES - 5), pattern.subarray(0, 7)]), PATTERN_BYTES - 5));
+});
+
+t.test('the load clients\' stream parser streams payloads whole across every split point', async (t) => {
+  const payload = Buffer.from(Array.from({ length: 40 }, (_, i) => i));
+  const stream = Buffer.concat([
+    encodePacket({ type: PacketType.Ping, nonce: 7 }),
+    encodeArbitraryData(0xdeadbeef, payload),
+    encodePacket({ type: PacketType.WindowUpdate, connectionId: 3, bytes: 1024 }),
+  ]);
+  for (let split = 0; split <= stream.length; split++) {
+    const data: Buffer[] = [];
+    const controls: number[] = [];
+    const parser = new StreamParser(1024, {
+      data: (id, piece) => {
+        t.equal(id, 0xdeadbeef);
+        data.push(Buffer.from(piece));
+      },
+      control: (frame) => controls.push(frame[4]),
+    });
+    t.equal(parser.push(stream.subarray(0, split)), undefined);
+    t.equal(parser.push(stream.subarray(split)), undefined);
+    t.same(Buffer.concat(data), payload, `payload intact when split at ${split}`);
+    t.same(controls, [PacketType.Ping, PacketType.WindowUpdate]);
+  }
+  const parser = new StreamParser(1024, { data: () => {}, control: () => {} });
+  t.match(parser.push(Buffer.from([0, 0, 8, 0, 0x30])), { code: 'ERR_FRAME_TOO_LARGE' });
+});
