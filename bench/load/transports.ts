@@ -48,6 +48,8 @@ export interface Transport {
   releasePairs(pairs: Pair[]): Promise<void>;
   /** RSS of the process in the middle (undefined for direct TCP). */
   middleRss(): Promise<number | undefined>;
+  /** CPU seconds the process in the middle has used so far (undefined for direct TCP). */
+  middleCpuSeconds(): Promise<number | undefined>;
   close(): Promise<void>;
 }
 
@@ -151,11 +153,11 @@ export class TcpTransport implements Transport {
     this.#proxy = proxy;
   }
 
-  static async start(kind: 'direct' | 'proxy'): Promise<TcpTransport> {
+  static async start(kind: 'direct' | 'proxy', nodeFlags: string[] = []): Promise<TcpTransport> {
     const accept = new AcceptQueue();
     const serverPort = await accept.listen();
     if (kind === 'direct') return new TcpTransport(kind, accept, serverPort, undefined);
-    const proxy = await startProxy(`${SERVER_HOST}:${serverPort}`);
+    const proxy = await startProxy(`${SERVER_HOST}:${serverPort}`, nodeFlags);
     return new TcpTransport(kind, accept, proxy.port, proxy);
   }
 
@@ -182,6 +184,15 @@ export class TcpTransport implements Transport {
 
   async middleRss(): Promise<number | undefined> {
     return this.#proxy?.rssBytes();
+  }
+
+  async middleCpuSeconds(): Promise<number | undefined> {
+    return this.#proxy?.cpuSeconds();
+  }
+
+  /** Process id of the proxy (undefined for direct TCP). */
+  get middlePid(): number | undefined {
+    return this.#proxy?.pid;
   }
 
   async close(): Promise<void> {
@@ -304,6 +315,10 @@ export class RelayTransport implements Transport {
     return this.relay.child.rssBytes();
   }
 
+  async middleCpuSeconds(): Promise<number | undefined> {
+    return this.relay.child.cpuSeconds();
+  }
+
   async close(): Promise<void> {
     for (const client of this.clients) client.close();
     await this.relay.stop();
@@ -312,5 +327,6 @@ export class RelayTransport implements Transport {
 
 /** Starts the transport of `kind`. */
 export function startTransport(kind: TransportKind, relayOptions: RelayStartOptions = {}): Promise<Transport> {
-  return kind === 'relay' ? RelayTransport.start(relayOptions) : TcpTransport.start(kind);
+  // Node flags (e.g. --cpu-prof) go to the proxy too, so profiles can be compared side by side.
+  return kind === 'relay' ? RelayTransport.start(relayOptions) : TcpTransport.start(kind, relayOptions.nodeFlags);
 }

@@ -22,17 +22,38 @@ function roundToPattern(bytes: number): number {
   return Math.max(PATTERN_BYTES, Math.floor(bytes / PATTERN_BYTES) * PATTERN_BYTES);
 }
 
-async function measure(context: BenchContext, kind: TransportKind, flows: number): Promise<{ mbps: number; runs: number[]; bytes: number }> {
+interface Measured {
+  mbps: number;
+  runs: number[];
+  bytes: number;
+  /** Share of one core the process in the middle used during the measured runs. */
+  middleCpuShare: number | undefined;
+  /** Share of one core this process (the load clients at both ends) used. */
+  loadCpuShare: number;
+}
+
+async function measure(context: BenchContext, kind: TransportKind, flows: number): Promise<Measured> {
   const bytesPerFlow = roundToPattern(context.sizes.bulkBytes / flows);
-  return withPairs(context, kind, flows, async (pairs) => {
+  return withPairs(context, kind, flows, async (pairs, transport) => {
     await bulkTransfer(pairs, context.pattern, roundToPattern(bytesPerFlow * WARMUP_FRACTION), BULK_WRITE_BYTES, PHASE_DEADLINE_MS);
     const runs: number[] = [];
+    let busySeconds = 0;
+    let wallSeconds = 0;
+    const ownBefore = process.cpuUsage();
     for (let i = 0; i < context.sizes.runs; i++) {
+      const cpuBefore = await transport.middleCpuSeconds();
       const result = await bulkTransfer(pairs, context.pattern, bytesPerFlow, BULK_WRITE_BYTES, PHASE_DEADLINE_MS);
+      const cpuAfter = await transport.middleCpuSeconds();
+      busySeconds += (cpuAfter ?? 0) - (cpuBefore ?? 0);
+      wallSeconds += result.seconds;
       runs.push(result.bytes / MB / result.seconds);
     }
-    context.log(`  ${kind}: ${runs.map((r) => r.toFixed(0)).join(', ')} MB/s`);
-    return { mbps: median(runs), runs, bytes: bytesPerFlow * flows };
+    const own = process.cpuUsage(ownBefore);
+    const loadCpuShare = (own.user + own.system) / 1e6 / wallSeconds;
+    const middleCpuShare = kind === 'direct' ? undefined : busySeconds / wallSeconds;
+    const cpu = `; CPU: load clients ${(100 * loadCpuShare).toFixed(0)}%${middleCpuShare === undefined ? '' : `, ${kind} ${(100 * middleCpuShare).toFixed(0)}%`} of a core`;
+    context.log(`  ${kind}: ${runs.map((r) => r.toFixed(0)).join(', ')} MB/s${cpu}`);
+    return { mbps: median(runs), runs, bytes: bytesPerFlow * flows, middleCpuShare, loadCpuShare };
   });
 }
 
@@ -68,7 +89,10 @@ async function throughput(context: BenchContext, name: string, flows: number): P
         met: undefined,
       },
     ],
-    details: { flows, bytesPerRun: results.relay!.bytes, writeBytes: BULK_WRITE_BYTES, runsMBps: { direct: results.direct!.runs, proxy: results.proxy!.runs, relay: results.relay!.runs } },
+    details: { flows, bytesPerRun: results.relay!.bytes, writeBytes: BULK_WRITE_BYTES, runsMBps: { direct: results.direct!.runs, proxy: results.proxy!.runs, relay: results.relay!.runs },
+      middleCpuShare: { proxy: results.proxy!.middleCpuShare, relay: results.relay!.middleCpuShare },
+      loadCpuShare: { direct: results.direct!.loadCpuShare, proxy: results.proxy!.loadCpuShare, relay: results.relay!.loadCpuShare },
+    },
   };
 }
 
