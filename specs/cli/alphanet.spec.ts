@@ -63,6 +63,8 @@ t.test('nc -l and nc move 3 MiB byte for byte in both directions', async (t) => 
     timeout: 20_000,
   });
   t.teardown(() => listener.kill());
+  // Taken now: the listener may exit before the connector's run resolves.
+  const listenerExit = once(listener, 'exit');
   const listenerOut: Buffer[] = [];
   listener.stdout.on('data', (c: Buffer) => listenerOut.push(c));
   let listenerErr = '';
@@ -70,14 +72,16 @@ t.test('nc -l and nc move 3 MiB byte for byte in both directions', async (t) => 
   listener.stdin.on('error', () => {});
   listener.stdin.end(down);
   // Connect once the listener listens: retry on ERR_NOT_LISTENING (it may still be starting).
-  let r: Run;
-  for (;;) {
+  // Bounded: a listener that died must fail the spec, not spin it until tap's timeout.
+  let r: Run | undefined;
+  for (let attempt = 0; attempt < 40; attempt++) {
     r = await run(['nc', ...relayFlag, '--local-address', '127.0.0.5', ip, '5000'], up);
     if (r.code === 0 || !/ERR_NOT_LISTENING|ERR_TARGET_OFFLINE/.test(r.stderr)) break;
   }
+  if (r === undefined) throw new Error('unreachable');
   t.equal(r.code, 0, r.stderr);
   t.comment(`connector exit ${r.code}: ${r.stderr}`);
-  const [code] = await once(listener, 'exit');
+  const [code] = await listenerExit;
   t.equal(code, 0, listenerErr);
   t.equal(sha256(Buffer.concat(listenerOut)), sha256(up), 'listener got every byte');
   t.equal(sha256(r.stdout), sha256(down), 'connector got every byte');
