@@ -19,7 +19,6 @@ import {
   ErrorCode,
   FAILURE_REASON_NAMES,
   FailureReason,
-  FrameDecoder,
   INITIAL_WINDOW_BYTES,
   PACKET_TYPE_NAMES,
   PROTOCOL_VERSION,
@@ -43,6 +42,7 @@ import {
 } from '../../machines/relay-connection.machine.ts';
 import { socketPairMachine, type PairCloseReason, type PairEnd } from '../../machines/socket-pair.machine.ts';
 import { silentLogger, type Logger } from '../logger.ts';
+import { FrameReader } from './frame-reader.ts';
 import { resolveRelayOptions, type RelayLimits, type RelayOptions, type ResolvedRelayOptions } from './relay-options.ts';
 import type { HandshakeCompletedEvent, RelayBus, RelayBusEvents } from './relay-events.ts';
 
@@ -73,7 +73,7 @@ interface ClientConn {
   id: number;
   socket: net.Socket;
   realIp: string;
-  decoder: FrameDecoder;
+  decoder: FrameReader;
   actor: RelayConnectionActor;
   host: VirtualHost | undefined;
   ready: boolean;
@@ -477,7 +477,7 @@ class RelayServer implements Relay {
       id,
       socket,
       realIp,
-      decoder: undefined as unknown as FrameDecoder,
+      decoder: undefined as unknown as FrameReader,
       actor: undefined as unknown as RelayConnectionActor,
       host: undefined,
       ready: false,
@@ -496,7 +496,13 @@ class RelayServer implements Relay {
       blockedSources: undefined,
       corked: false,
     };
-    conn.decoder = new FrameDecoder((type, frame) => this.#onFrame(conn, type, frame), { maxFrameBytes: o.maxFrameBytes });
+    conn.decoder = new FrameReader(
+      {
+        frame: (type, frame) => this.#onFrame(conn, type, frame),
+        dataPieces: (connectionId, frameBytes, pieces) => this.#onDataPieces(conn, connectionId, frameBytes, pieces),
+      },
+      { maxFrameBytes: o.maxFrameBytes },
+    );
     this.#conns.set(id, conn);
     this.counters.clientsTotal++;
     conn.actor = createActor(this.#connMachine, {
@@ -553,7 +559,7 @@ class RelayServer implements Relay {
     if (type === PacketType.ArbitraryData) {
       if (!conn.ready) return this.#unexpected(conn, type);
       if (frame.length < 9) return this.#protocolError(conn, 'MalformedFrame', 'ArbitraryData shorter than its header');
-      return this.#relayData(conn, frame);
+      return this.#relayData(conn, readConnectionId(frame), frame.length, frame);
     }
     if (type === PacketType.WindowUpdate) {
       if (!conn.ready) return this.#unexpected(conn, type);
@@ -568,6 +574,13 @@ class RelayServer implements Relay {
     }
     if (!conn.ready || RELAY_ONLY.has(packet.type)) return this.#unexpected(conn, packet.type);
     this.#onControl(conn, packet);
+  }
+
+  /** An ArbitraryData frame that spanned TCP chunks, as the slices it arrived in (frame-reader.ts). */
+  #onDataPieces(conn: ClientConn, connectionId: number, frameBytes: number, pieces: Uint8Array[]): void {
+    this.counters.framesIn++;
+    if (!conn.ready) return this.#unexpected(conn, PacketType.ArbitraryData);
+    this.#relayData(conn, connectionId, frameBytes, pieces);
   }
 
   #onControl(conn: ClientConn, packet: Packet): void {
@@ -698,7 +711,7 @@ class RelayServer implements Relay {
    * Writes bytes to `dst`. When `src` feeds it and its queue passes the high-water mark, `src`
    * stops being read until `dst` drains (§7); bytes are never dropped or reordered.
    */
-  #write(dst: ClientConn, bytes: Uint8Array, src: ClientConn | undefined): void {
+  #write(dst: ClientConn, bytes: Uint8Array | readonly Uint8Array[], src: ClientConn | undefined): void {
     const socket = dst.socket;
     if (dst.closed || !socket.writable) return;
     if (this.#inChunk && !dst.corked) {
@@ -706,8 +719,18 @@ class RelayServer implements Relay {
       socket.cork();
       this.#corked.push(dst);
     }
-    socket.write(bytes);
-    dst.bytesOut += bytes.length;
+    if (bytes instanceof Uint8Array) {
+      socket.write(bytes);
+      dst.bytesOut += bytes.length;
+    } else {
+      // A frame in slices leaves in one writev: corked above while a chunk is handled, else here.
+      if (!dst.corked) socket.cork();
+      for (const piece of bytes) {
+        socket.write(piece);
+        dst.bytesOut += piece.length;
+      }
+      if (!dst.corked) socket.uncork();
+    }
     if (src !== undefined && socket.writableLength > this.#options.highWaterMarkBytes) {
       (dst.blockedSources ??= new Set()).add(src);
       const blockedBy = (src.blockedBy ??= new Set());
@@ -743,15 +766,14 @@ class RelayServer implements Relay {
 
   // ---------------------------------------------------------------- data path (§7)
 
-  #relayData(src: ClientConn, frame: Uint8Array): void {
-    const id = readConnectionId(frame);
+  #relayData(src: ClientConn, id: number, frameBytes: number, frame: Uint8Array | readonly Uint8Array[]): void {
     const pair = this.#pairs.get(id);
     if (pair === undefined || !pair.open || (pair.a !== src && pair.b !== src)) {
       // Not forwarded: the sender is not an end of an active pair (§7).
       this.#writeControl(src, { type: PacketType.SocketClosed, connectionId: id, reason: CloseReason.ProtocolViolation });
       return;
     }
-    const payload = frame.length - 9;
+    const payload = frameBytes - 9;
     let dst: ClientConn;
     if (pair.a === src) {
       if (pair.aEnded) return void pair.actor.send({ type: 'violation', reason: 'ProtocolViolation' });
@@ -768,7 +790,7 @@ class RelayServer implements Relay {
     }
     pair.lastActivity = this.#now;
     this.counters.framesRelayed++;
-    this.counters.bytesRelayed += frame.length;
+    this.counters.bytesRelayed += frameBytes;
     this.#write(dst, frame, src);
   }
 
