@@ -50,9 +50,11 @@ export function splice(tcp: Socket, connection: VirtualConnection): Splice {
   let settle: (result: SpliceResult) => void = () => {};
   const done = new Promise<SpliceResult>((resolve) => (settle = resolve));
 
+  // RST, not FIN: a half-open TCP peer would take a FIN for the clean end of the data.
+  const reset = (): void => void tcp.resetAndDestroy();
   const fail = (cause: Error): void => {
     error ??= cause;
-    tcp.destroy();
+    reset();
     duplex.destroy();
   };
   const maybeSettle = (): void => {
@@ -95,7 +97,7 @@ export function splice(tcp: Socket, connection: VirtualConnection): Splice {
       // Closed without both SocketEnds (docs/PROTOCOL.md §8): the peer or we called close(),
       // which is a reset. A clean finish leaves the TCP socket to flush what it still holds.
       error ??= new ClosedByPeerError(`${connection.remoteAddress}:${connection.remotePort} closed the connection before ending it`);
-      tcp.destroy();
+      reset();
     }
     maybeSettle();
   }
@@ -104,7 +106,7 @@ export function splice(tcp: Socket, connection: VirtualConnection): Splice {
   if (connection.closed) {
     virtualClosed = true;
     error ??= connection.error ?? new ClosedByPeerError(`${connection.remoteAddress}:${connection.remotePort} closed the connection at once`);
-    tcp.destroy();
+    reset();
     maybeSettle();
   }
   if (tcp.destroyed) {
@@ -123,7 +125,7 @@ export function splice(tcp: Socket, connection: VirtualConnection): Splice {
     },
     destroy(reason = new TunnelError('ERR_TUNNEL_CLOSED', 'the tunnel was closed')) {
       error ??= reason;
-      tcp.destroy();
+      reset();
       duplex.destroy();
       if (!connection.closed) connection.close();
     },

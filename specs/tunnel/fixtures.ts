@@ -16,7 +16,7 @@ export const MIB = 1024 * 1024;
 /** The virtual port the specs expose on. */
 export const VIRTUAL_PORT = 80;
 
-/** A pino logger whose JSON lines a spec can read back. */
+/** A pino logger whose JSON lines a spec can read back; `next(msg)` waits for the next line with that message. */
 export function recordingLogger(): { logger: Logger; lines: Array<Record<string, unknown>>; next: (msg: string) => Promise<Record<string, unknown>> } {
   const lines: Array<Record<string, unknown>> = [];
   const waiters: Array<{ msg: string; resolve: (line: Record<string, unknown>) => void }> = [];
@@ -33,7 +33,16 @@ export function recordingLogger(): { logger: Logger; lines: Array<Record<string,
     },
   });
   const logger = pino({ level: 'info' }, sink);
-  const next = (msg: string): Promise<Record<string, unknown>> => new Promise((resolve) => waiters.push({ msg, resolve }));
+  // Each call takes the next line with that message not yet taken, whether logged already or later.
+  const taken = new Set<Record<string, unknown>>();
+  const next = (msg: string): Promise<Record<string, unknown>> => {
+    const line = lines.find((l) => l.msg === msg && !taken.has(l));
+    if (line) {
+      taken.add(line);
+      return Promise.resolve(line);
+    }
+    return new Promise((resolve) => waiters.push({ msg, resolve: (l) => (taken.add(l), resolve(l)) }));
+  };
   return { logger, lines, next };
 }
 
@@ -48,6 +57,25 @@ export async function tcpServer(t: Test, onConnection: (socket: net.Socket) => v
     server.close();
   });
   return server;
+}
+
+/**
+ * Everything a socket sends until its FIN, without destroying it: a for-await loop over a
+ * socket destroys it at the end, which would forbid answering on the half-open connection.
+ */
+export function collect(socket: net.Socket): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    socket.on('data', (c: Buffer) => chunks.push(c));
+    socket.once('end', () => resolve(Buffer.concat(chunks)));
+    socket.once('error', reject);
+  });
+}
+
+/** Resolves on 'close' (events.once would reject on the 'error' a reset brings) with hadError. */
+export function closeOf(socket: net.Socket): Promise<boolean> {
+  socket.on('error', () => {});
+  return new Promise((resolve) => socket.once('close', resolve));
 }
 
 export function portOf(server: net.Server): number {
