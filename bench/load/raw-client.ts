@@ -35,7 +35,7 @@ import { StreamParser } from './stream-parser.ts';
 /** Payloads at most this big are copied into one frame; larger ones are written header + payload (writev). */
 const COPY_PAYLOAD_BELOW_BYTES = 16 * 1024;
 /** The receiver grants window back once this much is consumed (a quarter window: few updates, no stall). */
-export const WINDOW_UPDATE_THRESHOLD_BYTES = INITIAL_WINDOW_BYTES / 2;
+export const WINDOW_UPDATE_THRESHOLD_BYTES = INITIAL_WINDOW_BYTES / 4;
 /** How long Hello may wait for VirtualIP by default. */
 export const DEFAULT_HELLO_TIMEOUT_MS = 20_000;
 
