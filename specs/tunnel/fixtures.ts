@@ -10,6 +10,7 @@ import type { Logger } from '../../actors/logger.ts';
 import { expose, forward } from '../../actors/tunnel/index.ts';
 import type { ExposeOptions, ExposeTunnel, ForwardTunnel } from '../../actors/tunnel/index.ts';
 import type { Client } from '../../actors/client/index.ts';
+import type { Relay } from '../../actors/relay/index.ts';
 import { clientFor, relayFor } from '../client/fixtures.ts';
 
 export const MIB = 1024 * 1024;
@@ -83,6 +84,7 @@ export function portOf(server: net.Server): number {
 }
 
 export interface TunnelPair {
+  relay: Relay;
   serving: Client;
   using: Client;
   exposed: ExposeTunnel;
@@ -111,5 +113,5 @@ export async function tunnelTo(
     logger: forwardLog.logger,
   });
   t.teardown(() => forwarded.close());
-  return { serving, using, exposed, forwarded, exposeLog, forwardLog };
+  return { relay, serving, using, exposed, forwarded, exposeLog, forwardLog };
 }
