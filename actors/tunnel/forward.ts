@@ -2,6 +2,7 @@
  * forward(): a real local TCP port whose every connection is carried to a virtual address.
  */
 import net from 'node:net';
+import { parseIpv4 } from '../../protocol/index.ts';
 import type { Client } from '../client/index.ts';
 import { silentLogger } from '../logger.ts';
 import type { Logger } from '../logger.ts';
@@ -63,6 +64,9 @@ export async function forward(options: ForwardOptions): Promise<ForwardTunnel> {
   const { client, remote } = options;
   checkPort(options.localPort, 'localPort', 0);
   checkPort(remote.port, 'remote.port');
+  if (parseIpv4(remote.address) === undefined) {
+    throw new TunnelError('ERR_INVALID_ARGUMENT', `remote.address must be a virtual IPv4 address, got "${remote.address}"`);
+  }
   const listenHost = options.listenHost ?? DEFAULT_FORWARD_LISTEN_HOST;
   const logger = (options.logger ?? silentLogger()).child({ tunnel: 'forward', remote: `${remote.address}:${remote.port}` });
   const ledger = new TunnelLedger(logger);

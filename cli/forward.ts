@@ -1,0 +1,40 @@
+/**
+ * `alphanet forward LOCALPORT ADDRESS:VPORT`: a real local TCP port carried to a virtual
+ * address until SIGINT or SIGTERM, then a summary.
+ */
+import { Command } from 'commander';
+import { forward, DEFAULT_FORWARD_LISTEN_HOST } from '../actors/tunnel/index.ts';
+import type { ClientFlags } from './client-options.ts';
+import { addClientOptions } from './client-options.ts';
+import { countText, endpointArgument, portArgument, runTunnel } from './expose.ts';
+
+interface ForwardFlags extends ClientFlags {
+  listenHost: string;
+}
+
+export function buildForwardCommand(): Command {
+  return addClientOptions(new Command('forward'))
+    .description('listen on a real local TCP port and carry each connection to ADDRESS:VPORT until stopped')
+    .argument('<localport>', 'real TCP port to listen on (0 picks a free one, printed on start)', portArgument(0))
+    .argument('<remote>', 'virtual ADDRESS:VPORT to carry each connection to', endpointArgument)
+    .option('--listen-host <host>', 'real interface to listen on', DEFAULT_FORWARD_LISTEN_HOST)
+    .action(async (localPort: number, remote: { host: string; port: number }, flags: ForwardFlags) => {
+      const where = `${remote.host}:${remote.port}`;
+      await runTunnel(
+        'forward',
+        flags,
+        async (client, logger, signal) => {
+          const tunnel = await forward({
+            client,
+            localPort,
+            listenHost: flags.listenHost,
+            remote: { address: remote.host, port: remote.port },
+            logger,
+            signal,
+          });
+          return Object.assign(tunnel, { ready: `forwarding ${tunnel.host}:${tunnel.port} -> ${where}` });
+        },
+        (s) => `forward summary: ${countText(s)}, ${s.tcpToVirtualBytes} bytes to ${where}, ${s.virtualToTcpBytes} bytes from it`,
+      );
+    });
+}
