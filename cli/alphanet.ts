@@ -3,6 +3,8 @@
  * adding one is one line in COMMANDS.
  */
 import { Command } from 'commander';
+import { buildExposeCommand } from './expose.ts';
+import { buildForwardCommand } from './forward.ts';
 import { buildNcCommand } from './nc.ts';
 import { buildRelayCommand } from './relay-options.ts';
 import { buildWhoamiCommand } from './whoami.ts';
@@ -12,6 +14,8 @@ const COMMANDS: Array<() => Command> = [
   buildRelayCommand,
   buildWhoamiCommand,
   buildNcCommand,
+  buildExposeCommand,
+  buildForwardCommand,
 ];
 
 /** The whole program. */
