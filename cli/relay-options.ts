@@ -16,6 +16,7 @@ import {
   DEFAULT_KEEPALIVE_INTERVAL_MS,
   DEFAULT_KEEPALIVE_TIMEOUT_MS,
   DEFAULT_MAX_CLIENTS,
+  DEFAULT_MAX_CONNECTIONS_PER_IP,
   DEFAULT_MAX_PENDING_REQUESTS_PER_CLIENT,
   DEFAULT_MAX_SOCKETS_PER_CLIENT,
   DEFAULT_PORT,
@@ -44,6 +45,7 @@ export interface RelayCliOptions {
   maxSocketsPerClient: number;
   maxPendingRequestsPerClient: number;
   maxClients: number;
+  maxConnectionsPerIp: number;
   highWaterMarkBytes: number;
 }
 
@@ -70,6 +72,7 @@ const NUMERIC: ReadonlyArray<[string, string, string, number, number, number, ke
   ['--max-sockets-per-client <n>', 'ALPHANET_MAX_SOCKETS_PER_CLIENT', 'ports plus socket connections per client connection', DEFAULT_MAX_SOCKETS_PER_CLIENT, 1, 2 ** 31 - 1, 'maxSocketsPerClient'],
   ['--max-pending-requests <n>', 'ALPHANET_MAX_PENDING_REQUESTS', 'requests in flight per client connection', DEFAULT_MAX_PENDING_REQUESTS_PER_CLIENT, 1, 2 ** 31 - 1, 'maxPendingRequestsPerClient'],
   ['--max-clients <n>', 'ALPHANET_MAX_CLIENTS', 'client connections at once', DEFAULT_MAX_CLIENTS, 1, 2 ** 31 - 1, 'maxClients'],
+  ['--max-connections-per-ip <n>', 'ALPHANET_MAX_CONNECTIONS_PER_IP', 'client connections at once from one real IP', DEFAULT_MAX_CONNECTIONS_PER_IP, 1, 2 ** 31 - 1, 'maxConnectionsPerIp'],
   ['--high-water-mark <bytes>', 'ALPHANET_HIGH_WATER_MARK_BYTES', 'queued bytes per destination before its sources are paused', DEFAULT_HIGH_WATER_MARK_BYTES, 1, 2 ** 31 - 1, 'highWaterMarkBytes'],
 ];
 
@@ -144,6 +147,7 @@ export async function runRelay(cli: RelayCliOptions, hooks: RunRelayHooks = {}):
     maxSocketsPerClient: cli.maxSocketsPerClient,
     maxPendingRequestsPerClient: cli.maxPendingRequestsPerClient,
     maxClients: cli.maxClients,
+    maxConnectionsPerIp: cli.maxConnectionsPerIp,
     highWaterMarkBytes: cli.highWaterMarkBytes,
   };
   if (hooks.relayOptions) options = await hooks.relayOptions(options);

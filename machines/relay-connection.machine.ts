@@ -19,7 +19,8 @@ export type RelayConnectionErrorName =
   | 'RelayShuttingDown'
   | 'StoreFailure'
   | 'AddressSpaceExhausted'
-  | 'Internal';
+  | 'Internal'
+  | 'SlowConsumer';
 
 /** Why a connection ended: a fatal condition, or the TCP connection closed under us. */
 export type RelayConnectionEndReason = RelayConnectionErrorName | 'TransportClosed';

@@ -116,6 +116,7 @@ export const ErrorCode = {
   TooManyPendingRequests: 12,
   TooManySockets: 13,
   Internal: 14,
+  SlowConsumer: 15,
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

@@ -36,7 +36,7 @@ function readU32(bytes: Uint8Array, offset: number): number {
 
 export class FrameReader {
   readonly #handlers: FrameReaderHandlers;
-  readonly #maxFrameBytes: number;
+  #maxFrameBytes: number;
   #failed = false;
   #stopped = false;
   /** Bytes of a header split across chunks. */
@@ -54,6 +54,14 @@ export class FrameReader {
   constructor(handlers: FrameReaderHandlers, options: FrameReaderOptions) {
     this.#handlers = handlers;
     this.#maxFrameBytes = options.maxFrameBytes;
+  }
+
+  /**
+   * Changes the frame limit for frames whose header has not arrived yet: the relay accepts only
+   * Hello-sized frames until it has answered Hello (docs/PROTOCOL.md §2).
+   */
+  set maxFrameBytes(bytes: number) {
+    this.#maxFrameBytes = bytes;
   }
 
   /** Stops delivering frames, also from the rest of a chunk being pushed. */

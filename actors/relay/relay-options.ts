@@ -28,6 +28,11 @@ export const DEFAULT_MAX_SOCKETS_PER_CLIENT = 1024;
 export const DEFAULT_MAX_PENDING_REQUESTS_PER_CLIENT = 256;
 /** Client connections at once. */
 export const DEFAULT_MAX_CLIENTS = 20_000;
+/**
+ * Client connections at once from one real IP. A person runs a game, a tunnel and `alphanet nc`
+ * from one machine; a few hundred is generous for that and stops one address taking every slot.
+ */
+export const DEFAULT_MAX_CONNECTIONS_PER_IP = 256;
 /** A destination's queued outgoing bytes above which the relay stops reading its sources. */
 export const DEFAULT_HIGH_WATER_MARK_BYTES = 512 * 1024;
 
@@ -59,6 +64,8 @@ export interface RelayOptions {
   maxPendingRequestsPerClient?: number;
   /** Client connections at once (§9 TooManyClients). @default DEFAULT_MAX_CLIENTS (20,000) */
   maxClients?: number;
+  /** Client connections at once from one real IP (§9 TooManyClients). @default DEFAULT_MAX_CONNECTIONS_PER_IP (256) */
+  maxConnectionsPerIp?: number;
   /** Queued outgoing bytes per destination before its sources are paused (§7). @default DEFAULT_HIGH_WATER_MARK_BYTES (512 KiB) */
   highWaterMarkBytes?: number;
   /** Receives the inspection events of every relay actor (for the Stately inspector). @default undefined */
@@ -80,6 +87,7 @@ export interface RelayLimits {
   maxSocketsPerClient: number;
   maxPendingRequestsPerClient: number;
   maxClients: number;
+  maxConnectionsPerIp: number;
   highWaterMarkBytes: number;
 }
 
@@ -98,6 +106,7 @@ export function resolveRelayOptions(options: RelayOptions, silent: () => Logger)
     maxSocketsPerClient: options.maxSocketsPerClient ?? DEFAULT_MAX_SOCKETS_PER_CLIENT,
     maxPendingRequestsPerClient: options.maxPendingRequestsPerClient ?? DEFAULT_MAX_PENDING_REQUESTS_PER_CLIENT,
     maxClients: options.maxClients ?? DEFAULT_MAX_CLIENTS,
+    maxConnectionsPerIp: options.maxConnectionsPerIp ?? DEFAULT_MAX_CONNECTIONS_PER_IP,
     highWaterMarkBytes: options.highWaterMarkBytes ?? DEFAULT_HIGH_WATER_MARK_BYTES,
     inspect: options.inspect,
   };

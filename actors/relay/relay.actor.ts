@@ -50,6 +50,12 @@ import type { HandshakeCompletedEvent, RelayBus, RelayBusEvents } from './relay-
 export const RECENT_CLOSES_LIMIT = 100;
 /** After an Error packet or at shutdown, how long a peer has to close before the socket is destroyed. */
 export const CLOSE_LINGER_MS = 1_000;
+
+/**
+ * Largest frame accepted before the relay has answered Hello (§2). Hello is 11 bytes; anything
+ * larger from a connection that has not said who it is would only make the relay allocate.
+ */
+export const PRE_HELLO_MAX_FRAME_BYTES = 64;
 /** Bounds of the relay-wide keepalive/idle sweep period. */
 const MIN_SWEEP_MS = 10;
 const MAX_SWEEP_MS = 1_000;
@@ -94,6 +100,8 @@ interface ClientConn {
   blockedBy: Set<ClientConn> | undefined;
   /** Sources paused because this destination's queue is full. */
   blockedSources: Set<ClientConn> | undefined;
+  /** When this destination's queue went over the high-water mark with sources held back. */
+  blockedSince: number;
   corked: boolean;
 }
 
@@ -195,6 +203,8 @@ export interface RelayCounters {
   keepaliveTimeouts: number;
   idleTimeouts: number;
   backpressurePauses: number;
+  /** Clients dropped for holding others back while reading nothing (§7). */
+  slowConsumers: number;
 }
 
 /** A JSON-able snapshot of the relay. */
@@ -281,6 +291,7 @@ class RelayServer implements Relay {
     keepaliveTimeouts: 0,
     idleTimeouts: 0,
     backpressurePauses: 0,
+    slowConsumers: 0,
   };
   host: string;
   port = 0;
@@ -293,6 +304,8 @@ class RelayServer implements Relay {
   readonly #pairs = new Map<number, Pair>();
   readonly #pending = new Map<number, PendingStatus | PendingConnect>();
   readonly #sockets = new Set<net.Socket>();
+  /** Live TCP connections per real IP, for maxConnectionsPerIp. */
+  readonly #perIp = new Map<string, number>();
   readonly #recent: RecentClose[] = [];
   readonly #connMachine;
   readonly #pairMachine;
@@ -305,6 +318,11 @@ class RelayServer implements Relay {
   /** Destinations corked while one received chunk is processed; uncorked together after it. */
   #corked: ClientConn[] = [];
   #inChunk = false;
+  /**
+   * The client whose bytes are being handled: replies and forwards it causes count against its
+   * own backpressure, so a client that floods requests and reads no answers is paused (§7).
+   */
+  #source: ClientConn | undefined;
   #now = Date.now();
 
   constructor(options: ResolvedRelayOptions) {
@@ -462,14 +480,26 @@ class RelayServer implements Relay {
     socket.once('close', () => this.#sockets.delete(socket));
     socket.on('error', (error) => this.#log.debug({ err: error }, 'socket error'));
     const realIp = normaliseRealIp(socket.remoteAddress ?? '');
-    if (this.#closing !== undefined || this.#conns.size >= o.maxClients || realIp === '') {
+    const fromIp = this.#perIp.get(realIp) ?? 0;
+    let refusal: string | undefined;
+    if (this.#closing !== undefined) refusal = 'the relay is stopping';
+    else if (realIp === '') refusal = 'the connection has no remote address';
+    else if (this.#conns.size >= o.maxClients) refusal = `the relay is full (${o.maxClients} clients)`;
+    else if (fromIp >= o.maxConnectionsPerIp) refusal = `${realIp} already has ${fromIp} connections, the most one IP may have`;
+    if (refusal !== undefined) {
       this.counters.clientsRejected++;
       const code = this.#closing !== undefined ? ErrorCode.RelayShuttingDown : ErrorCode.TooManyClients;
-      this.#log.warn({ realIp, code }, 'client refused');
-      socket.end(encodePacket({ type: PacketType.Error, code, message: 'relay is full or stopping' }));
+      this.#log.warn({ realIp, code, reason: refusal }, 'client refused');
+      socket.end(encodePacket({ type: PacketType.Error, code, message: refusal }));
       setTimeout(() => socket.destroy(), CLOSE_LINGER_MS).unref();
       return;
     }
+    this.#perIp.set(realIp, fromIp + 1);
+    socket.once('close', () => {
+      const left = (this.#perIp.get(realIp) ?? 1) - 1;
+      if (left > 0) this.#perIp.set(realIp, left);
+      else this.#perIp.delete(realIp);
+    });
     socket.setNoDelay(true);
     const id = this.#nextClientId++;
     const now = Date.now();
@@ -494,6 +524,7 @@ class RelayServer implements Relay {
       pendingIn: new Set(),
       blockedBy: undefined,
       blockedSources: undefined,
+      blockedSince: 0,
       corked: false,
     };
     conn.decoder = new FrameReader(
@@ -501,7 +532,7 @@ class RelayServer implements Relay {
         frame: (type, frame) => this.#onFrame(conn, type, frame),
         dataPieces: (connectionId, frameBytes, pieces) => this.#onDataPieces(conn, connectionId, frameBytes, pieces),
       },
-      { maxFrameBytes: o.maxFrameBytes },
+      { maxFrameBytes: PRE_HELLO_MAX_FRAME_BYTES },
     );
     this.#conns.set(id, conn);
     this.counters.clientsTotal++;
@@ -524,11 +555,13 @@ class RelayServer implements Relay {
     conn.bytesIn += chunk.length;
     this.counters.bytesIn += chunk.length;
     this.#inChunk = true;
+    this.#source = conn;
     let error: ProtocolError | undefined;
     try {
       error = conn.decoder.push(chunk);
     } finally {
       this.#inChunk = false;
+      this.#source = undefined;
       // Writes to each destination made while handling this chunk leave in one writev.
       const corked = this.#corked;
       if (corked.length > 0) {
@@ -626,6 +659,7 @@ class RelayServer implements Relay {
     host.conns.add(conn);
     conn.host = host;
     conn.ready = true;
+    conn.decoder.maxFrameBytes = this.#options.maxFrameBytes;
     conn.lastSeen = conn.lastPingAt = Date.now();
     const o = this.#options;
     this.#writeControl(conn, {
@@ -704,7 +738,7 @@ class RelayServer implements Relay {
 
   /** The one write path for control packets. */
   #writeControl(conn: ClientConn, packet: Packet): void {
-    this.#write(conn, encodePacket(packet), undefined);
+    this.#write(conn, encodePacket(packet), this.#source);
   }
 
   /**
@@ -732,7 +766,11 @@ class RelayServer implements Relay {
       if (!dst.corked) socket.uncork();
     }
     if (src !== undefined && socket.writableLength > this.#options.highWaterMarkBytes) {
-      (dst.blockedSources ??= new Set()).add(src);
+      if (dst.blockedSources === undefined) {
+        dst.blockedSources = new Set();
+        dst.blockedSince = this.#now;
+      }
+      dst.blockedSources.add(src);
       const blockedBy = (src.blockedBy ??= new Set());
       if (!blockedBy.has(dst)) {
         blockedBy.add(dst);
@@ -757,6 +795,8 @@ class RelayServer implements Relay {
       if (blockedBy.size === 0) {
         src.blockedBy = undefined;
         if (!src.closed) {
+          // Its silence while held back was ours, not its own (§4).
+          src.lastSeen = Date.now();
           src.socket.resume();
           this.bus.emit('flow.resumed', { sourceId: src.id, destinationId: dst.id, queuedBytes: dst.socket.writableLength });
         }
@@ -802,9 +842,13 @@ class RelayServer implements Relay {
       return;
     }
     const bytes = ((frame[9] << 24) | (frame[10] << 16) | (frame[11] << 8) | frame[12]) >>> 0;
-    // The grantor is the receiver of the other direction.
+    // The grantor is the receiver of the other direction. It grants back only what it consumed,
+    // so credit above the initial window invites data nobody reads (§7).
     if (pair.a === src) pair.creditBToA += bytes;
     else pair.creditAToB += bytes;
+    if (pair.creditBToA > INITIAL_WINDOW_BYTES || pair.creditAToB > INITIAL_WINDOW_BYTES) {
+      return void pair.actor.send({ type: 'violation', reason: 'FlowControlViolation' });
+    }
     pair.lastActivity = this.#now;
     this.counters.framesRelayed++;
     this.counters.bytesRelayed += frame.length;
@@ -1066,7 +1110,8 @@ class RelayServer implements Relay {
     pair.actor = createActor(this.#pairMachine, { input: { id }, inspect: this.#options.inspect });
     pair.actor.subscribe((snapshot) => {
       const state = stateName(snapshot.value);
-      if (state === pair.state) return;
+      // After release the pair is gone: a late 'finished' must not bring it back to listeners.
+      if (state === pair.state || this.#pairs.get(id) !== pair) return;
       pair.state = state;
       this.bus.emit('pair.stateChanged', { id, state });
     });
@@ -1158,7 +1203,21 @@ class RelayServer implements Relay {
     const o = this.#options;
     for (const conn of this.#conns.values()) {
       if (!conn.ready) continue;
-      const silentMs = now - conn.lastSeen;
+      if (conn.blockedSources !== undefined && now - conn.blockedSince >= o.keepaliveTimeoutMs) {
+        // It holds others back and has read nothing for as long as we would wait for a dead
+        // client: drop it so the senders it stalls can go on (§7).
+        this.counters.slowConsumers++;
+        const queuedBytes = conn.socket.writableLength;
+        this.#log.warn({ clientId: conn.id, realIp: conn.realIp, queuedBytes }, 'slow consumer, disconnecting');
+        conn.actor.send({
+          type: 'protocol.error',
+          error: 'SlowConsumer',
+          message: `read nothing of ${queuedBytes} queued bytes for ${now - conn.blockedSince} ms`,
+        });
+        continue;
+      }
+      // A client we stopped reading cannot show signs of life; it is not silent (§4).
+      const silentMs = conn.blockedBy !== undefined ? 0 : now - conn.lastSeen;
       if (silentMs >= o.keepaliveTimeoutMs) {
         this.counters.keepaliveTimeouts++;
         this.#log.warn({ clientId: conn.id, realIp: conn.realIp, silentMs }, 'keepalive timeout');
