@@ -109,6 +109,8 @@ export async function expose(options: ExposeOptions): Promise<ExposeTunnel> {
   // Keyed by the connector's address, which is unique among its live connections (§5).
   const dialled = new Map<string, net.Socket>();
   const keyOf = (address: string, port: number): string => `${address}:${port}`;
+  let error: Error | undefined;
+  let closing: Promise<void> | undefined;
 
   const decide = async (request: ConnectionRequest): Promise<boolean> => {
     const fields = { from: keyOf(request.remoteAddress, request.remotePort) };
@@ -117,7 +119,13 @@ export async function expose(options: ExposeOptions): Promise<ExposeTunnel> {
       return false;
     }
     try {
-      dialled.set(fields.from, await connectTarget(target, timeoutMs));
+      const socket = await connectTarget(target, timeoutMs);
+      // Closed while dialling: close() has already swept `dialled`.
+      if (closing) {
+        socket.destroy();
+        return false;
+      }
+      dialled.set(fields.from, socket);
       return true;
     } catch (error) {
       ledger.refuse(fields, error);
@@ -127,9 +135,6 @@ export async function expose(options: ExposeOptions): Promise<ExposeTunnel> {
 
   const server: VirtualSocket = await client.listen(options.port, { accept: decide });
   const address = `${client.virtualIp}:${server.port}`;
-  let error: Error | undefined;
-  let closing: Promise<void> | undefined;
-
   const close = (): Promise<void> => {
     closing ??= (async () => {
       server.close();
