@@ -23,7 +23,8 @@ function run(args: string[], input?: Uint8Array, onStart?: (stdout: NodeJS.Reada
   child.stdin.on('error', () => {});
   onStart?.(child.stdout);
   if (input) child.stdin.end(input);
-  return once(child, 'exit').then(([code]) => ({ code: code as number | null, stdout: Buffer.concat(out), stderr: err }));
+  // 'close', not 'exit': stdout may still hold data when the process has exited.
+  return once(child, 'close').then(([code]) => ({ code: code as number | null, stdout: Buffer.concat(out), stderr: err }));
 }
 
 t.test('whoami prints the virtual IP alone', async (t) => {
@@ -64,7 +65,7 @@ t.test('nc -l and nc move 3 MiB byte for byte in both directions', async (t) => 
   });
   t.teardown(() => listener.kill());
   // Taken now: the listener may exit before the connector's run resolves.
-  const listenerExit = once(listener, 'exit');
+  const listenerExit = once(listener, 'close');
   const listenerOut: Buffer[] = [];
   listener.stdout.on('data', (c: Buffer) => listenerOut.push(c));
   let listenerErr = '';

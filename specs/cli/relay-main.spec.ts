@@ -20,7 +20,8 @@ function startMain(args: string[], env: Record<string, string> = {}) {
   let stderr = '';
   child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
   child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-  const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
+  // 'close', not 'exit': stderr may still hold data when the process has exited.
+  const exited = once(child, 'close') as Promise<[number | null, NodeJS.Signals | null]>;
   const listening = new Promise<string>((resolve, reject) => {
     child.stdout.on('data', () => {
       const m = /listening on (\S+)\n/.exec(stdout);

@@ -225,6 +225,8 @@ t.test('a writer killed with SIGKILL mid-write reopens with every acknowledged m
   t.teardown(() => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   });
+  // Taken before reading: a writer that dies early must fail the spec, not hang it.
+  const exited = once(child, 'exit');
   const acknowledged = new Map<string, number>();
   const KILL_AFTER = 300;
   for await (const line of createInterface({ input: child.stdout })) {
@@ -235,7 +237,7 @@ t.test('a writer killed with SIGKILL mid-write reopens with every acknowledged m
       break;
     }
   }
-  await once(child, 'exit');
+  await exited;
   t.equal(child.signalCode, 'SIGKILL');
   const store = await openTracked(t, dbPath);
   for (const [realIp, v] of acknowledged) if (store.lookup(realIp) !== v) t.fail(`${realIp} lost after SIGKILL`);
