@@ -76,7 +76,7 @@ t.test('expose + forward processes carry an HTTP request, then print a summary o
   t.same(res, { status: 200, body: 'you asked for /hello' });
 
   for (const [name, running] of [['forward', forwarding], ['expose', exposing]] as const) {
-    const exited = once(running.child, 'exit');
+    const exited = once(running.child, 'close');
     running.child.kill('SIGINT');
     const [code] = await exited;
     t.equal(code, 0, `${name} exits 0 on SIGINT`);
@@ -92,7 +92,7 @@ t.test('expose + forward processes carry an HTTP request, then print a summary o
 
 t.test('bad arguments are named, exit non-zero', async (t) => {
   const bad = start(t, ['forward', '--relay', '127.0.0.1:1', '0', 'not-an-endpoint']);
-  const [code] = await once(bad.child, 'exit');
+  const [code] = await once(bad.child, 'close');
   t.equal(code, 1);
   t.match(bad.stderr(), /"not-an-endpoint" is not HOST:PORT/);
 });
