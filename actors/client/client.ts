@@ -159,6 +159,7 @@ export class Client {
       unbindPort: (socket, port) => this.#unbindPort(socket, port),
       openConnection: (socket, o) => this.#openConnection(socket, o),
       forget: (socket) => this.#sockets.delete(socket),
+      logger: this.#logger,
       inspect: options.inspect,
     };
     const client = this;

@@ -2,6 +2,7 @@
  * A virtual socket (the design text's Socket): bind a port of the client's virtual host, then
  * listen and accept, or connect to another host. Its state is an XState actor.
  */
+import type { Logger } from '../logger.ts';
 import { createActor } from 'xstate';
 import type { Actor, InspectionEvent } from 'xstate';
 import { virtualSocketMachine } from '../../machines/virtual-socket.machine.ts';
@@ -46,6 +47,8 @@ export interface SocketHost {
   unbindPort(socket: VirtualSocket, port: number): void;
   openConnection(socket: VirtualSocket, options: SocketConnectOptions): Promise<VirtualConnection>;
   forget(socket: VirtualSocket): void;
+  /** Where a failing `accept` decision is reported. */
+  readonly logger: Logger;
   readonly inspect: ((event: InspectionEvent) => void) | undefined;
 }
 
@@ -210,7 +213,9 @@ export class VirtualSocket {
     if (this.#queue.length >= this.#backlog) return false;
     try {
       return (await this.#decide(request)) === true && this.listening;
-    } catch {
+    } catch (error) {
+      // A decision that throws denies, as the safe answer; the error is the user's to see.
+      this.#host.logger.error({ err: error, port: this.port, from: request }, 'accept decision threw; the connection is denied');
       return false;
     }
   }
