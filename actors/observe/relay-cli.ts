@@ -61,7 +61,11 @@ export function withObservation(cli: ObserveCliOptions, hooks: RunRelayHooks = {
     },
     afterStart: async (running) => {
       const server = await observation.attach(running.relay, { port: cli.httpPort, host: cli.httpHost, logger: running.logger });
-      if (server) running.logger.info({ url: server.url }, `dashboard on ${server.url}/`);
+      if (server) {
+        running.logger.info({ url: server.url }, `dashboard on ${server.url}/`);
+        // On stdout too, before `listening on`: with --http-port 0 it is the only way to learn the port.
+        process.stdout.write(`dashboard on ${server.url}/\n`);
+      }
       if (cli.inspect) running.logger.info({ url: cli.inspect }, 'streaming actors to the inspector');
       await hooks.afterStart?.(running);
     },
