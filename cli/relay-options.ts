@@ -23,6 +23,7 @@ import {
   DEFAULT_REQUEST_TIMEOUT_MS,
   startRelay,
   type Relay,
+  type RelayLimits,
   type RelayOptions,
 } from '../actors/relay/index.ts';
 import { DEFAULT_MAX_FRAME_BYTES, MIN_MAX_FRAME_BYTES } from '../protocol/constants.ts';
@@ -30,23 +31,12 @@ import { DEFAULT_DB_PATH, DEFAULT_SUBNET, openAddressStore, type AddressStore, t
 import { addObserveOptions, parseObserveCliOptions, withObservation } from '../actors/observe/relay-cli.ts';
 
 /** The relay command's parsed options. */
-export interface RelayCliOptions {
+export interface RelayCliOptions extends RelayLimits {
   host: string;
   port: number;
   db: string;
   subnet: string;
   logLevel: LevelWithSilent;
-  keepaliveIntervalMs: number;
-  keepaliveTimeoutMs: number;
-  helloTimeoutMs: number;
-  requestTimeoutMs: number;
-  idleTimeoutMs: number;
-  maxFrameBytes: number;
-  maxSocketsPerClient: number;
-  maxPendingRequestsPerClient: number;
-  maxClients: number;
-  maxConnectionsPerIp: number;
-  highWaterMarkBytes: number;
 }
 
 function integer(min: number, max = Number.MAX_SAFE_INTEGER) {

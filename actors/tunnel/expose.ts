@@ -8,8 +8,7 @@ import { silentLogger } from '../logger.ts';
 import type { Logger } from '../logger.ts';
 import { TunnelError } from './errors.ts';
 import { TunnelLedger, describe } from './ledger.ts';
-import type { TunnelStats } from './ledger.ts';
-import { checkPort, watchClient } from './shared.ts';
+import { checkPort, watchClient, type TunnelHandle } from './shared.ts';
 
 /**
  * Time allowed for the TCP connect to the target. Below the relay's 10 s request timeout
@@ -40,22 +39,10 @@ export interface ExposeOptions {
   signal?: AbortSignal;
 }
 
-/** A running expose() tunnel. */
-export interface ExposeTunnel {
+/** A running expose() tunnel; `port` is the virtual port served. */
+export interface ExposeTunnel extends TunnelHandle {
   /** The virtual address served, "virtualIp:port". */
   readonly address: string;
-  /** The virtual port served. */
-  readonly port: number;
-  /** Connections open now. */
-  readonly activeConnections: number;
-  /** Counters, including the live connections' bytes so far. */
-  stats(): TunnelStats;
-  /** Stops listening, resets live connections, logs the summary. Idempotent. */
-  close(): Promise<void>;
-  /** Settles once the tunnel has stopped: close(), the signal, or its listener failed. */
-  readonly closed: Promise<void>;
-  /** Why the tunnel stopped by itself (e.g. ERR_RELAY_LOST), if it did. */
-  readonly error: Error | undefined;
 }
 
 /** Connects to the target, or rejects with ERR_TARGET_UNREACHABLE (cause: the socket error). */

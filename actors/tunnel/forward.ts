@@ -8,8 +8,7 @@ import { silentLogger } from '../logger.ts';
 import type { Logger } from '../logger.ts';
 import { TunnelError } from './errors.ts';
 import { TunnelLedger, describe } from './ledger.ts';
-import type { TunnelStats } from './ledger.ts';
-import { checkPort, watchClient } from './shared.ts';
+import { checkPort, watchClient, type TunnelHandle } from './shared.ts';
 
 /** Interface forward() listens on unless told otherwise: only this machine can use the tunnel. */
 export const DEFAULT_FORWARD_LISTEN_HOST = '127.0.0.1';
@@ -30,22 +29,10 @@ export interface ForwardOptions {
   signal?: AbortSignal;
 }
 
-/** A running forward() tunnel. */
-export interface ForwardTunnel {
+/** A running forward() tunnel; `port` is the real TCP port listened on (the one picked, for localPort 0). */
+export interface ForwardTunnel extends TunnelHandle {
   /** The real interface listened on. */
   readonly host: string;
-  /** The real TCP port listened on (the one picked, for localPort 0). */
-  readonly port: number;
-  /** Connections open now. */
-  readonly activeConnections: number;
-  /** Counters, including the live connections' bytes so far. */
-  stats(): TunnelStats;
-  /** Stops listening, resets live connections, logs the summary. Idempotent. */
-  close(): Promise<void>;
-  /** Settles once the tunnel has stopped: close(), the signal, or the client stopped. */
-  readonly closed: Promise<void>;
-  /** Why the tunnel stopped by itself (e.g. ERR_RELAY_LOST), if it did. */
-  readonly error: Error | undefined;
 }
 
 /**

@@ -4,5 +4,6 @@ export type { ExposeOptions, ExposeTunnel } from './expose.ts';
 export { forward, DEFAULT_FORWARD_LISTEN_HOST } from './forward.ts';
 export type { ForwardOptions, ForwardTunnel } from './forward.ts';
 export type { TunnelStats } from './ledger.ts';
+export type { TunnelHandle } from './shared.ts';
 export { TunnelError } from './errors.ts';
 export type { TunnelErrorCode } from './errors.ts';

@@ -2,6 +2,23 @@
 import type { Client } from '../client/index.ts';
 import { ClientError } from '../client/index.ts';
 import { TunnelError } from './errors.ts';
+import type { TunnelStats } from './ledger.ts';
+
+/** What expose() and forward() both hand back. */
+export interface TunnelHandle {
+  /** The port served: virtual for expose, real TCP for forward. */
+  readonly port: number;
+  /** Connections open now. */
+  readonly activeConnections: number;
+  /** Counters, including the live connections' bytes so far. */
+  stats(): TunnelStats;
+  /** Stops listening, resets live connections, logs the summary. Idempotent. */
+  close(): Promise<void>;
+  /** Settles once the tunnel has stopped: close(), the signal, its listener failed or the client stopped. */
+  readonly closed: Promise<void>;
+  /** Why the tunnel stopped by itself (e.g. ERR_RELAY_LOST), if it did. */
+  readonly error: Error | undefined;
+}
 
 /** Throws ERR_INVALID_ARGUMENT unless `port` is an integer in `min`..65535. */
 export function checkPort(port: number, name: string, min = 1): void {
