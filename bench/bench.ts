@@ -30,8 +30,8 @@ export type ScenarioName = keyof typeof SCENARIOS;
 
 /** Sizes of `npm run bench` without options: the issue's figures, within a few minutes on 2 cores. */
 export const DEFAULT_SIZES: BenchSizes = {
-  bulkBytes: 256 * MIB,
-  runs: 3,
+  bulkBytes: 512 * MIB,
+  runs: 5,
   durationMs: 3000,
   flows: 100,
   messagesPerSecond: 10_000,

@@ -43,13 +43,17 @@ export interface ChildOptions {
 export class ServerChild {
   readonly host: string;
   readonly port: number;
+  /** The bash wrapper. */
   readonly #child: ChildProcess;
+  /** The server itself, whose /proc entries are read. */
+  readonly #serverPid: number;
   readonly #name: string;
   readonly #stderr: string[];
   #exited = false;
 
-  private constructor(child: ChildProcess, name: string, host: string, port: number, stderr: string[]) {
+  private constructor(child: ChildProcess, serverPid: number, name: string, host: string, port: number, stderr: string[]) {
     this.#child = child;
+    this.#serverPid = serverPid;
     this.#name = name;
     this.host = host;
     this.port = port;
@@ -66,10 +70,22 @@ export class ServerChild {
   static async start(options: ChildOptions): Promise<ServerChild> {
     const nodeArgs = [...(options.nodeFlags ?? []), '--import', 'tsx', ...options.args];
     const quoted = [process.execPath, ...nodeArgs].map(shellQuote).join(' ');
-    const child = spawn('bash', ['-c', `ulimit -n ${CHILD_FD_LIMIT} 2>/dev/null; exec ${quoted}`], {
+    // bash raises the fd limit, starts the server, tells us its pid, and kills it when our end of
+    // its stdin closes: a bench that dies (crash, timeout, SIGKILL) never leaves a server behind.
+    const script = [
+      `ulimit -n ${CHILD_FD_LIMIT} 2>/dev/null`,
+      // Background jobs get /dev/null as stdin; fd 3 keeps the pipe from us for the watcher.
+      'exec 3<&0',
+      `${quoted} </dev/null 3<&- &`,
+      'server=$!',
+      'echo "bench-child-pid $server"',
+      '{ cat >/dev/null <&3; kill $server 2>/dev/null; } &',
+      'wait $server',
+    ].join('\n');
+    const child = spawn('bash', ['-c', script], {
       cwd: options.cwd ?? process.cwd(),
       env: { ...process.env, ALPHANET_LOG_LEVEL: 'warn', ...options.env },
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: ['pipe', 'pipe', 'pipe'],
     });
     const stderr: string[] = [];
     createInterface({ input: child.stderr! }).on('line', (line) => {
@@ -78,17 +94,23 @@ export class ServerChild {
     });
     const lines = createInterface({ input: child.stdout! });
     const timeoutMs = options.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS;
+    let serverPid = 0;
     const address = await new Promise<{ host: string; port: number }>((resolve, reject) => {
       const timer = setTimeout(() => {
+        if (serverPid !== 0) signal(serverPid, 'SIGKILL');
+        child.stdin?.destroy();
         child.kill('SIGKILL');
         reject(new BenchChildError(`${options.name} did not print "listening on" within ${timeoutMs} ms\n${stderr.join('\n')}`));
       }, timeoutMs);
       const onExit = (code: number | null): void => {
         clearTimeout(timer);
+        child.stdin?.destroy();
         reject(new BenchChildError(`${options.name} exited (${code}) before listening\n${stderr.join('\n')}`));
       };
       child.once('exit', onExit);
       lines.on('line', (line) => {
+        const pid = /^bench-child-pid (\d+)$/.exec(line);
+        if (pid !== null) serverPid = Number(pid[1]);
         const m = /listening on (\S+):(\d+)/.exec(line);
         if (m === null) return;
         clearTimeout(timer);
@@ -98,11 +120,12 @@ export class ServerChild {
     });
     // Keep draining stdout so the child never blocks on a full pipe.
     lines.on('line', () => {});
-    return new ServerChild(child, options.name, address.host, address.port, stderr);
+    return new ServerChild(child, serverPid, options.name, address.host, address.port, stderr);
   }
 
+  /** Process id of the server (not of the bash wrapper around it). */
   get pid(): number {
-    return this.#child.pid!;
+    return this.#serverPid;
   }
 
   /** The child's resident set size in bytes, from /proc (Linux). */
@@ -131,10 +154,23 @@ export class ServerChild {
   async stop(timeoutMs = DEFAULT_STOP_TIMEOUT_MS): Promise<void> {
     if (this.#exited || this.#child.exitCode !== null || this.#child.signalCode !== null) return;
     const exited = once(this.#child, 'exit');
-    this.#child.kill('SIGTERM');
-    const timer = setTimeout(() => this.#child.kill('SIGKILL'), timeoutMs);
+    // The wrapper exits when the server does.
+    signal(this.#serverPid, 'SIGTERM');
+    const timer = setTimeout(() => {
+      signal(this.#serverPid, 'SIGKILL');
+      this.#child.kill('SIGKILL');
+    }, timeoutMs);
     await exited;
     clearTimeout(timer);
+    this.#child.stdin?.destroy();
+  }
+}
+
+function signal(pid: number, name: NodeJS.Signals): void {
+  try {
+    process.kill(pid, name);
+  } catch {
+    // Already gone.
   }
 }
 
