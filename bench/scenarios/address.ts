@@ -55,7 +55,16 @@ export async function writePrefilledStore(dbPath: string, entries: number): Prom
   );
 }
 
-async function hellos(relay: RelayProcess, count: number): Promise<number> {
+interface HelloFigures {
+  perSecond: number;
+  /** Shares of one core used by the relay and by this process (the clients) meanwhile. */
+  relayCpu: number;
+  clientsCpu: number;
+}
+
+async function hellos(relay: RelayProcess, count: number): Promise<HelloFigures> {
+  const relayCpuBefore = await relay.child.cpuSeconds();
+  const ownBefore = process.cpuUsage();
   const started = performance.now();
   const seen = new Set<number>();
   await withDeadline(
@@ -67,8 +76,14 @@ async function hellos(relay: RelayProcess, count: number): Promise<number> {
     PHASE_DEADLINE_MS,
     `${count} clients saying Hello`,
   );
+  const seconds = (performance.now() - started) / 1000;
   if (seen.size !== count) throw new Error(`${count} clients got ${seen.size} distinct virtual IPs`);
-  return count / ((performance.now() - started) / 1000);
+  const own = process.cpuUsage(ownBefore);
+  return {
+    perSecond: count / seconds,
+    relayCpu: ((await relay.child.cpuSeconds()) - relayCpuBefore) / seconds,
+    clientsCpu: (own.user + own.system) / 1e6 / seconds,
+  };
 }
 
 interface StoreLoad {
@@ -93,8 +108,8 @@ async function storeLoad(entries: number): Promise<StoreLoad> {
 export async function addressScenario(context: BenchContext): Promise<ScenarioResult> {
   const { prefillEntries, newClients, loadEntries } = context.sizes;
   const dir = await mkdtemp(path.join(tmpdir(), 'alphanet-bench-store-'));
-  let fresh: number;
-  let known: number;
+  let fresh: HelloFigures;
+  let known: HelloFigures;
   try {
     const dbPath = path.join(dir, 'db.json');
     await writePrefilledStore(dbPath, prefillEntries);
@@ -108,7 +123,8 @@ export async function addressScenario(context: BenchContext): Promise<ScenarioRe
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
-  context.log(`  new clients ${fresh.toFixed(0)}/s, returning clients ${known.toFixed(0)}/s`);
+  const cpu = (f: HelloFigures): string => `relay ${(100 * f.relayCpu).toFixed(0)}%, clients ${(100 * f.clientsCpu).toFixed(0)}% of a core`;
+  context.log(`  new clients ${fresh.perSecond.toFixed(0)}/s (${cpu(fresh)}), returning clients ${known.perSecond.toFixed(0)}/s (${cpu(known)})`);
   // 0 skips the load-time figure (the smoke spec does; store-bench has its own specs' coverage).
   const load = loadEntries > 0 ? await storeLoad(loadEntries) : undefined;
   if (load) context.log(`  store load ${load.loadMs} ms at ${loadEntries} entries (plain JSON.parse ${load.plainJsonParseMs.toFixed(0)} ms)`);
@@ -120,12 +136,12 @@ export async function addressScenario(context: BenchContext): Promise<ScenarioRe
         test: name,
         metric: `new clients/s, ${prefillEntries} in store`,
         unit: '/s',
-        alphanet: fresh,
+        alphanet: fresh.perSecond,
         baselineName: 'returning',
-        baseline: known,
+        baseline: known.perSecond,
         comparison: 'ratio',
         target: `≥ ${NEW_CLIENTS_PER_SECOND_TARGET}/s`,
-        met: fresh >= NEW_CLIENTS_PER_SECOND_TARGET,
+        met: fresh.perSecond >= NEW_CLIENTS_PER_SECOND_TARGET,
       },
       ...(load
         ? [
@@ -143,6 +159,6 @@ export async function addressScenario(context: BenchContext): Promise<ScenarioRe
           ]
         : []),
     ],
-    details: { prefillEntries, newClients, concurrency: HELLO_CONCURRENCY, newPerSecond: fresh, returningPerSecond: known, storeLoad: load },
+    details: { prefillEntries, newClients, concurrency: HELLO_CONCURRENCY, fresh, returning: known, storeLoad: load },
   };
 }
