@@ -8,12 +8,22 @@
  * A store appends only to a generation it created itself, so a crash's torn last line stays in an
  * older generation, where it is skipped (it was never acknowledged) and later deleted.
  */
+import { constants } from 'node:fs';
 import { open, readFile, readdir, rm, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { fsyncPath } from './durable-file.ts';
 import { StoreError } from './errors.ts';
 
 const JOURNAL_NAME = /^journal-(\d+)\.jsonl$/;
+
+/**
+ * Journal files are opened with O_DSYNC: each append's write returns only once its bytes and the
+ * file size that makes them readable are on disk, exactly what write + fdatasync gave, in one
+ * thread-pool round trip instead of two. Measured with `npm run bench -- --only address`: the
+ * relay's event loop is busy with connections while the store commits, and each round trip
+ * waited for it (a batch took ~2.7 ms against 0.36 ms for a bare write + fdatasync).
+ */
+const JOURNAL_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_APPEND | constants.O_DSYNC;
 
 /** One journaled mapping. */
 export type JournalEntry = readonly [realIp: string, virtualIp: number];
@@ -70,8 +80,8 @@ export class Journal {
     try {
       if (this.#handle === undefined || this.#broken) await this.#startGeneration();
       const text = entries.map((e) => JSON.stringify(e)).join('\n') + '\n';
+      // O_DSYNC (JOURNAL_FLAGS): durable when the write returns, as write + fdatasync was.
       await this.#handle!.write(text);
-      await this.#handle!.datasync();
     } catch (error) {
       // A failed append may have left a partial line; carry on in a fresh generation.
       this.#broken = true;
@@ -84,7 +94,7 @@ export class Journal {
     this.#handle = undefined;
     await old?.close().catch(() => undefined);
     const generation = this.#generation + 1;
-    const handle = await open(this.#file(generation), 'a', 0o644);
+    const handle = await open(this.#file(generation), JOURNAL_FLAGS, 0o644);
     this.#generation = generation;
     this.#generations.push(generation);
     this.#handle = handle;
