@@ -164,14 +164,39 @@ export class VirtualConnection extends EventEmitter<VirtualConnectionEvents> {
     if (this.#readEnded) this.#finish(undefined);
   }
 
-  /** Closes both directions at once (SocketClosed Normal); unread data is dropped. */
+  /**
+   * Closes both directions at once (SocketClosed Normal); unread data is dropped. Everything sent
+   * before it still arrives, and the peer's reads end cleanly, as after a TCP close.
+   */
   close(): void {
+    this.#closeWith(CloseReason.Normal);
+  }
+
+  /**
+   * Aborts the connection (SocketClosed Error, docs/PROTOCOL.md §8): unlike close(), the peer's
+   * reads fail with ERR_CLOSED_BY_PEER instead of ending cleanly, so a transfer cut short by an
+   * error is never mistaken for a complete one. Unread data is dropped.
+   */
+  destroy(): void {
+    this.#closeWith(CloseReason.Error);
+  }
+
+  #closeWith(reason: CloseReason): void {
     if (this.#closed) return;
-    this.#host.write(encodePacket({ type: PacketType.SocketClosed, connectionId: this.connectionId, reason: CloseReason.Normal }));
+    this.#host.write(encodePacket({ type: PacketType.SocketClosed, connectionId: this.connectionId, reason }));
     this.#queue = [];
     this.#queueHead = 0;
     this.#readEnded = true;
     this.#finish(undefined);
+  }
+
+  /**
+   * Sends a zero-byte WindowUpdate: activity for the relay's idle timeout (§8) that grants
+   * nothing, so a connection that is quiet on purpose (an SSH session, a lobby) stays open.
+   */
+  keepAlive(): void {
+    if (this.#closed) return;
+    this.#host.write(encodePacket({ type: PacketType.WindowUpdate, connectionId: this.connectionId, bytes: 0 }));
   }
 
   /**
@@ -289,6 +314,7 @@ export class VirtualConnection extends EventEmitter<VirtualConnectionEvents> {
       return;
     }
     if (reason === CloseReason.PeerDisconnected) error = new ClosedByPeerError(`${peer} disconnected from the relay`);
+    else if (reason === CloseReason.Error) error = new ClosedByPeerError(`${peer} aborted the connection`);
     else error = new ClosedByRelayError(name, `the relay closed the connection to ${peer}: ${name}`);
     this.#finish(error);
   }
@@ -353,9 +379,32 @@ export function toDuplex(connection: VirtualConnection): Duplex {
       connection.end().then(() => callback(), callback);
     },
     destroy(error, callback) {
-      connection.close();
+      // An error aborts, so the peer does not take the cut-short data for all of it.
+      if (error) connection.destroy();
+      else connection.close();
       callback(error);
     },
+  });
+  // The connection can end while the stream is idle (nothing read or written): the stream must
+  // still learn of it, or a pipeline through it would wait forever.
+  connection.on('close', (error) => {
+    if (duplex.destroyed) return;
+    if (error) {
+      duplex.destroy(error);
+      return;
+    }
+    // We ended our side (the close may come from our own SocketEnd completing the pair, before
+    // final() has called back): a clean finish, and the readable side runs to its end.
+    if (duplex.writableEnded) return;
+    // Closed before we ended our side: writes can never go through. Let the reader take what
+    // arrived first, then fail the stream as a TCP socket fails after the peer's reset.
+    const fail = () => {
+      if (!duplex.destroyed && !duplex.writableEnded) {
+        duplex.destroy(new ClosedByPeerError(`${connection.remoteAddress}:${connection.remotePort} closed the connection`));
+      }
+    };
+    if (duplex.readableEnded) fail();
+    else duplex.once('end', fail);
   });
   return duplex;
 }

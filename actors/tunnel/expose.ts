@@ -37,6 +37,11 @@ export interface ExposeOptions {
   logger?: Logger;
   /** Aborting closes the tunnel as close() does. @default none */
   signal?: AbortSignal;
+  /**
+   * Zero-byte keepalive interval per connection, so quiet TCP sessions outlive the relay's idle
+   * timeout (0 = none). @default DEFAULT_TUNNEL_KEEPALIVE_MS (60 s)
+   */
+  keepAliveMs?: number;
 }
 
 /** A running expose() tunnel; `port` is the virtual port served. */
@@ -90,7 +95,7 @@ export async function expose(options: ExposeOptions): Promise<ExposeTunnel> {
   const timeoutMs = options.targetConnectTimeoutMs ?? DEFAULT_TARGET_CONNECT_TIMEOUT_MS;
   const allow = options.allow ? new Set(options.allow) : undefined;
   const logger = (options.logger ?? silentLogger()).child({ tunnel: 'expose', port: options.port, target: `${target.host}:${target.port}` });
-  const ledger = new TunnelLedger(logger);
+  const ledger = new TunnelLedger(logger, { keepAliveMs: options.keepAliveMs });
   options.signal?.throwIfAborted();
   // TCP sockets dialled in the handshake, waiting for accept() to hand over their connection.
   // Keyed by the connector's address, which is unique among its live connections (§5).

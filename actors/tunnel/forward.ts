@@ -27,6 +27,11 @@ export interface ForwardOptions {
   logger?: Logger;
   /** Aborting closes the tunnel as close() does. @default none */
   signal?: AbortSignal;
+  /**
+   * Zero-byte keepalive interval per connection, so quiet TCP sessions outlive the relay's idle
+   * timeout (0 = none). @default DEFAULT_TUNNEL_KEEPALIVE_MS (60 s)
+   */
+  keepAliveMs?: number;
 }
 
 /** A running forward() tunnel; `port` is the real TCP port listened on (the one picked, for localPort 0). */
@@ -56,7 +61,7 @@ export async function forward(options: ForwardOptions): Promise<ForwardTunnel> {
   }
   const listenHost = options.listenHost ?? DEFAULT_FORWARD_LISTEN_HOST;
   const logger = (options.logger ?? silentLogger()).child({ tunnel: 'forward', remote: `${remote.address}:${remote.port}` });
-  const ledger = new TunnelLedger(logger);
+  const ledger = new TunnelLedger(logger, { keepAliveMs: options.keepAliveMs });
   options.signal?.throwIfAborted();
   // Aborts the virtual connects still in flight when the tunnel closes.
   const stopping = new AbortController();

@@ -6,4 +6,6 @@ export type { ForwardOptions, ForwardTunnel } from './forward.ts';
 export type { TunnelStats } from './ledger.ts';
 export type { TunnelHandle } from './shared.ts';
 export { TunnelError } from './errors.ts';
+export { DEFAULT_TUNNEL_KEEPALIVE_MS } from './splice.ts';
+export type { SpliceOptions } from './splice.ts';
 export type { TunnelErrorCode } from './errors.ts';

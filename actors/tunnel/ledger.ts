@@ -6,7 +6,7 @@ import type { Socket } from 'node:net';
 import type { VirtualConnection } from '../client/index.ts';
 import type { Logger } from '../logger.ts';
 import { splice } from './splice.ts';
-import type { Splice } from './splice.ts';
+import type { Splice, SpliceOptions } from './splice.ts';
 
 /** A tunnel's counters. Bytes include the live connections' bytes so far. */
 export interface TunnelStats {
@@ -35,16 +35,18 @@ export class TunnelLedger {
   #tcpToVirtualBytes = 0;
   #virtualToTcpBytes = 0;
   #idleWaiters: Array<() => void> = [];
+  readonly #spliceOptions: SpliceOptions;
 
-  constructor(logger: Logger) {
+  constructor(logger: Logger, spliceOptions: SpliceOptions = {}) {
     this.#logger = logger;
+    this.#spliceOptions = spliceOptions;
   }
 
   /** Splices `tcp` to `connection`, logging the open now and the close with its byte counts. */
   carry(tcp: Socket, connection: VirtualConnection, fields: ConnectionFields): void {
     const id = this.#nextId++;
     const started = performance.now();
-    const s = splice(tcp, connection);
+    const s = splice(tcp, connection, this.#spliceOptions);
     this.#live.add(s);
     this.#total++;
     this.#logger.info({ conn: id, ...fields, connectionId: connection.connectionId }, 'connection opened');

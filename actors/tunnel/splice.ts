@@ -39,7 +39,19 @@ export interface Splice {
  *   TCP socket's writable side: `tcp` must be created with `allowHalfOpen: true`.
  * - An error or abrupt close on either side destroys the other side at once.
  */
-export function splice(tcp: Socket, connection: VirtualConnection): Splice {
+export interface SpliceOptions {
+  /**
+   * Interval of zero-byte keepalives on the virtual connection (0 = none): a TCP connection may
+   * sit quiet for hours (SSH, a game lobby), which the relay's idle timeout would otherwise end.
+   * @default DEFAULT_TUNNEL_KEEPALIVE_MS (60 s)
+   */
+  keepAliveMs?: number;
+}
+
+/** Well under any sensible relay idle timeout (default 10 minutes), and one 13-byte frame a minute. */
+export const DEFAULT_TUNNEL_KEEPALIVE_MS = 60_000;
+
+export function splice(tcp: Socket, connection: VirtualConnection, options: SpliceOptions = {}): Splice {
   const duplex = connection.duplex();
   let tcpToVirtualBytes = 0;
   let virtualToTcpBytes = 0;
@@ -55,10 +67,16 @@ export function splice(tcp: Socket, connection: VirtualConnection): Splice {
   const fail = (cause: Error): void => {
     error ??= cause;
     reset();
-    duplex.destroy();
+    // With the cause, so the peer hears an abort (SocketClosed Error), not a clean close.
+    duplex.destroy(cause);
   };
+  const keepAliveMs = options.keepAliveMs ?? DEFAULT_TUNNEL_KEEPALIVE_MS;
+  const keepAlive = keepAliveMs > 0 ? setInterval(() => connection.keepAlive(), keepAliveMs).unref() : undefined;
   const maybeSettle = (): void => {
-    if (tcpClosed && virtualClosed) settle({ tcpToVirtualBytes, virtualToTcpBytes, error });
+    if (tcpClosed && virtualClosed) {
+      clearInterval(keepAlive);
+      settle({ tcpToVirtualBytes, virtualToTcpBytes, error });
+    }
   };
 
   tcp.pipe(duplex);
@@ -83,7 +101,9 @@ export function splice(tcp: Socket, connection: VirtualConnection): Splice {
     tcpClosed = true;
     // A socket that closed before both of its directions finished was reset or destroyed: the
     // peer must not wait for bytes that will never come.
-    if (!(tcp.readableEnded && tcp.writableFinished)) duplex.destroy();
+    if (!(tcp.readableEnded && tcp.writableFinished)) {
+      duplex.destroy(new TunnelError('ERR_TUNNEL_CLOSED', 'the TCP connection closed before both of its directions ended'));
+    }
     maybeSettle();
   }
   function connectionOnEnd(): void {
@@ -126,8 +146,8 @@ export function splice(tcp: Socket, connection: VirtualConnection): Splice {
     destroy(reason = new TunnelError('ERR_TUNNEL_CLOSED', 'the tunnel was closed')) {
       error ??= reason;
       reset();
-      duplex.destroy();
-      if (!connection.closed) connection.close();
+      duplex.destroy(reason);
+      if (!connection.closed) connection.destroy();
     },
     done,
   };

@@ -97,20 +97,22 @@ export interface TunnelPair {
 export async function tunnelTo(
   t: Test,
   target: { host: string; port: number },
-  extra: Partial<Pick<ExposeOptions, 'allow'>> = {},
+  extra: Partial<Pick<ExposeOptions, 'allow' | 'keepAliveMs'>> & { relay?: Parameters<typeof relayFor>[1] } = {},
 ): Promise<TunnelPair> {
-  const relay = await relayFor(t);
+  const { relay: relayOptions, ...tunnelOptions } = extra;
+  const relay = await relayFor(t, relayOptions);
   const serving = await clientFor(t, relay, 2);
   const using = await clientFor(t, relay, 3);
   const exposeLog = recordingLogger();
   const forwardLog = recordingLogger();
-  const exposed = await expose({ client: serving, port: VIRTUAL_PORT, target, logger: exposeLog.logger, ...extra });
+  const exposed = await expose({ client: serving, port: VIRTUAL_PORT, target, logger: exposeLog.logger, ...tunnelOptions });
   t.teardown(() => exposed.close());
   const forwarded = await forward({
     client: using,
     localPort: 0,
     remote: { address: serving.virtualIp, port: VIRTUAL_PORT },
     logger: forwardLog.logger,
+    keepAliveMs: tunnelOptions.keepAliveMs,
   });
   t.teardown(() => forwarded.close());
   return { relay, serving, using, exposed, forwarded, exposeLog, forwardLog };
