@@ -34,6 +34,13 @@ export function endpointArgument(text: string): { host: string; port: number } {
   return { host: m[1] ?? m[2], port };
 }
 
+/** "ADDRESS:VPORT" with a virtual IPv4 address, checked before anything connects. */
+export function virtualEndpointArgument(text: string): { host: string; port: number } {
+  const endpoint = endpointArgument(text);
+  if (!net.isIPv4(endpoint.host)) throw new InvalidArgumentError(`"${endpoint.host}" is not a virtual IPv4 address (ADDRESS:VPORT)`);
+  return endpoint;
+}
+
 function allowArgument(text: string): string[] {
   const ips = text.split(',').map((s) => s.trim()).filter(Boolean);
   const bad = ips.find((ip) => !net.isIPv4(ip));

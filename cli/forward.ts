@@ -6,7 +6,7 @@ import { Command } from 'commander';
 import { forward, DEFAULT_FORWARD_LISTEN_HOST } from '../actors/tunnel/index.ts';
 import type { ClientFlags } from './client-options.ts';
 import { addClientOptions } from './client-options.ts';
-import { countText, endpointArgument, portArgument, runTunnel } from './expose.ts';
+import { countText, portArgument, runTunnel, virtualEndpointArgument } from './expose.ts';
 
 interface ForwardFlags extends ClientFlags {
   listenHost: string;
@@ -16,7 +16,7 @@ export function buildForwardCommand(): Command {
   return addClientOptions(new Command('forward'))
     .description('listen on a real local TCP port and carry each connection to ADDRESS:VPORT until stopped')
     .argument('<localport>', 'real TCP port to listen on (0 picks a free one, printed on start)', portArgument(0))
-    .argument('<remote>', 'virtual ADDRESS:VPORT to carry each connection to', endpointArgument)
+    .argument('<remote>', 'virtual ADDRESS:VPORT to carry each connection to', virtualEndpointArgument)
     .option('--listen-host <host>', 'real interface to listen on', DEFAULT_FORWARD_LISTEN_HOST)
     .action(async (localPort: number, remote: { host: string; port: number }, flags: ForwardFlags) => {
       const where = `${remote.host}:${remote.port}`;

@@ -7,6 +7,7 @@ import { AlphanetError } from '../../protocol/errors.ts';
 
 export type TunnelErrorCode =
   | 'ERR_INVALID_ARGUMENT'
+  | 'ERR_NOT_ALLOWED'
   | 'ERR_LISTEN_FAILED'
   | 'ERR_TARGET_UNREACHABLE'
   | 'ERR_TUNNEL_CLOSED';

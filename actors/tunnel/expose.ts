@@ -15,6 +15,13 @@ import { checkPort, watchClient, type TunnelHandle } from './shared.ts';
  * (docs/PROTOCOL.md §6), so a target that never answers is reported as a refusal, not a
  * relay timeout.
  */
+/**
+ * How long a target connection dialled during a handshake waits to be claimed by its accepted
+ * virtual connection. Longer than the client's request timeout (15 s), so only an abandoned
+ * handshake ever reaches it.
+ */
+const DIALLED_CLAIM_TIMEOUT_MS = 30_000;
+
 export const DEFAULT_TARGET_CONNECT_TIMEOUT_MS = 5_000;
 
 /** Options of {@link expose}. */
@@ -107,7 +114,7 @@ export async function expose(options: ExposeOptions): Promise<ExposeTunnel> {
   const decide = async (request: ConnectionRequest): Promise<boolean> => {
     const fields = { from: keyOf(request.remoteAddress, request.remotePort) };
     if (allow && !allow.has(request.remoteAddress)) {
-      ledger.refuse(fields, new TunnelError('ERR_INVALID_ARGUMENT', `${request.remoteAddress} is not on the allow-list`));
+      ledger.refuse(fields, new TunnelError('ERR_NOT_ALLOWED', `${request.remoteAddress} is not on the allow-list`));
       return false;
     }
     try {
@@ -117,7 +124,16 @@ export async function expose(options: ExposeOptions): Promise<ExposeTunnel> {
         socket.destroy();
         return false;
       }
+      // A handshake can be abandoned after we dialled (the relay connection dropped, the listener
+      // is re-binding): a socket nobody claims in time is closed rather than left open.
+      dialled.get(fields.from)?.destroy();
       dialled.set(fields.from, socket);
+      setTimeout(() => {
+        if (dialled.get(fields.from) !== socket) return;
+        dialled.delete(fields.from);
+        socket.destroy();
+        ledger.refuse(fields, new TunnelError('ERR_TARGET_UNREACHABLE', 'the handshake was abandoned after the target was dialled'));
+      }, DIALLED_CLAIM_TIMEOUT_MS).unref();
       return true;
     } catch (error) {
       ledger.refuse(fields, error);

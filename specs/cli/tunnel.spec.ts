@@ -97,4 +97,10 @@ t.test('bad arguments are named, exit non-zero', async (t) => {
   const [code] = await once(bad.child, 'close');
   t.equal(code, 1);
   t.match(bad.stderr(), /"not-an-endpoint" is not HOST:PORT/);
+  // A host name is not a virtual address: said before any relay is tried (this one is unreachable).
+  const named = start(t, ['forward', '--relay', '127.0.0.1:1', '0', 'example.com:80']);
+  const [namedCode] = await once(named.child, 'close');
+  t.equal(namedCode, 1);
+  t.match(named.stderr(), /"example\.com" is not a virtual IPv4 address/);
+  t.notMatch(named.stderr(), /ERR_RELAY_UNREACHABLE/);
 });

@@ -27,7 +27,7 @@ t.test('a virtual IP not on the allow-list is denied in the handshake', async (t
   const r = await attempt(forwarded.port);
   t.match(r, { received: 0, ended: false, hadError: true }, 'reset, no bytes, no clean end');
   t.match(await forwardLog.next('connection refused'), { reason: /^ERR_CONNECTION_REFUSED: / });
-  t.match(await exposeLog.next('connection refused'), { from: /^10\.0\.\d+\.\d+:\d+$/, reason: /not on the allow-list/ });
+  t.match(await exposeLog.next('connection refused'), { from: /^10\.0\.\d+\.\d+:\d+$/, reason: /^ERR_NOT_ALLOWED: .*not on the allow-list/ });
   t.equal(targetConnections, 0, 'the target was never dialled');
   t.match(forwarded.stats(), { total: 0, refused: 1, active: 0 });
 });
