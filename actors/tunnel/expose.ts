@@ -8,7 +8,7 @@ import { silentLogger } from '../logger.ts';
 import type { Logger } from '../logger.ts';
 import { TunnelError } from './errors.ts';
 import { TunnelLedger, describe } from './ledger.ts';
-import { checkPort, watchClient, type TunnelHandle } from './shared.ts';
+import { checkPort, closeWhen, type TunnelHandle } from './shared.ts';
 
 /**
  * Time allowed for the TCP connect to the target. Below the relay's 10 s request timeout
@@ -149,21 +149,13 @@ export async function expose(options: ExposeOptions): Promise<ExposeTunnel> {
       for (const socket of dialled.values()) socket.destroy();
       dialled.clear();
       await ledger.destroyAll();
-      unwatch();
-      options.signal?.removeEventListener('abort', signalOnAbort);
+      unhook();
       const stats = ledger.stats();
       logger.info({ ...stats, ...(error ? { reason: describe(error) } : {}) }, 'tunnel closed');
     })();
     return closing;
   };
-  const unwatch = watchClient(client, (lost) => {
-    error ??= lost;
-    void close();
-  });
-  const signalOnAbort = (): void => void close();
-  options.signal?.addEventListener('abort', signalOnAbort, { once: true });
-  // Aborted while listen() was in flight: the listener above will never fire.
-  if (options.signal?.aborted) void close();
+  const unhook = closeWhen(client, options.signal, close, (lost) => (error ??= lost));
 
   const serve = async (): Promise<void> => {
     try {

@@ -8,7 +8,7 @@ import { silentLogger } from '../logger.ts';
 import type { Logger } from '../logger.ts';
 import { TunnelError } from './errors.ts';
 import { TunnelLedger, describe } from './ledger.ts';
-import { checkPort, watchClient, type TunnelHandle } from './shared.ts';
+import { checkPort, closeWhen, type TunnelHandle } from './shared.ts';
 
 /** Interface forward() listens on unless told otherwise: only this machine can use the tunnel. */
 export const DEFAULT_FORWARD_LISTEN_HOST = '127.0.0.1';
@@ -104,20 +104,13 @@ export async function forward(options: ForwardOptions): Promise<ForwardTunnel> {
       const serverClosed = new Promise<void>((resolve) => server.close(() => resolve()));
       await ledger.destroyAll();
       await serverClosed;
-      unwatch();
-      options.signal?.removeEventListener('abort', signalOnAbort);
+      unhook();
       logger.info({ ...ledger.stats(), ...(error ? { reason: describe(error) } : {}) }, 'tunnel closed');
       settleClosed();
     })();
     return closing;
   };
-  const unwatch = watchClient(client, (lost) => {
-    error ??= lost;
-    void close();
-  });
-  const signalOnAbort = (): void => void close();
-  options.signal?.addEventListener('abort', signalOnAbort, { once: true });
-  if (options.signal?.aborted) void close();
+  const unhook = closeWhen(client, options.signal, close, (lost) => (error ??= lost));
   logger.info({ listen: `${listenHost}:${port}` }, 'tunnel listening');
 
   return {

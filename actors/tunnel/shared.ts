@@ -50,3 +50,28 @@ export function watchClient(client: Client, onStop: (error: Error) => void): () 
   if (client.actor.getSnapshot().status === 'done') queueMicrotask(check);
   return () => subscription.unsubscribe();
 }
+
+/**
+ * Wires a tunnel's stop conditions: `close` runs when the client stops for good (after `onLost`
+ * records why) or when `signal` aborts, also if it aborted already. Returns the unhook, which
+ * close() calls.
+ */
+export function closeWhen(
+  client: Client,
+  signal: AbortSignal | undefined,
+  close: () => Promise<void>,
+  onLost: (error: Error) => void,
+): () => void {
+  const unwatch = watchClient(client, (lost) => {
+    onLost(lost);
+    void close();
+  });
+  const signalOnAbort = (): void => void close();
+  signal?.addEventListener('abort', signalOnAbort, { once: true });
+  // Aborted while the tunnel was being set up: the listener above will never fire.
+  if (signal?.aborted) void close();
+  return () => {
+    unwatch();
+    signal?.removeEventListener('abort', signalOnAbort);
+  };
+}
