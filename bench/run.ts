@@ -42,6 +42,8 @@ const program = new Command('bench')
   .option('--new-clients <n>', 'new clients in the address test', positive, d.newClients)
   .option('--load-entries <n>', 'store entries for the load-time figure', positive, d.loadEntries)
   .option('--profile <dir>', 'run relays with --cpu-prof, writing profiles to this directory')
+  .option('--node-flags <flags>', 'extra node flags for the relay and proxy processes, space-separated (e.g. "--trace-gc")')
+  .option('--child-stdout <dir>', "write each server process's stdout (e.g. --trace-gc lines) to <dir>/<name>-<pid>.log")
   .parse();
 
 const o = program.opts<{
@@ -60,10 +62,17 @@ const o = program.opts<{
   newClients: number;
   loadEntries: number;
   profile?: string;
+  nodeFlags?: string;
+  childStdout?: string;
 }>();
 
 const nodeFlags = o.profile ? ['--cpu-prof', '--cpu-prof-dir', path.resolve(o.profile)] : [];
 if (o.profile) await mkdir(o.profile, { recursive: true });
+if (o.nodeFlags) nodeFlags.push(...o.nodeFlags.split(/\s+/).filter(Boolean));
+if (o.childStdout) {
+  await mkdir(o.childStdout, { recursive: true });
+  process.env.BENCH_CHILD_STDOUT_DIR = path.resolve(o.childStdout);
+}
 
 const report = await runBench({
   only: o.only,

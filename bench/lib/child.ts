@@ -4,6 +4,8 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
+import { createWriteStream } from 'node:fs';
+import path from 'node:path';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { AlphanetError } from '../../protocol/errors.ts';
@@ -118,8 +120,14 @@ export class ServerChild {
         resolve({ host: m[1], port: Number(m[2]) });
       });
     });
-    // Keep draining stdout so the child never blocks on a full pipe.
-    lines.on('line', () => {});
+    // Keep draining stdout so the child never blocks on a full pipe; with --child-stdout
+    // (BENCH_CHILD_STDOUT_DIR) its lines, e.g. --trace-gc's, go to a file.
+    const dir = process.env.BENCH_CHILD_STDOUT_DIR;
+    if (dir) {
+      const out = createWriteStream(path.join(dir, `${options.name.replaceAll(/\W+/g, '-')}-${serverPid}.log`));
+      lines.on('line', (line) => out.write(`${line}\n`));
+      lines.once('close', () => out.end());
+    } else lines.on('line', () => {});
     return new ServerChild(child, serverPid, options.name, address.host, address.port, stderr);
   }
 

@@ -49,9 +49,13 @@ async function measure(context: BenchContext, kind: TransportKind, flows: number
       runs.push(result.bytes / MB / result.seconds);
     }
     const own = process.cpuUsage(ownBefore);
-    const loadCpuShare = (own.user + own.system) / 1e6 / wallSeconds;
+    const loadSeconds = (own.user + own.system) / 1e6;
+    const loadCpuShare = loadSeconds / wallSeconds;
     const middleCpuShare = kind === 'direct' ? undefined : busySeconds / wallSeconds;
-    const cpu = `; CPU: load clients ${(100 * loadCpuShare).toFixed(0)}%${middleCpuShare === undefined ? '' : `, ${kind} ${(100 * middleCpuShare).toFixed(0)}%`} of a core`;
+    // CPU seconds per GB moved is far steadier than MB/s on a shared machine (docs/BENCHMARKS.md).
+    const gb = (bytesPerFlow * flows * context.sizes.runs) / 1e9;
+    const perGb = (seconds: number): string => `${(seconds / gb).toFixed(2)} CPU-s/GB`;
+    const cpu = `; CPU: load clients ${(100 * loadCpuShare).toFixed(0)}% (${perGb(loadSeconds)})${middleCpuShare === undefined ? '' : `, ${kind} ${(100 * middleCpuShare).toFixed(0)}% (${perGb(busySeconds)})`} of a core`;
     context.log(`  ${kind}: ${runs.map((r) => r.toFixed(0)).join(', ')} MB/s${cpu}`);
     return { mbps: median(runs), runs, bytes: bytesPerFlow * flows, middleCpuShare, loadCpuShare };
   });
