@@ -7,6 +7,7 @@
 import net from 'node:net';
 import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { ServerChild } from '../lib/child.ts';
@@ -223,6 +224,19 @@ export interface RelayStartOptions {
 }
 
 
+/**
+ * The node flags the relay ships with: those of package.json's `npm start` script (between
+ * `node` and `--import`), so the bench measures the relay as users run it.
+ * `--initial-old-space-size=64` keeps V8 from a mark-compact every few MB relayed
+ * (docs/BENCHMARKS.md, "What was slow").
+ */
+export function relayShippedNodeFlags(): string[] {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { scripts?: { start?: string } };
+  const words = (pkg.scripts?.start ?? '').split(/\s+/);
+  const end = words.indexOf('--import');
+  return words[0] === 'node' && end > 0 ? words.slice(1, end) : [];
+}
+
 /** A relay process on a temp store, removed again by stop(). */
 export class RelayProcess {
   private constructor(
@@ -237,7 +251,7 @@ export class RelayProcess {
       const child = await ServerChild.start({
         name: 'relay',
         args: ['cli/relay-main.ts', '--host', SERVER_HOST, '--port', '0', '--db', db, ...(options.extraArgs ?? [])],
-        nodeFlags: options.nodeFlags,
+        nodeFlags: [...relayShippedNodeFlags(), ...(options.nodeFlags ?? [])],
         env: options.env,
       });
       return new RelayProcess(child, dir);
