@@ -6,19 +6,11 @@
  */
 import { once } from 'node:events';
 import t from 'tap';
-import type { Client, VirtualConnection } from '../../actors/client/index.ts';
-import { clientFor, relayFor } from './fixtures.ts';
-
-async function pair(server: Client, client: Client, port: number): Promise<[VirtualConnection, VirtualConnection]> {
-  const listener = await server.listen(port);
-  const accepted = listener.accept();
-  const outgoing = await client.connect({ address: server.virtualIp, port });
-  return [outgoing, await accepted];
-}
+import { clientFor, openPair, relayFor } from './fixtures.ts';
 
 t.test('a Duplex destroyed with an error fails the peer instead of ending it cleanly', async (t) => {
   const relay = await relayFor(t);
-  const [a, b] = await pair(await clientFor(t, relay, 2), await clientFor(t, relay, 3), 7);
+  const [a, b] = await openPair(await clientFor(t, relay, 2), await clientFor(t, relay, 3), 7);
   const sender = a.duplex();
   sender.on('error', () => {});
   await new Promise<void>((resolve) => sender.write(new Uint8Array(100_000), () => resolve()));
@@ -35,7 +27,7 @@ t.test('a Duplex destroyed with an error fails the peer instead of ending it cle
 
 t.test('close() is a clean end for the peer: every byte, then end', async (t) => {
   const relay = await relayFor(t);
-  const [a, b] = await pair(await clientFor(t, relay, 2), await clientFor(t, relay, 3), 7);
+  const [a, b] = await openPair(await clientFor(t, relay, 2), await clientFor(t, relay, 3), 7);
   await a.send(new Uint8Array(50_000).fill(7));
   a.close();
   let received = 0;
@@ -46,7 +38,7 @@ t.test('close() is a clean end for the peer: every byte, then end', async (t) =>
 
 t.test('destroy() makes the peer read ERR_CLOSED_BY_PEER through the async iterator', async (t) => {
   const relay = await relayFor(t);
-  const [a, b] = await pair(await clientFor(t, relay, 2), await clientFor(t, relay, 3), 7);
+  const [a, b] = await openPair(await clientFor(t, relay, 2), await clientFor(t, relay, 3), 7);
   a.destroy();
   await t.rejects(
     (async () => {
@@ -58,7 +50,7 @@ t.test('destroy() makes the peer read ERR_CLOSED_BY_PEER through the async itera
 
 t.test('an idle Duplex learns that the peer closed: its reader ends, then it closes', async (t) => {
   const relay = await relayFor(t);
-  const [a, b] = await pair(await clientFor(t, relay, 2), await clientFor(t, relay, 3), 7);
+  const [a, b] = await openPair(await clientFor(t, relay, 2), await clientFor(t, relay, 3), 7);
   const idle = b.duplex();
   const events: string[] = [];
   idle.on('end', () => events.push('end'));
@@ -73,7 +65,7 @@ t.test('an idle Duplex learns that the peer closed: its reader ends, then it clo
 
 t.test('a Duplex that ended its side finishes cleanly when the peer ends too', async (t) => {
   const relay = await relayFor(t);
-  const [a, b] = await pair(await clientFor(t, relay, 2), await clientFor(t, relay, 3), 7);
+  const [a, b] = await openPair(await clientFor(t, relay, 2), await clientFor(t, relay, 3), 7);
   const left = a.duplex();
   const right = b.duplex();
   const errors: Error[] = [];
@@ -92,8 +84,8 @@ t.test('keepAlive() holds a quiet connection open past the relay idle timeout', 
   const relay = await relayFor(t, { idleTimeoutMs: 300 });
   const server = await clientFor(t, relay, 2);
   const client = await clientFor(t, relay, 3);
-  const [kept] = await pair(server, client, 7);
-  const [control] = await pair(server, client, 8);
+  const [kept] = await openPair(server, client, 7);
+  const [control] = await openPair(server, client, 8);
   const timer = setInterval(() => kept.keepAlive(), 50);
   t.teardown(() => clearInterval(timer));
   // The control pair sends nothing: once the relay has closed it, the idle timeout has passed.

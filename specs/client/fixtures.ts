@@ -7,7 +7,15 @@ import { startRelay } from '../../actors/relay/index.ts';
 import type { Relay, RelayOptions } from '../../actors/relay/index.ts';
 import { openMemoryAddressStore } from '../../storage/index.ts';
 import { connect } from '../../actors/client/index.ts';
-import type { Client, ConnectOptions } from '../../actors/client/index.ts';
+import type { Client, ConnectOptions, VirtualConnection } from '../../actors/client/index.ts';
+
+/** `server` listens on `port`, `client` connects to it: [the connecting end, the accepted end]. */
+export async function openPair(server: Client, client: Client, port: number): Promise<[VirtualConnection, VirtualConnection]> {
+  const listener = await server.listen(port);
+  const accepted = listener.accept();
+  const outgoing = await client.connect({ address: server.virtualIp, port });
+  return [outgoing, await accepted];
+}
 
 export async function relayFor(t: Test, options: Partial<RelayOptions> = {}): Promise<Relay> {
   const store = await openMemoryAddressStore({ subnet: '10.0.0.0/16' });

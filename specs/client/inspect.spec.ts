@@ -1,7 +1,7 @@
 /** The client API's `inspect` option reaches every client and socket actor (Stately inspection). */
 import t from 'tap';
 import type { InspectionEvent } from 'xstate';
-import { clientFor, relayFor } from './fixtures.ts';
+import { clientFor, openPair, relayFor } from './fixtures.ts';
 
 /** Machine id of the actor an inspection event is about. */
 function machineOf(e: InspectionEvent): string | undefined {
@@ -27,10 +27,7 @@ t.test('connect({ inspect }) streams client and virtual-socket actors with their
   const inspect = (e: InspectionEvent) => events.push(e);
   const server = await clientFor(t, relay, 2, { inspect });
   const client = await clientFor(t, relay, 3, { inspect });
-  const listener = await server.listen(7);
-  const accepted = listener.accept();
-  const conn = await client.connect({ address: server.virtualIp, port: 7 });
-  await accepted;
+  const [conn] = await openPair(server, client, 7);
   conn.close();
 
   const registered = new Set(events.filter((e) => e.type === '@xstate.actor').map(machineOf));

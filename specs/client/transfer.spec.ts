@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import t from 'tap';
 import { toDuplex } from '../../actors/client/index.ts';
 import type { VirtualConnection } from '../../actors/client/index.ts';
-import { clientFor, cuttableProxy, pseudoRandom, readAll, relayFor, sha256 } from './fixtures.ts';
+import { clientFor, cuttableProxy, openPair, pseudoRandom, readAll, relayFor, sha256 } from './fixtures.ts';
 
 const MIB = 1024 * 1024;
 
@@ -55,9 +55,7 @@ t.test('a reader that stops reading holds the sender back (window, no unbounded 
   const relay = await relayFor(t);
   const a = await clientFor(t, relay, 2);
   const b = await clientFor(t, relay, 3);
-  const server = await a.listen(9);
-  const conn = await b.connect({ address: a.virtualIp, port: 9 });
-  const accepted = await server.accept();
+  const [conn, accepted] = await openPair(a, b, 9);
   // Send 3 MiB without reading on the other side: send() must not resolve past the window.
   const sent = conn.send(pseudoRandom(3, 3 * MIB));
   let resolved = false;
@@ -113,9 +111,7 @@ t.test('relay killed mid-transfer: both ends get a clear error', async (t) => {
   const relay = await relayFor(t);
   const a = await clientFor(t, relay, 2);
   const b = await clientFor(t, relay, 3);
-  const server = await a.listen(9);
-  const conn = await b.connect({ address: a.virtualIp, port: 9 });
-  const accepted = await server.accept();
+  const [conn, accepted] = await openPair(a, b, 9);
   const errors: Array<Promise<unknown>> = [conn, accepted].map(
     (c: VirtualConnection) => new Promise((resolve) => c.on('close', resolve)),
   );
