@@ -33,11 +33,6 @@ const MIN_BODY_BYTES: Readonly<Record<number, number>> = {
 
 const textDecoder = new TextDecoder('utf-8', { fatal: true });
 
-/** True when `type` is a packet type this version knows. */
-export function isKnownPacketType(type: number): boolean {
-  return type in FIXED_BODY_BYTES || type in MIN_BODY_BYTES;
-}
-
 /** The connection id of an ArbitraryData / SocketEnd / SocketClosed / WindowUpdate frame, read in place. */
 export function readConnectionId(frame: Uint8Array): number {
   return ((frame[5] << 24) | (frame[6] << 16) | (frame[7] << 8) | frame[8]) >>> 0;
