@@ -64,7 +64,7 @@ export function withObservation(cli: ObserveCliOptions, hooks: RunRelayHooks = {
       if (server) {
         running.logger.info({ url: server.url }, `dashboard on ${server.url}/`);
         // On stdout too, before `listening on`: with --http-port 0 it is the only way to learn the port.
-        process.stdout.write(`dashboard on ${server.url}/\n`);
+        (hooks.stdout ?? process.stdout).write(`dashboard on ${server.url}/\n`);
       }
       if (cli.inspect) running.logger.info({ url: cli.inspect }, 'streaming actors to the inspector');
       await hooks.afterStart?.(running);

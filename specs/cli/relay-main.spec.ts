@@ -51,6 +51,21 @@ t.test('npm start: prints one listening line (--port 0, env for the db), serves,
   t.equal(run.output().stdout, `listening on ${address}\n`, 'exactly one stdout line');
 });
 
+t.test('--http-port 0 prints the dashboard URL on stdout, and it serves', async (t) => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'alphanet-cli-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const run = startMain(['--port', '0', '--http-port', '0', '--db', path.join(dir, 'db.json')]);
+  t.teardown(() => void run.child.kill('SIGKILL'));
+  await run.listening;
+  const m = /^dashboard on (http:\/\/127\.0\.0\.1:\d+)\/\nlistening on /.exec(run.output().stdout);
+  t.ok(m, `stdout: ${JSON.stringify(run.output().stdout)}`);
+  const health = await fetch(`${m![1]}/healthz`);
+  t.equal(health.status, 200, 'the printed URL is the one serving');
+  run.child.kill('SIGTERM');
+  const [code] = await run.exited;
+  t.equal(code, 0);
+});
+
 t.test('a store file that is not JSON stops the relay with the file named', async (t) => {
   const dir = await mkdtemp(path.join(tmpdir(), 'alphanet-cli-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
