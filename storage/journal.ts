@@ -79,9 +79,11 @@ export class Journal {
   async append(entries: readonly JournalEntry[]): Promise<void> {
     try {
       if (this.#handle === undefined || this.#broken) await this.#startGeneration();
-      const text = entries.map((e) => JSON.stringify(e)).join('\n') + '\n';
+      const bytes = Buffer.from(entries.map((e) => JSON.stringify(e)).join('\n') + '\n');
       // O_DSYNC (JOURNAL_FLAGS): durable when the write returns, as write + fdatasync was.
-      await this.#handle!.write(text);
+      const { bytesWritten } = await this.#handle!.write(bytes);
+      // A short write (a full disk) is not durable: fail it, and the torn tail is dropped at load.
+      if (bytesWritten !== bytes.length) throw new Error(`short write: ${bytesWritten} of ${bytes.length} bytes`);
     } catch (error) {
       // A failed append may have left a partial line; carry on in a fresh generation.
       this.#broken = true;
