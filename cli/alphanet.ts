@@ -6,7 +6,9 @@ import { Command } from 'commander';
 import { buildExposeCommand } from './expose.ts';
 import { buildForwardCommand } from './forward.ts';
 import { buildNcCommand } from './nc.ts';
+import { ensureNodeFlags, RELAY_NODE_FLAGS } from './node-flags.ts';
 import { buildRelayCommand } from './relay-options.ts';
+import { packageVersion } from './version.ts';
 import { buildWhoamiCommand } from './whoami.ts';
 
 /** Builders of the subcommands, in help order. */
@@ -22,6 +24,7 @@ const COMMANDS: Array<() => Command> = [
 async function buildProgram(): Promise<Command> {
   const program = new Command('alphanet')
     .description('AlphaNET: permanent virtual IPs and virtual sockets through a relay')
+    .version(packageVersion(), '-V, --version', 'print the version of alphanet')
     .showHelpAfterError();
   for (const build of COMMANDS) {
     program.addCommand(build());
@@ -29,5 +32,7 @@ async function buildProgram(): Promise<Command> {
   return program;
 }
 
+// The relay needs its heap flags however it was started (cli/node-flags.ts); the others do not.
+if (process.argv[2] === 'relay') await ensureNodeFlags(RELAY_NODE_FLAGS);
 const program = await buildProgram();
 await program.parseAsync(process.argv);

@@ -68,7 +68,8 @@ export const DEFAULT_MACHINES_DIR = path.join(PROJECT_ROOT, 'machines');
 /** Where `npm run machines` writes. */
 export const DEFAULT_EXPORT_DIR = path.join(PROJECT_ROOT, 'docs', 'machines');
 
-const MACHINE_FILE_SUFFIX = '.machine.ts';
+// `.machine.ts` in a checkout, `.machine.js` in the npm package (compiled, no sources shipped).
+const MACHINE_FILE_SUFFIX = `.machine${path.extname(fileURLToPath(import.meta.url))}`;
 const MACHINE_EXPORT_SUFFIX = 'Machine';
 
 /**
