@@ -185,8 +185,9 @@ export function buildRelayCommand(hooks: RunRelayHooks = {}): Command {
     }
     const onSignal = (signal: NodeJS.Signals) => {
       running.logger.info({ signal }, 'signal received, closing');
-      // A second signal means "now".
-      process.once(signal, () => process.exit(1));
+      // A second signal means "now". Armed on the next turn: Deno hands the signal being
+      // handled to listeners added while handling it, which would make the first one "now".
+      setImmediate(() => process.once(signal, () => process.exit(1)));
       running.stop().then(
         () => process.exit(0),
         (error: unknown) => {
