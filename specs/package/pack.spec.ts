@@ -183,9 +183,15 @@ t.test('the globally installed relay runs with its Node flag, serves its dashboa
     const [child] = await childPids(relay.child.pid as number);
     t.ok((await commandLine(child as number)).includes('--initial-old-space-size=64'), 'the relay process has --initial-old-space-size=64');
   }
-  const page = await fetch(new URL('/', dashboard), { signal: AbortSignal.timeout(10_000) });
+  const get = (url: string) => fetch(new URL(url, dashboard), { signal: AbortSignal.timeout(10_000) });
+  const page = await get('/');
   t.equal(page.status, 200);
-  t.match(await page.text(), /<html/);
+  const html = await page.text();
+  t.match(html, /<html/);
+  // Every file the page loads (scripts, styles, icons, links) is served from the package.
+  const assets = [...html.matchAll(/(?:src|href)="([^"#:]+)"/g)].map((m) => m[1] as string);
+  t.ok(assets.length > 0, 'the page loads files of its own');
+  for (const asset of assets) t.equal((await get(asset)).status, 200, `GET ${asset}`);
   const machines = (await (await fetch(new URL('/api/machines', dashboard), { signal: AbortSignal.timeout(10_000) })).json()) as { id: string; svg: string }[];
   t.ok(machines.length > 0, 'machines found in the compiled package');
   for (const m of machines) t.match(m.svg, /^<svg/, `${m.id} has a diagram`);
