@@ -21,7 +21,10 @@ export interface Running {
   exited(timeoutMs: number): Promise<Ran>;
 }
 
-/** The environment of a child, without the coverage collection of the spec process. */
+/**
+ * The environment of a child, without the spec process's coverage collection: for children that
+ * run code from outside the checkout (an installed package) or under another runtime.
+ */
 export function childEnv(extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env, ...extra };
   delete env.NODE_V8_COVERAGE;
@@ -30,7 +33,7 @@ export function childEnv(extra: Record<string, string | undefined> = {}): NodeJS
 
 /** Starts `command args`, stdin ignored, stdout and stderr collected. */
 export function start(command: string, args: readonly string[], options: SpawnOptions = {}): Running {
-  const child = spawn(command, args, { env: childEnv(), ...options, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(command, args, { ...options, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout?.setEncoding('utf8').on('data', (d: string) => (stdout += d));

@@ -109,7 +109,7 @@ console.log(JSON.stringify({
 }));
 `;
   await writeFile(path.join(project, 'consumer.mjs'), consumer);
-  const r = await run(process.execPath, ['consumer.mjs'], 60_000, { cwd: project });
+  const r = await run(process.execPath, ['consumer.mjs'], 60_000, { cwd: project, env: childEnv() });
   t.equal(r.code, 0, r.stderr);
   const result = JSON.parse(r.stdout) as { resolved: string; sameModules: boolean; ips: string[]; sent: number; received: number; intact: boolean };
   t.equal(fileURLToPath(result.resolved), path.join(project, 'node_modules/alphanet/dist/index.js'), 'the installed copy, compiled');
@@ -156,7 +156,7 @@ await connect({ host: '127.0.0.1', port: 'x' });
     }),
   );
   // No skipLibCheck: the package's own .d.ts files are checked too.
-  const r = await run(process.execPath, [TSC, '--noEmit', '-p', project], 120_000, { cwd: project });
+  const r = await run(process.execPath, [TSC, '--noEmit', '-p', project], 120_000, { cwd: project, env: childEnv() });
   t.equal(r.stdout + r.stderr, '', 'no diagnostics');
   t.equal(r.code, 0);
 });
@@ -167,16 +167,16 @@ t.test('the bin: npx inside the project and a global install both run the compil
   t.equal(npx.stdout, `${pkg.version}\n`, 'npx alphanet --version');
   await npm(['install', '--global', '--prefix', globalPrefix, tarball], work);
   const bin = path.join(globalPrefix, 'bin/alphanet');
-  const version = await run(bin, ['--version'], 30_000, { cwd: work });
+  const version = await run(bin, ['--version'], 30_000, { cwd: work, env: childEnv() });
   t.equal(version.stdout, `${pkg.version}\n`, version.stderr);
-  const help = await run(bin, ['--help'], 30_000, { cwd: work });
+  const help = await run(bin, ['--help'], 30_000, { cwd: work, env: childEnv() });
   t.equal(help.code, 0, help.stderr);
   t.match(help.stdout, /relay \[options\][\s\S]*whoami[\s\S]*nc[\s\S]*expose[\s\S]*forward/);
 });
 
 t.test('the globally installed relay runs with its Node flag, serves its dashboard and machines, and stops on SIGTERM', async (t) => {
   const bin = path.join(globalPrefix, 'bin/alphanet');
-  const relay = start(bin, ['relay', '--port', '0', '--http-port', '0', '--db', path.join(work, 'db.json'), '--log-level', 'warn'], { cwd: work });
+  const relay = start(bin, ['relay', '--port', '0', '--http-port', '0', '--db', path.join(work, 'db.json'), '--log-level', 'warn'], { cwd: work, env: childEnv() });
   t.teardown(() => void relay.child.kill('SIGKILL'));
   const [, dashboard] = await relay.waitFor(/dashboard on (http:\/\/\S+)\n[\s\S]*listening on \S+\n/, 30_000);
   if (process.platform === 'linux') {
