@@ -76,9 +76,12 @@ export function ensureNodeFlags(flags: readonly string[]): Promise<boolean> {
   });
 }
 
-/** In a re-run child: when the parent goes away (killed, crashed), close as on SIGTERM. */
+let watchingParent = false;
+
+/** In a re-run child: when the parent goes away (killed, crashed), close as on SIGTERM (once). */
 function watchParent(): void {
-  if (process.env[NODE_FLAGS_ENV] === undefined || !process.channel) return;
+  if (watchingParent || process.env[NODE_FLAGS_ENV] === undefined || !process.channel) return;
+  watchingParent = true;
   // The channel must not keep the process alive once the command is done.
   process.channel.unref();
   process.once('disconnect', () => process.kill(process.pid, 'SIGTERM'));

@@ -32,6 +32,8 @@ const project = path.join(work, 'project');
 const globalPrefix = path.join(work, 'global');
 /** npm's own settings for the children: quiet, no audit, the cache before the network. */
 const npmEnv = childEnv({ npm_config_audit: 'false', npm_config_fund: 'false', npm_config_update_notifier: 'false' });
+// Set by the `npm test` around this spec to the checkout: the temporary project is its own.
+delete npmEnv.npm_config_local_prefix;
 
 async function npm(args: string[], cwd: string) {
   const r = await run(NPM, [...args, '--no-audit', '--no-fund', '--prefer-offline'], NPM_TIMEOUT_MS, { cwd, env: npmEnv });
