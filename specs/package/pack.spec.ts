@@ -150,17 +150,22 @@ console.log(startRelay, expose, forward, exposeOptions);
 await connect({ host: '127.0.0.1', port: 'x' });
 `;
   await writeFile(path.join(project, 'consumer.ts'), consumer);
-  await writeFile(
-    path.join(project, 'tsconfig.json'),
-    JSON.stringify({
-      compilerOptions: { target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', strict: true, noEmit: true, types: ['node'] },
-      files: ['consumer.ts'],
-    }),
-  );
-  // No skipLibCheck: the package's own .d.ts files are checked too.
-  const r = await run(process.execPath, [TSC, '--noEmit', '-p', project], 120_000, { cwd: project, env: childEnv() });
-  t.equal(r.stdout + r.stderr, '', 'no diagnostics');
-  t.equal(r.code, 0);
+  // Node's own resolution, and a bundler's (Vite, esbuild): both read the exports map's types.
+  const resolutions = [
+    { module: 'NodeNext', moduleResolution: 'NodeNext' },
+    { module: 'ESNext', moduleResolution: 'Bundler' },
+  ];
+  for (const resolution of resolutions) {
+    const config = `tsconfig.${resolution.moduleResolution}.json`;
+    await writeFile(
+      path.join(project, config),
+      JSON.stringify({ compilerOptions: { target: 'ES2022', ...resolution, strict: true, noEmit: true, types: ['node'] }, files: ['consumer.ts'] }),
+    );
+    // No skipLibCheck: the package's own .d.ts files are checked too.
+    const r = await run(process.execPath, [TSC, '--noEmit', '-p', config], 120_000, { cwd: project, env: childEnv() });
+    t.equal(r.stdout + r.stderr, '', `no diagnostics (moduleResolution ${resolution.moduleResolution})`);
+    t.equal(r.code, 0);
+  }
 });
 
 t.test('the bin: npx inside the project and a global install both run the compiled CLI', async (t) => {
