@@ -4,9 +4,7 @@
  * comes from the `deno` devDependency (the npm package ships the binary), so `npm ci` brings it;
  * the spec skips only when no Deno binary can be found at all, and says so.
  */
-import { spawnSync } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,23 +12,9 @@ import t from 'tap';
 import { formatIpv4 } from '../../protocol/address.ts';
 import { openAddressStore } from '../../storage/index.ts';
 import { childEnv, run, start } from '../helpers/child-process.ts';
+import { findDeno } from '../helpers/deno.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-
-/** The binary from the `deno` npm package (as its own bin finds it), else `deno` on PATH. */
-function findDeno(): { path?: string; why: string } {
-  let why: string;
-  try {
-    const install = createRequire(path.join(ROOT, 'package.json'))('deno/install_api.cjs') as { runInstall(): string };
-    return { path: install.runInstall(), why: 'npm package' };
-  } catch (error) {
-    why = `the deno npm package gave no binary (${(error as Error).message.split('\n')[0]})`;
-  }
-  const onPath = spawnSync('deno', ['--version'], { encoding: 'utf8' });
-  if (onPath.status === 0) return { path: 'deno', why: 'PATH' };
-  return { why: `${why}, and there is no deno on PATH: run npm ci` };
-}
-
 const deno = findDeno();
 const env = childEnv({ NO_COLOR: '1', ALPHANET_RELAY: '', ALPHANET_LOG_LEVEL: 'warn' });
 /** Least privilege, as docs/CLIENT.md shows it: loopback only, the sources and node_modules. */

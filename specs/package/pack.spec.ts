@@ -8,8 +8,9 @@ import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promis
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import t from 'tap';
-import { childEnv, childPids, commandLine, run, start } from '../helpers/child-process.ts';
+import t, { type Test } from 'tap';
+import { childEnv, childPids, commandLine, run, start, type Ran } from '../helpers/child-process.ts';
+import { findDeno } from '../helpers/deno.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const NPM = process.platform === 'win32' ? 'npm.cmd' : 'npm';
@@ -111,7 +112,11 @@ console.log(JSON.stringify({
 }));
 `;
   await writeFile(path.join(project, 'consumer.mjs'), consumer);
-  const r = await run(process.execPath, ['consumer.mjs'], 60_000, { cwd: project, env: childEnv() });
+  await checkConsumer(t, await run(process.execPath, ['consumer.mjs'], 60_000, { cwd: project, env: childEnv() }));
+});
+
+/** What consumer.mjs printed: it ran the installed, compiled copy and every byte came back. */
+function checkConsumer(t: Test, r: Ran): void {
   t.equal(r.code, 0, r.stderr);
   const result = JSON.parse(r.stdout) as { resolved: string; sameModules: boolean; ips: string[]; sent: number; received: number; intact: boolean };
   t.equal(fileURLToPath(result.resolved), path.join(project, 'node_modules/alphanet/dist/index.js'), 'the installed copy, compiled');
@@ -120,6 +125,13 @@ console.log(JSON.stringify({
   t.not(result.ips[0], result.ips[1], 'two clients, two virtual IPs');
   t.equal(result.received, result.sent, '1 MiB echoed');
   t.ok(result.intact, 'byte for byte');
+}
+
+const deno = findDeno();
+t.test('Deno: the same .mjs consumer runs the installed package', { skip: deno.path ? false : `Deno unavailable: ${deno.why}` }, async (t) => {
+  const permissions = ['--allow-net=127.0.0.1,127.0.0.2,127.0.0.3', '--allow-read', '--allow-env', '--allow-sys'];
+  const r = await run(deno.path as string, ['run', ...permissions, 'consumer.mjs'], 60_000, { cwd: project, env: childEnv({ NO_COLOR: '1' }) });
+  checkConsumer(t, r);
 });
 
 t.test('TypeScript: a strict NodeNext consumer type-checks against the package with zero errors, and the types are real', async (t) => {
