@@ -52,6 +52,11 @@ export function ensureNodeFlags(flags: readonly string[]): Promise<boolean> {
   const missing = missingNodeFlags(flags);
   const script = process.argv[1];
   if (missing.length === 0 || script === undefined) return Promise.resolve(false);
+  if (process.execArgv.some((arg) => arg.startsWith('--inspect'))) {
+    // A debugger is attached to this process: a child would run out of its reach.
+    process.stderr.write(`alphanet: running without ${missing.join(' ')} under --inspect (add it to the node command line)\n`);
+    return Promise.resolve(false);
+  }
   const child = spawn(process.execPath, [...missing, ...process.execArgv, script, ...process.argv.slice(2)], {
     // The IPC channel is how the child learns that this process died (even by SIGKILL).
     stdio: ['inherit', 'inherit', 'inherit', 'ipc'],

@@ -73,3 +73,11 @@ t.test('started with the flag already (npm start, or a value of its own), the re
   relay.child.kill('SIGTERM');
   t.equal((await relay.exited(15_000)).code, 0);
 });
+
+t.test('under a debugger (--inspect) the relay stays in the process being debugged, and says what it runs without', { skip: !linux && 'reads /proc' }, async (t) => {
+  const { relay, pid } = await startBinRelay(t, ['--inspect=127.0.0.1:0']);
+  t.same(await childPids(pid), [], 'no child process');
+  t.match(relay.output().stderr, /running without --initial-old-space-size=64 under --inspect/);
+  relay.child.kill('SIGTERM');
+  t.equal((await relay.exited(15_000)).code, 0);
+});
