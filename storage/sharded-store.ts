@@ -12,15 +12,20 @@ import { isIP } from 'node:net';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { Adapter } from 'lowdb';
 import { Low } from 'lowdb';
+import { formatIpv4 } from '../protocol/address.ts';
 import type { AddressEntry, AddressStore } from './address-store.ts';
+import { AddressPool, type Ipv6PrefixCap } from './address-pool.ts';
 import { StoreError } from './errors.ts';
-import type { Journal, JournalEntry } from './journal.ts';
+import { RECLAIMED, type Journal, type JournalEntry } from './journal.ts';
+import { DAY_MS, dayOf } from './last-seen.ts';
 import type { Subnet } from './subnet.ts';
 
 /** What one shard file holds. */
 export interface ShardData {
   /** real IP → virtual IP (unsigned 32-bit integer). */
   entries: Record<string, number>;
+  /** real IP → UTC day number it was last seen (docs/STORAGE.md); absent = the store's baseline day. */
+  seen?: Record<string, number>;
 }
 
 /** Figures of one committed write, for metrics. */
@@ -33,14 +38,27 @@ export interface StoreWriteInfo {
   entries: number;
 }
 
+/** What the load found, for a backend to check against its own records. */
+export interface LoadReport {
+  /** Entries read from each shard file. */
+  counts: number[];
+  /** Whether each shard file existed. */
+  found: boolean[];
+  /** Journal records since the checkpoint that reclaimed an entry of each shard. */
+  reclaimed: number[];
+  /** Each shard's name, for messages. */
+  names: string[];
+}
+
 /** How the store reaches its shards; the file and memory stores differ only here. */
 export interface ShardBackend {
   readonly shardCount: number;
   /**
    * The lowdb adapter of shard `index`, called once per shard. `serialize` spaces serialisations
-   * out over event-loop turns; file adapters should use it. `filename` names the shard in errors.
+   * out over event-loop turns; file adapters should use it. `filename` names the shard in errors,
+   * `found` says whether the last read found the file.
    */
-  adapter(index: number, serialize: (data: unknown) => Promise<string>): Adapter<ShardData> & { readonly filename?: string };
+  adapter(index: number, serialize: (data: unknown) => Promise<string>): Adapter<ShardData> & { readonly filename?: string; readonly found?: boolean };
   /** Runs once after every dirty shard of a batch is written (e.g. fsync the directory). */
   afterBatch(): Promise<void>;
   /**
@@ -48,6 +66,8 @@ export interface ShardBackend {
    * only by checkpoints; when absent, each batch rewrites its dirty shards.
    */
   journal?: Journal;
+  /** Checks what the load found (e.g. against the manifest's counts); throws a StoreError to refuse. */
+  verify?(report: LoadReport): void;
   /**
    * Runs once, before this store's first write: a store that only reads must not touch files a
    * writer in another store may be using.
@@ -55,6 +75,12 @@ export interface ShardBackend {
   beforeFirstWrite?(): Promise<void>;
   /** Journal entries that trigger a checkpoint. @default 20_000 */
   checkpointEntries?: number;
+  /** Refuse every write (ERR_STORE_READ_ONLY). @default false */
+  readOnly?: boolean;
+  /** Entries with no last-seen day count as seen on this UTC day. @default today */
+  baselineDay?: number;
+  /** Runs at the end of close(), whatever happened (e.g. release the lock). */
+  afterClose?(): Promise<void>;
 }
 
 /** Journal entries between checkpoints: replaying 20,000 lines at open takes a few ms. */
@@ -66,6 +92,16 @@ export interface ShardedStoreOptions {
   onWrite?: (info: StoreWriteInfo) => void;
   /** A background checkpoint failed; nothing is lost (the journal keeps it) and the next one retries. */
   onCheckpointError?: (error: StoreError) => void;
+  /** The IPv6 per-prefix cap. */
+  ipv6Prefix: Ipv6PrefixCap;
+  /** The clock, in ms (last-seen days). @default Date.now */
+  now?: () => number;
+}
+
+/** One entry with its last-seen day, for `alphanet store list` and reclaim. */
+export interface SeenEntry extends AddressEntry {
+  /** UTC day number the real IP was last seen (docs/STORAGE.md). */
+  lastSeenDay: number;
 }
 
 /** Shard files written at once; libuv's default pool has 4 threads, so more buys nothing. */
@@ -102,18 +138,21 @@ export class ShardedAddressStore implements AddressStore {
   readonly #backend: ShardBackend;
   readonly #onWrite: ((info: StoreWriteInfo) => void) | undefined;
   readonly #onCheckpointError: ((error: StoreError) => void) | undefined;
+  readonly #now: () => number;
   readonly #shards: Low<ShardData>[] = [];
+  readonly #names: string[] = [];
+  /** Entries in each shard file as last written (or read): the counts a checkpoint records. */
+  #diskCounts: number[] = [];
+  /** Entries counted by the last serialisation of each shard, adopted once its write succeeds. */
+  readonly #serializedCounts: number[] = [];
   /** Entries across all shards. The shard objects are the only index: a second Map doubled the heap. */
   #count = 0;
-  /** One bit per usable address, set when taken. 512 KiB for a /10. */
-  readonly #taken: Uint8Array;
-  #cursor = 0;
-  #free: number;
+  readonly #pool: AddressPool;
 
   /** Real IPs allocated but not yet durable → the sequence number of the write they wait for. */
   readonly #unsynced = new Map<string, number>();
   #dirty = new Set<number>();
-  /** Journal mode: mappings waiting for the next append. */
+  /** Journal mode: records waiting for the next append. */
   #pending: JournalEntry[] = [];
   /** Journal mode: entries in the journal not yet in a checkpoint, and the shards they touch. */
   #journaled = 0;
@@ -135,69 +174,107 @@ export class ShardedAddressStore implements AddressStore {
     this.#backend = options.backend;
     this.#onWrite = options.onWrite;
     this.#onCheckpointError = options.onCheckpointError;
-    this.#taken = new Uint8Array(Math.ceil(options.subnet.usable / 8));
-    this.#free = options.subnet.usable;
+    this.#now = options.now ?? Date.now;
+    this.#pool = new AddressPool(options.subnet, options.ipv6Prefix);
   }
 
-  /** Reads every shard and rebuilds the in-memory indexes. */
+  /** Reads every shard and the journal, checks them, and rebuilds the in-memory indexes. */
   static async load(options: ShardedStoreOptions): Promise<ShardedAddressStore> {
     const store = new ShardedAddressStore(options);
-    await store.#load();
+    const reclaims = await store.#load();
+    // A reclaimed address must be in the shards before it can be handed out again, or a crash
+    // mid-checkpoint could leave its new holder in a shard beside the old holder's journal line.
+    if (reclaims > 0 && !options.backend.readOnly) await store.#checkpointNow();
     return store;
   }
 
-  async #load(): Promise<void> {
+  async #load(): Promise<number> {
     const { shardCount } = this.#backend;
-    const names: string[] = [];
-    for (let i = 0; i < shardCount; i++) {
-      const adapter = this.#backend.adapter(i, this.#serialize);
-      names.push(adapter.filename ?? `shard ${i}`);
+    const adapters = Array.from({ length: shardCount }, (_, i) => this.#backend.adapter(i, (data) => this.#serialize(i, data)));
+    for (const [i, adapter] of adapters.entries()) {
+      this.#names.push(adapter.filename ?? `shard ${i}`);
       this.#shards.push(new Low<ShardData>(adapter, { entries: {} }));
     }
     await forEachLimited(shardCount, READ_CONCURRENCY, (i) => this.#shards[i].read());
-    let highest = -1;
+    const counts = new Array<number>(shardCount).fill(0);
     for (let i = 0; i < shardCount; i++) {
-      const name = names[i];
+      const name = this.#names[i];
       const corrupt = (why: string): StoreError =>
         new StoreError('ERR_STORE_CORRUPT', `${name} is not a valid store file: ${why}; refusing to start rather than overwrite it`);
-      for (const [realIp, virtualIp] of Object.entries(this.#shards[i].data.entries)) {
+      const data = this.#shards[i].data;
+      if (data.seen !== undefined && (typeof data.seen !== 'object' || data.seen === null)) throw corrupt('seen must be an object');
+      for (const [realIp, virtualIp] of Object.entries(data.entries)) {
         if (isIP(realIp) === 0) throw corrupt(`${JSON.stringify(realIp)} is not an IP address`);
         if (shardOf(realIp, shardCount) !== i) throw corrupt(`${realIp} belongs in shard ${shardOf(realIp, shardCount)}`);
-        if (!this.subnet.contains(virtualIp)) throw corrupt(`${realIp} maps to ${virtualIp}, not a usable address of ${this.subnet.cidr}`);
-        const offset = virtualIp - this.subnet.first;
-        if (this.#isTaken(offset)) throw corrupt(`virtual IP ${virtualIp} is given to two real IPs`);
-        this.#take(offset);
+        if (!this.subnet.contains(virtualIp)) throw corrupt(`${realIp} maps to ${this.#dotted(virtualIp)}, not a usable address of ${this.subnet.cidr}`);
+        if (this.#pool.isTaken(virtualIp)) throw corrupt(this.#duplicate(virtualIp, realIp));
+        this.#pool.take(realIp, virtualIp);
         this.#count++;
-        if (offset > highest) highest = offset;
+        counts[i]++;
       }
     }
+    this.#diskCounts = counts.slice();
+    const reclaimed = new Array<number>(shardCount).fill(0);
+    let reclaims = 0;
     const journal = this.#backend.journal;
     if (journal !== undefined) {
       const corrupt = (why: string): StoreError =>
         new StoreError('ERR_STORE_CORRUPT', `the journal in ${journal.directory} is not valid: ${why}; refusing to start rather than overwrite it`);
-      for (const [realIp, virtualIp] of await journal.read()) {
+      for (const [realIp, virtualIp, day, kind] of await journal.read()) {
         const known = this.#get(realIp);
-        if (known === virtualIp) continue;
-        if (known !== undefined) throw corrupt(`${realIp} maps to both ${known} and ${virtualIp}`);
-        if (isIP(realIp) === 0) throw corrupt(`${JSON.stringify(realIp)} is not an IP address`);
-        if (!this.subnet.contains(virtualIp)) throw corrupt(`${realIp} maps to ${virtualIp}, not a usable address of ${this.subnet.cidr}`);
-        const offset = virtualIp - this.subnet.first;
-        if (this.#isTaken(offset)) throw corrupt(`virtual IP ${virtualIp} is given to two real IPs`);
-        this.#take(offset);
-        this.#count++;
         const shard = shardOf(realIp, shardCount);
-        this.#shards[shard].data.entries[realIp] = virtualIp;
         this.#checkpointDirty.add(shard);
         this.#journaled++;
-        if (offset > highest) highest = offset;
+        if (kind === RECLAIMED) {
+          reclaimed[shard]++;
+          reclaims++;
+          if (known === virtualIp) this.#remove(realIp, virtualIp);
+          continue;
+        }
+        if (known === virtualIp) {
+          if (day !== undefined) this.#markSeen(realIp, day);
+          continue;
+        }
+        if (known !== undefined) throw corrupt(`${realIp} maps to both ${this.#dotted(known)} and ${this.#dotted(virtualIp)}`);
+        if (isIP(realIp) === 0) throw corrupt(`${JSON.stringify(realIp)} is not an IP address`);
+        if (!this.subnet.contains(virtualIp)) throw corrupt(`${realIp} maps to ${this.#dotted(virtualIp)}, not a usable address of ${this.subnet.cidr}`);
+        if (this.#pool.isTaken(virtualIp)) throw corrupt(this.#duplicate(virtualIp, realIp));
+        this.#pool.take(realIp, virtualIp);
+        this.#count++;
+        this.#shards[shard].data.entries[realIp] = virtualIp;
+        if (day !== undefined) this.#markSeen(realIp, day);
       }
     }
+    this.#backend.verify?.({ counts, found: adapters.map((a) => a.found ?? true), reclaimed, names: this.#names });
     // Allocation only ever moves forward, so the next free address is just past the highest one.
-    this.#cursor = (highest + 1) % this.subnet.usable;
+    this.#pool.startAfterHighest();
+    return reclaims;
+  }
+
+  /** "100.64.0.1" */
+  #dotted(virtualIp: number): string {
+    return formatIpv4(virtualIp);
+  }
+
+  /** The message for one virtual IP held by two real IPs, naming both and how to recover. */
+  #duplicate(virtualIp: number, second: string): string {
+    let first = 'another real IP';
+    for (const shard of this.#shards) {
+      for (const [realIp, v] of Object.entries(shard.data.entries)) if (v === virtualIp && realIp !== second) first = realIp;
+    }
+    return (
+      `virtual IP ${this.#dotted(virtualIp)} is given to two real IPs, ${first} and ${second} (two relays wrote this store at once, before stores were locked). ` +
+      `Decide which real IP keeps ${this.#dotted(virtualIp)} and delete the other's entry from its shard file or journal line; that client gets a new address at its next connection`
+    );
   }
 
   get size(): number {
     return this.#count - this.#unsynced.size;
+  }
+
+  /** Usable addresses not taken. */
+  get free(): number {
+    return this.#pool.free;
   }
 
   lookup(realIp: string): number | undefined {
@@ -212,10 +289,46 @@ export class ShardedAddressStore implements AddressStore {
     }
   }
 
+  /** Every committed entry with its last-seen day. */
+  *seenEntries(): IterableIterator<SeenEntry> {
+    const baseline = this.#baselineDay();
+    for (const shard of this.#shards) {
+      const seen = shard.data.seen ?? {};
+      for (const [realIp, virtualIp] of Object.entries(shard.data.entries)) {
+        if (!this.#unsynced.has(realIp)) yield { realIp, virtualIp, lastSeenDay: Object.hasOwn(seen, realIp) ? seen[realIp] : baseline };
+      }
+    }
+  }
+
+  /** When `realIp` was last seen (start of that UTC day), or undefined when it has no entry. */
+  lastSeen(realIp: string): Date | undefined {
+    if (this.lookup(realIp) === undefined) return undefined;
+    const seen = this.#shards[shardOf(realIp, this.#backend.shardCount)].data.seen ?? {};
+    return new Date((Object.hasOwn(seen, realIp) ? seen[realIp] : this.#baselineDay()) * DAY_MS);
+  }
+
+  #baselineDay(): number {
+    return this.#backend.baselineDay ?? dayOf(this.#now());
+  }
+
   /** Own properties only, so a name like "constructor" is never mistaken for an entry. */
   #get(realIp: string): number | undefined {
     const entries = this.#shards[shardOf(realIp, this.#backend.shardCount)].data.entries;
     return Object.hasOwn(entries, realIp) ? entries[realIp] : undefined;
+  }
+
+  #markSeen(realIp: string, day: number): void {
+    const data = this.#shards[shardOf(realIp, this.#backend.shardCount)].data;
+    data.seen ??= {};
+    if (!Object.hasOwn(data.seen, realIp) || data.seen[realIp] < day) data.seen[realIp] = day;
+  }
+
+  #remove(realIp: string, virtualIp: number): void {
+    const data = this.#shards[shardOf(realIp, this.#backend.shardCount)].data;
+    delete data.entries[realIp];
+    if (data.seen !== undefined) delete data.seen[realIp];
+    this.#pool.release(realIp, virtualIp);
+    this.#count--;
   }
 
   findOrAllocate(realIp: string): Promise<number> {
@@ -223,28 +336,68 @@ export class ShardedAddressStore implements AddressStore {
     const known = this.#get(realIp);
     if (known !== undefined) {
       const pendingSeq = this.#unsynced.get(realIp);
-      if (pendingSeq === undefined) return Promise.resolve(known);
+      if (pendingSeq === undefined) {
+        this.touch(realIp);
+        return Promise.resolve(known);
+      }
       if (pendingSeq > this.#lastFailedSeq) return this.#waitFor(pendingSeq).then(() => known);
       // Its write failed: the shard is still dirty, so the next write retries it.
-      const seq = this.#markDirty(realIp, known);
+      const seq = this.#markDirty(realIp, [realIp, known, dayOf(this.#now())]);
       return this.#waitFor(seq).then(() => known);
     }
     if (isIP(realIp) === 0) {
       return Promise.reject(new StoreError('ERR_INVALID_REAL_IP', `${JSON.stringify(realIp)} is not an IP address`));
     }
-    if (this.#free === 0) {
-      return Promise.reject(
-        new StoreError('ERR_ADDRESS_SPACE_EXHAUSTED', `every one of the ${this.subnet.usable} usable addresses of ${this.subnet.cidr} is taken`),
-      );
+    if (this.#backend.readOnly) return Promise.reject(this.#readOnlyError());
+    let virtualIp: number;
+    try {
+      virtualIp = this.#pool.allocate(realIp);
+    } catch (error) {
+      return Promise.reject(error);
     }
-    const offset = this.#nextFreeOffset();
-    this.#take(offset);
-    const virtualIp = this.subnet.first + offset;
+    const today = dayOf(this.#now());
     this.#count++;
     this.#shards[shardOf(realIp, this.#backend.shardCount)].data.entries[realIp] = virtualIp;
+    this.#markSeen(realIp, today);
     this.#batchAllocations++;
-    const seq = this.#markDirty(realIp, virtualIp);
+    const seq = this.#markDirty(realIp, [realIp, virtualIp, today]);
     return this.#waitFor(seq).then(() => virtualIp);
+  }
+
+  /**
+   * Records that `realIp` was seen now (the relay calls it when a client leaves, so a client
+   * connected for months is not "unseen"). At most one record per entry per UTC day, written with
+   * the next batch; nothing waits for it. Unknown real IPs and read-only stores are ignored.
+   */
+  touch(realIp: string): void {
+    if (this.#closed || this.#backend.readOnly || this.#unsynced.has(realIp)) return;
+    const virtualIp = this.#get(realIp);
+    if (virtualIp === undefined) return;
+    const today = dayOf(this.#now());
+    const data = this.#shards[shardOf(realIp, this.#backend.shardCount)].data;
+    if (data.seen !== undefined && Object.hasOwn(data.seen, realIp) && data.seen[realIp] >= today) return;
+    this.#markSeen(realIp, today);
+    this.#queue(realIp, [realIp, virtualIp, today]);
+  }
+
+  /**
+   * Gives back the address of every entry unseen for `unseenForMs` (last seen on a UTC day that
+   * ended at least that long ago), durably, and returns them. For `alphanet store reclaim`, which
+   * holds the store's lock, so no relay has any of these clients connected. `dryRun` only lists.
+   */
+  async reclaim(unseenForMs: number, dryRun = false): Promise<SeenEntry[]> {
+    if (this.#closed) throw this.#closedError();
+    if (!dryRun && this.#backend.readOnly) throw this.#readOnlyError();
+    const cutoff = dayOf(this.#now() - unseenForMs);
+    const chosen = [...this.seenEntries()].filter((e) => e.lastSeenDay < cutoff);
+    if (dryRun || chosen.length === 0) return chosen;
+    let seq = 0;
+    for (const { realIp, virtualIp, lastSeenDay } of chosen) {
+      this.#remove(realIp, virtualIp);
+      seq = this.#queue(realIp, [realIp, virtualIp, lastSeenDay, RECLAIMED]);
+    }
+    await this.#waitFor(seq);
+    return chosen;
   }
 
   flush(): Promise<void> {
@@ -255,18 +408,24 @@ export class ShardedAddressStore implements AddressStore {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    await this.#flushAll();
-    const journal = this.#backend.journal;
-    if (journal === undefined) return;
-    await this.#checkpointing;
-    // A store that only read leaves the journal alone: its writer may still be appending to it.
-    if (this.#appendedSinceLoad && this.#journaled > 0) await this.#checkpoint(await journal.rotate(true));
-    await journal.close();
+    try {
+      await this.#flushAll();
+      const journal = this.#backend.journal;
+      if (journal === undefined) return;
+      await this.#checkpointing;
+      // A store that only read leaves the journal alone: its writer may still be appending to it.
+      if (this.#appendedSinceLoad && this.#journaled > 0) await this.#checkpoint(await journal.rotate(true));
+      await journal.close();
+    } finally {
+      await this.#backend.afterClose?.();
+    }
   }
 
   #flushAll(): Promise<void> {
-    if (this.#unsynced.size === 0) return this.#writing?.then(() => undefined, () => undefined) ?? Promise.resolve();
-    const seq = Math.max(...this.#unsynced.values());
+    if (this.#unsynced.size === 0 && this.#pending.length === 0 && this.#dirty.size === 0) {
+      return this.#writing?.then(() => undefined, () => undefined) ?? Promise.resolve();
+    }
+    const seq = this.#unsynced.size > 0 ? Math.max(...this.#unsynced.values()) : this.#seq;
     if (seq > this.#lastFailedSeq) return this.#waitFor(seq);
     // Something failed earlier: retry every shard that still holds unsynced entries.
     const retry = ++this.#seq;
@@ -282,29 +441,22 @@ export class ShardedAddressStore implements AddressStore {
     return new StoreError('ERR_STORE_CLOSED', 'the address store is closed');
   }
 
-  #isTaken(offset: number): boolean {
-    return (this.#taken[offset >>> 3] & (1 << (offset & 7))) !== 0;
+  #readOnlyError(): StoreError {
+    return new StoreError('ERR_STORE_READ_ONLY', 'this address store was opened to read only (no lock); open it for writing to change it');
   }
 
-  #take(offset: number): void {
-    this.#taken[offset >>> 3] |= 1 << (offset & 7);
-    this.#free--;
-  }
-
-  #nextFreeOffset(): number {
-    const { usable } = this.subnet;
-    let offset = this.#cursor;
-    while (this.#isTaken(offset)) offset = offset + 1 === usable ? 0 : offset + 1;
-    this.#cursor = offset + 1 === usable ? 0 : offset + 1;
-    return offset;
-  }
-
-  #markDirty(realIp: string, virtualIp: number): number {
+  /** Queues a record for the next write; returns the sequence number that write settles. */
+  #queue(realIp: string, record: JournalEntry): number {
     const seq = ++this.#seq;
-    this.#unsynced.set(realIp, seq);
-    if (this.#backend.journal !== undefined) this.#pending.push([realIp, virtualIp]);
+    if (this.#backend.journal !== undefined) this.#pending.push(record);
     else this.#dirty.add(shardOf(realIp, this.#backend.shardCount));
     this.#schedule();
+    return seq;
+  }
+
+  #markDirty(realIp: string, record: JournalEntry): number {
+    const seq = this.#queue(realIp, record);
+    this.#unsynced.set(realIp, seq);
     return seq;
   }
 
@@ -392,11 +544,21 @@ export class ShardedAddressStore implements AddressStore {
     }
   }
 
+  /** At open, after replaying reclaims: rotate and checkpoint before anything else is written. */
+  async #checkpointNow(): Promise<void> {
+    const journal = this.#backend.journal;
+    if (journal === undefined) return;
+    await this.#backend.beforeFirstWrite?.();
+    this.#prepared = true;
+    await this.#checkpoint(await journal.rotate());
+  }
+
   /**
-   * Rewrites every shard the journal touched since the last rotation, then deletes the journal
-   * generations that are now covered. A failure keeps them: the journal still holds every entry.
+   * Rewrites every shard the journal touched since the last rotation, then records the
+   * checkpoint and deletes the journal generations it covers. A failure keeps them: the journal
+   * still holds every entry.
    */
-  async #checkpoint(release: () => Promise<void>): Promise<void> {
+  async #checkpoint(release: (counts: number[]) => Promise<void>): Promise<void> {
     const shards = [...this.#checkpointDirty];
     const covered = this.#journaled;
     this.#checkpointDirty = new Set();
@@ -404,7 +566,7 @@ export class ShardedAddressStore implements AddressStore {
     try {
       await forEachLimited(shards.length, WRITE_CONCURRENCY, (i) => this.#writeShard(shards[i]));
       await this.#backend.afterBatch();
-      await release();
+      await release(this.#diskCounts.slice());
     } catch (error) {
       for (const shard of shards) this.#checkpointDirty.add(shard);
       this.#journaled += covered;
@@ -421,17 +583,24 @@ export class ShardedAddressStore implements AddressStore {
     this.#waiters = remaining;
   }
 
-  #writeShard(index: number): Promise<void> {
-    return this.#shards[index].write();
+  async #writeShard(index: number): Promise<void> {
+    await this.#shards[index].write();
+    this.#diskCounts[index] = this.#serializedCounts[index];
   }
 
   /**
    * Serialises one value per event-loop turn. Each shard's JSON.stringify is short, but a batch
-   * may touch every shard; spacing them lets socket I/O run between them.
+   * may touch every shard; spacing them lets socket I/O run between them. Records how many
+   * entries each shard's text holds: the count its checkpoint records.
    */
-  readonly #serialize = (data: unknown): Promise<string> => {
-    const text = this.#serializer.then(() => nextTurn()).then(() => JSON.stringify(data));
+  #serialize(index: number, data: unknown): Promise<string> {
+    const text = this.#serializer
+      .then(() => nextTurn())
+      .then(() => {
+        this.#serializedCounts[index] = Object.keys((data as ShardData).entries).length;
+        return JSON.stringify(data);
+      });
     this.#serializer = text.catch(() => undefined);
     return text;
-  };
+  }
 }
