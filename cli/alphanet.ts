@@ -7,6 +7,7 @@ import { buildExposeCommand } from './expose.ts';
 import { buildForwardCommand } from './forward.ts';
 import { buildNcCommand } from './nc.ts';
 import { buildRelayCommand } from './relay-options.ts';
+import { buildStoreCommand } from './store.ts';
 import { buildWhoamiCommand } from './whoami.ts';
 
 /** Builders of the subcommands, in help order. */
@@ -16,6 +17,7 @@ const COMMANDS: Array<() => Command> = [
   buildNcCommand,
   buildExposeCommand,
   buildForwardCommand,
+  buildStoreCommand,
 ];
 
 /** The whole program. */
