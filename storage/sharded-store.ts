@@ -341,8 +341,11 @@ export class ShardedAddressStore implements AddressStore {
         return Promise.resolve(known);
       }
       if (pendingSeq > this.#lastFailedSeq) return this.#waitFor(pendingSeq).then(() => known);
-      // Its write failed: the shard is still dirty, so the next write retries it.
-      const seq = this.#markDirty(realIp, [realIp, known, dayOf(this.#now())]);
+      // Its write failed. The failed batch's work was kept (its record or dirty shard), so a
+      // new write retries it; queueing the record again would grow each retry.
+      const seq = ++this.#seq;
+      this.#unsynced.set(realIp, seq);
+      this.#schedule();
       return this.#waitFor(seq).then(() => known);
     }
     if (isIP(realIp) === 0) {
