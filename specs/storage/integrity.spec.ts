@@ -8,6 +8,7 @@ import path from 'node:path';
 import t, { type Test } from 'tap';
 import { formatIpv4 } from '../../protocol/address.ts';
 import { openAddressStore } from '../../storage/index.ts';
+import { shardOf } from '../../storage/sharded-store.ts';
 import { crashCopy, escapeRegExp, openTracked, populate, shardFileOf, snapshot, tempDb } from './store-files.ts';
 
 /** Opens, expects a refusal matching `expected`, and checks that the store's files are byte-identical. */
@@ -167,4 +168,30 @@ t.test('one virtual IP held by two real IPs names both, dotted, and how to recov
     code: 'ERR_STORE_CORRUPT',
     message: new RegExp(`virtual IP ${escapeRegExp(formatIpv4(v))} is given to two real IPs, ${escapeRegExp(realIp)} and 203\\.0\\.113\\.9.*delete the other's entry`),
   });
+});
+
+t.test('a version-1 store opens, is upgraded at its first write, and is checked from then on', async (t) => {
+  const dbPath = await tempDb(t);
+  const shardDir = `${dbPath}.shards`;
+  await mkdir(shardDir, { recursive: true });
+  await writeFile(dbPath, JSON.stringify({ version: 1, subnet: '100.64.0.0/10', shards: 16 }));
+  // What version 1 left: a shard file (after a checkpoint) and a header-less journal (after a crash).
+  const shardName = `${String(shardOf('198.51.100.1', 16)).padStart(3, '0')}.json`;
+  await writeFile(path.join(shardDir, shardName), JSON.stringify({ entries: { '198.51.100.1': 0x64400001 } }));
+  await writeFile(path.join(shardDir, 'journal-000004.jsonl'), '["198.51.100.2",1681915906]\n');
+  const store = await openTracked(t, dbPath);
+  t.equal(store.lookup('198.51.100.1'), 0x64400001, 'the shard entry');
+  t.equal(store.lookup('198.51.100.2'), 0x64400002, 'the replayed version-1 journal line');
+  t.equal(JSON.parse(await readFile(dbPath, 'utf8')).version, 1, 'opening alone writes nothing');
+  const v = await store.findOrAllocate('198.51.100.3');
+  t.equal(v, 0x64400003);
+  const upgraded = JSON.parse(await readFile(dbPath, 'utf8')) as { version: number; legacyJournalsThrough: number; journals: object; checkpoint: { counts: number[] } };
+  t.match(upgraded, { version: 2, legacyJournalsThrough: 4, journals: { 4: 1, 5: null } }, 'the first write records what the open found');
+  t.equal(upgraded.checkpoint.counts.reduce((a, b) => a + b, 0), 1, 'with the shard counts as found');
+  const crashed = await crashCopy(t, store, dbPath);
+  const reopened = await openAddressStore({ path: crashed });
+  t.equal(reopened.size, 3, 'the upgraded store reopens after a crash, version-1 journal and all');
+  await reopened.close();
+  await rm(path.join(`${crashed}.shards`, 'journal-000004.jsonl'));
+  await refused(t, crashed, { code: 'ERR_STORE_MISSING', message: /journal-000004\.jsonl is missing/ });
 });
