@@ -1,136 +1,37 @@
 /**
- * The address map, sharded over many small lowdb databases so no single write has to serialise
- * the whole map. lowdb's write() runs JSON.stringify of its entire database on the main thread
- * (about 1.3 s at a million entries); a shard holds about 1/256 of the map, so one shard's
- * serialisation stays in the low milliseconds, and serialisations are spaced one per event-loop
- * turn so a batch touching many shards never blocks for longer than one shard takes.
+ * The address store over a ShardMap (storage/shard-map.ts): many small lowdb databases, so no
+ * single write has to serialise the whole map. lowdb's write() runs JSON.stringify of its entire
+ * database on the main thread (about 1.3 s at a million entries); a shard holds about 1/1024 of
+ * the map, and serialisations are spaced one per event-loop turn so a batch touching many shards
+ * never blocks for longer than one shard takes.
  *
  * Allocations are group-committed: every allocation that arrives while a write is running goes
  * into the next write, which rewrites only the shards made dirty since.
  */
 import { isIP } from 'node:net';
-import { setImmediate as nextTurn } from 'node:timers/promises';
-import type { Adapter } from 'lowdb';
-import { Low } from 'lowdb';
 import { formatIpv4 } from '../protocol/address.ts';
 import type { AddressEntry, AddressStore } from './address-store.ts';
-import { AddressPool, type Ipv6PrefixCap } from './address-pool.ts';
+import { AddressPool } from './address-pool.ts';
 import { StoreError } from './errors.ts';
-import { RECLAIMED, type Journal, type JournalEntry } from './journal.ts';
+import { RECLAIMED, type JournalEntry } from './journal.ts';
 import { DAY_MS, dayOf } from './last-seen.ts';
+import type { SeenEntry, ShardedStoreOptions, ShardBackend, StoreWriteInfo } from './store-types.ts';
+import { forEachLimited, ShardMap } from './shard-map.ts';
 import type { Subnet } from './subnet.ts';
 
-/** What one shard file holds. */
-export interface ShardData {
-  /** real IP → virtual IP (unsigned 32-bit integer). */
-  entries: Record<string, number>;
-  /** real IP → UTC day number it was last seen (docs/STORAGE.md); absent = the store's baseline day. */
-  seen?: Record<string, number>;
-}
-
-/** Figures of one committed write, for metrics. */
-export interface StoreWriteInfo {
-  /** Wall time of the batch: serialising, writing, fsyncing and renaming every dirty shard. */
-  durationMs: number;
-  /** Shard files rewritten. */
-  shards: number;
-  /** Allocations made durable by this write. */
-  entries: number;
-}
-
-/** What the load found, for a backend to check against its own records. */
-export interface LoadReport {
-  /** Entries read from each shard file. */
-  counts: number[];
-  /** Whether each shard file existed. */
-  found: boolean[];
-  /** Journal records since the checkpoint that reclaimed an entry of each shard. */
-  reclaimed: number[];
-  /** Each shard's name, for messages. */
-  names: string[];
-}
-
-/** How the store reaches its shards; the file and memory stores differ only here. */
-export interface ShardBackend {
-  readonly shardCount: number;
-  /**
-   * The lowdb adapter of shard `index`, called once per shard. `serialize` spaces serialisations
-   * out over event-loop turns; file adapters should use it. `filename` names the shard in errors,
-   * `found` says whether the last read found the file.
-   */
-  adapter(index: number, serialize: (data: unknown) => Promise<string>): Adapter<ShardData> & { readonly filename?: string; readonly found?: boolean };
-  /** Runs once after every dirty shard of a batch is written (e.g. fsync the directory). */
-  afterBatch(): Promise<void>;
-  /**
-   * When present, each batch is appended to this journal (one fsync) and shards are rewritten
-   * only by checkpoints; when absent, each batch rewrites its dirty shards.
-   */
-  journal?: Journal;
-  /** Checks what the load found (e.g. against the manifest's counts); throws a StoreError to refuse. */
-  verify?(report: LoadReport): void;
-  /**
-   * Runs once, before this store's first write: a store that only reads must not touch files a
-   * writer in another store may be using.
-   */
-  beforeFirstWrite?(): Promise<void>;
-  /** Journal entries that trigger a checkpoint. @default 20_000 */
-  checkpointEntries?: number;
-  /** Refuse every write (ERR_STORE_READ_ONLY). @default false */
-  readOnly?: boolean;
-  /** Entries with no last-seen day count as seen on this UTC day. @default today */
-  baselineDay?: number;
-  /** Runs at the end of close(), whatever happened (e.g. release the lock). */
-  afterClose?(): Promise<void>;
-}
+export { shardOf, type ShardData } from './shard-map.ts';
+export type { LoadReport, SeenEntry, ShardBackend, ShardedStoreOptions, StoreWriteInfo } from './store-types.ts';
 
 /** Journal entries between checkpoints: replaying 20,000 lines at open takes a few ms. */
 export const DEFAULT_CHECKPOINT_ENTRIES = 20_000;
 
-export interface ShardedStoreOptions {
-  subnet: Subnet;
-  backend: ShardBackend;
-  onWrite?: (info: StoreWriteInfo) => void;
-  /** A background checkpoint failed; nothing is lost (the journal keeps it) and the next one retries. */
-  onCheckpointError?: (error: StoreError) => void;
-  /** The IPv6 per-prefix cap. */
-  ipv6Prefix: Ipv6PrefixCap;
-  /** The clock, in ms (last-seen days). @default Date.now */
-  now?: () => number;
-}
-
-/** One entry with its last-seen day, for `alphanet store list` and reclaim. */
-export interface SeenEntry extends AddressEntry {
-  /** UTC day number the real IP was last seen (docs/STORAGE.md). */
-  lastSeenDay: number;
-}
-
 /** Shard files written at once; libuv's default pool has 4 threads, so more buys nothing. */
 const WRITE_CONCURRENCY = 4;
-/** Shard files read at once when opening. */
-const READ_CONCURRENCY = 8;
-
-/** FNV-1a: cheap and even, so shards stay balanced even when real IPs share a prefix. */
-export function shardOf(realIp: string, shardCount: number): number {
-  let hash = 0x811c9dc5;
-  for (let i = 0; i < realIp.length; i++) {
-    hash ^= realIp.charCodeAt(i);
-    hash = Math.imul(hash, 0x01000193);
-  }
-  return (hash >>> 0) % shardCount;
-}
 
 interface Waiter {
   seq: number;
   resolve: () => void;
   reject: (error: unknown) => void;
-}
-
-async function forEachLimited(count: number, limit: number, run: (index: number) => Promise<void>): Promise<void> {
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < count) await run(next++);
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, count) }, worker));
 }
 
 export class ShardedAddressStore implements AddressStore {
@@ -139,13 +40,8 @@ export class ShardedAddressStore implements AddressStore {
   readonly #onWrite: ((info: StoreWriteInfo) => void) | undefined;
   readonly #onCheckpointError: ((error: StoreError) => void) | undefined;
   readonly #now: () => number;
-  readonly #shards: Low<ShardData>[] = [];
-  readonly #names: string[] = [];
-  /** Entries in each shard file as last written (or read): the counts a checkpoint records. */
-  #diskCounts: number[] = [];
-  /** Entries counted by the last serialisation of each shard, adopted once its write succeeds. */
-  readonly #serializedCounts: number[] = [];
-  /** Entries across all shards. The shard objects are the only index: a second Map doubled the heap. */
+  readonly #map: ShardMap;
+  /** Entries across all shards. */
   #count = 0;
   readonly #pool: AddressPool;
 
@@ -166,7 +62,6 @@ export class ShardedAddressStore implements AddressStore {
   #waiters: Waiter[] = [];
   #writing: Promise<void> | undefined;
   #scheduled = false;
-  #serializer: Promise<unknown> = Promise.resolve();
   #closed = false;
 
   private constructor(options: ShardedStoreOptions) {
@@ -176,6 +71,7 @@ export class ShardedAddressStore implements AddressStore {
     this.#onCheckpointError = options.onCheckpointError;
     this.#now = options.now ?? Date.now;
     this.#pool = new AddressPool(options.subnet, options.ipv6Prefix);
+    this.#map = new ShardMap(options.backend);
   }
 
   /** Reads every shard and the journal, checks them, and rebuilds the in-memory indexes. */
@@ -189,40 +85,32 @@ export class ShardedAddressStore implements AddressStore {
   }
 
   async #load(): Promise<number> {
-    const { shardCount } = this.#backend;
-    const adapters = Array.from({ length: shardCount }, (_, i) => this.#backend.adapter(i, (data) => this.#serialize(i, data)));
-    for (const [i, adapter] of adapters.entries()) {
-      this.#names.push(adapter.filename ?? `shard ${i}`);
-      this.#shards.push(new Low<ShardData>(adapter, { entries: {} }));
-    }
-    await forEachLimited(shardCount, READ_CONCURRENCY, (i) => this.#shards[i].read());
-    const counts = new Array<number>(shardCount).fill(0);
-    for (let i = 0; i < shardCount; i++) {
-      const name = this.#names[i];
+    const map = this.#map;
+    await map.read();
+    const counts = map.diskCounts();
+    for (let i = 0; i < map.count; i++) {
       const corrupt = (why: string): StoreError =>
-        new StoreError('ERR_STORE_CORRUPT', `${name} is not a valid store file: ${why}; refusing to start rather than overwrite it`);
-      const data = this.#shards[i].data;
+        new StoreError('ERR_STORE_CORRUPT', `${map.names[i]} is not a valid store file: ${why}; refusing to start rather than overwrite it`);
+      const data = map.data(i);
       if (data.seen !== undefined && (typeof data.seen !== 'object' || data.seen === null)) throw corrupt('seen must be an object');
       for (const [realIp, virtualIp] of Object.entries(data.entries)) {
         if (isIP(realIp) === 0) throw corrupt(`${JSON.stringify(realIp)} is not an IP address`);
-        if (shardOf(realIp, shardCount) !== i) throw corrupt(`${realIp} belongs in shard ${shardOf(realIp, shardCount)}`);
+        if (map.indexOf(realIp) !== i) throw corrupt(`${realIp} belongs in shard ${map.indexOf(realIp)}`);
         if (!this.subnet.contains(virtualIp)) throw corrupt(`${realIp} maps to ${this.#dotted(virtualIp)}, not a usable address of ${this.subnet.cidr}`);
         if (this.#pool.isTaken(virtualIp)) throw corrupt(this.#duplicate(virtualIp, realIp));
         this.#pool.take(realIp, virtualIp);
         this.#count++;
-        counts[i]++;
       }
     }
-    this.#diskCounts = counts.slice();
-    const reclaimed = new Array<number>(shardCount).fill(0);
+    const reclaimed = new Array<number>(map.count).fill(0);
     let reclaims = 0;
     const journal = this.#backend.journal;
     if (journal !== undefined) {
       const corrupt = (why: string): StoreError =>
         new StoreError('ERR_STORE_CORRUPT', `the journal in ${journal.directory} is not valid: ${why}; refusing to start rather than overwrite it`);
       for (const [realIp, virtualIp, day, kind] of await journal.read()) {
-        const known = this.#get(realIp);
-        const shard = shardOf(realIp, shardCount);
+        const known = map.get(realIp);
+        const shard = map.indexOf(realIp);
         this.#checkpointDirty.add(shard);
         this.#journaled++;
         if (kind === RECLAIMED) {
@@ -232,7 +120,7 @@ export class ShardedAddressStore implements AddressStore {
           continue;
         }
         if (known === virtualIp) {
-          if (day !== undefined) this.#markSeen(realIp, day);
+          if (day !== undefined) map.markSeen(realIp, day);
           continue;
         }
         if (known !== undefined) throw corrupt(`${realIp} maps to both ${this.#dotted(known)} and ${this.#dotted(virtualIp)}`);
@@ -241,11 +129,11 @@ export class ShardedAddressStore implements AddressStore {
         if (this.#pool.isTaken(virtualIp)) throw corrupt(this.#duplicate(virtualIp, realIp));
         this.#pool.take(realIp, virtualIp);
         this.#count++;
-        this.#shards[shard].data.entries[realIp] = virtualIp;
-        if (day !== undefined) this.#markSeen(realIp, day);
+        map.set(realIp, virtualIp);
+        if (day !== undefined) map.markSeen(realIp, day);
       }
     }
-    this.#backend.verify?.({ counts, found: adapters.map((a) => a.found ?? true), reclaimed, names: this.#names });
+    this.#backend.verify?.({ counts, found: map.found(), reclaimed, names: map.names });
     // Allocation only ever moves forward, so the next free address is just past the highest one.
     this.#pool.startAfterHighest();
     return reclaims;
@@ -259,9 +147,7 @@ export class ShardedAddressStore implements AddressStore {
   /** The message for one virtual IP held by two real IPs, naming both and how to recover. */
   #duplicate(virtualIp: number, second: string): string {
     let first = 'another real IP';
-    for (const shard of this.#shards) {
-      for (const [realIp, v] of Object.entries(shard.data.entries)) if (v === virtualIp && realIp !== second) first = realIp;
-    }
+    for (const [realIp, v] of this.#map.all()) if (v === virtualIp && realIp !== second) first = realIp;
     return (
       `virtual IP ${this.#dotted(virtualIp)} is given to two real IPs, ${first} and ${second} (two relays wrote this store at once, before stores were locked). ` +
       `Decide which real IP keeps ${this.#dotted(virtualIp)} and delete the other's entry from its shard file or journal line; that client gets a new address at its next connection`
@@ -278,62 +164,40 @@ export class ShardedAddressStore implements AddressStore {
   }
 
   lookup(realIp: string): number | undefined {
-    return this.#unsynced.has(realIp) ? undefined : this.#get(realIp);
+    return this.#unsynced.has(realIp) ? undefined : this.#map.get(realIp);
   }
 
   *entries(): IterableIterator<AddressEntry> {
-    for (const shard of this.#shards) {
-      for (const [realIp, virtualIp] of Object.entries(shard.data.entries)) {
-        if (!this.#unsynced.has(realIp)) yield { realIp, virtualIp };
-      }
-    }
+    for (const [realIp, virtualIp] of this.#map.all()) if (!this.#unsynced.has(realIp)) yield { realIp, virtualIp };
   }
 
   /** Every committed entry with its last-seen day. */
   *seenEntries(): IterableIterator<SeenEntry> {
     const baseline = this.#baselineDay();
-    for (const shard of this.#shards) {
-      const seen = shard.data.seen ?? {};
-      for (const [realIp, virtualIp] of Object.entries(shard.data.entries)) {
-        if (!this.#unsynced.has(realIp)) yield { realIp, virtualIp, lastSeenDay: Object.hasOwn(seen, realIp) ? seen[realIp] : baseline };
-      }
+    for (const [realIp, virtualIp, day] of this.#map.all()) {
+      if (!this.#unsynced.has(realIp)) yield { realIp, virtualIp, lastSeenDay: day ?? baseline };
     }
   }
 
   /** When `realIp` was last seen (start of that UTC day), or undefined when it has no entry. */
   lastSeen(realIp: string): Date | undefined {
     if (this.lookup(realIp) === undefined) return undefined;
-    const seen = this.#shards[shardOf(realIp, this.#backend.shardCount)].data.seen ?? {};
-    return new Date((Object.hasOwn(seen, realIp) ? seen[realIp] : this.#baselineDay()) * DAY_MS);
+    return new Date((this.#map.seenDay(realIp) ?? this.#baselineDay()) * DAY_MS);
   }
 
   #baselineDay(): number {
     return this.#backend.baselineDay ?? dayOf(this.#now());
   }
 
-  /** Own properties only, so a name like "constructor" is never mistaken for an entry. */
-  #get(realIp: string): number | undefined {
-    const entries = this.#shards[shardOf(realIp, this.#backend.shardCount)].data.entries;
-    return Object.hasOwn(entries, realIp) ? entries[realIp] : undefined;
-  }
-
-  #markSeen(realIp: string, day: number): void {
-    const data = this.#shards[shardOf(realIp, this.#backend.shardCount)].data;
-    data.seen ??= {};
-    if (!Object.hasOwn(data.seen, realIp) || data.seen[realIp] < day) data.seen[realIp] = day;
-  }
-
   #remove(realIp: string, virtualIp: number): void {
-    const data = this.#shards[shardOf(realIp, this.#backend.shardCount)].data;
-    delete data.entries[realIp];
-    if (data.seen !== undefined) delete data.seen[realIp];
+    this.#map.remove(realIp);
     this.#pool.release(realIp, virtualIp);
     this.#count--;
   }
 
   findOrAllocate(realIp: string): Promise<number> {
     if (this.#closed) return Promise.reject(this.#closedError());
-    const known = this.#get(realIp);
+    const known = this.#map.get(realIp);
     if (known !== undefined) {
       const pendingSeq = this.#unsynced.get(realIp);
       if (pendingSeq === undefined) {
@@ -360,8 +224,8 @@ export class ShardedAddressStore implements AddressStore {
     }
     const today = dayOf(this.#now());
     this.#count++;
-    this.#shards[shardOf(realIp, this.#backend.shardCount)].data.entries[realIp] = virtualIp;
-    this.#markSeen(realIp, today);
+    this.#map.set(realIp, virtualIp);
+    this.#map.markSeen(realIp, today);
     this.#batchAllocations++;
     const seq = this.#markDirty(realIp, [realIp, virtualIp, today]);
     return this.#waitFor(seq).then(() => virtualIp);
@@ -374,12 +238,11 @@ export class ShardedAddressStore implements AddressStore {
    */
   touch(realIp: string): void {
     if (this.#closed || this.#backend.readOnly || this.#unsynced.has(realIp)) return;
-    const virtualIp = this.#get(realIp);
+    const virtualIp = this.#map.get(realIp);
     if (virtualIp === undefined) return;
     const today = dayOf(this.#now());
-    const data = this.#shards[shardOf(realIp, this.#backend.shardCount)].data;
-    if (data.seen !== undefined && Object.hasOwn(data.seen, realIp) && data.seen[realIp] >= today) return;
-    this.#markSeen(realIp, today);
+    if ((this.#map.seenDay(realIp) ?? -1) >= today) return;
+    this.#map.markSeen(realIp, today);
     this.#queue(realIp, [realIp, virtualIp, today]);
   }
 
@@ -434,7 +297,7 @@ export class ShardedAddressStore implements AddressStore {
     const retry = ++this.#seq;
     for (const realIp of this.#unsynced.keys()) {
       this.#unsynced.set(realIp, retry);
-      if (this.#backend.journal === undefined) this.#dirty.add(shardOf(realIp, this.#backend.shardCount));
+      if (this.#backend.journal === undefined) this.#dirty.add(this.#map.indexOf(realIp));
     }
     this.#schedule();
     return this.#waitFor(retry);
@@ -452,7 +315,7 @@ export class ShardedAddressStore implements AddressStore {
   #queue(realIp: string, record: JournalEntry): number {
     const seq = ++this.#seq;
     if (this.#backend.journal !== undefined) this.#pending.push(record);
-    else this.#dirty.add(shardOf(realIp, this.#backend.shardCount));
+    else this.#dirty.add(this.#map.indexOf(realIp));
     this.#schedule();
     return seq;
   }
@@ -503,7 +366,7 @@ export class ShardedAddressStore implements AddressStore {
         if (journal !== undefined) {
           await journal.append(appended);
         } else {
-          await forEachLimited(shards.length, WRITE_CONCURRENCY, (i) => this.#writeShard(shards[i]));
+          await forEachLimited(shards.length, WRITE_CONCURRENCY, (i) => this.#map.write(shards[i]));
           await this.#backend.afterBatch();
         }
       } catch (error) {
@@ -516,7 +379,7 @@ export class ShardedAddressStore implements AddressStore {
         if (journal !== undefined) {
           this.#appendedSinceLoad = true;
           this.#journaled += appended.length;
-          for (const [realIp] of appended) this.#checkpointDirty.add(shardOf(realIp, this.#backend.shardCount));
+          for (const [realIp] of appended) this.#checkpointDirty.add(this.#map.indexOf(realIp));
           const threshold = this.#backend.checkpointEntries ?? DEFAULT_CHECKPOINT_ENTRIES;
           if (this.#journaled >= threshold && this.#checkpointing === undefined) {
             // Rotation happens here, between appends; the shard rewriting runs beside later batches.
@@ -567,9 +430,9 @@ export class ShardedAddressStore implements AddressStore {
     this.#checkpointDirty = new Set();
     this.#journaled = 0;
     try {
-      await forEachLimited(shards.length, WRITE_CONCURRENCY, (i) => this.#writeShard(shards[i]));
+      await forEachLimited(shards.length, WRITE_CONCURRENCY, (i) => this.#map.write(shards[i]));
       await this.#backend.afterBatch();
-      await release(this.#diskCounts.slice());
+      await release(this.#map.diskCounts());
     } catch (error) {
       for (const shard of shards) this.#checkpointDirty.add(shard);
       this.#journaled += covered;
@@ -584,26 +447,5 @@ export class ShardedAddressStore implements AddressStore {
       else remaining.push(waiter);
     }
     this.#waiters = remaining;
-  }
-
-  async #writeShard(index: number): Promise<void> {
-    await this.#shards[index].write();
-    this.#diskCounts[index] = this.#serializedCounts[index];
-  }
-
-  /**
-   * Serialises one value per event-loop turn. Each shard's JSON.stringify is short, but a batch
-   * may touch every shard; spacing them lets socket I/O run between them. Records how many
-   * entries each shard's text holds: the count its checkpoint records.
-   */
-  #serialize(index: number, data: unknown): Promise<string> {
-    const text = this.#serializer
-      .then(() => nextTurn())
-      .then(() => {
-        this.#serializedCounts[index] = Object.keys((data as ShardData).entries).length;
-        return JSON.stringify(data);
-      });
-    this.#serializer = text.catch(() => undefined);
-    return text;
   }
 }
