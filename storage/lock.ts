@@ -18,10 +18,24 @@ import { open, readFile, rm, stat, type FileHandle } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { StoreError } from './errors.ts';
 
-const { tryLock } = createRequire(import.meta.url)('fs-native-extensions') as {
-  /** True when the exclusive lock on the whole file was granted; false when another open file holds it. */
-  tryLock(fd: number): boolean;
-};
+/** True when the exclusive lock on the whole file was granted; false when another open file holds it. */
+type TryLock = (fd: number) => boolean;
+let tryLockOnce: TryLock | undefined;
+
+/**
+ * Loaded at the first lock, not at import: a platform without a prebuilt binary then fails only
+ * where a lock is needed (a writer), with a message, while memory stores and readers still work.
+ */
+function loadTryLock(): TryLock {
+  if (tryLockOnce === undefined) {
+    try {
+      tryLockOnce = (createRequire(import.meta.url)('fs-native-extensions') as { tryLock: TryLock }).tryLock;
+    } catch (error) {
+      throw new StoreError('ERR_STORE_WRITE', `cannot load fs-native-extensions, which locks the store: ${(error as Error).message}`, { cause: error });
+    }
+  }
+  return tryLockOnce;
+}
 
 /** Suffix of the lock file beside the manifest. */
 export const LOCK_SUFFIX = '.lock';
@@ -67,6 +81,7 @@ async function readHolder(lockPath: string): Promise<LockHolder | undefined> {
  * naming the holder and how to go on. Never waits: a second relay is refused at once.
  */
 export async function acquireStoreLock(manifestPath: string): Promise<StoreLock> {
+  const tryLock = loadTryLock();
   const lockPath = manifestPath + LOCK_SUFFIX;
   for (let attempt = 1; ; attempt++) {
     let handle: FileHandle;
