@@ -3,7 +3,10 @@
  * Each case removes or cuts a file as an operator (or a bad backup) would, then checks that the
  * open is refused with a code, the file named and what to do, and that nothing was written.
  */
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { readFile, rm, truncate, writeFile, mkdir } from 'node:fs/promises';
+import { createInterface } from 'node:readline';
 import path from 'node:path';
 import t, { type Test } from 'tap';
 import { formatIpv4 } from '../../protocol/address.ts';
@@ -194,4 +197,32 @@ t.test('a version-1 store opens, is upgraded at its first write, and is checked 
   await reopened.close();
   await rm(path.join(`${crashed}.shards`, 'journal-000004.jsonl'));
   await refused(t, crashed, { code: 'ERR_STORE_MISSING', message: /journal-000004\.jsonl is missing/ });
+});
+
+t.test('five SIGKILLs in a row at different points: every acknowledged mapping survives, every reopen passes the checks', async (t) => {
+  const dbPath = await tempDb(t);
+  const fixture = new URL('./fixtures/crash-writer.ts', import.meta.url).pathname;
+  const acknowledged = new Map<string, number>();
+  for (const killAfter of [120, 260, 410, 530, 700]) {
+    const child = spawn(process.execPath, ['--import', 'tsx', fixture, dbPath], { stdio: ['ignore', 'pipe', 'inherit'] });
+    t.teardown(() => void child.kill('SIGKILL'));
+    const exited = once(child, 'exit');
+    let lines = 0;
+    for await (const line of createInterface({ input: child.stdout })) {
+      const [realIp, virtualIp] = line.split(' ');
+      if (acknowledged.has(realIp) && acknowledged.get(realIp) !== Number(virtualIp)) t.fail(`${realIp} changed address after a crash`);
+      acknowledged.set(realIp, Number(virtualIp));
+      if (++lines === killAfter) {
+        child.kill('SIGKILL');
+        break;
+      }
+    }
+    await exited;
+    t.equal(child.signalCode, 'SIGKILL', `killed after ${killAfter} acknowledgements`);
+  }
+  const store = await openTracked(t, dbPath);
+  for (const [realIp, v] of acknowledged) if (store.lookup(realIp) !== v) t.fail(`${realIp} lost`);
+  t.ok(store.size >= acknowledged.size, `${acknowledged.size} acknowledged mappings, all there`);
+  const virtualIps = [...store.entries()].map((e) => e.virtualIp);
+  t.equal(new Set(virtualIps).size, virtualIps.length, 'no address given twice');
 });
