@@ -29,6 +29,9 @@ const JOURNAL_NAME = /^journal-(\d+)\.jsonl$/;
  */
 const JOURNAL_FLAGS = constants.O_WRONLY | constants.O_APPEND | constants.O_DSYNC;
 
+/** What a failed append's message says to do. */
+const RETRY_HINT = '; check free space and permissions: nothing was acknowledged, the address stays reserved for its real IP and the next request retries';
+
 /** Marks a record that gives an address back (`alphanet store reclaim`). */
 export const RECLAIMED = 'reclaimed';
 
@@ -158,7 +161,7 @@ export class Journal {
     try {
       if (this.#handle === undefined || this.#broken) await this.#startGeneration();
     } catch (error) {
-      throw new StoreError('ERR_STORE_WRITE', `cannot start a journal in ${this.directory}: ${(error as Error).message}`, { cause: error });
+      throw new StoreError('ERR_STORE_WRITE', `cannot start a journal in ${this.directory}: ${(error as Error).message}${RETRY_HINT}`, { cause: error });
     }
     const bytes = Buffer.from(entries.map((e) => JSON.stringify(e)).join('\n') + '\n');
     try {
@@ -172,7 +175,7 @@ export class Journal {
       await this.#handle!.truncate(this.#bytes).catch(() => {
         this.#broken = true;
       });
-      throw new StoreError('ERR_STORE_WRITE', `cannot append to ${this.#file(this.#generation)}: ${(error as Error).message}`, { cause: error });
+      throw new StoreError('ERR_STORE_WRITE', `cannot append to ${this.#file(this.#generation)}: ${(error as Error).message}${RETRY_HINT}`, { cause: error });
     }
     this.#bytes += bytes.length;
     this.#counts.set(this.#generation, (this.#counts.get(this.#generation) ?? 0) + entries.length);
