@@ -5,14 +5,16 @@
  *   alphanet store stats   [--db PATH]
  *   alphanet store reclaim --unseen-for 90d [--db PATH] [--dry-run]
  *
- * `list` and `stats` open the store to read (no lock, so they work beside a running relay).
+ * `list` and `stats` open the store to read (no lock, so they work beside a running relay);
+ * `stats` says who holds the lock, if anyone.
  * `reclaim` takes the store's lock, so it refuses while a relay has the store open: no client can
  * be connected with an address it gives back.
  */
+import path from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { formatIpv4 } from '../protocol/address.ts';
 import { AlphanetError } from '../protocol/errors.ts';
-import { DAY_MS, DEFAULT_DB_PATH, dayOf, formatDay, openAddressStore, type SeenEntry, type ShardedAddressStore } from '../storage/index.ts';
+import { DAY_MS, DEFAULT_DB_PATH, dayOf, formatDay, openAddressStore, probeStoreLock, type SeenEntry, type ShardedAddressStore } from '../storage/index.ts';
 
 const DURATION = /^(\d+)(h|d|w)$/;
 const UNIT_MS = { h: 3_600_000, d: DAY_MS, w: 7 * DAY_MS } as const;
@@ -74,10 +76,11 @@ export function buildStoreCommand(): Command {
 
   command
     .command('stats')
-    .description('subnet, entries, free addresses, and how many entries are unseen for 30/90/365 days')
+    .description('subnet, entries, free addresses, how many entries are unseen for 30/90/365 days, and who has the store open')
     .addOption(dbOption())
     .action(async (flags: { db: string }) => {
-      await withStore(flags.db, 'read', (store) => {
+      await withStore(flags.db, 'read', async (store) => {
+        const holder = await probeStoreLock(path.resolve(flags.db));
         const today = dayOf(Date.now());
         const ages = [30, 90, 365].map((days) => [days, 0] as [number, number]);
         for (const e of store.seenEntries()) for (const age of ages) if (today - e.lastSeenDay > age[0]) age[1]++;
@@ -87,6 +90,7 @@ export function buildStoreCommand(): Command {
             `entries  ${store.size}`,
             `free     ${store.free}`,
             `unseen   ${ages.map(([days, n]) => `${n} for over ${days}d`).join(', ')}`,
+            `in use   ${holder === undefined ? 'no (reclaim can run)' : `by ${holder}`}`,
           ].join('\n') + '\n',
         );
       });

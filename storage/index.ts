@@ -18,7 +18,7 @@ export { DurableJsonFile } from './durable-file.ts';
 export { DEFAULT_CHECKPOINT_ENTRIES, ShardedAddressStore, type SeenEntry, type StoreWriteInfo } from './sharded-store.ts';
 export { DEFAULT_DB_PATH, DEFAULT_SHARD_COUNT, openAddressStore, type AddressStoreOptions } from './file-store.ts';
 export { MANIFEST_VERSION } from './manifest.ts';
-export { LOCK_SUFFIX } from './lock.ts';
+export { LOCK_SUFFIX, probeStoreLock } from './lock.ts';
 export { DEFAULT_IPV6_PREFIX_CAP, DEFAULT_IPV6_PREFIX_LENGTH, ipv6PrefixOf } from './ipv6-prefix.ts';
 export { DAY_MS, dayOf, formatDay } from './last-seen.ts';
 

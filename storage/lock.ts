@@ -19,7 +19,7 @@ import { hostname } from 'node:os';
 import { StoreError } from './errors.ts';
 
 /** True when the exclusive lock on the whole file was granted; false when another open file holds it. */
-type TryLock = (fd: number) => boolean;
+type TryLock = (fd: number, options?: { shared?: boolean }) => boolean;
 let tryLockOnce: TryLock | undefined;
 
 /**
@@ -61,7 +61,28 @@ export interface StoreLock {
   release(): Promise<void>;
 }
 
-function describe(holder: LockHolder | undefined): string {
+/**
+ * Who holds the store's lock, without taking it or creating anything: undefined when nobody does
+ * (no lock file, or one a crash left unlocked). For `alphanet store stats`.
+ */
+export async function probeStoreLock(manifestPath: string): Promise<string | undefined> {
+  const lockPath = manifestPath + LOCK_SUFFIX;
+  let handle: FileHandle;
+  try {
+    handle = await open(lockPath, 'r');
+  } catch {
+    return undefined;
+  }
+  try {
+    // A shared lock on a read-only descriptor conflicts only with a writer's exclusive one.
+    if (loadTryLock()(handle.fd, { shared: true })) return undefined;
+  } finally {
+    await handle.close();
+  }
+  return describe(await readHolder(lockPath));
+}
+
+export function describe(holder: LockHolder | undefined): string {
   if (holder === undefined) return 'another process (it has not written its details yet, or is exiting)';
   return `pid ${holder.pid} on ${holder.host} (${holder.command}), holding it since ${holder.since}`;
 }

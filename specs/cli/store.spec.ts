@@ -56,7 +56,7 @@ t.test('list and stats read the store', async (t) => {
   ]);
   const stats = await run(['stats', '--db', db]);
   t.equal(stats.code, 0, stats.stderr);
-  t.match(stats.stdout, /subnet +100\.64\.0\.0\/10 \(4194302 usable addresses\)\nentries +2\nfree +4194300\nunseen +1 for over 30d, 1 for over 90d, 0 for over 365d\n/);
+  t.match(stats.stdout, /subnet +100\.64\.0\.0\/10 \(4194302 usable addresses\)\nentries +2\nfree +4194300\nunseen +1 for over 30d, 1 for over 90d, 0 for over 365d\nin use +no \(reclaim can run\)\n$/);
 });
 
 t.test('reclaim --dry-run lists and writes nothing; reclaim gives the addresses back', async (t) => {
@@ -85,6 +85,8 @@ t.test('reclaim refuses while a relay holds the store; errors are named, exit 1'
   t.ok(relayStore.lookup('198.51.100.1') !== undefined, 'nothing was reclaimed');
   const listed = await run(['list', '--db', db]);
   t.equal(listed.code, 0, 'list reads beside the running relay');
+  const stats = await run(['stats', '--db', db]);
+  t.match(stats.stdout, new RegExp(`\nin use +by pid ${process.pid} on .*holding it since `), 'stats names the holder');
   const missing = await run(['stats', '--db', path.join(path.dirname(db), 'nope.json')]);
   t.equal(missing.code, 1);
   t.match(missing.stderr, /there is no address store at .*nope\.json.*\(ERR_STORE_MISSING\)/);
