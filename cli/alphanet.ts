@@ -8,6 +8,7 @@ import { buildForwardCommand } from './forward.ts';
 import { buildNcCommand } from './nc.ts';
 import { ensureNodeFlags, RELAY_NODE_FLAGS } from './node-flags.ts';
 import { buildRelayCommand } from './relay-options.ts';
+import { buildStoreCommand } from './store.ts';
 import { packageVersion } from './version.ts';
 import { buildWhoamiCommand } from './whoami.ts';
 
@@ -18,6 +19,7 @@ const COMMANDS: Array<() => Command> = [
   buildNcCommand,
   buildExposeCommand,
   buildForwardCommand,
+  buildStoreCommand,
 ];
 
 /** The whole program. */

@@ -27,7 +27,15 @@ import {
   type RelayOptions,
 } from '../actors/relay/index.ts';
 import { DEFAULT_MAX_FRAME_BYTES, MIN_MAX_FRAME_BYTES } from '../protocol/constants.ts';
-import { DEFAULT_DB_PATH, DEFAULT_SUBNET, openAddressStore, type AddressStore, type StoreWriteInfo } from '../storage/index.ts';
+import {
+  DEFAULT_DB_PATH,
+  DEFAULT_IPV6_PREFIX_CAP,
+  DEFAULT_IPV6_PREFIX_LENGTH,
+  DEFAULT_SUBNET,
+  openAddressStore,
+  type AddressStore,
+  type StoreWriteInfo,
+} from '../storage/index.ts';
 import { addObserveOptions, parseObserveCliOptions, withObservation } from '../actors/observe/relay-cli.ts';
 
 /** The relay command's parsed options. */
@@ -37,6 +45,10 @@ export interface RelayCliOptions extends RelayLimits {
   db: string;
   subnet: string;
   logLevel: LevelWithSilent;
+  /** Virtual IPs per IPv6 prefix of real IPs (0 = no cap); docs/STORAGE.md. */
+  ipv6PrefixCap: number;
+  /** The prefix length the cap counts by. */
+  ipv6PrefixLength: number;
 }
 
 function integer(min: number, max = Number.MAX_SAFE_INTEGER) {
@@ -64,6 +76,8 @@ const NUMERIC: ReadonlyArray<[string, string, string, number, number, number, ke
   ['--max-clients <n>', 'ALPHANET_MAX_CLIENTS', 'client connections at once', DEFAULT_MAX_CLIENTS, 1, 2 ** 31 - 1, 'maxClients'],
   ['--max-connections-per-ip <n>', 'ALPHANET_MAX_CONNECTIONS_PER_IP', 'client connections at once from one real IP', DEFAULT_MAX_CONNECTIONS_PER_IP, 1, 2 ** 31 - 1, 'maxConnectionsPerIp'],
   ['--high-water-mark <bytes>', 'ALPHANET_HIGH_WATER_MARK_BYTES', 'queued bytes per destination before its sources are paused', DEFAULT_HIGH_WATER_MARK_BYTES, 1, 2 ** 31 - 1, 'highWaterMarkBytes'],
+  ['--ipv6-prefix-cap <n>', 'ALPHANET_IPV6_PREFIX_CAP', 'virtual IPs one IPv6 prefix of real IPs may hold (0 = no cap)', DEFAULT_IPV6_PREFIX_CAP, 0, 2 ** 32 - 1, 'ipv6PrefixCap'],
+  ['--ipv6-prefix-length <bits>', 'ALPHANET_IPV6_PREFIX_LENGTH', 'the IPv6 prefix --ipv6-prefix-cap counts by', DEFAULT_IPV6_PREFIX_LENGTH, 1, 128, 'ipv6PrefixLength'],
 ];
 
 /** Adds the relay's flags to `command` (so another command can carry them too). */
@@ -122,7 +136,14 @@ export interface RunRelayHooks {
 /** Opens the store, starts the relay, prints `listening on H:P`. Rejects if the store cannot be opened. */
 export async function runRelay(cli: RelayCliOptions, hooks: RunRelayHooks = {}): Promise<RunningRelay> {
   const logger = createLogger({ name: 'relay', level: cli.logLevel });
-  const store = await openAddressStore({ path: cli.db, subnet: cli.subnet, onWrite: hooks.onStoreWrite });
+  const store = await openAddressStore({
+    path: cli.db,
+    subnet: cli.subnet,
+    onWrite: hooks.onStoreWrite,
+    ipv6PrefixCap: cli.ipv6PrefixCap,
+    ipv6PrefixLength: cli.ipv6PrefixLength,
+    onCheckpointError: (error) => logger.error({ err: error }, 'address store checkpoint failed; the journal keeps every entry and the next checkpoint retries'),
+  });
   let options: RelayOptions = {
     host: cli.host,
     port: cli.port,
@@ -148,6 +169,9 @@ export async function runRelay(cli: RelayCliOptions, hooks: RunRelayHooks = {}):
     await store.close();
     throw error;
   }
+  // Last-seen is recorded at Hello and again when a client leaves, so a client connected for
+  // months is not "unseen" to `alphanet store reclaim` (at most one record per entry per day).
+  relay.bus.on('client.disconnected', ({ realIp }) => store.touch(realIp));
   let stopping: Promise<void> | undefined;
   const running: RunningRelay = {
     relay,

@@ -49,6 +49,8 @@ export async function fsyncPath(target: string, flags = 'r'): Promise<void> {
 export class DurableJsonFile<T> implements Adapter<T> {
   readonly filename: string;
   readonly #options: DurableJsonFileOptions<T>;
+  /** Whether the last read found the file (false: it did not exist). */
+  found = false;
 
   constructor(filename: string, options: DurableJsonFileOptions<T> = {}) {
     this.filename = filename;
@@ -60,8 +62,19 @@ export class DurableJsonFile<T> implements Adapter<T> {
     try {
       text = await readFile(this.filename, 'utf8');
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
+        this.found = false;
+        return null;
+      }
       throw new StoreError('ERR_STORE_READ', `cannot read ${this.filename}: ${(error as Error).message}`, { cause: error });
+    }
+    this.found = true;
+    // Every write is fsynced before its rename, so no crash leaves an empty file: something emptied it.
+    if (text.trim() === '') {
+      throw new StoreError(
+        'ERR_STORE_MISSING',
+        `${this.filename} is empty, but the store only ever renames complete, fsynced files into place, so it was emptied from outside; restore it from a backup (nothing was written)`,
+      );
     }
     let data: unknown;
     try {

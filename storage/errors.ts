@@ -17,7 +17,13 @@ export type StoreErrorCode =
   /** The store on disk was created with another subnet than the one requested. */
   | 'ERR_SUBNET_MISMATCH'
   /** The real IP is not an IPv4 or IPv6 address. */
-  | 'ERR_INVALID_REAL_IP';
+  | 'ERR_INVALID_REAL_IP'
+  /** Another process (a relay, or `alphanet store reclaim`) holds the store's lock. */
+  | 'ERR_STORE_LOCKED'
+  /** A file the manifest or journal says must exist is missing, empty or shorter than recorded. */
+  | 'ERR_STORE_MISSING'
+  /** The store was opened to read (`access: 'read'`) and a write was asked of it. */
+  | 'ERR_STORE_READ_ONLY';
 
 /** A failure of the address store. */
 export class StoreError extends AlphanetError {

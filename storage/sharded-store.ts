@@ -1,87 +1,32 @@
 /**
- * The address map, sharded over many small lowdb databases so no single write has to serialise
- * the whole map. lowdb's write() runs JSON.stringify of its entire database on the main thread
- * (about 1.3 s at a million entries); a shard holds about 1/256 of the map, so one shard's
- * serialisation stays in the low milliseconds, and serialisations are spaced one per event-loop
- * turn so a batch touching many shards never blocks for longer than one shard takes.
+ * The address store over a ShardMap (storage/shard-map.ts): many small lowdb databases, so no
+ * single write has to serialise the whole map. lowdb's write() runs JSON.stringify of its entire
+ * database on the main thread (about 1.3 s at a million entries); a shard holds about 1/1024 of
+ * the map, and serialisations are spaced one per event-loop turn so a batch touching many shards
+ * never blocks for longer than one shard takes.
  *
  * Allocations are group-committed: every allocation that arrives while a write is running goes
  * into the next write, which rewrites only the shards made dirty since.
  */
 import { isIP } from 'node:net';
-import { setImmediate as nextTurn } from 'node:timers/promises';
-import type { Adapter } from 'lowdb';
-import { Low } from 'lowdb';
+import { formatIpv4 } from '../protocol/address.ts';
 import type { AddressEntry, AddressStore } from './address-store.ts';
+import { AddressPool } from './address-pool.ts';
 import { StoreError } from './errors.ts';
-import type { Journal, JournalEntry } from './journal.ts';
+import { RECLAIMED, type JournalEntry } from './journal.ts';
+import { DAY_MS, dayOf } from './last-seen.ts';
+import type { SeenEntry, ShardedStoreOptions, ShardBackend, StoreWriteInfo } from './store-types.ts';
+import { forEachLimited, ShardMap } from './shard-map.ts';
 import type { Subnet } from './subnet.ts';
 
-/** What one shard file holds. */
-export interface ShardData {
-  /** real IP → virtual IP (unsigned 32-bit integer). */
-  entries: Record<string, number>;
-}
-
-/** Figures of one committed write, for metrics. */
-export interface StoreWriteInfo {
-  /** Wall time of the batch: serialising, writing, fsyncing and renaming every dirty shard. */
-  durationMs: number;
-  /** Shard files rewritten. */
-  shards: number;
-  /** Allocations made durable by this write. */
-  entries: number;
-}
-
-/** How the store reaches its shards; the file and memory stores differ only here. */
-export interface ShardBackend {
-  readonly shardCount: number;
-  /**
-   * The lowdb adapter of shard `index`, called once per shard. `serialize` spaces serialisations
-   * out over event-loop turns; file adapters should use it. `filename` names the shard in errors.
-   */
-  adapter(index: number, serialize: (data: unknown) => Promise<string>): Adapter<ShardData> & { readonly filename?: string };
-  /** Runs once after every dirty shard of a batch is written (e.g. fsync the directory). */
-  afterBatch(): Promise<void>;
-  /**
-   * When present, each batch is appended to this journal (one fsync) and shards are rewritten
-   * only by checkpoints; when absent, each batch rewrites its dirty shards.
-   */
-  journal?: Journal;
-  /**
-   * Runs once, before this store's first write: a store that only reads must not touch files a
-   * writer in another store may be using.
-   */
-  beforeFirstWrite?(): Promise<void>;
-  /** Journal entries that trigger a checkpoint. @default 20_000 */
-  checkpointEntries?: number;
-}
+export { shardOf, type ShardData } from './shard-map.ts';
+export type { LoadReport, SeenEntry, ShardBackend, ShardedStoreOptions, StoreWriteInfo } from './store-types.ts';
 
 /** Journal entries between checkpoints: replaying 20,000 lines at open takes a few ms. */
 export const DEFAULT_CHECKPOINT_ENTRIES = 20_000;
 
-export interface ShardedStoreOptions {
-  subnet: Subnet;
-  backend: ShardBackend;
-  onWrite?: (info: StoreWriteInfo) => void;
-  /** A background checkpoint failed; nothing is lost (the journal keeps it) and the next one retries. */
-  onCheckpointError?: (error: StoreError) => void;
-}
-
 /** Shard files written at once; libuv's default pool has 4 threads, so more buys nothing. */
 const WRITE_CONCURRENCY = 4;
-/** Shard files read at once when opening. */
-const READ_CONCURRENCY = 8;
-
-/** FNV-1a: cheap and even, so shards stay balanced even when real IPs share a prefix. */
-export function shardOf(realIp: string, shardCount: number): number {
-  let hash = 0x811c9dc5;
-  for (let i = 0; i < realIp.length; i++) {
-    hash ^= realIp.charCodeAt(i);
-    hash = Math.imul(hash, 0x01000193);
-  }
-  return (hash >>> 0) % shardCount;
-}
 
 interface Waiter {
   seq: number;
@@ -89,31 +34,21 @@ interface Waiter {
   reject: (error: unknown) => void;
 }
 
-async function forEachLimited(count: number, limit: number, run: (index: number) => Promise<void>): Promise<void> {
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < count) await run(next++);
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, count) }, worker));
-}
-
 export class ShardedAddressStore implements AddressStore {
   readonly subnet: Subnet;
   readonly #backend: ShardBackend;
   readonly #onWrite: ((info: StoreWriteInfo) => void) | undefined;
   readonly #onCheckpointError: ((error: StoreError) => void) | undefined;
-  readonly #shards: Low<ShardData>[] = [];
-  /** Entries across all shards. The shard objects are the only index: a second Map doubled the heap. */
+  readonly #now: () => number;
+  readonly #map: ShardMap;
+  /** Entries across all shards. */
   #count = 0;
-  /** One bit per usable address, set when taken. 512 KiB for a /10. */
-  readonly #taken: Uint8Array;
-  #cursor = 0;
-  #free: number;
+  readonly #pool: AddressPool;
 
   /** Real IPs allocated but not yet durable → the sequence number of the write they wait for. */
   readonly #unsynced = new Map<string, number>();
   #dirty = new Set<number>();
-  /** Journal mode: mappings waiting for the next append. */
+  /** Journal mode: records waiting for the next append. */
   #pending: JournalEntry[] = [];
   /** Journal mode: entries in the journal not yet in a checkpoint, and the shards they touch. */
   #journaled = 0;
@@ -127,7 +62,6 @@ export class ShardedAddressStore implements AddressStore {
   #waiters: Waiter[] = [];
   #writing: Promise<void> | undefined;
   #scheduled = false;
-  #serializer: Promise<unknown> = Promise.resolve();
   #closed = false;
 
   private constructor(options: ShardedStoreOptions) {
@@ -135,116 +69,201 @@ export class ShardedAddressStore implements AddressStore {
     this.#backend = options.backend;
     this.#onWrite = options.onWrite;
     this.#onCheckpointError = options.onCheckpointError;
-    this.#taken = new Uint8Array(Math.ceil(options.subnet.usable / 8));
-    this.#free = options.subnet.usable;
+    this.#now = options.now ?? Date.now;
+    this.#pool = new AddressPool(options.subnet, options.ipv6Prefix);
+    this.#map = new ShardMap(options.backend);
   }
 
-  /** Reads every shard and rebuilds the in-memory indexes. */
+  /** Reads every shard and the journal, checks them, and rebuilds the in-memory indexes. */
   static async load(options: ShardedStoreOptions): Promise<ShardedAddressStore> {
     const store = new ShardedAddressStore(options);
-    await store.#load();
+    const reclaims = await store.#load();
+    // A reclaimed address must be in the shards before it can be handed out again, or a crash
+    // mid-checkpoint could leave its new holder in a shard beside the old holder's journal line.
+    if (reclaims > 0 && !options.backend.readOnly) await store.#checkpointNow();
     return store;
   }
 
-  async #load(): Promise<void> {
-    const { shardCount } = this.#backend;
-    const names: string[] = [];
-    for (let i = 0; i < shardCount; i++) {
-      const adapter = this.#backend.adapter(i, this.#serialize);
-      names.push(adapter.filename ?? `shard ${i}`);
-      this.#shards.push(new Low<ShardData>(adapter, { entries: {} }));
-    }
-    await forEachLimited(shardCount, READ_CONCURRENCY, (i) => this.#shards[i].read());
-    let highest = -1;
-    for (let i = 0; i < shardCount; i++) {
-      const name = names[i];
+  async #load(): Promise<number> {
+    const map = this.#map;
+    await map.read();
+    const counts = map.diskCounts();
+    for (let i = 0; i < map.count; i++) {
       const corrupt = (why: string): StoreError =>
-        new StoreError('ERR_STORE_CORRUPT', `${name} is not a valid store file: ${why}; refusing to start rather than overwrite it`);
-      for (const [realIp, virtualIp] of Object.entries(this.#shards[i].data.entries)) {
+        new StoreError('ERR_STORE_CORRUPT', `${map.names[i]} is not a valid store file: ${why}; refusing to start rather than overwrite it`);
+      const data = map.data(i);
+      if (data.seen !== undefined && (typeof data.seen !== 'object' || data.seen === null)) throw corrupt('seen must be an object');
+      for (const [realIp, virtualIp] of Object.entries(data.entries)) {
         if (isIP(realIp) === 0) throw corrupt(`${JSON.stringify(realIp)} is not an IP address`);
-        if (shardOf(realIp, shardCount) !== i) throw corrupt(`${realIp} belongs in shard ${shardOf(realIp, shardCount)}`);
-        if (!this.subnet.contains(virtualIp)) throw corrupt(`${realIp} maps to ${virtualIp}, not a usable address of ${this.subnet.cidr}`);
-        const offset = virtualIp - this.subnet.first;
-        if (this.#isTaken(offset)) throw corrupt(`virtual IP ${virtualIp} is given to two real IPs`);
-        this.#take(offset);
+        if (map.indexOf(realIp) !== i) throw corrupt(`${realIp} belongs in shard ${map.indexOf(realIp)}`);
+        if (!this.subnet.contains(virtualIp)) throw corrupt(`${realIp} maps to ${this.#dotted(virtualIp)}, not a usable address of ${this.subnet.cidr}`);
+        if (this.#pool.isTaken(virtualIp)) throw corrupt(this.#duplicate(virtualIp, realIp));
+        this.#pool.take(realIp, virtualIp);
         this.#count++;
-        if (offset > highest) highest = offset;
       }
     }
+    const reclaimed = new Array<number>(map.count).fill(0);
+    let reclaims = 0;
     const journal = this.#backend.journal;
     if (journal !== undefined) {
       const corrupt = (why: string): StoreError =>
         new StoreError('ERR_STORE_CORRUPT', `the journal in ${journal.directory} is not valid: ${why}; refusing to start rather than overwrite it`);
-      for (const [realIp, virtualIp] of await journal.read()) {
-        const known = this.#get(realIp);
-        if (known === virtualIp) continue;
-        if (known !== undefined) throw corrupt(`${realIp} maps to both ${known} and ${virtualIp}`);
-        if (isIP(realIp) === 0) throw corrupt(`${JSON.stringify(realIp)} is not an IP address`);
-        if (!this.subnet.contains(virtualIp)) throw corrupt(`${realIp} maps to ${virtualIp}, not a usable address of ${this.subnet.cidr}`);
-        const offset = virtualIp - this.subnet.first;
-        if (this.#isTaken(offset)) throw corrupt(`virtual IP ${virtualIp} is given to two real IPs`);
-        this.#take(offset);
-        this.#count++;
-        const shard = shardOf(realIp, shardCount);
-        this.#shards[shard].data.entries[realIp] = virtualIp;
+      for (const [realIp, virtualIp, day, kind] of await journal.read()) {
+        const known = map.get(realIp);
+        const shard = map.indexOf(realIp);
         this.#checkpointDirty.add(shard);
         this.#journaled++;
-        if (offset > highest) highest = offset;
+        if (kind === RECLAIMED) {
+          reclaimed[shard]++;
+          reclaims++;
+          if (known === virtualIp) this.#remove(realIp, virtualIp);
+          continue;
+        }
+        if (known === virtualIp) {
+          if (day !== undefined) map.markSeen(realIp, day);
+          continue;
+        }
+        if (known !== undefined) throw corrupt(`${realIp} maps to both ${this.#dotted(known)} and ${this.#dotted(virtualIp)}`);
+        if (isIP(realIp) === 0) throw corrupt(`${JSON.stringify(realIp)} is not an IP address`);
+        if (!this.subnet.contains(virtualIp)) throw corrupt(`${realIp} maps to ${this.#dotted(virtualIp)}, not a usable address of ${this.subnet.cidr}`);
+        if (this.#pool.isTaken(virtualIp)) throw corrupt(this.#duplicate(virtualIp, realIp));
+        this.#pool.take(realIp, virtualIp);
+        this.#count++;
+        map.set(realIp, virtualIp);
+        if (day !== undefined) map.markSeen(realIp, day);
       }
     }
+    this.#backend.verify?.({ counts, found: map.found(), reclaimed, names: map.names });
     // Allocation only ever moves forward, so the next free address is just past the highest one.
-    this.#cursor = (highest + 1) % this.subnet.usable;
+    this.#pool.startAfterHighest();
+    return reclaims;
+  }
+
+  /** "100.64.0.1" */
+  #dotted(virtualIp: number): string {
+    return formatIpv4(virtualIp);
+  }
+
+  /** The message for one virtual IP held by two real IPs, naming both and how to recover. */
+  #duplicate(virtualIp: number, second: string): string {
+    let first = 'another real IP';
+    for (const [realIp, v] of this.#map.all()) if (v === virtualIp && realIp !== second) first = realIp;
+    return (
+      `virtual IP ${this.#dotted(virtualIp)} is given to two real IPs, ${first} and ${second} (two relays wrote this store at once, before stores were locked). ` +
+      `Decide which real IP keeps ${this.#dotted(virtualIp)} and delete the other's entry from its shard file or journal line; that client gets a new address at its next connection`
+    );
   }
 
   get size(): number {
     return this.#count - this.#unsynced.size;
   }
 
+  /** Usable addresses not taken. */
+  get free(): number {
+    return this.#pool.free;
+  }
+
   lookup(realIp: string): number | undefined {
-    return this.#unsynced.has(realIp) ? undefined : this.#get(realIp);
+    return this.#unsynced.has(realIp) ? undefined : this.#map.get(realIp);
   }
 
   *entries(): IterableIterator<AddressEntry> {
-    for (const shard of this.#shards) {
-      for (const [realIp, virtualIp] of Object.entries(shard.data.entries)) {
-        if (!this.#unsynced.has(realIp)) yield { realIp, virtualIp };
-      }
+    for (const [realIp, virtualIp] of this.#map.all()) if (!this.#unsynced.has(realIp)) yield { realIp, virtualIp };
+  }
+
+  /** Every committed entry with its last-seen day. */
+  *seenEntries(): IterableIterator<SeenEntry> {
+    const baseline = this.#baselineDay();
+    for (const [realIp, virtualIp, day] of this.#map.all()) {
+      if (!this.#unsynced.has(realIp)) yield { realIp, virtualIp, lastSeenDay: day ?? baseline };
     }
   }
 
-  /** Own properties only, so a name like "constructor" is never mistaken for an entry. */
-  #get(realIp: string): number | undefined {
-    const entries = this.#shards[shardOf(realIp, this.#backend.shardCount)].data.entries;
-    return Object.hasOwn(entries, realIp) ? entries[realIp] : undefined;
+  /** When `realIp` was last seen (start of that UTC day), or undefined when it has no entry. */
+  lastSeen(realIp: string): Date | undefined {
+    if (this.lookup(realIp) === undefined) return undefined;
+    return new Date((this.#map.seenDay(realIp) ?? this.#baselineDay()) * DAY_MS);
+  }
+
+  #baselineDay(): number {
+    return this.#backend.baselineDay ?? dayOf(this.#now());
+  }
+
+  #remove(realIp: string, virtualIp: number): void {
+    this.#map.remove(realIp);
+    this.#pool.release(realIp, virtualIp);
+    this.#count--;
   }
 
   findOrAllocate(realIp: string): Promise<number> {
     if (this.#closed) return Promise.reject(this.#closedError());
-    const known = this.#get(realIp);
+    const known = this.#map.get(realIp);
     if (known !== undefined) {
       const pendingSeq = this.#unsynced.get(realIp);
-      if (pendingSeq === undefined) return Promise.resolve(known);
+      if (pendingSeq === undefined) {
+        this.touch(realIp);
+        return Promise.resolve(known);
+      }
       if (pendingSeq > this.#lastFailedSeq) return this.#waitFor(pendingSeq).then(() => known);
-      // Its write failed: the shard is still dirty, so the next write retries it.
-      const seq = this.#markDirty(realIp, known);
+      // Its write failed. The failed batch's work was kept (its record or dirty shard), so a
+      // new write retries it; queueing the record again would grow each retry.
+      const seq = ++this.#seq;
+      this.#unsynced.set(realIp, seq);
+      this.#schedule();
       return this.#waitFor(seq).then(() => known);
     }
     if (isIP(realIp) === 0) {
       return Promise.reject(new StoreError('ERR_INVALID_REAL_IP', `${JSON.stringify(realIp)} is not an IP address`));
     }
-    if (this.#free === 0) {
-      return Promise.reject(
-        new StoreError('ERR_ADDRESS_SPACE_EXHAUSTED', `every one of the ${this.subnet.usable} usable addresses of ${this.subnet.cidr} is taken`),
-      );
+    if (this.#backend.readOnly) return Promise.reject(this.#readOnlyError());
+    let virtualIp: number;
+    try {
+      virtualIp = this.#pool.allocate(realIp);
+    } catch (error) {
+      return Promise.reject(error);
     }
-    const offset = this.#nextFreeOffset();
-    this.#take(offset);
-    const virtualIp = this.subnet.first + offset;
+    const today = dayOf(this.#now());
     this.#count++;
-    this.#shards[shardOf(realIp, this.#backend.shardCount)].data.entries[realIp] = virtualIp;
+    this.#map.set(realIp, virtualIp);
+    this.#map.markSeen(realIp, today);
     this.#batchAllocations++;
-    const seq = this.#markDirty(realIp, virtualIp);
+    const seq = this.#markDirty(realIp, [realIp, virtualIp, today]);
     return this.#waitFor(seq).then(() => virtualIp);
+  }
+
+  /**
+   * Records that `realIp` was seen now (the relay calls it when a client leaves, so a client
+   * connected for months is not "unseen"). At most one record per entry per UTC day, written with
+   * the next batch; nothing waits for it. Unknown real IPs and read-only stores are ignored.
+   */
+  touch(realIp: string): void {
+    if (this.#closed || this.#backend.readOnly || this.#unsynced.has(realIp)) return;
+    const virtualIp = this.#map.get(realIp);
+    if (virtualIp === undefined) return;
+    const today = dayOf(this.#now());
+    if ((this.#map.seenDay(realIp) ?? -1) >= today) return;
+    this.#map.markSeen(realIp, today);
+    this.#queue(realIp, [realIp, virtualIp, today]);
+  }
+
+  /**
+   * Gives back the address of every entry unseen for `unseenForMs` (last seen on a UTC day that
+   * ended at least that long ago), durably, and returns them. For `alphanet store reclaim`, which
+   * holds the store's lock, so no relay has any of these clients connected. `dryRun` only lists.
+   */
+  async reclaim(unseenForMs: number, dryRun = false): Promise<SeenEntry[]> {
+    if (this.#closed) throw this.#closedError();
+    if (!dryRun && this.#backend.readOnly) throw this.#readOnlyError();
+    const cutoff = dayOf(this.#now() - unseenForMs);
+    const chosen = [...this.seenEntries()].filter((e) => e.lastSeenDay < cutoff);
+    if (dryRun || chosen.length === 0) return chosen;
+    let seq = 0;
+    for (const { realIp, virtualIp, lastSeenDay } of chosen) {
+      this.#remove(realIp, virtualIp);
+      seq = this.#queue(realIp, [realIp, virtualIp, lastSeenDay, RECLAIMED]);
+    }
+    await this.#waitFor(seq);
+    return chosen;
   }
 
   flush(): Promise<void> {
@@ -255,24 +274,30 @@ export class ShardedAddressStore implements AddressStore {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    await this.#flushAll();
-    const journal = this.#backend.journal;
-    if (journal === undefined) return;
-    await this.#checkpointing;
-    // A store that only read leaves the journal alone: its writer may still be appending to it.
-    if (this.#appendedSinceLoad && this.#journaled > 0) await this.#checkpoint(await journal.rotate(true));
-    await journal.close();
+    try {
+      await this.#flushAll();
+      const journal = this.#backend.journal;
+      if (journal === undefined) return;
+      await this.#checkpointing;
+      // A store that only read leaves the journal alone: its writer may still be appending to it.
+      if (this.#appendedSinceLoad && this.#journaled > 0) await this.#checkpoint(await journal.rotate(true));
+      await journal.close();
+    } finally {
+      await this.#backend.afterClose?.();
+    }
   }
 
   #flushAll(): Promise<void> {
-    if (this.#unsynced.size === 0) return this.#writing?.then(() => undefined, () => undefined) ?? Promise.resolve();
-    const seq = Math.max(...this.#unsynced.values());
+    if (this.#unsynced.size === 0 && this.#pending.length === 0 && this.#dirty.size === 0) {
+      return this.#writing?.then(() => undefined, () => undefined) ?? Promise.resolve();
+    }
+    const seq = this.#unsynced.size > 0 ? Math.max(...this.#unsynced.values()) : this.#seq;
     if (seq > this.#lastFailedSeq) return this.#waitFor(seq);
     // Something failed earlier: retry every shard that still holds unsynced entries.
     const retry = ++this.#seq;
     for (const realIp of this.#unsynced.keys()) {
       this.#unsynced.set(realIp, retry);
-      if (this.#backend.journal === undefined) this.#dirty.add(shardOf(realIp, this.#backend.shardCount));
+      if (this.#backend.journal === undefined) this.#dirty.add(this.#map.indexOf(realIp));
     }
     this.#schedule();
     return this.#waitFor(retry);
@@ -282,29 +307,22 @@ export class ShardedAddressStore implements AddressStore {
     return new StoreError('ERR_STORE_CLOSED', 'the address store is closed');
   }
 
-  #isTaken(offset: number): boolean {
-    return (this.#taken[offset >>> 3] & (1 << (offset & 7))) !== 0;
+  #readOnlyError(): StoreError {
+    return new StoreError('ERR_STORE_READ_ONLY', 'this address store was opened to read only (no lock); open it for writing to change it');
   }
 
-  #take(offset: number): void {
-    this.#taken[offset >>> 3] |= 1 << (offset & 7);
-    this.#free--;
-  }
-
-  #nextFreeOffset(): number {
-    const { usable } = this.subnet;
-    let offset = this.#cursor;
-    while (this.#isTaken(offset)) offset = offset + 1 === usable ? 0 : offset + 1;
-    this.#cursor = offset + 1 === usable ? 0 : offset + 1;
-    return offset;
-  }
-
-  #markDirty(realIp: string, virtualIp: number): number {
+  /** Queues a record for the next write; returns the sequence number that write settles. */
+  #queue(realIp: string, record: JournalEntry): number {
     const seq = ++this.#seq;
-    this.#unsynced.set(realIp, seq);
-    if (this.#backend.journal !== undefined) this.#pending.push([realIp, virtualIp]);
-    else this.#dirty.add(shardOf(realIp, this.#backend.shardCount));
+    if (this.#backend.journal !== undefined) this.#pending.push(record);
+    else this.#dirty.add(this.#map.indexOf(realIp));
     this.#schedule();
+    return seq;
+  }
+
+  #markDirty(realIp: string, record: JournalEntry): number {
+    const seq = this.#queue(realIp, record);
+    this.#unsynced.set(realIp, seq);
     return seq;
   }
 
@@ -348,7 +366,7 @@ export class ShardedAddressStore implements AddressStore {
         if (journal !== undefined) {
           await journal.append(appended);
         } else {
-          await forEachLimited(shards.length, WRITE_CONCURRENCY, (i) => this.#writeShard(shards[i]));
+          await forEachLimited(shards.length, WRITE_CONCURRENCY, (i) => this.#map.write(shards[i]));
           await this.#backend.afterBatch();
         }
       } catch (error) {
@@ -361,7 +379,7 @@ export class ShardedAddressStore implements AddressStore {
         if (journal !== undefined) {
           this.#appendedSinceLoad = true;
           this.#journaled += appended.length;
-          for (const [realIp] of appended) this.#checkpointDirty.add(shardOf(realIp, this.#backend.shardCount));
+          for (const [realIp] of appended) this.#checkpointDirty.add(this.#map.indexOf(realIp));
           const threshold = this.#backend.checkpointEntries ?? DEFAULT_CHECKPOINT_ENTRIES;
           if (this.#journaled >= threshold && this.#checkpointing === undefined) {
             // Rotation happens here, between appends; the shard rewriting runs beside later batches.
@@ -392,19 +410,29 @@ export class ShardedAddressStore implements AddressStore {
     }
   }
 
+  /** At open, after replaying reclaims: rotate and checkpoint before anything else is written. */
+  async #checkpointNow(): Promise<void> {
+    const journal = this.#backend.journal;
+    if (journal === undefined) return;
+    await this.#backend.beforeFirstWrite?.();
+    this.#prepared = true;
+    await this.#checkpoint(await journal.rotate());
+  }
+
   /**
-   * Rewrites every shard the journal touched since the last rotation, then deletes the journal
-   * generations that are now covered. A failure keeps them: the journal still holds every entry.
+   * Rewrites every shard the journal touched since the last rotation, then records the
+   * checkpoint and deletes the journal generations it covers. A failure keeps them: the journal
+   * still holds every entry.
    */
-  async #checkpoint(release: () => Promise<void>): Promise<void> {
+  async #checkpoint(release: (counts: number[]) => Promise<void>): Promise<void> {
     const shards = [...this.#checkpointDirty];
     const covered = this.#journaled;
     this.#checkpointDirty = new Set();
     this.#journaled = 0;
     try {
-      await forEachLimited(shards.length, WRITE_CONCURRENCY, (i) => this.#writeShard(shards[i]));
+      await forEachLimited(shards.length, WRITE_CONCURRENCY, (i) => this.#map.write(shards[i]));
       await this.#backend.afterBatch();
-      await release();
+      await release(this.#map.diskCounts());
     } catch (error) {
       for (const shard of shards) this.#checkpointDirty.add(shard);
       this.#journaled += covered;
@@ -420,18 +448,4 @@ export class ShardedAddressStore implements AddressStore {
     }
     this.#waiters = remaining;
   }
-
-  #writeShard(index: number): Promise<void> {
-    return this.#shards[index].write();
-  }
-
-  /**
-   * Serialises one value per event-loop turn. Each shard's JSON.stringify is short, but a batch
-   * may touch every shard; spacing them lets socket I/O run between them.
-   */
-  readonly #serialize = (data: unknown): Promise<string> => {
-    const text = this.#serializer.then(() => nextTurn()).then(() => JSON.stringify(data));
-    this.#serializer = text.catch(() => undefined);
-    return text;
-  };
 }

@@ -375,7 +375,7 @@ class RelayServer implements Relay {
             const code = (error as { code?: unknown }).code;
             this.#log.error({ err: error, clientId: conn.id, realIp: conn.realIp }, 'address store failed');
             return code === 'ERR_ADDRESS_SPACE_EXHAUSTED'
-              ? { ok: false, error: 'AddressSpaceExhausted', message: 'no free virtual IP in the subnet' }
+              ? { ok: false, error: 'AddressSpaceExhausted', message: (error as Error).message }
               : { ok: false, error: 'StoreFailure', message: 'the address store could not record the mapping' };
           }
         }),

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
-import { openAddressStore, StoreError, type AddressStore, type StoreWriteInfo } from '../../storage/index.ts';
+import { dayOf, openAddressStore, StoreError, type AddressStore, type StoreWriteInfo } from '../../storage/index.ts';
 import { addressStoreContract, type Cleanup } from './address-store.contract.ts';
 
 const SHARDS = 16;
@@ -34,14 +34,26 @@ t.test('layout: a small manifest, a journal, and shard files written at checkpoi
   const shardDir = `${dbPath}.shards`;
   const store = await openTracked(t, dbPath);
   const v = await store.findOrAllocate('198.51.100.7');
-  t.same(JSON.parse(await readFile(dbPath, 'utf8')), { version: 1, subnet: '100.64.0.0/10', shards: SHARDS });
+  const today = dayOf(Date.now());
+  const manifest = JSON.parse(await readFile(dbPath, 'utf8')) as Record<string, unknown>;
+  t.match(manifest, { version: 2, subnet: '100.64.0.0/10', shards: SHARDS, baselineDay: today, checkpoint: { journal: 0 }, journals: { 1: null } });
+  t.same((manifest.checkpoint as { counts: number[] }).counts, new Array(SHARDS).fill(0), 'nothing checkpointed yet');
   t.same(await readdir(shardDir), ['journal-000001.jsonl'], 'a batch is one journal append, no shard rewrite');
-  t.equal(await readFile(path.join(shardDir, 'journal-000001.jsonl'), 'utf8'), `["198.51.100.7",${v}]\n`);
+  t.equal(
+    await readFile(path.join(shardDir, 'journal-000001.jsonl'), 'utf8'),
+    `{"journal":1,"store":"${String(manifest.id)}"}\n["198.51.100.7",${v},${today}]\n`,
+    'a header naming the generation and the store, then one record with the day it was seen',
+  );
   await store.close();
-  const files = await readdir(shardDir);
+  const files = (await readdir(shardDir)).sort();
   t.equal(files.length, 1, 'close checkpoints: the journal is gone, only the dirty shard was written');
   t.match(files[0], /^\d{3}\.json$/);
-  t.same(JSON.parse(await readFile(path.join(shardDir, files[0]), 'utf8')), { entries: { '198.51.100.7': v } });
+  t.same(JSON.parse(await readFile(path.join(shardDir, files[0]), 'utf8')), { entries: { '198.51.100.7': v }, seen: { '198.51.100.7': today } });
+  const closed = JSON.parse(await readFile(dbPath, 'utf8')) as { checkpoint: { journal: number; counts: number[] }; journals: object };
+  t.equal(closed.checkpoint.journal, 1, 'the checkpoint covers the journal it deleted');
+  t.equal(closed.checkpoint.counts[Number(files[0].slice(0, 3))], 1, 'and records the shard file\'s entry count');
+  t.same(closed.journals, {});
+  t.same((await readdir(path.dirname(dbPath))).sort(), ['alphanet.json', 'alphanet.json.shards'], 'the lock file is removed on close');
 });
 
 t.test('checkpoints every checkpointEntries and keeps everything across reopen', async (t) => {
@@ -55,7 +67,7 @@ t.test('checkpoints every checkpointEntries and keeps everything across reopen',
     ips.forEach((ip, i) => mapped.set(ip, vs[i]));
   }
   // Mid-run, a reader sees the same map whatever mix of shards and journal it finds.
-  const reader = await openAddressStore({ path: dbPath });
+  const reader = await openAddressStore({ path: dbPath, access: 'read' });
   t.equal(reader.size, 300);
   for (const [ip, v] of mapped) if (reader.lookup(ip) !== v) t.fail(`${ip} not visible to a reader`);
   await reader.close();
@@ -70,17 +82,23 @@ t.test('a torn last journal line is skipped; a bad line before it is refused', a
   const dbPath = await tempDb(t);
   const store = await openTracked(t, dbPath);
   await store.close();
+  const { id } = JSON.parse(await readFile(dbPath, 'utf8')) as { id: string };
   const journal = path.join(`${dbPath}.shards`, 'journal-000007.jsonl');
-  await writeFile(journal, '["198.51.100.7",1681915905]\n["198.51.100.8",16819');
+  const header = `{"journal":7,"store":"${id}"}\n`;
+  await writeFile(journal, `${header}["198.51.100.7",1681915905]\n["198.51.100.8",16819`);
   const reopened = await openAddressStore({ path: dbPath });
   t.equal(reopened.lookup('198.51.100.7'), 1681915905, 'complete lines replayed');
   t.equal(reopened.lookup('198.51.100.8'), undefined, 'the torn line was never acknowledged');
   t.equal(await reopened.findOrAllocate('198.51.100.9'), 1681915906, 'allocation continues past replayed entries');
   await reopened.close();
-  const bad = Buffer.from('["198.51.100.7",1681915905]\nnot json\n');
-  await writeFile(journal, bad);
-  await t.rejects(openAddressStore({ path: dbPath }), { code: 'ERR_STORE_CORRUPT', message: new RegExp(`${journal.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} line 2`) });
-  t.same(await readFile(journal), bad, 'never overwritten');
+  // The reopened store checkpointed generation 7 away: the bad journal is the generation after its checkpoint.
+  const { checkpoint } = JSON.parse(await readFile(dbPath, 'utf8')) as { checkpoint: { journal: number } };
+  const generation = checkpoint.journal + 1;
+  const later = path.join(`${dbPath}.shards`, `journal-${String(generation).padStart(6, '0')}.jsonl`);
+  const badLater = Buffer.from(`{"journal":${generation},"store":"${id}"}\n["198.51.100.7",1681915905]\nnot json\n`);
+  await writeFile(later, badLater);
+  await t.rejects(openAddressStore({ path: dbPath }), { code: 'ERR_STORE_CORRUPT', message: new RegExp(`${later.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} line 3`) });
+  t.same(await readFile(later), badLater, 'never overwritten');
 });
 
 t.test('durability ordering: once findOrAllocate resolves, a second store on the same path sees it', async (t) => {
@@ -88,7 +106,7 @@ t.test('durability ordering: once findOrAllocate resolves, a second store on the
   const writer = await openTracked(t, dbPath);
   for (const realIp of ['198.51.100.1', '198.51.100.2', '2001:db8::5']) {
     const v = await writer.findOrAllocate(realIp);
-    const reader = await openAddressStore({ path: dbPath });
+    const reader = await openAddressStore({ path: dbPath, access: 'read' });
     t.equal(reader.lookup(realIp), v, `${realIp} is on disk when its promise resolves`);
     await reader.close();
   }
@@ -213,7 +231,7 @@ t.test('a failed write rejects with ERR_STORE_WRITE and a later call retries it'
   t.equal(store.lookup('198.51.100.7'), v);
   const other = await store.findOrAllocate('198.51.100.8');
   t.not(other, v, 'the reserved address was not handed out twice');
-  const reader = await openAddressStore({ path: dbPath });
+  const reader = await openAddressStore({ path: dbPath, access: 'read' });
   t.equal(reader.lookup('198.51.100.7'), v, 'the retry reached the disk');
   await reader.close();
 });
