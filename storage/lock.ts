@@ -37,6 +37,42 @@ function loadTryLock(): TryLock {
   return tryLockOnce;
 }
 
+/** The part of Deno's file API the lock needs (Deno 2.7+). */
+interface DenoLockFile {
+  tryLockSync(exclusive?: boolean): boolean;
+  close(): void;
+}
+interface DenoFs {
+  open(path: string, options: { read?: boolean; write?: boolean }): Promise<DenoLockFile>;
+}
+
+/**
+ * Under Deno the addon cannot load (it links against Node's libuv), so the lock is Deno's own
+ * `FsFile.tryLockSync`: flock(2), also per open file and released by the kernel when the holder
+ * exits. flock and Node's OFD locks do not see each other on Linux, so a Node relay and a Deno
+ * relay on one store are not kept apart (docs/STORAGE.md says so); two of either kind are.
+ */
+const denoFs = (globalThis as { Deno?: DenoFs }).Deno;
+
+/**
+ * Tries to lock `path` (already opened as `handle`) without waiting. Resolves to a release
+ * function when granted, undefined when another open file holds it.
+ */
+async function tryLockFile(path: string, handle: FileHandle, shared: boolean): Promise<(() => void) | undefined> {
+  if (denoFs !== undefined) {
+    const file = await denoFs.open(path, { read: true, write: !shared });
+    let granted = false;
+    try {
+      granted = file.tryLockSync(!shared);
+    } finally {
+      if (!granted) file.close();
+    }
+    return granted ? () => file.close() : undefined;
+  }
+  // The lock goes with the descriptor: closing `handle` releases it.
+  return loadTryLock()(handle.fd, { shared }) ? () => undefined : undefined;
+}
+
 /** Suffix of the lock file beside the manifest. */
 export const LOCK_SUFFIX = '.lock';
 /** Longest command line kept in the lock file. */
@@ -75,7 +111,11 @@ export async function probeStoreLock(manifestPath: string): Promise<string | und
   }
   try {
     // A shared lock on a read-only descriptor conflicts only with a writer's exclusive one.
-    if (loadTryLock()(handle.fd, { shared: true })) return undefined;
+    const release = await tryLockFile(lockPath, handle, true);
+    if (release !== undefined) {
+      release();
+      return undefined;
+    }
   } finally {
     await handle.close();
   }
@@ -102,7 +142,6 @@ async function readHolder(lockPath: string): Promise<LockHolder | undefined> {
  * naming the holder and how to go on. Never waits: a second relay is refused at once.
  */
 export async function acquireStoreLock(manifestPath: string): Promise<StoreLock> {
-  const tryLock = loadTryLock();
   const lockPath = manifestPath + LOCK_SUFFIX;
   for (let attempt = 1; ; attempt++) {
     let handle: FileHandle;
@@ -111,14 +150,14 @@ export async function acquireStoreLock(manifestPath: string): Promise<StoreLock>
     } catch (error) {
       throw new StoreError('ERR_STORE_WRITE', `cannot open the lock file ${lockPath}: ${(error as Error).message}`, { cause: error });
     }
-    let granted = false;
+    let unlock: (() => void) | undefined;
     try {
-      granted = tryLock(handle.fd);
+      unlock = await tryLockFile(lockPath, handle, false);
     } catch (error) {
       await handle.close();
       throw new StoreError('ERR_STORE_WRITE', `cannot lock ${lockPath}: ${(error as Error).message}`, { cause: error });
     }
-    if (!granted) {
+    if (unlock === undefined) {
       await handle.close();
       const holder = await readHolder(lockPath);
       throw new StoreError(
@@ -132,6 +171,7 @@ export async function acquireStoreLock(manifestPath: string): Promise<StoreLock>
     // lock (a clean close): then we hold a lock on a file nobody else will ever open. Retry.
     const same = await Promise.all([handle.stat(), stat(lockPath).catch(() => undefined)]).then(([a, b]) => b !== undefined && a.ino === b.ino && a.dev === b.dev);
     if (!same) {
+      unlock();
       await handle.close();
       if (attempt < MAX_ATTEMPTS) continue;
       throw new StoreError('ERR_STORE_LOCKED', `the lock file ${lockPath} keeps being replaced; another process is starting and stopping on this store`);
@@ -152,6 +192,7 @@ export async function acquireStoreLock(manifestPath: string): Promise<StoreLock>
         released = true;
         // Removed while still held, so nobody can lock the old file after we let go.
         await rm(lockPath, { force: true }).catch(() => undefined);
+        unlock();
         await handle.close();
       },
     };
