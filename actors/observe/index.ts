@@ -11,9 +11,10 @@
  * ```
  */
 import type { Relay, RelayStatus } from '../relay/index.ts';
+import type { StatusQuery } from '../relay/relay.actor.ts';
 import type { RelayBusEvents } from '../relay/relay-events.ts';
 import type { StoreWriteInfo } from '../../storage/index.ts';
-import type { Logger } from '../logger.ts';
+import { logDrops, type Logger } from '../logger.ts';
 import { combineInspect, createWebSocketInspection, MachineStateTracker, type InspectFn, type MachineOccupancy, type WebSocketInspection } from './inspect.ts';
 import { createRelayMetrics, type RelayMetrics } from './metrics.ts';
 import { discoverMachines, type DiscoveredMachine } from './machine-export.ts';
@@ -23,7 +24,16 @@ export { DEFAULT_INSPECT_URL, createWebSocketInspection, combineInspect, Machine
 export type { InspectFn, MachineOccupancy, WebSocketInspection, WebSocketInspectionOptions } from './inspect.ts';
 export { createRelayMetrics } from './metrics.ts';
 export type { RelayMetrics, RelayMetricsOptions } from './metrics.ts';
-export { startObserveServer, DEFAULT_HTTP_HOST } from './observe-server.ts';
+export {
+  startObserveServer,
+  DEFAULT_HTTP_HOST,
+  DEFAULT_HTTP_MAX_CONNECTIONS,
+  DEFAULT_MAX_EVENT_STREAMS,
+  DEFAULT_MAX_STREAM_QUEUED_BYTES,
+  DEFAULT_STREAM_DRAIN_TIMEOUT_MS,
+  DEFAULT_STATUS_LIST_LIMIT,
+} from './observe-server.ts';
+export { ObserveError } from './errors.ts';
 export type { ObserveServer, ObserveServerOptions } from './observe-server.ts';
 
 /** What /api/status returns and /api/events pushes: the relay's status plus machine occupancy. */
@@ -52,6 +62,16 @@ export interface AttachOptions {
   pushIntervalMs?: number;
   /** Push interval when nothing changed. @default DEFAULT_HEARTBEAT_INTERVAL_MS (2 s) */
   heartbeatIntervalMs?: number;
+  /** @default DEFAULT_MAX_EVENT_STREAMS (64) */
+  maxEventStreams?: number;
+  /** @default DEFAULT_MAX_STREAM_QUEUED_BYTES (1 MiB) */
+  maxStreamQueuedBytes?: number;
+  /** @default DEFAULT_STREAM_DRAIN_TIMEOUT_MS (15 s) */
+  streamDrainTimeoutMs?: number;
+  /** @default DEFAULT_STATUS_LIST_LIMIT (100) */
+  statusListLimit?: number;
+  /** @default DEFAULT_HTTP_MAX_CONNECTIONS (256) */
+  maxConnections?: number;
 }
 
 /** Observation of one relay. */
@@ -68,8 +88,8 @@ export interface RelayObservation {
   readonly metrics: RelayMetrics | undefined;
   /** The HTTP server, once attached with a port. */
   readonly server: ObserveServer | undefined;
-  /** The status as /api/status serves it. */
-  status(): ObservedStatus;
+  /** The status as /api/status serves it: counts, and one page of clients and pairs. */
+  status(query?: StatusQuery): ObservedStatus;
   /** Starts metrics and (with `port`) the HTTP server for a started relay. */
   attach(relay: Relay, options?: AttachOptions): Promise<ObserveServer | undefined>;
   /** Stops the server, the metrics and the inspector. */
@@ -98,9 +118,9 @@ export function createRelayObservation(options: RelayObservationOptions = {}): R
   // Store writes can precede attach (the store opens before the relay); they are replayed.
   const earlyWrites: StoreWriteInfo[] = [];
 
-  const status = (): ObservedStatus => {
+  const status = (query?: StatusQuery): ObservedStatus => {
     if (!relay) throw new Error('createRelayObservation: status() before attach()');
-    return { ...relay.status(), machines: tracker.occupancy() };
+    return { ...relay.status(query), machines: tracker.occupancy() };
   };
 
   return {
@@ -120,7 +140,8 @@ export function createRelayObservation(options: RelayObservationOptions = {}): R
     status,
     attach: async (target, attachOptions = {}) => {
       relay = target;
-      metrics = createRelayMetrics({ bus: target.bus, dataPath: () => target.counters });
+      const logger = attachOptions.logger;
+      metrics = createRelayMetrics({ bus: target.bus, dataPath: () => target.counters, logDrops: logger && (() => logDrops(logger)) });
       for (const info of earlyWrites.splice(0)) metrics.onStoreWrite(info);
       if (attachOptions.port === undefined) return undefined;
       server = await startObserveServer({
@@ -138,6 +159,11 @@ export function createRelayObservation(options: RelayObservationOptions = {}): R
         logger: attachOptions.logger,
         pushIntervalMs: attachOptions.pushIntervalMs,
         heartbeatIntervalMs: attachOptions.heartbeatIntervalMs,
+        maxEventStreams: attachOptions.maxEventStreams,
+        maxStreamQueuedBytes: attachOptions.maxStreamQueuedBytes,
+        streamDrainTimeoutMs: attachOptions.streamDrainTimeoutMs,
+        statusListLimit: attachOptions.statusListLimit,
+        maxConnections: attachOptions.maxConnections,
       });
       return server;
     },

@@ -207,16 +207,44 @@ export interface RelayCounters {
   slowConsumers: number;
 }
 
+/**
+ * Clients and pairs listed by `status()` when no limit is asked for. A status costs time on the
+ * event loop in proportion to what it lists (131k pairs took 0.62 s), so lists are capped and
+ * paged; the counts in `totals` are always complete.
+ */
+export const DEFAULT_STATUS_LIST_LIMIT = 100;
+
+/** Which page of clients and pairs `status()` lists. */
+export interface StatusQuery {
+  /** Most entries of each list (`Infinity` for all). @default DEFAULT_STATUS_LIST_LIMIT (100) */
+  limit?: number;
+  /** Entries of each list skipped first, in connection / opening order. @default 0 */
+  offset?: number;
+}
+
 /** A JSON-able snapshot of the relay. */
 export interface RelayStatus {
   host: string;
   port: number;
   startedAt: number;
   uptimeMs: number;
+  /** At most `list.limit` clients from `list.offset`, in the order they connected. */
   clients: ClientStatus[];
+  /** At most `list.limit` socket pairs from `list.offset`, in the order they were requested. */
   pairs: PairStatus[];
+  /** The page the lists hold, and whether entries exist beyond it. */
+  list: { limit: number | null; offset: number; truncated: { clients: boolean; pairs: boolean } };
   recentCloses: RecentClose[];
-  totals: RelayCounters & { clientsConnected: number; hosts: number; pairsActive: number; pendingRequests: number; storeEntries: number };
+  totals: RelayCounters & {
+    clientsConnected: number;
+    hosts: number;
+    /** Pairs past their handshake. */
+    pairsActive: number;
+    /** Pairs held by the relay, opening ones included (the length of the full pair list). */
+    pairsLive: number;
+    pendingRequests: number;
+    storeEntries: number;
+  };
   limits: RelayLimits;
 }
 
@@ -230,7 +258,8 @@ export interface Relay {
   readonly bus: RelayBus;
   /** Data-path counters, read live. */
   readonly counters: Readonly<RelayCounters>;
-  status(): RelayStatus;
+  /** Counts, limits, recent closes and one page of clients and pairs (capped: see StatusQuery). */
+  status(query?: StatusQuery): RelayStatus;
   /** Stops accepting, tells clients (SocketClosed RelayShutdown, Error RelayShuttingDown), flushes the store. */
   close(): Promise<void>;
 }
@@ -1243,10 +1272,20 @@ class RelayServer implements Relay {
 
   // ---------------------------------------------------------------- status and close
 
-  status(): RelayStatus {
+  status(query: StatusQuery = {}): RelayStatus {
     const now = Date.now();
+    const limit = Math.max(0, query.limit ?? DEFAULT_STATUS_LIST_LIMIT);
+    const offset = Math.max(0, Math.floor(query.offset ?? 0));
+    // Only the page is built: entries before it are skipped, and iteration stops after it.
     const clients: ClientStatus[] = [];
+    let index = 0;
+    let moreClients = false;
     for (const conn of this.#conns.values()) {
+      if (index++ < offset) continue;
+      if (clients.length >= limit) {
+        moreClients = true;
+        break;
+      }
       clients.push({
         id: conn.id,
         virtualIp: conn.host?.ipText ?? null,
@@ -1262,7 +1301,12 @@ class RelayServer implements Relay {
       });
     }
     const pairs: PairStatus[] = [];
+    let pairsActive = 0;
+    index = 0;
+    // One pass without allocation counts the open pairs; the page is built on the way.
     for (const pair of this.#pairs.values()) {
+      if (pair.openedAt > 0) pairsActive++;
+      if (index++ < offset || pairs.length >= limit) continue;
       pairs.push({
         id: pair.id,
         a: pair.aAddress,
@@ -1281,12 +1325,18 @@ class RelayServer implements Relay {
       uptimeMs: now - this.#startedAt,
       clients,
       pairs,
+      list: {
+        limit: Number.isFinite(limit) ? limit : null,
+        offset,
+        truncated: { clients: moreClients, pairs: offset + pairs.length < this.#pairs.size },
+      },
       recentCloses: [...this.#recent],
       totals: {
         ...this.counters,
         clientsConnected: this.#conns.size,
         hosts: this.#hosts.size,
-        pairsActive: pairs.filter((p) => p.openedAt > 0).length,
+        pairsActive,
+        pairsLive: this.#pairs.size,
         pendingRequests: this.#pending.size,
         storeEntries: this.#options.store.size,
       },
