@@ -2,16 +2,18 @@
  * The `/api/events` subscribers, with backpressure. A push is written only to streams that have
  * drained what they were sent before; a stream still draining skips pushes and gets the newest
  * one when it drains, so a page that reads slowly sees fewer updates rather than older ones and a
- * subscriber that never reads holds at most one message in the relay's heap. A stream whose queue
- * passes `maxQueuedBytes`, or that has not drained for `drainTimeoutMs`, is cut and counted.
+ * subscriber that never reads holds at most one message in the relay's heap. A stream that still
+ * has more than `maxQueuedBytes` queued when the next push comes, or that has not drained for
+ * `drainTimeoutMs`, is cut and counted.
  */
 import type http from 'node:http';
+import { EventEmitter } from 'eventemitter3';
 import type { Logger } from '../logger.ts';
 import type { HttpMetrics, StreamDropReason } from './http-metrics.ts';
 
 /** Live-update subscribers at once; more get 503, so a runaway script cannot exhaust the relay. */
 export const DEFAULT_MAX_EVENT_STREAMS = 64;
-/** Bytes one stream may have queued in the relay before it is cut (a status push is tens of KiB). */
+/** Bytes a stream may still have queued when the next push comes; more and it is cut (a push is tens of KiB). */
 export const DEFAULT_MAX_STREAM_QUEUED_BYTES = 1024 * 1024;
 /** How long a stream may go without draining before it is cut (a stalled or vanished reader). */
 export const DEFAULT_STREAM_DRAIN_TIMEOUT_MS = 15_000;
@@ -37,8 +39,14 @@ interface StreamState {
   missed: boolean;
 }
 
+/** What {@link EventStreams} tells its listeners. */
+export interface EventStreamEvents {
+  /** A stream was cut for a bound (after it was counted in /metrics). */
+  'stream.dropped': [{ reason: StreamDropReason; queuedBytes: number }];
+}
+
 /** The set of open live-update streams of one server. */
-export class EventStreams {
+export class EventStreams extends EventEmitter<EventStreamEvents> {
   readonly #streams = new Map<http.ServerResponse, StreamState>();
   readonly #maxStreams: number;
   readonly #maxQueuedBytes: number;
@@ -48,6 +56,7 @@ export class EventStreams {
   #latest = '';
 
   constructor(options: EventStreamsOptions = {}) {
+    super();
     this.#maxStreams = options.maxStreams ?? DEFAULT_MAX_EVENT_STREAMS;
     this.#maxQueuedBytes = options.maxQueuedBytes ?? DEFAULT_MAX_STREAM_QUEUED_BYTES;
     this.#drainTimeoutMs = options.drainTimeoutMs ?? DEFAULT_STREAM_DRAIN_TIMEOUT_MS;
@@ -84,8 +93,9 @@ export class EventStreams {
   send(message: string): void {
     this.#latest = message;
     for (const [res, state] of this.#streams) {
-      if (state.blockedSince > 0) state.missed = true;
-      else this.#write(res, state, message);
+      if (state.blockedSince === 0) this.#write(res, state, message);
+      else if (res.writableLength > this.#maxQueuedBytes) this.#drop(res, 'queue');
+      else state.missed = true;
     }
     this.sweep();
   }
@@ -104,12 +114,7 @@ export class EventStreams {
   }
 
   #write(res: http.ServerResponse, state: StreamState, message: string): void {
-    const accepted = res.write(message);
-    if (res.writableLength > this.#maxQueuedBytes) {
-      this.#drop(res, 'queue');
-      return;
-    }
-    if (accepted) return;
+    if (res.write(message)) return;
     state.blockedSince = Date.now();
     res.once('drain', () => {
       if (!this.#streams.has(res)) return;
@@ -122,10 +127,12 @@ export class EventStreams {
   }
 
   #drop(res: http.ServerResponse, reason: StreamDropReason): void {
+    const queuedBytes = res.writableLength;
     this.#streams.delete(res);
     this.#metrics?.streamDropped(reason);
-    this.#logger?.warn({ reason, queuedBytes: res.writableLength }, 'live-update stream cut');
+    this.#logger?.warn({ reason, queuedBytes }, 'live-update stream cut');
     // destroy, not end: end would queue behind what the reader is not taking.
     res.destroy();
+    this.emit('stream.dropped', { reason, queuedBytes });
   }
 }

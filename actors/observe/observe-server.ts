@@ -41,15 +41,15 @@ const STATIC_FILES: Record<string, { file: string; type: string }> = {
   '/favicon.svg': { file: 'favicon.svg', type: 'image/svg+xml' },
 };
 
-/** What the server needs of a status: whether its lists were capped (for /metrics). */
-export interface PagedStatus {
+/** What the server reads of a status: whether its lists were capped (for /metrics). */
+interface PagedStatus {
   list?: { truncated?: { clients?: boolean; pairs?: boolean } };
 }
 
 /** Options of {@link startObserveServer}. */
 export interface ObserveServerOptions {
   /** The JSON-able status served at /api/status (one page) and pushed on /api/events. */
-  status: (query: StatusQuery) => PagedStatus;
+  status: (query: StatusQuery) => object;
   /**
    * Registers a listener called whenever something the status shows has changed, and returns
    * a function that removes it. @default undefined (only heartbeat pushes)
@@ -129,7 +129,8 @@ export async function startObserveServer(options: ObserveServerOptions): Promise
   /** One capped page of the status; counted when a list was cut short. */
   const page = (query: StatusQuery) => {
     const status = options.status(query);
-    if (status.list?.truncated?.clients || status.list?.truncated?.pairs) httpMetrics?.statusTruncated();
+    const { list } = status as PagedStatus;
+    if (list?.truncated?.clients || list?.truncated?.pairs) httpMetrics?.statusTruncated();
     return status;
   };
   const statusMessage = () => `event: status\ndata: ${JSON.stringify(page({ limit: listLimit }))}\n\n`;

@@ -157,7 +157,9 @@ export interface ClientStatus {
   bytesIn: number;
   bytesOut: number;
   sockets: number;
+  /** Its bound ports, the first STATUS_PORTS_LIMIT of them (`portCount` counts them all). */
   ports: number[];
+  portCount: number;
   /** True while the relay is not reading this client (a destination it feeds is full). */
   paused: boolean;
   /** Bytes queued in the relay for this client. */
@@ -213,6 +215,8 @@ export interface RelayCounters {
  * paged; the counts in `totals` are always complete.
  */
 export const DEFAULT_STATUS_LIST_LIMIT = 100;
+/** Ports listed per client in `status()`: a client may bind up to maxSocketsPerClient (1024). */
+export const STATUS_PORTS_LIMIT = 32;
 
 /** Which page of clients and pairs `status()` lists. */
 export interface StatusQuery {
@@ -1286,6 +1290,11 @@ class RelayServer implements Relay {
         moreClients = true;
         break;
       }
+      const ports: number[] = [];
+      for (const port of conn.ports) {
+        if (ports.length >= STATUS_PORTS_LIMIT) break;
+        ports.push(port);
+      }
       clients.push({
         id: conn.id,
         virtualIp: conn.host?.ipText ?? null,
@@ -1295,7 +1304,8 @@ class RelayServer implements Relay {
         bytesIn: conn.bytesIn,
         bytesOut: conn.bytesOut,
         sockets: conn.pairs.size,
-        ports: [...conn.ports],
+        ports,
+        portCount: conn.ports.size,
         paused: conn.blockedBy !== undefined && conn.blockedBy.size > 0,
         queuedBytes: conn.socket.writableLength,
       });
