@@ -170,6 +170,12 @@ function drawFocus() {
 }
 
 // ---------------------------------------------------------------- status
+function showMore(id, truncated, shown, total) {
+  const note = $(id);
+  note.hidden = !truncated;
+  if (truncated) note.textContent = `Showing the first ${formatCount(shown)} of ${formatCount(total)}; page through the rest with api/status?offset=${shown}.`;
+}
+
 function draw(status) {
   lastStatus = status;
   const now = Date.now();
@@ -185,7 +191,10 @@ function draw(status) {
   $('stat-started').textContent = `since ${new Date(status.startedAt).toLocaleString()}`;
 
   const clients = [...status.clients].sort((a, b) => a.connectedAt - b.connectedAt);
-  $('clients-count').textContent = String(clients.length);
+  // The status lists one capped page (docs/OBSERVABILITY.md); the counts are of everything.
+  const truncated = status.list?.truncated ?? { clients: false, pairs: false };
+  $('clients-count').textContent = formatCount(t.clientsConnected);
+  showMore('clients-more', truncated.clients, clients.length, t.clientsConnected);
   $('clients-empty').hidden = clients.length > 0;
   syncRows($('clients').tBodies[0], clients, (c) => c.id, (c) => [
     cell(c.virtualIp ?? '—', 'ip virtual'),
@@ -197,7 +206,8 @@ function draw(status) {
   ]);
 
   const pairs = [...status.pairs].sort((a, b) => a.id - b.id);
-  $('sockets-count').textContent = String(pairs.length);
+  $('sockets-count').textContent = formatCount(t.pairsLive ?? pairs.length);
+  showMore('sockets-more', truncated.pairs, pairs.length, t.pairsLive ?? pairs.length);
   $('sockets-empty').hidden = pairs.length > 0;
   syncRows($('sockets').tBodies[0], pairs, (p) => p.id, (p) => [
     cell(String(p.id), 'muted'),
