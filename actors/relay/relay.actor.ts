@@ -1311,12 +1311,10 @@ class RelayServer implements Relay {
       });
     }
     const pairs: PairStatus[] = [];
-    let pairsActive = 0;
     index = 0;
-    // One pass without allocation counts the open pairs; the page is built on the way.
     for (const pair of this.#pairs.values()) {
-      if (pair.openedAt > 0) pairsActive++;
-      if (index++ < offset || pairs.length >= limit) continue;
+      if (index++ < offset) continue;
+      if (pairs.length >= limit) break;
       pairs.push({
         id: pair.id,
         a: pair.aAddress,
@@ -1327,6 +1325,10 @@ class RelayServer implements Relay {
         bytesBToA: pair.bytesBToA,
       });
     }
+    // A pair is opening exactly while its connection request is pending, so the open ones are
+    // counted from the pending requests (bounded per client), not by walking every pair.
+    let pairsOpening = 0;
+    for (const entry of this.#pending.values()) if (entry.kind === 'connect' && entry.pair.openedAt === 0) pairsOpening++;
     const { store: _store, logger: _logger, inspect: _inspect, host: _host, port: _port, ...limits } = this.#options;
     return {
       host: this.host,
@@ -1345,7 +1347,7 @@ class RelayServer implements Relay {
         ...this.counters,
         clientsConnected: this.#conns.size,
         hosts: this.#hosts.size,
-        pairsActive,
+        pairsActive: this.#pairs.size - pairsOpening,
         pairsLive: this.#pairs.size,
         pendingRequests: this.#pending.size,
         storeEntries: this.#options.store.size,

@@ -1,6 +1,8 @@
 import t from 'tap';
 import http from 'node:http';
 import { observedRelay, openPair } from './observed-relay.ts';
+import { PacketType } from '../../protocol/index.ts';
+import { nextId } from '../helpers/raw-client.ts';
 import type { ObservedStatus } from '../../actors/observe/index.ts';
 import { DEFAULT_STATUS_LIST_LIMIT, STATUS_PORTS_LIMIT } from '../../actors/relay/relay.actor.ts';
 
@@ -59,6 +61,12 @@ t.test('/api/status lists one capped page; the counts stay complete', async (t) 
   t.equal(push.list.truncated.clients, true);
 
   t.match(await observation.metrics!.metrics(), /alphanet_http_status_truncated_total [3-9]\d*\n/, 'capped responses are counted');
+  // One more connection request, left unanswered: a pair still in its handshake.
+  const source = { ip: a.virtualIp.ip, port: (await a.client.bind(0)).port };
+  a.client.send({ type: PacketType.SocketConnectionRequest, requestId: nextId(), connectionId: 0, source, destination: { ip: b.virtualIp.ip, port: 6000 } });
+  await b.client.next(PacketType.SocketConnectionRequest);
+  t.match(relay.status().totals, { pairsLive: 4, pairsActive: 3 }, 'an opening pair is live but not active');
+
   t.equal(relay.status().list.limit, DEFAULT_STATUS_LIST_LIMIT, 'relay.status() is capped by default too');
   t.equal(relay.status({ limit: Infinity }).list.limit, null, 'and lists everything only when asked');
 });
