@@ -36,6 +36,12 @@ function formatCount(n) {
 function formatTime(ms) {
   return new Date(ms).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit' });
 }
+// Two connections from one machine share real and virtual IP; their ports tell them apart.
+function formatPorts(ports, count) {
+  if (count === 0) return '—';
+  const shown = ports.slice(0, 4).join(', ');
+  return count > 4 ? `${shown} +${formatCount(count - 4)}` : shown;
+}
 const BAD_REASONS = /Violation|Error|Timeout|Malformed|TooLarge|Unknown|Unexpected|Failure|Internal/;
 
 function cell(text, className) {
@@ -197,8 +203,11 @@ function draw(status) {
   showMore('clients-more', truncated.clients, clients.length, t.clientsConnected);
   $('clients-empty').hidden = clients.length > 0;
   syncRows($('clients').tBodies[0], clients, (c) => c.id, (c) => [
+    cell(String(c.id), 'muted'),
     cell(c.virtualIp ?? '—', 'ip virtual'),
     cell(c.realIp, 'ip'),
+    cell(formatPorts(c.ports, c.portCount ?? c.ports.length), 'ip ports'),
+    cell(formatCount(c.sockets), 'num'),
     pill(c.state),
     cell(formatDuration(now - c.connectedAt), 'num'),
     cell(formatBytes(c.bytesIn), 'num'),
@@ -238,6 +247,8 @@ function draw(status) {
 function setLive(state, text) {
   $('live').dataset.state = state;
   $('live-text').textContent = text;
+  // While the stream is down every figure on the page is as old as the last message: dim them.
+  document.body.classList.toggle('stale', state !== 'live');
 }
 
 function connect() {

@@ -110,13 +110,15 @@ export async function startObserveServer(options: ObserveServerOptions): Promise
   const logger = options.logger;
   const httpMetrics = options.metrics?.http;
   // Diagrams are drawn once: the layout depends only on the definition, highlights are CSS.
-  const machines: MachineView[] = (options.machines ?? []).map((m) => ({
-    id: m.id,
-    exportName: m.exportName,
-    source: m.source,
-    definition: m.definition,
-    svg: renderStateDiagramSvg(m.definition),
-  }));
+  const machines: MachineView[] = await Promise.all(
+    (options.machines ?? []).map(async (m) => ({
+      id: m.id,
+      exportName: m.exportName,
+      source: m.source,
+      definition: m.definition,
+      svg: await renderStateDiagramSvg(m.definition),
+    })),
+  );
   const staticCache = new Map<string, Buffer>();
   const streams = new EventStreams({
     maxStreams: options.maxEventStreams,
