@@ -211,7 +211,7 @@ export interface RelayCounters {
 
 /**
  * Clients and pairs listed by `status()` when no limit is asked for. A status costs time on the
- * event loop in proportion to what it lists (131k pairs took 0.62 s), so lists are capped and
+ * event loop in proportion to what it lists (issue 9: 131k pairs took 0.62 s), so lists are capped and
  * paged; the counts in `totals` are always complete.
  */
 export const DEFAULT_STATUS_LIST_LIMIT = 100;
