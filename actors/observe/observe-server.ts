@@ -110,7 +110,8 @@ export async function startObserveServer(options: ObserveServerOptions): Promise
   const logger = options.logger;
   const httpMetrics = options.metrics?.http;
   // Diagrams are drawn once: the layout depends only on the definition, highlights are CSS.
-  const machines: MachineView[] = await Promise.all(
+  // In the background, so laying them out does not delay listening (or a failed start).
+  const machinesReady: Promise<MachineView[]> = Promise.all(
     (options.machines ?? []).map(async (m) => ({
       id: m.id,
       exportName: m.exportName,
@@ -119,6 +120,7 @@ export async function startObserveServer(options: ObserveServerOptions): Promise
       svg: await renderStateDiagramSvg(m.definition),
     })),
   );
+  machinesReady.catch((error: unknown) => logger?.error({ err: error }, 'laying out the machine diagrams failed'));
   const staticCache = new Map<string, Buffer>();
   const streams = new EventStreams({
     maxStreams: options.maxEventStreams,
@@ -188,7 +190,7 @@ export async function startObserveServer(options: ObserveServerOptions): Promise
       case '/api/status':
         return sendJson(res, 200, page(parseStatusQuery(query, listLimit)));
       case '/api/machines':
-        return sendJson(res, 200, machines);
+        return sendJson(res, 200, await machinesReady);
       case '/metrics': {
         if (!options.metrics) return sendJson(res, 404, { error: 'metrics are not enabled' });
         const text = await options.metrics.metrics();
@@ -215,7 +217,7 @@ export async function startObserveServer(options: ObserveServerOptions): Promise
     const svg = /^\/api\/machines\/([^/]+)\.svg$/.exec(route);
     if (svg) {
       const id = decodePathSegment(svg[1] as string);
-      const machine = machines.find((m) => m.id === id);
+      const machine = (await machinesReady).find((m) => m.id === id);
       if (machine) {
         res.writeHead(200, { 'content-type': 'image/svg+xml; charset=utf-8' });
         res.end(machine.svg);
