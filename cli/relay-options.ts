@@ -161,67 +161,115 @@ export async function runRelay(cli: RelayCliOptions, hooks: RunRelayHooks = {}):
     maxConnectionsPerIp: cli.maxConnectionsPerIp,
     highWaterMarkBytes: cli.highWaterMarkBytes,
   };
-  if (hooks.relayOptions) options = await hooks.relayOptions(options);
-  let relay: Relay;
+  let running: RunningRelay | undefined;
   try {
-    relay = await startRelay(options);
+    if (hooks.relayOptions) options = await hooks.relayOptions(options);
+    const relay = await startRelay(options);
+    // Last-seen is recorded at Hello and again when a client leaves, so a client connected for
+    // months is not "unseen" to `alphanet store reclaim` (at most one record per entry per day).
+    relay.bus.on('client.disconnected', ({ realIp }) => store.touch(realIp));
+    let stopping: Promise<void> | undefined;
+    const started: RunningRelay = {
+      relay,
+      store,
+      logger,
+      stop: () =>
+        (stopping ??= (async () => {
+          // Each step runs even when the one before failed, so a failure never leaves the port or the store held.
+          try {
+            if (hooks.beforeStop) await hooks.beforeStop(started);
+          } finally {
+            try {
+              await relay.close();
+            } finally {
+              await store.close();
+            }
+          }
+        })()),
+    };
+    running = started;
+    if (hooks.afterStart) await hooks.afterStart(started);
   } catch (error) {
-    await store.close();
+    // A failed step undoes every step before it (HTTP server, relay listener, store), then fails the start.
+    try {
+      if (running) await running.stop();
+      else await store.close();
+    } catch (cleanupError) {
+      logger.error({ err: cleanupError }, 'closing after a failed start failed');
+    }
     throw error;
   }
-  // Last-seen is recorded at Hello and again when a client leaves, so a client connected for
-  // months is not "unseen" to `alphanet store reclaim` (at most one record per entry per day).
-  relay.bus.on('client.disconnected', ({ realIp }) => store.touch(realIp));
-  let stopping: Promise<void> | undefined;
-  const running: RunningRelay = {
-    relay,
-    store,
-    logger,
-    stop: () =>
-      (stopping ??= (async () => {
-        if (hooks.beforeStop) await hooks.beforeStop(running);
-        await relay.close();
-        await store.close();
-      })()),
-  };
-  if (hooks.afterStart) await hooks.afterStart(running);
-  (hooks.stdout ?? process.stdout).write(`listening on ${relay.host}:${relay.port}\n`);
+  (hooks.stdout ?? process.stdout).write(`listening on ${running.relay.host}:${running.relay.port}\n`);
   return running;
 }
 
+/** How long a graceful stop may take before the process exits anyway (status 1). */
+export const DEFAULT_STOP_TIMEOUT_MS = 10_000;
+/** After a failed start, how long open handles may keep the process before it exits anyway. */
+const FAILED_START_EXIT_MS = 1_000;
+const SIGNAL_EXIT_CODES: Partial<Record<NodeJS.Signals, number>> = { SIGINT: 130, SIGTERM: 143 };
+
 /**
- * `relay`: runs until SIGINT/SIGTERM, then closes gracefully and exits 0. A store that cannot
- * be opened (e.g. not valid JSON) exits 1 with the message, which names the file.
+ * Exits on SIGINT/SIGTERM whatever state stdout and stderr are in: the first signal stops the
+ * relay gracefully and exits 0 (1 when the stop fails or passes `stopTimeoutMs`); a second
+ * signal of either kind exits at once with 128 + the signal number.
+ */
+function exitOnSignals(running: RunningRelay, stopTimeoutMs: number): void {
+  let stopping = false;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (stopping) {
+      process.exit(SIGNAL_EXIT_CODES[signal] ?? 1);
+      return;
+    }
+    stopping = true;
+    running.logger.info({ signal }, 'signal received, closing');
+    const timer = setTimeout(() => {
+      running.logger.error({ stopTimeoutMs }, 'graceful stop took too long, exiting');
+      process.exit(1);
+    }, stopTimeoutMs);
+    running.stop().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        clearTimeout(timer);
+        running.logger.error({ err: error }, 'close failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+}
+
+/**
+ * `relay`: runs until SIGINT/SIGTERM, then closes gracefully and exits 0. Any start step that
+ * fails (store, relay port, HTTP port) closes what earlier steps opened and exits 1 with the
+ * message, which names the file or address.
  */
 export function buildRelayCommand(hooks: RunRelayHooks = {}): Command {
   const command = new Command('relay').description('run the AlphaNET relay server');
   addRelayOptions(command);
   addObserveOptions(command);
+  command.addOption(
+    new Option('--stop-timeout <ms>', 'longest a graceful stop may take before the process exits anyway')
+      .env('ALPHANET_STOP_TIMEOUT_MS')
+      .default(DEFAULT_STOP_TIMEOUT_MS)
+      .argParser(integer(1, 2 ** 31 - 1)),
+  );
   command.action(async (raw: Record<string, unknown>) => {
     const cli = parseRelayCliOptions(raw);
+    // stdout carries only the ready lines: a reader that has gone (`| head -1`) must not crash the relay.
+    if (!hooks.stdout) process.stdout.on('error', () => {});
     let running: RunningRelay;
     try {
       running = await runRelay(cli, withObservation(parseObserveCliOptions(raw), hooks));
     } catch (error) {
       process.stderr.write(`alphanet relay: ${(error as Error).message}\n`);
       process.exitCode = 1;
+      // Everything opened was closed; should a library still hold a handle, exit anyway.
+      setTimeout(() => process.exit(1), FAILED_START_EXIT_MS).unref();
       return;
     }
-    const onSignal = (signal: NodeJS.Signals) => {
-      running.logger.info({ signal }, 'signal received, closing');
-      // A second signal means "now". Armed on the next turn: Deno hands the signal being
-      // handled to listeners added while handling it, which would make the first one "now".
-      setImmediate(() => process.once(signal, () => process.exit(1)));
-      running.stop().then(
-        () => process.exit(0),
-        (error: unknown) => {
-          running.logger.error({ err: error }, 'close failed');
-          process.exit(1);
-        },
-      );
-    };
-    process.once('SIGINT', onSignal);
-    process.once('SIGTERM', onSignal);
+    exitOnSignals(running, Number(raw.stopTimeout ?? DEFAULT_STOP_TIMEOUT_MS));
   });
   return command;
 }

@@ -36,6 +36,12 @@ function formatCount(n) {
 function formatTime(ms) {
   return new Date(ms).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit' });
 }
+// Two connections from one machine share real and virtual IP; their ports tell them apart.
+function formatPorts(ports, count) {
+  if (count === 0) return '—';
+  const shown = ports.slice(0, 4).join(', ');
+  return count > 4 ? `${shown} +${formatCount(count - 4)}` : shown;
+}
 const BAD_REASONS = /Violation|Error|Timeout|Malformed|TooLarge|Unknown|Unexpected|Failure|Internal/;
 
 function cell(text, className) {
@@ -170,6 +176,12 @@ function drawFocus() {
 }
 
 // ---------------------------------------------------------------- status
+function showMore(id, truncated, shown, total) {
+  const note = $(id);
+  note.hidden = !truncated;
+  if (truncated) note.textContent = `Showing the first ${formatCount(shown)} of ${formatCount(total)}; page through the rest with api/status?offset=${shown}.`;
+}
+
 function draw(status) {
   lastStatus = status;
   const now = Date.now();
@@ -185,11 +197,17 @@ function draw(status) {
   $('stat-started').textContent = `since ${new Date(status.startedAt).toLocaleString()}`;
 
   const clients = [...status.clients].sort((a, b) => a.connectedAt - b.connectedAt);
-  $('clients-count').textContent = String(clients.length);
+  // The status lists one capped page (docs/OBSERVABILITY.md); the counts are of everything.
+  const truncated = status.list?.truncated ?? { clients: false, pairs: false };
+  $('clients-count').textContent = formatCount(t.clientsConnected);
+  showMore('clients-more', truncated.clients, clients.length, t.clientsConnected);
   $('clients-empty').hidden = clients.length > 0;
   syncRows($('clients').tBodies[0], clients, (c) => c.id, (c) => [
+    cell(String(c.id), 'muted'),
     cell(c.virtualIp ?? '—', 'ip virtual'),
     cell(c.realIp, 'ip'),
+    cell(formatPorts(c.ports, c.portCount ?? c.ports.length), 'ip ports'),
+    cell(formatCount(c.sockets), 'num'),
     pill(c.state),
     cell(formatDuration(now - c.connectedAt), 'num'),
     cell(formatBytes(c.bytesIn), 'num'),
@@ -197,7 +215,8 @@ function draw(status) {
   ]);
 
   const pairs = [...status.pairs].sort((a, b) => a.id - b.id);
-  $('sockets-count').textContent = String(pairs.length);
+  $('sockets-count').textContent = formatCount(t.pairsLive ?? pairs.length);
+  showMore('sockets-more', truncated.pairs, pairs.length, t.pairsLive ?? pairs.length);
   $('sockets-empty').hidden = pairs.length > 0;
   syncRows($('sockets').tBodies[0], pairs, (p) => p.id, (p) => [
     cell(String(p.id), 'muted'),
@@ -228,6 +247,8 @@ function draw(status) {
 function setLive(state, text) {
   $('live').dataset.state = state;
   $('live-text').textContent = text;
+  // While the stream is down every figure on the page is as old as the last message: dim them.
+  document.body.classList.toggle('stale', state !== 'live');
 }
 
 function connect() {

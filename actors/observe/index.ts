@@ -11,19 +11,34 @@
  * ```
  */
 import type { Relay, RelayStatus } from '../relay/index.ts';
+import type { StatusQuery } from '../relay/relay.actor.ts';
 import type { RelayBusEvents } from '../relay/relay-events.ts';
 import type { StoreWriteInfo } from '../../storage/index.ts';
-import type { Logger } from '../logger.ts';
+import { logDrops, type Logger } from '../logger.ts';
 import { combineInspect, createWebSocketInspection, MachineStateTracker, type InspectFn, type MachineOccupancy, type WebSocketInspection } from './inspect.ts';
 import { createRelayMetrics, type RelayMetrics } from './metrics.ts';
 import { discoverMachines, type DiscoveredMachine } from './machine-export.ts';
+import { relayConnectionMachine } from '../../machines/relay-connection.machine.ts';
+import { socketPairMachine } from '../../machines/socket-pair.machine.ts';
+
+/** The machines a relay runs; client-side machines would always show "0 live" on its page. */
+export const RELAY_MACHINE_IDS: readonly string[] = [relayConnectionMachine.id, socketPairMachine.id];
 import { startObserveServer, type ObserveServer } from './observe-server.ts';
 
 export { DEFAULT_INSPECT_URL, createWebSocketInspection, combineInspect, MachineStateTracker } from './inspect.ts';
 export type { InspectFn, MachineOccupancy, WebSocketInspection, WebSocketInspectionOptions } from './inspect.ts';
 export { createRelayMetrics } from './metrics.ts';
 export type { RelayMetrics, RelayMetricsOptions } from './metrics.ts';
-export { startObserveServer, DEFAULT_HTTP_HOST } from './observe-server.ts';
+export {
+  startObserveServer,
+  DEFAULT_HTTP_HOST,
+  DEFAULT_HTTP_MAX_CONNECTIONS,
+  DEFAULT_MAX_EVENT_STREAMS,
+  DEFAULT_MAX_STREAM_QUEUED_BYTES,
+  DEFAULT_STREAM_DRAIN_TIMEOUT_MS,
+  DEFAULT_STATUS_LIST_LIMIT,
+} from './observe-server.ts';
+export { ObserveError } from './errors.ts';
 export type { ObserveServer, ObserveServerOptions } from './observe-server.ts';
 
 /** What /api/status returns and /api/events pushes: the relay's status plus machine occupancy. */
@@ -46,12 +61,22 @@ export interface AttachOptions {
   host?: string;
   /** @default undefined */
   logger?: Logger;
-  /** Machines drawn on the dashboard. @default every machine in machines/ */
+  /** Machines drawn on the dashboard. @default the relay's own machines (RELAY_MACHINE_IDS) from machines/ */
   machines?: readonly DiscoveredMachine[];
   /** Live-push coalescing interval. @default DEFAULT_PUSH_INTERVAL_MS (250 ms) */
   pushIntervalMs?: number;
   /** Push interval when nothing changed. @default DEFAULT_HEARTBEAT_INTERVAL_MS (2 s) */
   heartbeatIntervalMs?: number;
+  /** @default DEFAULT_MAX_EVENT_STREAMS (64) */
+  maxEventStreams?: number;
+  /** @default DEFAULT_MAX_STREAM_QUEUED_BYTES (1 MiB) */
+  maxStreamQueuedBytes?: number;
+  /** @default DEFAULT_STREAM_DRAIN_TIMEOUT_MS (15 s) */
+  streamDrainTimeoutMs?: number;
+  /** @default DEFAULT_STATUS_LIST_LIMIT (100) */
+  statusListLimit?: number;
+  /** @default DEFAULT_HTTP_MAX_CONNECTIONS (256) */
+  maxConnections?: number;
 }
 
 /** Observation of one relay. */
@@ -68,8 +93,8 @@ export interface RelayObservation {
   readonly metrics: RelayMetrics | undefined;
   /** The HTTP server, once attached with a port. */
   readonly server: ObserveServer | undefined;
-  /** The status as /api/status serves it. */
-  status(): ObservedStatus;
+  /** The status as /api/status serves it: counts, and one page of clients and pairs. */
+  status(query?: StatusQuery): ObservedStatus;
   /** Starts metrics and (with `port`) the HTTP server for a started relay. */
   attach(relay: Relay, options?: AttachOptions): Promise<ObserveServer | undefined>;
   /** Stops the server, the metrics and the inspector. */
@@ -98,9 +123,9 @@ export function createRelayObservation(options: RelayObservationOptions = {}): R
   // Store writes can precede attach (the store opens before the relay); they are replayed.
   const earlyWrites: StoreWriteInfo[] = [];
 
-  const status = (): ObservedStatus => {
+  const status = (query?: StatusQuery): ObservedStatus => {
     if (!relay) throw new Error('createRelayObservation: status() before attach()');
-    return { ...relay.status(), machines: tracker.occupancy() };
+    return { ...relay.status(query), machines: tracker.occupancy() };
   };
 
   return {
@@ -120,7 +145,8 @@ export function createRelayObservation(options: RelayObservationOptions = {}): R
     status,
     attach: async (target, attachOptions = {}) => {
       relay = target;
-      metrics = createRelayMetrics({ bus: target.bus, dataPath: () => target.counters });
+      const logger = attachOptions.logger;
+      metrics = createRelayMetrics({ bus: target.bus, dataPath: () => target.counters, logDrops: logger && (() => logDrops(logger)) });
       for (const info of earlyWrites.splice(0)) metrics.onStoreWrite(info);
       if (attachOptions.port === undefined) return undefined;
       server = await startObserveServer({
@@ -132,12 +158,17 @@ export function createRelayObservation(options: RelayObservationOptions = {}): R
           };
         },
         metrics,
-        machines: attachOptions.machines ?? (await discoverMachines()),
+        machines: attachOptions.machines ?? (await discoverMachines()).filter((m) => RELAY_MACHINE_IDS.includes(m.id)),
         host: attachOptions.host,
         port: attachOptions.port,
         logger: attachOptions.logger,
         pushIntervalMs: attachOptions.pushIntervalMs,
         heartbeatIntervalMs: attachOptions.heartbeatIntervalMs,
+        maxEventStreams: attachOptions.maxEventStreams,
+        maxStreamQueuedBytes: attachOptions.maxStreamQueuedBytes,
+        streamDrainTimeoutMs: attachOptions.streamDrainTimeoutMs,
+        statusListLimit: attachOptions.statusListLimit,
+        maxConnections: attachOptions.maxConnections,
       });
       return server;
     },

@@ -7,7 +7,6 @@
 import { createInspector, type StatelyInspectionEvent } from '@statelyai/inspect';
 import { WebSocket } from 'ws';
 import type { InspectionEvent } from 'xstate';
-import { activeStateIds } from './state-diagram.ts';
 
 /**
  * Where `--inspect` streams when given no URL: the port `@statelyai/inspect/server`'s
@@ -161,76 +160,4 @@ export function combineInspect(...fns: (InspectFn | undefined)[]): InspectFn | u
   };
 }
 
-interface TrackedActor {
-  machineId: string;
-  value: unknown;
-  ref: unknown;
-}
-
-/** Live actors of one machine and how many are in each state. */
-export interface MachineOccupancy {
-  /** Live actors of this machine. */
-  actors: number;
-  /** State id (e.g. `socketPair.active.open`) → live actors in it, parents included. */
-  states: Record<string, number>;
-}
-
-/** Reads the logic's machine id without depending on xstate's internal actor class. */
-function machineIdOf(actorRef: unknown): string | undefined {
-  const logic = (actorRef as { logic?: { id?: unknown; config?: unknown } }).logic;
-  return logic && typeof logic.id === 'string' && logic.config ? logic.id : undefined;
-}
-
-/**
- * xstate v5 emits no inspection event when a running actor is stopped from outside, so the
- * tracker also asks the actor: a stopped actor's processing status is 2 (ProcessingStatus.Stopped).
- */
-function isStopped(actorRef: unknown): boolean {
-  return (actorRef as { _processingStatus?: number })._processingStatus === 2;
-}
-
-/**
- * Keeps each live machine actor's current state value, so the dashboard can highlight the states
- * machines are in. Constant work per inspection event; reading is linear in live actors.
- */
-export class MachineStateTracker {
-  readonly #actors = new Map<string, TrackedActor>();
-
-  /** The inspect callback to hand to actors. */
-  readonly inspect: InspectFn = (event) => {
-    if (event.type !== '@xstate.snapshot' && event.type !== '@xstate.actor') return;
-    const ref = event.actorRef;
-    const machineId = machineIdOf(ref);
-    if (!machineId) return;
-    // Registration comes from the actor's constructor, before it has a snapshot.
-    const snapshot = (event.type === '@xstate.snapshot' ? event.snapshot : ref.getSnapshot()) as
-      | { status?: string; value?: unknown }
-      | undefined;
-    if (!snapshot) return;
-    if (snapshot.status !== undefined && snapshot.status !== 'active') {
-      this.#actors.delete(ref.sessionId);
-      return;
-    }
-    this.#actors.set(ref.sessionId, { machineId, value: snapshot.value, ref });
-  };
-
-  /** The state value of a live actor by its session id. */
-  valueOf(sessionId: string): unknown {
-    return this.#actors.get(sessionId)?.value;
-  }
-
-  /** Per machine id: live actors and how many are in each state. */
-  occupancy(): Record<string, MachineOccupancy> {
-    const out: Record<string, MachineOccupancy> = {};
-    for (const [sessionId, actor] of this.#actors) {
-      if (isStopped(actor.ref)) {
-        this.#actors.delete(sessionId);
-        continue;
-      }
-      const entry = (out[actor.machineId] ??= { actors: 0, states: {} });
-      entry.actors++;
-      for (const id of activeStateIds(actor.machineId, actor.value)) entry.states[id] = (entry.states[id] ?? 0) + 1;
-    }
-    return out;
-  }
-}
+export { MachineStateTracker, type MachineOccupancy } from './machine-state-tracker.ts';

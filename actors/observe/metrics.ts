@@ -10,6 +10,8 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { RelayBus, RelayBusEvents } from '../relay/relay-events.ts';
 import type { StoreWriteInfo } from '../../storage/index.ts';
+import type { LogDropCounts } from '../logger.ts';
+import { registerHttpMetrics, type HttpMetrics } from './http-metrics.ts';
 
 /** Bytes and frames the relay forwarded on its data path (§7), read at scrape time. */
 export interface DataPathCounters {
@@ -31,6 +33,8 @@ export interface RelayMetricsOptions {
   defaultMetrics?: boolean;
   /** Resolution of the event-loop lag monitor. @default DEFAULT_EVENT_LOOP_PRECISION_MS (10 ms) */
   eventLoopPrecisionMs?: number;
+  /** Reads the log lines the relay's logger dropped (logDrops in actors/logger.ts). @default undefined (0) */
+  logDrops?: () => Readonly<LogDropCounts>;
 }
 
 /** Event-loop lag sampling resolution. */
@@ -50,6 +54,8 @@ export interface RelayMetrics {
   metrics(): Promise<string>;
   /** The content type of {@link RelayMetrics.metrics}. */
   readonly contentType: string;
+  /** The observation HTTP server's own metrics (responses, live streams, bounds). */
+  readonly http: HttpMetrics;
   /** Stops listening on the bus. */
   close(): void;
 }
@@ -170,6 +176,20 @@ export function createRelayMetrics(options: RelayMetricsOptions): RelayMetrics {
     registers: [registry],
   });
 
+  const http = registerHttpMetrics(registry, p);
+  new Counter({
+    name: `${p}log_lines_dropped_total`,
+    help: 'Log lines dropped: reason "queue" (stderr queue over 8 MiB: a stalled reader) or "closed" (stderr failed, e.g. EPIPE).',
+    labelNames: ['reason'],
+    registers: [registry],
+    collect() {
+      const drops = options.logDrops?.() ?? { queueFull: 0, streamClosed: 0 };
+      this.reset();
+      this.inc({ reason: 'queue' }, drops.queueFull);
+      this.inc({ reason: 'closed' }, drops.streamClosed);
+    },
+  });
+
   if (options.defaultMetrics !== false) {
     collectDefaultMetrics({
       register: registry,
@@ -207,6 +227,7 @@ export function createRelayMetrics(options: RelayMetricsOptions): RelayMetrics {
 
   return {
     registry,
+    http,
     contentType: registry.contentType,
     onStoreWrite: (info) => {
       storeWrites.inc();

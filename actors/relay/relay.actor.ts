@@ -157,7 +157,9 @@ export interface ClientStatus {
   bytesIn: number;
   bytesOut: number;
   sockets: number;
+  /** Its bound ports, the first STATUS_PORTS_LIMIT of them (`portCount` counts them all). */
   ports: number[];
+  portCount: number;
   /** True while the relay is not reading this client (a destination it feeds is full). */
   paused: boolean;
   /** Bytes queued in the relay for this client. */
@@ -207,16 +209,46 @@ export interface RelayCounters {
   slowConsumers: number;
 }
 
+/**
+ * Clients and pairs listed by `status()` when no limit is asked for. A status costs time on the
+ * event loop in proportion to what it lists (issue 9: 131k pairs took 0.62 s), so lists are capped and
+ * paged; the counts in `totals` are always complete.
+ */
+export const DEFAULT_STATUS_LIST_LIMIT = 100;
+/** Ports listed per client in `status()`: a client may bind up to maxSocketsPerClient (1024). */
+export const STATUS_PORTS_LIMIT = 32;
+
+/** Which page of clients and pairs `status()` lists. */
+export interface StatusQuery {
+  /** Most entries of each list (`Infinity` for all). @default DEFAULT_STATUS_LIST_LIMIT (100) */
+  limit?: number;
+  /** Entries of each list skipped first, in connection / opening order. @default 0 */
+  offset?: number;
+}
+
 /** A JSON-able snapshot of the relay. */
 export interface RelayStatus {
   host: string;
   port: number;
   startedAt: number;
   uptimeMs: number;
+  /** At most `list.limit` clients from `list.offset`, in the order they connected. */
   clients: ClientStatus[];
+  /** At most `list.limit` socket pairs from `list.offset`, in the order they were requested. */
   pairs: PairStatus[];
+  /** The page the lists hold, and whether entries exist beyond it. */
+  list: { limit: number | null; offset: number; truncated: { clients: boolean; pairs: boolean } };
   recentCloses: RecentClose[];
-  totals: RelayCounters & { clientsConnected: number; hosts: number; pairsActive: number; pendingRequests: number; storeEntries: number };
+  totals: RelayCounters & {
+    clientsConnected: number;
+    hosts: number;
+    /** Pairs past their handshake. */
+    pairsActive: number;
+    /** Pairs held by the relay, opening ones included (the length of the full pair list). */
+    pairsLive: number;
+    pendingRequests: number;
+    storeEntries: number;
+  };
   limits: RelayLimits;
 }
 
@@ -230,7 +262,8 @@ export interface Relay {
   readonly bus: RelayBus;
   /** Data-path counters, read live. */
   readonly counters: Readonly<RelayCounters>;
-  status(): RelayStatus;
+  /** Counts, limits, recent closes and one page of clients and pairs (capped: see StatusQuery). */
+  status(query?: StatusQuery): RelayStatus;
   /** Stops accepting, tells clients (SocketClosed RelayShutdown, Error RelayShuttingDown), flushes the store. */
   close(): Promise<void>;
 }
@@ -1243,10 +1276,25 @@ class RelayServer implements Relay {
 
   // ---------------------------------------------------------------- status and close
 
-  status(): RelayStatus {
+  status(query: StatusQuery = {}): RelayStatus {
     const now = Date.now();
+    const limit = Math.max(0, query.limit ?? DEFAULT_STATUS_LIST_LIMIT);
+    const offset = Math.max(0, Math.floor(query.offset ?? 0));
+    // Only the page is built: entries before it are skipped, and iteration stops after it.
     const clients: ClientStatus[] = [];
+    let index = 0;
+    let moreClients = false;
     for (const conn of this.#conns.values()) {
+      if (index++ < offset) continue;
+      if (clients.length >= limit) {
+        moreClients = true;
+        break;
+      }
+      const ports: number[] = [];
+      for (const port of conn.ports) {
+        if (ports.length >= STATUS_PORTS_LIMIT) break;
+        ports.push(port);
+      }
       clients.push({
         id: conn.id,
         virtualIp: conn.host?.ipText ?? null,
@@ -1256,13 +1304,17 @@ class RelayServer implements Relay {
         bytesIn: conn.bytesIn,
         bytesOut: conn.bytesOut,
         sockets: conn.pairs.size,
-        ports: [...conn.ports],
+        ports,
+        portCount: conn.ports.size,
         paused: conn.blockedBy !== undefined && conn.blockedBy.size > 0,
         queuedBytes: conn.socket.writableLength,
       });
     }
     const pairs: PairStatus[] = [];
+    index = 0;
     for (const pair of this.#pairs.values()) {
+      if (index++ < offset) continue;
+      if (pairs.length >= limit) break;
       pairs.push({
         id: pair.id,
         a: pair.aAddress,
@@ -1273,6 +1325,10 @@ class RelayServer implements Relay {
         bytesBToA: pair.bytesBToA,
       });
     }
+    // A pair is opening exactly while its connection request is pending, so the open ones are
+    // counted from the pending requests (bounded per client), not by walking every pair.
+    let pairsOpening = 0;
+    for (const entry of this.#pending.values()) if (entry.kind === 'connect' && entry.pair.openedAt === 0) pairsOpening++;
     const { store: _store, logger: _logger, inspect: _inspect, host: _host, port: _port, ...limits } = this.#options;
     return {
       host: this.host,
@@ -1281,12 +1337,18 @@ class RelayServer implements Relay {
       uptimeMs: now - this.#startedAt,
       clients,
       pairs,
+      list: {
+        limit: Number.isFinite(limit) ? limit : null,
+        offset,
+        truncated: { clients: moreClients, pairs: offset + pairs.length < this.#pairs.size },
+      },
       recentCloses: [...this.#recent],
       totals: {
         ...this.counters,
         clientsConnected: this.#conns.size,
         hosts: this.#hosts.size,
-        pairsActive: pairs.filter((p) => p.openedAt > 0).length,
+        pairsActive: this.#pairs.size - pairsOpening,
+        pairsLive: this.#pairs.size,
         pendingRequests: this.#pending.size,
         storeEntries: this.#options.store.size,
       },

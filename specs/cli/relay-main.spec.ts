@@ -1,38 +1,10 @@
 import t from 'tap';
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { PacketType } from '../../protocol/index.ts';
 import { RawClient } from '../helpers/raw-client.ts';
-
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-
-function startMain(args: string[], env: Record<string, string> = {}) {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'cli/relay-main.ts', ...args], {
-    cwd: ROOT,
-    env: { ...process.env, ALPHANET_LOG_LEVEL: 'warn', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-  // 'close', not 'exit': stderr may still hold data when the process has exited.
-  const exited = once(child, 'close') as Promise<[number | null, NodeJS.Signals | null]>;
-  const listening = new Promise<string>((resolve, reject) => {
-    child.stdout.on('data', () => {
-      const m = /listening on (\S+)\n/.exec(stdout);
-      if (m) resolve(m[1]);
-    });
-    void exited.then(() => reject(new Error(`exited before listening: ${stderr}`)));
-  });
-  // The corrupt-store spec never listens; it awaits `exited` instead.
-  listening.catch(() => {});
-  return { child, listening, exited, output: () => ({ stdout, stderr }) };
-}
+import { startMain } from './relay-process.ts';
 
 t.test('npm start: prints one listening line (--port 0, env for the db), serves, exits 0 on SIGTERM', async (t) => {
   const dir = await mkdtemp(path.join(tmpdir(), 'alphanet-cli-'));
