@@ -15,7 +15,9 @@ function readAll(chunks: Uint8Array[]): { frames: number[][]; error?: string } {
   const frames: number[][] = [];
   const reader = new FrameReader(
     {
-      frame: (_type, frame) => frames.push([...frame]),
+      frame: (_type, frame) => {
+        frames.push([...frame]);
+      },
       dataPieces: (connectionId, frameBytes, pieces) => {
         const whole = pieces.flatMap((p) => [...p]);
         if (whole.length !== frameBytes) throw new Error(`pieces make ${whole.length} bytes, not ${frameBytes}`);
@@ -83,8 +85,8 @@ t.test('bad lengths are refused as the decoder refuses them, before the type byt
   const reader = new FrameReader({ frame: () => {}, dataPieces: () => {} }, { maxFrameBytes: MAX });
   reader.push(new Uint8Array([0, 0, 0, 0]));
   t.equal(reader.push(new Uint8Array([1]))?.code, 'ERR_MALFORMED_PACKET', 'nothing more after a failure');
-  // Data too short for its connection id is handed out whole for the relay to refuse.
-  t.same(readAll([new Uint8Array([0, 0, 0, 3, PacketType.ArbitraryData]), new Uint8Array([1, 2])]).frames, [[0, 0, 0, 3, 0x30, 1, 2]]);
+  // Data too short for its connection id is refused at its header, before its body arrives.
+  t.same(readAll([new Uint8Array([0, 0, 0, 3, PacketType.ArbitraryData])]), { frames: [], error: 'ERR_MALFORMED_PACKET' });
 });
 
 t.test('stop() ends delivery mid-chunk', async (t) => {
@@ -95,7 +97,9 @@ t.test('stop() ends delivery mid-chunk', async (t) => {
         seen.push(type);
         reader.stop();
       },
-      dataPieces: () => seen.push(-1),
+      dataPieces: () => {
+        seen.push(-1);
+      },
     },
     { maxFrameBytes: MAX },
   );
