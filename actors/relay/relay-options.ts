@@ -118,7 +118,7 @@ export interface RelayOptions {
   maxQueuedBytes?: number;
   /**
    * A destination holding sources back that takes no bytes for this long is dropped with
-   * `Error(SlowConsumer)` (§7). @default the keepalive timeout (45 s)
+   * `Error(SlowConsumer)` (§7); 0 means the keepalive timeout. @default the keepalive timeout (45 s)
    */
   slowConsumerTimeoutMs?: number;
   /** IPv6 clients in one prefix of this length count as one host for the per-IP/per-host limits. @default DEFAULT_IPV6_PREFIX_LENGTH (64) */
@@ -184,7 +184,8 @@ export function resolveRelayOptions(options: RelayOptions, silent: () => Logger)
     maxPendingRequests: options.maxPendingRequests ?? DEFAULT_MAX_PENDING_REQUESTS,
     maxBoundPorts: options.maxBoundPorts ?? DEFAULT_MAX_BOUND_PORTS,
     maxQueuedBytes: options.maxQueuedBytes ?? DEFAULT_MAX_QUEUED_BYTES,
-    slowConsumerTimeoutMs: options.slowConsumerTimeoutMs ?? options.keepaliveTimeoutMs ?? DEFAULT_KEEPALIVE_TIMEOUT_MS,
+    // 0 (the CLI's default) means the same as unset.
+    slowConsumerTimeoutMs: options.slowConsumerTimeoutMs || (options.keepaliveTimeoutMs ?? DEFAULT_KEEPALIVE_TIMEOUT_MS),
     ipv6PrefixLength: options.ipv6PrefixLength ?? DEFAULT_IPV6_PREFIX_LENGTH,
     maxLogFieldChars: options.maxLogFieldChars ?? DEFAULT_MAX_LOG_FIELD_CHARS,
     inspect: options.inspect,
