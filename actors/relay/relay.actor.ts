@@ -1443,6 +1443,9 @@ class RelayServer implements Relay {
     for (const conn of this.#conns.values()) {
       if (!conn.closed) this.#countQueue(conn);
       if (!conn.ready) continue;
+      // 'drain' comes only after a write the socket refused; a queue that emptied below the
+      // socket's own mark never sends one, so an empty queue releases its sources here.
+      if (conn.blockedSources !== undefined && conn.socket.writableLength === 0) this.#socketOnDrain(conn);
       if (conn.blockedSources !== undefined) {
         // Progress is what the receiver took off its socket (bytes written less bytes still
         // queued), not whether one big write has finished: a receiver that reads slowly but

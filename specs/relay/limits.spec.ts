@@ -9,6 +9,7 @@ import { BindStatus, ConnectionStatus, FailureReason, PacketType, type Packet } 
 import { RawClient, nextId } from '../helpers/raw-client.ts';
 import { relayFixture } from '../helpers/relay-fixture.ts';
 import { Bystander } from '../helpers/bystander.ts';
+import { createRelayMetrics } from '../../actors/observe/metrics.ts';
 
 /** Accepts every connection request `client` gets until it closes. */
 function autoAccept(client: RawClient): void {
@@ -64,6 +65,11 @@ t.test('pairs are bounded per requesting host and relay-wide, refused with Reque
   t.equal(relay.counters.limitRefusals.maxPairsPerHost, 20);
   t.equal(relay.counters.limitRefusals.maxPairs, second.refused.length);
   t.equal(relay.counters.pairCount, 60);
+  const metrics = createRelayMetrics({ bus: relay.bus, dataPath: () => relay.counters, defaultMetrics: false });
+  const text = await metrics.metrics();
+  metrics.close();
+  t.match(text, /alphanet_limit_refusals_total\{limit="maxPairsPerHost"\} 20\n/, '/metrics counts the refusals by bound');
+  t.match(text, /alphanet_pairs 60\n/, '/metrics shows the pairs held');
 
   // Closing frees the count.
   attackers[0].client.socket.destroy();
