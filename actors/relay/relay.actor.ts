@@ -90,8 +90,6 @@ interface ClientConn {
   framesSeen: number;
   /** Not read because its host's or the relay's incomplete-frame bytes are over budget. */
   budgetWait: boolean;
-  /** Not read because the relay-wide queue is over budget (§7). */
-  queueWait: boolean;
   /** The queue length last counted into counters.queuedBytes. */
   queuedSeen: number;
   /** Bytes it had taken off its socket (bytesOut − queue) when that last moved, and when. */
@@ -357,8 +355,7 @@ class RelayServer implements Relay {
   readonly #pairsPerHost = new Tally();
   /** Connections not read until incomplete-frame bytes fall below budget, oldest first. */
   readonly #budgetWaiters = new Set<ClientConn>();
-  /** Sources not read until the relay-wide queue falls below budget. */
-  readonly #queueWaiters = new Set<ClientConn>();
+
   readonly #recent: RecentClose[] = [];
   readonly #connMachine;
   readonly #pairMachine;
@@ -566,7 +563,6 @@ class RelayServer implements Relay {
       frameSince: 0,
       framesSeen: 0,
       budgetWait: false,
-      queueWait: false,
       queuedSeen: 0,
       progressMark: 0,
       progressAt: 0,
@@ -689,7 +685,7 @@ class RelayServer implements Relay {
 
   /** True while the relay holds `conn` back for a destination's sake (§7): its silence is ours. */
   #flowBlocked(conn: ClientConn): boolean {
-    return conn.blockedBy !== undefined || conn.queueWait || conn.decoder.holding;
+    return conn.blockedBy !== undefined || conn.decoder.holding;
   }
 
   /**
@@ -698,7 +694,7 @@ class RelayServer implements Relay {
    */
   #resumeReading(conn: ClientConn, afterFlowPause = true): void {
     if (conn.closed) return;
-    if (conn.blockedBy === undefined && !conn.queueWait) {
+    if (conn.blockedBy === undefined) {
       this.#now = Date.now();
       this.#feed(conn, () => conn.decoder.resume());
     }
@@ -827,7 +823,6 @@ class RelayServer implements Relay {
     conn.decoder.stop();
     this.#countPartial(conn);
     this.#budgetWaiters.delete(conn);
-    this.#queueWaiters.delete(conn);
     this.counters.queuedBytes -= conn.queuedSeen;
     conn.queuedSeen = 0;
     this.#conns.delete(conn.id);
@@ -956,43 +951,31 @@ class RelayServer implements Relay {
   }
 
   /**
-   * Whether a data frame from `src` to `dst` must wait (the reader holds it): `dst`'s queue is
-   * at its high-water mark, or all queues together are at theirs. Judged before the write, so
-   * 200 sources into one receiver add at most one frame each past the mark, not a TCP read
-   * each (issue 9, finding 5).
+   * Whether a data frame from `src` to `dst` must wait (the reader holds it) until `dst` drains:
+   * `dst`'s queue is at its high-water mark, or all queues together are at maxQueuedBytes and
+   * `dst` holds at least its fair share of that. Judged before the write, so 200 sources into one
+   * receiver add at most one frame each past the mark, not a TCP read each (issue 9, finding 5).
+   * A destination with a small queue (one that reads) is never held back for others' queues, so
+   * stalled receivers filling the relay-wide budget do not stop everyone else.
    */
   #mustHold(src: ClientConn, dst: ClientConn): boolean {
     if (dst.closed || !dst.socket.writable) return false;
-    if (this.#countQueue(dst) >= this.#options.highWaterMarkBytes) {
+    const o = this.#options;
+    const queued = this.#countQueue(dst);
+    if (queued >= o.highWaterMarkBytes) {
       this.#block(src, dst);
       return true;
     }
-    if (this.counters.queuedBytes >= this.#options.maxQueuedBytes) {
+    if (this.counters.queuedBytes >= o.maxQueuedBytes && queued >= o.maxQueuedBytes / Math.max(1, this.#conns.size)) {
       this.#refused('maxQueuedBytes');
-      if (!src.queueWait) {
-        src.queueWait = true;
-        this.#queueWaiters.add(src);
-        src.socket.pause();
-      }
+      this.#block(src, dst);
       return true;
     }
     return false;
   }
 
-  /** Reads the sources held back by the relay-wide queue bound again, once it is below it. */
-  #wakeQueueWaiters(): void {
-    if (this.#queueWaiters.size === 0 || this.counters.queuedBytes >= this.#options.maxQueuedBytes) return;
-    const waiters = [...this.#queueWaiters];
-    this.#queueWaiters.clear();
-    for (const src of waiters) {
-      src.queueWait = false;
-      this.#resumeReading(src);
-    }
-  }
-
   #socketOnDrain(dst: ClientConn): void {
     if (!dst.closed) this.#countQueue(dst);
-    this.#wakeQueueWaiters();
     const sources = dst.blockedSources;
     if (sources === undefined) return;
     dst.blockedSources = undefined;
@@ -1508,7 +1491,6 @@ class RelayServer implements Relay {
       conn.budgetWait = false;
       this.#resumeReading(conn, false);
     }
-    this.#wakeQueueWaiters();
     if (o.idleTimeoutMs > 0) {
       for (const pair of this.#pairs.values()) {
         if (pair.open && now - pair.lastActivity >= o.idleTimeoutMs) pair.actor.send({ type: 'idle.timeout' });

@@ -235,3 +235,38 @@ t.test('a receiver that takes nothing is still dropped as a slow consumer; its s
   await bystander.stop();
   t.equal(ErrorCode.SlowConsumer, 15);
 });
+
+t.test('all queues together stay within maxQueuedBytes; held data arrives intact once receivers read', async (t) => {
+  const MAX_QUEUED = 512 * 1024;
+  // Each destination's own mark is far above the relay-wide bound, so only that bound holds data back.
+  const { relay } = await relayFixture(t, { highWaterMarkBytes: 64 * 1024 * 1024, maxQueuedBytes: MAX_QUEUED });
+  const bystander = await Bystander.start(relay.port, '127.0.9.1', '127.0.9.2');
+  const receivers = [await MeteredReceiver.open(relay.port, '127.0.17.1'), await MeteredReceiver.open(relay.port, '127.0.17.2')];
+  t.teardown(() => receivers.forEach((r) => r.close()));
+  const groups = [await senders(relay.port, receivers[0], 12, 18), await senders(relay.port, receivers[1], 12, 19)];
+  t.teardown(() => groups.flat().forEach((s) => s.client.socket.destroy()));
+  for (const r of receivers) r.rate(0);
+  // A full 1 MiB window on each of 24 pairs: 24 MiB, far more than the kernel holds for two
+  // receivers that read nothing.
+  const payload = 64 * 1024 - 9;
+  const framesEach = Math.floor((1024 * 1024) / payload);
+  for (const { client, connectionId } of groups.flat()) {
+    for (let f = 0; f < framesEach; f++) client.send(encodeArbitraryData(connectionId, pattern(connectionId, f * payload, payload)));
+  }
+  let maxQueued = 0;
+  const sampler = setInterval(() => (maxQueued = Math.max(maxQueued, relay.counters.queuedBytes)), 20);
+  t.teardown(() => clearInterval(sampler));
+  await until(() => (relay.counters.limitRefusals.maxQueuedBytes ?? 0) > 0, 'no data frame was held back by the relay-wide bound', 30_000);
+  await bystander.advance(3);
+  for (const r of receivers) r.rate(Infinity);
+  const total = 12 * framesEach * payload;
+  await until(() => receivers.every((r) => r.total === total), 'the receivers did not get everything', 120_000);
+  clearInterval(sampler);
+  for (const r of receivers) t.same(r.errors, [], 'every byte intact and in order');
+  // Each of the 24 sources may add one frame past the bound before its next one waits.
+  const bound = MAX_QUEUED + 24 * (payload + 9);
+  t.ok(maxQueued <= bound, `all queues together peaked at ${maxQueued} bytes, at most ${bound}`);
+  t.equal(relay.counters.slowConsumers, 0);
+  await bystander.advance(3);
+  await bystander.stop();
+});
