@@ -533,15 +533,19 @@ class RelayServer implements Relay {
     const key = hostKey(realIp, o.ipv6PrefixLength);
     const fromIp = this.#perIp.get(key);
     let refusal: string | undefined;
+    let limit: 'maxClients' | 'maxConnectionsPerIp' | undefined;
     if (this.#closing !== undefined) refusal = 'the relay is stopping';
     else if (realIp === '') refusal = 'the connection has no remote address';
-    else if (this.#conns.size >= o.maxClients) refusal = `the relay is full (${o.maxClients} clients)`;
-    else if (fromIp >= o.maxConnectionsPerIp) {
+    else if (this.#conns.size >= o.maxClients) {
+      refusal = `the relay is full (${o.maxClients} clients)`;
+      limit = 'maxClients';
+    } else if (fromIp >= o.maxConnectionsPerIp) {
       refusal = `${key === realIp ? realIp : `${realIp} (counted as ${key})`} already has ${fromIp} connections, the most one IP may have`;
+      limit = 'maxConnectionsPerIp';
     }
     if (refusal !== undefined) {
       this.counters.clientsRejected++;
-      if (this.#closing === undefined) this.#refused(fromIp >= o.maxConnectionsPerIp ? 'maxConnectionsPerIp' : 'maxClients');
+      if (limit !== undefined) this.#refused(limit);
       const code = this.#closing !== undefined ? ErrorCode.RelayShuttingDown : ErrorCode.TooManyClients;
       this.#log.warn({ realIp, code, reason: refusal }, 'client refused');
       socket.end(encodePacket({ type: PacketType.Error, code, message: refusal }));
