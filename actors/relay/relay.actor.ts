@@ -1009,7 +1009,10 @@ class RelayServer implements Relay {
       return;
     }
     // Before anything is counted: a held frame comes through here again when it is resumed.
-    if (this.#mustHold(src, pair.a === src ? pair.b : pair.a)) return false;
+    if (this.#mustHold(src, pair.a === src ? pair.b : pair.a)) {
+      this.counters.framesIn--; // counted again when it is delivered again
+      return false;
+    }
     const payload = frameBytes - 9;
     let dst: ClientConn;
     if (pair.a === src) {
