@@ -6,7 +6,13 @@
  * Each TCP socket has one owner (its ClientConn here) and one write path, `#write`, which
  * watches the destination's queue and pauses the sources that feed it (docs/PROTOCOL.md §7).
  * ArbitraryData and WindowUpdate never reach a machine: a Map lookup, a sender check, a
- * window count and a write of the received frame bytes unchanged.
+ * window count and a write of the received frame bytes unchanged. A data frame for a destination
+ * at its mark is held in its source's reader before it is written (`#mustHold`).
+ *
+ * Everything a client can make the relay hold is bounded (docs/RELAY.md "Bounds", issue 9):
+ * bytes of incomplete frames per host and relay-wide (`#afterRead`), the time a frame may take
+ * (the sweep), pairs, pending requests and bound ports, queued bytes per destination and
+ * relay-wide. Per-host counts use limits.ts's host key (IPv6 by prefix).
  */
 import net from 'node:net';
 import { EventEmitter } from 'eventemitter3';
