@@ -121,8 +121,6 @@ interface ClientConn {
   blockedBy: Set<ClientConn> | undefined;
   /** Sources paused because this destination's queue is full. */
   blockedSources: Set<ClientConn> | undefined;
-  /** When this destination's queue went over the high-water mark with sources held back. */
-  blockedSince: number;
   corked: boolean;
 }
 
@@ -592,7 +590,6 @@ class RelayServer implements Relay {
       pendingIn: new Set(),
       blockedBy: undefined,
       blockedSources: undefined,
-      blockedSince: 0,
       corked: false,
     };
     conn.decoder = new FrameReader(
@@ -943,7 +940,6 @@ class RelayServer implements Relay {
   #block(src: ClientConn, dst: ClientConn): void {
     if (dst.blockedSources === undefined) {
       dst.blockedSources = new Set();
-      dst.blockedSince = this.#now;
       // Slow-consumer progress is measured from here (#sweep).
       dst.progressMark = dst.bytesOut - dst.socket.writableLength;
       dst.progressAt = this.#now;
