@@ -21,6 +21,16 @@ import {
   DEFAULT_MAX_SOCKETS_PER_CLIENT,
   DEFAULT_PORT,
   DEFAULT_REQUEST_TIMEOUT_MS,
+  DEFAULT_FRAME_TIMEOUT_MS,
+  DEFAULT_IPV6_PREFIX_LENGTH,
+  DEFAULT_MAX_BOUND_PORTS,
+  DEFAULT_MAX_LOG_FIELD_CHARS,
+  DEFAULT_MAX_PAIRS,
+  DEFAULT_MAX_PAIRS_PER_HOST,
+  DEFAULT_MAX_PARTIAL_FRAME_BYTES,
+  DEFAULT_MAX_PARTIAL_FRAME_BYTES_PER_HOST,
+  DEFAULT_MAX_PENDING_REQUESTS,
+  DEFAULT_MAX_QUEUED_BYTES,
   startRelay,
   type Relay,
   type RelayLimits,
@@ -30,7 +40,6 @@ import { DEFAULT_MAX_FRAME_BYTES, MIN_MAX_FRAME_BYTES } from '../protocol/consta
 import {
   DEFAULT_DB_PATH,
   DEFAULT_IPV6_PREFIX_CAP,
-  DEFAULT_IPV6_PREFIX_LENGTH,
   DEFAULT_SUBNET,
   openAddressStore,
   type AddressStore,
@@ -76,9 +85,31 @@ const NUMERIC: ReadonlyArray<[string, string, string, number, number, number, ke
   ['--max-clients <n>', 'ALPHANET_MAX_CLIENTS', 'client connections at once', DEFAULT_MAX_CLIENTS, 1, 2 ** 31 - 1, 'maxClients'],
   ['--max-connections-per-ip <n>', 'ALPHANET_MAX_CONNECTIONS_PER_IP', 'client connections at once from one real IP', DEFAULT_MAX_CONNECTIONS_PER_IP, 1, 2 ** 31 - 1, 'maxConnectionsPerIp'],
   ['--high-water-mark <bytes>', 'ALPHANET_HIGH_WATER_MARK_BYTES', 'queued bytes per destination before its sources are paused', DEFAULT_HIGH_WATER_MARK_BYTES, 1, 2 ** 31 - 1, 'highWaterMarkBytes'],
-  ['--ipv6-prefix-cap <n>', 'ALPHANET_IPV6_PREFIX_CAP', 'virtual IPs one IPv6 prefix of real IPs may hold (0 = no cap)', DEFAULT_IPV6_PREFIX_CAP, 0, 2 ** 32 - 1, 'ipv6PrefixCap'],
-  ['--ipv6-prefix-length <bits>', 'ALPHANET_IPV6_PREFIX_LENGTH', 'the IPv6 prefix --ipv6-prefix-cap counts by', DEFAULT_IPV6_PREFIX_LENGTH, 1, 128, 'ipv6PrefixLength'],
+  ['--ipv6-prefix-cap <n>', 'ALPHANET_IPV6_PREFIX_CAP', 'virtual IPs one IPv6 prefix (--ipv6-prefix) of real IPs may hold (0 = no cap)', DEFAULT_IPV6_PREFIX_CAP, 0, 2 ** 32 - 1, 'ipv6PrefixCap'],
+  ...BOUNDS(),
 ];
+
+/** The bounds of docs/RELAY.md "Bounds" (issue 9), in NUMERIC's shape. */
+function BOUNDS(): typeof NUMERIC {
+  return [
+    ['--frame-timeout <ms>', 'ALPHANET_FRAME_TIMEOUT_MS', 'a frame must complete this soon after its first byte', DEFAULT_FRAME_TIMEOUT_MS, 1, 2 ** 31 - 1, 'frameTimeoutMs'],
+    ['--max-partial-frame-bytes-per-host <n>', 'ALPHANET_MAX_PARTIAL_FRAME_BYTES_PER_HOST', "bytes of one host's incomplete frames before its connections are not read", DEFAULT_MAX_PARTIAL_FRAME_BYTES_PER_HOST, 1, 2 ** 40, 'maxPartialFrameBytesPerHost'],
+    ['--max-partial-frame-bytes <n>', 'ALPHANET_MAX_PARTIAL_FRAME_BYTES', 'bytes of incomplete frames relay-wide before connections holding some are not read', DEFAULT_MAX_PARTIAL_FRAME_BYTES, 1, 2 ** 40, 'maxPartialFrameBytes'],
+    ['--max-pairs-per-host <n>', 'ALPHANET_MAX_PAIRS_PER_HOST', 'socket connections one host may have requested', DEFAULT_MAX_PAIRS_PER_HOST, 1, 2 ** 31 - 1, 'maxPairsPerHost'],
+    ['--max-pairs <n>', 'ALPHANET_MAX_PAIRS', 'socket connections relay-wide', DEFAULT_MAX_PAIRS, 1, 2 ** 31 - 1, 'maxPairs'],
+    ['--max-pending-requests-total <n>', 'ALPHANET_MAX_PENDING_REQUESTS_TOTAL', 'requests waiting on targets relay-wide', DEFAULT_MAX_PENDING_REQUESTS, 1, 2 ** 31 - 1, 'maxPendingRequests'],
+    ['--max-bound-ports <n>', 'ALPHANET_MAX_BOUND_PORTS', 'bound ports relay-wide', DEFAULT_MAX_BOUND_PORTS, 1, 2 ** 31 - 1, 'maxBoundPorts'],
+    ['--max-queued-bytes <n>', 'ALPHANET_MAX_QUEUED_BYTES', 'bytes queued for all destinations before data is held back', DEFAULT_MAX_QUEUED_BYTES, 1, 2 ** 40, 'maxQueuedBytes'],
+    ['--slow-consumer-timeout <ms>', 'ALPHANET_SLOW_CONSUMER_TIMEOUT_MS', 'drop a destination that takes no bytes this long while others wait (0 = the keepalive timeout)', 0, 0, 2 ** 31 - 1, 'slowConsumerTimeoutMs'],
+    ['--ipv6-prefix <bits>', 'ALPHANET_IPV6_PREFIX', 'IPv6 clients in one prefix this long count as one host', DEFAULT_IPV6_PREFIX_LENGTH, 1, 128, 'ipv6PrefixLength'],
+    ['--max-log-field-chars <n>', 'ALPHANET_MAX_LOG_FIELD_CHARS', 'client-supplied text in logs is cut at this many characters', DEFAULT_MAX_LOG_FIELD_CHARS, 16, 2 ** 31 - 1, 'maxLogFieldChars'],
+  ];
+}
+
+/** The bound options out of the parsed CLI options, for startRelay. */
+function boundOptions(cli: RelayCliOptions): Partial<RelayLimits> {
+  return Object.fromEntries(BOUNDS().map(([, , , , , , key]) => [key, cli[key]]));
+}
 
 /** Adds the relay's flags to `command` (so another command can carry them too). */
 export function addRelayOptions(command: Command): Command {
@@ -160,6 +191,7 @@ export async function runRelay(cli: RelayCliOptions, hooks: RunRelayHooks = {}):
     maxClients: cli.maxClients,
     maxConnectionsPerIp: cli.maxConnectionsPerIp,
     highWaterMarkBytes: cli.highWaterMarkBytes,
+    ...boundOptions(cli),
   };
   let running: RunningRelay | undefined;
   try {

@@ -20,7 +20,8 @@ export type RelayConnectionErrorName =
   | 'StoreFailure'
   | 'AddressSpaceExhausted'
   | 'Internal'
-  | 'SlowConsumer';
+  | 'SlowConsumer'
+  | 'FrameTimeout';
 
 /** Why a connection ended: a fatal condition, or the TCP connection closed under us. */
 export type RelayConnectionEndReason = RelayConnectionErrorName | 'TransportClosed';

@@ -117,6 +117,7 @@ export const ErrorCode = {
   TooManySockets: 13,
   Internal: 14,
   SlowConsumer: 15,
+  FrameTimeout: 16,
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

@@ -3,33 +3,11 @@
  * only: body length per type, the Hello magic, UTF-8 in Error. Whether a status or reason
  * number is known is the receiving layer's business, so newer peers can add values.
  */
-import { FRAME_HEADER_BYTES, HELLO_MAGIC, PACKET_TYPE_NAMES, PacketType } from './constants.ts';
+import { FRAME_HEADER_BYTES, HELLO_MAGIC, PacketType } from './constants.ts';
+import { checkFrameHeader } from './body-sizes.ts';
 import { ProtocolError } from './errors.ts';
 import type { Packet } from './packets.ts';
 import type { WireAddress } from './address.ts';
-
-/** Exact body sizes of the fixed-size packets; the others have a minimum (see below). */
-const FIXED_BODY_BYTES: Readonly<Record<number, number>> = {
-  [PacketType.Hello]: 6,
-  [PacketType.VirtualIp]: 18,
-  [PacketType.Ping]: 4,
-  [PacketType.Pong]: 4,
-  [PacketType.BindRequest]: 6,
-  [PacketType.BindResponse]: 7,
-  [PacketType.Unbind]: 2,
-  [PacketType.SocketStatusRequest]: 16,
-  [PacketType.SocketStatusResponse]: 5,
-  [PacketType.RequestFailed]: 5,
-  [PacketType.SocketConnectionRequest]: 20,
-  [PacketType.SocketConnectionResponse]: 9,
-  [PacketType.SocketEnd]: 4,
-  [PacketType.SocketClosed]: 5,
-  [PacketType.WindowUpdate]: 8,
-};
-const MIN_BODY_BYTES: Readonly<Record<number, number>> = {
-  [PacketType.Error]: 2,
-  [PacketType.ArbitraryData]: 4,
-};
 
 const textDecoder = new TextDecoder('utf-8', { fatal: true });
 
@@ -52,18 +30,8 @@ export function decodeFrame(frame: Uint8Array): Packet | ProtocolError {
   }
   const type = frame[4];
   const bodyBytes = frame.length - FRAME_HEADER_BYTES;
-  const fixed = FIXED_BODY_BYTES[type];
-  const min = MIN_BODY_BYTES[type];
-  if (fixed === undefined && min === undefined) {
-    return new ProtocolError('ERR_UNKNOWN_PACKET_TYPE', `unknown packet type 0x${type.toString(16).padStart(2, '0')}`);
-  }
-  if ((fixed !== undefined && bodyBytes !== fixed) || (min !== undefined && bodyBytes < min)) {
-    const want = fixed !== undefined ? `${fixed}` : `at least ${min}`;
-    return new ProtocolError(
-      'ERR_MALFORMED_PACKET',
-      `${PACKET_TYPE_NAMES[type]} body is ${bodyBytes} bytes, expected ${want}`,
-    );
-  }
+  const invalid = checkFrameHeader(type, bodyBytes + 1);
+  if (invalid !== undefined) return invalid;
   const view = new DataView(frame.buffer, frame.byteOffset + FRAME_HEADER_BYTES, bodyBytes);
   switch (type) {
     case PacketType.Hello: {

@@ -1,11 +1,12 @@
 /**
  * Incremental frame decoder: bytes in (chunks of any size), whole frames out.
- * It keeps explicit parse state, checks a frame's claimed length against the limit before
- * allocating anything for it, does no I/O, and reports bad input as a returned ProtocolError
+ * It keeps explicit parse state, checks a frame's claimed length against the limit and against
+ * its type (protocol/body-sizes.ts) before allocating anything for it, does no I/O, and reports bad input as a returned ProtocolError
  * rather than throwing (docs/PROTOCOL.md §1).
  */
 import { DEFAULT_MAX_FRAME_BYTES, FRAME_HEADER_BYTES } from './constants.ts';
 import { ProtocolError } from './errors.ts';
+import { checkFrameHeader } from './body-sizes.ts';
 
 /**
  * Called once per complete frame. `frame` holds the whole frame, header included
@@ -69,7 +70,7 @@ export class FrameDecoder {
         if (this.#headerFilled === 0 && end - offset >= FRAME_HEADER_BYTES) {
           const length =
             ((chunk[offset] << 24) | (chunk[offset + 1] << 16) | (chunk[offset + 2] << 8) | chunk[offset + 3]) >>> 0;
-          const error = this.#checkLength(length);
+          const error = this.#checkLength(length) ?? this.#checkType(chunk[offset + 4], length);
           if (error) return error;
           const total = 4 + length;
           if (end - offset >= total) {
@@ -94,6 +95,8 @@ export class FrameDecoder {
         const error = this.#checkLength(length);
         if (error) return error;
         if (this.#headerFilled < FRAME_HEADER_BYTES) continue;
+        const invalid = this.#checkType(h[4], length);
+        if (invalid) return invalid;
         this.#frame = new Uint8Array(4 + length);
         this.#frame.set(h);
         this.#frameFilled = FRAME_HEADER_BYTES;
@@ -119,6 +122,13 @@ export class FrameDecoder {
     this.#frameFilled = 0;
     this.#state = State.Header;
     this.#onFrame(frame[4], frame);
+  }
+
+  /** §1: the declared length must fit the type before anything is allocated for the body. */
+  #checkType(type: number, length: number): ProtocolError | undefined {
+    const error = checkFrameHeader(type, length);
+    if (error !== undefined) this.#state = State.Failed;
+    return error;
   }
 
   #checkLength(length: number): ProtocolError | undefined {

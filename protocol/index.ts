@@ -5,3 +5,4 @@ export type * from './packets.ts';
 export * from './encode.ts';
 export * from './decode.ts';
 export * from './decoder.ts';
+export * from './body-sizes.ts';

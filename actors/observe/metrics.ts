@@ -19,6 +19,17 @@ export interface DataPathCounters {
   framesRelayed: number;
   /** Bytes of those frames. */
   bytesRelayed: number;
+  /** The relay's bounds (docs/RELAY.md "Bounds"); absent ones are reported as 0. */
+  partialFrameBytes?: number;
+  partialFramePauses?: number;
+  frameTimeouts?: number;
+  queuedBytes?: number;
+  slowConsumers?: number;
+  pairCount?: number;
+  pendingCount?: number;
+  boundPortCount?: number;
+  limitRefusals?: Readonly<Record<string, number>>;
+  logFieldsTruncated?: number;
 }
 
 /** Options of {@link createRelayMetrics}. */
@@ -133,6 +144,40 @@ export function createRelayMetrics(options: RelayMetricsOptions): RelayMetrics {
     collect() {
       this.reset();
       this.inc(readDataPath().bytesRelayed);
+    },
+  });
+  // Bounds (docs/RELAY.md "Bounds"): read from the relay's counters at scrape time.
+  const bound = (name: string, help: string, read: (c: DataPathCounters) => number | undefined, kind: 'gauge' | 'counter') => {
+    const Metric = kind === 'gauge' ? Gauge : Counter;
+    new Metric({
+      name: `${p}${name}`,
+      help,
+      registers: [registry],
+      collect(this: Gauge | Counter) {
+        this.reset();
+        const value = read(readDataPath()) ?? 0;
+        if (this instanceof Gauge) this.set(value);
+        else this.inc(value);
+      },
+    });
+  };
+  bound('partial_frame_bytes', 'Bytes of incomplete or held frames the relay keeps, relay-wide.', (c) => c.partialFrameBytes, 'gauge');
+  bound('partial_frame_pauses_total', 'Times a connection was not read because incomplete-frame bytes were over budget.', (c) => c.partialFramePauses, 'counter');
+  bound('frame_timeouts_total', 'Connections closed with Error(FrameTimeout).', (c) => c.frameTimeouts, 'counter');
+  bound('queued_bytes', 'Bytes queued for all destinations together.', (c) => c.queuedBytes, 'gauge');
+  bound('slow_consumers_total', 'Connections dropped with Error(SlowConsumer).', (c) => c.slowConsumers, 'counter');
+  bound('pairs', 'Socket connections requested or open.', (c) => c.pairCount, 'gauge');
+  bound('pending_requests', 'Requests waiting on targets.', (c) => c.pendingCount, 'gauge');
+  bound('bound_ports', 'Bound ports.', (c) => c.boundPortCount, 'gauge');
+  bound('log_fields_truncated_total', 'Client-supplied log fields cut at --max-log-field-chars.', (c) => c.logFieldsTruncated, 'counter');
+  new Counter({
+    name: `${p}limit_refusals_total`,
+    help: 'Requests, binds, connections and data held back or refused by a bound, by the bound (its option name).',
+    labelNames: ['limit'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [limit, n] of Object.entries(readDataPath().limitRefusals ?? {})) this.inc({ limit }, n);
     },
   });
   const handshakes = new Histogram({

@@ -36,6 +36,32 @@ export const DEFAULT_MAX_CONNECTIONS_PER_IP = 256;
 /** A destination's queued outgoing bytes above which the relay stops reading its sources. */
 export const DEFAULT_HIGH_WATER_MARK_BYTES = 512 * 1024;
 
+// Bounds on what a client can make the relay hold (docs/RELAY.md "Bounds", issue 9).
+
+/**
+ * A frame must complete within 30 s of its first byte, counting only time the relay was reading
+ * the connection: a 256 KiB frame needs only ~70 kbit/s for that, a trickle never gets there.
+ */
+export const DEFAULT_FRAME_TIMEOUT_MS = 30_000;
+/** Bytes of incomplete (and held) frames of one host's connections: 32 full-size frames at once. */
+export const DEFAULT_MAX_PARTIAL_FRAME_BYTES_PER_HOST = 8 * 1024 * 1024;
+/** Bytes of incomplete (and held) frames relay-wide. */
+export const DEFAULT_MAX_PARTIAL_FRAME_BYTES = 64 * 1024 * 1024;
+/** Socket connections (open or being requested) one host may have asked for: ~8 KB each, ~32 MB. */
+export const DEFAULT_MAX_PAIRS_PER_HOST = 4096;
+/** Socket connections relay-wide: ~8 KB each, ~512 MB at the limit. */
+export const DEFAULT_MAX_PAIRS = 65_536;
+/** Requests waiting on targets relay-wide. */
+export const DEFAULT_MAX_PENDING_REQUESTS = 16_384;
+/** Bound ports relay-wide. */
+export const DEFAULT_MAX_BOUND_PORTS = 131_072;
+/** Bytes queued for all destinations together, beyond which no source's data is read. */
+export const DEFAULT_MAX_QUEUED_BYTES = 128 * 1024 * 1024;
+/** IPv6 clients count per /64 for the per-host limits: one subscriber's usual allocation. */
+export const DEFAULT_IPV6_PREFIX_LENGTH = 64;
+/** Longest client-supplied text (Error messages) put into a log line or a bus event, in characters. */
+export const DEFAULT_MAX_LOG_FIELD_CHARS = 256;
+
 /** Options of {@link startRelay}. */
 export interface RelayOptions {
   /** Address to listen on. @default DEFAULT_HOST ('127.0.0.1') */
@@ -68,6 +94,37 @@ export interface RelayOptions {
   maxConnectionsPerIp?: number;
   /** Queued outgoing bytes per destination before its sources are paused (§7). @default DEFAULT_HIGH_WATER_MARK_BYTES (512 KiB) */
   highWaterMarkBytes?: number;
+  /**
+   * A frame must complete within this time of its first byte, counting only time the relay read
+   * the connection; else `Error(FrameTimeout)`. @default DEFAULT_FRAME_TIMEOUT_MS (30 s)
+   */
+  frameTimeoutMs?: number;
+  /**
+   * Bytes of incomplete or held frames of one host's connections before those connections are
+   * not read until it falls. @default DEFAULT_MAX_PARTIAL_FRAME_BYTES_PER_HOST (8 MiB)
+   */
+  maxPartialFrameBytesPerHost?: number;
+  /** The same relay-wide. @default DEFAULT_MAX_PARTIAL_FRAME_BYTES (64 MiB) */
+  maxPartialFrameBytes?: number;
+  /** Socket connections one host may have requested and not closed (RequestFailed LimitReached). @default DEFAULT_MAX_PAIRS_PER_HOST (4096) */
+  maxPairsPerHost?: number;
+  /** Socket connections relay-wide (RequestFailed LimitReached). @default DEFAULT_MAX_PAIRS (65,536) */
+  maxPairs?: number;
+  /** Requests waiting on targets relay-wide (RequestFailed LimitReached). @default DEFAULT_MAX_PENDING_REQUESTS (16,384) */
+  maxPendingRequests?: number;
+  /** Bound ports relay-wide (BindResponse LimitReached). @default DEFAULT_MAX_BOUND_PORTS (131,072) */
+  maxBoundPorts?: number;
+  /** Bytes queued for all destinations together before sources' data is held back (§7). @default DEFAULT_MAX_QUEUED_BYTES (128 MiB) */
+  maxQueuedBytes?: number;
+  /**
+   * A destination holding sources back that takes no bytes for this long is dropped with
+   * `Error(SlowConsumer)` (§7); 0 means the keepalive timeout. @default the keepalive timeout (45 s)
+   */
+  slowConsumerTimeoutMs?: number;
+  /** IPv6 clients in one prefix of this length count as one host for the per-IP/per-host limits. @default DEFAULT_IPV6_PREFIX_LENGTH (64) */
+  ipv6PrefixLength?: number;
+  /** Client-supplied text in log lines and bus events is cut at this many characters. @default DEFAULT_MAX_LOG_FIELD_CHARS (256) */
+  maxLogFieldChars?: number;
   /** Receives the inspection events of every relay actor (for the Stately inspector). @default undefined */
   inspect?: (event: InspectionEvent) => void;
 }
@@ -89,6 +146,17 @@ export interface RelayLimits {
   maxClients: number;
   maxConnectionsPerIp: number;
   highWaterMarkBytes: number;
+  frameTimeoutMs: number;
+  maxPartialFrameBytesPerHost: number;
+  maxPartialFrameBytes: number;
+  maxPairsPerHost: number;
+  maxPairs: number;
+  maxPendingRequests: number;
+  maxBoundPorts: number;
+  maxQueuedBytes: number;
+  slowConsumerTimeoutMs: number;
+  ipv6PrefixLength: number;
+  maxLogFieldChars: number;
 }
 
 export function resolveRelayOptions(options: RelayOptions, silent: () => Logger): ResolvedRelayOptions {
@@ -108,6 +176,18 @@ export function resolveRelayOptions(options: RelayOptions, silent: () => Logger)
     maxClients: options.maxClients ?? DEFAULT_MAX_CLIENTS,
     maxConnectionsPerIp: options.maxConnectionsPerIp ?? DEFAULT_MAX_CONNECTIONS_PER_IP,
     highWaterMarkBytes: options.highWaterMarkBytes ?? DEFAULT_HIGH_WATER_MARK_BYTES,
+    frameTimeoutMs: options.frameTimeoutMs ?? DEFAULT_FRAME_TIMEOUT_MS,
+    maxPartialFrameBytesPerHost: options.maxPartialFrameBytesPerHost ?? DEFAULT_MAX_PARTIAL_FRAME_BYTES_PER_HOST,
+    maxPartialFrameBytes: options.maxPartialFrameBytes ?? DEFAULT_MAX_PARTIAL_FRAME_BYTES,
+    maxPairsPerHost: options.maxPairsPerHost ?? DEFAULT_MAX_PAIRS_PER_HOST,
+    maxPairs: options.maxPairs ?? DEFAULT_MAX_PAIRS,
+    maxPendingRequests: options.maxPendingRequests ?? DEFAULT_MAX_PENDING_REQUESTS,
+    maxBoundPorts: options.maxBoundPorts ?? DEFAULT_MAX_BOUND_PORTS,
+    maxQueuedBytes: options.maxQueuedBytes ?? DEFAULT_MAX_QUEUED_BYTES,
+    // 0 (the CLI's default) means the same as unset.
+    slowConsumerTimeoutMs: options.slowConsumerTimeoutMs || (options.keepaliveTimeoutMs ?? DEFAULT_KEEPALIVE_TIMEOUT_MS),
+    ipv6PrefixLength: options.ipv6PrefixLength ?? DEFAULT_IPV6_PREFIX_LENGTH,
+    maxLogFieldChars: options.maxLogFieldChars ?? DEFAULT_MAX_LOG_FIELD_CHARS,
     inspect: options.inspect,
   };
 }

@@ -6,7 +6,13 @@
  * Each TCP socket has one owner (its ClientConn here) and one write path, `#write`, which
  * watches the destination's queue and pauses the sources that feed it (docs/PROTOCOL.md §7).
  * ArbitraryData and WindowUpdate never reach a machine: a Map lookup, a sender check, a
- * window count and a write of the received frame bytes unchanged.
+ * window count and a write of the received frame bytes unchanged. A data frame for a destination
+ * at its mark is held in its source's reader before it is written (`#mustHold`).
+ *
+ * Everything a client can make the relay hold is bounded (docs/RELAY.md "Bounds", issue 9):
+ * bytes of incomplete frames per host and relay-wide (`#afterRead`), the time a frame may take
+ * (the sweep), pairs, pending requests and bound ports, queued bytes per destination and
+ * relay-wide. Per-host counts use limits.ts's host key (IPv6 by prefix).
  */
 import net from 'node:net';
 import { EventEmitter } from 'eventemitter3';
@@ -43,6 +49,8 @@ import {
 import { socketPairMachine, type PairCloseReason, type PairEnd } from '../../machines/socket-pair.machine.ts';
 import { silentLogger, type Logger } from '../logger.ts';
 import { FrameReader } from './frame-reader.ts';
+import { PortAllocator } from './port-allocator.ts';
+import { Tally, boundedText, hostKey } from './limits.ts';
 import { resolveRelayOptions, type RelayLimits, type RelayOptions, type ResolvedRelayOptions } from './relay-options.ts';
 import type { HandshakeCompletedEvent, RelayBus, RelayBusEvents } from './relay-events.ts';
 
@@ -59,9 +67,6 @@ export const PRE_HELLO_MAX_FRAME_BYTES = 64;
 /** Bounds of the relay-wide keepalive/idle sweep period. */
 const MIN_SWEEP_MS = 10;
 const MAX_SWEEP_MS = 1_000;
-/** Ephemeral ports handed out for BindRequest port 0 (§5). */
-const EPHEMERAL_FIRST = 49152;
-const EPHEMERAL_COUNT = 65536 - EPHEMERAL_FIRST;
 const UINT32 = 0x1_0000_0000;
 
 type RelayConnectionActor = Actor<typeof relayConnectionMachine>;
@@ -72,14 +77,30 @@ interface VirtualHost {
   ipText: string;
   conns: Set<ClientConn>;
   ports: Map<number, ClientConn>;
-  nextEphemeral: number;
+  /** Ephemeral ports (§5), made on the host's first bind in the range. */
+  ephemeral: PortAllocator | undefined;
 }
 
 interface ClientConn {
   id: number;
   socket: net.Socket;
   realIp: string;
+  /** What per-host limits count under: the real IP, or its IPv6 prefix (limits.ts). */
+  hostKey: string;
   decoder: FrameReader;
+  /** The reader's buffered bytes as last counted into the per-host and relay-wide totals. */
+  partialBytes: number;
+  /** When the frame under way started arriving (0: none), for the frame timeout. */
+  frameSince: number;
+  /** The reader's completed-frame count when frameSince was last judged. */
+  framesSeen: number;
+  /** Not read because its host's or the relay's incomplete-frame bytes are over budget. */
+  budgetWait: boolean;
+  /** The queue length last counted into counters.queuedBytes. */
+  queuedSeen: number;
+  /** Bytes it had taken off its socket (bytesOut − queue) when that last moved, and when. */
+  progressMark: number;
+  progressAt: number;
   actor: RelayConnectionActor;
   host: VirtualHost | undefined;
   ready: boolean;
@@ -100,8 +121,6 @@ interface ClientConn {
   blockedBy: Set<ClientConn> | undefined;
   /** Sources paused because this destination's queue is full. */
   blockedSources: Set<ClientConn> | undefined;
-  /** When this destination's queue went over the high-water mark with sources held back. */
-  blockedSince: number;
   corked: boolean;
 }
 
@@ -207,6 +226,24 @@ export interface RelayCounters {
   backpressurePauses: number;
   /** Clients dropped for holding others back while reading nothing (§7). */
   slowConsumers: number;
+  /** Connections closed for not completing a frame within the frame timeout. */
+  frameTimeouts: number;
+  /** Times a connection was not read because incomplete-frame bytes were over budget. */
+  partialFramePauses: number;
+  /** Requests, binds and connections refused by a bound, by the bound's option name. */
+  limitRefusals: Record<string, number>;
+  /** Client-supplied log fields cut at maxLogFieldChars. */
+  logFieldsTruncated: number;
+  /** Now: bytes of incomplete or held frames relay-wide. */
+  partialFrameBytes: number;
+  /** Now: bytes queued for all destinations (as last seen; drains are counted when seen). */
+  queuedBytes: number;
+  /** Now: socket connections (requested or open). */
+  pairCount: number;
+  /** Now: requests waiting on targets. */
+  pendingCount: number;
+  /** Now: bound ports. */
+  boundPortCount: number;
 }
 
 /**
@@ -303,6 +340,7 @@ const PROTOCOL_ERRORS: ReadonlySet<RelayConnectionErrorName> = new Set([
   'UnknownPacketType',
   'HelloTimeout',
   'UnexpectedPacket',
+  'FrameTimeout',
 ]);
 
 /** Packets only the relay sends; a client sending one breaks §9 UnexpectedPacket. */
@@ -325,6 +363,15 @@ class RelayServer implements Relay {
     idleTimeouts: 0,
     backpressurePauses: 0,
     slowConsumers: 0,
+    frameTimeouts: 0,
+    partialFramePauses: 0,
+    limitRefusals: {},
+    logFieldsTruncated: 0,
+    partialFrameBytes: 0,
+    queuedBytes: 0,
+    pairCount: 0,
+    pendingCount: 0,
+    boundPortCount: 0,
   };
   host: string;
   port = 0;
@@ -337,8 +384,15 @@ class RelayServer implements Relay {
   readonly #pairs = new Map<number, Pair>();
   readonly #pending = new Map<number, PendingStatus | PendingConnect>();
   readonly #sockets = new Set<net.Socket>();
-  /** Live TCP connections per real IP, for maxConnectionsPerIp. */
-  readonly #perIp = new Map<string, number>();
+  /** Live TCP connections per host key (real IP or IPv6 prefix), for maxConnectionsPerIp. */
+  readonly #perIp = new Tally();
+  /** Incomplete-frame bytes per host key. */
+  readonly #partialPerHost = new Tally();
+  /** Socket connections per requesting host key. */
+  readonly #pairsPerHost = new Tally();
+  /** Connections not read until incomplete-frame bytes fall below budget, oldest first. */
+  readonly #budgetWaiters = new Set<ClientConn>();
+
   readonly #recent: RecentClose[] = [];
   readonly #connMachine;
   readonly #pairMachine;
@@ -513,26 +567,30 @@ class RelayServer implements Relay {
     socket.once('close', () => this.#sockets.delete(socket));
     socket.on('error', (error) => this.#log.debug({ err: error }, 'socket error'));
     const realIp = normaliseRealIp(socket.remoteAddress ?? '');
-    const fromIp = this.#perIp.get(realIp) ?? 0;
+    const key = hostKey(realIp, o.ipv6PrefixLength);
+    const fromIp = this.#perIp.get(key);
     let refusal: string | undefined;
+    let limit: 'maxClients' | 'maxConnectionsPerIp' | undefined;
     if (this.#closing !== undefined) refusal = 'the relay is stopping';
     else if (realIp === '') refusal = 'the connection has no remote address';
-    else if (this.#conns.size >= o.maxClients) refusal = `the relay is full (${o.maxClients} clients)`;
-    else if (fromIp >= o.maxConnectionsPerIp) refusal = `${realIp} already has ${fromIp} connections, the most one IP may have`;
+    else if (this.#conns.size >= o.maxClients) {
+      refusal = `the relay is full (${o.maxClients} clients)`;
+      limit = 'maxClients';
+    } else if (fromIp >= o.maxConnectionsPerIp) {
+      refusal = `${key === realIp ? realIp : `${realIp} (counted as ${key})`} already has ${fromIp} connections, the most one IP may have`;
+      limit = 'maxConnectionsPerIp';
+    }
     if (refusal !== undefined) {
       this.counters.clientsRejected++;
+      if (limit !== undefined) this.#refused(limit);
       const code = this.#closing !== undefined ? ErrorCode.RelayShuttingDown : ErrorCode.TooManyClients;
       this.#log.warn({ realIp, code, reason: refusal }, 'client refused');
       socket.end(encodePacket({ type: PacketType.Error, code, message: refusal }));
       setTimeout(() => socket.destroy(), CLOSE_LINGER_MS).unref();
       return;
     }
-    this.#perIp.set(realIp, fromIp + 1);
-    socket.once('close', () => {
-      const left = (this.#perIp.get(realIp) ?? 1) - 1;
-      if (left > 0) this.#perIp.set(realIp, left);
-      else this.#perIp.delete(realIp);
-    });
+    this.#perIp.add(key, 1);
+    socket.once('close', () => this.#perIp.add(key, -1));
     socket.setNoDelay(true);
     const id = this.#nextClientId++;
     const now = Date.now();
@@ -540,7 +598,15 @@ class RelayServer implements Relay {
       id,
       socket,
       realIp,
+      hostKey: key,
       decoder: undefined as unknown as FrameReader,
+      partialBytes: 0,
+      frameSince: 0,
+      framesSeen: 0,
+      budgetWait: false,
+      queuedSeen: 0,
+      progressMark: 0,
+      progressAt: 0,
       actor: undefined as unknown as RelayConnectionActor,
       host: undefined,
       ready: false,
@@ -557,7 +623,6 @@ class RelayServer implements Relay {
       pendingIn: new Set(),
       blockedBy: undefined,
       blockedSources: undefined,
-      blockedSince: 0,
       corked: false,
     };
     conn.decoder = new FrameReader(
@@ -582,30 +647,107 @@ class RelayServer implements Relay {
 
   #socketOnData(conn: ClientConn, chunk: Buffer): void {
     if (conn.closed) return;
-    const now = Date.now();
-    this.#now = now;
-    conn.lastSeen = now;
+    this.#now = Date.now();
+    // Life (§4) is a completed frame (#onFrame), not a byte: a trickle must not look alive.
     conn.bytesIn += chunk.length;
     this.counters.bytesIn += chunk.length;
+    this.#feed(conn, () => conn.decoder.push(chunk));
+  }
+
+  /**
+   * Runs `work` as the handling of bytes from `conn`: replies and forwards count against its
+   * backpressure (§7), and writes to each destination leave in one writev. Re-entrant: a source
+   * resumed while another's chunk is handled shares that chunk's corking.
+   */
+  #feed(conn: ClientConn, work: () => ProtocolError | undefined): void {
+    const nested = this.#inChunk;
+    const outer = this.#source;
     this.#inChunk = true;
     this.#source = conn;
     let error: ProtocolError | undefined;
     try {
-      error = conn.decoder.push(chunk);
+      error = work();
     } finally {
-      this.#inChunk = false;
-      this.#source = undefined;
-      // Writes to each destination made while handling this chunk leave in one writev.
-      const corked = this.#corked;
-      if (corked.length > 0) {
-        this.#corked = [];
-        for (const dst of corked) {
-          dst.corked = false;
-          dst.socket.uncork();
+      this.#source = outer;
+      if (!nested) {
+        this.#inChunk = false;
+        // Writes to each destination made while handling this chunk leave in one writev.
+        const corked = this.#corked;
+        if (corked.length > 0) {
+          this.#corked = [];
+          for (const dst of corked) {
+            dst.corked = false;
+            dst.socket.uncork();
+          }
         }
       }
     }
+    this.#afterRead(conn);
     if (error !== undefined) this.#protocolError(conn, protocolErrorName(error), error.message);
+  }
+
+  /** Counts the reader's buffered bytes into the per-host and relay-wide totals. */
+  #countPartial(conn: ClientConn): void {
+    const buffered = conn.decoder.bufferedBytes;
+    const delta = buffered - conn.partialBytes;
+    if (delta === 0) return;
+    conn.partialBytes = buffered;
+    this.counters.partialFrameBytes += delta;
+    this.#partialPerHost.add(conn.hostKey, delta);
+  }
+
+  /**
+   * After bytes were handled: counts what the reader keeps, notes whether the frame under way
+   * is new (for the frame timeout), and stops reading a connection whose host or the relay
+   * is over its incomplete-frame budget (docs/RELAY.md "Bounds").
+   */
+  #afterRead(conn: ClientConn): void {
+    this.#countPartial(conn);
+    const reader = conn.decoder;
+    if (!reader.incomplete) conn.frameSince = 0;
+    else if (conn.frameSince === 0 || reader.frames !== conn.framesSeen) conn.frameSince = this.#now;
+    conn.framesSeen = reader.frames;
+    if (conn.closed || conn.budgetWait || conn.partialBytes === 0 || !this.#overPartialBudget(conn, 0)) return;
+    conn.budgetWait = true;
+    this.#budgetWaiters.add(conn);
+    this.counters.partialFramePauses++;
+    conn.socket.pause();
+  }
+
+  /** True when the host's or the relay's incomplete-frame bytes, less `own`, exceed their budget. */
+  #overPartialBudget(conn: ClientConn, own: number): boolean {
+    const o = this.#options;
+    return (
+      this.counters.partialFrameBytes - own > o.maxPartialFrameBytes ||
+      this.#partialPerHost.get(conn.hostKey) - own > o.maxPartialFrameBytesPerHost
+    );
+  }
+
+  /** True while the relay holds `conn` back for a destination's sake (§7): its silence is ours. */
+  #flowBlocked(conn: ClientConn): boolean {
+    return conn.blockedBy !== undefined || conn.decoder.holding;
+  }
+
+  /**
+   * Reads `conn` again once nothing holds it back: first the frame it held and the bytes after
+   * it (which may hold it again), then its socket.
+   */
+  #resumeReading(conn: ClientConn, afterFlowPause = true): void {
+    if (conn.closed) return;
+    if (conn.blockedBy === undefined) {
+      this.#now = Date.now();
+      this.#feed(conn, () => conn.decoder.resume());
+    }
+    if (conn.closed || this.#flowBlocked(conn) || conn.budgetWait) return;
+    // Its silence and its stalled frame while held back were ours, not its own (§4).
+    conn.lastSeen = Date.now();
+    if (afterFlowPause && conn.frameSince > 0) conn.frameSince = conn.lastSeen;
+    conn.socket.resume();
+  }
+
+  /** Counts a refusal by a bound, for /metrics. */
+  #refused(limit: string): void {
+    this.counters.limitRefusals[limit] = (this.counters.limitRefusals[limit] ?? 0) + 1;
   }
 
   #protocolError(conn: ClientConn, error: RelayConnectionErrorName, message: string): void {
@@ -619,8 +761,9 @@ class RelayServer implements Relay {
     this.#protocolError(conn, 'UnexpectedPacket', `unexpected ${name}`);
   }
 
-  #onFrame(conn: ClientConn, type: number, frame: Uint8Array): void {
+  #onFrame(conn: ClientConn, type: number, frame: Uint8Array): boolean | void {
     this.counters.framesIn++;
+    conn.lastSeen = this.#now;
     // The data path (§7): no decode, no machine.
     if (type === PacketType.ArbitraryData) {
       if (!conn.ready) return this.#unexpected(conn, type);
@@ -643,10 +786,11 @@ class RelayServer implements Relay {
   }
 
   /** An ArbitraryData frame that spanned TCP chunks, as the slices it arrived in (frame-reader.ts). */
-  #onDataPieces(conn: ClientConn, connectionId: number, frameBytes: number, pieces: Uint8Array[]): void {
+  #onDataPieces(conn: ClientConn, connectionId: number, frameBytes: number, pieces: Uint8Array[]): boolean | void {
     this.counters.framesIn++;
+    conn.lastSeen = this.#now;
     if (!conn.ready) return this.#unexpected(conn, PacketType.ArbitraryData);
-    this.#relayData(conn, connectionId, frameBytes, pieces);
+    return this.#relayData(conn, connectionId, frameBytes, pieces);
   }
 
   #onControl(conn: ClientConn, packet: Packet): void {
@@ -656,11 +800,15 @@ class RelayServer implements Relay {
         return;
       case PacketType.Pong:
         return; // lastSeen already moved (§4: any frame is a sign of life)
-      case PacketType.Error:
-        this.#log.info({ clientId: conn.id, code: packet.code, message: packet.message }, 'client sent Error');
+      case PacketType.Error: {
+        // The text is the client's: bounded before it reaches a log line (issue 9, finding 6).
+        const message = boundedText(packet.message, this.#options.maxLogFieldChars);
+        if (message.truncated) this.counters.logFieldsTruncated++;
+        this.#log.info({ clientId: conn.id, code: packet.code, message: message.text }, 'client sent Error');
         conn.decoder.stop();
         this.#endSocket(conn.socket);
         return;
+      }
       case PacketType.BindRequest:
         return this.#onBind(conn, packet);
       case PacketType.Unbind:
@@ -686,7 +834,7 @@ class RelayServer implements Relay {
   #register(conn: ClientConn, virtualIp: number): void {
     let host = this.#hosts.get(virtualIp);
     if (host === undefined) {
-      host = { ip: virtualIp, ipText: formatIpv4(virtualIp), conns: new Set(), ports: new Map(), nextEphemeral: 0 };
+      host = { ip: virtualIp, ipText: formatIpv4(virtualIp), conns: new Set(), ports: new Map(), ephemeral: undefined };
       this.#hosts.set(virtualIp, host);
     }
     host.conns.add(conn);
@@ -713,6 +861,10 @@ class RelayServer implements Relay {
     conn.closed = true;
     conn.ready = false;
     conn.decoder.stop();
+    this.#countPartial(conn);
+    this.#budgetWaiters.delete(conn);
+    this.counters.queuedBytes -= conn.queuedSeen;
+    conn.queuedSeen = 0;
     this.#conns.delete(conn.id);
     for (const pair of [...conn.pairs]) pair.actor.send({ type: 'end.left', end: pair.a === conn ? 'a' : 'b' });
     for (const entry of [...conn.pendingIn]) {
@@ -722,7 +874,11 @@ class RelayServer implements Relay {
     const host = conn.host;
     if (host !== undefined) {
       for (const port of conn.ports) {
-        if (host.ports.get(port) === conn) host.ports.delete(port);
+        if (host.ports.get(port) === conn) {
+          host.ports.delete(port);
+          host.ephemeral?.release(port);
+          this.counters.boundPortCount--;
+        }
       }
       host.conns.delete(conn);
       if (host.conns.size === 0) this.#hosts.delete(host.ip);
@@ -798,25 +954,67 @@ class RelayServer implements Relay {
       }
       if (!dst.corked) socket.uncork();
     }
-    if (src !== undefined && socket.writableLength > this.#options.highWaterMarkBytes) {
-      if (dst.blockedSources === undefined) {
-        dst.blockedSources = new Set();
-        dst.blockedSince = this.#now;
-      }
-      dst.blockedSources.add(src);
-      const blockedBy = (src.blockedBy ??= new Set());
-      if (!blockedBy.has(dst)) {
-        blockedBy.add(dst);
-        if (blockedBy.size === 1) {
-          this.counters.backpressurePauses++;
-          src.socket.pause();
-          this.bus.emit('flow.paused', { sourceId: src.id, destinationId: dst.id, queuedBytes: socket.writableLength });
-        }
+    const queued = this.#countQueue(dst);
+    if (src !== undefined && queued > this.#options.highWaterMarkBytes) this.#block(src, dst);
+  }
+
+  /** Counts `dst`'s queue into the relay-wide total (counters.queuedBytes) and returns it. */
+  #countQueue(dst: ClientConn): number {
+    const queued = dst.socket.writableLength;
+    const delta = queued - dst.queuedSeen;
+    if (delta !== 0) {
+      dst.queuedSeen = queued;
+      this.counters.queuedBytes += delta;
+    }
+    return queued;
+  }
+
+  /** `src` is not read until `dst` drains (§7). */
+  #block(src: ClientConn, dst: ClientConn): void {
+    if (dst.blockedSources === undefined) {
+      dst.blockedSources = new Set();
+      // Slow-consumer progress is measured from here (#sweep).
+      dst.progressMark = dst.bytesOut - dst.socket.writableLength;
+      dst.progressAt = this.#now;
+    }
+    dst.blockedSources.add(src);
+    const blockedBy = (src.blockedBy ??= new Set());
+    if (!blockedBy.has(dst)) {
+      blockedBy.add(dst);
+      if (blockedBy.size === 1) {
+        this.counters.backpressurePauses++;
+        src.socket.pause();
+        this.bus.emit('flow.paused', { sourceId: src.id, destinationId: dst.id, queuedBytes: dst.socket.writableLength });
       }
     }
   }
 
+  /**
+   * Whether a data frame from `src` to `dst` must wait (the reader holds it) until `dst` drains:
+   * `dst`'s queue is at its high-water mark, or all queues together are at maxQueuedBytes and
+   * `dst` holds at least its fair share of that. Judged before the write, so 200 sources into one
+   * receiver add at most one frame each past the mark, not a TCP read each (issue 9, finding 5).
+   * A destination with a small queue (one that reads) is never held back for others' queues, so
+   * stalled receivers filling the relay-wide budget do not stop everyone else.
+   */
+  #mustHold(src: ClientConn, dst: ClientConn): boolean {
+    if (dst.closed || !dst.socket.writable) return false;
+    const o = this.#options;
+    const queued = this.#countQueue(dst);
+    if (queued >= o.highWaterMarkBytes) {
+      this.#block(src, dst);
+      return true;
+    }
+    if (this.counters.queuedBytes >= o.maxQueuedBytes && queued >= o.maxQueuedBytes / Math.max(1, this.#conns.size)) {
+      this.#refused('maxQueuedBytes');
+      this.#block(src, dst);
+      return true;
+    }
+    return false;
+  }
+
   #socketOnDrain(dst: ClientConn): void {
+    if (!dst.closed) this.#countQueue(dst);
     const sources = dst.blockedSources;
     if (sources === undefined) return;
     dst.blockedSources = undefined;
@@ -828,9 +1026,7 @@ class RelayServer implements Relay {
       if (blockedBy.size === 0) {
         src.blockedBy = undefined;
         if (!src.closed) {
-          // Its silence while held back was ours, not its own (§4).
-          src.lastSeen = Date.now();
-          src.socket.resume();
+          this.#resumeReading(src);
           this.bus.emit('flow.resumed', { sourceId: src.id, destinationId: dst.id, queuedBytes: dst.socket.writableLength });
         }
       }
@@ -839,12 +1035,18 @@ class RelayServer implements Relay {
 
   // ---------------------------------------------------------------- data path (§7)
 
-  #relayData(src: ClientConn, id: number, frameBytes: number, frame: Uint8Array | readonly Uint8Array[]): void {
+  /** Returns false when the frame must wait for its destination to drain (the reader holds it). */
+  #relayData(src: ClientConn, id: number, frameBytes: number, frame: Uint8Array | readonly Uint8Array[]): boolean | void {
     const pair = this.#pairs.get(id);
     if (pair === undefined || !pair.open || (pair.a !== src && pair.b !== src)) {
       // Not forwarded: the sender is not an end of an active pair (§7).
       this.#writeControl(src, { type: PacketType.SocketClosed, connectionId: id, reason: CloseReason.ProtocolViolation });
       return;
+    }
+    // Before anything is counted: a held frame comes through here again when it is resumed.
+    if (this.#mustHold(src, pair.a === src ? pair.b : pair.a)) {
+      this.counters.framesIn--; // counted again when it is delivered again
+      return false;
     }
     const payload = frameBytes - 9;
     let dst: ClientConn;
@@ -911,23 +1113,23 @@ class RelayServer implements Relay {
     const reply = (status: number, port: number) =>
       this.#writeControl(conn, { type: PacketType.BindResponse, requestId: packet.requestId, status, port });
     if (conn.ports.size + conn.pairs.size >= this.#options.maxSocketsPerClient) return reply(BindStatus.LimitReached, packet.port);
+    if (this.counters.boundPortCount >= this.#options.maxBoundPorts) {
+      this.#refused('maxBoundPorts');
+      return reply(BindStatus.LimitReached, packet.port);
+    }
     let port = packet.port;
     if (port === 0) {
-      port = -1;
-      for (let i = 0; i < EPHEMERAL_COUNT; i++) {
-        const candidate = EPHEMERAL_FIRST + ((host.nextEphemeral + i) % EPHEMERAL_COUNT);
-        if (!host.ports.has(candidate)) {
-          port = candidate;
-          host.nextEphemeral = (candidate - EPHEMERAL_FIRST + 1) % EPHEMERAL_COUNT;
-          break;
-        }
-      }
-      if (port < 0) return reply(BindStatus.NoFreePort, 0);
+      const picked = (host.ephemeral ??= new PortAllocator()).allocate();
+      if (picked === undefined) return reply(BindStatus.NoFreePort, 0);
+      port = picked;
     } else if (host.ports.has(port)) {
       return reply(BindStatus.AddressInUse, port);
+    } else if (PortAllocator.inRange(port)) {
+      (host.ephemeral ??= new PortAllocator()).take(port);
     }
     host.ports.set(port, conn);
     conn.ports.add(port);
+    this.counters.boundPortCount++;
     reply(BindStatus.Ok, port);
     this.bus.emit('port.bound', { clientId: conn.id, virtualIp: host.ipText, port });
   }
@@ -936,7 +1138,9 @@ class RelayServer implements Relay {
     const host = conn.host!;
     if (host.ports.get(port) !== conn) return;
     host.ports.delete(port);
+    host.ephemeral?.release(port);
     conn.ports.delete(port);
+    this.counters.boundPortCount--;
     this.bus.emit('port.released', { clientId: conn.id, virtualIp: host.ipText, port });
   }
 
@@ -1002,6 +1206,12 @@ class RelayServer implements Relay {
       report('limit');
       return undefined;
     }
+    if (this.#pending.size >= this.#options.maxPendingRequests) {
+      this.#refused('maxPendingRequests');
+      this.#requestFailed(conn, requestId, FailureReason.LimitReached, kind);
+      report('limit');
+      return undefined;
+    }
     const targetHost = this.#hosts.get(destination.ip);
     if (targetHost === undefined) {
       this.#requestFailed(conn, requestId, FailureReason.Offline, kind);
@@ -1062,6 +1272,7 @@ class RelayServer implements Relay {
       }, this.#options.requestTimeoutMs),
     };
     this.#pending.set(relayId, entry);
+    this.counters.pendingCount = this.#pending.size;
     conn.pendingOut++;
     route.target.pendingIn.add(entry);
     this.#writeControl(route.target, {
@@ -1075,6 +1286,7 @@ class RelayServer implements Relay {
   #settleStatus(entry: PendingStatus): void {
     clearTimeout(entry.timer);
     this.#pending.delete(entry.relayId);
+    this.counters.pendingCount = this.#pending.size;
     entry.origin.pendingOut--;
     entry.target.pendingIn.delete(entry);
   }
@@ -1109,6 +1321,19 @@ class RelayServer implements Relay {
       this.#requestFailed(conn, packet.requestId, FailureReason.LimitReached, 'connect');
       return;
     }
+    // Who asks pays: the requesting host's count, so one real IP's 256 connections cannot
+    // open 256 × 1024 pairs (issue 9, finding 3); the relay-wide count caps all hosts together.
+    const pairLimit =
+      this.#pairs.size >= this.#options.maxPairs
+        ? 'maxPairs'
+        : this.#pairsPerHost.get(conn.hostKey) >= this.#options.maxPairsPerHost
+          ? 'maxPairsPerHost'
+          : undefined;
+    if (pairLimit !== undefined) {
+      this.#refused(pairLimit);
+      this.#requestFailed(conn, packet.requestId, FailureReason.LimitReached, 'connect');
+      return;
+    }
     const id = this.#newConnectionId();
     const relayId = this.#newRequestId();
     const now = Date.now();
@@ -1135,7 +1360,10 @@ class RelayServer implements Relay {
       state: 'requested',
     };
     this.#pairs.set(id, pair);
+    this.#pairsPerHost.add(conn.hostKey, 1);
+    this.counters.pairCount = this.#pairs.size;
     this.#pending.set(relayId, { kind: 'connect', pair });
+    this.counters.pendingCount = this.#pending.size;
     conn.pendingOut++;
     conn.pairs.add(pair);
     target.pairs.add(pair);
@@ -1161,6 +1389,7 @@ class RelayServer implements Relay {
   #settlePending(pair: Pair): void {
     if (pair.pendingRelayId === undefined) return;
     this.#pending.delete(pair.pendingRelayId);
+    this.counters.pendingCount = this.#pending.size;
     pair.pendingRelayId = undefined;
     pair.a.pendingOut--;
   }
@@ -1194,6 +1423,8 @@ class RelayServer implements Relay {
     if (this.#pairs.get(pair.id) !== pair) return;
     this.#settlePending(pair);
     this.#pairs.delete(pair.id);
+    this.#pairsPerHost.add(pair.a.hostKey, -1);
+    this.counters.pairCount = this.#pairs.size;
     pair.a.pairs.delete(pair);
     pair.b.pairs.delete(pair);
     const wasOpen = pair.open;
@@ -1235,22 +1466,48 @@ class RelayServer implements Relay {
     this.#now = now;
     const o = this.#options;
     for (const conn of this.#conns.values()) {
+      if (!conn.closed) this.#countQueue(conn);
       if (!conn.ready) continue;
-      if (conn.blockedSources !== undefined && now - conn.blockedSince >= o.keepaliveTimeoutMs) {
-        // It holds others back and has read nothing for as long as we would wait for a dead
-        // client: drop it so the senders it stalls can go on (§7).
-        this.counters.slowConsumers++;
-        const queuedBytes = conn.socket.writableLength;
-        this.#log.warn({ clientId: conn.id, realIp: conn.realIp, queuedBytes }, 'slow consumer, disconnecting');
+      // 'drain' comes only after a write the socket refused; a queue that emptied below the
+      // socket's own mark never sends one, so an empty queue releases its sources here.
+      if (conn.blockedSources !== undefined && conn.socket.writableLength === 0) this.#socketOnDrain(conn);
+      if (conn.blockedSources !== undefined) {
+        // Progress is what the receiver took off its socket (bytes written less bytes still
+        // queued), not whether one big write has finished: a receiver that reads slowly but
+        // steadily keeps its place; one that takes nothing for the timeout while others wait
+        // for it is dropped so they can go on (§7, issue 9, finding 5).
+        const taken = conn.bytesOut - conn.socket.writableLength;
+        if (taken !== conn.progressMark) {
+          conn.progressMark = taken;
+          conn.progressAt = now;
+        } else if (now - conn.progressAt >= o.slowConsumerTimeoutMs) {
+          this.counters.slowConsumers++;
+          const queuedBytes = conn.socket.writableLength;
+          this.#log.warn({ clientId: conn.id, realIp: conn.realIp, queuedBytes }, 'slow consumer, disconnecting');
+          conn.actor.send({
+            type: 'protocol.error',
+            error: 'SlowConsumer',
+            message: `took none of ${queuedBytes} queued bytes for ${now - conn.progressAt} ms while others waited`,
+          });
+          continue;
+        }
+      }
+      // A frame that does not complete in time is an attack or a dead link (docs/RELAY.md
+      // "Bounds"); time the relay was not reading the connection for a destination's sake
+      // does not count.
+      if (conn.frameSince > 0 && !this.#flowBlocked(conn) && now - conn.frameSince >= o.frameTimeoutMs) {
+        this.counters.frameTimeouts++;
+        const buffered = conn.decoder.bufferedBytes;
+        this.#log.warn({ clientId: conn.id, realIp: conn.realIp, bufferedBytes: buffered }, 'frame timeout, disconnecting');
         conn.actor.send({
           type: 'protocol.error',
-          error: 'SlowConsumer',
-          message: `read nothing of ${queuedBytes} queued bytes for ${now - conn.blockedSince} ms`,
+          error: 'FrameTimeout',
+          message: `a frame did not complete within ${o.frameTimeoutMs} ms (${buffered} bytes of it arrived)`,
         });
         continue;
       }
       // A client we stopped reading cannot show signs of life; it is not silent (§4).
-      const silentMs = conn.blockedBy !== undefined ? 0 : now - conn.lastSeen;
+      const silentMs = this.#flowBlocked(conn) || conn.budgetWait ? 0 : now - conn.lastSeen;
       if (silentMs >= o.keepaliveTimeoutMs) {
         this.counters.keepaliveTimeouts++;
         this.#log.warn({ clientId: conn.id, realIp: conn.realIp, silentMs }, 'keepalive timeout');
@@ -1266,6 +1523,15 @@ class RelayServer implements Relay {
         conn.nextNonce = (conn.nextNonce + 1) % UINT32;
         this.#writeControl(conn, { type: PacketType.Ping, nonce: conn.nextNonce });
       }
+    }
+    // Connections held back by the incomplete-frame budget read again once others' bytes fit.
+    // The frame timer keeps running meanwhile: a budget filled by trickled frames empties as
+    // they time out, instead of holding everyone's frames still.
+    for (const conn of [...this.#budgetWaiters]) {
+      if (conn.closed || this.#overPartialBudget(conn, conn.partialBytes)) continue;
+      this.#budgetWaiters.delete(conn);
+      conn.budgetWait = false;
+      this.#resumeReading(conn, false);
     }
     if (o.idleTimeoutMs > 0) {
       for (const pair of this.#pairs.values()) {

@@ -197,3 +197,53 @@ export function helloBytes(magic = HELLO_MAGIC, version = PROTOCOL_VERSION): Uin
   view.setUint16(9, version);
   return bytes;
 }
+
+/** A bare socket that has said Hello and read its 23-byte VirtualIP, for attacks RawClient would get in the way of. */
+export async function helloSocket(port: number, localAddress: string): Promise<net.Socket> {
+  const socket = net.connect({ host: '127.0.0.1', port, localAddress });
+  socket.setNoDelay(true);
+  socket.on('error', () => {});
+  await once(socket, 'connect');
+  socket.write(helloBytes());
+  let got = 0;
+  while (got < 23) {
+    const [chunk] = (await once(socket, 'data')) as [Buffer];
+    got += chunk.length;
+  }
+  if (got !== 23) throw new Error(`expected only VirtualIP, got ${got} bytes`);
+  return socket;
+}
+
+/**
+ * The Error packet a bare socket receives before the relay closes it (Pings are skipped).
+ * Rejects with a message if the socket closes without one or nothing comes within `timeoutMs`.
+ */
+export function nextError(socket: net.Socket, timeoutMs = DEFAULT_NEXT_TIMEOUT_MS): Promise<PacketOf<typeof PacketType.Error>> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => finish(new Error(`no Error packet within ${timeoutMs} ms`)), timeoutMs);
+    const decoder = new FrameDecoder((_type, frame) => {
+      const packet = decodeFrame(frame);
+      if (!(packet instanceof ProtocolError) && packet.type === PacketType.Error) finish(undefined, packet);
+    });
+    const onData = (chunk: Buffer) => decoder.push(chunk);
+    const onClose = () => finish(new Error('the connection closed without an Error packet'));
+    function finish(error: Error | undefined, packet?: PacketOf<typeof PacketType.Error>) {
+      clearTimeout(timer);
+      socket.off('data', onData);
+      socket.off('close', onClose);
+      if (error) reject(error);
+      else resolve(packet!);
+    }
+    socket.on('data', onData);
+    socket.once('close', onClose);
+    socket.resume();
+  });
+}
+
+/** The 5-byte header of a frame of `type` declaring `length` (type + body), with nothing after it. */
+export function frameHeader(type: number, length: number): Uint8Array {
+  const bytes = new Uint8Array(5);
+  new DataView(bytes.buffer).setUint32(0, length);
+  bytes[4] = type;
+  return bytes;
+}

@@ -1,7 +1,9 @@
 import t from 'tap';
 import fc from 'fast-check';
 import {
+  BODY_SIZES,
   DEFAULT_MAX_FRAME_BYTES,
+  MAX_ERROR_MESSAGE_BYTES,
   FrameDecoder,
   PacketType,
   ProtocolError,
@@ -172,6 +174,25 @@ t.test('decodeFrame reports bad packets as typed errors', async (t) => {
   t.match((shortData as ProtocolError).message, /at least 4/);
 
   t.equal((decodeFrame(new Uint8Array([0, 0])) as ProtocolError).code, 'ERR_MALFORMED_PACKET');
+});
+
+t.test('the body-size table agrees with the encoder, and the decoder judges a header by it', async (t) => {
+  for (const packet of SAMPLES) {
+    const body = encodePacket(packet).length - 5;
+    const size = BODY_SIZES[packet.type];
+    t.ok(body >= size.min && body <= size.max, `${packet.type}: a ${body}-byte body fits ${size.min}..${size.max}`);
+  }
+  const longest = encodePacket({ type: PacketType.Error, code: 1, message: 'x'.repeat(2 * MAX_ERROR_MESSAGE_BYTES) });
+  t.equal(longest.length - 5, BODY_SIZES[PacketType.Error].max, 'the longest Error the encoder makes is the table\'s maximum');
+  // Issue 9, finding 2: every fixed-size type declaring one byte more is refused at its header.
+  for (const [type, size] of Object.entries(BODY_SIZES)) {
+    if (size.max === Infinity) continue;
+    const header = new Uint8Array([0, 0, 0, 0, Number(type)]);
+    new DataView(header.buffer).setUint32(0, size.max + 2);
+    const decoder = new FrameDecoder(() => t.fail('no frame'));
+    t.equal(decoder.push(header)?.code, 'ERR_MALFORMED_PACKET', `type ${type} declaring ${size.max + 1} body bytes`);
+  }
+  t.equal(new FrameDecoder(() => {}).push(new Uint8Array([0, 0, 0, 9, 0x7f]))?.code, 'ERR_UNKNOWN_PACKET_TYPE', 'an unknown type at its header');
 });
 
 t.test('an HTTP request is refused as a frame too large, not buffered', async (t) => {

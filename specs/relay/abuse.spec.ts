@@ -18,24 +18,10 @@ import {
   encodePacket,
   type Packet,
 } from '../../protocol/index.ts';
-import { helloBytes } from '../helpers/raw-client.ts';
+import { helloSocket } from '../helpers/raw-client.ts';
 import { nextEvent, pairUp, relayFixture } from '../helpers/relay-fixture.ts';
 
 const HIGH_WATER_MARK_BYTES = 64 * 1024;
-
-/** A bare socket that has said Hello and read its 23-byte VirtualIP, for floods RawClient would queue. */
-async function helloSocket(port: number, localAddress: string): Promise<net.Socket> {
-  const socket = net.connect({ host: '127.0.0.1', port, localAddress });
-  await once(socket, 'connect');
-  socket.write(helloBytes());
-  let got = 0;
-  while (got < 23) {
-    const [chunk] = (await once(socket, 'data')) as [Buffer];
-    got += chunk.length;
-  }
-  if (got !== 23) throw new Error(`expected only VirtualIP, got ${got} bytes`);
-  return socket;
-}
 
 t.test('a client that floods Pings and reads nothing is held back, bounded, and loses no Pong', async (t) => {
   const { relay, open } = await relayFixture(t, { highWaterMarkBytes: HIGH_WATER_MARK_BYTES });

@@ -15,7 +15,9 @@ function readAll(chunks: Uint8Array[]): { frames: number[][]; error?: string } {
   const frames: number[][] = [];
   const reader = new FrameReader(
     {
-      frame: (_type, frame) => frames.push([...frame]),
+      frame: (_type, frame) => {
+        frames.push([...frame]);
+      },
       dataPieces: (connectionId, frameBytes, pieces) => {
         const whole = pieces.flatMap((p) => [...p]);
         if (whole.length !== frameBytes) throw new Error(`pieces make ${whole.length} bytes, not ${frameBytes}`);
@@ -83,8 +85,8 @@ t.test('bad lengths are refused as the decoder refuses them, before the type byt
   const reader = new FrameReader({ frame: () => {}, dataPieces: () => {} }, { maxFrameBytes: MAX });
   reader.push(new Uint8Array([0, 0, 0, 0]));
   t.equal(reader.push(new Uint8Array([1]))?.code, 'ERR_MALFORMED_PACKET', 'nothing more after a failure');
-  // Data too short for its connection id is handed out whole for the relay to refuse.
-  t.same(readAll([new Uint8Array([0, 0, 0, 3, PacketType.ArbitraryData]), new Uint8Array([1, 2])]).frames, [[0, 0, 0, 3, 0x30, 1, 2]]);
+  // Data too short for its connection id is refused at its header, before its body arrives.
+  t.same(readAll([new Uint8Array([0, 0, 0, 3, PacketType.ArbitraryData])]), { frames: [], error: 'ERR_MALFORMED_PACKET' });
 });
 
 t.test('stop() ends delivery mid-chunk', async (t) => {
@@ -95,7 +97,9 @@ t.test('stop() ends delivery mid-chunk', async (t) => {
         seen.push(type);
         reader.stop();
       },
-      dataPieces: () => seen.push(-1),
+      dataPieces: () => {
+        seen.push(-1);
+      },
     },
     { maxFrameBytes: MAX },
   );
@@ -120,4 +124,73 @@ t.test('random frame streams and random chunking: same frames as the decoder', a
     }),
     { numRuns: 300 },
   );
+});
+
+t.test('a data frame trickled one byte per push is kept in a few buffers, not a slice per byte', async (t) => {
+  // Issue 9, finding 1: one slice object (~113 B of heap) was kept per byte received.
+  const payload = new Uint8Array(200 * 1024).map((_, i) => (i * 7) & 0xff);
+  const frame = encodeArbitraryData(42, payload);
+  let got: Uint8Array[] | undefined;
+  const reader = new FrameReader(
+    {
+      frame: () => {},
+      dataPieces: (_id, _bytes, pieces) => {
+        got = pieces;
+      },
+    },
+    { maxFrameBytes: 256 * 1024 },
+  );
+  for (let i = 0; i < frame.length; i++) {
+    reader.push(frame.subarray(i, i + 1));
+    if (i < frame.length - 1 && reader.bufferedBytes !== i + 1) {
+      t.fail(`after ${i + 1} bytes the reader counts ${reader.bufferedBytes}`);
+      break;
+    }
+  }
+  t.ok(got, 'the frame was delivered');
+  t.ok(got!.length <= 32, `${got!.length} pieces for ${frame.length} one-byte pushes`);
+  t.same(Buffer.concat(got!), Buffer.from(frame), 'the pieces are the frame');
+  t.equal(reader.bufferedBytes, 0);
+  t.equal(reader.incomplete, false);
+});
+
+t.test('a held frame and the bytes after it are delivered, in order, on resume()', async (t) => {
+  const seen: number[] = [];
+  let hold = true;
+  const reader = new FrameReader(
+    {
+      frame: (_type, frame) => {
+        seen.push(frame[8]);
+      },
+      dataPieces: () => {
+        if (hold) return false;
+        seen.push(-1);
+      },
+    },
+    { maxFrameBytes: MAX },
+  );
+  const data = encodeArbitraryData(1, new Uint8Array(600));
+  const ping = (n: number) => encodePacket({ type: PacketType.Ping, nonce: n });
+  reader.push(Buffer.concat([ping(1), data.subarray(0, 100)]));
+  reader.push(Buffer.concat([data.subarray(100), ping(2)]));
+  t.same(seen, [1], 'nothing after the held frame is delivered');
+  t.equal(reader.holding, true);
+  t.equal(reader.bufferedBytes, data.length + 9, 'the held frame and the bytes after it are counted');
+  reader.push(ping(3));
+  t.equal(reader.resume(), undefined);
+  t.same(seen, [1], 'still held: the handler held it again');
+  hold = false;
+  reader.resume();
+  t.same(seen, [1, -1, 2, 3], 'held frame, then what followed it, in order');
+  t.equal(reader.bufferedBytes, 0);
+  t.equal(reader.holding, false);
+});
+
+t.test('a header whose declared length its type cannot have is refused before any body arrives', async (t) => {
+  // Issue 9, finding 2: a Ping declaring 256 KiB made the relay allocate 256 KiB; here, 1000 bytes.
+  const ping = new Uint8Array([0, 0, 3, 0xe8, PacketType.Ping]);
+  t.same(readAll([ping]), { frames: [], error: 'ERR_MALFORMED_PACKET' });
+  t.same(readAll([ping.subarray(0, 4), ping.subarray(4)]), { frames: [], error: 'ERR_MALFORMED_PACKET' });
+  t.same(readAll([new Uint8Array([0, 0, 3, 0, PacketType.Error])]), { frames: [], error: 'ERR_MALFORMED_PACKET' }, 'an Error longer than 514 bytes');
+  t.same(readAll([new Uint8Array([0, 0, 0, 9, 0x7f])]), { frames: [], error: 'ERR_UNKNOWN_PACKET_TYPE' });
 });
