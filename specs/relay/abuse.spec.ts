@@ -24,7 +24,13 @@ import { nextEvent, pairUp, relayFixture } from '../helpers/relay-fixture.ts';
 const HIGH_WATER_MARK_BYTES = 64 * 1024;
 
 t.test('a client that floods Pings and reads nothing is held back, bounded, and loses no Pong', async (t) => {
-  const { relay, open } = await relayFixture(t, { highWaterMarkBytes: HIGH_WATER_MARK_BYTES });
+  // Keepalive far off: on a loaded machine this test outlasts the default interval, and the
+  // relay's own Ping would land among the Pongs.
+  const { relay, open } = await relayFixture(t, {
+    highWaterMarkBytes: HIGH_WATER_MARK_BYTES,
+    keepaliveIntervalMs: 600_000,
+    keepaliveTimeoutMs: 1_200_000,
+  });
   const attacker = await helloSocket(relay.port, '127.0.0.2');
   t.teardown(() => attacker.destroy());
   attacker.pause();
