@@ -51,6 +51,11 @@ export interface DecoderProperty<T> {
   arbitrary: fc.Arbitrary<T>;
   /** Throws when the claim does not hold for `value`. */
   check: (value: T) => void;
+  /**
+   * Set while the claim is work asked for elsewhere and not done yet: `npm run fuzz` still runs
+   * it (and keeps what it finds), the CI slice leaves it out. Remove once it holds.
+   */
+  pending?: string;
 }
 
 /** What one reader made of a chunked stream. */
@@ -256,10 +261,12 @@ const lengthLimit: DecoderProperty<[number, number, Uint8Array, number[]]> = {
  * header-only frame cannot make the relay hold its declared length.
  */
 const fixedSizeAtHeader: DecoderProperty<[number, number, number[]]> = {
+  pending: 'issue 9 finding 2 (header-only frames): the relay hardening work on actors/relay/frame-reader.ts',
   claim: 'FrameReader refuses a fixed-size type whose declared length is not its size when the header is complete, allocating nothing for it',
   arbitrary: fc.tuple(
     fc.constantFrom(...Object.keys(FIXED_BODY_BYTES).map(Number)),
-    fc.integer({ min: 1, max: FUZZ_MAX_FRAME_BYTES }),
+    // At least 2: a length of 1 is a whole frame (type only) as soon as the header is in.
+    fc.integer({ min: 2, max: FUZZ_MAX_FRAME_BYTES }),
     cuts,
   ),
   check: ([type, length, at]) => {
