@@ -5,7 +5,7 @@
  * owned elsewhere and not fixed yet carries `"ci": false` and a note saying whose it is.
  */
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type fc from 'fast-check';
@@ -47,8 +47,12 @@ export function commandsOf(sequence: unknown): CommandData[] {
   return out;
 }
 
-/** Writes a fixture for a failed run; returns its file path. Identical finds share one file. */
-export function saveFixture(property: string, claim: string, details: fc.RunDetails<unknown[]>): string {
+/**
+ * Writes a fixture for a failed run; returns its file path. Identical finds share one file, and
+ * a file already there keeps its triage (ci, note, found). A failure of a pending property is
+ * kept out of CI with the pending note.
+ */
+export function saveFixture(property: string, claim: string, details: fc.RunDetails<unknown[]>, pending?: string): string {
   const value = property === MODEL_PROPERTY ? commandsOf(details.counterexample![0]) : details.counterexample![0];
   const counterexample = toJsonValue(value);
   const error = details.errorInstance instanceof Error ? details.errorInstance.message : String(details.errorInstance);
@@ -60,11 +64,16 @@ export function saveFixture(property: string, claim: string, details: fc.RunDeta
     counterexample,
     error,
     found: new Date().toISOString(),
-    ci: true,
+    ci: pending === undefined,
+    ...(pending === undefined ? {} : { note: `pending: ${pending}` }),
   };
   const hash = createHash('sha256').update(JSON.stringify([property, counterexample])).digest('hex').slice(0, 10);
   mkdirSync(FIXTURE_DIR, { recursive: true });
   const file = join(FIXTURE_DIR, `${property}-${hash}.json`);
+  if (existsSync(file)) {
+    const known = JSON.parse(readFileSync(file, 'utf8')) as Fixture;
+    Object.assign(fixture, { found: known.found, ci: known.ci, note: known.note });
+  }
   writeFileSync(file, `${JSON.stringify(fixture, null, 2)}\n`);
   return file;
 }

@@ -2,7 +2,8 @@
  * `npm run fuzz`: the decoder properties and the stateful relay model, for a number of cases
  * (default 1,000,000 in all) or until a time bound, whichever comes first. Prints cases, time
  * and cases/s per property and in total; every failure is shrunk and written as a fixture in
- * fuzz/fixtures/ (replayed by `npm test`). Exit status 1 when anything failed.
+ * fuzz/fixtures/ (replayed by `npm test`). Exit status 1 when anything failed, apart from
+ * properties marked pending (work asked for elsewhere), which are reported as known failures.
  *
  *   npm run fuzz -- --cases 200000 --seed 42 --max-seconds 120
  *   npm run fuzz -- --only model --model-cases 2000
@@ -58,7 +59,11 @@ const seed = opts.seed ?? Math.floor(Math.random() * 0x7fffffff);
 const runDecoder = opts.only !== 'model';
 const runModel = opts.only !== 'decoder' && opts.property === undefined;
 const modelCases = runModel ? (opts.modelCases ?? (runDecoder ? Math.round(opts.cases * DEFAULT_MODEL_SHARE) : opts.cases)) : 0;
-const decoderNames = (runDecoder ? (opts.property !== undefined ? [opts.property] : Object.keys(DECODER_PROPERTIES)) : []) as DecoderPropertyName[];
+const isPending = (name: DecoderPropertyName) => 'pending' in DECODER_PROPERTIES[name];
+// Pending properties first: one that fails at once leaves its cases to the others.
+const decoderNames = (runDecoder ? (opts.property !== undefined ? [opts.property] : Object.keys(DECODER_PROPERTIES)) : [])
+  .map((name) => name as DecoderPropertyName)
+  .sort((a, b) => Number(isPending(b)) - Number(isPending(a)));
 let decoderCases = runDecoder ? Math.max(0, opts.cases - modelCases) : 0;
 const deadline = Date.now() + opts.maxSeconds * 1000;
 
@@ -72,13 +77,20 @@ interface Line {
   cases: number;
   ms: number;
   failed: boolean;
+  pending: boolean;
 }
 const lines: Line[] = [];
 
-function report(name: string, claim: string, details: fc.RunDetails<unknown>, ms: number): void {
+function report(name: string, claim: string, details: fc.RunDetails<unknown>, ms: number, pending?: string): void {
   const cases = details.numRuns;
-  lines.push({ name, cases, ms, failed: details.failed });
-  const status = details.failed ? 'FAILED' : details.interrupted ? 'ok (time bound reached)' : 'ok';
+  lines.push({ name, cases, ms, failed: details.failed, pending: pending !== undefined });
+  const status = details.failed
+    ? pending !== undefined
+      ? `FAILED, known (pending: ${pending})`
+      : 'FAILED'
+    : details.interrupted
+      ? 'ok (time bound reached)'
+      : 'ok';
   console.log(
     `${name.padEnd(28)} ${fmt(cases).padStart(11)} cases ${(ms / 1000).toFixed(1).padStart(7)} s ${fmt((cases / ms) * 1000).padStart(8)} cases/s  ${status}`,
   );
@@ -88,7 +100,7 @@ function report(name: string, claim: string, details: fc.RunDetails<unknown>, ms
   console.log(`  error: ${error.split('\n')[0].slice(0, 600)}`);
   console.log(`  counterexample: ${fc.stringify(details.counterexample).slice(0, 600)}`);
   console.log(`  replay: seed ${details.seed}, path ${details.counterexamplePath}`);
-  if (opts.fixtures) console.log(`  fixture: ${saveFixture(name, claim, details as fc.RunDetails<unknown[]>)}`);
+  if (opts.fixtures) console.log(`  fixture: ${saveFixture(name, claim, details as fc.RunDetails<unknown[]>, pending)}`);
 }
 
 /** Time left for one part, sharing what remains among the parts still to run by weight. */
@@ -109,7 +121,8 @@ for (let i = 0; i < decoderNames.length; i++) {
   weightLeft -= 1;
   // A property that stopped early (failure, time) leaves its cases to the ones after it.
   decoderCases -= details.numRuns;
-  report(name, DECODER_PROPERTIES[name].claim, details, performance.now() - started);
+  const property = DECODER_PROPERTIES[name];
+  report(name, property.claim, details, performance.now() - started, 'pending' in property ? property.pending : undefined);
 }
 
 if (runModel) {
@@ -128,8 +141,10 @@ if (runModel) {
 
 const total = lines.reduce((sum, l) => sum + l.cases, 0);
 const ms = lines.reduce((sum, l) => sum + l.ms, 0);
-const failures = lines.filter((l) => l.failed).map((l) => l.name);
+const failures = lines.filter((l) => l.failed && !l.pending).map((l) => l.name);
+const known = lines.filter((l) => l.failed && l.pending).map((l) => l.name);
 console.log(
-  `total ${fmt(total)} cases in ${(ms / 1000).toFixed(1)} s (${fmt((total / ms) * 1000)} cases/s), ${failures.length} failed${failures.length > 0 ? `: ${failures.join(', ')}` : ''}`,
+  `total ${fmt(total)} cases in ${(ms / 1000).toFixed(1)} s (${fmt((total / ms) * 1000)} cases/s), ${failures.length} failed${failures.length > 0 ? `: ${failures.join(', ')}` : ''}` +
+    (known.length > 0 ? `; ${known.length} known failure of pending work: ${known.join(', ')}` : ''),
 );
 process.exitCode = failures.length > 0 ? 1 : 0;
