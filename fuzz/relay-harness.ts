@@ -186,13 +186,16 @@ export class RelayHarness {
       const waiting = expected.filter((e) => e.slot === slot);
       const matched = new Set<Expectation>();
       for (const packet of received) {
+        // Only what the earliest frame still owed can come next (seq), data strictly in order.
+        const open = waiting.filter((e) => !matched.has(e));
+        const first = Math.min(...open.map((e) => e.seq ?? 0));
+        const now = open.filter((e) => (e.seq ?? 0) === first);
         let hit: Expectation | undefined;
         if (packet.type === PacketType.ArbitraryData) {
-          // Strictly in order: the next data expected on this connection, and only it.
-          const next = waiting.find((e) => !matched.has(e) && e.dataOf === packet.connectionId);
-          if (next !== undefined && next.match(packet)) hit = next;
+          const next = open.find((e) => e.dataOf === packet.connectionId);
+          if (next !== undefined && now.includes(next) && next.match(packet)) hit = next;
         } else {
-          hit = waiting.find((e) => !matched.has(e) && e.dataOf === undefined && e.match(packet));
+          hit = now.find((e) => e.dataOf === undefined && e.match(packet));
         }
         if (hit === undefined) {
           const want = waiting.filter((e) => !matched.has(e)).map((e) => e.what);

@@ -40,6 +40,11 @@ export interface Expectation {
   onMatch?: (packet: Packet) => void;
   /** ArbitraryData on this connection id: matched strictly in order. */
   dataOf?: number;
+  /**
+   * The frame (in the order sent) that causes this packet. A client receives what earlier
+   * frames caused before what later ones cause; what one frame causes may come in any order.
+   */
+  seq?: number;
 }
 
 export interface ModelSlot {
@@ -47,6 +52,11 @@ export interface ModelSlot {
   /** Connection generation: a pending request remembers the generation of its origin. */
   gen: number;
   ports: Set<number>;
+  /**
+   * Ephemeral ports granted whose number has not arrived yet (a BindResponse still on its way in
+   * a pipelined batch): they count against the socket limit all the same.
+   */
+  unlearnedPorts: number;
   pendingOut: number;
 }
 
@@ -85,7 +95,13 @@ export function packetText(p: Packet): string {
 }
 
 export class RelayModel {
-  readonly slots: ModelSlot[] = SLOT_ADDRESSES.map(() => ({ live: false, gen: 0, ports: new Set(), pendingOut: 0 }));
+  readonly slots: ModelSlot[] = SLOT_ADDRESSES.map(() => ({
+    live: false,
+    gen: 0,
+    ports: new Set(),
+    unlearnedPorts: 0,
+    pendingOut: 0,
+  }));
   /** Virtual IP per real address, once learnt; permanent (the store's promise). */
   readonly ipOf = new Map<string, number>();
   pairs: ModelPair[] = [];
@@ -122,7 +138,8 @@ export class RelayModel {
   }
 
   socketsOf(slot: number): number {
-    return this.slots[slot].ports.size + this.pairsOf(slot).length;
+    const s = this.slots[slot];
+    return s.ports.size + s.unlearnedPorts + this.pairsOf(slot).length;
   }
 
   pendingCount(): number {
@@ -137,6 +154,7 @@ export class RelayModel {
     s.live = true;
     s.gen++;
     s.ports = new Set();
+    s.unlearnedPorts = 0;
     s.pendingOut = 0;
     const host = this.hostOf(slot);
     return {
@@ -156,6 +174,7 @@ export class RelayModel {
     const out: Expectation[] = [];
     s.live = false;
     s.ports = new Set();
+    s.unlearnedPorts = 0;
     for (const pair of this.pairsOf(slot)) {
       this.#dropPair(pair);
       if (pair.state === 'requested') {
@@ -192,7 +211,17 @@ export class RelayModel {
       },
     });
     if (this.socketsOf(slot) >= MODEL_LIMITS.maxSocketsPerClient) return [reply(BindStatus.LimitReached, port)];
-    if (port === 0) return [reply(BindStatus.Ok, undefined, (p) => s.ports.add(p))];
+    if (port === 0) {
+      s.unlearnedPorts++;
+      const gen = s.gen;
+      return [
+        reply(BindStatus.Ok, undefined, (p) => {
+          if (s.gen !== gen) return;
+          s.unlearnedPorts--;
+          s.ports.add(p);
+        }),
+      ];
+    }
     if (this.holder(host, port) !== undefined) return [reply(BindStatus.AddressInUse, port)];
     s.ports.add(port);
     return [reply(BindStatus.Ok, port)];

@@ -7,7 +7,7 @@
  */
 import t from 'tap';
 import fc from 'fast-check';
-import { HarnessPool, relayModelProperty } from '../../fuzz/relay-commands.ts';
+import { HarnessPool, RelayCommand, relayModelProperty, runSequence, type CommandData } from '../../fuzz/relay-commands.ts';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20_261_202);
 const CASES = 300;
@@ -23,4 +23,23 @@ t.test('the relay answers every command sequence as the model predicts', async (
   for (const type of ['ArbitraryData', 'SocketConnectionRequest', 'SocketConnectionResponse', 'SocketEnd', 'WindowUpdate', 'Error', 'RequestFailed']) {
     t.ok((pool.seen.get(type) ?? 0) > 0, `${type} was exercised (${pool.seen.get(type) ?? 0} checked)`);
   }
+});
+
+t.test('a recorded command list replays through the harness (the path fixtures take)', async (t) => {
+  const pool = new HarnessPool();
+  t.teardown(() => pool.close());
+  const commands: CommandData[] = [
+    { kind: 'openPair', slot: 0, target: 1, i: 0 },
+    { kind: 'data', slot: 0, pair: { from: 'own', i: 0 }, sizes: [1, 70_000, 0], seed: 7, cuts: [3, 9, 1000] },
+    { kind: 'window', slot: 1, pair: { from: 'own', i: 0 }, grant: 'all', bytes: 0 },
+    { kind: 'end', slot: 0, pair: { from: 'own', i: 0 } },
+    { kind: 'data', slot: 1, pair: { from: 'own', i: 0 }, sizes: [5], seed: 8, cuts: [] },
+    { kind: 'end', slot: 1, pair: { from: 'own', i: 0 } },
+    { kind: 'malformed', slot: 2, shape: 'unknownType', n: 3, tail: [1, 2, 3] },
+    { kind: 'reconnect', slot: 2, hello: 'ok', n: 0 },
+  ];
+  await runSequence(pool, commands.map((d) => new RelayCommand(d)));
+  t.equal(pool.seen.get('ArbitraryData'), 4, 'four data frames delivered and checked');
+  t.equal(pool.seen.get('SocketEnd'), 2, 'SocketEnd passed both ways');
+  t.equal(pool.seen.get('Error'), 1, 'the malformed frame got its sender one Error');
 });
