@@ -7,6 +7,7 @@
  */
 import fc from 'fast-check';
 import {
+  CloseReason,
   ConnectionStatus,
   DEFAULT_MAX_FRAME_BYTES,
   ErrorCode,
@@ -85,6 +86,12 @@ export type CommandData =
   | { kind: 'close'; slot: number; pair: PairChoice; reason: number }
   | { kind: 'malformed'; slot: number; shape: MalformedShape; n: number; tail: number[] }
   | { kind: 'disconnect'; slot: number }
+  /**
+   * Backpressure (§7): the other end of one of the client's pairs stops reading, the client sends
+   * a burst of 64 KiB frames within its window, then the reader either reads again (everything
+   * must arrive, in order) or vanishes (the sender must hear PeerDisconnected, and the relay go on).
+   */
+  | { kind: 'stall'; slot: number; pair: PairChoice; frames: number; seed: number; then: 'resume' | 'vanish' }
   | { kind: 'reconnect'; slot: number; hello: HelloShape; n: number };
 
 const FIXED_PORTS = [1, 80, 7000, 7001, 25565, 65535];
@@ -233,6 +240,17 @@ export const commandData: fc.Arbitrary<CommandData> = fc.oneof(
     weight: 1,
   },
   { arbitrary: fc.record({ kind: fc.constant('disconnect' as const), slot }), weight: 1 },
+  {
+    arbitrary: fc.record({
+      kind: fc.constant('stall' as const),
+      slot,
+      pair: fc.record({ from: fc.constant('own' as const), i: fc.nat(7) }),
+      frames: fc.integer({ min: 1, max: 16 }),
+      seed: u32,
+      then: fc.constantFrom('resume', 'vanish'),
+    }),
+    weight: 1,
+  },
   {
     arbitrary: fc.record({
       kind: fc.constant('reconnect' as const),
@@ -532,7 +550,52 @@ export async function runCommand(h: RelayHarness, c: CommandData): Promise<void>
     }
     case 'disconnect':
       return endConnection(h, s, undefined, undefined, true);
+    case 'stall':
+      return stall(h, c);
   }
+}
+
+const STALL_FRAME_BYTES = 65_536;
+
+async function stall(h: RelayHarness, c: Extract<CommandData, { kind: 'stall' }>): Promise<void> {
+  const m = h.model;
+  const s = c.slot;
+  await ensureOwnPair(h, s, c.pair);
+  const { id, pair } = resolvePair(m, s, c.pair);
+  if (pair === undefined || pair.state === 'requested' || pair.state === (pair.a === s ? 'endedByA' : 'endedByB')) return;
+  const reader = pair.a === s ? pair.b : pair.a;
+  const credit = pair.a === s ? pair.creditAToB : pair.creditBToA;
+  const frames = Math.min(c.frames, Math.floor(credit / STALL_FRAME_BYTES));
+  if (frames === 0 || !m.slots[reader].live) return;
+  const payloads = Array.from({ length: frames }, (_, i) => seededBytes((c.seed + i) >>> 0, STALL_FRAME_BYTES));
+  const stream = concatBytes(payloads.map((p) => encodeArbitraryData(id, p)));
+  const readerClient = h.client(reader);
+  readerClient.pause();
+  // Handed to the kernel: past here the relay reads it while the reader reads nothing.
+  await new Promise<void>((resolve) => h.client(s).socket.write(stream, () => resolve()));
+  if (c.then === 'resume') {
+    const expected = inOrder(0, payloads.map((p) => m.data(s, id, p)));
+    readerClient.resume();
+    await h.barrier(s);
+    h.verify(expected);
+    return;
+  }
+  // The reader vanishes with data queued for it: how many frames the relay read before it
+  // noticed is timing; each frame it reads after the pair is gone is refused to the sender.
+  const expected: Expectation[] = m.released(reader);
+  for (let i = 0; i < frames; i++) {
+    expected.push({
+      slot: s,
+      what: `SocketClosed ${id} ProtocolViolation (a frame read after the pair closed)`,
+      optional: true,
+      match: (p) => p.type === PacketType.SocketClosed && p.connectionId === id && p.reason === CloseReason.ProtocolViolation,
+    });
+  }
+  h.clients[reader] = undefined;
+  readerClient.socket.destroy();
+  await h.awaitRelease(reader, readerClient);
+  await h.barrier(s);
+  h.verify(expected);
 }
 
 /**
@@ -599,6 +662,8 @@ export class HarnessPool {
   #harness: RelayHarness | undefined;
   /** Packets checked against the model, by type, over every harness of the pool. */
   readonly seen = new Map<string, number>();
+  /** Relay bus events counted over every harness of the pool. */
+  readonly events = new Map<string, number>();
 
   async fresh(): Promise<RelayHarness> {
     if (this.#harness !== undefined && this.#harness.broken) {
@@ -606,7 +671,7 @@ export class HarnessPool {
       this.#harness = undefined;
       await old.close();
     }
-    this.#harness ??= await RelayHarness.start(this.seen);
+    this.#harness ??= await RelayHarness.start(this.seen, this.events);
     try {
       await resetCase(this.#harness);
     } catch (error) {

@@ -45,6 +45,8 @@ export interface Expectation {
    * frames caused before what later ones cause; what one frame causes may come in any order.
    */
   seq?: number;
+  /** May arrive or not (once at most), in any order: for outcomes that depend on timing. */
+  optional?: boolean;
 }
 
 export interface ModelSlot {

@@ -137,6 +137,8 @@ if (runModel) {
   report(MODEL_PROPERTY, 'the relay answers every command sequence as the model predicts', details, performance.now() - started);
   const seen = [...pool.seen.entries()].sort((a, b) => b[1] - a[1]).map(([type, n]) => `${type} ${fmt(n)}`);
   console.log(`  packets checked against the model: ${seen.join(', ')}`);
+  const events = [...pool.events.entries()].map(([name, n]) => `${name} ${fmt(n)}`);
+  console.log(`  relay events: ${events.join(', ')}`);
 }
 
 const total = lines.reduce((sum, l) => sum + l.cases, 0);
