@@ -12,7 +12,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import fc from 'fast-check';
 import { DECODER_PROPERTIES, decoderProperty, type DecoderPropertyName } from './decoder-properties.ts';
 import { MODEL_PROPERTY, saveFixture } from './fixtures.ts';
-import { HarnessPool, relayModelProperty } from './relay-commands.ts';
+import { HarnessPool, relayModelProperty } from './relay-property.ts';
 
 /** Default total cases across decoder and model. */
 export const DEFAULT_CASES = 1_000_000;

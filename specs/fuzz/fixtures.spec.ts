@@ -8,7 +8,7 @@ import t from 'tap';
 import fc from 'fast-check';
 import { DECODER_PROPERTIES, decoderProperty, type DecoderPropertyName } from '../../fuzz/decoder-properties.ts';
 import { MODEL_PROPERTY, loadFixtures, replayFixture } from '../../fuzz/fixtures.ts';
-import { HarnessPool } from '../../fuzz/relay-commands.ts';
+import { HarnessPool } from '../../fuzz/relay-property.ts';
 
 const fixtures = loadFixtures();
 const pool = new HarnessPool();

@@ -7,10 +7,11 @@
  */
 import t from 'tap';
 import fc from 'fast-check';
-import { HarnessPool, RelayCommand, relayModelProperty, runSequence, type CommandData } from '../../fuzz/relay-commands.ts';
+import type { CommandData } from '../../fuzz/relay-command-data.ts';
+import { HarnessPool, RelayCommand, relayModelProperty, runSequence } from '../../fuzz/relay-property.ts';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20_261_202);
-const CASES = 300;
+const CASES = 200;
 
 t.test('the relay answers every command sequence as the model predicts', async (t) => {
   const pool = new HarnessPool();
