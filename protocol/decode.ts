@@ -9,7 +9,9 @@ import { ProtocolError } from './errors.ts';
 import type { Packet } from './packets.ts';
 import type { WireAddress } from './address.ts';
 
-const textDecoder = new TextDecoder('utf-8', { fatal: true });
+// ignoreBOM: a message that starts with U+FEFF keeps it; by default TextDecoder would drop it,
+// so the text received would differ from the text sent.
+const textDecoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /** The connection id of an ArbitraryData / SocketEnd / SocketClosed / WindowUpdate frame, read in place. */
 export function readConnectionId(frame: Uint8Array): number {

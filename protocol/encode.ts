@@ -51,7 +51,14 @@ export function encodePacket(packet: Packet): Uint8Array {
     }
     case PacketType.Error: {
       let message = textEncoder.encode(packet.message);
-      if (message.length > MAX_ERROR_MESSAGE_BYTES) message = message.subarray(0, MAX_ERROR_MESSAGE_BYTES);
+      if (message.length > MAX_ERROR_MESSAGE_BYTES) {
+        // Cut at a character boundary: a cut inside a multi-byte character would make the
+        // message invalid UTF-8, which the receiver must refuse (decode.ts). A byte 10xxxxxx
+        // continues the character before it, so back up to that character's first byte.
+        let end = MAX_ERROR_MESSAGE_BYTES;
+        while (end > 0 && (message[end] & 0xc0) === 0x80) end--;
+        message = message.subarray(0, end);
+      }
       const { bytes, view } = frame(packet.type, 2 + message.length);
       view.setUint16(H, packet.code);
       bytes.set(message, H + 2);
