@@ -101,8 +101,8 @@ export class VirtualEnd implements StreamEnd {
   }
 }
 
-/** A TCP server in this process that hands accepted sockets to whoever waits next. */
-class AcceptQueue {
+/** A TCP server in this process that hands accepted sockets to whoever waits next (the sink of the user-path tests too). */
+export class AcceptQueue {
   readonly server: net.Server;
   readonly #waiting: ((socket: net.Socket) => void)[] = [];
   readonly #ready: net.Socket[] = [];
