@@ -61,7 +61,7 @@ export interface ExposeTunnel extends TunnelHandle {
 function connectTarget(target: { host: string; port: number }, timeoutMs: number): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
     // allowHalfOpen: the target's FIN must only end one direction (docs/TUNNELS.md, half-close).
-    const socket = net.connect({ host: target.host, port: target.port, allowHalfOpen: true });
+    const socket = net.connect({ host: target.host, port: target.port, allowHalfOpen: true, noDelay: true });
     const where = `${target.host}:${target.port}`;
     const timer = setTimeout(() => {
       socket.destroy();

@@ -68,7 +68,8 @@ export async function forward(options: ForwardOptions): Promise<ForwardTunnel> {
 
   // allowHalfOpen: a client's FIN ends only its direction (SocketEnd), the answer still flows.
   // pauseOnConnect: bytes wait in the kernel until the virtual connection can take them.
-  const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true }, (socket) => void open(socket));
+  // noDelay: a request written in pieces must not wait for the previous piece's ACK (Nagle).
+  const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true }, (socket) => void open(socket));
   await new Promise<void>((resolve, reject) => {
     server.once('error', (cause) =>
       reject(new TunnelError('ERR_LISTEN_FAILED', `cannot listen on ${listenHost}:${options.localPort}: ${describe(cause)}`, { cause })),

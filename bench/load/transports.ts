@@ -237,6 +237,16 @@ export function relayShippedNodeFlags(): string[] {
   return words[0] === 'node' && end > 0 ? words.slice(1, end) : [];
 }
 
+/**
+ * The node flags `alphanet` (bin/alphanet.js) runs with: those of its `#!/usr/bin/env -S node …`
+ * line, so tunnel processes, and the proxies they are compared with, run as users run them.
+ */
+export function cliShippedNodeFlags(): string[] {
+  const first = readFileSync(new URL('../../bin/alphanet.js', import.meta.url), 'utf8').split('\n')[0];
+  const words = first.replace(/^#!\S*env\s+(-S\s+)?/, '').split(/\s+/).filter(Boolean);
+  return words[0] === 'node' ? words.slice(1) : [];
+}
+
 /** A relay process on a temp store, removed again by stop(). */
 export class RelayProcess {
   private constructor(

@@ -9,7 +9,7 @@ import type { ServerChild } from '../lib/child.ts';
 import type { ScenarioResult } from '../lib/report.ts';
 import { bulkTransfer, withDeadline } from '../load/drive.ts';
 import { closeFlows, openTcpFlows, startLink } from '../load/chains.ts';
-import { AcceptQueue, SERVER_HOST, startProxy } from '../load/transports.ts';
+import { AcceptQueue, cliShippedNodeFlags, SERVER_HOST, startProxy } from '../load/transports.ts';
 import { libraryPair, sendAndIterate, timedOver, wholePatterns, API_WRITE_BYTES } from './api-bulk.ts';
 import { PHASE_DEADLINE_MS, sharedRelay, userAddress, type BenchContext } from './context.ts';
 import { timedRuns } from './measure.ts';
@@ -24,7 +24,7 @@ async function stopAll(children: Array<ServerChild | undefined>): Promise<void> 
 export async function longLinkScenario(context: BenchContext): Promise<ScenarioResult> {
   const { linkDelayMs, linkRateMBps } = context.sizes;
   const bytes = wholePatterns(context.sizes.linkBytes);
-  const link = { delayMs: linkDelayMs, rateMBps: linkRateMBps, nodeFlags: context.relay.nodeFlags ?? [] };
+  const link = { delayMs: linkDelayMs, rateMBps: linkRateMBps, nodeFlags: [...cliShippedNodeFlags(), ...(context.relay.nodeFlags ?? [])] };
   const where = `${linkDelayMs} ms + ${linkRateMBps} MB/s each way`;
 
   // Raw TCP: source → link → proxy → link → sink.

@@ -16,7 +16,7 @@ import {
   startTunnelChain,
   type Chain,
 } from '../load/chains.ts';
-import { AcceptQueue, TcpEnd, type Pair } from '../load/transports.ts';
+import { AcceptQueue, cliShippedNodeFlags, TcpEnd, type Pair } from '../load/transports.ts';
 import { PHASE_DEADLINE_MS, sharedRelay, userAddress, type BenchContext } from './context.ts';
 import { timedRuns, type Measured } from './measure.ts';
 import { wholePatterns } from './api-bulk.ts';
@@ -40,7 +40,8 @@ async function withChains<T>(
   body: (chain: Chain, processes: Measured[]) => Promise<T>,
 ): Promise<Map<string, T>> {
   const target = { host: '127.0.0.1', port: sinkPort };
-  const nodeFlags = context.relay.nodeFlags ?? [];
+  // The proxies run with the flags the tunnel processes ship with (bin/alphanet.js), and both with --node-flags.
+  const nodeFlags = [...cliShippedNodeFlags(), ...(context.relay.nodeFlags ?? [])];
   const starters: Array<() => Promise<{ chain: Chain; extra: Measured[] }>> = [
     async () => ({ chain: await startNodeChain(target, nodeFlags), extra: [] }),
   ];
