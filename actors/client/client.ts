@@ -484,7 +484,7 @@ export class Client {
     }
     switch (packet.type) {
       case PacketType.WindowUpdate:
-        this.#connections.get(packet.connectionId)?.receiveWindow(packet.bytes);
+        this.#connections.get(packet.connectionId)?.receiveWindowUpdate(packet.bytes);
         return;
       case PacketType.SocketEnd:
         this.#connections.get(packet.connectionId)?.receiveEnd();

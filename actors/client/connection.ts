@@ -10,6 +10,7 @@ import {
   CLOSE_REASON_NAMES,
   CloseReason,
   INITIAL_WINDOW_BYTES,
+  MAX_WINDOW_BYTES,
   PacketType,
   encodeArbitraryData,
   encodeArbitraryDataHeader,
@@ -19,8 +20,9 @@ import type { virtualSocketMachine } from '../../machines/virtual-socket.machine
 import { ClientError, ClosedByPeerError, ClosedByRelayError } from './errors.ts';
 
 /**
- * The receiver grants credit back once the application has taken this many bytes, so a
- * sender streams without stalls while a stopped reader stops granting (§7).
+ * The receiver grants credit back once the application has taken this many bytes of the
+ * initial window, so a sender streams without stalls while a stopped reader stops granting
+ * (§7). A grown window is granted back in quarters of its own size.
  */
 export const WINDOW_UPDATE_THRESHOLD_BYTES = INITIAL_WINDOW_BYTES / 4;
 
@@ -103,7 +105,22 @@ export class VirtualConnection extends EventEmitter<VirtualConnectionEvents> {
   #queue: Uint8Array[] = [];
   #queueHead = 0;
   #readWaiter: (() => void) | undefined;
-  #ungranted = 0;
+  /**
+   * Receive window (docs/PROTOCOL.md §7): the most this end lets the peer have in flight or
+   * queued here. It doubles (up to MAX_WINDOW_BYTES) when the peer reports it is blocked on
+   * credit while this end's application keeps up, and goes back to the initial window when the
+   * application leaves three quarters of it unread.
+   */
+  #window = INITIAL_WINDOW_BYTES;
+  /** Payload credit granted since the start, the initial window included. */
+  #granted = INITIAL_WINDOW_BYTES;
+  /** Payload bytes received, and taken by the application, since the start. */
+  #received = 0;
+  #taken = 0;
+  /** #received when the window last grew or shrank: it grows at most once per window of data. */
+  #grewAt = 0;
+  /** The peer has been told this end is blocked on credit since the last grant (one signal per stall). */
+  #blockedSignalled = false;
   #closed = false;
   #error: ClientError | undefined;
   #flowing = false;
@@ -157,6 +174,12 @@ export class VirtualConnection extends EventEmitter<VirtualConnectionEvents> {
     while (offset < bytes.length) {
       if (this.#closed) throw this.#writeError();
       if (this.#sendWindow === 0) {
+        // Tell the receiver it is the window, not the link, that holds us back: a zero-byte
+        // WindowUpdate, so it may grow the window it grants (§7). Older peers take it as a keepalive.
+        if (!this.#blockedSignalled) {
+          this.#blockedSignalled = true;
+          this.#host.write(encodePacket({ type: PacketType.WindowUpdate, connectionId: this.connectionId, bytes: 0 }));
+        }
         await new Promise<void>((resolve) => (this.#windowWaiter = resolve));
         continue;
       }
@@ -302,12 +325,44 @@ export class VirtualConnection extends EventEmitter<VirtualConnectionEvents> {
     return chunk;
   }
 
+  /** The receive window this end grants now, in bytes (INITIAL_WINDOW_BYTES up to MAX_WINDOW_BYTES). */
+  get receiveWindow(): number {
+    return this.#window;
+  }
+
+  /** Bytes received and not yet read by the application. Never more than the receive window granted. */
+  get bufferedBytes(): number {
+    return this.#received - this.#taken;
+  }
+
   #consumed(bytes: number): void {
-    this.#ungranted += bytes;
-    if (this.#ungranted >= WINDOW_UPDATE_THRESHOLD_BYTES && !this.#closed) {
-      this.#host.write(encodePacket({ type: PacketType.WindowUpdate, connectionId: this.connectionId, bytes: this.#ungranted }));
-      this.#ungranted = 0;
-    }
+    this.#taken += bytes;
+    this.#grant();
+  }
+
+  /**
+   * Grants the peer what keeps its credit plus what is in flight or queued here at the window:
+   * window − (granted − taken), once that is at least a quarter window (§7). After the window
+   * shrank, nothing is granted until the application has read below the new size.
+   */
+  #grant(): void {
+    const owed = this.#window - (this.#granted - this.#taken);
+    if (owed < this.#window / 4 || this.#closed) return;
+    this.#granted += owed;
+    this.#host.write(encodePacket({ type: PacketType.WindowUpdate, connectionId: this.connectionId, bytes: owed }));
+  }
+
+  /**
+   * The peer is blocked on credit. If this end's application keeps up (little unread) and a
+   * window's worth of data has come since the window last grew, the link holds more than the
+   * window: double it, up to MAX_WINDOW_BYTES, and grant the difference at once.
+   */
+  #peerBlocked(): void {
+    if (this.#window >= MAX_WINDOW_BYTES || this.#received - this.#grewAt < this.#window) return;
+    if (this.bufferedBytes > this.#window / 4) return;
+    this.#window = Math.min(MAX_WINDOW_BYTES, this.#window * 2);
+    this.#grewAt = this.#received;
+    this.#grant();
   }
 
   #wakeReader(): void {
@@ -325,13 +380,27 @@ export class VirtualConnection extends EventEmitter<VirtualConnectionEvents> {
   /** @internal The payload of one ArbitraryData frame for this connection, in one or more pieces. */
   receiveData(pieces: readonly Uint8Array[]): void {
     if (this.#closed || this.#readEnded) return;
-    for (const piece of pieces) this.#queue.push(piece);
+    for (const piece of pieces) {
+      this.#queue.push(piece);
+      this.#received += piece.length;
+    }
+    // The application has left most of a window unread: it, not the link, is the bottleneck, so
+    // the window goes back to the initial one (it grows again in a few rounds if the link needs it).
+    if (this.#window > INITIAL_WINDOW_BYTES && this.bufferedBytes >= (this.#window * 3) / 4) {
+      this.#window = INITIAL_WINDOW_BYTES;
+      this.#grewAt = this.#received;
+    }
     this.#wakeReader();
   }
 
-  /** @internal WindowUpdate for this connection. */
-  receiveWindow(bytes: number): void {
+  /** @internal WindowUpdate for this connection: credit, or (0 bytes) the peer is blocked on ours. */
+  receiveWindowUpdate(bytes: number): void {
+    if (bytes === 0) {
+      this.#peerBlocked();
+      return;
+    }
     this.#sendWindow += bytes;
+    this.#blockedSignalled = false;
     this.#wakeSender();
   }
 
