@@ -1,12 +1,12 @@
 /**
- * The client's receive window (docs/PROTOCOL.md §7): it doubles when the sender reports it is
+ * The client's receive window (docs/PROTOCOL.md §7): it grows ×4 when the sender reports it is
  * blocked on credit while the application keeps up, never past MAX_WINDOW_BYTES, and halves back
  * to the initial window while the application leaves data unread; what it buffers never exceeds
  * what it granted. The sender is a raw protocol client, so every byte and grant is counted.
  */
 import t from 'tap';
 import type { Test } from 'tap';
-import { connect, type VirtualConnection } from '../../actors/client/index.ts';
+import { connect, WINDOW_GROWTH_FACTOR, type VirtualConnection } from '../../actors/client/index.ts';
 import { INITIAL_WINDOW_BYTES, MAX_WINDOW_BYTES, PacketType, encodeArbitraryData } from '../../protocol/index.ts';
 import { nextId, type RawClient } from '../helpers/raw-client.ts';
 import { relayFixture } from '../helpers/relay-fixture.ts';
@@ -63,7 +63,7 @@ function send(a: RawClient, id: number, bytes: number): void {
   for (let sent = 0; sent < bytes; sent += CHUNK.length) a.send(encodeArbitraryData(id, CHUNK));
 }
 
-t.test('the window doubles per blocked round while the reader keeps up, stops at MAX_WINDOW_BYTES, and shrinks back when the reader stalls', async (t) => {
+t.test('the window grows per blocked round while the reader keeps up, stops at MAX_WINDOW_BYTES, and shrinks back when the reader stalls', async (t) => {
   const { a, id, conn } = await senderAndReceiver(t);
   const credit = creditCounter(a, id);
   let read = 0;
@@ -94,11 +94,11 @@ t.test('the window doubles per blocked round while the reader keeps up, stops at
     send(a, id, window);
     sent += window;
     await until(() => read === sent, `the reader to take ${sent} bytes`);
-    // ...then the sender reports it is blocked: the reader kept up, so the window doubles and the
+    // ...then the sender reports it is blocked: the reader kept up, so the window grows and the
     // sender is granted the difference at once.
     a.send({ type: PacketType.WindowUpdate, connectionId: id, bytes: 0 });
-    await until(() => conn.receiveWindow === window * 2, `the window to grow past ${window}`);
-    window *= 2;
+    await until(() => conn.receiveWindow === window * WINDOW_GROWTH_FACTOR, `the window to grow past ${window}`);
+    window *= WINDOW_GROWTH_FACTOR;
     await settled();
     t.equal(creditNow(), window, `the sender holds the whole ${window / MIB} MiB window`);
   }
