@@ -95,8 +95,7 @@ export async function runTunnel(
       printSummary();
       process.exit(signalExitCode(signal));
     }
-    logger.info({ signal, graceMs: flags.grace }, 'stopping: no new connections; open ones may finish (signal again to exit now)');
-    stop.abort();
+    stop.abort(signal);
     setTimeout(() => {
       process.stderr.write(`alphanet: ${name} did not stop within ${flags.grace + SHUTDOWN_CLOSE_TIMEOUT_MS} ms of ${signal}; exiting\n`);
       printSummary();
@@ -112,7 +111,12 @@ export async function runTunnel(
     process.stdout.write(`${tunnel.ready}\n`);
     const stopped = new Promise<void>((resolve) => stop.signal.addEventListener('abort', () => resolve(), { once: true }));
     if (!stop.signal.aborted) await Promise.race([tunnel.closed, stopped]);
-    if (stop.signal.aborted) await tunnel.shutdown(flags.grace);
+    if (stop.signal.aborted) {
+      // The listener is closed synchronously by shutdown(); only then is it said.
+      const done = tunnel.shutdown(flags.grace);
+      logger.info({ signal: stop.signal.reason, graceMs: flags.grace }, 'stopping: no new connections; open ones may finish (signal again to exit now)');
+      await done;
+    }
     printSummary();
     await client.close();
     if (tunnel.error && !stop.signal.aborted) fail(tunnel.error);
