@@ -493,7 +493,12 @@ export function toDuplex(connection: VirtualConnection): Duplex {
       connection.read().then(
         (chunk) => {
           reading = false;
-          duplex.push(chunk);
+          if (!duplex.push(chunk) || chunk === null) return;
+          // The rest of what arrived with it goes in the same tick (a frame that spanned two TCP
+          // reads is two chunks), so a consumer can write them out together.
+          for (let next = connection.takeChunk(); next !== undefined; next = connection.takeChunk()) {
+            if (!duplex.push(next)) return;
+          }
         },
         (error: unknown) => {
           reading = false;

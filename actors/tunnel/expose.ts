@@ -8,6 +8,7 @@ import { silentLogger } from '../logger.ts';
 import type { Logger } from '../logger.ts';
 import { TunnelError } from './errors.ts';
 import { TunnelLedger, describe } from './ledger.ts';
+import { TUNNEL_TCP_HIGH_WATER_MARK_BYTES } from './splice.ts';
 import { checkPort, closeWhen, gracefulShutdown, type TunnelHandle } from './shared.ts';
 
 /**
@@ -61,7 +62,13 @@ export interface ExposeTunnel extends TunnelHandle {
 function connectTarget(target: { host: string; port: number }, timeoutMs: number): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
     // allowHalfOpen: the target's FIN must only end one direction (docs/TUNNELS.md, half-close).
-    const socket = net.connect({ host: target.host, port: target.port, allowHalfOpen: true, noDelay: true });
+    const socket = net.connect({
+      host: target.host,
+      port: target.port,
+      allowHalfOpen: true,
+      noDelay: true,
+      writableHighWaterMark: TUNNEL_TCP_HIGH_WATER_MARK_BYTES,
+    } as net.NetConnectOpts);
     const where = `${target.host}:${target.port}`;
     const timer = setTimeout(() => {
       socket.destroy();

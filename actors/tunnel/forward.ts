@@ -8,6 +8,7 @@ import { silentLogger } from '../logger.ts';
 import type { Logger } from '../logger.ts';
 import { TunnelError } from './errors.ts';
 import { TunnelLedger, describe } from './ledger.ts';
+import { TUNNEL_TCP_HIGH_WATER_MARK_BYTES } from './splice.ts';
 import { checkPort, closeWhen, gracefulShutdown, type TunnelHandle } from './shared.ts';
 
 /** Interface forward() listens on unless told otherwise: only this machine can use the tunnel. */
@@ -69,7 +70,10 @@ export async function forward(options: ForwardOptions): Promise<ForwardTunnel> {
   // allowHalfOpen: a client's FIN ends only its direction (SocketEnd), the answer still flows.
   // pauseOnConnect: bytes wait in the kernel until the virtual connection can take them.
   // noDelay: a request written in pieces must not wait for the previous piece's ACK (Nagle).
-  const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true }, (socket) => void open(socket));
+  const server = net.createServer(
+    { allowHalfOpen: true, pauseOnConnect: true, noDelay: true, highWaterMark: TUNNEL_TCP_HIGH_WATER_MARK_BYTES },
+    (socket) => void open(socket),
+  );
   await new Promise<void>((resolve, reject) => {
     server.once('error', (cause) =>
       reject(new TunnelError('ERR_LISTEN_FAILED', `cannot listen on ${listenHost}:${options.localPort}: ${describe(cause)}`, { cause })),
