@@ -15,8 +15,11 @@ import { handshakeScenario } from './scenarios/handshake.ts';
 import { scaleScenario } from './scenarios/scale.ts';
 import { addressScenario } from './scenarios/address.ts';
 import { frozenScenario } from './scenarios/frozen.ts';
+import { apiBulkScenario } from './scenarios/api-bulk.ts';
+import { tunnelBulkScenario, tunnelPingPongScenario } from './scenarios/tunnel.ts';
+import { longLinkScenario } from './scenarios/long-link.ts';
 
-/** Scenario names for --only, in the order of issue 6. */
+/** Scenario names for --only, in the order of issues 6 and 10. */
 export const SCENARIOS = {
   bulk: bulkScenario,
   aggregate: aggregateScenario,
@@ -25,6 +28,11 @@ export const SCENARIOS = {
   scale: scaleScenario,
   address: addressScenario,
   frozen: frozenScenario,
+  // The user path (issue 10): the client library, the tunnels, a long link.
+  api: apiBulkScenario,
+  tunnel: tunnelBulkScenario,
+  'tunnel-rr': tunnelPingPongScenario,
+  'long-link': longLinkScenario,
 } as const satisfies Record<string, (context: BenchContext) => Promise<ScenarioResult>>;
 export type ScenarioName = keyof typeof SCENARIOS;
 
@@ -43,6 +51,11 @@ export const DEFAULT_SIZES: BenchSizes = {
   newClients: 5000,
   loadEntries: 1_000_000,
   frozenFlows: 10,
+  userPathBytes: 256 * MIB,
+  tunnelFlows: 50,
+  linkBytes: 128 * MIB,
+  linkDelayMs: 25,
+  linkRateMBps: 100,
 };
 
 export interface BenchOptions {

@@ -1,5 +1,5 @@
 /**
- * `npm run bench`: runs the suite of issue 6 and prints the table (stdout), progress on stderr.
+ * `npm run bench`: runs the suites of issues 6 and 10 and prints the table (stdout), progress on stderr.
  *
  *   npm run bench -- [--duration S] [--size MiB] [--only bulk,small] [--json FILE] [--profile DIR]
  */
@@ -41,7 +41,12 @@ const program = new Command('bench')
   .option('--prefill <n>', 'store entries before the address test', positive, d.prefillEntries)
   .option('--new-clients <n>', 'new clients in the address test', positive, d.newClients)
   .option('--load-entries <n>', 'store entries for the load-time figure', positive, d.loadEntries)
-  .option('--profile <dir>', 'run relays with --cpu-prof, writing profiles to this directory')
+  .option('--user-size <MiB>', 'data moved per run by the API and tunnel bulk tests', positive, d.userPathBytes / MIB)
+  .option('--tunnel-flows <n>', 'concurrent connections in the many-connection tunnel test', positive, d.tunnelFlows)
+  .option('--link-size <MiB>', 'data moved per run over the long link', positive, d.linkBytes / MIB)
+  .option('--link-delay <ms>', 'one-way delay of the long link', positive, d.linkDelayMs)
+  .option('--link-rate <MB/s>', 'rate of each direction of the long link', positive, d.linkRateMBps)
+  .option('--profile <dir>', 'run relays, proxies and tunnel processes with --cpu-prof, writing profiles to this directory')
   .option('--node-flags <flags>', 'extra node flags for the relay and proxy processes, space-separated (e.g. "--trace-gc")')
   .option('--child-stdout <dir>', "write each server process's stdout (e.g. --trace-gc lines) to <dir>/<name>-<pid>.log")
   .parse();
@@ -61,6 +66,11 @@ const o = program.opts<{
   prefill: number;
   newClients: number;
   loadEntries: number;
+  userSize: number;
+  tunnelFlows: number;
+  linkSize: number;
+  linkDelay: number;
+  linkRate: number;
   profile?: string;
   nodeFlags?: string;
   childStdout?: string;
@@ -90,6 +100,11 @@ const report = await runBench({
     prefillEntries: Math.round(o.prefill),
     newClients: Math.round(o.newClients),
     loadEntries: Math.round(o.loadEntries),
+    userPathBytes: Math.round(o.userSize * MIB),
+    tunnelFlows: Math.round(o.tunnelFlows),
+    linkBytes: Math.round(o.linkSize * MIB),
+    linkDelayMs: o.linkDelay,
+    linkRateMBps: o.linkRate,
   },
 });
 

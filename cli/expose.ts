@@ -8,13 +8,14 @@ import { connect } from '../actors/client/index.ts';
 import type { Client } from '../actors/client/index.ts';
 import { createLogger } from '../actors/logger.ts';
 import type { Logger } from '../actors/logger.ts';
-import { expose } from '../actors/tunnel/index.ts';
+import { expose, DEFAULT_SHUTDOWN_GRACE_MS } from '../actors/tunnel/index.ts';
 import type { TunnelStats } from '../actors/tunnel/index.ts';
 import { addClientOptions, connectOptionsFrom, exitAfterStdout, fail } from './client-options.ts';
 import type { ClientFlags } from './client-options.ts';
 
 interface ExposeFlags extends ClientFlags {
   allow?: string[];
+  grace: number;
 }
 
 /** A port argument in `min`..65535, for commander. */
@@ -53,35 +54,94 @@ interface RunningTunnel {
   readonly closed: Promise<void>;
   readonly error: Error | undefined;
   stats(): TunnelStats;
+  shutdown(graceMs: number): Promise<void>;
+}
+
+/**
+ * After the grace period, time allowed for the resets and the goodbye to the relay before the
+ * process exits anyway: a relay that dies in the same moment must not keep a tunnel running.
+ */
+export const SHUTDOWN_CLOSE_TIMEOUT_MS = 2_000;
+
+/** Exit status after a second signal: 128 + the signal's number, as a shell reports it. */
+function signalExitCode(signal: NodeJS.Signals): number {
+  return signal === 'SIGINT' ? 130 : 143;
 }
 
 /**
  * Connects, starts a tunnel, prints `ready` on stdout, runs until SIGINT/SIGTERM (or the tunnel
  * stops by itself), then prints `summary(stats)` and exits: 0 after a signal, 1 after a failure.
+ * The first signal stops listening and gives open connections `graceMs` to finish; a second one
+ * exits at once; either way the process is gone within graceMs + SHUTDOWN_CLOSE_TIMEOUT_MS.
  */
 export async function runTunnel(
   name: string,
-  flags: ClientFlags,
-  start: (client: Client, logger: Logger, signal: AbortSignal) => Promise<RunningTunnel & { ready: string }>,
+  flags: ClientFlags & { grace: number },
+  start: (client: Client, logger: Logger) => Promise<RunningTunnel & { ready: string }>,
   summary: (stats: TunnelStats) => string,
 ): Promise<void> {
   const logger = createLogger({ name: `alphanet-${name}` });
   const stop = new AbortController();
-  const onSignal = (): void => stop.abort();
-  process.once('SIGINT', onSignal).once('SIGTERM', onSignal);
-  try {
-    // A tunnel is long-lived: ride out relay restarts; listeners bind their port again.
-    const client = await connect({ ...connectOptionsFrom(flags), reconnect: true, logger });
-    const tunnel = await start(client, logger, stop.signal);
-    process.stdout.write(`${tunnel.ready}\n`);
-    await tunnel.closed;
+  let tunnel: (RunningTunnel & { ready: string }) | undefined;
+  let summarised = false;
+  const printSummary = (): void => {
+    if (tunnel === undefined || summarised) return;
+    summarised = true;
     process.stdout.write(`${summary(tunnel.stats())}\n`);
+  };
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (stop.signal.aborted) {
+      process.stderr.write(`alphanet: ${signal} again: exiting now\n`);
+      printSummary();
+      process.exit(signalExitCode(signal));
+    }
+    stop.abort(signal);
+    setTimeout(() => {
+      process.stderr.write(`alphanet: ${name} did not stop within ${flags.grace + SHUTDOWN_CLOSE_TIMEOUT_MS} ms of ${signal}; exiting\n`);
+      printSummary();
+      process.exit(1);
+    }, flags.grace + SHUTDOWN_CLOSE_TIMEOUT_MS);
+  };
+  process.on('SIGINT', onSignal).on('SIGTERM', onSignal);
+  try {
+    // A tunnel is long-lived: ride out relay restarts; listeners bind their port again. A signal
+    // while the relay is still being reached (or again) ends that at once.
+    const client = await connect({ ...connectOptionsFrom(flags), reconnect: true, logger, signal: stop.signal });
+    tunnel = await start(client, logger);
+    process.stdout.write(`${tunnel.ready}\n`);
+    const stopped = new Promise<void>((resolve) => stop.signal.addEventListener('abort', () => resolve(), { once: true }));
+    if (!stop.signal.aborted) await Promise.race([tunnel.closed, stopped]);
+    if (stop.signal.aborted) {
+      // The listener is closed synchronously by shutdown(); only then is it said.
+      const done = tunnel.shutdown(flags.grace);
+      logger.info({ signal: stop.signal.reason, graceMs: flags.grace }, 'stopping: no new connections; open ones may finish (signal again to exit now)');
+      await done;
+    }
+    printSummary();
     await client.close();
-    if (tunnel.error) fail(tunnel.error);
+    if (tunnel.error && !stop.signal.aborted) fail(tunnel.error);
     logger.flush(() => exitAfterStdout(0));
   } catch (error) {
-    fail(error);
+    // Stopped while connecting: nothing ran, nothing failed.
+    if (stop.signal.aborted) logger.flush(() => exitAfterStdout(0));
+    else fail(error);
   }
+}
+
+/** `--grace <ms>`, shared by expose and forward. */
+export function addGraceOption(command: Command): Command {
+  return command.option(
+    '--grace <ms>',
+    'after SIGINT/SIGTERM, how long open connections may finish before they are reset (a second signal exits at once)',
+    graceArgument,
+    DEFAULT_SHUTDOWN_GRACE_MS,
+  );
+}
+
+function graceArgument(text: string): number {
+  const ms = Number(text);
+  if (!/^\d+$/.test(text) || ms > 3_600_000) throw new InvalidArgumentError(`"${text}" is not a number of milliseconds 0..3600000`);
+  return ms;
 }
 
 /** "3 connections (1 refused)". */
@@ -90,7 +150,7 @@ export function countText(stats: TunnelStats): string {
 }
 
 export function buildExposeCommand(): Command {
-  return addClientOptions(new Command('expose'))
+  return addGraceOption(addClientOptions(new Command('expose')))
     .description('serve a real TCP service (HOST:PORT) at virtual port VPORT of this machine until stopped')
     .argument('<vport>', 'virtual port to listen on', portArgument(1))
     .argument('<target>', 'HOST:PORT of the TCP service to carry each connection to', endpointArgument)
@@ -100,8 +160,8 @@ export function buildExposeCommand(): Command {
       await runTunnel(
         'expose',
         flags,
-        async (client, logger, signal) => {
-          const tunnel = await expose({ client, port: vport, target, logger, signal, ...(flags.allow ? { allow: flags.allow } : {}) });
+        async (client, logger) => {
+          const tunnel = await expose({ client, port: vport, target, logger, ...(flags.allow ? { allow: flags.allow } : {}) });
           return Object.assign(tunnel, { ready: `exposing ${tunnel.address} -> ${where}` });
         },
         (s) => `expose summary: ${countText(s)}, ${s.virtualToTcpBytes} bytes to ${where}, ${s.tcpToVirtualBytes} bytes from it`,

@@ -6,14 +6,15 @@ import { Command } from 'commander';
 import { forward, DEFAULT_FORWARD_LISTEN_HOST } from '../actors/tunnel/index.ts';
 import type { ClientFlags } from './client-options.ts';
 import { addClientOptions } from './client-options.ts';
-import { countText, portArgument, runTunnel, virtualEndpointArgument } from './expose.ts';
+import { addGraceOption, countText, portArgument, runTunnel, virtualEndpointArgument } from './expose.ts';
 
 interface ForwardFlags extends ClientFlags {
   listenHost: string;
+  grace: number;
 }
 
 export function buildForwardCommand(): Command {
-  return addClientOptions(new Command('forward'))
+  return addGraceOption(addClientOptions(new Command('forward')))
     .description('listen on a real local TCP port and carry each connection to ADDRESS:VPORT until stopped')
     .argument('<localport>', 'real TCP port to listen on (0 picks a free one, printed on start)', portArgument(0))
     .argument('<remote>', 'virtual ADDRESS:VPORT to carry each connection to', virtualEndpointArgument)
@@ -23,14 +24,13 @@ export function buildForwardCommand(): Command {
       await runTunnel(
         'forward',
         flags,
-        async (client, logger, signal) => {
+        async (client, logger) => {
           const tunnel = await forward({
             client,
             localPort,
             listenHost: flags.listenHost,
             remote: { address: remote.host, port: remote.port },
             logger,
-            signal,
           });
           return Object.assign(tunnel, { ready: `forwarding ${tunnel.host}:${tunnel.port} -> ${where}` });
         },

@@ -26,6 +26,14 @@ export const MIN_MAX_FRAME_BYTES = 1024;
  */
 export const INITIAL_WINDOW_BYTES = 1024 * 1024;
 
+/**
+ * Largest credit a receiver may grant one direction of a connection (docs/PROTOCOL.md §7): it
+ * grows its window from INITIAL_WINDOW_BYTES up to this when the sender is window-limited, so
+ * one connection can fill a long link (16 MiB covers 100 MB/s at 160 ms round trip). Credit
+ * above it is a FlowControlViolation.
+ */
+export const MAX_WINDOW_BYTES = 16 * 1024 * 1024;
+
 export const PacketType = {
   Hello: 0x01,
   VirtualIp: 0x02,

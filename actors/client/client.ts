@@ -165,6 +165,14 @@ export class Client {
     const client = this;
     this.#connectionHost = {
       write: (frame) => client.#session?.write(frame) ?? false,
+      writeData: (head, payload, flushed) => {
+        if (client.#session) return client.#session.writeData(head, payload, flushed);
+        flushed?.();
+        return false;
+      },
+      get unflushedBytes() {
+        return client.#session?.unflushedBytes ?? 0;
+      },
       drained: () => client.#session?.drained() ?? Promise.resolve(),
       get maxPayloadBytes() {
         // Conservative: frame header and connection id both counted against the limit.
@@ -281,6 +289,7 @@ export class Client {
       session.attach(
         {
           onFrame: (type, frame) => this.#onFrame(type, frame),
+          onData: (connectionId, payload) => this.#connections.get(connectionId)?.receiveData(payload),
           onLost: (error) => {
             if (this.#session !== session) return;
             this.#session = undefined;
@@ -466,12 +475,8 @@ export class Client {
     }
   }
 
-  /** Frames the session hands over: the data path first, a map lookup and a call. */
+  /** Control frames for connections and requests from other clients (data comes through onData). */
   #onFrame(type: number, frame: Uint8Array): void {
-    if (type === PacketType.ArbitraryData) {
-      this.#connections.get(readConnectionId(frame))?.receiveData(frame.subarray(ARBITRARY_DATA_HEADER_BYTES));
-      return;
-    }
     const packet = decodeFrame(frame);
     if (packet instanceof Error) {
       this.#session?.close(new RelayLostError(`the relay sent a bad packet: ${packet.message}`, { cause: packet }));
@@ -479,7 +484,7 @@ export class Client {
     }
     switch (packet.type) {
       case PacketType.WindowUpdate:
-        this.#connections.get(packet.connectionId)?.receiveWindow(packet.bytes);
+        this.#connections.get(packet.connectionId)?.receiveWindowUpdate(packet.bytes);
         return;
       case PacketType.SocketEnd:
         this.#connections.get(packet.connectionId)?.receiveEnd();

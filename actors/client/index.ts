@@ -3,6 +3,6 @@ export { connect, Client, parseRelayAddress, DEFAULT_RELAY, DEFAULT_REQUEST_TIME
 export type { ConnectOptions, ReconnectPolicy } from './client.ts';
 export { VirtualSocket, DEFAULT_ACCEPT_BACKLOG } from './virtual-socket.ts';
 export type { ConnectionRequest, ListenOptions, SocketConnectOptions } from './virtual-socket.ts';
-export { VirtualConnection, toDuplex, WINDOW_UPDATE_THRESHOLD_BYTES } from './connection.ts';
+export { VirtualConnection, toDuplex, WINDOW_UPDATE_THRESHOLD_BYTES, WINDOW_GROWTH_FACTOR } from './connection.ts';
 export type { VirtualConnectionEvents } from './connection.ts';
 export * from './errors.ts';

@@ -7,8 +7,9 @@
 import net from 'node:net';
 import { once } from 'node:events';
 import {
+  ARBITRARY_DATA_HEADER_BYTES,
+  DEFAULT_MAX_FRAME_BYTES,
   ERROR_CODE_NAMES,
-  FrameDecoder,
   PROTOCOL_VERSION,
   PacketType,
   decodeFrame,
@@ -17,6 +18,9 @@ import {
 } from '../../protocol/index.ts';
 import type { Packet } from '../../protocol/index.ts';
 import type { Logger } from '../logger.ts';
+// The relay's framing, which hands a data frame spanning TCP reads over as the slices it came in:
+// the client keeps them as they are instead of copying each 64 KiB frame into a buffer of its own.
+import { FrameReader } from '../relay/frame-reader.ts';
 import { ClientError, RelayLostError, RelayRejectedError, RelayUnreachableError, TimeoutError } from './errors.ts';
 
 /** Answers the relay sends to a client's own requests. */
@@ -25,10 +29,19 @@ export type AnswerPacket = Extract<
   { type: 0x11 | 0x21 | 0x22 | 0x24 }
 >;
 
+/**
+ * Bytes the relay connection may queue in the process before writers are asked to wait for
+ * 'drain'. Node's default (16 KiB) is a quarter of one data frame, so every 64 KiB write would
+ * wait for a drain; this holds a few frames, and the kernel's send buffer is far larger anyway.
+ */
+export const SESSION_WRITE_HIGH_WATER_MARK_BYTES = 1024 * 1024;
+
 /** Receives the frames the session does not handle itself. */
 export interface SessionHandler {
-  /** Any frame but Ping/Pong/answers. `frame` is the whole frame; it may be a view of a read buffer. */
+  /** Any frame but Ping/Pong/answers/data. `frame` is the whole frame; it may be a view of a read buffer. */
   onFrame(type: number, frame: Uint8Array): void;
+  /** The payload of one ArbitraryData frame, as one or more views of the read buffers it arrived in. */
+  onData(connectionId: number, payload: readonly Uint8Array[]): void;
   /** The connection ended; called once. */
   onLost(error: ClientError): void;
 }
@@ -56,7 +69,8 @@ export class RelaySession {
   readonly maxFrameBytes: number;
   readonly keepaliveTimeoutMs: number;
   #socket: net.Socket;
-  #decoder: FrameDecoder;
+  #decoder: FrameReader;
+  #drain: Promise<void> | undefined;
   #handler: SessionHandler | undefined;
   #pending = new Map<number, PendingRequest>();
   #nextRequestId = 1;
@@ -65,7 +79,7 @@ export class RelaySession {
   #logger: Logger;
 
   /** Use {@link dialSession}. */
-  constructor(socket: net.Socket, decoder: FrameDecoder, hello: Extract<Packet, { type: 0x02 }>, logger: Logger) {
+  constructor(socket: net.Socket, decoder: FrameReader, hello: Extract<Packet, { type: 0x02 }>, logger: Logger) {
     this.#socket = socket;
     this.#decoder = decoder;
     this.#logger = logger;
@@ -92,13 +106,27 @@ export class RelaySession {
     else this.#socket.resume();
   }
 
-  /** Called by the decoder for each frame after the handshake (internal). */
+  /** Called by the reader for an ArbitraryData frame that came in pieces (internal). */
+  receivePieces(connectionId: number, pieces: Uint8Array[]): void {
+    if (this.#lost) return;
+    this.#keepalive.refresh();
+    // The first piece starts with the 9-byte head (a split head arrives as exactly those 9 bytes).
+    const first = pieces[0].subarray(ARBITRARY_DATA_HEADER_BYTES);
+    if (first.length > 0) pieces[0] = first;
+    else pieces.shift();
+    this.#handler?.onData(connectionId, pieces);
+  }
+
+  /** Called by the reader for each whole frame after the handshake (internal). */
   receive(type: number, frame: Uint8Array): void {
     if (this.#lost) return;
     // Any frame is a sign of life (§4); refresh() re-arms the timer without allocating.
     this.#keepalive.refresh();
     switch (type) {
       case PacketType.ArbitraryData:
+        if (frame.length < ARBITRARY_DATA_HEADER_BYTES) break; // decodeFrame reports it below
+        this.#handler?.onData(readU32(frame, 5), [frame.subarray(ARBITRARY_DATA_HEADER_BYTES)]);
+        return;
       case PacketType.WindowUpdate:
       case PacketType.SocketEnd:
       case PacketType.SocketClosed:
@@ -152,23 +180,52 @@ export class RelaySession {
     return this.#socket.write(frame);
   }
 
+  /**
+   * Writes an ArbitraryData frame as its 9-byte head and `payload` itself (one writev, no copy).
+   * `payload` is referenced until the socket has handed it to the kernel: {@link unflushedBytes}
+   * is 0 then, and `flushed` (if given) is called. Returns false when the writer should wait for
+   * drain, as write() does.
+   */
+  writeData(head: Uint8Array, payload: Uint8Array, flushed?: () => void): boolean {
+    if (this.#lost) {
+      flushed?.();
+      return false;
+    }
+    this.#socket.cork();
+    this.#socket.write(head);
+    const ok = this.#socket.write(payload, flushed);
+    this.#socket.uncork();
+    return ok;
+  }
+
+  /** Bytes written to the relay connection that the kernel has not taken yet. */
+  get unflushedBytes(): number {
+    return this.#lost ? 0 : this.#socket.writableLength;
+  }
+
   /** True when the TCP send buffer is above its high-water mark. */
   get needsDrain(): boolean {
     return this.#socket.writableNeedDrain;
   }
 
-  /** Resolves when the TCP send buffer has drained (or the session ended). */
-  async drained(): Promise<void> {
-    if (!this.#socket.writableNeedDrain || this.#lost) return;
-    await new Promise<void>((resolve) => {
+  /**
+   * Resolves when the TCP send buffer has drained (or the session ended). Every writer waiting
+   * shares one promise and one pair of listeners, however many connections wait (with more
+   * than ten, a listener each made Node warn of a leak: issue 15).
+   */
+  drained(): Promise<void> {
+    if (!this.#socket.writableNeedDrain || this.#lost) return Promise.resolve();
+    this.#drain ??= new Promise<void>((resolve) => {
       const done = (): void => {
         this.#socket.off('drain', done);
         this.#socket.off('close', done);
+        this.#drain = undefined;
         resolve();
       };
       this.#socket.on('drain', done);
       this.#socket.on('close', done);
     });
+    return this.#drain;
   }
 
   /**
@@ -216,25 +273,35 @@ export class RelaySession {
   }
 }
 
+function readU32(bytes: Uint8Array, offset: number): number {
+  return ((bytes[offset] << 24) | (bytes[offset + 1] << 16) | (bytes[offset + 2] << 8) | bytes[offset + 3]) >>> 0;
+}
+
 /** Opens TCP to the relay, says Hello and waits for VirtualIP. Rejects with a ClientError. */
 export async function dialSession(options: DialOptions): Promise<{ session: RelaySession; buffered: Array<[number, Uint8Array]> }> {
   const { host, port, localAddress, timeoutMs, signal, logger } = options;
   signal?.throwIfAborted();
   const where = `${host}:${port}`;
-  const socket = net.connect({ host, port, ...(localAddress ? { localAddress } : {}) });
-  socket.setNoDelay(true);
+  const socket = net.connect({
+    host,
+    port,
+    noDelay: true,
+    writableHighWaterMark: SESSION_WRITE_HIGH_WATER_MARK_BYTES,
+    ...(localAddress ? { localAddress } : {}),
+  } as net.NetConnectOpts);
   // Frames after VirtualIP in the same chunk must not be lost before attach().
   const buffered: Array<[number, Uint8Array]> = [];
   let hello: Extract<Packet, { type: 0x02 }> | undefined;
   let failure: ClientError | undefined;
   let session: RelaySession | undefined;
-  const decoder = new FrameDecoder((type, frame) => {
+  const onFrame = (type: number, frame: Uint8Array): void => {
     if (session !== undefined) {
       session.receive(type, frame);
       return;
     }
     if (hello !== undefined) {
-      buffered.push([type, frame]);
+      // Kept past this chunk: copied, as the read buffer may be reused.
+      buffered.push([type, frame.slice()]);
       return;
     }
     const packet = decodeFrame(frame);
@@ -244,7 +311,17 @@ export async function dialSession(options: DialOptions): Promise<{ session: Rela
       const name = ERROR_CODE_NAMES[packet.code] ?? `code ${packet.code}`;
       failure = new RelayRejectedError(packet.code, `the relay at ${where} refused the client: ${name}${packet.message ? ` (${packet.message})` : ''}`);
     } else failure = new RelayUnreachableError(`${where} answered Hello with an unexpected packet`);
-  });
+  };
+  const decoder = new FrameReader(
+    {
+      frame: onFrame,
+      dataPieces: (connectionId, frameBytes, pieces) => {
+        if (session !== undefined) session.receivePieces(connectionId, pieces);
+        else onFrame(PacketType.ArbitraryData, Buffer.concat(pieces, frameBytes));
+      },
+    },
+    { maxFrameBytes: DEFAULT_MAX_FRAME_BYTES },
+  );
   const ac = new AbortController();
   const timer = setTimeout(() => ac.abort(), timeoutMs);
   const onAbort = (): void => ac.abort();

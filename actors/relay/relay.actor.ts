@@ -26,6 +26,7 @@ import {
   FAILURE_REASON_NAMES,
   FailureReason,
   INITIAL_WINDOW_BYTES,
+  MAX_WINDOW_BYTES,
   PACKET_TYPE_NAMES,
   PROTOCOL_VERSION,
   PacketType,
@@ -51,6 +52,7 @@ import { silentLogger, type Logger } from '../logger.ts';
 import { FrameReader } from './frame-reader.ts';
 import { PortAllocator } from './port-allocator.ts';
 import { Tally, boundedText, hostKey } from './limits.ts';
+import { WindowBudget } from './window-budget.ts';
 import { resolveRelayOptions, type RelayLimits, type RelayOptions, type ResolvedRelayOptions } from './relay-options.ts';
 import type { HandshakeCompletedEvent, RelayBus, RelayBusEvents } from './relay-events.ts';
 
@@ -382,6 +384,8 @@ class RelayServer implements Relay {
   readonly #conns = new Map<number, ClientConn>();
   readonly #hosts = new Map<number, VirtualHost>();
   readonly #pairs = new Map<number, Pair>();
+  /** Credit above the initial windows, relay-wide (§7). */
+  readonly #windowBudget = new WindowBudget();
   readonly #pending = new Map<number, PendingStatus | PendingConnect>();
   readonly #sockets = new Set<net.Socket>();
   /** Live TCP connections per host key (real IP or IPv6 prefix), for maxConnectionsPerIp. */
@@ -1050,16 +1054,19 @@ class RelayServer implements Relay {
     }
     const payload = frameBytes - 9;
     let dst: ClientConn;
+    let released: number;
     if (pair.a === src) {
       if (pair.aEnded) return void pair.actor.send({ type: 'violation', reason: 'ProtocolViolation' });
-      pair.creditAToB -= payload;
-      if (pair.creditAToB < 0) return void pair.actor.send({ type: 'violation', reason: 'FlowControlViolation' });
+      if (pair.creditAToB < payload) return void pair.actor.send({ type: 'violation', reason: 'FlowControlViolation' });
+      released = this.#windowBudget.spent(id, 0, pair.creditAToB, payload);
+      pair.creditAToB += released - payload;
       pair.bytesAToB += payload;
       dst = pair.b;
     } else {
       if (pair.bEnded) return void pair.actor.send({ type: 'violation', reason: 'ProtocolViolation' });
-      pair.creditBToA -= payload;
-      if (pair.creditBToA < 0) return void pair.actor.send({ type: 'violation', reason: 'FlowControlViolation' });
+      if (pair.creditBToA < payload) return void pair.actor.send({ type: 'violation', reason: 'FlowControlViolation' });
+      released = this.#windowBudget.spent(id, 1, pair.creditBToA, payload);
+      pair.creditBToA += released - payload;
       pair.bytesBToA += payload;
       dst = pair.a;
     }
@@ -1067,6 +1074,8 @@ class RelayServer implements Relay {
     this.counters.framesRelayed++;
     this.counters.bytesRelayed += frameBytes;
     this.#write(dst, frame, src);
+    // Credit the receiver granted while the budget was full, passed on now that data made room (§7).
+    if (released > 0) this.#writeControl(src, { type: PacketType.WindowUpdate, connectionId: id, bytes: released });
   }
 
   #relayWindowUpdate(src: ClientConn, frame: Uint8Array): void {
@@ -1077,17 +1086,23 @@ class RelayServer implements Relay {
       return;
     }
     const bytes = ((frame[9] << 24) | (frame[10] << 16) | (frame[11] << 8) | frame[12]) >>> 0;
-    // The grantor is the receiver of the other direction. It grants back only what it consumed,
-    // so credit above the initial window invites data nobody reads (§7).
-    if (pair.a === src) pair.creditBToA += bytes;
-    else pair.creditAToB += bytes;
-    if (pair.creditBToA > INITIAL_WINDOW_BYTES || pair.creditAToB > INITIAL_WINDOW_BYTES) {
+    // The grantor is the receiver of the other direction. Its window may grow to MAX_WINDOW_BYTES,
+    // never past it, counting what the relay still holds for it (§7).
+    const direction = pair.a === src ? 1 : 0;
+    const credit = direction === 1 ? pair.creditBToA : pair.creditAToB;
+    if (credit + this.#windowBudget.heldBytes(id, direction) + bytes > MAX_WINDOW_BYTES) {
       return void pair.actor.send({ type: 'violation', reason: 'FlowControlViolation' });
     }
+    // Above the initial window, credit comes out of the relay-wide budget; what does not fit is held.
+    const now = bytes === 0 ? 0 : this.#windowBudget.grant(id, direction, credit, bytes);
+    if (direction === 1) pair.creditBToA += now;
+    else pair.creditAToB += now;
     pair.lastActivity = this.#now;
     this.counters.framesRelayed++;
     this.counters.bytesRelayed += frame.length;
-    this.#write(pair.a === src ? pair.b : pair.a, frame, src);
+    const dst = pair.a === src ? pair.b : pair.a;
+    if (now === bytes) this.#write(dst, frame, src);
+    else if (now > 0) this.#writeControl(dst, { type: PacketType.WindowUpdate, connectionId: id, bytes: now });
   }
 
   #onSocketEnd(conn: ClientConn, connectionId: number): void {
@@ -1425,6 +1440,7 @@ class RelayServer implements Relay {
     this.#pairs.delete(pair.id);
     this.#pairsPerHost.add(pair.a.hostKey, -1);
     this.counters.pairCount = this.#pairs.size;
+    this.#windowBudget.forget(pair.id, pair.creditAToB, pair.creditBToA);
     pair.a.pairs.delete(pair);
     pair.b.pairs.delete(pair);
     const wasOpen = pair.open;

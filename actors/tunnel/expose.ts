@@ -8,7 +8,8 @@ import { silentLogger } from '../logger.ts';
 import type { Logger } from '../logger.ts';
 import { TunnelError } from './errors.ts';
 import { TunnelLedger, describe } from './ledger.ts';
-import { checkPort, closeWhen, type TunnelHandle } from './shared.ts';
+import { TUNNEL_TCP_HIGH_WATER_MARK_BYTES } from './splice.ts';
+import { checkPort, closeWhen, gracefulShutdown, type TunnelHandle } from './shared.ts';
 
 /**
  * Time allowed for the TCP connect to the target. Below the relay's 10 s request timeout
@@ -61,7 +62,13 @@ export interface ExposeTunnel extends TunnelHandle {
 function connectTarget(target: { host: string; port: number }, timeoutMs: number): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
     // allowHalfOpen: the target's FIN must only end one direction (docs/TUNNELS.md, half-close).
-    const socket = net.connect({ host: target.host, port: target.port, allowHalfOpen: true });
+    const socket = net.connect({
+      host: target.host,
+      port: target.port,
+      allowHalfOpen: true,
+      noDelay: true,
+      writableHighWaterMark: TUNNEL_TCP_HIGH_WATER_MARK_BYTES,
+    } as net.NetConnectOpts);
     const where = `${target.host}:${target.port}`;
     const timer = setTimeout(() => {
       socket.destroy();
@@ -110,6 +117,9 @@ export async function expose(options: ExposeOptions): Promise<ExposeTunnel> {
   const keyOf = (address: string, port: number): string => `${address}:${port}`;
   let error: Error | undefined;
   let closing: Promise<void> | undefined;
+  let draining = false;
+  let settleClosed: () => void = () => {};
+  const closed = new Promise<void>((resolve) => (settleClosed = resolve));
 
   const decide = async (request: ConnectionRequest): Promise<boolean> => {
     const fields = { from: keyOf(request.remoteAddress, request.remotePort) };
@@ -152,6 +162,7 @@ export async function expose(options: ExposeOptions): Promise<ExposeTunnel> {
       unhook();
       const stats = ledger.stats();
       logger.info({ ...stats, ...(error ? { reason: describe(error) } : {}) }, 'tunnel closed');
+      settleClosed();
     })();
     return closing;
   };
@@ -163,7 +174,8 @@ export async function expose(options: ExposeOptions): Promise<ExposeTunnel> {
     } catch (cause) {
       error ??= cause as Error;
     }
-    await close();
+    // A shutdown closed the listener on purpose and closes the rest after its grace period.
+    if (!draining) await close();
   };
   const take = (connection: VirtualConnection): void => {
     const from = keyOf(connection.remoteAddress, connection.remotePort);
@@ -177,7 +189,7 @@ export async function expose(options: ExposeOptions): Promise<ExposeTunnel> {
     }
     ledger.carry(socket, connection, { from, to: `${target.host}:${target.port}` });
   };
-  const closed = serve();
+  void serve();
   logger.info({ address, allow: options.allow ?? 'everyone' }, 'tunnel listening');
 
   return {
@@ -188,6 +200,11 @@ export async function expose(options: ExposeOptions): Promise<ExposeTunnel> {
     },
     stats: () => ledger.stats(),
     close,
+    // Closing the listener unbinds the port (new connects are refused); accepted connections go on.
+    shutdown: (graceMs) => {
+      draining = true;
+      return gracefulShutdown(() => server.close(), () => ledger.idle(), graceMs, close);
+    },
     closed,
     get error() {
       return error;

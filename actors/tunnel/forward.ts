@@ -8,7 +8,8 @@ import { silentLogger } from '../logger.ts';
 import type { Logger } from '../logger.ts';
 import { TunnelError } from './errors.ts';
 import { TunnelLedger, describe } from './ledger.ts';
-import { checkPort, closeWhen, type TunnelHandle } from './shared.ts';
+import { TUNNEL_TCP_HIGH_WATER_MARK_BYTES } from './splice.ts';
+import { checkPort, closeWhen, gracefulShutdown, type TunnelHandle } from './shared.ts';
 
 /** Interface forward() listens on unless told otherwise: only this machine can use the tunnel. */
 export const DEFAULT_FORWARD_LISTEN_HOST = '127.0.0.1';
@@ -68,13 +69,18 @@ export async function forward(options: ForwardOptions): Promise<ForwardTunnel> {
 
   // allowHalfOpen: a client's FIN ends only its direction (SocketEnd), the answer still flows.
   // pauseOnConnect: bytes wait in the kernel until the virtual connection can take them.
-  const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true }, (socket) => void open(socket));
+  // noDelay: a request written in pieces must not wait for the previous piece's ACK (Nagle).
+  const server = net.createServer(
+    { allowHalfOpen: true, pauseOnConnect: true, noDelay: true, highWaterMark: TUNNEL_TCP_HIGH_WATER_MARK_BYTES },
+    (socket) => void open(socket),
+  );
   await new Promise<void>((resolve, reject) => {
     server.once('error', (cause) =>
       reject(new TunnelError('ERR_LISTEN_FAILED', `cannot listen on ${listenHost}:${options.localPort}: ${describe(cause)}`, { cause })),
     );
     server.listen({ port: options.localPort, host: listenHost }, resolve);
   });
+  const serverClosed = new Promise<void>((resolve) => server.once('close', () => resolve()));
   // After listening, a server error (e.g. EMFILE on accept) is logged; the tunnel keeps serving.
   server.on('error', (cause) => logger.error({ err: cause }, 'TCP server error'));
   const { port } = server.address() as net.AddressInfo;
@@ -101,8 +107,9 @@ export async function forward(options: ForwardOptions): Promise<ForwardTunnel> {
   const close = (): Promise<void> => {
     closing ??= (async () => {
       stopping.abort(new TunnelError('ERR_TUNNEL_CLOSED', 'the tunnel was closed'));
-      const serverClosed = new Promise<void>((resolve) => server.close(() => resolve()));
+      if (server.listening) server.close();
       await ledger.destroyAll();
+      // 'close' comes once the last TCP connection is gone (a shutdown may have closed it already).
       await serverClosed;
       unhook();
       logger.info({ ...ledger.stats(), ...(error ? { reason: describe(error) } : {}) }, 'tunnel closed');
@@ -121,6 +128,17 @@ export async function forward(options: ForwardOptions): Promise<ForwardTunnel> {
     },
     stats: () => ledger.stats(),
     close,
+    shutdown: (graceMs) =>
+      gracefulShutdown(
+        () => {
+          // No new TCP connections, and none half-opened: connects still in flight are refused.
+          server.close();
+          stopping.abort(new TunnelError('ERR_TUNNEL_CLOSED', 'the tunnel is shutting down'));
+        },
+        () => ledger.idle(),
+        graceMs,
+        close,
+      ),
     closed,
     get error() {
       return error;

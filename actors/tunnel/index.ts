@@ -5,6 +5,7 @@ export { forward, DEFAULT_FORWARD_LISTEN_HOST } from './forward.ts';
 export type { ForwardOptions, ForwardTunnel } from './forward.ts';
 export type { TunnelStats } from './ledger.ts';
 export type { TunnelHandle } from './shared.ts';
+export { DEFAULT_SHUTDOWN_GRACE_MS } from './shared.ts';
 export { TunnelError } from './errors.ts';
 export { DEFAULT_TUNNEL_KEEPALIVE_MS } from './splice.ts';
 export type { SpliceOptions } from './splice.ts';

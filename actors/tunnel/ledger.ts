@@ -91,8 +91,13 @@ export class TunnelLedger {
   /** Resets every live connection and resolves once all have closed. */
   async destroyAll(): Promise<void> {
     for (const s of this.#live) s.destroy();
-    if (this.#live.size === 0) return;
-    await new Promise<void>((resolve) => this.#idleWaiters.push(resolve));
+    await this.idle();
+  }
+
+  /** Resolves once no connection is live (at once if none is). */
+  idle(): Promise<void> {
+    if (this.#live.size === 0) return Promise.resolve();
+    return new Promise<void>((resolve) => this.#idleWaiters.push(resolve));
   }
 }
 

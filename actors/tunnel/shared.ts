@@ -14,10 +14,30 @@ export interface TunnelHandle {
   stats(): TunnelStats;
   /** Stops listening, resets live connections, logs the summary. Idempotent. */
   close(): Promise<void>;
+  /**
+   * Stops listening at once, lets the live connections finish for up to `graceMs`, then closes
+   * (resetting what is still open). Resolves once closed.
+   */
+  shutdown(graceMs: number): Promise<void>;
   /** Settles once the tunnel has stopped: close(), the signal, its listener failed or the client stopped. */
   readonly closed: Promise<void>;
   /** Why the tunnel stopped by itself (e.g. ERR_RELAY_LOST), if it did. */
   readonly error: Error | undefined;
+}
+
+/** How long `alphanet expose`/`forward` let open connections finish after SIGINT/SIGTERM. */
+export const DEFAULT_SHUTDOWN_GRACE_MS = 5_000;
+
+/**
+ * The shutdown both tunnels share: `stopListening()` now, then the ledger's connections get up
+ * to `graceMs` to end by themselves, then `close()`.
+ */
+export async function gracefulShutdown(stopListening: () => void, idle: () => Promise<void>, graceMs: number, close: () => Promise<void>): Promise<void> {
+  stopListening();
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([idle(), new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs)))]);
+  clearTimeout(timer);
+  await close();
 }
 
 /** Throws ERR_INVALID_ARGUMENT unless `port` is an integer in `min`..65535. */

@@ -48,6 +48,13 @@ export interface SpliceOptions {
   keepAliveMs?: number;
 }
 
+/**
+ * Write buffering of the tunnels' TCP sockets. Node's 16 KiB makes every 64 KiB chunk a "wait for
+ * drain", so pipe() paused after each chunk and the two halves of a frame that spanned two reads
+ * went out as two writes; with room for a few chunks they leave corked, in one writev.
+ */
+export const TUNNEL_TCP_HIGH_WATER_MARK_BYTES = 256 * 1024;
+
 /** Well under any sensible relay idle timeout (default 10 minutes), and one 13-byte frame a minute. */
 export const DEFAULT_TUNNEL_KEEPALIVE_MS = 60_000;
 
@@ -79,11 +86,26 @@ export function splice(tcp: Socket, connection: VirtualConnection, options: Spli
     }
   };
 
+  // Counted from the same 'data' events pipe() consumes, so the counts are what was handed over.
+  // The chunks the connection hands over in one tick (a data frame that spanned two TCP reads is
+  // two chunks) leave in one writev: the TCP socket is corked from the first until the next tick.
+  // Registered before pipe(), so the cork is on before pipe's write of the first chunk.
+  let corked = false;
+  const uncork = (): void => {
+    corked = false;
+    tcp.uncork();
+  };
+  duplex.on('data', (chunk: Buffer) => {
+    virtualToTcpBytes += chunk.length;
+    if (!corked && !tcp.destroyed) {
+      corked = true;
+      tcp.cork();
+      process.nextTick(uncork);
+    }
+  });
   tcp.pipe(duplex);
   duplex.pipe(tcp);
-  // Counted from the same 'data' events pipe() consumes, so the counts are what was handed over.
   tcp.on('data', (chunk: Buffer) => (tcpToVirtualBytes += chunk.length));
-  duplex.on('data', (chunk: Buffer) => (virtualToTcpBytes += chunk.length));
 
   tcp.on('error', tcpOnError);
   duplex.on('error', duplexOnError);

@@ -12,6 +12,7 @@ export const AddressBlock = {
   flows: 1,
   handshake: 2,
   scale: 3,
+  userPath: 20,
   address: 10,
   prefill: 100,
 } as const;

@@ -3,7 +3,7 @@
  * its CPU and memory are its own and can be read from /proc.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { createWriteStream } from 'node:fs';
 import path from 'node:path';
 import { once } from 'node:events';
@@ -39,7 +39,22 @@ export interface ChildOptions {
   cwd?: string;
   /** Extra environment. @default {} */
   env?: Record<string, string>;
+  /**
+   * A program to run instead of node (e.g. socat), argv[0] first; `args` and `nodeFlags` are then
+   * ignored. @default node with `nodeFlags --import tsx args`
+   */
+  command?: string[];
+  /**
+   * The line (stdout or stderr) that says the child is ready, with the host and port it serves
+   * as groups 1 and 2. @default /listening on (\S+):(\d+)/
+   */
+  ready?: RegExp;
+  /** Count the CPU of live child processes too (socat forks one per connection). @default false */
+  countChildren?: boolean;
 }
+
+/** What a server prints once it listens. */
+const LISTENING_LINE = /listening on (\S+):(\d+)/;
 
 /** A running server process and the address it listens on. */
 export class ServerChild {
@@ -51,10 +66,12 @@ export class ServerChild {
   readonly #serverPid: number;
   readonly #name: string;
   readonly #stderr: string[];
+  readonly #countChildren: boolean;
   #exited = false;
 
-  private constructor(child: ChildProcess, serverPid: number, name: string, host: string, port: number, stderr: string[]) {
+  private constructor(child: ChildProcess, serverPid: number, name: string, host: string, port: number, stderr: string[], countChildren: boolean) {
     this.#child = child;
+    this.#countChildren = countChildren;
     this.#serverPid = serverPid;
     this.#name = name;
     this.host = host;
@@ -71,7 +88,8 @@ export class ServerChild {
    */
   static async start(options: ChildOptions): Promise<ServerChild> {
     const nodeArgs = [...(options.nodeFlags ?? []), '--import', 'tsx', ...options.args];
-    const quoted = [process.execPath, ...nodeArgs].map(shellQuote).join(' ');
+    const quoted = (options.command ?? [process.execPath, ...nodeArgs]).map(shellQuote).join(' ');
+    const ready = options.ready ?? LISTENING_LINE;
     // bash raises the fd limit, starts the server, tells us its pid, and kills it when our end of
     // its stdin closes: a bench that dies (crash, timeout, SIGKILL) never leaves a server behind.
     const script = [
@@ -90,7 +108,8 @@ export class ServerChild {
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     const stderr: string[] = [];
-    createInterface({ input: child.stderr! }).on('line', (line) => {
+    const stderrLines = createInterface({ input: child.stderr! });
+    stderrLines.on('line', (line) => {
       stderr.push(line);
       if (stderr.length > STDERR_LINES_KEPT) stderr.shift();
     });
@@ -110,15 +129,20 @@ export class ServerChild {
         reject(new BenchChildError(`${options.name} exited (${code}) before listening\n${stderr.join('\n')}`));
       };
       child.once('exit', onExit);
-      lines.on('line', (line) => {
+      let done = false;
+      const onLine = (line: string): void => {
         const pid = /^bench-child-pid (\d+)$/.exec(line);
         if (pid !== null) serverPid = Number(pid[1]);
-        const m = /listening on (\S+):(\d+)/.exec(line);
-        if (m === null) return;
+        const m = ready.exec(line);
+        if (m === null || done) return;
+        done = true;
         clearTimeout(timer);
         child.off('exit', onExit);
         resolve({ host: m[1], port: Number(m[2]) });
-      });
+      };
+      lines.on('line', onLine);
+      // socat says where it listens on stderr.
+      stderrLines.on('line', onLine);
     });
     // Keep draining stdout so the child never blocks on a full pipe; with --child-stdout
     // (BENCH_CHILD_STDOUT_DIR) its lines, e.g. --trace-gc's, go to a file.
@@ -128,7 +152,7 @@ export class ServerChild {
       lines.on('line', (line) => out.write(`${line}\n`));
       lines.once('close', () => out.end());
     } else lines.on('line', () => {});
-    return new ServerChild(child, serverPid, options.name, address.host, address.port, stderr);
+    return new ServerChild(child, serverPid, options.name, address.host, address.port, stderr, options.countChildren ?? false);
   }
 
   /** Process id of the server (not of the bash wrapper around it). */
@@ -144,13 +168,23 @@ export class ServerChild {
     return Number(m[1]) * 1024;
   }
 
-  /** CPU time (user + system) the child has used so far, in seconds, from /proc (Linux). */
+  /**
+   * CPU time (user + system) the child has used so far, in seconds, from /proc (Linux), with
+   * that of its children which have exited (socat forks one per connection).
+   */
   async cpuSeconds(): Promise<number> {
-    const stat = await readFile(`/proc/${this.pid}/stat`, 'utf8');
-    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const ticksPerSecond = 100;
-    return (Number(fields[11]) + Number(fields[12])) / ticksPerSecond;
+    const fields = await statFields(this.pid);
+    if (fields === undefined) throw new BenchChildError(`${this.#name}: /proc/${this.pid}/stat is gone`);
+    // utime, stime, cutime, cstime are fields 14-17 of stat (11-14 after the command name).
+    let ticks = Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14]);
+    if (this.#countChildren) {
+      for (const entry of await readdir('/proc')) {
+        if (!/^\d+$/.test(entry)) continue;
+        const child = await statFields(Number(entry));
+        if (child !== undefined && Number(child[1]) === this.pid) ticks += Number(child[11]) + Number(child[12]);
+      }
+    }
+    return ticks / TICKS_PER_SECOND;
   }
 
   /** The last lines the child wrote to stderr. */
@@ -171,6 +205,19 @@ export class ServerChild {
     await exited;
     clearTimeout(timer);
     this.#child.stdin?.destroy();
+  }
+}
+
+/** Clock ticks per second of /proc's CPU times (USER_HZ, 100 on Linux). */
+const TICKS_PER_SECOND = 100;
+
+/** The fields of /proc/<pid>/stat after the parenthesised command name, or undefined if gone. */
+async function statFields(pid: number): Promise<string[] | undefined> {
+  try {
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  } catch {
+    return undefined;
   }
 }
 

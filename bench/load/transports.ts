@@ -101,8 +101,8 @@ export class VirtualEnd implements StreamEnd {
   }
 }
 
-/** A TCP server in this process that hands accepted sockets to whoever waits next. */
-class AcceptQueue {
+/** A TCP server in this process that hands accepted sockets to whoever waits next (the sink of the user-path tests too). */
+export class AcceptQueue {
   readonly server: net.Server;
   readonly #waiting: ((socket: net.Socket) => void)[] = [];
   readonly #ready: net.Socket[] = [];
@@ -235,6 +235,16 @@ export function relayShippedNodeFlags(): string[] {
   const words = (pkg.scripts?.start ?? '').split(/\s+/);
   const end = words.indexOf('--import');
   return words[0] === 'node' && end > 0 ? words.slice(1, end) : [];
+}
+
+/**
+ * The node flags `alphanet` (bin/alphanet.js) runs with: those of its `#!/usr/bin/env -S node …`
+ * line, so tunnel processes, and the proxies they are compared with, run as users run them.
+ */
+export function cliShippedNodeFlags(): string[] {
+  const first = readFileSync(new URL('../../bin/alphanet.js', import.meta.url), 'utf8').split('\n')[0];
+  const words = first.replace(/^#!\S*env\s+(-S\s+)?/, '').split(/\s+/).filter(Boolean);
+  return words[0] === 'node' ? words.slice(1) : [];
 }
 
 /** A relay process on a temp store, removed again by stop(). */

@@ -2,8 +2,8 @@
  * What every scenario gets: sizes from the command line, the byte pattern, relay options and a
  * progress logger. Sizes are options so the smoke spec can run everything tiny.
  */
-import type { Pair, RelayStartOptions, Transport, TransportKind } from '../load/transports.ts';
-import { AddressBlock } from '../lib/addresses.ts';
+import type { Pair, RelayStartOptions, RelayTransport, Transport, TransportKind } from '../load/transports.ts';
+import { AddressBlock, sourceAddress } from '../lib/addresses.ts';
 import { startTransport } from '../load/transports.ts';
 
 export interface BenchSizes {
@@ -33,6 +33,16 @@ export interface BenchSizes {
   loadEntries: number;
   /** Flows beside the frozen one. */
   frozenFlows: number;
+  /** Bytes through one VirtualConnection in the API test, and through the tunnel per run. */
+  userPathBytes: number;
+  /** Concurrent connections in the many-connection tunnel test. */
+  tunnelFlows: number;
+  /** Bytes per run through the long link. */
+  linkBytes: number;
+  /** One-way delay of the long link, in ms. */
+  linkDelayMs: number;
+  /** Rate of each direction of the long link, in MB/s. */
+  linkRateMBps: number;
 }
 
 export interface BenchContext {
@@ -51,6 +61,25 @@ export interface BenchContext {
    * so a relay still cleaning up one scenario's clients never sees the next one's as a clash.
    */
   nextFlowAddress: number;
+  /** Next unused source address of the user-path block (tunnel processes, API clients). */
+  nextUserAddress?: number;
+}
+
+/** A fresh real source address for a user-path client or tunnel process. */
+export function userAddress(context: BenchContext): string {
+  const n = context.nextUserAddress ?? 0;
+  context.nextUserAddress = n + 1;
+  return sourceAddress(AddressBlock.userPath, n);
+}
+
+/** The relay the flow scenarios share (started on first use), with its raw-client transport. */
+export async function sharedRelay(context: BenchContext): Promise<RelayTransport> {
+  let transport = context.shared.get('relay');
+  if (transport === undefined) {
+    transport = await startTransport('relay', context.relay);
+    context.shared.set('relay', transport);
+  }
+  return transport as RelayTransport;
 }
 
 /** Upper bound for any one load phase: every loop stops by itself. */

@@ -30,6 +30,11 @@ t.test('every scenario runs on tiny sizes and reports figures against a baseline
       newClients: 12,
       loadEntries: 0,
       frozenFlows: 2,
+      userPathBytes: 1 * MIB,
+      tunnelFlows: 3,
+      linkBytes: 256 * 1024,
+      linkDelayMs: 2,
+      linkRateMBps: 50,
     },
   });
   const names = Object.keys(SCENARIOS) as ScenarioName[];
@@ -49,7 +54,17 @@ t.test('every scenario runs on tiny sizes and reports figures against a baseline
   t.match(scale.details, { idleClients: 12, relay: { rssAfter: Number, loaded: { samples: Number } } });
   const table = formatReport(report);
   t.match(table, /machine: .+, \d+ cores, .+Node v\d+/);
-  for (const test of ['1 bulk', '2 aggregate', '3 small msgs', '4 handshakes', '5 scale', '6 addresses', '7 frozen receiver']) {
+  const tunnel = report.scenarios.find((s) => s.name === '9 tunnel bulk')!;
+  t.match(tunnel.details, { counts: [1, 3], figures: { 'node×3': Object, tunnel: Object } }, 'tunnel bulk ran 1 and 3 connections through each chain');
+  t.ok(tunnel.rows.some((r) => r.metric === 'throughput, 3 connections' && r.target !== ''), 'the many-connection tunnel row has a target');
+  const api = report.scenarios.find((s) => s.name === '8 API bulk')!;
+  t.same(api.rows.map((r) => r.metric), ['send() → for await, 1 connection', 'duplex() piped, 1 connection']);
+  for (const figures of [api.details.raw, api.details.send, api.details.duplex] as Array<{ cpuSecondsPerGb: Record<string, number> }>) {
+    t.match(figures.cpuSecondsPerGb, { bench: Number, relay: Number }, 'CPU per GB of every process');
+  }
+  const link = report.scenarios.find((s) => s.name === '11 long link')!;
+  t.match(link.details, { linkDelayMs: 2, linkRateMBps: 50, raw: { cpuSecondsPerGb: { 'link 1': Number, proxy: Number } }, alphanet: { cpuSecondsPerGb: { link: Number, relay: Number } } });
+  for (const test of ['1 bulk', '2 aggregate', '3 small msgs', '4 handshakes', '5 scale', '6 addresses', '7 frozen receiver', '8 API bulk', '9 tunnel bulk', '10 tunnel rr', '11 long link']) {
     t.match(table, test);
   }
   t.same(JSON.parse(JSON.stringify(report)).scenarios.length, names.length, 'the report survives JSON');

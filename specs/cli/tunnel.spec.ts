@@ -1,5 +1,6 @@
-/** `alphanet expose` and `alphanet forward` as real processes, with an HTTP request through them. */
+/** `alphanet expose` and `alphanet forward` as real processes: an HTTP request through them, and how they stop. */
 import http from 'node:http';
+import net from 'node:net';
 import { spawn } from 'node:child_process';
 import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { once } from 'node:events';
@@ -103,4 +104,147 @@ t.test('bad arguments are named, exit non-zero', async (t) => {
   t.equal(namedCode, 1);
   t.match(named.stderr(), /"example\.com" is not a virtual IPv4 address/);
   t.notMatch(named.stderr(), /ERR_RELAY_UNREACHABLE/);
+});
+
+/** Settles with `work`, or fails after `ms` with `what`: every wait here is bounded. */
+async function within<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms)));
+  try {
+    return await Promise.race([work, deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Resolves once the process has logged a line with this message. */
+function logged(running: Running, msg: string): Promise<void> {
+  return within(
+    new Promise<void>((resolve) => {
+      const check = (): void => {
+        if (running.stderr().split('\n').some((l) => l.includes(`"msg":"${msg}"`))) resolve();
+        else setTimeout(check, 10);
+      };
+      check();
+    }),
+    10_000,
+    `the log line "${msg}"`,
+  );
+}
+
+/** An echo server, expose and forward processes with `forwardArgs`; returns the forward's port. */
+async function echoTunnel(t: Test, forwardArgs: string[] = []): Promise<{ relay: Awaited<ReturnType<typeof relayFor>>; forwarding: Running; exposing: Running; port: number }> {
+  const relay = await relayFor(t);
+  const relayFlag = ['--relay', `127.0.0.1:${relay.port}`];
+  const sockets = new Set<net.Socket>();
+  const echo = net.createServer({ allowHalfOpen: true }, (socket) => {
+    sockets.add(socket);
+    socket.on('error', () => {});
+    socket.pipe(socket);
+  });
+  await new Promise<void>((resolve) => echo.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => {
+    for (const socket of sockets) socket.destroy();
+    echo.close();
+  });
+  const exposing = start(t, ['expose', ...relayFlag, '--local-address', '127.0.0.2', '7', `127.0.0.1:${(echo.address() as net.AddressInfo).port}`]);
+  const virtualIp = /^exposing (\S+):7 /.exec(await within(exposing.ready, 20_000, 'expose ready'))![1];
+  const forwarding = start(t, ['forward', ...relayFlag, '--local-address', '127.0.0.3', ...forwardArgs, '0', `${virtualIp}:7`]);
+  const port = Number(/^forwarding 127\.0\.0\.1:(\d+) /.exec(await within(forwarding.ready, 20_000, 'forward ready'))![1]);
+  return { relay, forwarding, exposing, port };
+}
+
+/** A TCP connection to `port`, with the bytes it gets back. */
+async function dial(port: number): Promise<{ socket: net.Socket; echoed: (bytes: number) => Promise<string>; closed: Promise<void> }> {
+  const socket = net.connect({ host: '127.0.0.1', port, allowHalfOpen: true });
+  socket.on('error', () => {});
+  await within(once(socket, 'connect'), 5_000, 'TCP connect to the forward');
+  let got = '';
+  socket.setEncoding('utf8').on('data', (chunk: string) => (got += chunk));
+  const echoed = (bytes: number): Promise<string> =>
+    within(
+      new Promise<string>((resolve) => {
+        const check = (): void => (got.length >= bytes ? resolve(got) : void setTimeout(check, 5));
+        check();
+      }),
+      10_000,
+      `${bytes} bytes echoed`,
+    );
+  return { socket, echoed, closed: new Promise<void>((resolve) => socket.once('close', () => resolve())) };
+}
+
+function exitOf(running: Running): Promise<[number | null, NodeJS.Signals | null]> {
+  if (running.child.exitCode !== null) return Promise.resolve([running.child.exitCode, null]);
+  return once(running.child, 'close') as Promise<[number | null, NodeJS.Signals | null]>;
+}
+
+t.test('SIGTERM: the forward stops listening, an open connection finishes within the grace period, then it exits 0', async (t) => {
+  const { forwarding, port } = await echoTunnel(t, ['--grace', '60000']);
+  const open = await dial(port);
+  open.socket.write('ping');
+  t.equal(await open.echoed(4), 'ping');
+  const exited = exitOf(forwarding);
+  forwarding.child.kill('SIGTERM');
+  await logged(forwarding, 'stopping: no new connections; open ones may finish (signal again to exit now)');
+  const refused = await within(
+    new Promise<string>((resolve) => {
+      const late = net.connect({ host: '127.0.0.1', port });
+      late.once('connect', () => (late.destroy(), resolve('connected')));
+      late.once('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? 'error'));
+    }),
+    5_000,
+    'a connection attempt after SIGTERM',
+  );
+  t.equal(refused, 'ECONNREFUSED', 'no new connections after the signal');
+  open.socket.write('more');
+  t.equal(await open.echoed(8), 'pingmore', 'the open connection still carries bytes both ways');
+  open.socket.end();
+  // Well inside the 60 s grace: the process goes as soon as its last connection has finished.
+  const [code] = await within(exited, 20_000, 'the forward to exit after its last connection ended');
+  t.equal(code, 0);
+  t.match(forwarding.stdout(), /forward summary: 1 connection \(0 refused\), 8 bytes to .*, 8 bytes from it\n$/);
+  t.ok(forwarding.stderr().includes('"msg":"connection closed"'), 'the connection ended cleanly, not by a reset');
+});
+
+t.test('a connection still open when the grace period ends is reset, and the process exits 0', async (t) => {
+  const { forwarding, port } = await echoTunnel(t, ['--grace', '200']);
+  const open = await dial(port);
+  open.socket.write('ping');
+  await open.echoed(4);
+  const exited = exitOf(forwarding);
+  forwarding.child.kill('SIGINT');
+  await within(open.closed, 10_000, 'the open connection to be closed after the grace period');
+  const [code] = await within(exited, 10_000, 'the forward to exit');
+  t.equal(code, 0);
+  t.ok(forwarding.stderr().includes('"msg":"connection reset"'), 'the connection was reset');
+});
+
+t.test('a second signal exits at once', async (t) => {
+  const { exposing, port } = await echoTunnel(t);
+  // expose with the default grace, and a connection that never ends by itself.
+  const open = await dial(port);
+  open.socket.write('ping');
+  await open.echoed(4);
+  const exited = exitOf(exposing);
+  exposing.child.kill('SIGTERM');
+  await logged(exposing, 'stopping: no new connections; open ones may finish (signal again to exit now)');
+  exposing.child.kill('SIGTERM');
+  const [code] = await within(exited, 3_000, 'expose to exit on the second signal, before its 5 s grace period');
+  t.equal(code, 143, 'exit status 128 + SIGTERM');
+  t.match(exposing.stderr(), /SIGTERM again: exiting now/);
+  t.match(exposing.stdout(), /expose summary: 1 connection/);
+});
+
+t.test('a forward that gets SIGTERM while its relay dies exits', async (t) => {
+  const { relay, forwarding, port } = await echoTunnel(t, ['--grace', '500']);
+  const open = await dial(port);
+  open.socket.write('ping');
+  await open.echoed(4);
+  const exited = exitOf(forwarding);
+  const relayGone = relay.close();
+  forwarding.child.kill('SIGTERM');
+  await relayGone;
+  const [code] = await within(exited, 10_000, 'the forward to exit though its relay died in the same moment');
+  t.equal(code, 0);
+  t.match(forwarding.stdout(), /forward summary: 1 connection/);
 });

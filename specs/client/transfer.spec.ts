@@ -165,3 +165,43 @@ t.test('reconnection keeps the virtual IP and listeners listen again', async (t)
   await conn.end();
   t.same([...(await readAll(accepted))], [42]);
 });
+
+t.test('20 connections of one client send at once: bytes intact, buffers reusable after send(), no listener leak', async (t) => {
+  const relay = await relayFor(t);
+  const a = await clientFor(t, relay, 2);
+  const b = await clientFor(t, relay, 3);
+  const warnings: Error[] = [];
+  const onWarning = (warning: Error): number => warnings.push(warning);
+  process.on('warning', onWarning);
+  t.teardown(() => void process.off('warning', onWarning));
+  const server = await a.listen(9);
+  const COUNT = 20;
+  const CHUNKS = 8;
+  const CHUNK = 256 * 1024;
+  const received = (async () => {
+    const digests: string[] = [];
+    const conns = [];
+    for (let i = 0; i < COUNT; i++) conns.push(await server.accept());
+    await Promise.all(conns.map(async (conn) => digests.push(sha256(await readAll(conn)))));
+    return digests.sort();
+  })();
+  const expected: string[] = [];
+  await Promise.all(
+    Array.from({ length: COUNT }, async (_, i) => {
+      const conn = await b.connect({ address: a.virtualIp, port: 9 });
+      const whole = pseudoRandom(100 + i, CHUNKS * CHUNK);
+      expected.push(sha256(whole));
+      // One scratch buffer, refilled with the next chunk as soon as send() resolves: a send that
+      // still referenced it would deliver the wrong bytes.
+      const scratch = new Uint8Array(CHUNK);
+      for (let c = 0; c < CHUNKS; c++) {
+        scratch.set(whole.subarray(c * CHUNK, (c + 1) * CHUNK));
+        await conn.send(scratch);
+      }
+      scratch.fill(0);
+      await conn.end();
+    }),
+  );
+  t.same(await received, expected.sort(), 'every connection delivered its bytes intact');
+  t.same(warnings.map((w) => w.name), [], 'no warning (MaxListenersExceededWarning) from the shared relay connection');
+});

@@ -12,6 +12,7 @@ import {
   ErrorCode,
   FrameDecoder,
   INITIAL_WINDOW_BYTES,
+  MAX_WINDOW_BYTES,
   PacketType,
   decodeFrame,
   encodeArbitraryData,
@@ -83,13 +84,13 @@ t.test('a client that floods Pings and reads nothing is held back, bounded, and 
   t.equal(wrong, 0, 'all Pongs in order');
 });
 
-t.test('a WindowUpdate past the initial window closes the pair as a flow-control violation', async (t) => {
+t.test('a WindowUpdate past the largest window closes the pair as a flow-control violation', async (t) => {
   const { open } = await relayFixture(t);
   const { client: a, virtualIp: aIp } = await open('127.0.0.2');
   const { client: b, virtualIp: bIp } = await open('127.0.0.3');
   const { connectionId } = await pairUp(a, aIp.ip, b, bIp.ip, 80);
-  // B has consumed nothing, so it may grant nothing: the credit is already the whole window.
-  b.send({ type: PacketType.WindowUpdate, connectionId, bytes: 1 });
+  // B may grow A's credit up to MAX_WINDOW_BYTES (§7), not one byte beyond.
+  b.send({ type: PacketType.WindowUpdate, connectionId, bytes: MAX_WINDOW_BYTES - INITIAL_WINDOW_BYTES + 1 });
   const toA = await a.next(PacketType.SocketClosed);
   const toB = await b.next(PacketType.SocketClosed);
   t.equal(toA.reason, CloseReason.FlowControlViolation);

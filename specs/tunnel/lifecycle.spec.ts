@@ -65,3 +65,30 @@ t.test('bad arguments throw ERR_INVALID_ARGUMENT; a taken port ERR_LISTEN_FAILED
     message: /EADDRINUSE/,
   });
 });
+
+t.test('expose shutdown(): the virtual port is unbound at once, the open connection finishes, then the tunnel closes', async (t) => {
+  const target = await tcpServer(t, (socket) => {
+    socket.on('error', () => {});
+    socket.pipe(socket);
+  });
+  const { exposed, forwarded, using, serving, exposeLog } = await tunnelTo(t, { host: '127.0.0.1', port: portOf(target) });
+  const client = net.connect({ host: '127.0.0.1', port: forwarded.port, allowHalfOpen: true });
+  client.on('error', () => {});
+  let echoed = '';
+  client.setEncoding('utf8').on('data', (chunk: string) => (echoed += chunk));
+  const ended = once(client, 'end');
+  client.write('ping');
+  await exposeLog.next('connection opened');
+  const shutdown = exposed.shutdown(60_000);
+  // A new virtual connection is refused: nothing listens there any more.
+  await t.rejects(using.connect({ address: serving.virtualIp, port: 80 }), { code: 'ERR_NOT_LISTENING' });
+  client.write('more');
+  client.end();
+  await ended;
+  t.equal(echoed, 'pingmore', 'the open connection carried its bytes both ways to its end');
+  // Well inside the 60 s grace: the tunnel closes as soon as its last connection is done.
+  await shutdown;
+  await exposed.closed;
+  t.match(exposed.stats(), { active: 0, total: 1, tcpToVirtualBytes: 8, virtualToTcpBytes: 8 });
+  t.ok((await exposeLog.next('connection closed')).reason === undefined, 'closed cleanly, not reset');
+});

@@ -1,0 +1,188 @@
+/**
+ * Test 8 (issue 10): the client library's own data path. `--size-user` MiB through one
+ * VirtualConnection, `send()` at one end and async iteration at the other, then the same through
+ * `duplex()` piped at both ends; both clients are the library (actors/client) in this process,
+ * against the relay of test 1 with its raw-codec clients in the same run.
+ */
+import { Readable, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { connect, type Client, type VirtualConnection, type VirtualSocket } from '../../actors/client/index.ts';
+import type { ScenarioResult } from '../lib/report.ts';
+import { KIB } from '../lib/stats.ts';
+import { BenchIntegrityError, bulkTransfer, matchesPattern, PATTERN_BYTES, withDeadline, type TransferResult } from '../load/drive.ts';
+import { PHASE_DEADLINE_MS, sharedRelay, userAddress, withPairs, type BenchContext } from './context.ts';
+import { timedRuns, type Measured } from './measure.ts';
+
+/** Write size, as in test 1. */
+export const API_WRITE_BYTES = 64 * KIB;
+/** The library must reach this share of the raw-client relay path (issue 10). */
+export const API_TARGET_RATIO = 0.8;
+/** Virtual port the receiving client listens on. */
+const API_PORT = 7100;
+const WARMUP_FRACTION = 0.125;
+
+/** Bytes rounded down to whole patterns (at least one). */
+export function wholePatterns(bytes: number): number {
+  return Math.max(PATTERN_BYTES, Math.floor(bytes / PATTERN_BYTES) * PATTERN_BYTES);
+}
+
+/** A checker for one stream: throws unless the chunks are the pattern from offset 0 on. */
+export function patternChecker(pattern: Buffer, label: string): { check(chunk: Uint8Array): void; readonly position: number } {
+  let position = 0;
+  return {
+    check(chunk) {
+      const view = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+      if (!matchesPattern(pattern, view, position)) {
+        throw new BenchIntegrityError('ERR_BENCH_CORRUPT', `${label}: bytes at offset ${position} differ from those sent`);
+      }
+      position += chunk.byteLength;
+    },
+    get position() {
+      return position;
+    },
+  };
+}
+
+function checkLength(label: string, got: number, sent: number): void {
+  if (got !== sent) throw new BenchIntegrityError('ERR_BENCH_CORRUPT', `${label}: ${got} bytes arrived, ${sent} were sent`);
+}
+
+/** send() in 64 KiB calls at `a`, then end(); `for await` at `b` to the end. */
+export async function sendAndIterate(a: VirtualConnection, b: VirtualConnection, pattern: Buffer, bytes: number): Promise<void> {
+  const receive = (async () => {
+    const checker = patternChecker(pattern, 'send()/for await');
+    for await (const chunk of b) checker.check(chunk);
+    checkLength('send()/for await', checker.position, bytes);
+  })();
+  const send = (async () => {
+    for (let sent = 0; sent < bytes; sent += API_WRITE_BYTES) await a.send(pattern.subarray(sent % PATTERN_BYTES, (sent % PATTERN_BYTES) + API_WRITE_BYTES));
+    await a.end();
+  })();
+  await Promise.all([send, receive]);
+  await b.end();
+}
+
+/** A Readable of `bytes` of the pattern in 64 KiB chunks, piped into `a.duplex()`; `b.duplex()` piped into a checker. */
+export async function pipeDuplexes(a: VirtualConnection, b: VirtualConnection, pattern: Buffer, bytes: number): Promise<void> {
+  let sent = 0;
+  const source = new Readable({
+    read() {
+      while (sent < bytes) {
+        const at = sent % PATTERN_BYTES;
+        sent += API_WRITE_BYTES;
+        if (!this.push(pattern.subarray(at, at + API_WRITE_BYTES))) return;
+      }
+      this.push(null);
+    },
+  });
+  const checker = patternChecker(pattern, 'duplex() piped');
+  const sink = new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      try {
+        checker.check(chunk);
+        callback();
+      } catch (error) {
+        callback(error as Error);
+      }
+    },
+  });
+  const aDuplex = a.duplex();
+  const bDuplex = b.duplex();
+  // Nothing flows back: end b's writable side at once, and let a's readable side run to that end.
+  bDuplex.end();
+  aDuplex.resume();
+  await Promise.all([pipeline(source, aDuplex), pipeline(bDuplex, sink)]);
+  checkLength('duplex() piped', checker.position, bytes);
+}
+
+/** Two library clients on `relay`, the second listening; `pair()` opens a fresh connection. */
+export async function libraryPair(
+  relay: { host: string; port: number },
+  addresses: [string, string],
+  port = API_PORT,
+): Promise<{ pair(): Promise<[VirtualConnection, VirtualConnection]>; close(): Promise<void> }> {
+  const sender: Client = await connect({ host: relay.host, port: relay.port, localAddress: addresses[0] });
+  let receiver: Client | undefined;
+  let listener: VirtualSocket;
+  try {
+    receiver = await connect({ host: relay.host, port: relay.port, localAddress: addresses[1] });
+    listener = await receiver.listen(port);
+  } catch (error) {
+    await sender.close();
+    await receiver?.close();
+    throw error;
+  }
+  const target = { address: receiver.virtualIp, port };
+  return {
+    async pair() {
+      const accepted = listener.accept();
+      const a = await sender.connect(target);
+      return [a, await accepted];
+    },
+    async close() {
+      await Promise.all([sender.close(), receiver!.close()]);
+    },
+  };
+}
+
+/** One timed transfer of `bytes` over a fresh connection. */
+export async function timedOver(
+  pairs: { pair(): Promise<[VirtualConnection, VirtualConnection]> },
+  bytes: number,
+  move: (a: VirtualConnection, b: VirtualConnection) => Promise<void>,
+  what: string,
+): Promise<TransferResult> {
+  const [a, b] = await pairs.pair();
+  const start = process.hrtime.bigint();
+  try {
+    await withDeadline(move(a, b), PHASE_DEADLINE_MS, what);
+  } finally {
+    a.close();
+    b.close();
+  }
+  return { bytes, seconds: Number(process.hrtime.bigint() - start) / 1e9 };
+}
+
+export async function apiBulkScenario(context: BenchContext): Promise<ScenarioResult> {
+  const bytes = wholePatterns(context.sizes.userPathBytes);
+  const warmup = wholePatterns(bytes * WARMUP_FRACTION);
+  const transport = await sharedRelay(context);
+  const relay: Measured = { name: 'relay', child: transport.relay.child };
+  const raw = await withPairs(context, 'relay', 1, async (pairs) => {
+    await bulkTransfer(pairs, context.pattern, warmup, API_WRITE_BYTES, PHASE_DEADLINE_MS);
+    return timedRuns(context, 'raw clients', [relay], () => bulkTransfer(pairs, context.pattern, bytes, API_WRITE_BYTES, PHASE_DEADLINE_MS));
+  });
+  const library = await libraryPair(transport.relay, [userAddress(context), userAddress(context)]);
+  try {
+    const modes = {
+      send: (a: VirtualConnection, b: VirtualConnection, n: number) => sendAndIterate(a, b, context.pattern, n),
+      duplex: (a: VirtualConnection, b: VirtualConnection, n: number) => pipeDuplexes(a, b, context.pattern, n),
+    };
+    const figures: Record<string, Awaited<ReturnType<typeof timedRuns>>> = {};
+    for (const [mode, move] of Object.entries(modes)) {
+      await timedOver(library, warmup, (a, b) => move(a, b, warmup), `${mode} warm-up`);
+      figures[mode] = await timedRuns(context, mode === 'send' ? 'send() → for await' : 'duplex() piped', [relay], () =>
+        timedOver(library, bytes, (a, b) => move(a, b, bytes), `${mode} transfer`),
+      );
+    }
+    const name = '8 API bulk';
+    const row = (metric: string, mbps: number) => ({
+      test: name,
+      metric,
+      unit: 'MB/s',
+      alphanet: mbps,
+      baselineName: 'raw clients',
+      baseline: raw.mbps,
+      comparison: 'ratio' as const,
+      target: `≥ ${API_TARGET_RATIO.toFixed(2)}× raw clients`,
+      met: mbps >= API_TARGET_RATIO * raw.mbps,
+    });
+    return {
+      name,
+      rows: [row('send() → for await, 1 connection', figures.send.mbps), row('duplex() piped, 1 connection', figures.duplex.mbps)],
+      details: { bytesPerRun: bytes, writeBytes: API_WRITE_BYTES, raw, send: figures.send, duplex: figures.duplex },
+    };
+  } finally {
+    await library.close();
+  }
+}
