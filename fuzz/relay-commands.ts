@@ -144,7 +144,7 @@ function plan(m: RelayModel, s: number, c: SimpleCommandData, seq: number): { by
     case 'window': {
       const { id } = resolvePair(m, s, c.pair);
       const owed = m.outstanding(s, id);
-      const bytes = { all: owed, some: Math.floor(owed / 2), over: owed + 1, zero: 0, any: c.bytes }[c.grant] >>> 0;
+      const bytes = { all: owed, some: Math.floor(owed / 2), over: m.grantable(s, id) + 1, zero: 0, any: c.bytes }[c.grant] >>> 0;
       return one({ type: PacketType.WindowUpdate, connectionId: id, bytes }, m.windowUpdate(s, id, bytes));
     }
     case 'end': {

@@ -13,6 +13,7 @@ import {
   ErrorCode,
   FailureReason,
   INITIAL_WINDOW_BYTES,
+  MAX_WINDOW_BYTES,
   PacketType,
   type Packet,
   type WireAddress,
@@ -483,16 +484,25 @@ export class RelayModel {
   outstanding(slot: number, connectionId: number): number {
     const pair = this.#activePairOf(slot, connectionId);
     if (pair === undefined) return 0;
-    return INITIAL_WINDOW_BYTES - (pair.a === slot ? pair.creditBToA : pair.creditAToB);
+    return Math.max(0, INITIAL_WINDOW_BYTES - (pair.a === slot ? pair.creditBToA : pair.creditAToB));
+  }
+
+  /** Largest grant `slot` may still make on the pair: its window may grow to MAX_WINDOW_BYTES (§7). */
+  grantable(slot: number, connectionId: number): number {
+    const pair = this.#activePairOf(slot, connectionId);
+    if (pair === undefined) return 0;
+    return MAX_WINDOW_BYTES - (pair.a === slot ? pair.creditBToA : pair.creditAToB);
   }
 
   windowUpdate(slot: number, connectionId: number, bytes: number): Expectation[] {
     const pair = this.#activePairOf(slot, connectionId);
     if (pair === undefined) return [this.#closedTo(slot, connectionId, CloseReason.ProtocolViolation)];
-    // The grantor is the receiver of the other direction; credit past the window is a violation.
+    // The grantor is the receiver of the other direction; its window may grow up to
+    // MAX_WINDOW_BYTES, and credit past that is a violation (§7). The relay-wide budget for
+    // credit above the initial window is never reached by the model's few pairs.
     if (pair.a === slot) pair.creditBToA += bytes;
     else pair.creditAToB += bytes;
-    if (pair.creditBToA > INITIAL_WINDOW_BYTES || pair.creditAToB > INITIAL_WINDOW_BYTES) {
+    if (pair.creditBToA > MAX_WINDOW_BYTES || pair.creditAToB > MAX_WINDOW_BYTES) {
       return this.#violation(pair, CloseReason.FlowControlViolation);
     }
     return [
