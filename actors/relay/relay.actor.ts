@@ -718,13 +718,18 @@ class RelayServer implements Relay {
     conn.socket.pause();
   }
 
-  /** True when the host's or the relay's incomplete-frame bytes, less `own`, exceed their budget. */
+  /**
+   * True when the host's incomplete-frame bytes, less `own`, exceed its budget, or when the
+   * relay's exceed theirs and this host holds more than an equal share of them. The share keeps
+   * hosts that filled the relay-wide budget (each under its own) from holding back, and timing
+   * out, a client whose one big frame spans a few reads.
+   */
   #overPartialBudget(conn: ClientConn, own: number): boolean {
     const o = this.#options;
-    return (
-      this.counters.partialFrameBytes - own > o.maxPartialFrameBytes ||
-      this.#partialPerHost.get(conn.hostKey) - own > o.maxPartialFrameBytesPerHost
-    );
+    const host = this.#partialPerHost.get(conn.hostKey) - own;
+    if (host > o.maxPartialFrameBytesPerHost) return true;
+    if (this.counters.partialFrameBytes - own <= o.maxPartialFrameBytes) return false;
+    return host > o.maxPartialFrameBytes / Math.max(1, this.#partialPerHost.size);
   }
 
   /** True while the relay holds `conn` back for a destination's sake (§7): its silence is ours. */

@@ -7,9 +7,9 @@
  */
 import net from 'node:net';
 import t from 'tap';
-import { ErrorCode, PacketType } from '../../protocol/index.ts';
-import { frameHeader, helloSocket, nextError } from '../helpers/raw-client.ts';
-import { relayFixture } from '../helpers/relay-fixture.ts';
+import { ErrorCode, PacketType, encodeArbitraryData } from '../../protocol/index.ts';
+import { RawClient, frameHeader, helloSocket, nextError } from '../helpers/raw-client.ts';
+import { pairUp, relayFixture } from '../helpers/relay-fixture.ts';
 import { Bystander } from '../helpers/bystander.ts';
 
 const FULL_FRAME = 256 * 1024;
@@ -86,4 +86,62 @@ t.test('incomplete frames past the per-host budget stop being read; others are r
   await bystander.stop();
   for (const s of sockets) if (!s.destroyed) await new Promise((resolve) => s.once('close', resolve));
   t.equal(relay.counters.partialFrameBytes, 0, 'the budget is free again');
+});
+
+t.test('hosts that fill the relay-wide budget, each under its own, do not hold back a client sending big frames', async (t) => {
+  // Scaled down from the attack found from outside: 10 hosts x 32 connections, each 255 KiB into a
+  // 256 KiB frame, kept the relay-wide 64 MiB budget full while each stayed under its 8 MiB; a
+  // bystander sending valid 200 KB frames was paused with them and closed with FrameTimeout.
+  const HOSTS = 6;
+  const PER_HOST = 4;
+  const SENT_EACH = 200 * 1024;
+  const { relay } = await relayFixture(t, {
+    maxPartialFrameBytes: 2 * 1024 * 1024,
+    maxPartialFrameBytesPerHost: 1024 * 1024,
+    // Longer than the spec: the attackers' frames stay incomplete (and the budget full) throughout.
+    frameTimeoutMs: 60_000,
+  });
+  const { client: a, virtualIp: aIp } = await RawClient.open({ port: relay.port, localAddress: '127.0.9.1' });
+  const { client: b, virtualIp: bIp } = await RawClient.open({ port: relay.port, localAddress: '127.0.9.2' });
+  const { connectionId } = await pairUp(a, aIp.ip, b, bIp.ip, 7);
+
+  const attackers: net.Socket[] = [];
+  t.teardown(() => {
+    for (const s of attackers) s.destroy();
+  });
+  for (let h = 0; h < HOSTS; h++) {
+    for (let k = 0; k < PER_HOST; k++) {
+      const s = await helloSocket(relay.port, `127.0.3.${h + 1}`);
+      s.on('error', () => {});
+      attackers.push(s);
+      s.write(frameHeader(PacketType.ArbitraryData, FULL_FRAME));
+      s.write(new Uint8Array(4));
+      s.write(new Uint8Array(SENT_EACH));
+    }
+  }
+  const deadline = Date.now() + 10_000;
+  while (relay.counters.partialFrameBytes <= 2 * 1024 * 1024 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  t.ok(relay.counters.partialFrameBytes > 2 * 1024 * 1024, `the attackers filled the relay-wide budget (${relay.counters.partialFrameBytes} bytes)`);
+
+  // Frames of 200 KB, each sent in small pieces so it spans many reads, for longer than the frame timeout.
+  const FRAMES = 12;
+  let received = 0;
+  for (let i = 0; i < FRAMES; i++) {
+    const payload = new Uint8Array(200_000).fill(i);
+    const frame = encodeArbitraryData(connectionId, payload);
+    for (let at = 0; at < frame.length; at += 16 * 1024) {
+      a.socket.write(frame.subarray(at, Math.min(frame.length, at + 16 * 1024)));
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    const got = await b.next(PacketType.ArbitraryData, 15_000);
+    t.equal(got.data.length, payload.length);
+    if (got.data.some((x) => x !== i)) t.fail(`frame ${i} arrived changed`);
+    received++;
+    b.send({ type: PacketType.WindowUpdate, connectionId, bytes: payload.length });
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  t.equal(received, FRAMES, 'every big frame of the bystander arrived intact while the budget was full');
+  t.ok(relay.counters.partialFramePauses > 0, 'the hosts over their share were held back');
+  t.ok(relay.counters.partialFrameBytes > 2 * 1024 * 1024, 'the budget was still full at the end');
+  t.notOk(a.socket.destroyed, 'the bystander was not closed');
 });
