@@ -197,9 +197,6 @@ export async function runRelay(cli: RelayCliOptions, hooks: RunRelayHooks = {}):
   try {
     if (hooks.relayOptions) options = await hooks.relayOptions(options);
     const relay = await startRelay(options);
-    // Last-seen is recorded at Hello and again when a client leaves, so a client connected for
-    // months is not "unseen" to `alphanet store reclaim` (at most one record per entry per day).
-    relay.bus.on('client.disconnected', ({ realIp }) => store.touch(realIp));
     let stopping: Promise<void> | undefined;
     const started: RunningRelay = {
       relay,

@@ -21,6 +21,11 @@ export interface AddressStore {
   findOrAllocate(realIp: string): Promise<number>;
   /** The virtual IP of `realIp` if it has one, without allocating. */
   lookup(realIp: string): number | undefined;
+  /**
+   * Records that `realIp` was seen now, for `alphanet store reclaim`; nothing waits for it. The
+   * relay calls it when a client leaves. Optional: a store without last-seen days has none.
+   */
+  touch?(realIp: string): void;
   /** Every entry (order unspecified). */
   entries(): IterableIterator<AddressEntry>;
   /** Number of entries. */

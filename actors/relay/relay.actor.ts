@@ -867,6 +867,9 @@ class RelayServer implements Relay {
   /** Everything a connection held goes; each peer hears PeerDisconnected (§8). */
   #release(conn: ClientConn, reason: string, message: string): void {
     if (conn.closed) return;
+    // Last-seen is recorded at Hello and again when a client leaves, so a client connected for
+    // months is not "unseen" to `alphanet store reclaim` (at most one record per entry per day).
+    if (conn.host !== undefined) this.#options.store.touch?.(conn.realIp);
     conn.closed = true;
     conn.ready = false;
     conn.decoder.stop();

@@ -7,6 +7,7 @@ import t from 'tap';
 import fc from 'fast-check';
 import { FrameReader } from '../../actors/relay/frame-reader.ts';
 import { FrameDecoder, PacketType, encodeArbitraryData, encodePacket } from '../../protocol/index.ts';
+import { splitAt } from '../../fuzz/bytes.ts';
 
 const MAX = 1024;
 
@@ -45,17 +46,6 @@ function decodeAll(chunks: Uint8Array[]): { frames: number[][]; error?: string }
   return { frames };
 }
 
-function split(bytes: Uint8Array, cuts: number[]): Uint8Array[] {
-  const points = [...new Set(cuts.map((c) => c % (bytes.length + 1)))].sort((a, b) => a - b);
-  const chunks: Uint8Array[] = [];
-  let last = 0;
-  for (const p of points) {
-    chunks.push(bytes.subarray(last, p));
-    last = p;
-  }
-  chunks.push(bytes.subarray(last));
-  return chunks;
-}
 
 const stream = Buffer.concat([
   encodeArbitraryData(0x01020304, new Uint8Array(300).map((_, i) => i)),
@@ -69,9 +59,9 @@ t.test('every split into two and three chunks gives the decoder\'s frames', asyn
   const expected = decodeAll([stream]).frames;
   t.equal(expected.length, 5);
   for (let i = 0; i <= stream.length; i++) {
-    t.same(readAll(split(stream, [i])), { frames: expected }, `split at ${i}`);
+    t.same(readAll(splitAt(stream, [i])), { frames: expected }, `split at ${i}`);
     for (let j = i; j <= stream.length; j += 7) {
-      const got = readAll(split(stream, [i, j]));
+      const got = readAll(splitAt(stream, [i, j]));
       if (got.frames.length !== expected.length) t.fail(`split at ${i}, ${j}`);
     }
   }
@@ -116,7 +106,7 @@ t.test('random frame streams and random chunking: same frames as the decoder', a
   fc.assert(
     fc.property(fc.array(frame, { maxLength: 8 }), fc.array(fc.nat(), { maxLength: 12 }), (frames, cuts) => {
       const bytes = Buffer.concat(frames);
-      const chunks = split(bytes, cuts);
+      const chunks = splitAt(bytes, cuts);
       const want = decodeAll(chunks);
       const got = readAll(chunks);
       // Where the decoder fails the reader fails too, with frames up to that point the same.

@@ -19,7 +19,10 @@ t.test('a full pool answers AddressSpaceExhausted with the way out; reclaim make
   let store = await openAddressStore({ path: dbPath, subnet: SUBNET, now: clock });
   let relay = await startRelay({ host: '127.0.0.1', port: 0, store });
   const a = await RawClient.open({ port: relay.port, localAddress: '127.0.0.2' });
+  // The relay records last-seen when a client leaves too: 127.0.0.2 leaves 100 days ago.
+  const left = new Promise((resolve) => relay.bus.once('client.disconnected', resolve));
   await a.client.close();
+  await left;
   now = Date.now();
   const b = await RawClient.open({ port: relay.port, localAddress: '127.0.0.3' });
   const c = await RawClient.connect({ port: relay.port, localAddress: '127.0.0.4' });
