@@ -130,15 +130,19 @@ export class ServerChild {
       };
       child.once('exit', onExit);
       let done = false;
+      let listening: { host: string; port: number } | undefined;
+      // socat's "listening" (stderr) can arrive before bash's pid line (stdout): wait for both,
+      // for a stop() with no pid would signal pid 0, the whole process group (CI's runner too).
       const onLine = (line: string): void => {
         const pid = /^bench-child-pid (\d+)$/.exec(line);
         if (pid !== null) serverPid = Number(pid[1]);
         const m = ready.exec(line);
-        if (m === null || done) return;
+        if (m !== null) listening ??= { host: m[1], port: Number(m[2]) };
+        if (listening === undefined || serverPid === 0 || done) return;
         done = true;
         clearTimeout(timer);
         child.off('exit', onExit);
-        resolve({ host: m[1], port: Number(m[2]) });
+        resolve(listening);
       };
       lines.on('line', onLine);
       // socat says where it listens on stderr.
@@ -221,7 +225,10 @@ async function statFields(pid: number): Promise<string[] | undefined> {
   }
 }
 
-function signal(pid: number, name: NodeJS.Signals): void {
+/** Signals one process by pid; a pid that names a group (0, negative) or init is refused. */
+export function signal(pid: number, name: NodeJS.Signals): void {
+  // 0 and negative pids address process groups, 1 is init: never ours to signal.
+  if (!Number.isInteger(pid) || pid <= 1) return;
   try {
     process.kill(pid, name);
   } catch {
