@@ -115,10 +115,10 @@ export class ServerChild {
     });
     const lines = createInterface({ input: child.stdout! });
     const timeoutMs = options.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS;
-    let serverPid = 0;
+    const readiness = new Readiness(ready);
     const address = await new Promise<{ host: string; port: number }>((resolve, reject) => {
       const timer = setTimeout(() => {
-        if (serverPid !== 0) signal(serverPid, 'SIGKILL');
+        signal(readiness.pid, 'SIGKILL');
         child.stdin?.destroy();
         child.kill('SIGKILL');
         reject(new BenchChildError(`${options.name} did not print "listening on" within ${timeoutMs} ms\n${stderr.join('\n')}`));
@@ -130,15 +130,9 @@ export class ServerChild {
       };
       child.once('exit', onExit);
       let done = false;
-      let listening: { host: string; port: number } | undefined;
-      // socat's "listening" (stderr) can arrive before bash's pid line (stdout): wait for both,
-      // for a stop() with no pid would signal pid 0, the whole process group (CI's runner too).
       const onLine = (line: string): void => {
-        const pid = /^bench-child-pid (\d+)$/.exec(line);
-        if (pid !== null) serverPid = Number(pid[1]);
-        const m = ready.exec(line);
-        if (m !== null) listening ??= { host: m[1], port: Number(m[2]) };
-        if (listening === undefined || serverPid === 0 || done) return;
+        const listening = readiness.feed(line);
+        if (listening === undefined || done) return;
         done = true;
         clearTimeout(timer);
         child.off('exit', onExit);
@@ -152,11 +146,11 @@ export class ServerChild {
     // (BENCH_CHILD_STDOUT_DIR) its lines, e.g. --trace-gc's, go to a file.
     const dir = process.env.BENCH_CHILD_STDOUT_DIR;
     if (dir) {
-      const out = createWriteStream(path.join(dir, `${options.name.replaceAll(/\W+/g, '-')}-${serverPid}.log`));
+      const out = createWriteStream(path.join(dir, `${options.name.replaceAll(/\W+/g, '-')}-${readiness.pid}.log`));
       lines.on('line', (line) => out.write(`${line}\n`));
       lines.once('close', () => out.end());
     } else lines.on('line', () => {});
-    return new ServerChild(child, serverPid, options.name, address.host, address.port, stderr, options.countChildren ?? false);
+    return new ServerChild(child, readiness.pid, options.name, address.host, address.port, stderr, options.countChildren ?? false);
   }
 
   /** Process id of the server (not of the bash wrapper around it). */
@@ -209,6 +203,29 @@ export class ServerChild {
     await exited;
     clearTimeout(timer);
     this.#child.stdin?.destroy();
+  }
+}
+
+/**
+ * Reads a starting child's lines (stdout and stderr, in whatever order they are read) until it
+ * knows both the server's pid, from the wrapper's `bench-child-pid N` line, and where it listens.
+ * socat says "listening" on stderr, which can be read before the pid line on stdout; without
+ * the pid, stop() would signal pid 0, the whole process group (CI's runner with it).
+ */
+export class Readiness {
+  /** The server's pid; 0 until the wrapper has said it. */
+  pid = 0;
+  #listening: { host: string; port: number } | undefined;
+
+  constructor(private readonly ready: RegExp) {}
+
+  /** Takes one line; returns the address once both it and the pid are known. */
+  feed(line: string): { host: string; port: number } | undefined {
+    const pid = /^bench-child-pid (\d+)$/.exec(line);
+    if (pid !== null) this.pid = Number(pid[1]);
+    const m = this.ready.exec(line);
+    if (m !== null) this.#listening ??= { host: m[1] as string, port: Number(m[2]) };
+    return this.pid === 0 ? undefined : this.#listening;
   }
 }
 

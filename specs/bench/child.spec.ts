@@ -1,32 +1,46 @@
 /**
  * The bench's server wrapper: it must know the server's pid before it says the server is ready,
  * since stop() signals that pid; with none it once signalled pid 0, the whole process group,
- * and took CI's runner down with it (exit 143).
+ * and took CI's runner down with it (exit 143). The order of the two lines is a race between two
+ * pipes, so it is tested on Readiness directly, not by hoping a real child loses it.
  */
 import t from 'tap';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import { ServerChild } from '../../bench/lib/child.ts';
+import { Readiness, ServerChild } from '../../bench/lib/child.ts';
 import { alive } from '../helpers/child-process.ts';
 
 const childModule = fileURLToPath(new URL('../../bench/lib/child.ts', import.meta.url));
 
-t.test('a server that says it is ready on stderr at once is known by its pid, and stop() ends only it', async (t) => {
-  for (let i = 0; i < 10; i++) {
-    // Like socat: the ready line goes to stderr, and before bash has echoed the pid.
-    const server = await ServerChild.start({
-      name: `fast-stderr ${i}`,
-      args: [],
-      command: ['sh', '-c', 'echo "listening on 127.0.0.1:9" >&2; exec sleep 30'],
-    });
-    t.ok(server.pid > 1, `run ${i}: the server's pid is known (${server.pid})`);
-    const cmdline = (await readFile(`/proc/${server.pid}/cmdline`, 'utf8')).split('\0');
-    t.ok(cmdline[0] === 'sh' || cmdline[0] === 'sleep', `run ${i}: the pid is the server's (${cmdline.join(' ')})`);
-    await server.stop();
-    t.notOk(alive(server.pid), `run ${i}: the server is gone after stop()`);
-  }
+t.test('ready only once both the pid and the listening line are in, in either order', async (t) => {
+  const listening = 'listening on 127.0.0.1:9';
+  // socat's order: its stderr line is read before the wrapper's pid line on stdout.
+  const socatFirst = new Readiness(/listening on (\S+):(\d+)/);
+  t.equal(socatFirst.feed(listening), undefined, 'not ready without the pid');
+  t.equal(socatFirst.pid, 0);
+  t.same(socatFirst.feed('bench-child-pid 4242'), { host: '127.0.0.1', port: 9 }, 'ready once the pid comes');
+  t.equal(socatFirst.pid, 4242);
+  // The usual order, with other lines between.
+  const pidFirst = new Readiness(/listening on (\S+):(\d+)/);
+  t.equal(pidFirst.feed('bench-child-pid 77'), undefined, 'not ready without the address');
+  t.equal(pidFirst.feed('some log line'), undefined);
+  t.same(pidFirst.feed(listening), { host: '127.0.0.1', port: 9 });
+  t.equal(pidFirst.pid, 77);
+});
+
+t.test('a real server child: its pid is the server, and stop() ends only it', async (t) => {
+  const server = await ServerChild.start({
+    name: 'fast-stderr',
+    args: [],
+    command: ['sh', '-c', 'echo "listening on 127.0.0.1:9" >&2; exec sleep 30'],
+  });
+  t.ok(server.pid > 1, `the server's pid is known (${server.pid})`);
+  const cmdline = (await readFile(`/proc/${server.pid}/cmdline`, 'utf8')).split('\0');
+  t.ok(cmdline[0] === 'sh' || cmdline[0] === 'sleep', `the pid is the server's (${cmdline.join(' ')})`);
+  await server.stop();
+  t.notOk(alive(server.pid), 'the server is gone after stop()');
   t.ok(alive(process.pid), 'the test runner is still here');
 });
 
