@@ -55,9 +55,28 @@ export async function pairUp(
   return { connectionId: response.connectionId, aPort };
 }
 
-/** The next `name` event of a relay's bus (node's events.once does not take eventemitter3). */
-export function nextEvent<K extends keyof RelayBusEvents>(bus: RelayBus, name: K): Promise<RelayBusEvents[K][0]> {
-  return new Promise((resolve) => {
-    (bus.once as (event: K, listener: (arg: RelayBusEvents[K][0]) => void) => RelayBus)(name, resolve);
+/** How long a spec waits for a bus event before failing with the event's name. */
+export const NEXT_EVENT_TIMEOUT_MS = 15_000;
+
+/**
+ * The next `name` event of a relay's bus (node's events.once does not take eventemitter3).
+ * Rejects after `timeoutMs` naming the event, so a missing event fails the spec instead of
+ * hanging it until tap's own timeout.
+ */
+export function nextEvent<K extends keyof RelayBusEvents>(
+  bus: RelayBus,
+  name: K,
+  timeoutMs = NEXT_EVENT_TIMEOUT_MS,
+): Promise<RelayBusEvents[K][0]> {
+  return new Promise((resolve, reject) => {
+    const listener = (arg: RelayBusEvents[K][0]) => {
+      clearTimeout(timer);
+      resolve(arg);
+    };
+    const timer = setTimeout(() => {
+      (bus.off as (event: K, listener: (arg: RelayBusEvents[K][0]) => void) => RelayBus)(name, listener);
+      reject(new Error(`no ${String(name)} event on the relay's bus within ${timeoutMs} ms`));
+    }, timeoutMs);
+    (bus.once as (event: K, listener: (arg: RelayBusEvents[K][0]) => void) => RelayBus)(name, listener);
   });
 }
