@@ -6,6 +6,7 @@
 import net from 'node:net';
 import { once } from 'node:events';
 import type { Test } from 'tap';
+import { within } from './wait.ts';
 
 export interface CuttableProxy {
   /** `http://127.0.0.1:<port>`: open the page here. */
@@ -15,8 +16,6 @@ export interface CuttableProxy {
   /** Forwards new connections again. */
   restore(): void;
 }
-
-const LISTEN_TIMEOUT_MS = 5_000;
 
 /** Starts a proxy to `127.0.0.1:targetPort` on a free port, closed in the test's teardown. */
 export async function cuttableProxy(t: Test, targetPort: number): Promise<CuttableProxy> {
@@ -38,9 +37,7 @@ export async function cuttableProxy(t: Test, targetPort: number): Promise<Cuttab
     inbound.pipe(outbound).pipe(inbound);
   });
   server.listen(0, '127.0.0.1');
-  const listening = once(server, 'listening');
-  const timer = setTimeout(() => server.emit('error', new Error(`proxy not listening within ${LISTEN_TIMEOUT_MS} ms`)), LISTEN_TIMEOUT_MS);
-  await listening.finally(() => clearTimeout(timer));
+  await within('the proxy listens', once(server, 'listening'));
   t.teardown(async () => {
     for (const socket of live) socket.destroy();
     await new Promise<void>((resolve) => server.close(() => resolve()));

@@ -44,3 +44,12 @@ export function waiter(): { wake: () => void; until: (what: string, check: () =>
       ),
   };
 }
+
+/** fetch() that fails naming the URL when no answer (body included) comes within `ms`. */
+export async function fetchWithin(url: string, ms = WAIT_MS): Promise<Response> {
+  try {
+    return await fetch(url, { signal: AbortSignal.timeout(ms) });
+  } catch (error) {
+    throw new Error(`GET ${url}: ${(error as Error).name === 'TimeoutError' ? `no answer within ${ms} ms` : String(error)}`);
+  }
+}
