@@ -1,12 +1,13 @@
 import t, { type Test } from 'tap';
 import { existsSync } from 'node:fs';
+import http from 'node:http';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { formatIpv4 } from '../../protocol/index.ts';
 import { MACHINES, machinesOf } from '../../machines/index.ts';
 import { observedRelay, openPair } from './observed-relay.ts';
 import { cuttableProxy } from './cuttable-proxy.ts';
 import { summarisePng } from './png.ts';
-import { WAIT_MS } from './wait.ts';
+import { WAIT_MS, waiter, within } from './wait.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
 const LAUNCH_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
@@ -194,6 +195,49 @@ t.test('the dashboard tells clients apart, follows the relay live, draws only re
   t.same(await dimmed(page), {}, 'live again: nothing dimmed');
   t.equal(await page.evaluate(`document.body.classList.contains('stale')`), false, 'no longer stale');
   t.equal(navigations, 1, 'it reconnected without a reload');
+  t.same(errors, [], 'no script errors');
+});
+
+/** A subscriber straight to the relay's /api/events (not through the proxy), once it has its stream. */
+function subscribe(t: Test, url: string): Promise<http.ClientRequest> {
+  const stream = new Promise<http.ClientRequest>((resolve, reject) => {
+    const req = http.get(`${url}/api/events`, (res) => {
+      if (res.statusCode === 200) resolve(req);
+      else reject(new Error(`/api/events answered ${res.statusCode}`));
+    });
+    req.on('error', (error) => reject(error));
+    t.teardown(() => req.destroy());
+  });
+  return within('a direct subscriber gets its stream', stream);
+}
+
+t.test('refused its stream (503 at --http-max-streams), the page says so, keeps retrying and comes back', async (t) => {
+  const observed = await observedRelay(t, { maxEventStreams: 1, pushIntervalMs: 20 });
+  const server = observed.http;
+  const proxy = await cuttableProxy(t, server.port);
+  const browser = await launch(t);
+  const page = await newPage(browser, 1280, 800);
+  const errors: string[] = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  await page.goto(proxy.url);
+  await page.locator('#live[data-state="live"]').waitFor();
+  await page.locator('.machine svg').first().waitFor();
+
+  // The page's stream goes, and another subscriber takes the only slot before the page is back.
+  const { wake, until } = waiter();
+  server.streams.on('stream.closed', wake);
+  proxy.cut();
+  await until('the relay sees the page’s stream close', () => server.streams.size === 0);
+  const other = await subscribe(t, server.url);
+  proxy.restore();
+  // EventSource gives up for good on a 503; the page must not.
+  await waitInPage(page, 'the page says it is offline', `document.getElementById('live').dataset.state === 'offline'`, `document.getElementById('live-text').textContent`);
+  t.equal(await page.locator('#live-text').innerText(), 'offline, retrying');
+  t.equal(Object.keys(await dimmed(page)).length, 6, 'every figure dimmed while offline');
+
+  other.destroy();
+  await waitInPage(page, 'the page is live again after the slot frees', `document.getElementById('live').dataset.state === 'live'`, `document.getElementById('live-text').textContent`);
+  t.same(await dimmed(page), {}, 'nothing dimmed once live');
   t.same(errors, [], 'no script errors');
 });
 
