@@ -110,7 +110,14 @@ async function loadMachines() {
     const live = document.createElement('span');
     live.className = 'count';
     live.textContent = '0 live';
-    header.append(title, meta, live);
+    // On a narrow page the diagram is scaled down to fit; this opens it at its own size.
+    const full = document.createElement('a');
+    full.className = 'full';
+    full.href = `api/machines/${encodeURIComponent(m.id)}.svg`;
+    full.target = '_blank';
+    full.rel = 'noopener';
+    full.textContent = 'full size';
+    header.append(title, meta, live, full);
     const diagram = document.createElement('div');
     diagram.className = 'diagram';
     // The SVG comes from our own relay, drawn from machine definitions; nothing user-supplied.

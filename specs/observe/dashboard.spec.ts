@@ -7,7 +7,7 @@ import { MACHINES, machinesOf } from '../../machines/index.ts';
 import { observedRelay, openPair } from './observed-relay.ts';
 import { cuttableProxy } from './cuttable-proxy.ts';
 import { summarisePng } from './png.ts';
-import { WAIT_MS, waiter, within } from './wait.ts';
+import { WAIT_MS, fetchWithin, waiter, within } from './wait.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
 const LAUNCH_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
@@ -157,6 +157,12 @@ t.test('the dashboard tells clients apart, follows the relay live, draws only re
   t.same([...drawn].sort(), [...relaySide].sort(), 'the diagrams are the registry’s relay-side machines');
   for (const m of machinesOf('client')) t.notOk(drawn.includes(m.machine.id), `no ${m.machine.id} diagram (client side: always 0 live on a relay)`);
   for (const id of observed.ranMachines) t.ok(drawn.includes(id), `${id}, which the relay ran, is drawn`);
+  for (const id of drawn) {
+    // Scaled down on a narrow page, each diagram links to itself at full size.
+    const href = await page.locator(`.machine[data-machine="${id}"] a.full`).getAttribute('href');
+    const full = await fetchWithin(new URL(href ?? '', `${proxy.url}/`).href);
+    t.match(await full.text(), new RegExp(`^<svg [^>]*data-machine="${id}"`), `${id}: the full-size link opens its diagram`);
+  }
   await waitInPage(page, 'relayConnection counts three live actors', `document.querySelector('.machine[data-machine="relayConnection"] .count').textContent === '3 live'`, `document.querySelector('.machine[data-machine="relayConnection"] .count').textContent`);
 
   const litState = 'svg[data-machine="socketPair"] g.state.active[data-state="socketPair.active.open"]';
