@@ -14,6 +14,7 @@ import type { Logger } from '../logger.ts';
 import { DEFAULT_STATUS_LIST_LIMIT, type StatusQuery } from '../relay/relay.actor.ts';
 import type { RelayMetrics } from './metrics.ts';
 import type { MachineDescription } from './machine-export.ts';
+import type { MachineSide } from '../../machines/index.ts';
 import { renderStateDiagramSvg } from './state-diagram.ts';
 import { listenError } from './errors.ts';
 import { EventStreams } from './event-streams.ts';
@@ -95,7 +96,7 @@ export interface ObserveServer {
 
 interface MachineView {
   id: string;
-  side: string;
+  side: MachineSide;
   source: string;
   definition: unknown;
   svg: string;

@@ -1,49 +1,21 @@
+/**
+ * The dashboard in Debian's Chromium, against a live relay: what a client row, the machine
+ * diagrams and the live badge tell, and what happens when the live stream goes. The diagrams'
+ * layout at several sizes is dashboard-layout.spec.ts.
+ */
 import t, { type Test } from 'tap';
-import { existsSync } from 'node:fs';
 import http from 'node:http';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { formatIpv4 } from '../../protocol/index.ts';
-import { MACHINES, machinesOf } from '../../machines/index.ts';
+import { machinesOf } from '../../machines/index.ts';
 import { observedRelay, openPair } from './observed-relay.ts';
 import { cuttableProxy } from './cuttable-proxy.ts';
+import { launch, newPage, waitInPage } from './browser.ts';
 import { summarisePng } from './png.ts';
-import { WAIT_MS, fetchWithin, waiter, within } from './wait.ts';
+import { fetchWithin, waiter, within } from './wait.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
-const LAUNCH_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 /** The opacity dashboard.css gives figures while the live stream is down. */
 const STALE_OPACITY = '0.45';
-
-/** Chromium, or a failure: CI installs it (.ci/install-chromium.sh), so a missing one is a fault, not a skip. */
-async function launch(t: Test): Promise<Browser> {
-  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: run \`bash .ci/install-chromium.sh\` (CI does)`);
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: LAUNCH_ARGS, timeout: WAIT_MS });
-  // The default launch context is a fresh temporary profile, removed on close.
-  t.teardown(() => browser.close());
-  return browser;
-}
-
-async function newPage(browser: Browser, width: number, height: number): Promise<Page> {
-  const page = await browser.newPage({ viewport: { width, height }, colorScheme: 'light' });
-  // Every locator wait, click and waitForFunction below fails after this, naming what it waited on.
-  page.setDefaultTimeout(WAIT_MS);
-  page.setDefaultNavigationTimeout(WAIT_MS);
-  return page;
-}
-
-/**
- * Waits until the page expression `expression` is truthy; on timeout fails with `what` and what
- * `report` (another page expression) says then. Expressions are strings: the specs compile
- * without the DOM library.
- */
-async function waitInPage(page: Page, what: string, expression: string, report = expression): Promise<void> {
-  try {
-    await page.waitForFunction(expression, undefined, { timeout: WAIT_MS });
-  } catch (error) {
-    const seen = await page.evaluate(report).catch((e: unknown) => `(unreadable: ${String(e)})`);
-    throw new Error(`${what}: not within ${WAIT_MS} ms (page has ${JSON.stringify(seen)}); ${String(error)}`);
-  }
-}
 
 /** A client row of the page as header → cell text, or null when there is no such row. */
 const clientRow = (id: number) => `(() => {
@@ -61,51 +33,6 @@ async function dimmed(page: Page): Promise<Record<string, string>> {
   const opacities = (await page.evaluate(FIGURE_OPACITY)) as Record<string, string>;
   return Object.fromEntries(Object.entries(opacities).filter(([, o]) => o !== '1'));
 }
-
-/**
- * Runs in the page: every way a diagram can be unreadable, as messages (none when all is well).
- * Boxes are compared on screen (getBoundingClientRect), so scaling to a narrow page counts too.
- */
-const LAYOUT_PROBLEMS = `(() => {
-  const out = [];
-  const overlap = (a, b) => a.left < b.right - 0.5 && b.left < a.right - 0.5 && a.top < b.bottom - 0.5 && b.top < a.bottom - 0.5;
-  const inside = (inner, outer) => inner.left >= outer.left - 0.5 && inner.right <= outer.right + 0.5 && inner.top >= outer.top - 0.5 && inner.bottom <= outer.bottom + 0.5;
-  const page = document.documentElement;
-  if (page.scrollWidth > page.clientWidth) out.push('the page scrolls sideways: ' + page.scrollWidth + ' px in ' + page.clientWidth);
-  for (const svg of document.querySelectorAll('.machine svg')) {
-    const id = svg.dataset.machine;
-    const host = svg.parentElement;
-    if (host.scrollWidth > host.clientWidth || host.scrollHeight > host.clientHeight) out.push(id + ': the diagram needs ' + host.scrollWidth + 'x' + host.scrollHeight + ' px in a ' + host.clientWidth + 'x' + host.clientHeight + ' box: clipped');
-    const drawing = svg.getBoundingClientRect();
-    const frame = host.getBoundingClientRect();
-    if (!inside(drawing, frame)) out.push(id + ': drawn at ' + JSON.stringify(drawing) + ' outside its box ' + JSON.stringify(frame));
-    // Everything drawn (paths and markers included) lies within the viewBox, or the svg cuts it.
-    const view = svg.viewBox.baseVal;
-    const content = svg.getBBox();
-    if (content.x < view.x - 0.5 || content.y < view.y - 0.5 || content.x + content.width > view.x + view.width + 0.5 || content.y + content.height > view.y + view.height + 0.5) {
-      out.push(id + ': content ' + [content.x, content.y, content.width, content.height].join(' ') + ' outside the viewBox ' + [view.x, view.y, view.width, view.height].join(' '));
-    }
-    const labels = [...svg.querySelectorAll('.edge-label')].map((g) => ({ text: g.textContent, box: g.querySelector('rect').getBoundingClientRect(), glyphs: g.querySelector('text').getBoundingClientRect() }));
-    if (labels.length === 0) out.push(id + ': no edge labels drawn');
-    for (let i = 0; i < labels.length; i++) {
-      if (!inside(labels[i].glyphs, labels[i].box)) out.push(id + ': label "' + labels[i].text + '" overflows its box');
-      if (!inside(labels[i].box, drawing)) out.push(id + ': label "' + labels[i].text + '" outside the drawing');
-      for (let j = i + 1; j < labels.length; j++) if (overlap(labels[i].box, labels[j].box)) out.push(id + ': labels "' + labels[i].text + '" and "' + labels[j].text + '" overlap');
-    }
-    for (const g of svg.querySelectorAll('g.state')) {
-      const box = g.querySelector(':scope > rect').getBoundingClientRect();
-      const text = g.querySelector(':scope > text');
-      const name = text.getBoundingClientRect();
-      if (!inside(name, box)) out.push(id + ': "' + text.textContent + '" does not fit its state');
-      if (!inside(box, drawing)) out.push(id + ': state ' + g.dataset.state + ' outside the drawing');
-      for (const l of labels) {
-        if (g.classList.contains('leaf') && overlap(l.box, box)) out.push(id + ': label "' + l.text + '" covers state ' + g.dataset.state);
-        if (overlap(l.box, name)) out.push(id + ': label "' + l.text + '" covers the name of ' + g.dataset.state);
-      }
-    }
-  }
-  return out;
-})()`;
 
 t.test('the dashboard tells clients apart, follows the relay live, draws only relay machines, and dims stale figures', async (t) => {
   const observed = await observedRelay(t, { pushIntervalMs: 20 });
@@ -245,18 +172,4 @@ t.test('refused its stream (503 at --http-max-streams), the page says so, keeps 
   await waitInPage(page, 'the page is live again after the slot frees', `document.getElementById('live').dataset.state === 'live'`, `document.getElementById('live-text').textContent`);
   t.same(await dimmed(page), {}, 'nothing dimmed once live');
   t.same(errors, [], 'no script errors');
-});
-
-t.test('every diagram is readable at any size: no label overlaps, every name fits, nothing clipped', async (t) => {
-  // Every registered machine, the client side's too, so each layout is checked.
-  const { http: server } = await observedRelay(t, { machines: MACHINES });
-  const browser = await launch(t);
-  for (const [width, height] of [[1280, 800], [800, 600], [560, 900]] as const) {
-    const page = await newPage(browser, width, height);
-    await page.goto(server.url);
-    await page.locator('.machine svg').first().waitFor();
-    t.equal(await page.locator('.machine svg').count(), MACHINES.length, `${width}×${height}: one diagram per registered machine`);
-    t.same(await page.evaluate(LAYOUT_PROBLEMS), [], `${width}×${height}: no overlap, no overflow, no clipping`);
-    await page.close();
-  }
 });
