@@ -1,23 +1,19 @@
 /**
- * `npm run machines`: writes every machine's definition (JSON), authored config and Mermaid
- * diagram into docs/machines/, removing files of machines that no longer exist, so the folder
- * can be read in a pull request or opened in the Stately visualizer (docs/OBSERVABILITY.md).
+ * `npm run machines`: writes every registered machine's definition (JSON), authored config and
+ * Mermaid diagram into docs/machines/, removing files of machines that no longer exist, so the
+ * folder can be read in a pull request or opened in the Stately visualizer (docs/OBSERVABILITY.md).
+ * The machines are those of the registry, machines/index.ts.
  */
 import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import {
-  DEFAULT_EXPORT_DIR,
-  DEFAULT_MACHINES_DIR,
-  discoverMachines,
-  exportFiles,
-  isExportArtifact,
-} from '../actors/observe/machine-export.ts';
+import { DEFAULT_EXPORT_DIR, describeMachines, exportFiles, isExportArtifact } from '../actors/observe/machine-export.ts';
+import { MACHINES, type MachineRegistration } from '../machines/index.ts';
 
 /** Options of {@link exportMachines}. */
 export interface ExportMachinesOptions {
-  /** Folder holding `*.machine.ts`. @default machines/ of the project */
-  machinesDir?: string;
+  /** The machines to export. @default MACHINES (machines/index.ts) */
+  registry?: readonly MachineRegistration[];
   /** Folder to write into. @default docs/machines/ of the project */
   outDir?: string;
 }
@@ -25,7 +21,7 @@ export interface ExportMachinesOptions {
 /** Writes the export and returns the names of the files written. */
 export async function exportMachines(options: ExportMachinesOptions = {}): Promise<string[]> {
   const outDir = options.outDir ?? DEFAULT_EXPORT_DIR;
-  const files = exportFiles(await discoverMachines(options.machinesDir ?? DEFAULT_MACHINES_DIR));
+  const files = exportFiles(describeMachines(options.registry ?? MACHINES));
   await mkdir(outDir, { recursive: true });
   const keep = new Set(files.map((f) => f.name));
   for (const existing of await readdir(outDir)) {

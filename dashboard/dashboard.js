@@ -93,6 +93,7 @@ let lastStatus = null;
 
 async function loadMachines() {
   const response = await fetch('api/machines');
+  if (!response.ok) throw new Error(`api/machines: HTTP ${response.status}`);
   const machines = await response.json();
   const host = $('machines');
   host.replaceChildren();
@@ -105,11 +106,18 @@ async function loadMachines() {
     title.textContent = m.id;
     const meta = document.createElement('span');
     meta.className = 'meta';
-    meta.textContent = `${m.exportName} · ${m.source}`;
+    meta.textContent = `${m.source} · ${m.side} side`;
     const live = document.createElement('span');
     live.className = 'count';
     live.textContent = '0 live';
-    header.append(title, meta, live);
+    // On a narrow page the diagram is scaled down to fit; this opens it at its own size.
+    const full = document.createElement('a');
+    full.className = 'full';
+    full.href = `api/machines/${encodeURIComponent(m.id)}.svg`;
+    full.target = '_blank';
+    full.rel = 'noopener';
+    full.textContent = 'full size';
+    header.append(title, meta, live, full);
     const diagram = document.createElement('div');
     diagram.className = 'diagram';
     // The SVG comes from our own relay, drawn from machine definitions; nothing user-supplied.
@@ -251,16 +259,37 @@ function setLive(state, text) {
   document.body.classList.toggle('stale', state !== 'live');
 }
 
+// EventSource retries a dropped stream by itself, but gives up for good on an HTTP error (a 503
+// when the relay has too many live streams, a proxy's 502): then the page retries, slower.
+const RETRY_AFTER_CLOSED_MS = [1000, 2000, 5000, 10000];
+let closedRetries = 0;
+let machinesLoaded = null;
+
+function loadMachinesOnce() {
+  machinesLoaded ??= loadMachines().catch((error) => {
+    // Tried again on the next message: the relay may have been down when the page loaded.
+    machinesLoaded = null;
+    console.error('machines', error);
+  });
+}
+
 function connect() {
   const source = new EventSource('api/events');
-  source.addEventListener('open', () => setLive('live', 'live'));
   source.addEventListener('status', (event) => {
+    closedRetries = 0;
+    // Live only once fresh figures are in: the first message of a stream is the current status.
     setLive('live', 'live');
     draw(JSON.parse(event.data));
+    loadMachinesOnce();
   });
   source.addEventListener('error', () => {
-    // EventSource retries by itself; say so instead of showing stale numbers as live.
-    setLive(source.readyState === EventSource.CLOSED ? 'offline' : 'connecting', source.readyState === EventSource.CLOSED ? 'offline' : 'reconnecting');
+    if (source.readyState === EventSource.CLOSED) {
+      setLive('offline', 'offline, retrying');
+      const delay = RETRY_AFTER_CLOSED_MS[Math.min(closedRetries++, RETRY_AFTER_CLOSED_MS.length - 1)];
+      setTimeout(connect, delay);
+    } else {
+      setLive('connecting', 'reconnecting');
+    }
   });
 }
 
@@ -280,6 +309,6 @@ document.addEventListener('DOMContentLoaded', () => {
     focusedPair = null;
     drawFocus();
   });
-  loadMachines().catch((error) => console.error('machines', error));
+  loadMachinesOnce();
   connect();
 });

@@ -43,6 +43,8 @@ interface StreamState {
 export interface EventStreamEvents {
   /** A stream was cut for a bound (after it was counted in /metrics). */
   'stream.dropped': [{ reason: StreamDropReason; queuedBytes: number }];
+  /** A reader closed its stream (a page went away); the slot is free for another. */
+  'stream.closed': [];
 }
 
 /** The set of open live-update streams of one server. */
@@ -85,7 +87,10 @@ export class EventStreams extends EventEmitter<EventStreamEvents> {
   open(req: http.IncomingMessage, res: http.ServerResponse, first: string): void {
     const state: StreamState = { blockedSince: 0, missed: false };
     this.#streams.set(res, state);
-    req.once('close', () => this.#streams.delete(res));
+    req.once('close', () => {
+      // A stream cut by #drop is already gone from the set, and was reported as dropped.
+      if (this.#streams.delete(res)) this.emit('stream.closed');
+    });
     this.#write(res, state, first);
   }
 

@@ -17,12 +17,8 @@ import type { StoreWriteInfo } from '../../storage/index.ts';
 import { logDrops, type Logger } from '../logger.ts';
 import { combineInspect, createWebSocketInspection, MachineStateTracker, type InspectFn, type MachineOccupancy, type WebSocketInspection } from './inspect.ts';
 import { createRelayMetrics, type RelayMetrics } from './metrics.ts';
-import { discoverMachines, type DiscoveredMachine } from './machine-export.ts';
-import { relayConnectionMachine } from '../../machines/relay-connection.machine.ts';
-import { socketPairMachine } from '../../machines/socket-pair.machine.ts';
-
-/** The machines a relay runs; client-side machines would always show "0 live" on its page. */
-export const RELAY_MACHINE_IDS: readonly string[] = [relayConnectionMachine.id, socketPairMachine.id];
+import { describeMachines } from './machine-export.ts';
+import { machinesOf, type MachineRegistration } from '../../machines/index.ts';
 import { startObserveServer, type ObserveServer } from './observe-server.ts';
 
 export { DEFAULT_INSPECT_URL, createWebSocketInspection, combineInspect, MachineStateTracker } from './inspect.ts';
@@ -61,8 +57,12 @@ export interface AttachOptions {
   host?: string;
   /** @default undefined */
   logger?: Logger;
-  /** Machines drawn on the dashboard. @default the relay's own machines (RELAY_MACHINE_IDS) from machines/ */
-  machines?: readonly DiscoveredMachine[];
+  /**
+   * Machines drawn on the dashboard. @default the registry's relay-side machines
+   * (`machinesOf('relay')`, machines/index.ts): a client-side machine would always show
+   * "0 live" on a relay's page.
+   */
+  machines?: readonly MachineRegistration[];
   /** Live-push coalescing interval. @default DEFAULT_PUSH_INTERVAL_MS (250 ms) */
   pushIntervalMs?: number;
   /** Push interval when nothing changed. @default DEFAULT_HEARTBEAT_INTERVAL_MS (2 s) */
@@ -158,7 +158,7 @@ export function createRelayObservation(options: RelayObservationOptions = {}): R
           };
         },
         metrics,
-        machines: attachOptions.machines ?? (await discoverMachines()).filter((m) => RELAY_MACHINE_IDS.includes(m.id)),
+        machines: describeMachines(attachOptions.machines ?? machinesOf('relay')),
         host: attachOptions.host,
         port: attachOptions.port,
         logger: attachOptions.logger,

@@ -1,12 +1,13 @@
 /**
- * Machine definitions as data: discovery of every `machines/*.machine.ts`, their JSON definition
- * (xstate's `machine.toJSON()`), their authored config (what the Stately visualizer imports) and a
- * Mermaid `stateDiagram-v2`. `npm run machines` writes these into docs/machines/, the dashboard
- * draws its diagrams from the same JSON, and a spec keeps the committed files in step.
+ * Machine definitions as data: every machine of the registry (machines/index.ts) with its JSON
+ * definition (xstate's `machine.toJSON()`), its authored config (what the Stately visualizer
+ * imports) and a Mermaid `stateDiagram-v2`. `npm run machines` writes these into docs/machines/,
+ * the dashboard draws its diagrams from the same JSON, and a spec keeps the committed files in
+ * step.
  */
-import { readdir } from 'node:fs/promises';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import path from 'node:path';
+import { MACHINES, type MachineRegistration, type MachineSide } from '../../machines/index.ts';
 
 /** A transition as it appears in xstate's JSON definition. */
 export interface TransitionJSON {
@@ -30,12 +31,12 @@ export interface StateNodeJSON {
   order?: number;
 }
 
-/** One machine found in the machines folder. */
-export interface DiscoveredMachine {
+/** One registered machine as data: what the export writes and the dashboard draws. */
+export interface MachineDescription {
   /** The machine's id (config `id`), unique across the project. */
   id: string;
-  /** The export name, e.g. `socketConnectionMachine`. */
-  exportName: string;
+  /** Who runs it (machines/index.ts). */
+  side: MachineSide;
   /** The source file relative to the project root, with forward slashes. */
   source: string;
   /** `machine.toJSON()`: the normalised definition (targets resolved to ids). */
@@ -44,64 +45,33 @@ export interface DiscoveredMachine {
   config: unknown;
 }
 
-/** What a module must expose for an export to count as a machine. */
-interface MachineLike {
-  id: string;
-  config: unknown;
-  toJSON(): unknown;
-}
-
-function isMachineLike(value: unknown): value is MachineLike {
-  return (
-    typeof value === 'object' &&
-    value !== null &&
-    typeof (value as MachineLike).toJSON === 'function' &&
-    typeof (value as MachineLike).id === 'string' &&
-    'config' in value
-  );
-}
-
 /** The project root (two levels above this file). */
 export const PROJECT_ROOT = fileURLToPath(new URL('../../', import.meta.url));
-/** Where machine files live. */
-export const DEFAULT_MACHINES_DIR = path.join(PROJECT_ROOT, 'machines');
 /** Where `npm run machines` writes. */
 export const DEFAULT_EXPORT_DIR = path.join(PROJECT_ROOT, 'docs', 'machines');
-
-// `.machine.ts` in a checkout, `.machine.js` in the npm package (compiled, no sources shipped).
-const MACHINE_FILE_SUFFIX = `.machine${path.extname(fileURLToPath(import.meta.url))}`;
-const MACHINE_EXPORT_SUFFIX = 'Machine';
+/** The folder the registry's `file` names are in, relative to the project root. */
+const MACHINES_FOLDER = 'machines';
 
 /**
- * Imports every `*.machine.ts` in `dir` and returns each exported `*Machine`, sorted by id so
- * the output is stable.
+ * Every machine of `registry` (default: the project's, machines/index.ts) as data, sorted by id
+ * so the output is stable. Ids must be unique: they name the export's files and the page's
+ * diagrams.
  */
-export async function discoverMachines(dir: string = DEFAULT_MACHINES_DIR): Promise<DiscoveredMachine[]> {
-  let files: string[];
-  try {
-    files = (await readdir(dir)).filter((f) => f.endsWith(MACHINE_FILE_SUFFIX)).sort();
-  } catch (error) {
-    // A project with no machines yet has nothing to export; anything else is a real fault.
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw error;
-  }
-  const found: DiscoveredMachine[] = [];
-  for (const file of files) {
-    const full = path.join(dir, file);
-    const mod = (await import(pathToFileURL(full).href)) as Record<string, unknown>;
-    for (const [exportName, value] of Object.entries(mod)) {
-      if (!exportName.endsWith(MACHINE_EXPORT_SUFFIX) || !isMachineLike(value)) continue;
-      found.push({
-        id: value.id,
-        exportName,
-        source: path.relative(PROJECT_ROOT, full).split(path.sep).join('/'),
-        // A JSON round trip drops functions and undefined, as the inspector's serialiser does.
-        definition: JSON.parse(JSON.stringify(value.toJSON())) as StateNodeJSON,
-        config: JSON.parse(JSON.stringify(value.config, jsonSafeReplacer)) as unknown,
-      });
-    }
-  }
-  return found.sort((a, b) => a.id.localeCompare(b.id));
+export function describeMachines(registry: readonly MachineRegistration[] = MACHINES): MachineDescription[] {
+  const seen = new Set<string>();
+  const described = registry.map(({ machine, side, file }): MachineDescription => {
+    if (seen.has(machine.id)) throw new Error(`two registered machines have the id ${JSON.stringify(machine.id)}`);
+    seen.add(machine.id);
+    return {
+      id: machine.id,
+      side,
+      source: `${MACHINES_FOLDER}/${file}`,
+      // A JSON round trip drops functions and undefined, as the inspector's serialiser does.
+      definition: JSON.parse(JSON.stringify(machine.toJSON())) as StateNodeJSON,
+      config: JSON.parse(JSON.stringify(machine.config, jsonSafeReplacer)) as unknown,
+    };
+  });
+  return described.sort((a, b) => a.id.localeCompare(b.id));
 }
 
 /** Inline functions in an authored config become `{ type: name }`, as @statelyai/inspect does. */
@@ -205,11 +175,11 @@ export interface ExportFile {
  * `<id>.config.json` (authored config, for the Stately visualizer) and `<id>.mmd` (Mermaid),
  * plus `index.json` listing them.
  */
-export function exportFiles(machines: readonly DiscoveredMachine[]): ExportFile[] {
+export function exportFiles(machines: readonly MachineDescription[]): ExportFile[] {
   const files: ExportFile[] = [];
   const index = machines.map((m) => ({
     id: m.id,
-    exportName: m.exportName,
+    side: m.side,
     source: m.source,
     definition: `${m.id}.json`,
     config: `${m.id}.config.json`,

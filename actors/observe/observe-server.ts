@@ -13,7 +13,8 @@ import { fileURLToPath } from 'node:url';
 import type { Logger } from '../logger.ts';
 import { DEFAULT_STATUS_LIST_LIMIT, type StatusQuery } from '../relay/relay.actor.ts';
 import type { RelayMetrics } from './metrics.ts';
-import type { DiscoveredMachine } from './machine-export.ts';
+import type { MachineDescription } from './machine-export.ts';
+import type { MachineSide } from '../../machines/index.ts';
 import { renderStateDiagramSvg } from './state-diagram.ts';
 import { listenError } from './errors.ts';
 import { EventStreams } from './event-streams.ts';
@@ -58,7 +59,7 @@ export interface ObserveServerOptions {
   /** Served at /metrics; 404 when absent. @default undefined */
   metrics?: RelayMetrics;
   /** Machines drawn on the page and served at /api/machines. @default [] */
-  machines?: readonly DiscoveredMachine[];
+  machines?: readonly MachineDescription[];
   /** @default DEFAULT_HTTP_HOST ('127.0.0.1') */
   host?: string;
   /** 0 picks a free port. @default 0 */
@@ -95,7 +96,7 @@ export interface ObserveServer {
 
 interface MachineView {
   id: string;
-  exportName: string;
+  side: MachineSide;
   source: string;
   definition: unknown;
   svg: string;
@@ -114,7 +115,7 @@ export async function startObserveServer(options: ObserveServerOptions): Promise
   const machinesReady: Promise<MachineView[]> = Promise.all(
     (options.machines ?? []).map(async (m) => ({
       id: m.id,
-      exportName: m.exportName,
+      side: m.side,
       source: m.source,
       definition: m.definition,
       svg: await renderStateDiagramSvg(m.definition),

@@ -2,12 +2,17 @@ import t from 'tap';
 import { mkdtemp, readdir, readFile, rm, writeFile, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { setup } from 'xstate';
 import { exportMachines } from '../../cli/export-machines.ts';
-import { DEFAULT_EXPORT_DIR, discoverMachines, exportFiles, toMermaid } from '../../actors/observe/machine-export.ts';
+import { DEFAULT_EXPORT_DIR, PROJECT_ROOT, describeMachines, exportFiles, toMermaid } from '../../actors/observe/machine-export.ts';
+import { MACHINES, machinesOf } from '../../machines/index.ts';
 
-t.test('the committed docs/machines export is in step with machines/', async (t) => {
-  const machines = await discoverMachines();
-  t.ok(machines.length > 0, 'at least one machine is discovered');
+const MACHINES_DIR = path.join(PROJECT_ROOT, 'machines');
+
+t.test('the committed docs/machines export is in step with the registry', async (t) => {
+  const machines = describeMachines();
+  t.equal(machines.length, MACHINES.length, 'one description per registered machine');
   const expected = exportFiles(machines);
   const committed = (await readdir(DEFAULT_EXPORT_DIR)).filter((f) => f.endsWith('.json') || f.endsWith('.mmd')).sort();
   t.same(committed, expected.map((f) => f.name).sort(), 'same files (run `npm run machines` after changing a machine)');
@@ -17,32 +22,53 @@ t.test('the committed docs/machines export is in step with machines/', async (t)
   }
 });
 
-t.test('exports a fixture machine as JSON definition, config and Mermaid, and drops stale files', async (t) => {
+t.test('every machine exported by a machines/*.machine.ts file is in the registry, under its own file', async (t) => {
+  const files = (await readdir(MACHINES_DIR)).filter((f) => f.endsWith('.machine.ts')).sort();
+  t.ok(files.length > 0, 'machine files found');
+  t.same([...new Set(MACHINES.map((m) => m.file))].sort(), files, 'the registry names exactly the machine files there are');
+  let found = 0;
+  for (const file of files) {
+    const mod = (await import(pathToFileURL(path.join(MACHINES_DIR, file)).href)) as Record<string, unknown>;
+    for (const [name, value] of Object.entries(mod)) {
+      // A machine is what xstate's createMachine returns: an id, a config and toJSON.
+      if (typeof value !== 'object' || value === null || !('config' in value) || typeof (value as { toJSON?: unknown }).toJSON !== 'function') continue;
+      found++;
+      const entry = MACHINES.find((m) => m.machine === value);
+      t.ok(entry, `${name} from ${file} is registered in machines/index.ts`);
+      t.equal(entry?.file, file, `${name} is registered under its own file`);
+    }
+  }
+  t.equal(found, MACHINES.length, 'and the registry holds nothing that no file exports');
+  t.equal(new Set(MACHINES.map((m) => m.machine.id)).size, MACHINES.length, 'machine ids are unique');
+});
+
+t.test('machinesOf picks the registered side, and duplicate ids are refused', async (t) => {
+  const relay = machinesOf('relay').map((m) => m.machine.id);
+  const client = machinesOf('client').map((m) => m.machine.id);
+  t.same([...relay, ...client].sort(), MACHINES.map((m) => m.machine.id).sort(), 'every machine is on exactly one side');
+  t.ok(relay.includes('relayConnection') && relay.includes('socketPair'), 'the relay runs its connections and pairs');
+  t.ok(client.includes('client') && !relay.includes('client'), 'the client machine is client-side');
+  const [first] = MACHINES;
+  t.throws(() => describeMachines([first!, { ...first!, file: 'copy.machine.ts' }]), /two registered machines have the id/);
+});
+
+t.test('exports a registered machine as JSON definition, config and Mermaid, and drops stale files', async (t) => {
   const dir = await mkdtemp(path.join(tmpdir(), 'alphanet-machines-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
-  const machinesDir = path.join(dir, 'machines');
   const outDir = path.join(dir, 'out');
-  await mkdir(machinesDir);
   await mkdir(outDir);
   await writeFile(path.join(outDir, 'gone.json'), '{}');
   await writeFile(path.join(outDir, 'README.md'), 'kept');
-  // The fixture lives outside the project, so it names xstate by its resolved URL and says it is ESM.
-  await writeFile(path.join(dir, 'package.json'), '{"type":"module"}');
-  await writeFile(
-    path.join(machinesDir, 'door.machine.ts'),
-    `import { setup } from '${import.meta.resolve('xstate')}';
-export const doorMachine = setup({ guards: { unlocked: () => true }, delays: { autoClose: 1000 } }).createMachine({
-  id: 'door', initial: 'closed',
-  states: {
-    closed: { on: { 'door.open': { target: 'opened', guard: 'unlocked' } } },
-    opened: { initial: 'swinging', states: { swinging: { after: { autoClose: 'still' } }, still: {} }, on: { 'door.close': 'closed', 'door.break': 'broken' } },
-    broken: { type: 'final' },
-  },
-});
-export const notAMachine = 42;
-`,
-  );
-  const written = await exportMachines({ machinesDir, outDir });
+  const doorMachine = setup({ guards: { unlocked: () => true }, delays: { autoClose: 1000 } }).createMachine({
+    id: 'door',
+    initial: 'closed',
+    states: {
+      closed: { on: { 'door.open': { target: 'opened', guard: 'unlocked' } } },
+      opened: { initial: 'swinging', states: { swinging: { after: { autoClose: 'still' } }, still: {} }, on: { 'door.close': 'closed', 'door.break': 'broken' } },
+      broken: { type: 'final' },
+    },
+  });
+  const written = await exportMachines({ registry: [{ machine: doorMachine, side: 'client', file: 'door.machine.ts' }], outDir });
   t.same(written.sort(), ['door.config.json', 'door.json', 'door.mmd', 'index.json']);
   t.same((await readdir(outDir)).sort(), ['README.md', 'door.config.json', 'door.json', 'door.mmd', 'index.json']);
 
@@ -53,7 +79,7 @@ export const notAMachine = 42;
   const config = JSON.parse(await readFile(path.join(outDir, 'door.config.json'), 'utf8'));
   t.equal(config.states.closed.on['door.open'].guard, 'unlocked', 'the authored config keeps named references');
   const index = JSON.parse(await readFile(path.join(outDir, 'index.json'), 'utf8'));
-  t.match(index, [{ id: 'door', exportName: 'doorMachine', mermaid: 'door.mmd' }]);
+  t.same(index, [{ id: 'door', side: 'client', source: 'machines/door.machine.ts', definition: 'door.json', config: 'door.config.json', mermaid: 'door.mmd' }]);
 
   const mermaid = await readFile(path.join(outDir, 'door.mmd'), 'utf8');
   t.equal(mermaid, toMermaid(definition));

@@ -1,129 +1,175 @@
-import t from 'tap';
-import { existsSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { chromium } from 'playwright-core';
-import { formatIpv4 } from '../../protocol/index.ts';
-import { observedRelay, openPair } from './observed-relay.ts';
-import { discoverMachines } from '../../actors/observe/machine-export.ts';
-
-const CHROMIUM = '/usr/bin/chromium';
-const UI_TIMEOUT_MS = 10_000;
-const LAUNCH_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
-
 /**
- * Runs in the page: every way a diagram can be unreadable, as messages (none when all is well).
- * Boxes are compared on screen (getBoundingClientRect), so scaling to a narrow page counts too.
+ * The dashboard in Debian's Chromium, against a live relay: what a client row, the machine
+ * diagrams and the live badge tell, and what happens when the live stream goes. The diagrams'
+ * layout at several sizes is dashboard-layout.spec.ts.
  */
-const LAYOUT_PROBLEMS = `(() => {
-  const out = [];
-  const overlap = (a, b) => a.left < b.right - 0.5 && b.left < a.right - 0.5 && a.top < b.bottom - 0.5 && b.top < a.bottom - 0.5;
-  const inside = (inner, outer) => inner.left >= outer.left - 0.5 && inner.right <= outer.right + 0.5 && inner.top >= outer.top - 0.5 && inner.bottom <= outer.bottom + 0.5;
-  for (const svg of document.querySelectorAll('.machine svg')) {
-    const id = svg.dataset.machine;
-    const drawing = svg.getBoundingClientRect();
-    const host = svg.parentElement.getBoundingClientRect();
-    if (drawing.right > host.right + 0.5 || drawing.left < host.left - 0.5) out.push(id + ': drawn ' + drawing.width + ' px wide in ' + host.width + ' px: clipped');
-    const labels = [...svg.querySelectorAll('.edge-label')].map((g) => ({ text: g.textContent, box: g.querySelector('rect').getBoundingClientRect(), glyphs: g.querySelector('text').getBoundingClientRect() }));
-    for (let i = 0; i < labels.length; i++) {
-      if (!inside(labels[i].glyphs, labels[i].box)) out.push(id + ': label "' + labels[i].text + '" overflows its box');
-      if (!inside(labels[i].box, drawing)) out.push(id + ': label "' + labels[i].text + '" outside the drawing');
-      for (let j = i + 1; j < labels.length; j++) if (overlap(labels[i].box, labels[j].box)) out.push(id + ': labels "' + labels[i].text + '" and "' + labels[j].text + '" overlap');
-    }
-    for (const g of svg.querySelectorAll('g.state')) {
-      const box = g.querySelector(':scope > rect').getBoundingClientRect();
-      const text = g.querySelector(':scope > text');
-      if (!inside(text.getBoundingClientRect(), box)) out.push(id + ': "' + text.textContent + '" does not fit its state');
-      if (!inside(box, drawing)) out.push(id + ': state ' + g.dataset.state + ' outside the drawing');
-      if (g.classList.contains('leaf')) for (const l of labels) if (overlap(l.box, box)) out.push(id + ': label "' + l.text + '" covers state ' + g.dataset.state);
-    }
-  }
-  return out;
+import t, { type Test } from 'tap';
+import http from 'node:http';
+import type { Page } from 'playwright-core';
+import { formatIpv4 } from '../../protocol/index.ts';
+import { machinesOf } from '../../machines/index.ts';
+import { observedRelay, openPair } from './observed-relay.ts';
+import { cuttableProxy } from './cuttable-proxy.ts';
+import { launch, newPage, waitInPage } from './browser.ts';
+import { summarisePng } from './png.ts';
+import { fetchWithin, waiter, within } from './wait.ts';
+
+/** The opacity dashboard.css gives figures while the live stream is down. */
+const STALE_OPACITY = '0.45';
+
+/** A client row of the page as header → cell text, or null when there is no such row. */
+const clientRow = (id: number) => `(() => {
+  const table = document.getElementById('clients');
+  const heads = [...table.tHead.rows[0].cells].map((c) => c.textContent.trim());
+  const row = table.querySelector('tbody tr[data-key="${id}"]');
+  return row ? Object.fromEntries([...row.cells].map((c, i) => [heads[i], c.textContent.trim()])) : null;
 })()`;
 
-t.test('the dashboard shows clients and socket connections live, and highlights machine states', async (t) => {
-  // No skip: CI installs Chromium with .ci/install-chromium.sh, and a missing browser is a failure.
-  t.ok(existsSync(CHROMIUM), `${CHROMIUM} exists (run .ci/install-chromium.sh)`);
+/** Computed opacity of each figure the page dims while the stream is down, by selector. */
+const FIGURE_OPACITY = `(() => Object.fromEntries(['#stat-clients', '#stat-bytes', '#clients tbody', '#sockets tbody', '#clients-count', '.machine svg'].map((s) => [s, getComputedStyle(document.querySelector(s)).opacity])))()`;
+
+/** The figures whose opacity is not 1, with their opacity. */
+async function dimmed(page: Page): Promise<Record<string, string>> {
+  const opacities = (await page.evaluate(FIGURE_OPACITY)) as Record<string, string>;
+  return Object.fromEntries(Object.entries(opacities).filter(([, o]) => o !== '1'));
+}
+
+t.test('the dashboard tells clients apart, follows the relay live, draws only relay machines, and dims stale figures', async (t) => {
   const observed = await observedRelay(t, { pushIntervalMs: 20 });
-  const { http: server, open } = observed;
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: LAUNCH_ARGS });
-  // The default launch context is a fresh temporary profile, removed on close.
-  t.teardown(() => browser.close());
-  const page = await browser.newPage({ viewport: { width: 1280, height: 1100 }, colorScheme: 'light' });
+  const { relay, open } = observed;
+  // The browser talks to the relay's HTTP side through a proxy the spec can cut.
+  const proxy = await cuttableProxy(t, observed.http.port);
+  const browser = await launch(t);
+  const page = await newPage(browser, 1280, 800);
   const errors: string[] = [];
   page.on('pageerror', (e) => errors.push(e.message));
   let navigations = 0;
   page.on('framenavigated', () => navigations++);
 
-  await page.goto(server.url);
-  await page.locator('#live[data-state="live"]').waitFor({ timeout: UI_TIMEOUT_MS });
+  await page.goto(proxy.url);
+  await page.locator('#live[data-state="live"]').waitFor();
   t.equal(await page.locator('#clients-empty').isVisible(), true, 'starts with no clients');
 
+  // Two connections from one machine (same real and virtual IP) and one from another.
   const a = await open('127.0.0.2');
-  const va = formatIpv4(a.virtualIp.ip);
-  const row = page.locator('#clients tbody tr', { hasText: va });
-  await row.waitFor({ timeout: UI_TIMEOUT_MS });
-  t.match(await row.innerText(), /127\.0\.0\.2/, 'real IP beside the virtual IP');
-  const clientId = observed.relay.status().clients[0]!.id;
-  t.equal(await row.locator('td').first().innerText(), String(clientId), 'the client id comes first, so two connections of one machine differ');
-
+  const a2 = await open('127.0.0.2');
   const b = await open('127.0.0.3');
+  const va = formatIpv4(a.virtualIp.ip);
   const vb = formatIpv4(b.virtualIp.ip);
+  t.equal(formatIpv4(a2.virtualIp.ip), va, 'one machine, one virtual IP');
+  for (let port = 7001; port <= 7006; port++) await a.client.bind(port);
   const { connectionId } = await openPair(a, b, 6000);
+  const [idA, idA2] = relay.status().clients.filter((c) => c.realIp === '127.0.0.2').map((c) => c.id).sort((x, y) => x - y);
+  const idB = relay.status().clients.find((c) => c.realIp === '127.0.0.3')!.id;
+
+  // a has 7001–7006 and the source port of the pair: the first four, then how many more.
+  await waitInPage(page, 'client a shows its ports', `${clientRow(idA!)}?.Ports === '7001, 7002, 7003, 7004 +3'`, clientRow(idA!));
+  t.match(await page.evaluate(clientRow(idA!)), { '#': String(idA), 'Virtual IP': va, 'Real IP': '127.0.0.2', Ports: '7001, 7002, 7003, 7004 +3', Sockets: '1' }, 'client a: id, virtual and real IP, first ports and count, sockets');
+  t.match(await page.evaluate(clientRow(idA2!)), { '#': String(idA2), 'Virtual IP': va, 'Real IP': '127.0.0.2', Ports: '—', Sockets: '0' }, 'its second connection: same IPs, its own id, no ports, no sockets');
+  await waitInPage(page, 'client b shows its port', `${clientRow(idB)}?.Ports === '6000'`, clientRow(idB));
+  t.match(await page.evaluate(clientRow(idB)), { '#': String(idB), 'Virtual IP': vb, 'Real IP': '127.0.0.3', Ports: '6000', Sockets: '1' }, 'client b');
+  t.equal(await page.locator('#clients thead th').first().innerText(), '#', 'the id comes first');
+
   const socketRow = page.locator(`#sockets tbody tr[data-key="${connectionId}"]`);
-  await socketRow.waitFor({ timeout: UI_TIMEOUT_MS });
+  await socketRow.waitFor();
   const text = await socketRow.innerText();
   t.match(text, `${vb}:6000`, 'the listening end');
   t.match(text, va, 'the connecting end');
   t.match(text, 'active.open', 'its machine state');
-  const rowB = page.locator('#clients tbody tr', { hasText: vb });
-  await rowB.locator('td.ports', { hasText: '6000' }).waitFor({ timeout: UI_TIMEOUT_MS });
-  t.equal(await rowB.locator('td').nth(4).innerText(), '1', 'its socket count');
   t.equal(navigations, 1, 'no reload: one navigation only');
 
-  const active = page.locator('svg[data-machine="socketPair"] g.state.active[data-state="socketPair.active.open"]');
-  await active.waitFor({ timeout: UI_TIMEOUT_MS });
-  t.equal(await page.locator('svg[data-machine="socketPair"] g.state.active[data-state="socketPair.active.open"] .badge text').textContent(), '1');
-  t.equal(await page.locator('svg[data-machine="socketPair"] g.state.active[data-state="socketPair.requested"]').count(), 0, 'only the current state is lit');
-  // Expressions as strings: the specs compile without the DOM library.
-  const fill = await page.evaluate(
-    `getComputedStyle(document.querySelector('svg[data-machine="socketPair"] g.state.active[data-state="socketPair.active.open"] rect')).fill`,
-  );
-  t.equal(fill, 'rgb(99, 102, 241)', 'the highlighted state is painted in the accent colour');
+  // Only relay-side machines, chosen by the registry, and every machine the relay ran among them.
+  const drawn = (await page.evaluate(`[...document.querySelectorAll('.machine')].map((m) => m.dataset.machine)`)) as string[];
+  const relaySide = machinesOf('relay').map((m) => m.machine.id);
+  t.same([...drawn].sort(), [...relaySide].sort(), 'the diagrams are the registry’s relay-side machines');
+  for (const m of machinesOf('client')) t.notOk(drawn.includes(m.machine.id), `no ${m.machine.id} diagram (client side: always 0 live on a relay)`);
+  for (const id of observed.ranMachines) t.ok(drawn.includes(id), `${id}, which the relay ran, is drawn`);
+  for (const id of drawn) {
+    // Scaled down on a narrow page, each diagram links to itself at full size.
+    const href = await page.locator(`.machine[data-machine="${id}"] a.full`).getAttribute('href');
+    const full = await fetchWithin(new URL(href ?? '', `${proxy.url}/`).href);
+    t.match(await full.text(), new RegExp(`^<svg [^>]*data-machine="${id}"`), `${id}: the full-size link opens its diagram`);
+  }
+  await waitInPage(page, 'relayConnection counts three live actors', `document.querySelector('.machine[data-machine="relayConnection"] .count').textContent === '3 live'`, `document.querySelector('.machine[data-machine="relayConnection"] .count').textContent`);
 
+  const litState = 'svg[data-machine="socketPair"] g.state.active[data-state="socketPair.active.open"]';
+  await page.locator(litState).waitFor();
+  t.equal(await page.locator(`${litState} .badge text`).textContent(), '1');
+  t.equal(await page.locator('svg[data-machine="socketPair"] g.state.active[data-state="socketPair.requested"]').count(), 0, 'only the current state is lit');
+  t.equal(await page.evaluate(`getComputedStyle(document.querySelector('${litState} rect')).fill`), 'rgb(99, 102, 241)', 'the highlighted state is painted in the accent colour');
   await socketRow.hover();
-  await page.locator('svg[data-machine="socketPair"] g.state.focus[data-state="socketPair.active.open"]').waitFor({ timeout: UI_TIMEOUT_MS });
-  await page.screenshot({ path: path.join(tmpdir(), 'alphanet-dashboard-light.png'), fullPage: true });
+  await page.locator('svg[data-machine="socketPair"] g.state.focus[data-state="socketPair.active.open"]').waitFor();
+
+  // What a user sees: a full viewport, light, then dark after the theme button.
+  const light = summarisePng(await page.screenshot());
+  t.match(light, { width: 1280, height: 800 }, 'light screenshot: the viewport');
+  t.ok(light.colours > 50, `light screenshot is not blank (${light.colours} colours)`);
+  t.ok(light.meanLuminance > 170, `light theme is light (mean luminance ${light.meanLuminance.toFixed(0)})`);
   await page.locator('#theme').click();
   t.equal(await page.evaluate('document.documentElement.dataset.theme'), 'dark');
-  await page.screenshot({ path: path.join(tmpdir(), 'alphanet-dashboard-dark.png'), fullPage: true });
-  t.same(
-    await page.evaluate(`[...document.querySelectorAll('.machine')].map((m) => m.dataset.machine)`),
-    ['relayConnection', 'socketPair'],
-    'only the machines a relay runs',
-  );
+  const dark = summarisePng(await page.screenshot());
+  t.match(dark, { width: 1280, height: 800 }, 'dark screenshot: the viewport');
+  t.ok(dark.colours > 50, `dark screenshot is not blank (${dark.colours} colours)`);
+  t.ok(dark.meanLuminance < 80, `dark theme is dark (mean luminance ${dark.meanLuminance.toFixed(0)})`);
 
-  // The stream goes down: figures stay, dimmed, and the page says so.
-  await server.close();
-  await page.locator('#live:not([data-state="live"])').waitFor({ timeout: UI_TIMEOUT_MS });
-  await page.waitForFunction(`getComputedStyle(document.getElementById('stat-clients')).opacity === '0.45'`, undefined, { timeout: UI_TIMEOUT_MS });
-  t.equal(await page.locator('#stat-clients').innerText(), '2', 'the last figure stays on the page');
+  t.same(await dimmed(page), {}, 'live: nothing dimmed');
+  // The relay's HTTP side goes away: figures stay, dimmed, and the page says it is reconnecting.
+  proxy.cut();
+  await waitInPage(page, 'the badge says reconnecting', `document.getElementById('live-text').textContent === 'reconnecting'`, `document.getElementById('live-text').textContent`);
+  await waitInPage(page, 'every figure is dimmed', `Object.values(${FIGURE_OPACITY}).every((o) => o === '${STALE_OPACITY}')`, FIGURE_OPACITY);
+  t.equal(await page.evaluate(`document.body.classList.contains('stale')`), true, 'the page is marked stale');
+  t.equal(await page.locator('#stat-clients').innerText(), '3', 'the last figure stays on the page');
+
+  // It comes back: fresh figures (a client that joined meanwhile), not dimmed.
+  await open('127.0.0.4');
+  proxy.restore();
+  await waitInPage(page, 'the page is live again', `document.getElementById('live').dataset.state === 'live'`, `document.getElementById('live-text').textContent`);
+  await waitInPage(page, 'the new client is counted', `document.getElementById('stat-clients').textContent === '4'`, `document.getElementById('stat-clients').textContent`);
+  t.same(await dimmed(page), {}, 'live again: nothing dimmed');
+  t.equal(await page.evaluate(`document.body.classList.contains('stale')`), false, 'no longer stale');
+  t.equal(navigations, 1, 'it reconnected without a reload');
   t.same(errors, [], 'no script errors');
 });
 
-t.test('every diagram is readable at any width: no label overlaps, every name fits, nothing clipped', async (t) => {
-  t.ok(existsSync(CHROMIUM), `${CHROMIUM} exists (run .ci/install-chromium.sh)`);
-  // Every machine, the client's too, so each layout is checked.
-  const { http: server } = await observedRelay(t, { machines: await discoverMachines() });
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: LAUNCH_ARGS });
-  t.teardown(() => browser.close());
-  for (const width of [1280, 900, 560]) {
-    const page = await browser.newPage({ viewport: { width, height: 900 }, colorScheme: 'light' });
-    await page.goto(server.url);
-    await page.locator('.machine svg').first().waitFor({ timeout: UI_TIMEOUT_MS });
-    t.equal(await page.locator('.machine svg').count(), 4, `${width} px: four diagrams`);
-    t.same(await page.evaluate(LAYOUT_PROBLEMS), [], `${width} px: no overlap, no overflow, no clipping`);
-    await page.screenshot({ path: path.join(tmpdir(), `alphanet-dashboard-${width}.png`), fullPage: true });
-    await page.close();
-  }
+/** A subscriber straight to the relay's /api/events (not through the proxy), once it has its stream. */
+function subscribe(t: Test, url: string): Promise<http.ClientRequest> {
+  const stream = new Promise<http.ClientRequest>((resolve, reject) => {
+    const req = http.get(`${url}/api/events`, (res) => {
+      if (res.statusCode === 200) resolve(req);
+      else reject(new Error(`/api/events answered ${res.statusCode}`));
+    });
+    req.on('error', (error) => reject(error));
+    t.teardown(() => req.destroy());
+  });
+  return within('a direct subscriber gets its stream', stream);
+}
+
+t.test('refused its stream (503 at --http-max-streams), the page says so, keeps retrying and comes back', async (t) => {
+  const observed = await observedRelay(t, { maxEventStreams: 1, pushIntervalMs: 20 });
+  const server = observed.http;
+  const proxy = await cuttableProxy(t, server.port);
+  const browser = await launch(t);
+  const page = await newPage(browser, 1280, 800);
+  const errors: string[] = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  await page.goto(proxy.url);
+  await page.locator('#live[data-state="live"]').waitFor();
+  await page.locator('.machine svg').first().waitFor();
+
+  // The page's stream goes, and another subscriber takes the only slot before the page is back.
+  const { wake, until } = waiter();
+  server.streams.on('stream.closed', wake);
+  proxy.cut();
+  await until('the relay sees the page’s stream close', () => server.streams.size === 0);
+  const other = await subscribe(t, server.url);
+  proxy.restore();
+  // EventSource gives up for good on a 503; the page must not.
+  await waitInPage(page, 'the page says it is offline', `document.getElementById('live').dataset.state === 'offline'`, `document.getElementById('live-text').textContent`);
+  t.equal(await page.locator('#live-text').innerText(), 'offline, retrying');
+  t.equal(Object.keys(await dimmed(page)).length, 6, 'every figure dimmed while offline');
+
+  other.destroy();
+  await waitInPage(page, 'the page is live again after the slot frees', `document.getElementById('live').dataset.state === 'live'`, `document.getElementById('live-text').textContent`);
+  t.same(await dimmed(page), {}, 'nothing dimmed once live');
+  t.same(errors, [], 'no script errors');
 });

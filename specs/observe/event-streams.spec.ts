@@ -6,8 +6,8 @@ import { EventEmitter } from 'eventemitter3';
 import { startObserveServer, type ObserveServer } from '../../actors/observe/observe-server.ts';
 import { createRelayMetrics } from '../../actors/observe/metrics.ts';
 import type { RelayBus, RelayBusEvents } from '../../actors/relay/relay-events.ts';
+import { WAIT_MS, fetchWithin, within } from './wait.ts';
 
-const WAIT_MS = 10_000;
 /** Big pushes, so a reader that stops fills the kernel's buffers within a few dozen of them. */
 const BLOB = 'x'.repeat(256 * 1024);
 
@@ -90,7 +90,7 @@ async function stalledSubscriber(t: Test, server: ObserveServer): Promise<net.So
   const socket = net.connect({ host: '127.0.0.1', port: server.port });
   t.teardown(() => socket.destroy());
   socket.on('error', () => {});
-  await once(socket, 'connect');
+  await within('the stalled subscriber connects', once(socket, 'connect'));
   socket.pause();
   socket.write('GET /api/events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
   return socket;
@@ -155,9 +155,9 @@ t.test('more than --http-max-streams subscribers get 503, counted', async (t) =>
     await server.close();
     metrics.close();
   });
-  const first = await fetch(`${server.url}/api/events`);
+  const first = await fetchWithin(`${server.url}/api/events`);
   t.equal(first.status, 200);
   t.teardown(() => first.body?.cancel());
-  t.equal((await fetch(`${server.url}/api/events`)).status, 503);
+  t.equal((await fetchWithin(`${server.url}/api/events`)).status, 503);
   t.match(await metrics.metrics(), /alphanet_http_event_streams_rejected_total 1\n/);
 });

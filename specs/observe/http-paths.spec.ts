@@ -2,6 +2,7 @@ import t from 'tap';
 import net from 'node:net';
 import fc from 'fast-check';
 import { observedRelay } from './observed-relay.ts';
+import { fetchWithin } from './wait.ts';
 
 const RESPONSE_TIMEOUT_MS = 5_000;
 
@@ -40,7 +41,7 @@ t.test('paths that used to answer 500 answer 4xx', async (t) => {
   t.equal(await statusOf(server.port, '/api/status?offset=1e3'), 400, 'an offset that is not a whole number');
   t.equal(await statusOf(server.port, 'http://127.0.0.1/api/status'), 400, 'an absolute-form target (meant for a proxy)');
   t.equal(await statusOf(server.port, '/api/status', 'DELETE'), 405);
-  const body = await (await fetch(`${server.url}/api/machines/%E0%A4%A.svg`)).json();
+  const body = await (await fetchWithin(`${server.url}/api/machines/%E0%A4%A.svg`)).json();
   t.match(body, { error: /malformed percent-encoding/ }, 'the 400 says why');
 });
 

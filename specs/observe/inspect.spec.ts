@@ -4,6 +4,7 @@ import { WebSocketServer } from 'ws';
 import type { AddressInfo } from 'node:net';
 import { PacketType } from '../../protocol/index.ts';
 import { observedRelay, openPair } from './observed-relay.ts';
+import { waiter, within } from './wait.ts';
 
 interface Received {
   type: string;
@@ -16,22 +17,19 @@ interface Received {
 
 t.test('--inspect streams actor registration, events and snapshots with real state names to a ws server', async (t) => {
   const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
-  await once(wss, 'listening');
+  await within('the inspector ws server listens', once(wss, 'listening'));
   t.teardown(() => new Promise<void>((resolve) => {
     for (const c of wss.clients) c.terminate();
     wss.close(() => resolve());
   }));
   const received: Received[] = [];
-  let wake: (() => void) | undefined;
+  const { wake, until } = waiter();
   wss.on('connection', (socket) => {
     socket.on('message', (data) => {
       received.push(JSON.parse(String(data)) as Received);
-      wake?.();
+      wake();
     });
   });
-  const until = async (check: () => boolean) => {
-    while (!check()) await new Promise<void>((resolve) => (wake = resolve));
-  };
 
   const { port } = wss.address() as AddressInfo;
   const { open } = await observedRelay(t, { inspectUrl: `ws://127.0.0.1:${port}` });
@@ -43,7 +41,7 @@ t.test('--inspect streams actor registration, events and snapshots with real sta
 
   const pairSnapshot = (value: unknown) => (m: Received) =>
     m.type === '@xstate.snapshot' && JSON.stringify(m.snapshot?.value) === JSON.stringify(value);
-  await until(() => received.some(pairSnapshot({ active: 'endedByA' })));
+  await until('the inspector receives the pair in active.endedByA', () => received.some(pairSnapshot({ active: 'endedByA' })));
 
   const registrations = received.filter((m) => m.type === '@xstate.actor');
   t.ok(registrations.some((m) => m.name === 'relayConnection'), 'a client connection actor registered by machine id');

@@ -3,9 +3,10 @@ import http from 'node:http';
 import { formatIpv4, PacketType } from '../../protocol/index.ts';
 import { observedRelay, openPair, relayText } from './observed-relay.ts';
 import type { ObservedStatus } from '../../actors/observe/index.ts';
+import { fetchWithin, waiter } from './wait.ts';
 
 async function get(url: string): Promise<{ status: number; type: string; body: string }> {
-  const res = await fetch(url);
+  const res = await fetchWithin(url);
   return { status: res.status, type: res.headers.get('content-type') ?? '', body: await res.text() };
 }
 
@@ -79,7 +80,7 @@ t.test('/healthz, /api/status, /metrics and the page follow what happens on the 
 t.test('/api/events pushes the status at once and again when a client connects', async (t) => {
   const { http: server, open } = await observedRelay(t, { pushIntervalMs: 20 });
   const messages: ObservedStatus[] = [];
-  let wake: (() => void) | undefined;
+  const { wake, until } = waiter();
   const req = http.get(`${server.url}/api/events`, (res) => {
     t.equal(res.headers['content-type'], 'text/event-stream; charset=utf-8');
     let buffer = '';
@@ -92,17 +93,14 @@ t.test('/api/events pushes the status at once and again when a client connects',
         buffer = buffer.slice(end + 2);
         const data = block.split('\n').find((l) => l.startsWith('data: '));
         if (data) messages.push(JSON.parse(data.slice(6)) as ObservedStatus);
-        wake?.();
+        wake();
       }
     });
   });
   t.teardown(() => req.destroy());
-  const until = async (check: () => boolean) => {
-    while (!check()) await new Promise<void>((resolve) => (wake = resolve));
-  };
-  await until(() => messages.length >= 1);
+  await until('the first push', () => messages.length >= 1);
   t.equal(messages[0]?.clients.length, 0, 'first message is the current status');
   const { virtualIp } = await open('127.0.0.4');
-  await until(() => messages.some((m) => m.clients.length === 1));
+  await until('a push listing the new client', () => messages.some((m) => m.clients.length === 1));
   t.equal(messages.find((m) => m.clients.length === 1)?.clients[0]?.virtualIp, formatIpv4(virtualIp.ip));
 });

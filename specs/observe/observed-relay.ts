@@ -3,7 +3,7 @@ import type { Test } from 'tap';
 import { ConnectionStatus, PacketType, SocketStatus, encodeArbitraryData } from '../../protocol/index.ts';
 import { startRelay, type Relay } from '../../actors/relay/index.ts';
 import { openMemoryAddressStore } from '../../storage/index.ts';
-import { createRelayObservation, type AttachOptions, type RelayObservation } from '../../actors/observe/index.ts';
+import { createRelayObservation, type AttachOptions, type InspectFn, type RelayObservation } from '../../actors/observe/index.ts';
 import type { ObserveServer } from '../../actors/observe/observe-server.ts';
 import { RawClient, nextId } from '../helpers/raw-client.ts';
 
@@ -11,13 +11,21 @@ export interface ObservedRelay {
   relay: Relay;
   observation: RelayObservation;
   http: ObserveServer;
+  /** Ids of every machine the relay has started an actor of. */
+  ranMachines: ReadonlySet<string>;
   open(localAddress: string): Promise<Awaited<ReturnType<typeof RawClient.open>>>;
 }
 
 export async function observedRelay(t: Test, options: { inspectUrl?: string } & AttachOptions = {}): Promise<ObservedRelay> {
   const observation = createRelayObservation({ inspectUrl: options.inspectUrl });
   const store = await openMemoryAddressStore({ onWrite: observation.onStoreWrite });
-  const relay = await startRelay({ host: '127.0.0.1', port: 0, store, inspect: observation.inspect });
+  const ranMachines = new Set<string>();
+  const inspect: InspectFn = (event) => {
+    const id = (event.actorRef as { logic?: { id?: unknown } }).logic?.id;
+    if (event.type === '@xstate.actor' && typeof id === 'string') ranMachines.add(id);
+    observation.inspect(event);
+  };
+  const relay = await startRelay({ host: '127.0.0.1', port: 0, store, inspect });
   const http = (await observation.attach(relay, { port: 0, ...options })) as ObserveServer;
   const clients: RawClient[] = [];
   t.teardown(async () => {
@@ -30,6 +38,7 @@ export async function observedRelay(t: Test, options: { inspectUrl?: string } & 
     relay,
     observation,
     http,
+    ranMachines,
     open: async (localAddress) => {
       const result = await RawClient.open({ port: relay.port, localAddress });
       clients.push(result.client);

@@ -5,11 +5,11 @@ import { PacketType } from '../../protocol/index.ts';
 import { nextId } from '../helpers/raw-client.ts';
 import type { ObservedStatus } from '../../actors/observe/index.ts';
 import { DEFAULT_STATUS_LIST_LIMIT, STATUS_PORTS_LIMIT } from '../../actors/relay/relay.actor.ts';
+import { WAIT_MS, fetchWithin } from './wait.ts';
 
-const WAIT_MS = 5_000;
 
 async function status(url: string): Promise<ObservedStatus> {
-  const res = await fetch(url);
+  const res = await fetchWithin(url);
   if (res.status !== 200) throw new Error(`${url}: ${res.status} ${await res.text()}`);
   return (await res.json()) as ObservedStatus;
 }
