@@ -36,12 +36,39 @@ t.test('echo between two clients, with half-close', async (t) => {
   const conn = await b.connect({ address: a.virtualIp, port: 7 });
   t.equal(conn.remoteAddress, a.virtualIp);
   t.same(conn.actor.getSnapshot().value, { connected: 'open' });
+  t.equal(conn.state, 'connected.open', 'the full dotted name of a nested state');
   await conn.send(text('hello'));
   await conn.end();
   t.same(conn.actor.getSnapshot().value, { connected: 'writeEnded' });
+  t.equal(conn.state, 'connected.writeEnded');
   t.equal(str(await readAll(conn)), 'echo:hello');
   const accepted = await served;
   t.ok(conn.closed);
   t.ok(accepted.closed);
   t.equal(conn.actor.getSnapshot().value, 'closed');
+  t.equal(conn.state, 'closed');
+});
+
+t.test('the exposed actors are read-only views: snapshot and subscribe, no send', async (t) => {
+  const relay = await relayFor(t);
+  const a = await clientFor(t, relay, 2);
+  const b = await clientFor(t, relay, 3);
+  const server = await a.listen(7);
+  const accepting = server.accept();
+  const conn = await b.connect({ address: a.virtualIp, port: 7 });
+  const accepted = await accepting;
+  for (const [name, view] of [['client', a.actor], ['socket', server.actor], ['connection', conn.actor], ['accepted', accepted.actor]] as const) {
+    t.equal((view as unknown as { send?: unknown }).send, undefined, `${name}.actor has no send()`);
+    t.ok(Object.isFrozen(view), `${name}.actor cannot be given one`);
+    t.type(view.id, 'string', `${name}.actor has its id`);
+  }
+  const states: string[] = [];
+  const sub = conn.actor.subscribe((s) => states.push(JSON.stringify(s.value)));
+  await conn.end();
+  sub.unsubscribe();
+  t.same(states, ['{"connected":"ending"}', '{"connected":"writeEnded"}'], 'subscribe() sees the machine move');
+  t.equal(conn.actor.getSnapshot().status, 'active');
+  accepted.close();
+  await new Promise<void>((resolve) => (conn.closed ? resolve() : conn.once('close', () => resolve())));
+  t.equal(conn.actor.getSnapshot().status, 'done');
 });
