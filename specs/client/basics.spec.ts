@@ -72,3 +72,26 @@ t.test('the exposed actors are read-only views: snapshot and subscribe, no send'
   await new Promise<void>((resolve) => (conn.closed ? resolve() : conn.once('close', () => resolve())));
   t.equal(conn.actor.getSnapshot().status, 'done');
 });
+
+t.test('send() takes a string as UTF-8 (multi-byte characters intact) and refuses anything else with ERR_INVALID_ARGUMENT', async (t) => {
+  const relay = await relayFor(t);
+  const a = await clientFor(t, relay, 2);
+  const b = await clientFor(t, relay, 3);
+  const server = await a.listen(7);
+  const accepting = server.accept();
+  const conn = await b.connect({ address: a.virtualIp, port: 7 });
+  const accepted = await accepting;
+  // 2-, 3- and 4-byte sequences, and a character that a split send could cut.
+  const message = 'héllo — 世界 🚀 ünïcödé';
+  for (const bad of [42, undefined, null, { length: 3 }, [1, 2, 3], new ArrayBuffer(3), new DataView(new ArrayBuffer(3))]) {
+    const error = await conn.send(bad as unknown as string).then(() => undefined, (e: unknown) => e);
+    t.match(error, { name: 'ClientError', code: 'ERR_INVALID_ARGUMENT', message: /send\(\) takes a Uint8Array or a string/ }, `refuses ${String(bad)}`);
+  }
+  t.equal(conn.state, 'connected.open', 'a refused argument leaves the connection as it was');
+  await conn.send(message);
+  await conn.send(new TextEncoder().encode(' + bytes'));
+  await conn.end();
+  const got = await readAll(accepted);
+  t.equal(str(got), `${message} + bytes`, 'the text arrives intact, in order with the bytes after it');
+  t.equal(got.length, Buffer.byteLength(message, 'utf8') + 8, 'as its UTF-8 encoding');
+});
