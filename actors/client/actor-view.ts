@@ -27,7 +27,7 @@ export function viewOf<TActor extends AnyActorRef>(actor: TActor): ActorView<Sna
     view = Object.freeze({
       id: actor.id,
       getSnapshot: () => actor.getSnapshot(),
-      subscribe: (...args: unknown[]) => (actor.subscribe as (...a: unknown[]) => Subscription)(...args),
+      subscribe: actor.subscribe.bind(actor),
     });
     views.set(actor, view);
   }

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { clientFor, readAll, relayFor } from './fixtures.ts';
+import { clientFor, pseudoRandom, readAll, relayFor, sha256 } from './fixtures.ts';
 
 const text = (s: string): Uint8Array => new TextEncoder().encode(s);
 const str = (b: Uint8Array): string => new TextDecoder().decode(b);
@@ -94,4 +94,41 @@ t.test('send() takes a string as UTF-8 (multi-byte characters intact) and refuse
   const got = await readAll(accepted);
   t.equal(str(got), `${message} + bytes`, 'the text arrives intact, in order with the bytes after it');
   t.equal(got.length, Buffer.byteLength(message, 'utf8') + 8, 'as its UTF-8 encoding');
+});
+
+t.test("end() behind a blocked send, then the peer's end: ending → finishing → closed once our SocketEnd is out; 'end' before 'close'", async (t) => {
+  const relay = await relayFor(t);
+  const a = await clientFor(t, relay, 2);
+  const b = await clientFor(t, relay, 3);
+  const server = await a.listen(7);
+  const accepting = server.accept();
+  const conn = await b.connect({ address: a.virtualIp, port: 7 });
+  const peer = await accepting;
+  const states: string[] = [];
+  const events: string[] = [];
+  conn.actor.subscribe(() => states.push(conn.state));
+  conn.on('end', () => events.push(`end:${conn.state}`));
+  conn.on('close', (error) => events.push(`close:${error?.code ?? 'clean'}`));
+  const finishing = new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`never reached connected.finishing (states: ${states.join(' ')})`)), 10_000);
+    conn.actor.subscribe(() => {
+      if (conn.state === 'connected.finishing') (clearTimeout(timer), resolve());
+    });
+  });
+  // Twice the window: half of it waits for credit the peer grants only once it reads.
+  const payload = pseudoRandom(7, 2 * 1024 * 1024);
+  const sending = conn.send(payload);
+  const ending = conn.end();
+  t.equal(conn.state, 'connected.ending', 'end() called: SocketEnd waits behind the send');
+  await t.rejects(conn.send('more'), { code: 'ERR_SOCKET_STATE' }, 'no new sends once end() is called');
+  await peer.end();
+  await finishing;
+  t.notOk(conn.closed, 'both ends over, but not closed while our SocketEnd is still queued');
+  const got = await readAll(peer);
+  await sending;
+  await ending;
+  t.equal(sha256(got), sha256(payload), 'every byte sent before end() arrived');
+  t.ok(conn.closed);
+  t.same(states, ['connected.ending', 'connected.finishing', 'closed']);
+  t.same(events, ['end:connected.finishing', 'close:clean'], "'end' while finishing, then a clean 'close'");
 });
