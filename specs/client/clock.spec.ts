@@ -86,6 +86,33 @@ async function clientOf(t: Test, port: number, options: ConnectOptions) {
   return client;
 }
 
+t.test('a server that never answers Hello: connect() fails at connectTimeoutMs of simulated time', async (t) => {
+  const server = net.createServer(() => {});
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  t.teardown(() => server.close());
+  const clock = new SimulatedClock();
+  const connecting = connect({
+    host: '127.0.0.1',
+    port: (server.address() as net.AddressInfo).port,
+    localAddress: '127.0.0.2',
+    clock,
+    connectTimeoutMs: 10_000,
+  });
+  let settled = false;
+  const outcome = connecting.then(
+    (client) => (void client.close(), (settled = true), undefined),
+    (error: unknown) => ((settled = true), error),
+  );
+  // Connected at TCP level, Hello sent, no answer: only the clock can end it now.
+  await within(once(server, 'connection'), 'the TCP connection');
+  clock.increment(9_999);
+  await new Promise<void>((resolve) => setImmediate(resolve));
+  t.notOk(settled, 'still waiting 1 ms before the timeout');
+  clock.increment(1);
+  t.match(await within(outcome, 'connect() to settle'), { code: 'ERR_RELAY_UNREACHABLE', message: /within 10000 ms/ });
+});
+
 t.test('a request the relay never answers fails with ERR_TIMEOUT after requestTimeoutMs of simulated time', async (t) => {
   const relay = await silentRelay(t);
   const clock = new SimulatedClock();
