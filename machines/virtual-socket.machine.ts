@@ -3,8 +3,10 @@
  * idle → binding → bound → listening; a connector goes idle → binding → bound → connecting →
  * connected; an accepted socket starts connected. `connected` refines half-close
  * (docs/PROTOCOL.md §7): after both SocketEnds the connection is finished and closed.
- * Pure bookkeeping: the actor layer sends the events as the relay answers, and reads
- * `snapshot.value` to decide what a call may do.
+ * Pure bookkeeping: the actor layer sends the events as the relay answers and the application
+ * calls, and reads the snapshot to decide what a call may do. It is the only record of a
+ * connection's lifecycle: the tags `readable` (the peer's data may still come) and `writable`
+ * (send() is allowed) are what the data path asks, and `closed` is the end.
  */
 import { assign, setup } from 'xstate';
 
@@ -24,6 +26,11 @@ export interface VirtualSocketMachineContext {
   remote: string | undefined;
   /** Why the socket closed or the last operation failed. */
   error: { code: string; message: string } | undefined;
+  /**
+   * end() was called. Kept past `closed`, where the state alone no longer says it: a later end()
+   * is then a no-op, and send() says the connection was ended rather than closed.
+   */
+  writeEnded: boolean;
 }
 
 export type VirtualSocketMachineEvent =
@@ -36,21 +43,30 @@ export type VirtualSocketMachineEvent =
   | { type: 'socket.connect.failed'; code: string; message: string }
   /** The relay was lost while the client will reconnect: a bound socket must bind again. */
   | { type: 'socket.suspend' }
+  /** end() was called: no new sends; SocketEnd goes out after the sends queued before it. */
+  | { type: 'socket.end' }
+  /** Our SocketEnd was written. */
   | { type: 'socket.end.sent' }
+  /** The peer's SocketEnd arrived. */
   | { type: 'socket.end.received' }
   | { type: 'socket.close'; code?: string; message?: string };
+
+/** `readable`: the peer's data may still come. `writable`: send() is allowed. */
+export type VirtualSocketTag = 'readable' | 'writable';
 
 export const virtualSocketMachine = setup({
   types: {
     context: {} as VirtualSocketMachineContext,
     events: {} as VirtualSocketMachineEvent,
     input: {} as VirtualSocketMachineInput,
+    tags: {} as VirtualSocketTag,
   },
   actions: {
     recordError: assign({
       error: ({ event }) =>
         'code' in event && event.code !== undefined ? { code: event.code, message: event.message ?? event.code } : undefined,
     }),
+    recordEnd: assign({ writeEnded: true }),
   },
   guards: {
     isAccepted: ({ context }) => context.remote !== undefined && context.port !== 0,
@@ -61,6 +77,7 @@ export const virtualSocketMachine = setup({
     port: input.accepted ? (input.port ?? 0) : 0,
     remote: input.accepted ? input.remote : undefined,
     error: undefined,
+    writeEnded: false,
   }),
   initial: 'idle',
   on: { 'socket.close': { target: '.closed', actions: 'recordError' } },
@@ -108,12 +125,31 @@ export const virtualSocketMachine = setup({
       initial: 'open',
       states: {
         open: {
-          on: { 'socket.end.sent': 'writeEnded', 'socket.end.received': 'readEnded' },
+          tags: ['readable', 'writable'],
+          on: {
+            'socket.end': { target: 'ending', actions: 'recordEnd' },
+            'socket.end.sent': { target: 'writeEnded', actions: 'recordEnd' },
+            'socket.end.received': 'readEnded',
+          },
+        },
+        // end() was called; our SocketEnd waits for the sends queued before it. We may still read.
+        ending: {
+          tags: ['readable'],
+          on: { 'socket.end.sent': 'writeEnded', 'socket.end.received': 'finishing' },
         },
         // We sent SocketEnd: we may still read until the peer ends.
-        writeEnded: { on: { 'socket.end.received': '#virtualSocket.closed' } },
+        writeEnded: { tags: ['readable'], on: { 'socket.end.received': '#virtualSocket.closed' } },
         // The peer sent SocketEnd: we may still write until we end.
-        readEnded: { on: { 'socket.end.sent': '#virtualSocket.closed' } },
+        readEnded: {
+          tags: ['writable'],
+          on: {
+            'socket.end': { target: 'finishing', actions: 'recordEnd' },
+            'socket.end.sent': { target: '#virtualSocket.closed', actions: 'recordEnd' },
+          },
+        },
+        // Both ends are over, but our SocketEnd still waits for the sends before it (§7: the
+        // pair is finished once both SocketEnds have passed).
+        finishing: { on: { 'socket.end.sent': '#virtualSocket.closed' } },
       },
     },
     closed: { type: 'final' },

@@ -5,6 +5,7 @@
  */
 import { createActor, fromPromise } from 'xstate';
 import type { Actor, InspectionEvent } from 'xstate';
+import type { Clock } from './timer.ts';
 import {
   BindStatus,
   ConnectionStatus,
@@ -20,10 +21,11 @@ import {
 } from '../../protocol/index.ts';
 import type { Packet } from '../../protocol/index.ts';
 import { clientMachine } from '../../machines/client.machine.ts';
-import { virtualSocketMachine } from '../../machines/virtual-socket.machine.ts';
 import type { DialResult, ReconnectPolicy } from '../../machines/client.machine.ts';
 import { silentLogger } from '../logger.ts';
 import type { Logger } from '../logger.ts';
+import { stateName, viewOf } from './actor-view.ts';
+import type { ActorView } from './actor-view.ts';
 import { VirtualConnection } from './connection.ts';
 import type { ConnectionHost } from './connection.ts';
 import {
@@ -36,8 +38,8 @@ import {
 } from './errors.ts';
 import { dialSession } from './session.ts';
 import type { AnswerPacket, RelaySession } from './session.ts';
-import { VirtualSocket } from './virtual-socket.ts';
-import type { ListenOptions, SocketConnectOptions, SocketHost } from './virtual-socket.ts';
+import { VirtualSocket, startSocketActor } from './virtual-socket.ts';
+import type { ListenOptions, SocketConnectOptions, SocketHost, VirtualSocketActor } from './virtual-socket.ts';
 
 /** Relay used when neither options nor ALPHANET_RELAY name one. */
 export const DEFAULT_RELAY = '127.0.0.1:1337';
@@ -84,7 +86,19 @@ export interface ConnectOptions {
   inspect?: (event: InspectionEvent) => void;
   /** Logger for diagnostics. @default a silent logger */
   logger?: Logger;
+  /**
+   * The clock of every timer of this client: its actors' delays (reconnection backoff) via
+   * `createActor(machine, { clock })`, and its own timeouts (keepalive silence, requests,
+   * connecting). Pass xstate's `SimulatedClock` to test timeouts without waiting.
+   * @default real time (`setTimeout`/`clearTimeout`)
+   */
+  clock?: Clock;
 }
+
+/** The client machine's actor; scripts see it through {@link Client.actor}'s view. */
+type ClientActor = Actor<typeof clientMachine>;
+/** What scripts see of the client's actor. */
+export type ClientView = ActorView<ReturnType<ClientActor['getSnapshot']>>;
 
 /** Resolves "host:port" (IPv6 in brackets) into its parts. */
 export function parseRelayAddress(text: string): { host: string; port: number } {
@@ -117,8 +131,12 @@ function describeFailure(reason: number, target: string): ClientError {
  * A client connected to a relay. Obtain it from {@link connect}.
  */
 export class Client {
-  /** The client's state machine: connecting → connected (→ reconnecting) → closed. */
-  readonly actor: Actor<typeof clientMachine>;
+  /**
+   * The client's state machine, read-only: connecting → connected (→ reconnecting) → closed.
+   * `actor.getSnapshot()`, `actor.subscribe()`; only the client sends it events.
+   */
+  readonly actor: ClientView;
+  readonly #actor: ClientActor;
   readonly #options: Required<Pick<ConnectOptions, 'requestTimeoutMs' | 'connectTimeoutMs'>> & ConnectOptions;
   readonly #host: string;
   readonly #port: number;
@@ -157,10 +175,11 @@ export class Client {
     this.#socketHost = {
       bindPort: (socket, port) => this.#bindPort(socket, port),
       unbindPort: (socket, port) => this.#unbindPort(socket, port),
-      openConnection: (socket, o) => this.#openConnection(socket, o),
+      openConnection: (socket, actor, o) => this.#openConnection(socket, actor, o),
       forget: (socket) => this.#sockets.delete(socket),
       logger: this.#logger,
       inspect: options.inspect,
+      clock: options.clock,
     };
     const client = this;
     this.#connectionHost = {
@@ -188,7 +207,8 @@ export class Client {
         announceClosed: () => this.#onClosed(),
       },
     });
-    this.actor = createActor(machine, { input: { reconnect }, inspect: options.inspect });
+    this.#actor = createActor(machine, { input: { reconnect }, inspect: options.inspect, ...(options.clock ? { clock: options.clock } : {}) });
+    this.actor = viewOf(this.#actor);
   }
 
   /** The virtual IP as a dotted quad (kept while reconnecting). */
@@ -201,10 +221,9 @@ export class Client {
     return `${this.#host}:${this.#port}`;
   }
 
-  /** The state's name: connecting, connected, reconnecting or closed. */
+  /** The state's full name: connecting, connected, reconnecting.waiting, reconnecting.dialing or closed. */
   get state(): string {
-    const value = this.actor.getSnapshot().value;
-    return typeof value === 'string' ? value : Object.keys(value)[0];
+    return stateName(this.#actor.getSnapshot().value);
   }
 
   /** A new virtual socket in state idle. */
@@ -242,25 +261,25 @@ export class Client {
 
   /** Closes every socket and the relay connection. */
   async close(): Promise<void> {
-    if (this.actor.getSnapshot().status === 'active') this.actor.send({ type: 'client.close' });
+    if (this.#actor.getSnapshot().status === 'active') this.#actor.send({ type: 'client.close' });
   }
 
-  /** Starts the actor and resolves when the first dial settles. */
+  /** @internal Starts the actor and resolves when the first dial settles (connect() calls it). */
   async start(signal: AbortSignal | undefined): Promise<this> {
-    this.actor.start();
+    this.#actor.start();
     const onAbort = (): void => void this.close();
     signal?.addEventListener('abort', onAbort, { once: true });
     try {
       await new Promise<void>((resolve, reject) => {
         const check = (): boolean => {
-          const snapshot = this.actor.getSnapshot();
+          const snapshot = this.#actor.getSnapshot();
           if (snapshot.matches('connected')) resolve();
           else if (snapshot.status === 'done') reject(signal?.aborted ? signal.reason : this.#dialError);
           else return false;
           return true;
         };
         if (check()) return;
-        const sub = this.actor.subscribe(() => {
+        const sub = this.#actor.subscribe(() => {
           if (check()) sub.unsubscribe();
         });
       });
@@ -279,6 +298,7 @@ export class Client {
         timeoutMs: this.#options.connectTimeoutMs,
         signal,
         logger: this.#logger,
+        clock: this.#options.clock,
       });
       if (signal.aborted) {
         session.close();
@@ -294,8 +314,8 @@ export class Client {
             if (this.#session !== session) return;
             this.#session = undefined;
             this.#lostError = error;
-            if (this.actor.getSnapshot().status === 'active') {
-              this.actor.send({ type: 'relay.lost', code: error.code, message: error.message });
+            if (this.#actor.getSnapshot().status === 'active') {
+              this.#actor.send({ type: 'relay.lost', code: error.code, message: error.message });
             }
           },
         },
@@ -319,11 +339,10 @@ export class Client {
       if (state !== 'rebinding' && state !== 'relistening') continue;
       const port = socket.port;
       this.#requestBind(port).then(
-        () => socket.actor.send({ type: 'socket.bound', port }),
+        () => socket.rebound(),
         (error: ClientError) => {
           this.#ports.delete(port);
-          socket.actor.send({ type: 'socket.bind.failed', code: error.code, message: error.message });
-          socket.shut(error);
+          socket.rebindFailed(error);
         },
       );
     }
@@ -336,7 +355,7 @@ export class Client {
     this.#connections.clear();
     for (const socket of [...this.#sockets]) {
       const state = socket.state;
-      if (willReconnect && (state === 'bound' || state === 'listening')) socket.actor.send({ type: 'socket.suspend' });
+      if (willReconnect && (state === 'bound' || state === 'listening')) socket.suspend();
       else if (state !== 'connecting' && state !== 'binding') socket.shut(error);
     }
   }
@@ -388,7 +407,7 @@ export class Client {
     this.#session?.write(encodePacket({ type: PacketType.Unbind, port }));
   }
 
-  async #openConnection(socket: VirtualSocket, options: SocketConnectOptions): Promise<VirtualConnection> {
+  async #openConnection(socket: VirtualSocket, actor: VirtualSocketActor, options: SocketConnectOptions): Promise<VirtualConnection> {
     const ip = parseIpv4(options.address);
     if (ip === undefined) throw new ClientError('ERR_INVALID_ARGUMENT', `not a virtual IPv4 address: "${options.address}"`);
     const { signal } = options;
@@ -425,7 +444,9 @@ export class Client {
           `connect to ${target}`,
           (packet) => {
             if (packet.type === PacketType.SocketConnectionResponse && packet.status === ConnectionStatus.Accepted) {
-              connection = new VirtualConnection(this.#connectionHost, socket.actor, packet.connectionId, {
+              // Connected now, not when connect() resumes: data may follow in the same read.
+              actor.send({ type: 'socket.connected' });
+              connection = new VirtualConnection(this.#connectionHost, actor, packet.connectionId, {
                 localAddress: this.virtualIp,
                 localPort: socket.port,
                 remoteAddress: options.address,
@@ -533,11 +554,11 @@ export class Client {
       respond(socket.listening ? ConnectionStatus.Denied : ConnectionStatus.NotListening);
       return;
     }
-    const actor = createActor(virtualSocketMachine, {
-      input: { accepted: true, port: request.localPort, remote: `${request.remoteAddress}:${request.remotePort}` },
-      inspect: this.#options.inspect,
+    const actor = startSocketActor(this.#socketHost, {
+      accepted: true,
+      port: request.localPort,
+      remote: `${request.remoteAddress}:${request.remotePort}`,
     });
-    actor.start();
     const connection = new VirtualConnection(this.#connectionHost, actor, packet.connectionId, {
       localAddress: this.virtualIp,
       localPort: request.localPort,

@@ -5,7 +5,6 @@
  */
 import { Duplex } from 'node:stream';
 import { EventEmitter } from 'eventemitter3';
-import type { Actor } from 'xstate';
 import {
   CLOSE_REASON_NAMES,
   CloseReason,
@@ -16,8 +15,10 @@ import {
   encodeArbitraryDataHeader,
   encodePacket,
 } from '../../protocol/index.ts';
-import type { virtualSocketMachine } from '../../machines/virtual-socket.machine.ts';
+import type { VirtualSocketMachineEvent, VirtualSocketTag } from '../../machines/virtual-socket.machine.ts';
+import { stateName, viewOf } from './actor-view.ts';
 import { ClientError, ClosedByPeerError, ClosedByRelayError } from './errors.ts';
+import type { VirtualSocketActor, VirtualSocketView } from './virtual-socket.ts';
 
 /**
  * The receiver grants credit back once the application has taken this many bytes of the
@@ -80,7 +81,15 @@ export interface ConnectionAddresses {
   remotePort: number;
 }
 
-type SocketActor = Actor<typeof virtualSocketMachine>;
+/** send() takes strings as UTF-8. */
+const UTF8 = new TextEncoder();
+
+/** What a refused send() argument was, for the error message. */
+function describeArgument(value: unknown): string {
+  if (value === null) return 'null';
+  if (typeof value === 'object') return (value as object).constructor?.name ?? 'an object';
+  return typeof value;
+}
 
 /**
  * One end of a socket connection. Obtain it from `socket.connect()` or `socket.accept()`.
@@ -93,8 +102,17 @@ type SocketActor = Actor<typeof virtualSocketMachine>;
  * ```
  */
 export class VirtualConnection extends EventEmitter<VirtualConnectionEvents> {
-  /** The socket's state machine (shared with the socket that connected, if any). */
-  readonly actor: SocketActor;
+  /**
+   * The connection's state machine, read-only (the same view as the socket that connected, if
+   * any): `actor.getSnapshot()`, `actor.subscribe()`. Only the client sends it events.
+   */
+  readonly actor: VirtualSocketView;
+  /**
+   * The machine is the one record of this connection's lifecycle (half-close both ways, closed):
+   * the connection keeps no flag of its own beside it. The data path asks the snapshot's tags
+   * (`readable`, `writable`) per frame: a Set lookup, ~10 ns against ~90 µs per 64 KiB frame.
+   */
+  readonly #actor: VirtualSocketActor;
   /** The relay's id of this pair. */
   readonly connectionId: number;
   readonly localAddress: string;
@@ -107,8 +125,6 @@ export class VirtualConnection extends EventEmitter<VirtualConnectionEvents> {
   /** send() calls not settled yet; with none, a send starts at once instead of after the tail. */
   #sendsPending = 0;
   #windowWaiter: (() => void) | undefined;
-  #writeEnded = false;
-  #readEnded = false;
   #queue: Uint8Array[] = [];
   #queueHead = 0;
   #readWaiter: (() => void) | undefined;
@@ -128,17 +144,16 @@ export class VirtualConnection extends EventEmitter<VirtualConnectionEvents> {
   #grewAt = 0;
   /** The peer has been told this end is blocked on credit since the last grant (one signal per stall). */
   #blockedSignalled = false;
-  #closed = false;
   #error: ClientError | undefined;
   #flowing = false;
-  #endSent = false;
   #pendingWriteError: ClientError | undefined;
 
   /** Made by the client; scripts get connections from sockets. */
-  constructor(host: ConnectionHost, actor: SocketActor, connectionId: number, addresses: ConnectionAddresses) {
+  constructor(host: ConnectionHost, actor: VirtualSocketActor, connectionId: number, addresses: ConnectionAddresses) {
     super();
     this.#host = host;
-    this.actor = actor;
+    this.#actor = actor;
+    this.actor = viewOf(actor);
     this.connectionId = connectionId;
     this.localAddress = addresses.localAddress;
     this.localPort = addresses.localPort;
@@ -148,7 +163,34 @@ export class VirtualConnection extends EventEmitter<VirtualConnectionEvents> {
 
   /** True once the connection is over (finished, closed, or failed). */
   get closed(): boolean {
-    return this.#closed;
+    return this.#isClosed();
+  }
+
+  /**
+   * The state's full name: connected.open, connected.ending (end() called, SocketEnd waits for
+   * earlier sends), connected.writeEnded, connected.readEnded, connected.finishing, or closed.
+   */
+  get state(): string {
+    return stateName(this.#actor.getSnapshot().value);
+  }
+
+  #isClosed(): boolean {
+    return this.#actor.getSnapshot().status !== 'active';
+  }
+
+  #can(tag: VirtualSocketTag): boolean {
+    return this.#actor.getSnapshot().hasTag(tag);
+  }
+
+  /**
+   * Moves the machine; true when this event closed the connection. The machine reaches closed
+   * once, so the caller runs the close's effects ({@link #closedEffects}) exactly once.
+   */
+  #step(event: VirtualSocketMachineEvent): boolean {
+    const actor = this.#actor;
+    if (actor.getSnapshot().status !== 'active') return false;
+    actor.send(event);
+    return actor.getSnapshot().status !== 'active';
   }
 
   /** Why the connection failed, if it did. */
@@ -157,12 +199,21 @@ export class VirtualConnection extends EventEmitter<VirtualConnectionEvents> {
   }
 
   /**
-   * Sends bytes, split into frames of at most maxFrameBytes − 9 payload bytes. Resolves once
-   * the flow-control window and the relay connection have taken them all, so awaiting each
-   * send() applies the receiver's backpressure. Calls are sent in order.
+   * Sends bytes (a string is sent as its UTF-8 encoding), split into frames of at most
+   * maxFrameBytes − 9 payload bytes. Resolves once the flow-control window and the relay
+   * connection have taken them all, so awaiting each send() applies the receiver's
+   * backpressure. Calls are sent in order. Anything but a Uint8Array (a Buffer is one) or a
+   * string is refused with ERR_INVALID_ARGUMENT.
    */
-  send(bytes: Uint8Array): Promise<void> {
-    if (this.#writeEnded || this.#closed) return Promise.reject(this.#writeError());
+  send(data: Uint8Array | string): Promise<void> {
+    let bytes: Uint8Array;
+    if (data instanceof Uint8Array) bytes = data;
+    else if (typeof data === 'string') bytes = UTF8.encode(data);
+    else {
+      const got = describeArgument(data);
+      return Promise.reject(new ClientError('ERR_INVALID_ARGUMENT', `send() takes a Uint8Array or a string, got ${got}`));
+    }
+    if (!this.#can('writable')) return Promise.reject(this.#writeError());
     // Nothing ahead of it: start now, saving a promise hop per call on the bulk path.
     const run = this.#sendsPending === 0 ? this.#sendNow(bytes) : this.#sendTail.then(() => this.#sendNow(bytes));
     this.#sendsPending++;
@@ -179,7 +230,7 @@ export class VirtualConnection extends EventEmitter<VirtualConnectionEvents> {
     let released: Promise<void> | undefined;
     let release: (() => void) | undefined;
     while (offset < bytes.length) {
-      if (this.#closed) throw this.#writeError();
+      if (this.#isClosed()) throw this.#writeError();
       if (this.#sendWindow === 0) {
         // Tell the receiver it is the window, not the link, that holds us back: a zero-byte
         // WindowUpdate, so it may grow the window it grants (§7). Older peers take it as a keepalive.
@@ -211,7 +262,8 @@ export class VirtualConnection extends EventEmitter<VirtualConnectionEvents> {
   #writeError(): ClientError {
     if (this.#error) return this.#error;
     if (this.#pendingWriteError) return this.#pendingWriteError;
-    if (this.#closed && !this.#writeEnded) return new ClientError('ERR_SOCKET_STATE', 'the connection is closed');
+    const snapshot = this.#actor.getSnapshot();
+    if (snapshot.status !== 'active' && !snapshot.context.writeEnded) return new ClientError('ERR_SOCKET_STATE', 'the connection is closed');
     return new ClientError('ERR_SOCKET_STATE', 'the connection was ended for writing (end() was called)');
   }
 
@@ -220,15 +272,15 @@ export class VirtualConnection extends EventEmitter<VirtualConnectionEvents> {
    * The peer can still answer; read until the end.
    */
   async end(): Promise<void> {
-    if (this.#writeEnded) return;
-    if (this.#closed) throw this.#writeError();
-    this.#writeEnded = true;
+    const snapshot = this.#actor.getSnapshot();
+    if (snapshot.context.writeEnded) return;
+    if (snapshot.status !== 'active') throw this.#writeError();
+    this.#actor.send({ type: 'socket.end' });
     await this.#sendTail;
-    if (this.#closed) return;
+    if (this.#isClosed()) return;
     this.#host.write(encodePacket({ type: PacketType.SocketEnd, connectionId: this.connectionId }));
-    this.#endSent = true;
-    this.actor.send({ type: 'socket.end.sent' });
-    if (this.#readEnded) this.#finish(undefined);
+    // After the peer's SocketEnd this one finishes the pair (§7), with no further packet.
+    if (this.#step({ type: 'socket.end.sent' })) this.#closedEffects();
   }
 
   /**
@@ -249,11 +301,10 @@ export class VirtualConnection extends EventEmitter<VirtualConnectionEvents> {
   }
 
   #closeWith(reason: CloseReason): void {
-    if (this.#closed) return;
+    if (this.#isClosed()) return;
     this.#host.write(encodePacket({ type: PacketType.SocketClosed, connectionId: this.connectionId, reason }));
     this.#queue = [];
     this.#queueHead = 0;
-    this.#readEnded = true;
     this.#finish(undefined);
   }
 
@@ -262,7 +313,7 @@ export class VirtualConnection extends EventEmitter<VirtualConnectionEvents> {
    * nothing, so a connection that is quiet on purpose (an SSH session, a lobby) stays open.
    */
   keepAlive(): void {
-    if (this.#closed) return;
+    if (this.#isClosed()) return;
     this.#host.write(encodePacket({ type: PacketType.WindowUpdate, connectionId: this.connectionId, bytes: 0 }));
   }
 
@@ -275,7 +326,7 @@ export class VirtualConnection extends EventEmitter<VirtualConnectionEvents> {
       const chunk = this.takeChunk();
       if (chunk !== undefined) return chunk;
       if (this.#error) throw this.#error;
-      if (this.#readEnded || this.#closed) return null;
+      if (!this.#can('readable')) return null;
       await new Promise<void>((resolve) => (this.#readWaiter = resolve));
     }
   }
@@ -354,7 +405,7 @@ export class VirtualConnection extends EventEmitter<VirtualConnectionEvents> {
    */
   #grant(): void {
     const owed = this.#window - (this.#granted - this.#taken);
-    if (owed < this.#window / 4 || this.#closed) return;
+    if (owed < this.#window / 4 || this.#isClosed()) return;
     this.#granted += owed;
     this.#host.write(encodePacket({ type: PacketType.WindowUpdate, connectionId: this.connectionId, bytes: owed }));
   }
@@ -386,7 +437,7 @@ export class VirtualConnection extends EventEmitter<VirtualConnectionEvents> {
 
   /** @internal The payload of one ArbitraryData frame for this connection, in one or more pieces. */
   receiveData(pieces: readonly Uint8Array[]): void {
-    if (this.#closed || this.#readEnded) return;
+    if (!this.#can('readable')) return;
     for (const piece of pieces) {
       this.#queue.push(piece);
       this.#received += piece.length;
@@ -413,24 +464,23 @@ export class VirtualConnection extends EventEmitter<VirtualConnectionEvents> {
 
   /** @internal SocketEnd from the peer. */
   receiveEnd(): void {
-    if (this.#closed || this.#readEnded) return;
-    this.#readEnded = true;
-    this.actor.send({ type: 'socket.end.received' });
+    if (!this.#can('readable')) return;
+    // After our SocketEnd this one finishes the pair (§7), with no further packet; 'end' still
+    // comes before 'close'.
+    const finished = this.#step({ type: 'socket.end.received' });
     this.#wakeReader();
     this.emit('end');
-    // Both SocketEnds have passed: the pair is finished (§7), with no further packet.
-    if (this.#endSent) this.#finish(undefined);
+    if (finished) this.#closedEffects();
   }
 
   /** @internal SocketClosed from the relay, mapped to a typed error (§8). */
   receiveClosed(reason: number): void {
-    if (this.#closed) return;
+    if (this.#isClosed()) return;
     const name = CLOSE_REASON_NAMES[reason] ?? `reason ${reason}`;
     const peer = `${this.remoteAddress}:${this.remotePort}`;
     let error: ClientError;
     if (reason === CloseReason.Normal) {
       // The peer's close() is the end of its data; only writing fails from now on.
-      this.#readEnded = true;
       error = new ClosedByPeerError(`${peer} closed the connection`);
       this.#finish(undefined, error);
       return;
@@ -451,17 +501,19 @@ export class VirtualConnection extends EventEmitter<VirtualConnectionEvents> {
    * fails only writes (a peer's clean close).
    */
   #finish(error: ClientError | undefined, writeError?: ClientError): void {
-    if (this.#closed) return;
-    this.#closed = true;
+    if (this.#isClosed()) return;
     this.#error = error;
     if (error === undefined && writeError !== undefined) this.#pendingWriteError = writeError;
-    if (this.actor.getSnapshot().status === 'active') {
-      this.actor.send({ type: 'socket.close', ...(error ? { code: error.code, message: error.message } : {}) });
-    }
+    this.#step({ type: 'socket.close', ...(error ? { code: error.code, message: error.message } : {}) });
+    this.#closedEffects();
+  }
+
+  /** What follows the machine reaching closed: forget the id, wake waiters, tell listeners. */
+  #closedEffects(): void {
     this.#host.release(this);
     this.#wakeReader();
     this.#wakeSender();
-    this.emit('close', error);
+    this.emit('close', this.#error);
   }
 }
 

@@ -22,6 +22,8 @@ import type { Logger } from '../logger.ts';
 // the client keeps them as they are instead of copying each 64 KiB frame into a buffer of its own.
 import { FrameReader } from '../relay/frame-reader.ts';
 import { ClientError, RelayLostError, RelayRejectedError, RelayUnreachableError, TimeoutError } from './errors.ts';
+import { startTimer } from './timer.ts';
+import type { ClientTimer, Clock } from './timer.ts';
 
 /** Answers the relay sends to a client's own requests. */
 export type AnswerPacket = Extract<
@@ -54,13 +56,15 @@ export interface DialOptions {
   timeoutMs: number;
   signal: AbortSignal | undefined;
   logger: Logger;
+  /** The clock of the connect, keepalive and request timeouts; undefined for real time. */
+  clock: Clock | undefined;
 }
 
 interface PendingRequest {
   onAnswer: ((packet: AnswerPacket) => void) | undefined;
   resolve: (packet: AnswerPacket) => void;
   reject: (error: Error) => void;
-  timer: NodeJS.Timeout;
+  timer: ClientTimer;
 }
 
 /** A live, handshaken connection to the relay. */
@@ -74,22 +78,24 @@ export class RelaySession {
   #handler: SessionHandler | undefined;
   #pending = new Map<number, PendingRequest>();
   #nextRequestId = 1;
-  #keepalive: NodeJS.Timeout;
+  #keepalive: ClientTimer;
   #lost: ClientError | undefined;
   #logger: Logger;
+  #clock: Clock | undefined;
 
   /** Use {@link dialSession}. */
-  constructor(socket: net.Socket, decoder: FrameReader, hello: Extract<Packet, { type: 0x02 }>, logger: Logger) {
+  constructor(socket: net.Socket, decoder: FrameReader, hello: Extract<Packet, { type: 0x02 }>, logger: Logger, clock: Clock | undefined) {
     this.#socket = socket;
     this.#decoder = decoder;
     this.#logger = logger;
+    this.#clock = clock;
     this.virtualIp = hello.ip;
     this.maxFrameBytes = hello.maxFrameBytes;
     this.keepaliveTimeoutMs = hello.keepaliveTimeoutMs;
-    this.#keepalive = setTimeout(() => {
+    const silent = (): void => {
       this.#fail(new RelayLostError(`the relay was silent for ${this.keepaliveTimeoutMs} ms (keepalive timeout)`));
-    }, this.keepaliveTimeoutMs);
-    this.#keepalive.unref();
+    };
+    this.#keepalive = startTimer(clock, this.keepaliveTimeoutMs, silent, { unref: true });
   }
 
   /** Starts delivering frames to `handler` (frames that arrived with VirtualIP are replayed). */
@@ -158,7 +164,7 @@ export class RelaySession {
         const request = this.#pending.get(packet.requestId);
         if (request === undefined) return; // answered after our timeout: nobody waits any more
         this.#pending.delete(packet.requestId);
-        clearTimeout(request.timer);
+        request.timer.close();
         // Synchronous, so state the answer creates exists before the next frame is handled.
         request.onAnswer?.(packet);
         request.resolve(packet);
@@ -244,10 +250,10 @@ export class RelaySession {
     while (this.#pending.has(requestId)) requestId = (requestId % 0xffff_ffff) + 1;
     this.#nextRequestId = (requestId % 0xffff_ffff) + 1;
     return new Promise<AnswerPacket>((resolve, reject) => {
-      const timer = setTimeout(() => {
+      const timer = startTimer(this.#clock, timeoutMs, () => {
         this.#pending.delete(requestId);
         reject(new TimeoutError(`${what}: no answer from the relay within ${timeoutMs} ms`));
-      }, timeoutMs);
+      });
       this.#pending.set(requestId, { onAnswer, resolve, reject, timer });
       this.write(encodePacket(build(requestId)));
     });
@@ -261,10 +267,10 @@ export class RelaySession {
   #fail(error: ClientError): void {
     if (this.#lost) return;
     this.#lost = error;
-    clearTimeout(this.#keepalive);
+    this.#keepalive.close();
     this.#decoder.stop();
     for (const request of this.#pending.values()) {
-      clearTimeout(request.timer);
+      request.timer.close();
       request.reject(error);
     }
     this.#pending.clear();
@@ -279,7 +285,7 @@ function readU32(bytes: Uint8Array, offset: number): number {
 
 /** Opens TCP to the relay, says Hello and waits for VirtualIP. Rejects with a ClientError. */
 export async function dialSession(options: DialOptions): Promise<{ session: RelaySession; buffered: Array<[number, Uint8Array]> }> {
-  const { host, port, localAddress, timeoutMs, signal, logger } = options;
+  const { host, port, localAddress, timeoutMs, signal, logger, clock } = options;
   signal?.throwIfAborted();
   const where = `${host}:${port}`;
   const socket = net.connect({
@@ -323,7 +329,7 @@ export async function dialSession(options: DialOptions): Promise<{ session: Rela
     { maxFrameBytes: DEFAULT_MAX_FRAME_BYTES },
   );
   const ac = new AbortController();
-  const timer = setTimeout(() => ac.abort(), timeoutMs);
+  const timer = startTimer(clock, timeoutMs, () => ac.abort());
   const onAbort = (): void => ac.abort();
   signal?.addEventListener('abort', onAbort, { once: true });
   const onData = (chunk: Buffer): void => {
@@ -348,7 +354,7 @@ export async function dialSession(options: DialOptions): Promise<{ session: Rela
     const message = (error as Error).message;
     throw new RelayUnreachableError(`cannot reach the relay at ${where}: ${message}`, { cause: error });
   } finally {
-    clearTimeout(timer);
+    timer.close();
     signal?.removeEventListener('abort', onAbort);
     socket.off('data', onData);
     // Flowing mode would drop chunks while nobody listens; attach() resumes.
@@ -359,6 +365,6 @@ export async function dialSession(options: DialOptions): Promise<{ session: Rela
     throw failure ?? new RelayUnreachableError(`the relay at ${where} did not answer Hello`);
   }
   logger.debug({ relay: where, virtualIp: formatIpv4(hello.ip) }, 'connected to relay');
-  session = new RelaySession(socket, decoder, hello, logger);
+  session = new RelaySession(socket, decoder, hello, logger, clock);
   return { session, buffered };
 }

@@ -5,7 +5,11 @@
 import type { Logger } from '../logger.ts';
 import { createActor } from 'xstate';
 import type { Actor, InspectionEvent } from 'xstate';
+import type { Clock } from './timer.ts';
 import { virtualSocketMachine } from '../../machines/virtual-socket.machine.ts';
+import type { VirtualSocketMachineInput } from '../../machines/virtual-socket.machine.ts';
+import { stateName, viewOf } from './actor-view.ts';
+import type { ActorView } from './actor-view.ts';
 import type { VirtualConnection } from './connection.ts';
 import { ClientError } from './errors.ts';
 
@@ -41,15 +45,33 @@ export interface SocketConnectOptions {
   signal?: AbortSignal;
 }
 
+/** The socket machine's actor; scripts see it through {@link VirtualSocket.actor}'s view. */
+export type VirtualSocketActor = Actor<typeof virtualSocketMachine>;
+/** What scripts see of a socket's (or connection's) actor. */
+export type VirtualSocketView = ActorView<ReturnType<VirtualSocketActor['getSnapshot']>>;
+
+/** Creates and starts a socket actor with the client's inspector and clock. */
+export function startSocketActor(
+  host: Pick<SocketHost, 'inspect' | 'clock'>,
+  input: VirtualSocketMachineInput,
+): VirtualSocketActor {
+  const actor = createActor(virtualSocketMachine, { input, inspect: host.inspect, ...(host.clock ? { clock: host.clock } : {}) });
+  actor.start();
+  return actor;
+}
+
 /** What a socket needs from its client. */
 export interface SocketHost {
   bindPort(socket: VirtualSocket, port: number): Promise<number>;
   unbindPort(socket: VirtualSocket, port: number): void;
-  openConnection(socket: VirtualSocket, options: SocketConnectOptions): Promise<VirtualConnection>;
+  /** Opens a connection; `actor` is the socket's, which the connection drives from then on. */
+  openConnection(socket: VirtualSocket, actor: VirtualSocketActor, options: SocketConnectOptions): Promise<VirtualConnection>;
   forget(socket: VirtualSocket): void;
   /** Where a failing `accept` decision is reported. */
   readonly logger: Logger;
   readonly inspect: ((event: InspectionEvent) => void) | undefined;
+  /** The client's clock (connect()'s `clock` option), undefined for real time. */
+  readonly clock: Clock | undefined;
 }
 
 /**
@@ -63,8 +85,12 @@ export interface SocketHost {
  * ```
  */
 export class VirtualSocket {
-  /** The socket's state machine: read `actor.getSnapshot().value`, or subscribe. */
-  readonly actor: Actor<typeof virtualSocketMachine>;
+  /**
+   * The socket's state machine, read-only: `actor.getSnapshot()`, `actor.subscribe()`. Only the
+   * client sends it events.
+   */
+  readonly actor: VirtualSocketView;
+  readonly #actor: VirtualSocketActor;
   #host: SocketHost;
   #decide: (request: ConnectionRequest) => boolean | Promise<boolean> = () => true;
   #backlog = DEFAULT_ACCEPT_BACKLOG;
@@ -76,19 +102,21 @@ export class VirtualSocket {
   /** Use `client.socket()`. */
   constructor(host: SocketHost) {
     this.#host = host;
-    this.actor = createActor(virtualSocketMachine, { input: {}, inspect: host.inspect });
-    this.actor.start();
+    this.#actor = startSocketActor(host, {});
+    this.actor = viewOf(this.#actor);
   }
 
-  /** The state's name: idle, binding, bound, listening, connecting, connected, closed, … */
+  /**
+   * The state's full name: idle, binding, bound, listening, connecting, closed, …; a connected
+   * socket's includes its half-close state (connected.open, connected.writeEnded, …).
+   */
   get state(): string {
-    const value = this.actor.getSnapshot().value;
-    return typeof value === 'string' ? value : Object.keys(value)[0];
+    return stateName(this.#actor.getSnapshot().value);
   }
 
   /** The bound local port (0 before bind). */
   get port(): number {
-    return this.actor.getSnapshot().context.port;
+    return this.#actor.getSnapshot().context.port;
   }
 
   /**
@@ -101,14 +129,14 @@ export class VirtualSocket {
       throw new ClientError('ERR_INVALID_ARGUMENT', `port must be an integer 0..65535, got ${port}`);
     }
     if (this.state !== 'idle') throw new ClientError('ERR_SOCKET_STATE', `cannot bind a socket that is ${this.state}`);
-    this.actor.send({ type: 'socket.bind' });
+    this.#actor.send({ type: 'socket.bind' });
     try {
       const bound = await this.#host.bindPort(this, port);
-      this.actor.send({ type: 'socket.bound', port: bound });
+      this.#actor.send({ type: 'socket.bound', port: bound });
       return bound;
     } catch (error) {
       const e = error as ClientError;
-      this.actor.send({ type: 'socket.bind.failed', code: e.code, message: e.message });
+      this.#actor.send({ type: 'socket.bind.failed', code: e.code, message: e.message });
       throw error;
     }
   }
@@ -119,7 +147,7 @@ export class VirtualSocket {
     if (this.state !== 'bound') throw new ClientError('ERR_SOCKET_STATE', `cannot listen on a socket that is ${this.state}`);
     if (options.accept) this.#decide = options.accept;
     if (options.backlog !== undefined) this.#backlog = options.backlog;
-    this.actor.send({ type: 'socket.listen' });
+    this.#actor.send({ type: 'socket.listen' });
   }
 
   /** True while incoming requests should be answered Listening. */
@@ -183,15 +211,15 @@ export class VirtualSocket {
     }
     if (this.state === 'idle') await this.bind(0);
     if (this.state !== 'bound') throw new ClientError('ERR_SOCKET_STATE', `cannot connect a socket that is ${this.state}`);
-    this.actor.send({ type: 'socket.connect', remote: `${options.address}:${options.port}` });
+    this.#actor.send({ type: 'socket.connect', remote: `${options.address}:${options.port}` });
     try {
-      const connection = await this.#host.openConnection(this, options);
+      // The client moved the actor to connected when the target accepted (before any data).
+      const connection = await this.#host.openConnection(this, this.#actor, options);
       this.#connection = connection;
-      this.actor.send({ type: 'socket.connected' });
       return connection;
     } catch (error) {
       const e = error as ClientError;
-      this.actor.send({ type: 'socket.connect.failed', code: e.code ?? 'ERR_ABORTED', message: e.message });
+      this.#actor.send({ type: 'socket.connect.failed', code: e.code ?? 'ERR_ABORTED', message: e.message });
       this.#host.unbindPort(this, this.port);
       this.#host.forget(this);
       throw error;
@@ -227,6 +255,22 @@ export class VirtualSocket {
     else this.#queue.push(connection);
   }
 
+  /** @internal The relay was lost and the client will reconnect: the port must be bound again. */
+  suspend(): void {
+    this.#actor.send({ type: 'socket.suspend' });
+  }
+
+  /** @internal The client claimed the port again after reconnecting. */
+  rebound(): void {
+    this.#actor.send({ type: 'socket.bound', port: this.port });
+  }
+
+  /** @internal The port could not be claimed again after reconnecting: the socket closes with `error`. */
+  rebindFailed(error: ClientError): void {
+    this.#actor.send({ type: 'socket.bind.failed', code: error.code, message: error.message });
+    this.shut(error);
+  }
+
   /** @internal Closes with `error` (relay lost, rebind failed) or cleanly. */
   shut(error: ClientError | undefined): void {
     if (this.#connection && !this.#connection.closed) {
@@ -240,7 +284,7 @@ export class VirtualSocket {
     if (this.state === 'closed') return;
     this.#error = error;
     const port = this.port;
-    this.actor.send({ type: 'socket.close', ...(error ? { code: error.code, message: error.message } : {}) });
+    this.#actor.send({ type: 'socket.close', ...(error ? { code: error.code, message: error.message } : {}) });
     if (port !== 0) this.#host.unbindPort(this, port);
     this.#host.forget(this);
     const waiters = this.#waiters;

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { createActor, fromPromise, waitFor } from 'xstate';
+import { SimulatedClock, createActor, fromPromise, waitFor } from 'xstate';
 import { clientMachine } from '../../machines/client.machine.ts';
 
 function withDials(results: Array<string | Error>, log: string[]) {
@@ -52,4 +52,20 @@ t.test('gives up after maxAttempts; without reconnect, lost means closed', async
   await waitFor(b, (s) => s.matches('connected'));
   b.send({ type: 'relay.lost', code: 'ERR_RELAY_LOST', message: 'gone' });
   t.equal(b.getSnapshot().value, 'closed');
+});
+
+t.test('the backoff delay runs on the clock given to createActor (no real wait)', async (t) => {
+  const log: string[] = [];
+  const clock = new SimulatedClock();
+  const policy = { initialDelayMs: 1_000, maxDelayMs: 60_000, factor: 2, maxAttempts: 5 };
+  const a = createActor(withDials(['10.0.0.1', '10.0.0.1'], log), { input: { reconnect: policy }, clock }).start();
+  await waitFor(a, (s) => s.matches('connected'), { timeout: 5_000 });
+  a.send({ type: 'relay.lost', code: 'ERR_RELAY_LOST', message: 'gone' });
+  t.same(a.getSnapshot().value, { reconnecting: 'waiting' });
+  clock.increment(999);
+  t.same(a.getSnapshot().value, { reconnecting: 'waiting' }, 'still waiting 1 ms before the delay');
+  clock.increment(1);
+  t.same(a.getSnapshot().value, { reconnecting: 'dialing' }, 'dialing once the simulated second has passed');
+  await waitFor(a, (s) => s.matches('connected'), { timeout: 5_000 });
+  t.same(log, ['connected', 'lost:true', 'connected']);
 });

@@ -50,3 +50,49 @@ t.test('an accepted socket starts connected; a refused connect closes with its c
   t.equal(c.getSnapshot().value, 'closed');
   t.equal(c.getSnapshot().context.error?.code, 'ERR_CONNECTION_REFUSED');
 });
+
+/** An accepted (connected.open) socket actor. */
+function connectedActor() {
+  return createActor(virtualSocketMachine, { input: { accepted: true, port: 7, remote: '10.0.0.3:49152' } }).start();
+}
+
+t.test('the tags say what a connection may do: open reads and writes, each half-close takes one away', async (t) => {
+  const tags = (a: ReturnType<typeof connectedActor>) => [...a.getSnapshot().tags].sort();
+  const a = connectedActor();
+  t.same(tags(a), ['readable', 'writable'], 'open');
+  a.send({ type: 'socket.end.received' });
+  t.same(tags(a), ['writable'], 'readEnded: we may still write');
+  const b = connectedActor();
+  b.send({ type: 'socket.end' });
+  t.same(tags(b), ['readable'], 'ending: end() called, no new sends, reading goes on');
+  b.send({ type: 'socket.end.sent' });
+  t.same(tags(b), ['readable'], 'writeEnded');
+  b.send({ type: 'socket.close' });
+  t.same(tags(b), [], 'closed: neither');
+});
+
+t.test("end() while sends are queued: the peer's end waits in finishing until our SocketEnd is out", async (t) => {
+  const a = connectedActor();
+  t.equal(a.getSnapshot().context.writeEnded, false);
+  a.send({ type: 'socket.end' });
+  t.same(a.getSnapshot().value, { connected: 'ending' });
+  t.equal(a.getSnapshot().context.writeEnded, true, 'recorded at end(), before SocketEnd is written');
+  a.send({ type: 'socket.end.received' });
+  t.same(a.getSnapshot().value, { connected: 'finishing' }, 'not closed: our SocketEnd is still to go');
+  t.equal(a.getSnapshot().status, 'active');
+  a.send({ type: 'socket.end.sent' });
+  t.equal(a.getSnapshot().value, 'closed');
+  t.equal(a.getSnapshot().context.writeEnded, true, 'kept past closed');
+  // After the peer's end: end() → finishing → closed once SocketEnd is out.
+  const b = connectedActor();
+  b.send({ type: 'socket.end.received' });
+  b.send({ type: 'socket.end' });
+  t.same(b.getSnapshot().value, { connected: 'finishing' });
+  b.send({ type: 'socket.end.sent' });
+  t.equal(b.getSnapshot().status, 'done');
+  // A close without end(): writeEnded stays false, so a later send() says "closed", not "ended".
+  const c = connectedActor();
+  c.send({ type: 'socket.close', code: 'ERR_CLOSED_BY_PEER', message: 'gone' });
+  t.equal(c.getSnapshot().context.writeEnded, false);
+  t.same(c.getSnapshot().context.error, { code: 'ERR_CLOSED_BY_PEER', message: 'gone' });
+});

@@ -136,7 +136,7 @@ t.test('Deno: the same .mjs consumer runs the installed package', { skip: deno.p
 
 t.test('TypeScript: a strict NodeNext consumer type-checks against the package with zero errors, and the types are real', async (t) => {
   const consumer = `
-import { connect, startRelay, openMemoryAddressStore, AlphanetError, type ConnectOptions, type Relay, type VirtualConnection } from 'alphanet';
+import { connect, startRelay, openMemoryAddressStore, AlphanetError, ClientError, type ConnectOptions, type Relay, type VirtualConnection } from 'alphanet';
 import { expose, forward, type ExposeOptions } from 'alphanet/tunnel';
 import { startRelay as startRelayFromSubpath } from 'alphanet/relay';
 
@@ -160,6 +160,21 @@ const exposeOptions: Partial<ExposeOptions> = {};
 console.log(startRelay, expose, forward, exposeOptions);
 // @ts-expect-error a port is a number: the types are checked, not any
 await connect({ host: '127.0.0.1', port: 'x' });
+await conn.send('text is sent as UTF-8');
+// @ts-expect-error send() takes bytes or a string, not a number
+await conn.send(42);
+// Internal methods are stripped from the published types (stripInternal): the client calls them.
+// @ts-expect-error receiveData is internal
+conn.receiveData([new Uint8Array(1)]);
+// @ts-expect-error fail is internal
+conn.fail(new ClientError('ERR_RELAY_LOST', 'x'));
+// The exposed actors are read-only views: no send().
+// @ts-expect-error client.actor cannot be sent events
+client.actor.send({ type: 'client.close' });
+// @ts-expect-error nor can a connection's
+conn.actor.send({ type: 'socket.close' });
+const state: string = client.state + conn.state + String(client.actor.getSnapshot().value);
+client.actor.subscribe((snapshot) => console.log(state, snapshot.status));
 `;
   await writeFile(path.join(project, 'consumer.ts'), consumer);
   // Node's own resolution, and a bundler's (Vite, esbuild): both read the exports map's types.

@@ -1,0 +1,44 @@
+/**
+ * The client's own timers (keepalive silence, request and connect timeouts) on the clock given
+ * to connect(), so a spec can drive them with xstate's `SimulatedClock` instead of waiting.
+ */
+
+/**
+ * xstate's clock shape (`createActor(logic, { clock })`; xstate does not export the type):
+ * `SimulatedClock` from xstate is one, and so is an object over the global timers.
+ */
+export interface Clock {
+  setTimeout(fn: (...args: any[]) => void, timeout: number): unknown;
+  clearTimeout(id: any): void;
+}
+
+/** A one-shot timer that can be re-armed. Node's own `Timeout` is one. */
+export interface ClientTimer {
+  /** Starts the full delay again (a keepalive timer re-arms on every frame). */
+  refresh(): unknown;
+  /** Cancels it; it never fires. */
+  close(): unknown;
+}
+
+/**
+ * Calls `fire` after `ms` on `clock`. Real time (no clock) gives Node's timer itself: refresh()
+ * re-arms it without allocating, which the keepalive does per frame received; `unref` lets the
+ * process exit while only this timer waits. A given clock re-arms by clearing and setting.
+ */
+export function startTimer(clock: Clock | undefined, ms: number, fire: () => void, options: { unref?: boolean } = {}): ClientTimer {
+  if (clock === undefined) {
+    const timer = setTimeout(fire, ms);
+    if (options.unref) timer.unref();
+    return timer;
+  }
+  let id: unknown = clock.setTimeout(fire, ms);
+  return {
+    refresh() {
+      clock.clearTimeout(id);
+      id = clock.setTimeout(fire, ms);
+    },
+    close() {
+      clock.clearTimeout(id);
+    },
+  };
+}
