@@ -28,48 +28,11 @@ import { checkFrameHeader } from './body-sizes.ts';
 import { ProtocolError } from './errors.ts';
 import { CONNECTION_ID_OFFSET, DATA_FRAME_HEAD_BYTES, FRAME_LENGTH_BYTES, FRAME_TYPE_OFFSET, readU32 } from './fields.ts';
 import { DataPieces } from './data-pieces.ts';
+import { FrameAssembly } from './frame-assembly.ts';
+import type { DataPiecesHandlers, FrameReaderHandlers, FrameReaderOptions, PayloadStreamHandlers, WholeFrameHandlers } from './frame-handlers.ts';
 
 export { COALESCE_MIN_PIECE_BYTES } from './data-pieces.ts';
-
-/** Whole frames: every frame, ArbitraryData included, is handed to `frame`. */
-export interface WholeFrameHandlers {
-  /**
-   * A whole frame, header included (body = frame.subarray(5)); may share memory with the chunk
-   * pushed, so copy it to keep it past the push. Return false to hold it: it counts as not
-   * delivered, and it is delivered again by `resume()`.
-   */
-  frame(type: number, frame: Uint8Array): boolean | void;
-}
-
-/** Data pieces: an ArbitraryData frame spanning chunks goes to `dataPieces`, the rest to `frame`. */
-export interface DataPiecesHandlers extends WholeFrameHandlers {
-  /**
-   * An ArbitraryData frame that arrived in pieces: concatenated, `pieces` are the whole frame
-   * (header included), `frameBytes` long. Return false to hold it, as for `frame`.
-   */
-  dataPieces(connectionId: number, frameBytes: number, pieces: Uint8Array[]): boolean | void;
-}
-
-/** Payload stream: ArbitraryData payloads go to `payload` as they arrive, every other frame to `frame`. */
-export interface PayloadStreamHandlers extends WholeFrameHandlers {
-  /**
-   * The next bytes of an ArbitraryData frame's payload, a slice of a chunk pushed (a Buffer if
-   * that was a Buffer); a payload may come in several calls, an empty payload in none. Cannot
-   * be held: the bytes are streamed.
-   */
-  payload(connectionId: number, payload: Uint8Array): void;
-}
-
-/** The handlers given choose the delivery: with `dataPieces`, data pieces; with `payload`, payload stream; else whole frames. */
-export type FrameReaderHandlers = WholeFrameHandlers | DataPiecesHandlers | PayloadStreamHandlers;
-
-export interface FrameReaderOptions {
-  /**
-   * Largest frame accepted (the length field's value: type byte + body).
-   * @default DEFAULT_MAX_FRAME_BYTES (256 KiB)
-   */
-  maxFrameBytes?: number;
-}
+export type * from './frame-handlers.ts';
 
 const enum Delivery {
   WholeFrames,
@@ -108,10 +71,8 @@ export class FrameReader {
   /** Bytes of a header split across chunks (with ArbitraryData's connection id). */
   readonly #head = new Uint8Array(DATA_FRAME_HEAD_BYTES);
   #headFilled = 0;
-  /** A frame being copied together; grows with the bytes received up to #assemblyTotal. */
-  #assembly: Uint8Array | undefined;
-  #assemblyFilled = 0;
-  #assemblyTotal = 0;
+  /** A frame being copied together. */
+  readonly #assembly = new FrameAssembly();
   /** The data frame being gathered as pieces. */
   readonly #pieces = new DataPieces();
   /** The data frame whose pieces or payload are arriving. */
@@ -171,7 +132,7 @@ export class FrameReader {
    * being streamed is not kept: only its header counted, while split.
    */
   get bufferedBytes(): number {
-    const body = this.#state === State.Assembling ? this.#assemblyFilled : this.#state === State.Pieces ? this.#pieces.received : 0;
+    const body = this.#state === State.Assembling ? this.#assembly.filled : this.#state === State.Pieces ? this.#pieces.received : 0;
     return this.#headFilled + body + this.#heldBytes + this.#restBytes;
   }
 
@@ -180,8 +141,7 @@ export class FrameReader {
     this.#stopped = true;
     this.#state = State.Header;
     this.#headFilled = 0;
-    this.#assembly = undefined;
-    this.#assemblyFilled = 0;
+    this.#assembly.clear();
     this.#pieces.clear();
     this.#payloadLeft = 0;
     this.#unhold();
@@ -256,10 +216,11 @@ export class FrameReader {
           continue;
         }
         case State.Assembling: {
-          const n = Math.min(this.#assemblyTotal - this.#assemblyFilled, end - offset);
-          this.#append(chunk.subarray(offset, offset + n));
+          const assembly = this.#assembly;
+          const n = Math.min(assembly.left, end - offset);
+          assembly.append(chunk.subarray(offset, offset + n));
           offset += n;
-          if (this.#assemblyFilled === this.#assemblyTotal) this.#finishAssembly();
+          if (assembly.complete) this.#finishAssembly();
           continue;
         }
       }
@@ -318,7 +279,7 @@ export class FrameReader {
       if (type !== PacketType.ArbitraryData || this.#delivery === Delivery.WholeFrames) {
         this.#headFilled = 0;
         this.#startAssembly(total, this.#head.subarray(0, FRAME_HEADER_BYTES));
-        if (this.#assemblyFilled === total) this.#finishAssembly();
+        if (this.#assembly.complete) this.#finishAssembly();
         continue;
       }
       if (this.#headFilled < DATA_FRAME_HEAD_BYTES) continue;
@@ -356,31 +317,12 @@ export class FrameReader {
   }
 
   #startAssembly(total: number, first: Uint8Array): void {
-    // Control bodies are at most a few hundred bytes (body-sizes.ts), but still grown as they come.
-    const assembly = new Uint8Array(Math.min(total, Math.max(64, first.length)));
-    assembly.set(first);
-    this.#assembly = assembly;
-    this.#assemblyFilled = first.length;
-    this.#assemblyTotal = total;
+    this.#assembly.start(total, first);
     this.#state = State.Assembling;
   }
 
-  #append(bytes: Uint8Array): void {
-    let assembly = this.#assembly!;
-    const need = this.#assemblyFilled + bytes.length;
-    if (need > assembly.length) {
-      const grown = new Uint8Array(Math.min(this.#assemblyTotal, Math.max(need, assembly.length * 2)));
-      grown.set(assembly.subarray(0, this.#assemblyFilled));
-      this.#assembly = assembly = grown;
-    }
-    assembly.set(bytes, this.#assemblyFilled);
-    this.#assemblyFilled = need;
-  }
-
   #finishAssembly(): void {
-    const frame = this.#assembly!;
-    this.#assembly = undefined;
-    this.#assemblyFilled = 0;
+    const frame = this.#assembly.finish();
     this.#endFrame();
     this.#deliverFrame(frame[FRAME_TYPE_OFFSET], frame);
   }
