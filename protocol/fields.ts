@@ -28,11 +28,6 @@ export function readU32(bytes: Uint8Array, offset: number): number {
   return ((bytes[offset] << 24) | (bytes[offset + 1] << 16) | (bytes[offset + 2] << 8) | bytes[offset + 3]) >>> 0;
 }
 
-/** The big-endian u16 at `offset`. */
-export function readU16(bytes: Uint8Array, offset: number): number {
-  return (bytes[offset] << 8) | bytes[offset + 1];
-}
-
 /** A frame's length field: type byte + body, not counting the 4 bytes of the field itself. */
 export function readFrameLength(frame: Uint8Array): number {
   return readU32(frame, 0);
