@@ -1,29 +1,33 @@
 /**
- * Properties of the two incremental frame readers (protocol/decoder.ts FrameDecoder, used by
- * clients, and actors/relay/frame-reader.ts FrameReader, used by the relay) and of the packet
- * codec (protocol/encode.ts, protocol/decode.ts), over arbitrary bytes cut at arbitrary points.
- * Each property is a value arbitrary plus a check that throws an Error saying what broke.
+ * Properties of the framing core (protocol/frame-reader.ts) in its three deliveries: whole
+ * frames (protocol/decoder.ts FrameDecoder, the reference), data pieces (FrameReader as the
+ * relay and the client session use it) and payload stream (the bench's load clients); and of
+ * the packet codec (protocol/encode.ts, protocol/decode.ts), over arbitrary bytes cut at
+ * arbitrary points. Each property is a value arbitrary plus a check that throws an Error saying
+ * what broke.
  */
 import fc from 'fast-check';
 import {
-  FRAME_HEADER_BYTES,
+  DATA_FRAME_HEAD_BYTES,
   FrameDecoder,
+  FrameReader,
   MAX_ERROR_MESSAGE_BYTES,
   PacketType,
   ProtocolError,
   decodeFrame,
   encodePacket,
+  readConnectionId,
+  writeArbitraryDataHeader,
   type Packet,
 } from '../protocol/index.ts';
-import { FrameReader } from '../actors/relay/frame-reader.ts';
 import { withAllocationLog } from './allocation-log.ts';
 import { bytesEqual, concatBytes, splitAt, toHex, toJsonValue } from './bytes.ts';
 import { byteStream, cuts, packet, rawFrame, u8 } from './packet-arbitraries.ts';
 
 /** Small enough that invented lengths cross it often, large enough for every control packet. */
 export const FUZZ_MAX_FRAME_BYTES = 4096;
-/** The head a FrameReader keeps for split headers (frame header + connection id). */
-const READER_HEAD_BYTES = FRAME_HEADER_BYTES + 4;
+/** The head a reader keeps for split headers (frame header + connection id). */
+const READER_HEAD_BYTES = DATA_FRAME_HEAD_BYTES;
 const ERROR_CODES: ReadonlySet<string> = new Set([
   'ERR_FRAME_TOO_LARGE',
   'ERR_FRAME_EMPTY',
@@ -70,7 +74,9 @@ export interface ReadOutcome {
   allocations: number[];
 }
 
-export type ReaderKind = 'decoder' | 'reader';
+/** FrameDecoder (whole frames), FrameReader with data pieces, FrameReader with a payload stream. */
+export type ReaderKind = 'decoder' | 'reader' | 'stream';
+const READER_KINDS = ['decoder', 'reader', 'stream'] as const;
 
 function fail(message: string): never {
   throw new Error(message);
@@ -93,7 +99,7 @@ export function readChunks(kind: ReaderKind, chunks: readonly Uint8Array[], maxF
       frames.push(frame.slice());
     }, { maxFrameBytes });
     push = (chunk) => decoder.push(chunk);
-  } else {
+  } else if (kind === 'reader') {
     const reader = new FrameReader(
       {
         frame: (type, frame) => {
@@ -104,8 +110,40 @@ export function readChunks(kind: ReaderKind, chunks: readonly Uint8Array[], maxF
           const whole = concatBytes(pieces);
           if (whole.length !== frameBytes) fail(`data pieces make ${whole.length} bytes, reader said ${frameBytes}`);
           if (whole[4] !== PacketType.ArbitraryData) fail(`data pieces of a frame of type ${whole[4]}`);
-          const id = ((whole[5] << 24) | (whole[6] << 16) | (whole[7] << 8) | whole[8]) >>> 0;
+          const id = readConnectionId(whole);
           if (id !== connectionId) fail(`reader said connection ${connectionId}, the frame says ${id}`);
+          frames.push(whole);
+        },
+      },
+      { maxFrameBytes },
+    );
+    push = (chunk) => reader.push(chunk);
+  } else {
+    // A data frame is rebuilt from its streamed payload: the reader is between frames again
+    // (not `incomplete`) when it hands out a frame's last bytes. An empty payload streams nothing,
+    // so it never shows here (sameOutcome leaves it out of the other side too).
+    let payload: Uint8Array[] = [];
+    let payloadId = -1;
+    const reader: FrameReader = new FrameReader(
+      {
+        frame: (type, frame) => {
+          if (type !== frame[4]) fail(`stream reported type ${type} for a frame of type ${frame[4]}`);
+          if (type === PacketType.ArbitraryData) fail('stream handed out a data frame whole');
+          if (payload.length > 0) fail('stream handed out a frame in the middle of a payload');
+          frames.push(frame.slice());
+        },
+        payload: (connectionId, piece) => {
+          if (piece.length === 0) fail('stream handed out an empty payload piece');
+          if (payload.length > 0 && connectionId !== payloadId) fail(`payload of connection ${payloadId} continued as ${connectionId}`);
+          payloadId = connectionId;
+          payload.push(Buffer.from(piece));
+          if (reader.incomplete) return;
+          // Buffers, which the allocation log leaves out: only the reader's own allocations count.
+          const body = Buffer.concat(payload);
+          const whole = Buffer.alloc(DATA_FRAME_HEAD_BYTES + body.length);
+          writeArbitraryDataHeader(whole, 0, connectionId, body.length);
+          whole.set(body, DATA_FRAME_HEAD_BYTES);
+          payload = [];
           frames.push(whole);
         },
       },
@@ -140,6 +178,16 @@ export function readChunks(kind: ReaderKind, chunks: readonly Uint8Array[], maxF
 
 function describeFrames(frames: readonly Uint8Array[]): string {
   return `[${frames.map((f) => (f.length > 24 ? `${toHex(f.subarray(0, 24))}…(${f.length})` : toHex(f))).join(', ')}]`;
+}
+
+/** ArbitraryData frames with an empty payload, which a payload stream has nothing to hand out for. */
+function isEmptyData(frame: Uint8Array): boolean {
+  return frame[4] === PacketType.ArbitraryData && frame.length === DATA_FRAME_HEAD_BYTES;
+}
+
+/** The frames a payload stream can show: all but empty data frames. */
+function streamable(outcome: ReadOutcome): ReadOutcome {
+  return { ...outcome, frames: outcome.frames.filter((f) => !isEmptyData(f)) };
 }
 
 function sameOutcome(what: string, a: ReadOutcome, b: ReadOutcome): void {
@@ -182,9 +230,13 @@ const roundTrip: DecoderProperty<[Packet, number[]]> = {
   arbitrary: fc.tuple(packet, cuts),
   check: ([p, at]) => {
     const frame = encodePacket(p);
-    for (const kind of ['decoder', 'reader'] as const) {
+    for (const kind of READER_KINDS) {
       const out = readChunks(kind, splitAt(frame, at), Math.max(FUZZ_MAX_FRAME_BYTES, frame.length));
       if (out.error !== undefined) fail(`${kind} refused an encoded ${p.type}: ${out.error}`);
+      if (kind === 'stream' && isEmptyData(frame)) {
+        if (out.frames.length !== 0) fail('stream handed out something for an empty payload');
+        continue;
+      }
       if (out.frames.length !== 1 || !bytesEqual(out.frames[0], frame)) fail(`${kind} did not give back the one frame sent`);
       const decoded = decodeFrame(out.frames[0]);
       if (decoded instanceof ProtocolError) fail(`decodeFrame refused an encoded packet: ${decoded.code} ${decoded.message}`);
@@ -201,6 +253,7 @@ const chunkingInvariance: DecoderProperty<[Uint8Array, number[], number[]]> = {
     sameOutcome('decoder, one chunk vs chunked', whole, readChunks('decoder', splitAt(stream, at1)));
     sameOutcome('decoder vs reader, one chunk', whole, readChunks('reader', [stream]));
     sameOutcome('decoder vs reader, chunked differently', whole, readChunks('reader', splitAt(stream, at2)));
+    sameOutcome('decoder vs payload stream, chunked', streamable(whole), readChunks('stream', splitAt(stream, at1)));
   },
 };
 
@@ -208,7 +261,7 @@ const typedErrors: DecoderProperty<[Uint8Array, number[]]> = {
   claim: 'no byte stream makes a reader or decodeFrame throw or allocate past the limit; every error is a typed ProtocolError',
   arbitrary: fc.tuple(byteStream(FUZZ_MAX_FRAME_BYTES), cuts),
   check: ([stream, at]) => {
-    for (const kind of ['decoder', 'reader'] as const) {
+    for (const kind of READER_KINDS) {
       const out = readChunks(kind, splitAt(stream, at));
       checkAllocations(kind, out, FUZZ_MAX_FRAME_BYTES);
       for (const frame of out.frames) {
@@ -244,7 +297,7 @@ const lengthLimit: DecoderProperty<[number, number, Uint8Array, number[]]> = {
     let lengthChunk = 0;
     while (seen + chunks[lengthChunk].length < 4) seen += chunks[lengthChunk++].length;
     const want = length === 0 ? 'ERR_FRAME_EMPTY' : 'ERR_FRAME_TOO_LARGE';
-    for (const kind of ['decoder', 'reader'] as const) {
+    for (const kind of READER_KINDS) {
       const out = readChunks(kind, chunks);
       if (out.error !== want) fail(`${kind}: length ${length} gave ${out.error ?? 'no error'}, expected ${want}`);
       if (out.errorChunk !== lengthChunk) fail(`${kind}: refused at chunk ${out.errorChunk}, the length was complete at chunk ${lengthChunk}`);
@@ -269,10 +322,13 @@ const fixedSizeAtHeader: DecoderProperty<[number, number, number[]]> = {
   ),
   check: ([type, length, at]) => {
     if (length === 1 + FIXED_BODY_BYTES[type]) return;
-    const out = readChunks('reader', splitAt(rawFrame(length, type, new Uint8Array(0)), at));
-    const big = out.allocations.filter((size) => size > READER_HEAD_BYTES);
-    if (big.length > 0) fail(`reader allocated ${big.join(', ')} bytes for a header-only ${type} frame declaring ${length} bytes`);
-    if (out.error === undefined) fail(`reader waits for the body of a ${type} frame declaring ${length} bytes instead of refusing it`);
+    // One core, so every delivery refuses it; checked on each all the same.
+    for (const kind of READER_KINDS) {
+      const out = readChunks(kind, splitAt(rawFrame(length, type, new Uint8Array(0)), at));
+      const big = out.allocations.filter((size) => size > READER_HEAD_BYTES);
+      if (big.length > 0) fail(`${kind} allocated ${big.join(', ')} bytes for a header-only ${type} frame declaring ${length} bytes`);
+      if (out.error === undefined) fail(`${kind} waits for the body of a ${type} frame declaring ${length} bytes instead of refusing it`);
+    }
   },
 };
 

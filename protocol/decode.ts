@@ -1,22 +1,18 @@
 /**
- * Turns one frame (as handed out by FrameDecoder) into a typed packet. Structural checks
+ * Turns one frame (as handed out by FrameReader or FrameDecoder) into a typed packet. Structural checks
  * only: body length per type, the Hello magic, UTF-8 in Error. Whether a status or reason
  * number is known is the receiving layer's business, so newer peers can add values.
  */
 import { FRAME_HEADER_BYTES, HELLO_MAGIC, PacketType } from './constants.ts';
 import { checkFrameHeader } from './body-sizes.ts';
 import { ProtocolError } from './errors.ts';
+import { DATA_FRAME_HEAD_BYTES } from './fields.ts';
 import type { Packet } from './packets.ts';
 import type { WireAddress } from './address.ts';
 
 // ignoreBOM: a message that starts with U+FEFF keeps it; by default TextDecoder would drop it,
 // so the text received would differ from the text sent.
 const textDecoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
-
-/** The connection id of an ArbitraryData / SocketEnd / SocketClosed / WindowUpdate frame, read in place. */
-export function readConnectionId(frame: Uint8Array): number {
-  return ((frame[5] << 24) | (frame[6] << 16) | (frame[7] << 8) | frame[8]) >>> 0;
-}
 
 function address(view: DataView, offset: number): WireAddress {
   return { ip: view.getUint32(offset), port: view.getUint16(offset + 4) };
@@ -87,7 +83,7 @@ export function decodeFrame(frame: Uint8Array): Packet | ProtocolError {
     case PacketType.SocketConnectionResponse:
       return { type, requestId: view.getUint32(0), connectionId: view.getUint32(4), status: view.getUint8(8) };
     case PacketType.ArbitraryData:
-      return { type, connectionId: view.getUint32(0), data: frame.subarray(FRAME_HEADER_BYTES + 4) };
+      return { type, connectionId: view.getUint32(0), data: frame.subarray(DATA_FRAME_HEAD_BYTES) };
     case PacketType.SocketEnd:
       return { type, connectionId: view.getUint32(0) };
     case PacketType.SocketClosed:

@@ -3,6 +3,7 @@
  * Layouts are in docs/PROTOCOL.md §3; every multi-byte integer is big-endian.
  */
 import { FRAME_HEADER_BYTES, HELLO_MAGIC, PacketType } from './constants.ts';
+import { ARBITRARY_DATA_HEADER_BYTES } from './fields.ts';
 import type { Packet } from './packets.ts';
 import type { WireAddress } from './address.ts';
 
@@ -132,9 +133,6 @@ export function encodePacket(packet: Packet): Uint8Array {
     }
   }
 }
-
-/** Bytes of an ArbitraryData frame before its payload: frame header + u32 connection id. */
-export const ARBITRARY_DATA_HEADER_BYTES = FRAME_HEADER_BYTES + 4;
 
 /**
  * The 9-byte head of an ArbitraryData frame carrying `payloadBytes` bytes, so a large payload

@@ -3,6 +3,8 @@ export * from './address.ts';
 export * from './errors.ts';
 export type * from './packets.ts';
 export * from './encode.ts';
+export * from './fields.ts';
 export * from './decode.ts';
+export * from './frame-reader.ts';
 export * from './decoder.ts';
 export * from './body-sizes.ts';

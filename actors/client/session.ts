@@ -20,7 +20,7 @@ import type { Packet } from '../../protocol/index.ts';
 import type { Logger } from '../logger.ts';
 // The relay's framing, which hands a data frame spanning TCP reads over as the slices it came in:
 // the client keeps them as they are instead of copying each 64 KiB frame into a buffer of its own.
-import { FrameReader } from '../relay/frame-reader.ts';
+import { FrameReader } from '../../protocol/frame-reader.ts';
 import { ClientError, RelayLostError, RelayRejectedError, RelayUnreachableError, TimeoutError } from './errors.ts';
 import { startTimer } from './timer.ts';
 import type { ClientTimer, Clock } from './timer.ts';

@@ -16,6 +16,7 @@ import {
   PROTOCOL_VERSION,
   PacketType,
   SocketStatus,
+  FrameReader,
   encodeArbitraryData,
   encodeArbitraryDataHeader,
   encodePacket,
@@ -30,7 +31,6 @@ import {
   type Packet,
   type WireAddress,
 } from '../../protocol/index.ts';
-import { StreamParser } from './stream-parser.ts';
 
 /** Payloads at most this big are copied into one frame; larger ones are written header + payload (writev). */
 const COPY_PAYLOAD_BELOW_BYTES = 16 * 1024;
@@ -71,7 +71,7 @@ export class RawClient extends EventEmitter<ClientEvents> {
   /** The Error packet the relay sent, if any. */
   lastError: { code: number; message: string } | undefined;
   accept: boolean;
-  readonly #parser: StreamParser;
+  readonly #parser: FrameReader;
   readonly #pending = new Map<number, (packet: Packet) => void>();
   readonly #pings = new Map<number, (rttMs: number) => void>();
   readonly #listening = new Set<number>();
@@ -87,10 +87,16 @@ export class RawClient extends EventEmitter<ClientEvents> {
     super();
     this.socket = socket;
     this.accept = accept;
-    this.#parser = new StreamParser(DEFAULT_MAX_FRAME_BYTES, {
-      data: (connectionId, payload) => this.connections.get(connectionId)?.receive(payload),
-      control: (frame) => this.#onControl(frame),
-    });
+    // The framing core's payload stream (protocol/frame-reader.ts): payloads come out as slices of
+    // the socket's chunks, never copied, so a load client cannot become the bottleneck it observes.
+    this.#parser = new FrameReader(
+      {
+        // Slices of the Buffers pushed below, so Buffers themselves.
+        payload: (connectionId, payload) => this.connections.get(connectionId)?.receive(payload as Buffer),
+        frame: (_type, frame) => this.#onControl(frame),
+      },
+      { maxFrameBytes: DEFAULT_MAX_FRAME_BYTES },
+    );
     socket.on('data', (chunk: Buffer) => {
       const error = this.#parser.push(chunk);
       if (error) this.#fail(error);

@@ -9,8 +9,6 @@ import { formatReport } from '../../bench/lib/report.ts';
 import { MIB } from '../../bench/lib/stats.ts';
 import { bulkTransfer, makePattern, matchesPattern, PATTERN_BYTES } from '../../bench/load/drive.ts';
 import type { Pair, StreamEnd } from '../../bench/load/transports.ts';
-import { StreamParser } from '../../bench/load/stream-parser.ts';
-import { encodeArbitraryData, encodePacket, PacketType } from '../../protocol/index.ts';
 
 t.test('every scenario runs on tiny sizes and reports figures against a baseline', async (t) => {
   const lines: string[] = [];
@@ -103,30 +101,4 @@ t.test('a transfer whose bytes change on the way fails instead of reporting a fi
   });
   t.notOk(matchesPattern(pattern, Buffer.from(pattern.subarray(1, 10)), 0));
   t.ok(matchesPattern(pattern, Buffer.concat([pattern.subarray(PATTERN_BYTES - 5), pattern.subarray(0, 7)]), PATTERN_BYTES - 5));
-});
-
-t.test('the load clients\' stream parser streams payloads whole across every split point', async (t) => {
-  const payload = Buffer.from(Array.from({ length: 40 }, (_, i) => i));
-  const stream = Buffer.concat([
-    encodePacket({ type: PacketType.Ping, nonce: 7 }),
-    encodeArbitraryData(0xdeadbeef, payload),
-    encodePacket({ type: PacketType.WindowUpdate, connectionId: 3, bytes: 1024 }),
-  ]);
-  for (let split = 0; split <= stream.length; split++) {
-    const data: Buffer[] = [];
-    const controls: number[] = [];
-    const parser = new StreamParser(1024, {
-      data: (id, piece) => {
-        t.equal(id, 0xdeadbeef);
-        data.push(Buffer.from(piece));
-      },
-      control: (frame) => controls.push(frame[4]),
-    });
-    t.equal(parser.push(stream.subarray(0, split)), undefined);
-    t.equal(parser.push(stream.subarray(split)), undefined);
-    t.same(Buffer.concat(data), payload, `payload intact when split at ${split}`);
-    t.same(controls, [PacketType.Ping, PacketType.WindowUpdate]);
-  }
-  const parser = new StreamParser(1024, { data: () => {}, control: () => {} });
-  t.match(parser.push(Buffer.from([0, 0, 8, 0, 0x30])), { code: 'ERR_FRAME_TOO_LARGE' });
 });
