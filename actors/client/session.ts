@@ -15,11 +15,12 @@ import {
   decodeFrame,
   encodePacket,
   formatIpv4,
+  readConnectionId,
 } from '../../protocol/index.ts';
 import type { Packet } from '../../protocol/index.ts';
 import type { Logger } from '../logger.ts';
-// The relay's framing, which hands a data frame spanning TCP reads over as the slices it came in:
-// the client keeps them as they are instead of copying each 64 KiB frame into a buffer of its own.
+// The framing core's data-pieces mode hands a data frame spanning TCP reads over as the slices it
+// came in: the client keeps them as they are instead of copying each 64 KiB frame into a buffer.
 import { FrameReader } from '../../protocol/frame-reader.ts';
 import { ClientError, RelayLostError, RelayRejectedError, RelayUnreachableError, TimeoutError } from './errors.ts';
 import { startTimer } from './timer.ts';
@@ -131,7 +132,7 @@ export class RelaySession {
     switch (type) {
       case PacketType.ArbitraryData:
         if (frame.length < ARBITRARY_DATA_HEADER_BYTES) break; // decodeFrame reports it below
-        this.#handler?.onData(readU32(frame, 5), [frame.subarray(ARBITRARY_DATA_HEADER_BYTES)]);
+        this.#handler?.onData(readConnectionId(frame), [frame.subarray(ARBITRARY_DATA_HEADER_BYTES)]);
         return;
       case PacketType.WindowUpdate:
       case PacketType.SocketEnd:
@@ -277,10 +278,6 @@ export class RelaySession {
     this.#socket.destroy();
     this.#handler?.onLost(error);
   }
-}
-
-function readU32(bytes: Uint8Array, offset: number): number {
-  return ((bytes[offset] << 24) | (bytes[offset + 1] << 16) | (bytes[offset + 2] << 8) | bytes[offset + 3]) >>> 0;
 }
 
 /** Opens TCP to the relay, says Hello and waits for VirtualIP. Rejects with a ClientError. */
