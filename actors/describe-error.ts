@@ -14,20 +14,29 @@ interface SystemErrorFields {
 }
 
 /**
- * `CODE: words` for an error with a string code: a system error as the OS words it plus the
- * address (`EADDRINUSE: address already in use 127.0.0.1:8080`), another coded error with its
- * message as is; an error without a code is its message.
+ * An error's code (when it has a string one) and its words without that code: a system error as
+ * the OS words it plus the address (`address already in use 127.0.0.1:8080`), another error's
+ * message with the code taken out if the message repeats it.
  */
-export function describeError(error: unknown): string {
-  if (!(error instanceof Error)) return String(error);
+export function errorParts(error: unknown): { code?: string; text: string } {
+  if (!(error instanceof Error)) return { text: String(error) };
   const { code, errno, address, port } = error as Error & SystemErrorFields;
-  if (typeof code !== 'string') return error.message;
+  if (typeof code !== 'string') return { text: error.message };
   const system = typeof errno === 'number' ? getSystemErrorMap().get(errno) : undefined;
   if (system && system[0] === code) {
     const where = typeof address === 'string' ? ` ${address}${typeof port === 'number' ? `:${port}` : ''}` : '';
-    return `${code}: ${system[1]}${where}`;
+    return { code, text: `${system[1]}${where}` };
   }
-  return error.message.includes(code) ? error.message : `${code}: ${error.message}`;
+  return { code, text: error.message.replace(new RegExp(`(^|\\s)${code}:?(?=\\s|$)`), '').trim() || error.message };
+}
+
+/**
+ * `CODE: words` for an error with a string code (`EADDRINUSE: address already in use
+ * 127.0.0.1:8080`); an error without a code is its message.
+ */
+export function describeError(error: unknown): string {
+  const { code, text } = errorParts(error);
+  return code === undefined ? text : `${code}: ${text}`;
 }
 
 /**
