@@ -131,6 +131,11 @@ t.test('forward binds before its relay is up, waits for it (said once), and an e
   early.setEncoding('utf8').on('data', (chunk: string) => (echoed += chunk));
   const earlyOver = new Promise<void>((resolve) => early.once('close', () => resolve()));
 
+  // expose started while the relay is down waits for it the same way, ready once it answers.
+  const lateExpose = alphanet(t, ['expose', '--relay', address, '--local-address', '127.0.0.4', '8', `127.0.0.1:${(echo.address() as net.AddressInfo).port}`]);
+  await logged(lateExpose, 'cannot reach the relay; dialling again with backoff until it answers');
+  t.equal(lateExpose.output().stdout, '', 'no ready line while the relay is down');
+
   // The relay comes back on the same address: forward connects, expose reconnects.
   const second = startMain(['--port', address.split(':')[1] as string, '--db', db]);
   t.teardown(() => void second.child.kill('SIGKILL'));
@@ -171,6 +176,9 @@ t.test('forward binds before its relay is up, waits for it (said once), and an e
   const waits = logLines(forwarding).filter((l) => l.msg === 'cannot reach the relay; dialling again with backoff until it answers');
   t.equal(waits.length, 1, 'the wait is said once, not once per attempt');
   t.match(waits[0], { level: 40, relay: address, reason: /ERR_RELAY_UNREACHABLE/ });
+  await lateExpose.waitFor(/^exposing \S+:8 -> /, WAIT_MS);
+  t.equal(logLines(lateExpose).filter((l) => l.msg === 'cannot reach the relay; dialling again with backoff until it answers').length, 1, 'expose said its wait once too');
+  t.equal(await stopWithSigint(lateExpose), 0);
   t.equal(await stopWithSigint(forwarding), 0);
   t.equal(await stopWithSigint(exposing), 0);
 });
