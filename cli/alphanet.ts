@@ -7,7 +7,7 @@ import { buildExposeCommand } from './expose.ts';
 import { buildForwardCommand } from './forward.ts';
 import { buildNcCommand } from './nc.ts';
 import { ensureNodeFlags, RELAY_NODE_FLAGS } from './node-flags.ts';
-import { buildRelayCommand } from './relay-options.ts';
+import { buildRelayCommand } from './relay-command.ts';
 import { buildStoreCommand } from './store.ts';
 import { packageVersion } from './version.ts';
 import { buildWhoamiCommand } from './whoami.ts';

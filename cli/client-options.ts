@@ -1,41 +1,118 @@
 /** Flags every client command shares, and the one way commands report errors. */
-import type { Command } from 'commander';
-import { createLogger } from '../actors/logger.ts';
-import { DEFAULT_RELAY } from '../actors/client/index.ts';
+import net from 'node:net';
+import { InvalidArgumentError, type Command } from 'commander';
+import { ClientError, DEFAULT_RELAY } from '../actors/client/index.ts';
 import type { ConnectOptions } from '../actors/client/index.ts';
-import { AlphanetError } from '../protocol/errors.ts';
+import { errorParts } from '../actors/describe-error.ts';
+import type { Logger } from '../actors/logger.ts';
 import { createWebSocketInspection, DEFAULT_INSPECT_URL } from '../actors/observe/inspect.ts';
+import { AlphanetError } from '../protocol/errors.ts';
+import { createCliLogger } from './cli-logger.ts';
+
+/** The relay's port when `--relay` names only a host: the port the relay listens on by default. */
+export const DEFAULT_RELAY_PORT = 1337;
+
+/** A relay address, parsed. */
+export interface RelayAddress {
+  host: string;
+  port: number;
+}
 
 /** Parsed values of {@link addClientOptions}. */
 export interface ClientFlags {
-  relay: string;
+  /** Parsed from `--relay`; the default (ALPHANET_RELAY, else DEFAULT_RELAY) is parsed on use. */
+  relay: RelayAddress | string;
   localAddress?: string;
   /** `--inspect [url]`: true when given without a URL. */
   inspect?: string | true;
 }
 
-/** Adds --relay and --local-address to a client command. */
+/**
+ * `--relay`: `host:port`, a host alone (port 1337), `[ipv6]:port`, `[ipv6]` or a bare IPv6
+ * address (`::1`, port 1337). Takes back exactly what the relay prints after `listening on`.
+ */
+export function parseRelayFlag(text: string): RelayAddress {
+  const value = text.trim();
+  const bad = (): never => {
+    throw new InvalidArgumentError(`"${text}" is not a relay address (HOST, HOST:PORT, [IPV6]:PORT or IPV6)`);
+  };
+  if (net.isIPv6(value)) return { host: value, port: DEFAULT_RELAY_PORT };
+  const m = /^(?:\[([^\]]+)\]|([^:[\]\s]+))(?::(\d{1,5}))?$/.exec(value);
+  if (!m) return bad();
+  const host = m[1] ?? m[2];
+  if (m[1] !== undefined && !net.isIPv6(host)) return bad();
+  const port = m[3] === undefined ? DEFAULT_RELAY_PORT : Number(m[3]);
+  if (port < 1 || port > 65535) return bad();
+  return { host, port };
+}
+
+function localAddressArgument(text: string): string {
+  if (net.isIP(text) === 0) throw new InvalidArgumentError(`"${text}" is not an IP address of this machine`);
+  return text;
+}
+
+/** Adds --relay, --local-address and --inspect to a client command. */
 export function addClientOptions(command: Command): Command {
   return command
-    .option('--relay <host:port>', 'relay to connect to (env ALPHANET_RELAY)', process.env.ALPHANET_RELAY ?? DEFAULT_RELAY)
-    .option('--local-address <ip>', 'real source address to connect from (decides the virtual IP)')
+    .option(
+      '--relay <host[:port]>',
+      `relay to connect to: HOST[:PORT], [IPV6]:PORT or IPV6; port ${DEFAULT_RELAY_PORT} when left out (env ALPHANET_RELAY)`,
+      parseRelayFlag as (value: string, previous: RelayAddress | string) => RelayAddress | string,
+      // An empty ALPHANET_RELAY counts as unset, as in a shell's `ALPHANET_RELAY= alphanet …`.
+      process.env.ALPHANET_RELAY || DEFAULT_RELAY,
+    )
+    .option('--local-address <ip>', 'real source address to connect from (decides the virtual IP)', localAddressArgument)
     .option('--inspect [url]', `stream the client's actors to a Stately inspector over WebSocket (default ${DEFAULT_INSPECT_URL})`);
 }
 
-/** connect() options from the shared flags; logs only when ALPHANET_LOG_LEVEL asks for them. */
-export function connectOptionsFrom(flags: ClientFlags): ConnectOptions {
+/** The relay the flags name; a bad ALPHANET_RELAY is an ERR_INVALID_ARGUMENT naming the variable. */
+export function relayOf(flags: ClientFlags): RelayAddress {
+  if (typeof flags.relay !== 'string') return flags.relay;
+  try {
+    return parseRelayFlag(flags.relay);
+  } catch (error) {
+    throw new ClientError('ERR_INVALID_ARGUMENT', `ALPHANET_RELAY: ${(error as Error).message}`);
+  }
+}
+
+/** How a relay address is written: an IPv6 host in brackets. */
+export function formatRelay(relay: RelayAddress): string {
+  return net.isIPv6(relay.host) ? `[${relay.host}]:${relay.port}` : `${relay.host}:${relay.port}`;
+}
+
+/**
+ * connect() options from the shared flags. `logger` gets the client's diagnostics; without one,
+ * they are logged only when ALPHANET_LOG_LEVEL asks for them. The inspector stream always logs
+ * whether it reaches the inspector: a user who asked for it wants to know.
+ */
+export function connectOptionsFrom(flags: ClientFlags, logger?: Logger): ConnectOptions {
+  const relay = relayOf(flags);
+  const log = logger ?? (process.env.ALPHANET_LOG_LEVEL ? createCliLogger('alphanet-client') : undefined);
   return {
-    relay: flags.relay,
+    host: relay.host,
+    port: relay.port,
     ...(flags.localAddress ? { localAddress: flags.localAddress } : {}),
-    ...(process.env.ALPHANET_LOG_LEVEL ? { logger: createLogger({ name: 'alphanet-client' }) } : {}),
-    ...(flags.inspect ? { inspect: createWebSocketInspection({ url: flags.inspect === true ? DEFAULT_INSPECT_URL : flags.inspect }).inspect } : {}),
+    ...(log ? { logger: log } : {}),
+    ...(flags.inspect
+      ? {
+          inspect: createWebSocketInspection({
+            url: flags.inspect === true ? DEFAULT_INSPECT_URL : flags.inspect,
+            logger: log ?? createCliLogger('alphanet-inspect'),
+          }).inspect,
+        }
+      : {}),
   };
 }
 
-/** Prints an error in words (with its stable code) to stderr and exits non-zero. */
+/**
+ * Prints an error in words with its code, said once, to stderr and exits 1:
+ * `alphanet: <message> (<code>)`. A Node system error is worded as the OS words it
+ * (`address already in use 127.0.0.1:8080 (EADDRINUSE)`); only an error with no code at all (a
+ * bug) is printed without one.
+ */
 export function fail(error: unknown): never {
-  const message = error instanceof AlphanetError ? `${error.message} (${error.code})` : error instanceof Error ? error.message : String(error);
-  process.stderr.write(`alphanet: ${message}\n`);
+  const { code, text } = error instanceof AlphanetError ? { code: error.code, text: error.message } : errorParts(error);
+  process.stderr.write(`alphanet: ${code === undefined ? text : `${text} (${code})`}\n`);
   process.exit(1);
 }
 

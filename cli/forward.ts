@@ -4,9 +4,10 @@
  */
 import { Command } from 'commander';
 import { forward, DEFAULT_FORWARD_LISTEN_HOST } from '../actors/tunnel/index.ts';
+import { portArgument, virtualEndpointArgument } from './arguments.ts';
 import type { ClientFlags } from './client-options.ts';
 import { addClientOptions } from './client-options.ts';
-import { addGraceOption, countText, portArgument, runTunnel, virtualEndpointArgument } from './expose.ts';
+import { addGraceOption, countText, runTunnel } from './run-tunnel.ts';
 
 interface ForwardFlags extends ClientFlags {
   listenHost: string;
@@ -25,6 +26,8 @@ export function buildForwardCommand(): Command {
         'forward',
         flags,
         async (client, logger) => {
+          // The port is bound before the relay is dialled: a clash fails at once, and a TCP client
+          // that connects while the relay is still being reached waits for it.
           const tunnel = await forward({
             client,
             localPort,

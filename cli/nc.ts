@@ -1,6 +1,7 @@
 /**
  * `alphanet nc`: netcat over virtual sockets. stdin goes to the connection, the connection to
- * stdout; stdin's end half-closes, and the command exits when both directions are done.
+ * stdout; stdin's end half-closes, and the command exits when both directions are done. stdout
+ * carries only data; what nc says (listening on, progress, the summary) goes to stderr.
  */
 import { once } from 'node:events';
 import { Command, InvalidArgumentError } from 'commander';
@@ -8,6 +9,7 @@ import { connect } from '../actors/client/index.ts';
 import type { VirtualConnection } from '../actors/client/index.ts';
 import { addClientOptions, connectOptionsFrom, exitAfterStdout, fail } from './client-options.ts';
 import type { ClientFlags } from './client-options.ts';
+import { TransferMeter } from './transfer-meter.ts';
 
 interface NcFlags extends ClientFlags {
   listen?: boolean;
@@ -21,22 +23,32 @@ function parsePort(text: string): number {
 }
 
 /** Copies the connection to stdout, with stdout's backpressure, until the peer ends. */
-async function download(conn: VirtualConnection): Promise<void> {
+async function download(conn: VirtualConnection, meter: TransferMeter): Promise<void> {
   for await (const chunk of conn) {
+    meter.received += chunk.byteLength;
     if (!process.stdout.write(chunk)) await once(process.stdout, 'drain');
   }
 }
 
 /** Copies stdin to the connection (each send awaits the window), then half-closes. */
-async function upload(conn: VirtualConnection, input: AsyncIterable<Uint8Array> | undefined): Promise<void> {
+async function upload(conn: VirtualConnection, input: AsyncIterable<Uint8Array> | undefined, meter: TransferMeter): Promise<void> {
   if (input) {
-    for await (const chunk of input) await conn.send(chunk);
+    for await (const chunk of input) {
+      await conn.send(chunk);
+      meter.sent += chunk.byteLength;
+    }
   }
   if (!conn.closed) await conn.end();
 }
 
+/** Both directions of one connection, then its summary line on stderr (also when it failed). */
 async function pump(conn: VirtualConnection, input: AsyncIterable<Uint8Array> | undefined): Promise<void> {
-  await Promise.all([upload(conn, input), download(conn)]);
+  const meter = new TransferMeter(process.stderr).start();
+  try {
+    await Promise.all([upload(conn, input, meter), download(conn, meter)]);
+  } finally {
+    meter.finish();
+  }
 }
 
 export function buildNcCommand(): Command {
@@ -54,6 +66,8 @@ export function buildNcCommand(): Command {
         const client = await connect(connectOptionsFrom(flags));
         if (flags.listen) {
           const server = await client.listen(parsePort(address as string));
+          // Said once bound: a peer may connect from now on.
+          process.stderr.write(`listening on ${client.virtualIp}:${server.port}\n`);
           // stdin can be read once: the first connection gets it, later ones (-k) only an end.
           let input: AsyncIterable<Uint8Array> | undefined = process.stdin;
           do {

@@ -1,6 +1,6 @@
 /** `npm start`: the relay command as a program (`node --import tsx cli/relay-main.ts --port 0`). */
 import { ensureNodeFlags, RELAY_NODE_FLAGS } from './node-flags.ts';
-import { buildRelayCommand } from './relay-options.ts';
+import { buildRelayCommand } from './relay-command.ts';
 import { packageVersion } from './version.ts';
 
 // `npm start` passes the flags itself; `node --import tsx cli/relay-main.ts` gets them here.

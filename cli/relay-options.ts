@@ -1,53 +1,48 @@
 /**
- * The `relay` command: flags and environment variables for every relay option (a flag beats
- * its environment variable, which beats the default), then `runRelay`. `npm start` runs it
- * through cli/relay-main.ts; the `alphanet` CLI mounts the same command as `alphanet relay`.
- * To add options, add them to the command returned by `buildRelayCommand` and read them from
- * the raw options in a `beforeStart` hook; `parseRelayCliOptions` keeps the relay's own.
+ * Every flag of the relay command, in one table: the command is built from it
+ * (cli/relay-command.ts) and so is docs/RELAY.md's flag table (`npm run docs:flags`,
+ * cli/relay-flags-doc.ts). A flag beats its environment variable, which beats the default.
  */
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { InvalidArgumentError, Option, type Command } from 'commander';
 import type { LevelWithSilent } from 'pino';
-import { createLogger, type Logger } from '../actors/logger.ts';
 import {
+  DEFAULT_FRAME_TIMEOUT_MS,
   DEFAULT_HELLO_TIMEOUT_MS,
   DEFAULT_HIGH_WATER_MARK_BYTES,
   DEFAULT_HOST,
   DEFAULT_IDLE_TIMEOUT_MS,
+  DEFAULT_IPV6_PREFIX_LENGTH,
   DEFAULT_KEEPALIVE_INTERVAL_MS,
   DEFAULT_KEEPALIVE_TIMEOUT_MS,
+  DEFAULT_MAX_BOUND_PORTS,
   DEFAULT_MAX_CLIENTS,
   DEFAULT_MAX_CONNECTIONS_PER_IP,
-  DEFAULT_MAX_PENDING_REQUESTS_PER_CLIENT,
-  DEFAULT_MAX_SOCKETS_PER_CLIENT,
-  DEFAULT_PORT,
-  DEFAULT_REQUEST_TIMEOUT_MS,
-  DEFAULT_FRAME_TIMEOUT_MS,
-  DEFAULT_IPV6_PREFIX_LENGTH,
-  DEFAULT_MAX_BOUND_PORTS,
   DEFAULT_MAX_LOG_FIELD_CHARS,
   DEFAULT_MAX_PAIRS,
   DEFAULT_MAX_PAIRS_PER_HOST,
   DEFAULT_MAX_PARTIAL_FRAME_BYTES,
   DEFAULT_MAX_PARTIAL_FRAME_BYTES_PER_HOST,
   DEFAULT_MAX_PENDING_REQUESTS,
+  DEFAULT_MAX_PENDING_REQUESTS_PER_CLIENT,
   DEFAULT_MAX_QUEUED_BYTES,
-  startRelay,
-  type Relay,
+  DEFAULT_MAX_SOCKETS_PER_CLIENT,
+  DEFAULT_PORT,
+  DEFAULT_REQUEST_TIMEOUT_MS,
   type RelayLimits,
-  type RelayOptions,
 } from '../actors/relay/index.ts';
-import { DEFAULT_MAX_FRAME_BYTES, MIN_MAX_FRAME_BYTES } from '../protocol/constants.ts';
+import { DEFAULT_INSPECT_URL } from '../actors/observe/inspect.ts';
 import {
-  DEFAULT_DB_PATH,
-  DEFAULT_IPV6_PREFIX_CAP,
-  DEFAULT_SUBNET,
-  openAddressStore,
-  type AddressStore,
-  type StoreWriteInfo,
-} from '../storage/index.ts';
-import { addObserveOptions, parseObserveCliOptions, withObservation } from '../actors/observe/relay-cli.ts';
+  DEFAULT_HTTP_HOST,
+  DEFAULT_HTTP_MAX_CONNECTIONS,
+  DEFAULT_MAX_EVENT_STREAMS,
+  DEFAULT_MAX_STREAM_QUEUED_BYTES,
+  DEFAULT_STATUS_LIST_LIMIT,
+  DEFAULT_STREAM_DRAIN_TIMEOUT_MS,
+} from '../actors/observe/observe-server.ts';
+import { DEFAULT_MAX_FRAME_BYTES, MIN_MAX_FRAME_BYTES } from '../protocol/constants.ts';
+import { DEFAULT_DB_PATH, DEFAULT_IPV6_PREFIX_CAP, DEFAULT_SUBNET } from '../storage/index.ts';
 
-/** The relay command's parsed options. */
+/** The relay's own parsed options. */
 export interface RelayCliOptions extends RelayLimits {
   host: string;
   port: number;
@@ -60,6 +55,53 @@ export interface RelayCliOptions extends RelayLimits {
   ipv6PrefixLength: number;
 }
 
+/** The bounds of the observation HTTP server, as attach() takes them. */
+export interface HttpBounds {
+  maxEventStreams: number;
+  maxStreamQueuedBytes: number;
+  streamDrainTimeoutMs: number;
+  statusListLimit: number;
+  maxConnections: number;
+}
+
+/** The parsed observation flags. */
+export interface ObserveCliOptions {
+  /** Serve the dashboard, /metrics, /healthz and /api/status on this port. @default undefined (off) */
+  httpPort?: number;
+  /** @default DEFAULT_HTTP_HOST ('127.0.0.1') */
+  httpHost: string;
+  /** Stately inspector WebSocket URL. @default undefined (off); `--inspect` alone: DEFAULT_INSPECT_URL */
+  inspect?: string;
+  /** The HTTP server's bounds, each a flag. */
+  bounds: HttpBounds;
+}
+
+/** How long a graceful stop may take before the process exits anyway (status 1). */
+export const DEFAULT_STOP_TIMEOUT_MS = 10_000;
+
+/** One row of the table: a flag, its variable, its default and why. */
+export interface RelayFlag {
+  /** As commander takes it: `--port <port>`. */
+  flags: string;
+  env: string;
+  /** The `--help` text. */
+  description: string;
+  /** @default none (the option is absent unless given) */
+  default?: string | number;
+  /** What docs/RELAY.md shows as the default, when not `default` itself. */
+  defaultText?: string;
+  parse?: (value: string) => unknown;
+  choices?: readonly string[];
+  /** Why the default is what it is: docs/RELAY.md only. */
+  why?: string;
+  /** The relay option a numeric flag sets, when it is one. */
+  relayKey?: keyof RelayCliOptions;
+  /** A bound of docs/RELAY.md "Bounds": passed to startRelay as is. */
+  bound?: true;
+  /** The HTTP server bound it sets, when it is one. */
+  httpKey?: keyof HttpBounds;
+}
+
 function integer(min: number, max = Number.MAX_SAFE_INTEGER) {
   return (value: string): number => {
     const n = Number(value);
@@ -70,57 +112,100 @@ function integer(min: number, max = Number.MAX_SAFE_INTEGER) {
   };
 }
 
-const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+const U32 = 2 ** 32 - 1;
+const I31 = 2 ** 31 - 1;
+const SEE_BOUNDS = 'see [Bounds](#bounds)';
 
-/** [flag, env var, description, default, min, max, key] of every numeric relay option. */
-const NUMERIC: ReadonlyArray<[string, string, string, number, number, number, keyof RelayCliOptions]> = [
-  ['--keepalive-interval <ms>', 'ALPHANET_KEEPALIVE_INTERVAL_MS', 'ping each client this often', DEFAULT_KEEPALIVE_INTERVAL_MS, 1, 2 ** 32 - 1, 'keepaliveIntervalMs'],
-  ['--keepalive-timeout <ms>', 'ALPHANET_KEEPALIVE_TIMEOUT_MS', 'drop a client silent this long', DEFAULT_KEEPALIVE_TIMEOUT_MS, 1, 2 ** 32 - 1, 'keepaliveTimeoutMs'],
-  ['--hello-timeout <ms>', 'ALPHANET_HELLO_TIMEOUT_MS', 'time allowed for Hello', DEFAULT_HELLO_TIMEOUT_MS, 1, 2 ** 31 - 1, 'helloTimeoutMs'],
-  ['--request-timeout <ms>', 'ALPHANET_REQUEST_TIMEOUT_MS', 'time a target has to answer a request', DEFAULT_REQUEST_TIMEOUT_MS, 1, 2 ** 31 - 1, 'requestTimeoutMs'],
-  ['--idle-timeout <ms>', 'ALPHANET_IDLE_TIMEOUT_MS', 'close socket connections idle this long (0 = never)', DEFAULT_IDLE_TIMEOUT_MS, 0, 2 ** 31 - 1, 'idleTimeoutMs'],
-  ['--max-frame-bytes <n>', 'ALPHANET_MAX_FRAME_BYTES', 'largest frame accepted', DEFAULT_MAX_FRAME_BYTES, MIN_MAX_FRAME_BYTES, 2 ** 32 - 1, 'maxFrameBytes'],
-  ['--max-sockets-per-client <n>', 'ALPHANET_MAX_SOCKETS_PER_CLIENT', 'ports plus socket connections per client connection', DEFAULT_MAX_SOCKETS_PER_CLIENT, 1, 2 ** 31 - 1, 'maxSocketsPerClient'],
-  ['--max-pending-requests <n>', 'ALPHANET_MAX_PENDING_REQUESTS', 'requests in flight per client connection', DEFAULT_MAX_PENDING_REQUESTS_PER_CLIENT, 1, 2 ** 31 - 1, 'maxPendingRequestsPerClient'],
-  ['--max-clients <n>', 'ALPHANET_MAX_CLIENTS', 'client connections at once', DEFAULT_MAX_CLIENTS, 1, 2 ** 31 - 1, 'maxClients'],
-  ['--max-connections-per-ip <n>', 'ALPHANET_MAX_CONNECTIONS_PER_IP', 'client connections at once from one real IP', DEFAULT_MAX_CONNECTIONS_PER_IP, 1, 2 ** 31 - 1, 'maxConnectionsPerIp'],
-  ['--high-water-mark <bytes>', 'ALPHANET_HIGH_WATER_MARK_BYTES', 'queued bytes per destination before its sources are paused', DEFAULT_HIGH_WATER_MARK_BYTES, 1, 2 ** 31 - 1, 'highWaterMarkBytes'],
-  ['--ipv6-prefix-cap <n>', 'ALPHANET_IPV6_PREFIX_CAP', 'virtual IPs one IPv6 prefix (--ipv6-prefix) of real IPs may hold (0 = no cap)', DEFAULT_IPV6_PREFIX_CAP, 0, 2 ** 32 - 1, 'ipv6PrefixCap'],
-  ...BOUNDS(),
+/** A numeric relay option. */
+function numeric(flags: string, env: string, description: string, value: number, min: number, max: number, relayKey: keyof RelayCliOptions, why?: string): RelayFlag {
+  return { flags, env, description, default: value, parse: integer(min, max), relayKey, ...(why ? { why } : {}) };
+}
+
+/** A bound of docs/RELAY.md "Bounds". */
+function bound(flags: string, env: string, description: string, value: number, min: number, max: number, relayKey: keyof RelayCliOptions): RelayFlag {
+  return { ...numeric(flags, env, description, value, min, max, relayKey, SEE_BOUNDS), bound: true };
+}
+
+/** A bound of the observation HTTP server (docs/OBSERVABILITY.md). */
+function httpBound(flags: string, env: string, description: string, value: number, min: number, httpKey: keyof HttpBounds, why: string): RelayFlag {
+  return { flags, env, description, default: value, parse: integer(min, I31), httpKey, why };
+}
+
+/** Every relay flag, in `--help` and docs order. */
+export const RELAY_FLAGS: readonly RelayFlag[] = [
+  { flags: '--host <host>', env: 'ALPHANET_HOST', description: 'address to listen on', default: DEFAULT_HOST, why: 'a fresh `npm start` exposes nothing; use `0.0.0.0` (or `::`) to serve others' },
+  { flags: '--port <port>', env: 'ALPHANET_PORT', description: 'TCP port (0 = any free port)', default: DEFAULT_PORT, parse: integer(0, 65535), why: "the original server's port; `0` picks a free one" },
+  { flags: '--db <file>', env: 'ALPHANET_DB', description: 'address store file', default: DEFAULT_DB_PATH, why: 'the permanent real-IP → virtual-IP map' },
+  { flags: '--subnet <cidr>', env: 'ALPHANET_SUBNET', description: 'subnet virtual IPs come from', default: DEFAULT_SUBNET, why: 'shared address space (RFC 6598): about 4 million addresses that clash with no LAN; fixed once the store exists' },
+  { flags: '--log-level <level>', env: 'ALPHANET_LOG_LEVEL', description: 'log level (logs go to stderr)', default: 'info', choices: LOG_LEVELS, why: '`debug` adds a line per TCP connection and socket close' },
+  numeric('--keepalive-interval <ms>', 'ALPHANET_KEEPALIVE_INTERVAL_MS', 'ping each client this often', DEFAULT_KEEPALIVE_INTERVAL_MS, 1, U32, 'keepaliveIntervalMs', 'one 9-byte Ping per client every 15 s keeps NAT mappings (often 30–60 s) alive'),
+  numeric('--keepalive-timeout <ms>', 'ALPHANET_KEEPALIVE_TIMEOUT_MS', 'drop a client silent this long', DEFAULT_KEEPALIVE_TIMEOUT_MS, 1, U32, 'keepaliveTimeoutMs', "three missed pings: rides out a Wi-Fi drop, frees a vanished player's ports within a minute"),
+  numeric('--hello-timeout <ms>', 'ALPHANET_HELLO_TIMEOUT_MS', 'time allowed for Hello', DEFAULT_HELLO_TIMEOUT_MS, 1, I31, 'helloTimeoutMs', 'a real client says Hello in milliseconds; port scanners are cut off'),
+  numeric('--request-timeout <ms>', 'ALPHANET_REQUEST_TIMEOUT_MS', 'time a target has to answer a request', DEFAULT_REQUEST_TIMEOUT_MS, 1, I31, 'requestTimeoutMs', "the target's application decides accept/deny; 10 s covers a slow or busy one"),
+  numeric('--idle-timeout <ms>', 'ALPHANET_IDLE_TIMEOUT_MS', 'close socket connections idle this long (0 = never)', DEFAULT_IDLE_TIMEOUT_MS, 0, I31, 'idleTimeoutMs', '10 minutes: a lobby can sit quiet between rounds'),
+  numeric('--max-frame-bytes <n>', 'ALPHANET_MAX_FRAME_BYTES', 'largest frame accepted', DEFAULT_MAX_FRAME_BYTES, MIN_MAX_FRAME_BYTES, U32, 'maxFrameBytes', '256 KiB bounds what one frame can make the relay buffer; announced in VirtualIP'),
+  numeric('--max-sockets-per-client <n>', 'ALPHANET_MAX_SOCKETS_PER_CLIENT', 'ports plus socket connections per client connection', DEFAULT_MAX_SOCKETS_PER_CLIENT, 1, I31, 'maxSocketsPerClient', 'generous for a game server, stops a runaway loop'),
+  numeric('--max-pending-requests <n>', 'ALPHANET_MAX_PENDING_REQUESTS', 'requests in flight per client connection', DEFAULT_MAX_PENDING_REQUESTS_PER_CLIENT, 1, I31, 'maxPendingRequestsPerClient', 'more get `RequestFailed(LimitReached)`, not a disconnect'),
+  numeric('--max-clients <n>', 'ALPHANET_MAX_CLIENTS', 'client connections at once', DEFAULT_MAX_CLIENTS, 1, I31, 'maxClients', "the next one gets `Error(TooManyClients)`; raise the process's file limit (`ulimit -n`) to match"),
+  numeric('--max-connections-per-ip <n>', 'ALPHANET_MAX_CONNECTIONS_PER_IP', 'client connections at once from one real IP', DEFAULT_MAX_CONNECTIONS_PER_IP, 1, I31, 'maxConnectionsPerIp', "a person's game, tunnels and `nc` share one machine; the next gets `Error(TooManyClients)`, so one address cannot take every slot"),
+  numeric('--high-water-mark <bytes>', 'ALPHANET_HIGH_WATER_MARK_BYTES', 'queued bytes per destination before its sources are paused', DEFAULT_HIGH_WATER_MARK_BYTES, 1, I31, 'highWaterMarkBytes', '512 KiB queued for one client before the relay stops reading the clients feeding it'),
+  numeric('--ipv6-prefix-cap <n>', 'ALPHANET_IPV6_PREFIX_CAP', 'virtual IPs one IPv6 prefix (--ipv6-prefix) of real IPs may hold (0 = no cap)', DEFAULT_IPV6_PREFIX_CAP, 0, U32, 'ipv6PrefixCap', 'a host often owns a whole /64, so one network cannot use up the pool; the next gets `Error(AddressSpaceExhausted)` (docs/STORAGE.md "IPv6")'),
+  bound('--frame-timeout <ms>', 'ALPHANET_FRAME_TIMEOUT_MS', 'a frame must complete this soon after its first byte', DEFAULT_FRAME_TIMEOUT_MS, 1, I31, 'frameTimeoutMs'),
+  bound('--max-partial-frame-bytes-per-host <n>', 'ALPHANET_MAX_PARTIAL_FRAME_BYTES_PER_HOST', "bytes of one host's incomplete frames before its connections are not read", DEFAULT_MAX_PARTIAL_FRAME_BYTES_PER_HOST, 1, 2 ** 40, 'maxPartialFrameBytesPerHost'),
+  bound('--max-partial-frame-bytes <n>', 'ALPHANET_MAX_PARTIAL_FRAME_BYTES', 'bytes of incomplete frames relay-wide before connections holding some are not read', DEFAULT_MAX_PARTIAL_FRAME_BYTES, 1, 2 ** 40, 'maxPartialFrameBytes'),
+  bound('--max-pairs-per-host <n>', 'ALPHANET_MAX_PAIRS_PER_HOST', 'socket connections one host may have requested', DEFAULT_MAX_PAIRS_PER_HOST, 1, I31, 'maxPairsPerHost'),
+  bound('--max-pairs <n>', 'ALPHANET_MAX_PAIRS', 'socket connections relay-wide', DEFAULT_MAX_PAIRS, 1, I31, 'maxPairs'),
+  bound('--max-pending-requests-total <n>', 'ALPHANET_MAX_PENDING_REQUESTS_TOTAL', 'requests waiting on targets relay-wide', DEFAULT_MAX_PENDING_REQUESTS, 1, I31, 'maxPendingRequests'),
+  bound('--max-bound-ports <n>', 'ALPHANET_MAX_BOUND_PORTS', 'bound ports relay-wide', DEFAULT_MAX_BOUND_PORTS, 1, I31, 'maxBoundPorts'),
+  bound('--max-queued-bytes <n>', 'ALPHANET_MAX_QUEUED_BYTES', 'bytes queued for all destinations before data is held back', DEFAULT_MAX_QUEUED_BYTES, 1, 2 ** 40, 'maxQueuedBytes'),
+  bound('--slow-consumer-timeout <ms>', 'ALPHANET_SLOW_CONSUMER_TIMEOUT_MS', 'drop a destination that takes no bytes this long while others wait (0 = the keepalive timeout)', 0, 0, I31, 'slowConsumerTimeoutMs'),
+  bound('--ipv6-prefix <bits>', 'ALPHANET_IPV6_PREFIX', 'IPv6 clients in one prefix this long count as one host', DEFAULT_IPV6_PREFIX_LENGTH, 1, 128, 'ipv6PrefixLength'),
+  bound('--max-log-field-chars <n>', 'ALPHANET_MAX_LOG_FIELD_CHARS', 'client-supplied text in logs is cut at this many characters', DEFAULT_MAX_LOG_FIELD_CHARS, 16, I31, 'maxLogFieldChars'),
+  {
+    flags: '--stop-timeout <ms>',
+    env: 'ALPHANET_STOP_TIMEOUT_MS',
+    description: 'longest a graceful stop may take before the process exits anyway',
+    default: DEFAULT_STOP_TIMEOUT_MS,
+    parse: integer(1, I31),
+    why: 'a stuck disk or peer cannot keep a stopping relay alive; 10 s covers the 1 s linger and a store flush',
+  },
+  {
+    flags: '--http-port <port>',
+    env: 'ALPHANET_HTTP_PORT',
+    description: 'serve the dashboard, /metrics, /healthz and /api/status on this port (0 = any free port)',
+    defaultText: 'off',
+    parse: integer(0, 65535),
+    why: 'the dashboard, `/api/status`, `/api/events`, `/metrics`, `/healthz` (docs/OBSERVABILITY.md); prints `dashboard on URL` on stdout',
+  },
+  { flags: '--http-host <host>', env: 'ALPHANET_HTTP_HOST', description: 'address the HTTP server listens on', default: DEFAULT_HTTP_HOST, why: 'only this machine sees the dashboard unless told otherwise' },
+  httpBound('--http-max-streams <n>', 'ALPHANET_HTTP_MAX_STREAMS', '/api/events streams at once (more get 503)', DEFAULT_MAX_EVENT_STREAMS, 1, 'maxEventStreams', 'live dashboards at once'),
+  httpBound('--http-stream-max-queued-bytes <bytes>', 'ALPHANET_HTTP_STREAM_MAX_QUEUED_BYTES', 'bytes one /api/events stream may have queued before it is cut', DEFAULT_MAX_STREAM_QUEUED_BYTES, 1024, 'maxStreamQueuedBytes', 'a live stream still holding more at the next push is cut'),
+  httpBound('--http-stream-drain-timeout <ms>', 'ALPHANET_HTTP_STREAM_DRAIN_TIMEOUT_MS', 'cut an /api/events stream that has not drained for this long', DEFAULT_STREAM_DRAIN_TIMEOUT_MS, 1, 'streamDrainTimeoutMs', 'a stalled dashboard cannot hold its queue for ever'),
+  httpBound('--http-list-limit <n>', 'ALPHANET_HTTP_LIST_LIMIT', 'most clients and most pairs one status lists (?limit= asks for fewer)', DEFAULT_STATUS_LIST_LIMIT, 0, 'statusListLimit', 'a status costs event-loop time in proportion to what it lists, so it lists one page and counts the rest'),
+  httpBound('--http-max-connections <n>', 'ALPHANET_HTTP_MAX_CONNECTIONS', 'TCP connections to the HTTP server at once', DEFAULT_HTTP_MAX_CONNECTIONS, 1, 'maxConnections', 'bounds what HTTP clients can make the relay hold'),
+  {
+    flags: '--inspect [url]',
+    env: 'ALPHANET_INSPECT',
+    description: `stream every actor to a Stately inspector over WebSocket (default ${DEFAULT_INSPECT_URL})`,
+    defaultText: `off; \`${DEFAULT_INSPECT_URL}\` when given alone`,
+    why: 'logs once when it reaches the inspector, once per outage when it cannot, and when it loses it (docs/OBSERVABILITY.md)',
+  },
 ];
 
-/** The bounds of docs/RELAY.md "Bounds" (issue 9), in NUMERIC's shape. */
-function BOUNDS(): typeof NUMERIC {
-  return [
-    ['--frame-timeout <ms>', 'ALPHANET_FRAME_TIMEOUT_MS', 'a frame must complete this soon after its first byte', DEFAULT_FRAME_TIMEOUT_MS, 1, 2 ** 31 - 1, 'frameTimeoutMs'],
-    ['--max-partial-frame-bytes-per-host <n>', 'ALPHANET_MAX_PARTIAL_FRAME_BYTES_PER_HOST', "bytes of one host's incomplete frames before its connections are not read", DEFAULT_MAX_PARTIAL_FRAME_BYTES_PER_HOST, 1, 2 ** 40, 'maxPartialFrameBytesPerHost'],
-    ['--max-partial-frame-bytes <n>', 'ALPHANET_MAX_PARTIAL_FRAME_BYTES', 'bytes of incomplete frames relay-wide before connections holding some are not read', DEFAULT_MAX_PARTIAL_FRAME_BYTES, 1, 2 ** 40, 'maxPartialFrameBytes'],
-    ['--max-pairs-per-host <n>', 'ALPHANET_MAX_PAIRS_PER_HOST', 'socket connections one host may have requested', DEFAULT_MAX_PAIRS_PER_HOST, 1, 2 ** 31 - 1, 'maxPairsPerHost'],
-    ['--max-pairs <n>', 'ALPHANET_MAX_PAIRS', 'socket connections relay-wide', DEFAULT_MAX_PAIRS, 1, 2 ** 31 - 1, 'maxPairs'],
-    ['--max-pending-requests-total <n>', 'ALPHANET_MAX_PENDING_REQUESTS_TOTAL', 'requests waiting on targets relay-wide', DEFAULT_MAX_PENDING_REQUESTS, 1, 2 ** 31 - 1, 'maxPendingRequests'],
-    ['--max-bound-ports <n>', 'ALPHANET_MAX_BOUND_PORTS', 'bound ports relay-wide', DEFAULT_MAX_BOUND_PORTS, 1, 2 ** 31 - 1, 'maxBoundPorts'],
-    ['--max-queued-bytes <n>', 'ALPHANET_MAX_QUEUED_BYTES', 'bytes queued for all destinations before data is held back', DEFAULT_MAX_QUEUED_BYTES, 1, 2 ** 40, 'maxQueuedBytes'],
-    ['--slow-consumer-timeout <ms>', 'ALPHANET_SLOW_CONSUMER_TIMEOUT_MS', 'drop a destination that takes no bytes this long while others wait (0 = the keepalive timeout)', 0, 0, 2 ** 31 - 1, 'slowConsumerTimeoutMs'],
-    ['--ipv6-prefix <bits>', 'ALPHANET_IPV6_PREFIX', 'IPv6 clients in one prefix this long count as one host', DEFAULT_IPV6_PREFIX_LENGTH, 1, 128, 'ipv6PrefixLength'],
-    ['--max-log-field-chars <n>', 'ALPHANET_MAX_LOG_FIELD_CHARS', 'client-supplied text in logs is cut at this many characters', DEFAULT_MAX_LOG_FIELD_CHARS, 16, 2 ** 31 - 1, 'maxLogFieldChars'],
-  ];
+/** commander's attribute name of a flag: `--max-frame-bytes <n>` → `maxFrameBytes`. */
+export function attributeName(flags: string): string {
+  return flags.slice(2).split(' ')[0].replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
 }
 
-/** The bound options out of the parsed CLI options, for startRelay. */
-function boundOptions(cli: RelayCliOptions): Partial<RelayLimits> {
-  return Object.fromEntries(BOUNDS().map(([, , , , , , key]) => [key, cli[key]]));
-}
-
-/** Adds the relay's flags to `command` (so another command can carry them too). */
+/** Adds every relay flag of {@link RELAY_FLAGS} to `command`. */
 export function addRelayOptions(command: Command): Command {
-  command
-    .addOption(new Option('--host <host>', 'address to listen on').env('ALPHANET_HOST').default(DEFAULT_HOST))
-    .addOption(new Option('--port <port>', 'TCP port (0 = any free port)').env('ALPHANET_PORT').default(DEFAULT_PORT).argParser(integer(0, 65535)))
-    .addOption(new Option('--db <file>', 'address store file').env('ALPHANET_DB').default(DEFAULT_DB_PATH))
-    .addOption(new Option('--subnet <cidr>', 'subnet virtual IPs come from').env('ALPHANET_SUBNET').default(DEFAULT_SUBNET))
-    .addOption(new Option('--log-level <level>', 'log level (logs go to stderr)').env('ALPHANET_LOG_LEVEL').default('info').choices(LOG_LEVELS));
-  for (const [flag, env, description, defaultValue, min, max] of NUMERIC) {
-    command.addOption(new Option(flag, description).env(env).default(defaultValue).argParser(integer(min, max)));
+  for (const row of RELAY_FLAGS) {
+    const option = new Option(row.flags, row.description).env(row.env);
+    if (row.default !== undefined) option.default(row.default);
+    if (row.parse) option.argParser(row.parse);
+    if (row.choices) option.choices(row.choices);
+    command.addOption(option);
   }
   return command;
 }
@@ -135,170 +220,29 @@ export function parseRelayCliOptions(raw: Record<string, unknown>): RelayCliOpti
     logLevel: String(raw.logLevel) as LevelWithSilent,
   } as RelayCliOptions;
   const numbers = options as unknown as Record<string, number>;
-  for (const [flag, , , , , , key] of NUMERIC) {
-    const name = flag.slice(2).split(' ')[0].replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
-    numbers[key] = Number(raw[name]);
+  for (const row of RELAY_FLAGS) {
+    if (row.relayKey) numbers[row.relayKey] = Number(raw[attributeName(row.flags)]);
   }
   return options;
 }
 
-/** What `runRelay` started. */
-export interface RunningRelay {
-  relay: Relay;
-  store: AddressStore;
-  logger: Logger;
-  /** Closes the relay, then the store. */
-  stop(): Promise<void>;
+/** The bounds (docs/RELAY.md "Bounds") out of the parsed options, for startRelay. */
+export function boundOptions(cli: RelayCliOptions): Partial<RelayLimits> {
+  return Object.fromEntries(RELAY_FLAGS.filter((row) => row.bound).map((row) => [row.relayKey, cli[row.relayKey as keyof RelayCliOptions]]));
 }
 
-export interface RunRelayHooks {
-  /** Adds to the relay's options before it starts (e.g. `inspect`). @default undefined */
-  relayOptions?: (options: RelayOptions) => RelayOptions | Promise<RelayOptions>;
-  /** Runs once the relay listens, before the `listening on` line (e.g. start an HTTP server). @default undefined */
-  afterStart?: (running: RunningRelay) => void | Promise<void>;
-  /** Runs before the relay closes. @default undefined */
-  beforeStop?: (running: RunningRelay) => void | Promise<void>;
-  /** Where the single ready line goes. @default process.stdout */
-  stdout?: NodeJS.WritableStream;
-  /** Called after every committed store write (metrics). @default undefined */
-  onStoreWrite?: (info: StoreWriteInfo) => void;
-}
-
-/** Opens the store, starts the relay, prints `listening on H:P`. Rejects if the store cannot be opened. */
-export async function runRelay(cli: RelayCliOptions, hooks: RunRelayHooks = {}): Promise<RunningRelay> {
-  const logger = createLogger({ name: 'relay', level: cli.logLevel });
-  const store = await openAddressStore({
-    path: cli.db,
-    subnet: cli.subnet,
-    onWrite: hooks.onStoreWrite,
-    ipv6PrefixCap: cli.ipv6PrefixCap,
-    ipv6PrefixLength: cli.ipv6PrefixLength,
-    onCheckpointError: (error) => logger.error({ err: error }, 'address store checkpoint failed; the journal keeps every entry and the next checkpoint retries'),
-  });
-  let options: RelayOptions = {
-    host: cli.host,
-    port: cli.port,
-    store,
-    logger,
-    keepaliveIntervalMs: cli.keepaliveIntervalMs,
-    keepaliveTimeoutMs: cli.keepaliveTimeoutMs,
-    helloTimeoutMs: cli.helloTimeoutMs,
-    requestTimeoutMs: cli.requestTimeoutMs,
-    idleTimeoutMs: cli.idleTimeoutMs,
-    maxFrameBytes: cli.maxFrameBytes,
-    maxSocketsPerClient: cli.maxSocketsPerClient,
-    maxPendingRequestsPerClient: cli.maxPendingRequestsPerClient,
-    maxClients: cli.maxClients,
-    maxConnectionsPerIp: cli.maxConnectionsPerIp,
-    highWaterMarkBytes: cli.highWaterMarkBytes,
-    ...boundOptions(cli),
-  };
-  let running: RunningRelay | undefined;
-  try {
-    if (hooks.relayOptions) options = await hooks.relayOptions(options);
-    const relay = await startRelay(options);
-    let stopping: Promise<void> | undefined;
-    const started: RunningRelay = {
-      relay,
-      store,
-      logger,
-      stop: () =>
-        (stopping ??= (async () => {
-          // Each step runs even when the one before failed, so a failure never leaves the port or the store held.
-          try {
-            if (hooks.beforeStop) await hooks.beforeStop(started);
-          } finally {
-            try {
-              await relay.close();
-            } finally {
-              await store.close();
-            }
-          }
-        })()),
-    };
-    running = started;
-    if (hooks.afterStart) await hooks.afterStart(started);
-  } catch (error) {
-    // A failed step undoes every step before it (HTTP server, relay listener, store), then fails the start.
-    try {
-      if (running) await running.stop();
-      else await store.close();
-    } catch (cleanupError) {
-      logger.error({ err: cleanupError }, 'closing after a failed start failed');
-    }
-    throw error;
+/** The observation flags out of commander's parsed options. */
+export function parseObserveCliOptions(raw: Record<string, unknown>): ObserveCliOptions {
+  const bounds: Record<string, number> = {};
+  for (const row of RELAY_FLAGS) {
+    if (!row.httpKey) continue;
+    const value = raw[attributeName(row.flags)];
+    bounds[row.httpKey] = value === undefined ? Number(row.default) : Number(value);
   }
-  (hooks.stdout ?? process.stdout).write(`listening on ${running.relay.host}:${running.relay.port}\n`);
-  return running;
-}
-
-/** How long a graceful stop may take before the process exits anyway (status 1). */
-export const DEFAULT_STOP_TIMEOUT_MS = 10_000;
-/** After a failed start, how long open handles may keep the process before it exits anyway. */
-const FAILED_START_EXIT_MS = 1_000;
-const SIGNAL_EXIT_CODES: Partial<Record<NodeJS.Signals, number>> = { SIGINT: 130, SIGTERM: 143 };
-
-/**
- * Exits on SIGINT/SIGTERM whatever state stdout and stderr are in: the first signal stops the
- * relay gracefully and exits 0 (1 when the stop fails or passes `stopTimeoutMs`); a second
- * signal of either kind exits at once with 128 + the signal number.
- */
-function exitOnSignals(running: RunningRelay, stopTimeoutMs: number): void {
-  let stopping = false;
-  const onSignal = (signal: NodeJS.Signals) => {
-    if (stopping) {
-      process.exit(SIGNAL_EXIT_CODES[signal] ?? 1);
-      return;
-    }
-    stopping = true;
-    running.logger.info({ signal }, 'signal received, closing');
-    const timer = setTimeout(() => {
-      running.logger.error({ stopTimeoutMs }, 'graceful stop took too long, exiting');
-      process.exit(1);
-    }, stopTimeoutMs);
-    running.stop().then(
-      () => process.exit(0),
-      (error: unknown) => {
-        clearTimeout(timer);
-        running.logger.error({ err: error }, 'close failed');
-        process.exit(1);
-      },
-    );
+  return {
+    httpPort: raw.httpPort === undefined ? undefined : Number(raw.httpPort),
+    httpHost: String(raw.httpHost ?? DEFAULT_HTTP_HOST),
+    inspect: raw.inspect === undefined || raw.inspect === false ? undefined : raw.inspect === true ? DEFAULT_INSPECT_URL : String(raw.inspect),
+    bounds: bounds as unknown as HttpBounds,
   };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
-}
-
-/**
- * `relay`: runs until SIGINT/SIGTERM, then closes gracefully and exits 0. Any start step that
- * fails (store, relay port, HTTP port) closes what earlier steps opened and exits 1 with the
- * message, which names the file or address.
- */
-export function buildRelayCommand(hooks: RunRelayHooks = {}): Command {
-  const command = new Command('relay').description('run the AlphaNET relay server');
-  addRelayOptions(command);
-  addObserveOptions(command);
-  command.addOption(
-    new Option('--stop-timeout <ms>', 'longest a graceful stop may take before the process exits anyway')
-      .env('ALPHANET_STOP_TIMEOUT_MS')
-      .default(DEFAULT_STOP_TIMEOUT_MS)
-      .argParser(integer(1, 2 ** 31 - 1)),
-  );
-  command.action(async (raw: Record<string, unknown>) => {
-    const cli = parseRelayCliOptions(raw);
-    // stdout carries only the ready lines: a reader that has gone (`| head -1`) must not crash the relay.
-    if (!hooks.stdout) process.stdout.on('error', () => {});
-    let running: RunningRelay;
-    try {
-      running = await runRelay(cli, withObservation(parseObserveCliOptions(raw), hooks));
-    } catch (error) {
-      process.stderr.write(`alphanet relay: ${(error as Error).message}\n`);
-      process.exitCode = 1;
-      // Everything opened was closed; should a library still hold a handle, exit anyway.
-      setTimeout(() => process.exit(1), FAILED_START_EXIT_MS).unref();
-      return;
-    }
-    exitOnSignals(running, Number(raw.stopTimeout ?? DEFAULT_STOP_TIMEOUT_MS));
-  });
-  return command;
 }

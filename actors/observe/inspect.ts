@@ -7,13 +7,16 @@
 import { createInspector, type StatelyInspectionEvent } from '@statelyai/inspect';
 import { WebSocket } from 'ws';
 import type { InspectionEvent } from 'xstate';
+import { describeError } from '../describe-error.ts';
+import type { Logger } from '../logger.ts';
 
 /**
- * Where `--inspect` streams when given no URL: the port `@statelyai/inspect/server`'s
- * `createInspectorServer()` listens on by default, so `npx @statelyai/inspect`-style local
- * bridges and our own specs work with no configuration and no internet.
+ * Where `--inspect` streams when given no URL: this machine, on the port after the relay's
+ * 1337. Not 8080 (the port `createInspectorServer()` picks by default), because 8080 is where
+ * users' own web servers listen, and an inspector stream sent to one of those is noise to it;
+ * start the inspector bridge with `createInspectorServer({ port: 1338 })` or pass its URL.
  */
-export const DEFAULT_INSPECT_URL = 'ws://localhost:8080';
+export const DEFAULT_INSPECT_URL = 'ws://127.0.0.1:1338';
 
 /** An `inspect` callback as `createActor(logic, { inspect })` takes it. */
 export type InspectFn = (event: InspectionEvent) => void;
@@ -36,6 +39,11 @@ export interface WebSocketInspectionOptions {
    * @default 1000
    */
   maxDeferredEvents?: number;
+  /**
+   * Told once when the inspector is reached, once per outage when it cannot be (URL and
+   * reason), and when it is lost; never once per retry. @default silent
+   */
+  logger?: Logger;
 }
 
 /** Events kept while the inspector is unreachable. */
@@ -64,26 +72,42 @@ class WsInspectorAdapter {
   #timer: NodeJS.Timeout | undefined;
   #stopped = false;
   readonly #deferred: StatelyInspectionEvent[] = [];
+  /** True from a failed dial or a lost connection until the next open: one warning per outage. */
+  #outage = false;
   dropped = 0;
 
   constructor(
     private readonly url: string,
     private readonly maxDeferred: number,
+    private readonly logger: Logger | undefined,
   ) {}
 
   start(): void {
     if (this.#stopped || this.#socket) return;
     const socket = new WebSocket(this.url);
     this.#socket = socket;
+    let opened = false;
+    let failure: unknown;
     socket.on('open', () => {
+      opened = true;
+      this.#outage = false;
+      this.logger?.info({ url: this.url }, 'connected to the inspector');
       for (const event of this.#deferred.splice(0)) this.#write(event);
     });
-    socket.on('error', () => {
+    socket.on('error', (error) => {
       // 'close' follows and schedules the retry; an absent inspector is not the relay's fault.
+      failure = error;
     });
-    socket.on('close', () => {
+    socket.on('close', (code) => {
       this.#socket = undefined;
       if (this.#stopped) return;
+      const reason = failure !== undefined ? describeError(failure) : `closed (${code})`;
+      if (opened) {
+        this.logger?.warn({ url: this.url, reason, retryMs: INSPECT_RECONNECT_DELAY_MS }, 'lost the inspector; dialling again');
+      } else if (!this.#outage) {
+        this.logger?.warn({ url: this.url, reason, retryMs: INSPECT_RECONNECT_DELAY_MS }, 'cannot reach the inspector; dialling again until it answers');
+      }
+      this.#outage = true;
       this.#timer = setTimeout(() => this.start(), INSPECT_RECONNECT_DELAY_MS);
       this.#timer.unref();
     });
@@ -134,6 +158,7 @@ export function createWebSocketInspection(options: WebSocketInspectionOptions = 
   const adapter = new WsInspectorAdapter(
     options.url ?? DEFAULT_INSPECT_URL,
     options.maxDeferredEvents ?? DEFAULT_MAX_DEFERRED_INSPECTION_EVENTS,
+    options.logger,
   );
   const inspector = createInspector(adapter, { maxDeferredEvents: options.maxDeferredEvents ?? DEFAULT_MAX_DEFERRED_INSPECTION_EVENTS });
   inspector.start();

@@ -6,6 +6,7 @@ import net from 'node:net';
 import type { Client, ConnectionRequest, VirtualConnection, VirtualSocket } from '../client/index.ts';
 import { silentLogger } from '../logger.ts';
 import type { Logger } from '../logger.ts';
+import { describeErrorAt } from '../describe-error.ts';
 import { TunnelError } from './errors.ts';
 import { TunnelLedger, describe } from './ledger.ts';
 import { TUNNEL_TCP_HIGH_WATER_MARK_BYTES } from './splice.ts';
@@ -84,7 +85,7 @@ function connectTarget(target: { host: string; port: number }, timeoutMs: number
     socket.once('error', socketOnError);
     function socketOnError(error: Error): void {
       clearTimeout(timer);
-      reject(new TunnelError('ERR_TARGET_UNREACHABLE', `${where} refused the TCP connection: ${describe(error)}`, { cause: error }));
+      reject(new TunnelError('ERR_TARGET_UNREACHABLE', `cannot connect to the target: ${describeErrorAt(error, where)}`, { cause: error }));
     }
   });
 }

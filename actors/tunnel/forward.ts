@@ -6,6 +6,7 @@ import { parseIpv4 } from '../../protocol/index.ts';
 import type { Client } from '../client/index.ts';
 import { silentLogger } from '../logger.ts';
 import type { Logger } from '../logger.ts';
+import { describeErrorAt } from '../describe-error.ts';
 import { TunnelError } from './errors.ts';
 import { TunnelLedger, describe } from './ledger.ts';
 import { TUNNEL_TCP_HIGH_WATER_MARK_BYTES } from './splice.ts';
@@ -16,8 +17,14 @@ export const DEFAULT_FORWARD_LISTEN_HOST = '127.0.0.1';
 
 /** Options of {@link forward}. */
 export interface ForwardOptions {
-  /** A connected client; connections leave from its virtual host. */
-  client: Client;
+  /**
+   * A connected client; connections leave from its virtual host. May be a promise of one: the
+   * port is bound at once, and connections made before the client is connected wait for it
+   * (their bytes wait in the kernel). If the promise rejects, the tunnel closes with that error.
+   * A function returning one is called once the port is bound, so that a port clash fails
+   * before a relay is ever dialled.
+   */
+  client: Client | PromiseLike<Client> | (() => PromiseLike<Client>);
   /** The real TCP port to listen on; 0 picks a free one (read it from `port`). */
   localPort: number;
   /** The real interface to listen on. @default DEFAULT_FORWARD_LISTEN_HOST ("127.0.0.1") */
@@ -54,7 +61,7 @@ export interface ForwardTunnel extends TunnelHandle {
  * ```
  */
 export async function forward(options: ForwardOptions): Promise<ForwardTunnel> {
-  const { client, remote } = options;
+  const { remote } = options;
   checkPort(options.localPort, 'localPort', 0);
   checkPort(remote.port, 'remote.port');
   if (parseIpv4(remote.address) === undefined) {
@@ -66,6 +73,9 @@ export async function forward(options: ForwardOptions): Promise<ForwardTunnel> {
   options.signal?.throwIfAborted();
   // Aborts the virtual connects still in flight when the tunnel closes.
   const stopping = new AbortController();
+  // Set once the port is bound (below); connections arrive only after that.
+  let clientReady: Promise<Client> = Promise.reject(new TunnelError('ERR_TUNNEL_CLOSED', 'not listening yet'));
+  clientReady.catch(() => {});
 
   // allowHalfOpen: a client's FIN ends only its direction (SocketEnd), the answer still flows.
   // pauseOnConnect: bytes wait in the kernel until the virtual connection can take them.
@@ -76,7 +86,7 @@ export async function forward(options: ForwardOptions): Promise<ForwardTunnel> {
   );
   await new Promise<void>((resolve, reject) => {
     server.once('error', (cause) =>
-      reject(new TunnelError('ERR_LISTEN_FAILED', `cannot listen on ${listenHost}:${options.localPort}: ${describe(cause)}`, { cause })),
+      reject(new TunnelError('ERR_LISTEN_FAILED', `cannot listen: ${describeErrorAt(cause, `${listenHost}:${options.localPort}`)}`, { cause })),
     );
     server.listen({ port: options.localPort, host: listenHost }, resolve);
   });
@@ -84,6 +94,10 @@ export async function forward(options: ForwardOptions): Promise<ForwardTunnel> {
   // After listening, a server error (e.g. EMFILE on accept) is logged; the tunnel keeps serving.
   server.on('error', (cause) => logger.error({ err: cause }, 'TCP server error'));
   const { port } = server.address() as net.AddressInfo;
+  const { client } = options;
+  clientReady = new Promise<Client>((resolve) => resolve(typeof client === 'function' ? client() : client));
+  // Connections that wait for the client must not turn its failure into an unhandled rejection.
+  clientReady.catch(() => {});
 
   const open = async (socket: net.Socket): Promise<void> => {
     const from = `${socket.remoteAddress}:${socket.remotePort}`;
@@ -91,6 +105,7 @@ export async function forward(options: ForwardOptions): Promise<ForwardTunnel> {
     const attempt = AbortSignal.any([stopping.signal, closedSignal(socket)]);
     socket.on('error', () => {});
     try {
+      const client = await whenAborted(clientReady, attempt);
       const connection = await client.connect({ address: remote.address, port: remote.port, signal: attempt });
       ledger.carry(socket, connection, { from, to: `${remote.address}:${remote.port}` });
     } catch (cause) {
@@ -117,7 +132,25 @@ export async function forward(options: ForwardOptions): Promise<ForwardTunnel> {
     })();
     return closing;
   };
-  const unhook = closeWhen(client, options.signal, close, (lost) => (error ??= lost));
+  // Stop conditions: the signal at once; the client's end once it is connected.
+  let unhookClient = (): void => {};
+  const signalOnAbort = (): void => void close();
+  options.signal?.addEventListener('abort', signalOnAbort, { once: true });
+  // Aborted while the port was being bound: the listener above will never fire.
+  if (options.signal?.aborted) void close();
+  const unhook = (): void => {
+    options.signal?.removeEventListener('abort', signalOnAbort);
+    unhookClient();
+  };
+  clientReady.then(
+    (client) => {
+      if (!closing) unhookClient = closeWhen(client, undefined, close, (lost) => (error ??= lost));
+    },
+    (cause: unknown) => {
+      error ??= cause instanceof Error ? cause : new Error(String(cause));
+      void close();
+    },
+  );
   logger.info({ listen: `${listenHost}:${port}` }, 'tunnel listening');
 
   return {
@@ -144,6 +177,16 @@ export async function forward(options: ForwardOptions): Promise<ForwardTunnel> {
       return error;
     },
   };
+}
+
+/** `promise`, or a rejection with the signal's reason once it aborts. */
+function whenAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const signalOnAbort = (): void => reject(signal.reason);
+    signal.addEventListener('abort', signalOnAbort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', signalOnAbort));
+  });
 }
 
 /** A signal that aborts when `socket` closes. */

@@ -10,3 +10,4 @@ export { TunnelError } from './errors.ts';
 export { DEFAULT_TUNNEL_KEEPALIVE_MS } from './splice.ts';
 export type { SpliceOptions } from './splice.ts';
 export type { TunnelErrorCode } from './errors.ts';
+export { probeTarget, DEFAULT_PROBE_CONNECT_TIMEOUT_MS } from './probe.ts';

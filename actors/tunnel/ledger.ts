@@ -5,6 +5,7 @@
 import type { Socket } from 'node:net';
 import type { VirtualConnection } from '../client/index.ts';
 import type { Logger } from '../logger.ts';
+import { describeError } from '../describe-error.ts';
 import { splice } from './splice.ts';
 import type { Splice, SpliceOptions } from './splice.ts';
 
@@ -101,11 +102,8 @@ export class TunnelLedger {
   }
 }
 
-/** "CODE: message" for a log line's reason, so a reader can grep the stable code. */
-export function describe(error: unknown): string {
-  if (error instanceof Error) {
-    const code = (error as { code?: unknown }).code;
-    return typeof code === 'string' ? `${code}: ${error.message}` : error.message;
-  }
-  return String(error);
-}
+/**
+ * "CODE: message" for a log line's reason, so a reader can grep the stable code; a system
+ * error's code is said once (actors/describe-error.ts).
+ */
+export const describe = describeError;

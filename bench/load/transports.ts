@@ -123,7 +123,14 @@ export class AcceptQueue {
     return (this.server.address() as net.AddressInfo).port;
   }
   next(): Promise<net.Socket> {
-    const ready = this.#ready.shift();
+    // A connection that ended before it was taken, empty, is no flow: `alphanet expose` probes
+    // its target at start with one (connect, FIN). Nothing reads a queued socket, so its 'end'
+    // has not been emitted; the stream state says whether its FIN has arrived.
+    let ready = this.#ready.shift();
+    while (ready && (ready.destroyed || (ready as unknown as { _readableState: { ended: boolean } })._readableState.ended) && ready.readableLength === 0) {
+      ready.destroy();
+      ready = this.#ready.shift();
+    }
     if (ready) return Promise.resolve(ready);
     return new Promise((resolve) => this.#waiting.push(resolve));
   }

@@ -13,6 +13,17 @@ interface Run {
   stderr: string;
 }
 
+/** Settles with `work`, or fails after `ms` naming `what`. */
+async function within<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms)));
+  try {
+    return await Promise.race([work, deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 function run(args: string[], input?: Uint8Array, onStart?: (stdout: NodeJS.ReadableStream) => void): Promise<Run> {
   const child = spawn(process.execPath, [BIN, ...args], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ALPHANET_RELAY: '' }, timeout: 20_000 });
   const out: Buffer[] = [];
@@ -50,7 +61,7 @@ t.test('nc errors: offline and not listening are named, non-zero exit', async (t
   t.match(unreachable.stderr, /ERR_RELAY_UNREACHABLE/);
   const help = await run(['nc', '--help']);
   t.equal(help.code, 0);
-  t.match(help.stdout.toString(), /--relay <host:port>[\s\S]*--local-address <ip>[\s\S]*-l, --listen/);
+  t.match(help.stdout.toString(), /--relay <host\[:port\]>[\s\S]*--local-address <ip>[\s\S]*-l, --listen/);
 });
 
 t.test('nc -l and nc move 3 MiB byte for byte in both directions', async (t) => {
@@ -72,18 +83,30 @@ t.test('nc -l and nc move 3 MiB byte for byte in both directions', async (t) => 
   listener.stderr.on('data', (c: Buffer) => (listenerErr += c));
   listener.stdin.on('error', () => {});
   listener.stdin.end(down);
-  // Connect once the listener listens: retry on ERR_NOT_LISTENING (it may still be starting).
-  // Bounded: a listener that died must fail the spec, not spin it until tap's timeout.
-  let r: Run | undefined;
-  for (let attempt = 0; attempt < 40; attempt++) {
-    r = await run(['nc', ...relayFlag, '--local-address', '127.0.0.5', ip, '5000'], up);
-    if (r.code === 0 || !/ERR_NOT_LISTENING|ERR_TARGET_OFFLINE/.test(r.stderr)) break;
-  }
-  if (r === undefined) throw new Error('unreachable');
+  // Connect once the listener says it listens (on stderr, once bound).
+  const listening = await within(
+    new Promise<string>((resolve, reject) => {
+      listener.stderr.on('data', () => {
+        const m = /^listening on (\S+)\n/m.exec(listenerErr);
+        if (m) resolve(m[1] as string);
+      });
+      listener.once('close', () => reject(new Error(`nc -l exited before listening: ${listenerErr}`)));
+    }),
+    20_000,
+    'nc -l to say it listens',
+  );
+  t.equal(listening, `${ip}:5000`, 'nc -l names its virtual address and port');
+  const r = await run(['nc', ...relayFlag, '--local-address', '127.0.0.5', ip, '5000'], up);
   t.equal(r.code, 0, r.stderr);
-  t.comment(`connector exit ${r.code}: ${r.stderr}`);
+  // stderr is a pipe here: no progress line, only the summary, bytes each way.
+  const summary = /^nc: (\d+) bytes sent, (\d+) bytes received in \d+\.\d\d s \(\d+(\.\d)? [KMG]?i?B\/s\)$/;
+  t.match(r.stderr.trim(), summary, 'the connector ends with one summary line');
+  t.same(summary.exec(r.stderr.trim())?.slice(1, 3), [String(up.length), String(down.length)]);
   const [code] = await listenerExit;
   t.equal(code, 0, listenerErr);
+  const listenerSummary = listenerErr.trim().split('\n').at(-1) ?? '';
+  t.same(summary.exec(listenerSummary)?.slice(1, 3), [String(down.length), String(up.length)], `listener summary: ${listenerSummary}`);
+  t.notOk(/\x1b|\r/.test(listenerErr), 'no progress line when stderr is not a terminal');
   t.equal(sha256(Buffer.concat(listenerOut)), sha256(up), 'listener got every byte');
   t.equal(sha256(r.stdout), sha256(down), 'connector got every byte');
 });

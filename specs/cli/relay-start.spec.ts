@@ -5,8 +5,9 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Command } from 'commander';
-import { addRelayOptions, parseRelayCliOptions, runRelay } from '../../cli/relay-options.ts';
-import { addObserveOptions, parseObserveCliOptions, withObservation } from '../../actors/observe/relay-cli.ts';
+import { addRelayOptions, parseObserveCliOptions, parseRelayCliOptions } from '../../cli/relay-options.ts';
+import { withObservation } from '../../cli/relay-observation.ts';
+import { runRelay } from '../../cli/run-relay.ts';
 import { openAddressStore } from '../../storage/index.ts';
 import { canListen, freePort, startMain, within } from './relay-process.ts';
 
@@ -54,7 +55,7 @@ t.test('runRelay: a failed HTTP start closes the relay listener and the store be
   const httpPort = await occupiedPort(t);
   const relayPort = await freePort();
   const db = await tempDb(t);
-  const command = addObserveOptions(addRelayOptions(new Command()));
+  const command = addRelayOptions(new Command());
   command.parse(['--port', String(relayPort), '--http-port', String(httpPort), '--db', db, '--log-level', 'silent'], { from: 'user' });
   const raw = command.opts();
   const written: string[] = [];
