@@ -144,6 +144,7 @@ export class RelayServer implements Relay {
       const code = this.#closing !== undefined ? ErrorCode.RelayShuttingDown : ErrorCode.TooManyClients;
       this.#log.warn({ realIp, code, reason: refused.refusal }, 'client refused');
       socket.end(encodePacket({ type: PacketType.Error, code, message: refused.refusal }));
+      // Real time, not the relay's clock: this frees a socket, it is no protocol timeout.
       setTimeout(() => socket.destroy(), CLOSE_LINGER_MS).unref();
       return;
     }
