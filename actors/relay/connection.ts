@@ -39,6 +39,7 @@ export function protocolErrorName(error: ProtocolError): RelayConnectionErrorNam
   }
 }
 
+/** One client TCP connection; its machine (`actor`) decides its lifecycle, `phase` caches it. */
 export class Connection {
   readonly id: number;
   readonly socket: net.Socket;

@@ -25,6 +25,7 @@ export interface RelayMachines {
   startStatusRequest(entry: Omit<PendingStatus, 'actor'>): PendingStatus;
 }
 
+/** What every room is given: shared state and services, never the server itself. */
 export interface RelayContext {
   readonly options: ResolvedRelayOptions;
   readonly log: Logger;

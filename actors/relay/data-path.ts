@@ -14,6 +14,7 @@ import type { Connection } from './connection.ts';
 import type { PairTable } from './pairs.ts';
 import type { RelayContext } from './context.ts';
 
+/** Forwards data frames between the ends of open pairs (see the file comment for why it is kept apart). */
 export class DataPath {
   readonly #pairs: PairTable;
   readonly #counters: RelayCounters;

@@ -26,6 +26,7 @@ export interface BindResult {
   limit?: 'maxBoundPorts';
 }
 
+/** Virtual hosts by virtual IP, and what each has bound. */
 export class HostTable {
   readonly #hosts = new Map<number, VirtualHost>();
   readonly #options: ResolvedRelayOptions;

@@ -68,6 +68,7 @@ export class Pair {
   }
 }
 
+/** Live pairs by connection id (requested or open), and how many each requesting host holds. */
 export class PairTable {
   readonly #pairs = new Map<number, Pair>();
   /** Socket connections per requesting host key. */

@@ -30,8 +30,10 @@ export interface PendingConnect {
   pair: Pair;
 }
 
+/** Either kind of waiting request. */
 export type PendingRequest = PendingStatus | PendingConnect;
 
+/** Requests waiting on a target, by the relay's request id. */
 export class PendingTable {
   readonly #pending = new Map<number, PendingRequest>();
   readonly #options: ResolvedRelayOptions;

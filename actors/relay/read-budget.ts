@@ -8,6 +8,7 @@ import type { ResolvedRelayOptions } from './relay-options.ts';
 import { Tally } from './limits.ts';
 import type { Connection } from './connection.ts';
 
+/** Counts incomplete-frame bytes and judges who is over budget. */
 export class ReadBudget {
   /** Incomplete-frame bytes per host key. */
   readonly perHost = new Tally();

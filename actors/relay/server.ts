@@ -73,6 +73,7 @@ function assembleContext(options: ResolvedRelayOptions, bus: RelayBus, counters:
   return ctx;
 }
 
+/** The running relay behind the `Relay` handle that startRelay returns. */
 export class RelayServer implements Relay {
   readonly bus: RelayBus = new EventEmitter<RelayBusEvents>();
   readonly counters: RelayCounters = createCounters();

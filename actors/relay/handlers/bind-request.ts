@@ -4,6 +4,7 @@ import { countRefusal } from '../counters.ts';
 import type { Connection } from '../connection.ts';
 import type { RelayContext } from '../context.ts';
 
+/** Handles BindRequest (§5): the host table answers with a BindStatus. */
 export function onBindRequest(ctx: RelayContext, conn: Connection, packet: PacketOf<typeof PacketType.BindRequest>): void {
   const result = ctx.hosts.bind(conn, packet.port);
   if (result.limit !== undefined) countRefusal(ctx.counters, result.limit);

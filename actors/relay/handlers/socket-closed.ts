@@ -9,6 +9,7 @@ function closeReasonName(reason: number): PairCloseReason {
   return (name ?? 'Error') as PairCloseReason;
 }
 
+/** Handles SocketClosed (§8): handed to the pair's machine, which tells the other end and releases the pair. */
 export function onSocketClosed(ctx: RelayContext, conn: Connection, packet: PacketOf<typeof PacketType.SocketClosed>): void {
   const pair = ctx.pairs.get(packet.connectionId);
   // §8: unknown ids are ignored (a close may cross another).

@@ -7,6 +7,7 @@ import type { Connection } from '../connection.ts';
 import type { RelayContext } from '../context.ts';
 import { route } from './route.ts';
 
+/** Handles SocketConnectionRequest (§6.2): routed and admitted, a pair and its machine are made, and the target is asked. */
 export function onSocketConnectionRequest(
   ctx: RelayContext,
   conn: Connection,

@@ -4,6 +4,7 @@ import { reportHandshake } from '../replies.ts';
 import type { Connection } from '../connection.ts';
 import type { RelayContext } from '../context.ts';
 
+/** Handles SocketConnectionResponse (§6.3): the target's decision goes to the pair's machine. */
 export function onSocketConnectionResponse(
   ctx: RelayContext,
   conn: Connection,

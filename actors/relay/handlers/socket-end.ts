@@ -3,6 +3,7 @@ import { CloseReason, PacketType, type PacketOf } from '../../../protocol/index.
 import type { Connection } from '../connection.ts';
 import type { RelayContext } from '../context.ts';
 
+/** Handles SocketEnd (§7): handed to the pair's machine, which forwards it to the other end. */
 export function onSocketEnd(ctx: RelayContext, conn: Connection, packet: PacketOf<typeof PacketType.SocketEnd>): void {
   const connectionId = packet.connectionId;
   const pair = ctx.pairs.get(connectionId);

@@ -5,6 +5,7 @@ import type { Connection } from '../connection.ts';
 import type { RelayContext } from '../context.ts';
 import { route } from './route.ts';
 
+/** Handles SocketStatusRequest (§6.1): routed, then forwarded to the target under a relay request id; a machine waits for the answer. */
 export function onSocketStatusRequest(ctx: RelayContext, conn: Connection, packet: PacketOf<typeof PacketType.SocketStatusRequest>): void {
   const found = route(ctx, conn, 'status', packet.requestId, packet.source, packet.destination);
   if (found === undefined) return;

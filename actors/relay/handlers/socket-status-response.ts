@@ -8,6 +8,7 @@ function answerName(status: number): StatusAnswer {
   return status === SocketStatus.Listening ? 'listening' : status === SocketStatus.NotBound ? 'not-bound' : 'not-listening';
 }
 
+/** Handles SocketStatusResponse (§6.1): the answer goes to the waiting request's machine. */
 export function onSocketStatusResponse(ctx: RelayContext, conn: Connection, packet: PacketOf<typeof PacketType.SocketStatusResponse>): void {
   const entry = ctx.pending.get(packet.requestId);
   // A late or foreign answer is dropped: only the asked connection may answer.
