@@ -182,8 +182,6 @@ export function createRelayMachines(ctx: RelayContext): RelayMachines {
       conn.actor.on('client.disconnected', () => {
         if (conn.closedEvent !== undefined) ctx.bus.emit('client.disconnected', conn.closedEvent);
       });
-      conn.wire();
-      ctx.log.debug({ clientId: conn.id, realIp: conn.realIp }, 'tcp connected');
       conn.actor.start();
     },
     startPair(pair) {

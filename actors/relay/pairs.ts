@@ -33,7 +33,10 @@ export class Pair {
   opened = false;
   aEnded = false;
   bEnded = false;
-  /** The machine's state name, as pair.stateChanged reports it ('active.endedByA'). */
+  /**
+   * The machine's state name, as pair.stateChanged reports it ('active.endedByA'). Written only
+   * by the actor's snapshot subscription (machines.ts), after each transition.
+   */
   state = 'requested';
   /** Payload bytes each sender may still send (§7 window), as the sender counts it. */
   creditAToB = INITIAL_WINDOW_BYTES;

@@ -155,6 +155,10 @@ export class RelayServer implements Relay {
     const conn = new Connection(ctx, this.#nextClientId++, socket, realIp, key);
     ctx.conns.set(conn.id, conn);
     this.counters.clientsTotal++;
+    // Its socket's listeners first: the machine's actor is made and started in the same turn,
+    // before any of them can run.
+    conn.wire();
+    this.#log.debug({ clientId: conn.id, realIp }, 'tcp connected');
     ctx.machines.startConnection(conn);
   }
 
