@@ -12,6 +12,7 @@ import type { AnyStateMachine } from 'xstate';
 import { clientMachine } from './client.machine.ts';
 import { relayConnectionMachine } from './relay-connection.machine.ts';
 import { socketPairMachine } from './socket-pair.machine.ts';
+import { statusRequestMachine } from './status-request.machine.ts';
 import { virtualSocketMachine } from './virtual-socket.machine.ts';
 
 /** Which process runs a machine's actors: the relay, or a client (the toolkit, tunnels, CLI). */
@@ -31,6 +32,7 @@ export interface MachineRegistration {
 export const MACHINES: readonly MachineRegistration[] = [
   { machine: relayConnectionMachine, side: 'relay', file: 'relay-connection.machine.ts' },
   { machine: socketPairMachine, side: 'relay', file: 'socket-pair.machine.ts' },
+  { machine: statusRequestMachine, side: 'relay', file: 'status-request.machine.ts' },
   { machine: clientMachine, side: 'client', file: 'client.machine.ts' },
   { machine: virtualSocketMachine, side: 'client', file: 'virtual-socket.machine.ts' },
 ];

@@ -4,7 +4,7 @@
  * reason. Pure logic: the relay actor supplies the socket writes, the store and the clean-up
  * with `.provide()`. Data frames never come here; only set-up and tear-down do.
  */
-import { assign, fromPromise, setup } from 'xstate';
+import { assign, emit, fromPromise, setup } from 'xstate';
 
 /** Names of the fatal conditions (the keys of ErrorCode in protocol/constants.ts). */
 export type RelayConnectionErrorName =
@@ -46,6 +46,15 @@ export interface RelayConnectionContext {
   endMessage: string | undefined;
 }
 
+/**
+ * The machine's top-level state, as the relay caches it for its hot checks (admission of a
+ * frame, the write path). Only the `enterPhase` entry actions write that cache.
+ */
+export type RelayConnectionPhase = 'awaitingHello' | 'registering' | 'ready' | 'closed';
+
+/** Emitted at the moments the relay reports on its bus; the actor adds the payload. */
+export type RelayConnectionEmitted = { type: 'client.connected' } | { type: 'client.disconnected' };
+
 export type RelayConnectionEvent =
   | { type: 'hello.received'; version: number }
   /** A packet not allowed in the current state (before Hello, a second Hello, a relay-only packet). */
@@ -74,6 +83,7 @@ export const relayConnectionMachine = setup({
     input: {} as RelayConnectionInput,
     context: {} as RelayConnectionContext,
     events: {} as RelayConnectionEvent,
+    emitted: {} as RelayConnectionEmitted,
   },
   actors: {
     // Replaced by the relay with the store's findOrAllocate; resolves only once durable (§2.2).
@@ -97,6 +107,8 @@ export const relayConnectionMachine = setup({
     closeTransport: () => {},
     /** Frees everything the connection held (ports, pairs, requests) and reports the end. */
     release: () => {},
+    /** Records the state entered, for the relay's cache of it (the only writer of that cache). */
+    enterPhase: (_, _params: { phase: RelayConnectionPhase }) => {},
   },
   guards: {
     isSupportedVersion: ({ context }, params: { version: number }) => context.supportedVersions.includes(params.version),
@@ -141,6 +153,7 @@ export const relayConnectionMachine = setup({
   states: {
     // §2.1: Hello first, within the hello timeout.
     awaitingHello: {
+      entry: { type: 'enterPhase', params: { phase: 'awaitingHello' } },
       after: { helloTimeout: { target: 'closed', actions: fail('HelloTimeout', 'no Hello in time') } },
       on: {
         'hello.received': [
@@ -154,6 +167,7 @@ export const relayConnectionMachine = setup({
     },
     // §2.2: the mapping must be durable before the client hears its address.
     registering: {
+      entry: { type: 'enterPhase', params: { phase: 'registering' } },
       invoke: {
         src: 'allocateAddress',
         input: ({ context }) => ({ id: context.id }),
@@ -197,6 +211,7 @@ export const relayConnectionMachine = setup({
       },
     },
     ready: {
+      entry: [{ type: 'enterPhase', params: { phase: 'ready' } }, emit({ type: 'client.connected' })],
       on: {
         'hello.received': { target: 'closed', actions: fail('UnexpectedPacket', 'second Hello') },
         // §4: silent past the keepalive timeout.
@@ -205,7 +220,7 @@ export const relayConnectionMachine = setup({
     },
     closed: {
       type: 'final',
-      entry: 'release',
+      entry: [{ type: 'enterPhase', params: { phase: 'closed' } }, 'release', emit({ type: 'client.disconnected' })],
     },
   },
 });

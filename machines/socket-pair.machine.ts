@@ -5,7 +5,7 @@
  * `.provide()`. ArbitraryData and WindowUpdate never come here; the relay forwards them with a
  * table lookup and only reports violations it finds there.
  */
-import { assign, setup } from 'xstate';
+import { assign, emit, setup } from 'xstate';
 
 export type PairEnd = 'a' | 'b';
 
@@ -35,6 +35,15 @@ export interface SocketPairContext {
   endReason: PairEndReason | undefined;
 }
 
+/**
+ * Where the pair is, as the relay caches it for the data path (is it open, has one end sent
+ * SocketEnd). Only the `enterPhase` entry actions write that cache.
+ */
+export type SocketPairPhase = 'requested' | 'open' | 'endedByA' | 'endedByB' | 'closed';
+
+/** Emitted at the moments the relay reports on its bus; the actor adds the payload. */
+export type SocketPairEmitted = { type: 'pair.opened' } | { type: 'pair.closed' };
+
 export type SocketPairEvent =
   /** The target answered SocketConnectionResponse Accepted. */
   | { type: 'response.accepted' }
@@ -60,6 +69,7 @@ export const socketPairMachine = setup({
     input: {} as SocketPairInput,
     context: {} as SocketPairContext,
     events: {} as SocketPairEvent,
+    emitted: {} as SocketPairEmitted,
   },
   actions: {
     recordEnd: assign((_, params: { reason: PairEndReason }) => ({ endReason: params.reason })),
@@ -75,6 +85,8 @@ export const socketPairMachine = setup({
     notify: (_, _params: { to: readonly PairEnd[]; reason: PairCloseReason }) => {},
     /** Removes the pair from every table and reports how it ended. */
     release: () => {},
+    /** Records the state entered, for the relay's cache of it (the only writer of that cache). */
+    enterPhase: (_, _params: { phase: SocketPairPhase }) => {},
   },
   guards: {
     isFrom: (_, params: { end: PairEnd; expected: PairEnd }) => params.end === params.expected,
@@ -90,6 +102,7 @@ export const socketPairMachine = setup({
   states: {
     // §6.2–3: forwarded to the target, waiting for its decision.
     requested: {
+      entry: { type: 'enterPhase', params: { phase: 'requested' } },
       after: {
         requestTimeout: {
           target: 'closed',
@@ -102,7 +115,7 @@ export const socketPairMachine = setup({
         },
       },
       on: {
-        'response.accepted': { target: 'active', actions: ['activate', 'forwardResponse'] },
+        'response.accepted': { target: 'active', actions: ['activate', emit({ type: 'pair.opened' }), 'forwardResponse'] },
         'response.refused': {
           target: 'closed',
           actions: [{ type: 'recordEnd', params: { reason: 'Refused' } }, 'forwardResponse'],
@@ -175,6 +188,7 @@ export const socketPairMachine = setup({
       },
       states: {
         open: {
+          entry: { type: 'enterPhase', params: { phase: 'open' } },
           on: {
             'end.received': [
               {
@@ -188,6 +202,7 @@ export const socketPairMachine = setup({
         },
         // §7: a half-closed pair still carries data the other way.
         endedByA: {
+          entry: { type: 'enterPhase', params: { phase: 'endedByA' } },
           on: {
             'end.received': [
               {
@@ -206,6 +221,7 @@ export const socketPairMachine = setup({
           },
         },
         endedByB: {
+          entry: { type: 'enterPhase', params: { phase: 'endedByB' } },
           on: {
             'end.received': [
               {
@@ -228,11 +244,16 @@ export const socketPairMachine = setup({
     // §7: SocketEnd has passed both ways; removed with no further packet.
     finished: {
       type: 'final',
-      entry: [{ type: 'recordEnd', params: { reason: 'Finished' } }, 'release'],
+      entry: [
+        { type: 'enterPhase', params: { phase: 'closed' } },
+        { type: 'recordEnd', params: { reason: 'Finished' } },
+        'release',
+        emit({ type: 'pair.closed' }),
+      ],
     },
     closed: {
       type: 'final',
-      entry: 'release',
+      entry: [{ type: 'enterPhase', params: { phase: 'closed' } }, 'release', emit({ type: 'pair.closed' })],
     },
   },
 });

@@ -62,6 +62,25 @@ export const DEFAULT_IPV6_PREFIX_LENGTH = 64;
 /** Longest client-supplied text (Error messages) put into a log line or a bus event, in characters. */
 export const DEFAULT_MAX_LOG_FIELD_CHARS = 256;
 
+/**
+ * The relay's source of time. Its shape is xstate's `Clock` plus `now()`, so xstate's
+ * `SimulatedClock` is one: a spec can run the relay's timeouts (hello, request, keepalive, sweep)
+ * on simulated time while the bytes still cross real loopback TCP.
+ */
+export interface RelayClock {
+  /** Milliseconds since the epoch (or since the simulation began). */
+  now(): number;
+  setTimeout(fn: (...args: unknown[]) => void, timeout: number): unknown;
+  clearTimeout(id: unknown): void;
+}
+
+/** Real time: Date.now and the host's timers (which the relay unrefs where it can). */
+export const SYSTEM_CLOCK: RelayClock = {
+  now: () => Date.now(),
+  setTimeout: (fn, timeout) => setTimeout(fn, timeout),
+  clearTimeout: (id) => clearTimeout(id as NodeJS.Timeout),
+};
+
 /** Options of {@link startRelay}. */
 export interface RelayOptions {
   /** Address to listen on. @default DEFAULT_HOST ('127.0.0.1') */
@@ -127,6 +146,11 @@ export interface RelayOptions {
   maxLogFieldChars?: number;
   /** Receives the inspection events of every relay actor (for the Stately inspector). @default undefined */
   inspect?: (event: InspectionEvent) => void;
+  /**
+   * Time for every timeout, the sweep and every timestamp, also handed to each machine's actor
+   * (`createActor(machine, { clock })`). @default SYSTEM_CLOCK (real time)
+   */
+  clock?: RelayClock;
 }
 
 /** Every option resolved. */
@@ -189,5 +213,6 @@ export function resolveRelayOptions(options: RelayOptions, silent: () => Logger)
     ipv6PrefixLength: options.ipv6PrefixLength ?? DEFAULT_IPV6_PREFIX_LENGTH,
     maxLogFieldChars: options.maxLogFieldChars ?? DEFAULT_MAX_LOG_FIELD_CHARS,
     inspect: options.inspect,
+    clock: options.clock ?? SYSTEM_CLOCK,
   };
 }

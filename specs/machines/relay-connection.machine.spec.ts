@@ -1,5 +1,5 @@
 import t from 'tap';
-import { createActor, fromPromise, initialTransition, transition } from 'xstate';
+import { SimulatedClock, createActor, fromPromise, initialTransition, transition } from 'xstate';
 import { relayConnectionMachine, type AllocationResult } from '../../machines/relay-connection.machine.ts';
 
 const input = { id: 1, supportedVersions: [1] };
@@ -18,6 +18,8 @@ t.test('hello with a supported version goes to registering; another version is r
 });
 
 t.test('with fakes: store answer → VirtualIP; store failure → Error; hello timeout; keepalive', async (t) => {
+  // Simulated time: the hello timeout is checked without waiting for it.
+  const clock = new SimulatedClock();
   const run = (result: AllocationResult, helloTimeout = 10_000) => {
     const log: string[] = [];
     const machine = relayConnectionMachine.provide({
@@ -30,7 +32,7 @@ t.test('with fakes: store answer → VirtualIP; store failure → Error; hello t
         release: () => void log.push('release'),
       },
     });
-    const actor = createActor(machine, { input }).start();
+    const actor = createActor(machine, { input, clock }).start();
     return { actor, log };
   };
   const ok = run({ ok: true, virtualIp: 42 });
@@ -46,12 +48,42 @@ t.test('with fakes: store answer → VirtualIP; store failure → Error; hello t
   await new Promise<void>((resolve) => full.actor.subscribe({ complete: resolve }));
   t.same(full.log, ['error AddressSpaceExhausted', 'close', 'release']);
 
-  const slow = run({ ok: true, virtualIp: 1 }, 5);
-  await new Promise<void>((resolve) => slow.actor.subscribe({ complete: resolve }));
+  const slow = run({ ok: true, virtualIp: 1 }, 5_000);
+  clock.increment(4_999);
+  t.same(slow.log, [], 'no timeout 1 ms early');
+  clock.increment(1);
   t.same(slow.log, ['error HelloTimeout', 'close', 'release']);
   t.equal(slow.actor.getSnapshot().context.endReason, 'HelloTimeout');
 
   const gone = run({ ok: true, virtualIp: 1 });
   gone.actor.send({ type: 'transport.closed' });
   t.same(gone.log, ['release'], 'a closed transport is released without an Error');
+});
+
+t.test('the phase cache is written on entering each state; connected and disconnected are emitted there', async (t) => {
+  const log: string[] = [];
+  const machine = relayConnectionMachine.provide({
+    actors: { allocateAddress: fromPromise<AllocationResult, { id: number }>(async () => ({ ok: true, virtualIp: 7 })) },
+    actions: {
+      enterPhase: (_, { phase }) => void log.push(`phase ${phase}`),
+      sendVirtualIp: () => void log.push('vip'),
+      release: () => void log.push('release'),
+    },
+  });
+  const actor = createActor(machine, { input });
+  actor.on('*', (event) => void log.push(`emit ${event.type}`));
+  actor.start();
+  actor.send({ type: 'hello.received', version: 1 });
+  await new Promise<void>((resolve) => actor.subscribe((s) => s.value === 'ready' && resolve()));
+  actor.send({ type: 'transport.closed' });
+  t.same(log, [
+    'phase awaitingHello',
+    'phase registering',
+    'vip',
+    'phase ready',
+    'emit client.connected',
+    'phase closed',
+    'release',
+    'emit client.disconnected',
+  ]);
 });

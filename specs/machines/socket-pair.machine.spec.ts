@@ -15,7 +15,22 @@ function after(events: SocketPairEvent[]) {
 t.test('accept activates before forwarding the response', async (t) => {
   const { snapshot, actions } = after([{ type: 'response.accepted' }]);
   t.same(snapshot.value, { active: 'open' });
-  t.same(actions.map((a) => a.type), ['activate', 'forwardResponse']);
+  t.same(actions.filter((a) => a.type !== 'enterPhase').map((a) => a.type), ['activate', 'forwardResponse']);
+});
+
+t.test('the phase the data path reads is written on entering each state, and only there', async (t) => {
+  const phases = (events: SocketPairEvent[]) =>
+    after(events).actions.filter((a) => a.type === 'enterPhase').map((a) => (a.params as { phase: string }).phase);
+  t.same(phases([]), ['requested']);
+  t.same(phases([{ type: 'response.accepted' }]), ['requested', 'open']);
+  t.same(phases([{ type: 'response.accepted' }, { type: 'end.received', end: 'a' }]), ['requested', 'open', 'endedByA']);
+  t.same(phases([{ type: 'response.accepted' }, { type: 'end.received', end: 'b' }]), ['requested', 'open', 'endedByB']);
+  t.same(
+    phases([{ type: 'response.accepted' }, { type: 'end.received', end: 'a' }, { type: 'end.received', end: 'b' }]),
+    ['requested', 'open', 'endedByA', 'closed'],
+    'finished counts as closed for the data path',
+  );
+  t.same(phases([{ type: 'response.refused' }]), ['requested', 'closed']);
 });
 
 t.test('refusal, origin or target leaving before the answer', async (t) => {

@@ -1,1 +1,0 @@
-export * from '../../protocol/frame-reader.ts'; // moved to protocol/ (issue 11); this shim goes at merge

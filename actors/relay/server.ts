@@ -1,0 +1,192 @@
+/**
+ * The relay's TCP server: it listens, admits or refuses each connection (§9 TooManyClients,
+ * RelayShuttingDown), makes one Connection per admitted socket, routes the control channel to the
+ * actors' tables, and shuts down in order. The rooms it assembles are described in
+ * docs/ARCHITECTURE.md.
+ *
+ * Everything a client can make the relay hold is bounded (docs/RELAY.md "Bounds", issue 9):
+ * bytes of incomplete frames per host and relay-wide (connection.ts), the time a frame may take
+ * (sweep.ts), pairs, pending requests and bound ports (the tables), queued bytes per destination
+ * and relay-wide (outbound.ts). Per-host counts use limits.ts's host key (IPv6 by prefix).
+ */
+import net from 'node:net';
+import { EventEmitter } from 'eventemitter3';
+import { ErrorCode, PacketType, encodePacket, normaliseRealIp } from '../../protocol/index.ts';
+import type { Logger } from '../logger.ts';
+import { Tally, hostKey } from './limits.ts';
+import { WindowBudget } from './window-budget.ts';
+import type { ResolvedRelayOptions } from './relay-options.ts';
+import type { RelayBus, RelayBusEvents } from './relay-events.ts';
+import { CLOSE_LINGER_MS, type Relay, type RelayStatus, type StatusQuery } from './relay-types.ts';
+import { countRefusal, createCounters, type RelayCounters } from './counters.ts';
+import { EmitterControlBus } from './control-bus.ts';
+import { RecentCloses } from './recent-closes.ts';
+import { ReadBudget } from './read-budget.ts';
+import { WriteScope } from './outbound.ts';
+import { Connection } from './connection.ts';
+import { HostTable } from './hosts.ts';
+import { PairTable } from './pairs.ts';
+import { PendingTable } from './pending.ts';
+import { DataPath } from './data-path.ts';
+import { dispatch } from './handlers/index.ts';
+import { createRelayMachines } from './machines.ts';
+import { startSweep, sweepPeriodMs } from './sweep.ts';
+import { buildStatus } from './status.ts';
+import type { RelayContext } from './context.ts';
+
+/** Builds the context every room is given, and routes the control channel to the tables. */
+function assembleContext(options: ResolvedRelayOptions, bus: RelayBus, counters: RelayCounters): RelayContext {
+  const ctx = {
+    options,
+    log: options.logger,
+    bus,
+    control: new EmitterControlBus(),
+    counters,
+    clock: options.clock,
+    conns: new Map<number, Connection>(),
+    hosts: new HostTable(options, counters),
+    pairs: new PairTable(options, counters),
+    pending: new PendingTable(options, counters),
+    recent: new RecentCloses(),
+    windowBudget: new WindowBudget(),
+    reading: new ReadBudget(options, counters),
+    scope: new WriteScope(),
+    now: options.clock.now(),
+  } as Omit<RelayContext, 'machines' | 'dataPath' | 'dispatch'> as RelayContext;
+  Object.assign(ctx, {
+    machines: createRelayMachines(ctx),
+    dataPath: new DataPath(ctx),
+    dispatch: (conn: Connection, packet: Parameters<RelayContext['dispatch']>[1]) => dispatch(ctx, conn, packet),
+  });
+  // An unknown id is a message to an actor already gone: dropped, as a write to a closed socket is.
+  ctx.control.subscribe('connection', ({ to, event }) => {
+    const conn = ctx.conns.get(to.id);
+    if (conn === undefined) return;
+    if (event.type === 'packet.send') conn.out.packet(event.packet);
+    else conn.actor.send(event);
+  });
+  ctx.control.subscribe('pair', ({ to, event }) => ctx.pairs.get(to.id)?.actor.send(event));
+  ctx.control.subscribe('statusRequest', ({ to, event }) => {
+    const entry = ctx.pending.get(to.id);
+    if (entry?.kind === 'status') entry.actor.send(event);
+  });
+  return ctx;
+}
+
+/** The running relay behind the `Relay` handle that startRelay returns. */
+export class RelayServer implements Relay {
+  readonly bus: RelayBus = new EventEmitter<RelayBusEvents>();
+  readonly counters: RelayCounters = createCounters();
+  host: string;
+  port = 0;
+
+  readonly #ctx: RelayContext;
+  readonly #log: Logger;
+  readonly #server: net.Server;
+  readonly #sockets = new Set<net.Socket>();
+  /** Live TCP connections per host key (real IP or IPv6 prefix), for maxConnectionsPerIp. */
+  readonly #perIp = new Tally();
+  readonly #startedAt: number;
+  #nextClientId = 1;
+  #stopSweep: (() => void) | undefined;
+  #closing: Promise<void> | undefined;
+
+  constructor(options: ResolvedRelayOptions) {
+    this.host = options.host;
+    this.#log = options.logger;
+    this.#ctx = assembleContext(options, this.bus, this.counters);
+    this.#startedAt = options.clock.now();
+    this.#server = net.createServer({ noDelay: true }, (socket) => this.#serverOnConnection(socket));
+  }
+
+  async listen(): Promise<void> {
+    const server = this.#server;
+    const o = this.#ctx.options;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen({ host: o.host, port: o.port }, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    server.on('error', (error) => this.#log.error({ err: error }, 'server error'));
+    this.port = (server.address() as net.AddressInfo).port;
+    const sweepMs = sweepPeriodMs(this.#ctx);
+    this.#stopSweep = startSweep(this.#ctx, sweepMs);
+    this.#log.info({ host: this.host, port: this.port, sweepMs }, 'relay listening');
+    this.bus.emit('relay.listening', { host: this.host, port: this.port });
+  }
+
+  /** Why a new connection is refused (and the bound that refuses it), or undefined to admit it. */
+  #admission(realIp: string, key: string): { refusal: string; limit?: 'maxClients' | 'maxConnectionsPerIp' } | undefined {
+    const o = this.#ctx.options;
+    const fromIp = this.#perIp.get(key);
+    if (this.#closing !== undefined) return { refusal: 'the relay is stopping' };
+    if (realIp === '') return { refusal: 'the connection has no remote address' };
+    if (this.#ctx.conns.size >= o.maxClients) return { refusal: `the relay is full (${o.maxClients} clients)`, limit: 'maxClients' };
+    if (fromIp >= o.maxConnectionsPerIp) {
+      const who = key === realIp ? realIp : `${realIp} (counted as ${key})`;
+      return { refusal: `${who} already has ${fromIp} connections, the most one IP may have`, limit: 'maxConnectionsPerIp' };
+    }
+    return undefined;
+  }
+
+  #serverOnConnection(socket: net.Socket): void {
+    const ctx = this.#ctx;
+    this.#sockets.add(socket);
+    socket.once('close', () => this.#sockets.delete(socket));
+    socket.on('error', (error) => this.#log.debug({ err: error }, 'socket error'));
+    const realIp = normaliseRealIp(socket.remoteAddress ?? '');
+    const key = hostKey(realIp, ctx.options.ipv6PrefixLength);
+    const refused = this.#admission(realIp, key);
+    if (refused !== undefined) {
+      this.counters.clientsRejected++;
+      if (refused.limit !== undefined) countRefusal(this.counters, refused.limit);
+      const code = this.#closing !== undefined ? ErrorCode.RelayShuttingDown : ErrorCode.TooManyClients;
+      this.#log.warn({ realIp, code, reason: refused.refusal }, 'client refused');
+      socket.end(encodePacket({ type: PacketType.Error, code, message: refused.refusal }));
+      // Real time, not the relay's clock: this frees a socket, it is no protocol timeout.
+      setTimeout(() => socket.destroy(), CLOSE_LINGER_MS).unref();
+      return;
+    }
+    this.#perIp.add(key, 1);
+    socket.once('close', () => this.#perIp.add(key, -1));
+    socket.setNoDelay(true);
+    const conn = new Connection(ctx, this.#nextClientId++, socket, realIp, key);
+    ctx.conns.set(conn.id, conn);
+    this.counters.clientsTotal++;
+    // Its socket's listeners first: the machine's actor is made and started in the same turn,
+    // before any of them can run.
+    conn.wire();
+    this.#log.debug({ clientId: conn.id, realIp }, 'tcp connected');
+    ctx.machines.startConnection(conn);
+  }
+
+  status(query: StatusQuery = {}): RelayStatus {
+    return buildStatus(this.#ctx, { host: this.host, port: this.port, startedAt: this.#startedAt }, query);
+  }
+
+  close(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  async #close(): Promise<void> {
+    const ctx = this.#ctx;
+    this.#log.info({ clients: ctx.conns.size }, 'relay stopping');
+    this.bus.emit('relay.closing', { host: this.host, port: this.port });
+    const serverClosed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
+    this.#stopSweep?.();
+    // Pairs first, so each end reads SocketClosed(RelayShutdown) before Error(RelayShuttingDown).
+    for (const pair of [...ctx.pairs.values()]) ctx.control.send({ to: { kind: 'pair', id: pair.id }, event: { type: 'relay.shutdown' } });
+    for (const conn of [...ctx.conns.values()]) ctx.control.send({ to: { kind: 'connection', id: conn.id }, event: { type: 'relay.shutdown' } });
+    // Not events.once: it would reject on the socket's 'error', which a closing peer may cause.
+    await Promise.all(
+      [...this.#sockets].map((socket) => (socket.destroyed ? undefined : new Promise((resolve) => socket.once('close', resolve)))),
+    );
+    await serverClosed;
+    await ctx.options.store.flush();
+    this.#log.info('relay stopped');
+    this.bus.emit('relay.closed', { host: this.host, port: this.port });
+  }
+}
