@@ -11,7 +11,7 @@
  * ```
  */
 export * from './actors/client/index.ts';
-export * from './actors/tunnel/index.ts';
+export * from './tunnel/index.ts';
 export { startRelay } from './actors/relay/index.ts';
 export type { Relay, RelayOptions } from './actors/relay/index.ts';
 export { openAddressStore, openMemoryAddressStore } from './storage/index.ts';

@@ -5,7 +5,7 @@ import { ClientError, DEFAULT_RELAY } from '../actors/client/index.ts';
 import type { ConnectOptions } from '../actors/client/index.ts';
 import { errorParts } from '../actors/describe-error.ts';
 import type { Logger } from '../actors/logger.ts';
-import { createWebSocketInspection, DEFAULT_INSPECT_URL } from '../actors/observe/inspect.ts';
+import { createWebSocketInspection, DEFAULT_INSPECT_URL } from '../observe/inspect.ts';
 import { AlphanetError } from '../protocol/errors.ts';
 import { createCliLogger } from './cli-logger.ts';
 

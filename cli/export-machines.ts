@@ -7,7 +7,7 @@
 import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { DEFAULT_EXPORT_DIR, describeMachines, exportFiles, isExportArtifact } from '../actors/observe/machine-export.ts';
+import { DEFAULT_EXPORT_DIR, describeMachines, exportFiles, isExportArtifact } from '../observe/machine-export.ts';
 import { MACHINES, type MachineRegistration } from '../machines/index.ts';
 
 /** Options of {@link exportMachines}. */

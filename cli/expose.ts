@@ -4,7 +4,7 @@
  */
 import { Command } from 'commander';
 import { describeError } from '../actors/describe-error.ts';
-import { expose, probeTarget } from '../actors/tunnel/index.ts';
+import { expose, probeTarget } from '../tunnel/index.ts';
 import { allowArgument, endpointArgument, portArgument } from './arguments.ts';
 import { addClientOptions } from './client-options.ts';
 import type { ClientFlags } from './client-options.ts';

@@ -3,7 +3,7 @@
  * address until SIGINT or SIGTERM, then a summary.
  */
 import { Command } from 'commander';
-import { forward, DEFAULT_FORWARD_LISTEN_HOST } from '../actors/tunnel/index.ts';
+import { forward, DEFAULT_FORWARD_LISTEN_HOST } from '../tunnel/index.ts';
 import { portArgument, virtualEndpointArgument } from './arguments.ts';
 import type { ClientFlags } from './client-options.ts';
 import { addClientOptions } from './client-options.ts';

@@ -2,8 +2,8 @@
  * What the relay command's observation flags (`--http-port`, `--inspect`) add to `runRelay`:
  * hooks that start the HTTP server and the inspector stream, and print `dashboard on URL`.
  */
-import { createRelayObservation } from '../actors/observe/index.ts';
-import { combineInspect, createWebSocketInspection, type WebSocketInspection } from '../actors/observe/inspect.ts';
+import { createRelayObservation } from '../observe/index.ts';
+import { combineInspect, createWebSocketInspection, type WebSocketInspection } from '../observe/inspect.ts';
 import type { RelayOptions } from '../actors/relay/index.ts';
 import type { ObserveCliOptions } from './relay-options.ts';
 import type { RunRelayHooks } from './run-relay.ts';

@@ -30,7 +30,7 @@ import {
   DEFAULT_REQUEST_TIMEOUT_MS,
   type RelayLimits,
 } from '../actors/relay/index.ts';
-import { DEFAULT_INSPECT_URL } from '../actors/observe/inspect.ts';
+import { DEFAULT_INSPECT_URL } from '../observe/inspect.ts';
 import {
   DEFAULT_HTTP_HOST,
   DEFAULT_HTTP_MAX_CONNECTIONS,
@@ -38,7 +38,7 @@ import {
   DEFAULT_MAX_STREAM_QUEUED_BYTES,
   DEFAULT_STATUS_LIST_LIMIT,
   DEFAULT_STREAM_DRAIN_TIMEOUT_MS,
-} from '../actors/observe/observe-server.ts';
+} from '../observe/observe-server.ts';
 import { DEFAULT_MAX_FRAME_BYTES, MIN_MAX_FRAME_BYTES } from '../protocol/constants.ts';
 import { DEFAULT_DB_PATH, DEFAULT_IPV6_PREFIX_CAP, DEFAULT_SUBNET } from '../storage/index.ts';
 

@@ -5,8 +5,8 @@
 import type { Command } from 'commander';
 import type { Client } from '../actors/client/index.ts';
 import type { Logger } from '../actors/logger.ts';
-import { DEFAULT_SHUTDOWN_GRACE_MS } from '../actors/tunnel/index.ts';
-import type { TunnelStats } from '../actors/tunnel/index.ts';
+import { DEFAULT_SHUTDOWN_GRACE_MS } from '../tunnel/index.ts';
+import type { TunnelStats } from '../tunnel/index.ts';
 import { graceArgument } from './arguments.ts';
 import { createCliLogger } from './cli-logger.ts';
 import { connectOptionsFrom, exitAfterStdout, fail } from './client-options.ts';

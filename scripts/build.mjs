@@ -3,7 +3,7 @@
  * `npm run build` (and `prepack`): the package as users install it. tsc emits ESM JavaScript and
  * .d.ts into dist/ with the source layout kept (rewriteRelativeImportExtensions turns the
  * sources' `./x.ts` imports into `./x.js`), and the files the relay reads at run time are copied
- * to where the compiled modules look for them (dist/actors/observe/ → ../../dashboard/).
+ * to where the compiled modules look for them (dist/observe/ → ../dashboard/).
  * tsc leaves `.ts` specifiers in .d.ts files (TypeScript 5 resolves them to the .d.ts); they are
  * rewritten to `.js` here so consumers on older TypeScript and other tools read them too.
  * A checkout never needs this: it runs the TypeScript sources through tsx.

@@ -25,9 +25,7 @@ const ROOMS: ReadonlyArray<{ room: string; prefix: string; may: readonly string[
   { room: 'relay', prefix: 'actors/relay/', may: ['protocol', 'machines', 'storage', 'support'] },
   { room: 'client', prefix: 'actors/client/', may: ['protocol', 'machines', 'support'] },
   { room: 'tunnel', prefix: 'tunnel/', may: ['protocol', 'client', 'support'] },
-  { room: 'tunnel', prefix: 'actors/tunnel/', may: ['protocol', 'client', 'support'] },
   { room: 'observe', prefix: 'observe/', may: ['protocol', 'machines', 'storage', 'support', 'relay', 'client'] },
-  { room: 'observe', prefix: 'actors/observe/', may: ['protocol', 'machines', 'storage', 'support', 'relay', 'client'] },
   { room: 'app', prefix: 'index.ts', may: ['protocol', 'machines', 'storage', 'support', 'relay', 'client', 'tunnel', 'observe'] },
   { room: 'cli', prefix: 'cli/', may: ['protocol', 'machines', 'storage', 'support', 'relay', 'client', 'tunnel', 'observe', 'app'] },
 ];

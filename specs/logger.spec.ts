@@ -2,7 +2,7 @@ import t from 'tap';
 import { EventEmitter } from 'eventemitter3';
 import { PassThrough, Writable } from 'node:stream';
 import { createLogger, logDrops } from '../actors/logger.ts';
-import { createRelayMetrics } from '../actors/observe/metrics.ts';
+import { createRelayMetrics } from '../observe/metrics.ts';
 import type { RelayBus, RelayBusEvents } from '../actors/relay/relay-events.ts';
 
 t.test('a stderr whose reader has gone (EPIPE) ends logging quietly, and the dropped lines are counted', async (t) => {

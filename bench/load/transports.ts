@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { ServerChild } from '../lib/child.ts';
 import { sourceAddress } from '../lib/addresses.ts';
-import { RawClient, type VirtualConnection } from '../load/raw-client.ts';
+import { RawClient, type VirtualConnection } from './raw-client.ts';
 
 /** Loopback address every server listens on. */
 export const SERVER_HOST = '127.0.0.1';

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { setup } from 'xstate';
 import { exportMachines } from '../../cli/export-machines.ts';
-import { DEFAULT_EXPORT_DIR, PROJECT_ROOT, describeMachines, exportFiles, toMermaid } from '../../actors/observe/machine-export.ts';
+import { DEFAULT_EXPORT_DIR, PROJECT_ROOT, describeMachines, exportFiles, toMermaid } from '../../observe/machine-export.ts';
 import { MACHINES, machinesOf } from '../../machines/index.ts';
 
 const MACHINES_DIR = path.join(PROJECT_ROOT, 'machines');

@@ -3,8 +3,8 @@ import http from 'node:http';
 import net from 'node:net';
 import { once } from 'node:events';
 import { EventEmitter } from 'eventemitter3';
-import { startObserveServer, type ObserveServer } from '../../actors/observe/observe-server.ts';
-import { createRelayMetrics } from '../../actors/observe/metrics.ts';
+import { startObserveServer, type ObserveServer } from '../../observe/observe-server.ts';
+import { createRelayMetrics } from '../../observe/metrics.ts';
 import type { RelayBus, RelayBusEvents } from '../../actors/relay/relay-events.ts';
 import { WAIT_MS, fetchWithin, within } from './wait.ts';
 

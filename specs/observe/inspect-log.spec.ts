@@ -9,7 +9,7 @@ import { PassThrough } from 'node:stream';
 import t from 'tap';
 import { WebSocketServer } from 'ws';
 import { createLogger } from '../../actors/logger.ts';
-import { createWebSocketInspection, DEFAULT_INSPECT_URL, INSPECT_RECONNECT_DELAY_MS } from '../../actors/observe/inspect.ts';
+import { createWebSocketInspection, DEFAULT_INSPECT_URL, INSPECT_RECONNECT_DELAY_MS } from '../../observe/inspect.ts';
 import { freePort, within } from '../cli/relay-process.ts';
 
 /** Log lines as they arrive, and a way to wait for one. */

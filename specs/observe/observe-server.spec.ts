@@ -2,7 +2,7 @@ import t from 'tap';
 import http from 'node:http';
 import { formatIpv4, PacketType } from '../../protocol/index.ts';
 import { observedRelay, openPair, relayText } from './observed-relay.ts';
-import type { ObservedStatus } from '../../actors/observe/index.ts';
+import type { ObservedStatus } from '../../observe/index.ts';
 import { fetchWithin, waiter } from './wait.ts';
 
 async function get(url: string): Promise<{ status: number; type: string; body: string }> {

@@ -3,8 +3,8 @@ import type { Test } from 'tap';
 import { ConnectionStatus, PacketType, SocketStatus, encodeArbitraryData } from '../../protocol/index.ts';
 import { startRelay, type Relay } from '../../actors/relay/index.ts';
 import { openMemoryAddressStore } from '../../storage/index.ts';
-import { createRelayObservation, type AttachOptions, type InspectFn, type RelayObservation } from '../../actors/observe/index.ts';
-import type { ObserveServer } from '../../actors/observe/observe-server.ts';
+import { createRelayObservation, type AttachOptions, type InspectFn, type RelayObservation } from '../../observe/index.ts';
+import type { ObserveServer } from '../../observe/observe-server.ts';
 import { RawClient, nextId } from '../helpers/raw-client.ts';
 
 export interface ObservedRelay {

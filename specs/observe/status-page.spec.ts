@@ -3,7 +3,7 @@ import http from 'node:http';
 import { observedRelay, openPair } from './observed-relay.ts';
 import { PacketType } from '../../protocol/index.ts';
 import { nextId } from '../helpers/raw-client.ts';
-import type { ObservedStatus } from '../../actors/observe/index.ts';
+import type { ObservedStatus } from '../../observe/index.ts';
 import { DEFAULT_STATUS_LIST_LIMIT, STATUS_PORTS_LIMIT } from '../../actors/relay/relay.actor.ts';
 import { WAIT_MS, fetchWithin } from './wait.ts';
 

@@ -9,7 +9,7 @@ import { BindStatus, ConnectionStatus, FailureReason, PacketType, type Packet } 
 import { RawClient, nextId } from '../helpers/raw-client.ts';
 import { relayFixture } from '../helpers/relay-fixture.ts';
 import { Bystander } from '../helpers/bystander.ts';
-import { createRelayMetrics } from '../../actors/observe/metrics.ts';
+import { createRelayMetrics } from '../../observe/metrics.ts';
 
 /** Accepts every connection request `client` gets until it closes. */
 function autoAccept(client: RawClient): void {

@@ -7,7 +7,7 @@ import net from 'node:net';
 import { once } from 'node:events';
 import t from 'tap';
 import type { Client } from '../../actors/client/index.ts';
-import { expose, forward } from '../../actors/tunnel/index.ts';
+import { expose, forward } from '../../tunnel/index.ts';
 import { clientFor, relayFor } from '../client/fixtures.ts';
 import { collect, portOf, tcpServer } from './fixtures.ts';
 

@@ -2,7 +2,7 @@
 import net from 'node:net';
 import { once } from 'node:events';
 import t from 'tap';
-import { expose, forward } from '../../actors/tunnel/index.ts';
+import { expose, forward } from '../../tunnel/index.ts';
 import { clientFor, relayFor } from '../client/fixtures.ts';
 import { VIRTUAL_PORT, closeOf, portOf, recordingLogger, tcpServer, tunnelTo } from './fixtures.ts';
 

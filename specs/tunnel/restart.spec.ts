@@ -9,7 +9,7 @@ import { connect } from '../../actors/client/index.ts';
 import type { Client } from '../../actors/client/index.ts';
 import { startRelay } from '../../actors/relay/index.ts';
 import type { Relay } from '../../actors/relay/index.ts';
-import { expose, forward } from '../../actors/tunnel/index.ts';
+import { expose, forward } from '../../tunnel/index.ts';
 import { openMemoryAddressStore } from '../../storage/index.ts';
 import { portOf, tcpServer } from './fixtures.ts';
 

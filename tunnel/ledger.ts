@@ -3,9 +3,9 @@
  * opened and closed. expose() and forward() each own one ledger.
  */
 import type { Socket } from 'node:net';
-import type { VirtualConnection } from '../client/index.ts';
-import type { Logger } from '../logger.ts';
-import { describeError } from '../describe-error.ts';
+import type { VirtualConnection } from '../actors/client/index.ts';
+import type { Logger } from '../actors/logger.ts';
+import { describeError } from '../actors/describe-error.ts';
 import { splice } from './splice.ts';
 import type { Splice, SpliceOptions } from './splice.ts';
 

@@ -10,15 +10,15 @@
  * const http = await observation.attach(relay, { port: 8081 });
  * ```
  */
-import type { Relay, RelayStatus } from '../relay/index.ts';
-import type { StatusQuery } from '../relay/relay.actor.ts';
-import type { RelayBusEvents } from '../relay/relay-events.ts';
-import type { StoreWriteInfo } from '../../storage/index.ts';
-import { logDrops, type Logger } from '../logger.ts';
+import type { Relay, RelayStatus } from '../actors/relay/index.ts';
+import type { StatusQuery } from '../actors/relay/relay.actor.ts';
+import type { RelayBusEvents } from '../actors/relay/relay-events.ts';
+import type { StoreWriteInfo } from '../storage/index.ts';
+import { logDrops, type Logger } from '../actors/logger.ts';
 import { combineInspect, createWebSocketInspection, MachineStateTracker, type InspectFn, type MachineOccupancy, type WebSocketInspection } from './inspect.ts';
 import { createRelayMetrics, type RelayMetrics } from './metrics.ts';
 import { describeMachines } from './machine-export.ts';
-import { machinesOf, type MachineRegistration } from '../../machines/index.ts';
+import { machinesOf, type MachineRegistration } from '../machines/index.ts';
 import { startObserveServer, type ObserveServer } from './observe-server.ts';
 
 export { DEFAULT_INSPECT_URL, createWebSocketInspection, combineInspect, MachineStateTracker } from './inspect.ts';

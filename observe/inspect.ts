@@ -7,8 +7,8 @@
 import { createInspector, type StatelyInspectionEvent } from '@statelyai/inspect';
 import { WebSocket } from 'ws';
 import type { InspectionEvent } from 'xstate';
-import { describeError } from '../describe-error.ts';
-import type { Logger } from '../logger.ts';
+import { describeError } from '../actors/describe-error.ts';
+import type { Logger } from '../actors/logger.ts';
 
 /**
  * Where `--inspect` streams when given no URL: this machine, on the port after the relay's

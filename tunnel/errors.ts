@@ -3,7 +3,7 @@
  * per-connection failures are logged with the code rather than thrown, because one TCP
  * connection failing must not stop the tunnel.
  */
-import { AlphanetError } from '../../protocol/errors.ts';
+import { AlphanetError } from '../protocol/errors.ts';
 
 export type TunnelErrorCode =
   | 'ERR_INVALID_ARGUMENT'

@@ -2,11 +2,11 @@
  * forward(): a real local TCP port whose every connection is carried to a virtual address.
  */
 import net from 'node:net';
-import { parseIpv4 } from '../../protocol/index.ts';
-import type { Client } from '../client/index.ts';
-import { silentLogger } from '../logger.ts';
-import type { Logger } from '../logger.ts';
-import { describeErrorAt } from '../describe-error.ts';
+import { parseIpv4 } from '../protocol/index.ts';
+import type { Client } from '../actors/client/index.ts';
+import { silentLogger } from '../actors/logger.ts';
+import type { Logger } from '../actors/logger.ts';
+import { describeErrorAt } from '../actors/describe-error.ts';
 import { TunnelError } from './errors.ts';
 import { TunnelLedger, describe } from './ledger.ts';
 import { TUNNEL_TCP_HIGH_WATER_MARK_BYTES } from './splice.ts';

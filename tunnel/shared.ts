@@ -1,6 +1,6 @@
 /** Small helpers both tunnels share: argument checks and noticing that the client stopped. */
-import type { Client } from '../client/index.ts';
-import { ClientError } from '../client/index.ts';
+import type { Client } from '../actors/client/index.ts';
+import { ClientError } from '../actors/client/index.ts';
 import { TunnelError } from './errors.ts';
 import type { TunnelStats } from './ledger.ts';
 

@@ -4,7 +4,7 @@
  * `new URL(req.url, base)` is not used: it reads `//x` as a host (`GET //` threw), and nothing
  * here needs more than a path and a query.
  */
-import type { StatusQuery } from '../relay/relay.actor.ts';
+import type { StatusQuery } from '../actors/relay/relay.actor.ts';
 
 /** A request the server cannot make sense of; its message says why. */
 export class RequestError extends Error {}

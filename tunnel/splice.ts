@@ -4,8 +4,8 @@
  * same in either direction.
  */
 import type { Socket } from 'node:net';
-import { ClosedByPeerError } from '../client/index.ts';
-import type { VirtualConnection } from '../client/index.ts';
+import { ClosedByPeerError } from '../actors/client/index.ts';
+import type { VirtualConnection } from '../actors/client/index.ts';
 import { TunnelError } from './errors.ts';
 
 /** Bytes one spliced connection moved, and why it ended. */

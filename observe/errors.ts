@@ -1,5 +1,5 @@
 /** The observation server's typed errors (docs/ERRORS.md). */
-import { AlphanetError } from '../../protocol/errors.ts';
+import { AlphanetError } from '../protocol/errors.ts';
 
 export type ObserveErrorCode = 'ERR_HTTP_LISTEN';
 

@@ -3,10 +3,10 @@
  * its own TCP connection to the target, and the two are spliced together.
  */
 import net from 'node:net';
-import type { Client, ConnectionRequest, VirtualConnection, VirtualSocket } from '../client/index.ts';
-import { silentLogger } from '../logger.ts';
-import type { Logger } from '../logger.ts';
-import { describeErrorAt } from '../describe-error.ts';
+import type { Client, ConnectionRequest, VirtualConnection, VirtualSocket } from '../actors/client/index.ts';
+import { silentLogger } from '../actors/logger.ts';
+import type { Logger } from '../actors/logger.ts';
+import { describeErrorAt } from '../actors/describe-error.ts';
 import { TunnelError } from './errors.ts';
 import { TunnelLedger, describe } from './ledger.ts';
 import { TUNNEL_TCP_HIGH_WATER_MARK_BYTES } from './splice.ts';

@@ -7,7 +7,7 @@
  */
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
-import { MACHINES, type MachineRegistration, type MachineSide } from '../../machines/index.ts';
+import { MACHINES, type MachineRegistration, type MachineSide } from '../machines/index.ts';
 
 /** A transition as it appears in xstate's JSON definition. */
 export interface TransitionJSON {
@@ -46,7 +46,7 @@ export interface MachineDescription {
 }
 
 /** The project root (two levels above this file). */
-export const PROJECT_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+export const PROJECT_ROOT = fileURLToPath(new URL('../', import.meta.url));
 /** Where `npm run machines` writes. */
 export const DEFAULT_EXPORT_DIR = path.join(PROJECT_ROOT, 'docs', 'machines');
 /** The folder the registry's `file` names are in, relative to the project root. */

@@ -4,7 +4,7 @@
  */
 import net from 'node:net';
 import { TunnelError } from './errors.ts';
-import { describeErrorAt } from '../describe-error.ts';
+import { describeErrorAt } from '../actors/describe-error.ts';
 
 /** Time the probe's TCP connect may take: a target on this network answers within it. */
 export const DEFAULT_PROBE_CONNECT_TIMEOUT_MS = 2_000;

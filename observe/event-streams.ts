@@ -8,7 +8,7 @@
  */
 import type http from 'node:http';
 import { EventEmitter } from 'eventemitter3';
-import type { Logger } from '../logger.ts';
+import type { Logger } from '../actors/logger.ts';
 import type { HttpMetrics, StreamDropReason } from './http-metrics.ts';
 
 /** Live-update subscribers at once; more get 503, so a runaway script cannot exhaust the relay. */

@@ -8,9 +8,9 @@
  * counters are read from the relay in `collect()`; nothing walks the client table on a scrape.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { RelayBus, RelayBusEvents } from '../relay/relay-events.ts';
-import type { StoreWriteInfo } from '../../storage/index.ts';
-import type { LogDropCounts } from '../logger.ts';
+import type { RelayBus, RelayBusEvents } from '../actors/relay/relay-events.ts';
+import type { StoreWriteInfo } from '../storage/index.ts';
+import type { LogDropCounts } from '../actors/logger.ts';
 import { registerHttpMetrics, type HttpMetrics } from './http-metrics.ts';
 
 /** Bytes and frames the relay forwarded on its data path (§7), read at scrape time. */

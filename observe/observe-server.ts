@@ -10,11 +10,11 @@ import { readFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Logger } from '../logger.ts';
-import { DEFAULT_STATUS_LIST_LIMIT, type StatusQuery } from '../relay/relay.actor.ts';
+import type { Logger } from '../actors/logger.ts';
+import { DEFAULT_STATUS_LIST_LIMIT, type StatusQuery } from '../actors/relay/relay.actor.ts';
 import type { RelayMetrics } from './metrics.ts';
 import type { MachineDescription } from './machine-export.ts';
-import type { MachineSide } from '../../machines/index.ts';
+import type { MachineSide } from '../machines/index.ts';
 import { renderStateDiagramSvg } from './state-diagram.ts';
 import { listenError } from './errors.ts';
 import { EventStreams } from './event-streams.ts';
@@ -33,7 +33,7 @@ export const DEFAULT_HEARTBEAT_INTERVAL_MS = 2_000;
 export const DEFAULT_HTTP_MAX_CONNECTIONS = 256;
 
 /** The static files of the page, served from memory after the first read. */
-export const DASHBOARD_DIR = fileURLToPath(new URL('../../dashboard/', import.meta.url));
+export const DASHBOARD_DIR = fileURLToPath(new URL('../dashboard/', import.meta.url));
 const STATIC_FILES: Record<string, { file: string; type: string }> = {
   '/': { file: 'index.html', type: 'text/html; charset=utf-8' },
   '/index.html': { file: 'index.html', type: 'text/html; charset=utf-8' },
