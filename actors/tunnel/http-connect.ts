@@ -51,6 +51,7 @@ export class HttpConnectParser {
   #buffered: Buffer = Buffer.alloc(0);
   #lineChecked = false;
   #done = false;
+  #connected = false;
   #rest: Buffer = Buffer.alloc(0);
 
   constructor(options: HttpConnectParserOptions = {}) {
@@ -59,7 +60,11 @@ export class HttpConnectParser {
 
   /** Parses `chunk` with what came before; returns the event it completes, if any. */
   write(chunk: Buffer): HttpConnectEvent | undefined {
-    if (this.#done) return undefined;
+    if (this.#done) {
+      // After a CONNECT, later bytes are the program's first data too; after a refusal, dropped.
+      if (this.#connected) this.#rest = Buffer.concat([this.#rest, chunk]);
+      return undefined;
+    }
     // Search only where the end could be: the last 3 bytes already held plus the new chunk.
     const from = Math.max(0, this.#buffered.length - 3);
     this.#buffered = this.#buffered.length === 0 ? chunk : Buffer.concat([this.#buffered, chunk]);
@@ -84,12 +89,13 @@ export class HttpConnectParser {
     }
     if (end < 0) return undefined;
     this.#rest = b.subarray(end);
+    this.#connected = true;
     const line = b.subarray(0, b.indexOf(0x0a)).toString('latin1').replace(/\r$/, '');
     const m = AUTHORITY.exec((REQUEST_LINE.exec(line) as RegExpExecArray)[2]) as RegExpExecArray;
     return this.#finish({ type: 'http.connect', host: m[1] ?? m[2], port: Number(m[3]) });
   }
 
-  /** Bytes received after the header section (a client's first data), once the request is complete. */
+  /** Bytes received after the header section of a CONNECT (the program's first data), in this and later writes. */
   rest(): Buffer {
     return this.#rest;
   }

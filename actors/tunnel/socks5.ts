@@ -101,7 +101,7 @@ export class Socks5Parser {
     return events;
   }
 
-  /** Bytes received after the request, not part of the handshake (empty until it is done). */
+  /** Bytes received after the request, in this and later writes (empty until the request is complete). */
   rest(): Buffer {
     return this.#state === 'done' ? this.#buffered : Buffer.alloc(0);
   }
