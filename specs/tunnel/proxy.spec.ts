@@ -61,7 +61,10 @@ async function world(t: Test, options: Omit<ProxyOptions, 'listen' | 'logger'> =
   const exchangeReceived: Array<Promise<string>> = [];
   const answer = pseudoRandom(2, EXCHANGE_BYTES);
   const exchange = await tcpServer(t, (socket) => {
-    exchangeReceived.push(collect(socket).then((bytes) => sha256(bytes)));
+    const received = collect(socket).then((bytes) => sha256(bytes));
+    // A spec that resets the connection never asks; the rejection must not count as unhandled.
+    received.catch(() => {});
+    exchangeReceived.push(received);
     socket.end(answer);
   });
   for (const [port, target] of [
@@ -295,10 +298,9 @@ t.test('a request that times out is answered 408 over HTTP', async (t) => {
 
 t.test('close() resets live connections and closes those still in their handshake', async (t) => {
   const { serving, socks } = await world(t);
-  const { socket: live } = await SocksClient.createConnection(socksOptions(socks, { host: serving.virtualIp, port: EXCHANGE_PORT }));
+  // To the HTTP server, saying nothing: it waits for a request, so only the proxy can end this.
+  const { socket: live } = await SocksClient.createConnection(socksOptions(socks, { host: serving.virtualIp, port: HTTP_PORT }));
   const liveClosed = closeOf(live);
-  // Reading, so the reset is noticed rather than parked behind a full receive buffer.
-  live.resume();
   const idle = net.connect({ host: '127.0.0.1', port: socks.port });
   const idleClosed = closeOf(idle);
   await within(once(idle, 'connect'), WAIT_MS, 'TCP connect to the proxy');
@@ -323,4 +325,61 @@ t.test('bad options are refused before listening', async (t) => {
   const taken = await proxy(using, { listen: { port: 0 } });
   t.teardown(() => taken.close());
   await t.rejects(proxy(using, { listen: { port: taken.port } }), { code: 'ERR_LISTEN_FAILED' });
+});
+
+t.test('at most maxHandshakes connections wait in their handshake; more are closed at once', async (t) => {
+  const { socks, log } = await world(t, { maxHandshakes: 2 });
+  const idle: net.Socket[] = [];
+  for (let i = 0; i < 2; i++) {
+    const socket = net.connect({ host: '127.0.0.1', port: socks.port });
+    idle.push(socket);
+    socket.on('error', () => {});
+    await within(once(socket, 'connect'), WAIT_MS, 'TCP connect to the proxy');
+  }
+  t.teardown(() => idle.forEach((s) => s.destroy()));
+  const third = net.connect({ host: '127.0.0.1', port: socks.port });
+  await within(closeOf(third), WAIT_MS, 'the third connection to be closed');
+  t.match(await within(log.next('connection refused'), WAIT_MS, 'the refusal logged'), { reason: 'ERR_PROXY_HANDSHAKE: 2 connections are already in their handshake' });
+  t.ok(idle.every((s) => !s.destroyed), 'the first two still wait');
+});
+
+t.test('shutdown(): no new connections, a live one finishes, then the proxy closes', async (t) => {
+  const { serving, socks } = await world(t);
+  const { socket } = await SocksClient.createConnection(socksOptions(socks, { host: serving.virtualIp, port: HTTP_PORT }));
+  const answer = collect(socket);
+  const done = socks.shutdown(60_000);
+  const late = await within(
+    new Promise<string>((resolve) => {
+      const s = net.connect({ host: '127.0.0.1', port: socks.port });
+      s.once('connect', () => (s.destroy(), resolve('connected')));
+      s.once('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? 'error'));
+    }),
+    WAIT_MS,
+    'a connection attempt after shutdown()',
+  );
+  t.equal(late, 'ECONNREFUSED', 'no longer listening');
+  socket.end('GET /during-shutdown HTTP/1.0\r\n\r\n');
+  t.match((await within(answer, WAIT_MS, 'the answer on the live connection')).toString(), /you asked for \/during-shutdown$/);
+  await within(done, WAIT_MS, 'shutdown() to finish once the live connection ended, well before its 60 s grace');
+  t.match(socks.stats(), { total: 1, active: 0 });
+});
+
+t.test('while the relay is down, requests get general failure (0x01 / 502)', async (t) => {
+  const relay = await relayFor(t);
+  const using = await clientFor(t, relay, 3, { reconnect: true });
+  const socks = await proxy(using, { listen: { port: 0 } });
+  t.teardown(() => socks.close());
+  await relay.close();
+  await within(
+    new Promise<void>((resolve) => {
+      const subscription = using.actor.subscribe((snapshot) => {
+        if (snapshot.matches('reconnecting')) (subscription.unsubscribe(), resolve());
+      });
+      if (using.actor.getSnapshot().matches('reconnecting')) (subscription.unsubscribe(), resolve());
+    }),
+    WAIT_MS,
+    'the client to notice the relay is gone',
+  );
+  await t.rejects(SocksClient.createConnection(socksOptions(socks, { host: '10.0.0.1', port: 80 })), { message: /rejected connection - Failure$/ });
+  t.match(await httpAnswer(socks, 'CONNECT 10.0.0.1:80 HTTP/1.1\r\n\r\n'), /^HTTP\/1\.1 502 Bad Gateway\r\n[\s\S]*ERR_RELAY_LOST: /);
 });
