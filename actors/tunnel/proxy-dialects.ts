@@ -4,7 +4,7 @@
  * into steps for the proxy (write this, open that, refuse with this) and encodes its answers;
  * the proxy itself never looks at the bytes.
  */
-import { parseIpv4 } from '../../protocol/index.ts';
+import { formatIpv4, parseIpv4 } from '../../protocol/index.ts';
 import { TunnelError } from './errors.ts';
 import { describe } from './ledger.ts';
 import { HttpConnectParser, encodeEstablished, encodeRefusal } from './http-connect.ts';
@@ -80,13 +80,15 @@ function virtualTarget(address: SocksAddress): { address: string } | { refusal: 
   if (address.type === 'ipv6') {
     return { refusal: 'address-type-not-supported', error: handshakeError(`IPv6 address ${address.host}: virtual hosts have IPv4 addresses`) };
   }
-  if (parseIpv4(address.host) === undefined) {
+  const ip = parseIpv4(address.host);
+  if (ip === undefined) {
     return {
       refusal: 'host-unreachable',
       error: new TunnelError('ERR_TARGET_UNREACHABLE', `"${address.host.slice(0, 255)}" is not a virtual IPv4 address; AlphaNET hosts are reached by address`),
     };
   }
-  return { address: address.host };
+  // Canonical, so "010.0.0.7" is logged and allow-listed as the 10.0.0.7 it reaches.
+  return { address: formatIpv4(ip) };
 }
 
 function socks5Dialect(): ProxyDialect {

@@ -10,11 +10,13 @@ import { silentLogger } from '../logger.ts';
 import type { Logger } from '../logger.ts';
 import { parseAllowList } from './allow-list.ts';
 import { TunnelError } from './errors.ts';
-import { TunnelLedger, describe, type ConnectionFields } from './ledger.ts';
-import { dialectFor, type ProxyDialect } from './proxy-dialects.ts';
-import { refusalOf } from './proxy-refusals.ts';
+import { TunnelLedger, describe } from './ledger.ts';
+import { REAL_TIMERS, serveRequest, type ProxyRequestContext, type ProxyTimers } from './proxy-request.ts';
 import { TUNNEL_TCP_HIGH_WATER_MARK_BYTES } from './splice.ts';
 import { checkPort, closeWhen, gracefulShutdown, type TunnelHandle } from './shared.ts';
+
+export type { ProxyTimers } from './proxy-request.ts';
+export { PROXY_REFUSAL_LINGER_MS } from './proxy-request.ts';
 
 /** Interface proxy() listens on unless told otherwise: only programs on this machine can use it. */
 export const DEFAULT_PROXY_LISTEN_HOST = '127.0.0.1';
@@ -24,22 +26,6 @@ export const DEFAULT_PROXY_PORT = 1080;
 export const DEFAULT_PROXY_HANDSHAKE_TIMEOUT_MS = 10_000;
 /** Connections allowed in their handshake at once (not yet carrying bytes); more are closed at once. */
 export const DEFAULT_PROXY_MAX_HANDSHAKES = 256;
-/**
- * After a refusal is written, time the program gets to read it and close. Closing at once with
- * its unread bytes in our receive buffer would send an RST that can overtake the refusal.
- */
-export const PROXY_REFUSAL_LINGER_MS = 2_000;
-
-/** The timers the proxy uses (handshake timeout, refusal linger), so specs can drive time. */
-export interface ProxyTimers {
-  setTimeout(callback: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-}
-
-const REAL_TIMERS: ProxyTimers = {
-  setTimeout: (callback, ms) => setTimeout(callback, ms),
-  clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
-};
 
 /** Options of {@link proxy}. */
 export interface ProxyOptions {
@@ -103,6 +89,36 @@ export async function proxy(client: Client, options: ProxyOptions = {}): Promise
   // after a refusal. Bounded by maxHandshakes; close() destroys them.
   const pending = new Set<net.Socket>();
 
+  let error: Error | undefined;
+  let closing: Promise<void> | undefined;
+  let settleClosed: () => void = () => {};
+  const closed = new Promise<void>((resolve) => (settleClosed = resolve));
+
+  const accept = (socket: net.Socket): void => {
+    socket.on('error', () => {});
+    if (pending.size >= maxHandshakes) {
+      const full = new TunnelError('ERR_PROXY_HANDSHAKE', `${maxHandshakes} connections are already in their handshake`);
+      ledger.refuse({ from: `${socket.remoteAddress}:${socket.remotePort}` }, full);
+      socket.destroy();
+      return;
+    }
+    pending.add(socket);
+    socket.once('close', () => pending.delete(socket));
+    serveRequest(socket, requestContext);
+  };
+  const requestContext: ProxyRequestContext = {
+    client,
+    ledger,
+    logger,
+    allowed,
+    timers,
+    handshakeTimeoutMs,
+    maxHeaderBytes: options.maxHeaderBytes,
+    stopping: stopping.signal,
+    closing: () => closing !== undefined,
+    carried: (socket) => pending.delete(socket),
+  };
+
   // As forward(): half-close passes through, no Nagle delay on pieces of a request.
   const server = net.createServer({ allowHalfOpen: true, noDelay: true, highWaterMark: TUNNEL_TCP_HIGH_WATER_MARK_BYTES }, (socket) => accept(socket));
   await new Promise<void>((resolve, reject) => {
@@ -115,102 +131,6 @@ export async function proxy(client: Client, options: ProxyOptions = {}): Promise
   server.on('error', (cause) => logger.error({ err: cause }, 'TCP server error'));
   const { port } = server.address() as net.AddressInfo;
 
-  /** Says no (if the dialect can) and closes, reading and dropping what the program still sends. */
-  const refuseAndClose = (socket: net.Socket, reply: Buffer | undefined): void => {
-    if (socket.destroyed) return;
-    if (reply) socket.end(reply);
-    else socket.end();
-    socket.resume();
-    const linger = timers.setTimeout(() => socket.destroy(), PROXY_REFUSAL_LINGER_MS);
-    socket.once('close', () => timers.clearTimeout(linger));
-  };
-
-  const accept = (socket: net.Socket): void => {
-    const fields: ConnectionFields = { from: `${socket.remoteAddress}:${socket.remotePort}` };
-    socket.on('error', () => {});
-    if (pending.size >= maxHandshakes) {
-      ledger.refuse(fields, new TunnelError('ERR_PROXY_HANDSHAKE', `${maxHandshakes} connections are already in their handshake`));
-      socket.destroy();
-      return;
-    }
-    pending.add(socket);
-    socket.once('close', () => pending.delete(socket));
-    let dialect: ProxyDialect | undefined;
-    const stopReading = (): void => {
-      timers.clearTimeout(timer);
-      socket.off('data', socketOnData);
-      socket.off('end', socketOnEnd);
-    };
-    const timer = timers.setTimeout(() => {
-      stopReading();
-      const error = new TunnelError('ERR_PROXY_HANDSHAKE', `no complete request within ${handshakeTimeoutMs} ms`);
-      ledger.refuse(fields, error);
-      refuseAndClose(socket, dialect?.timedOut(error.message));
-    }, handshakeTimeoutMs);
-    function socketOnData(chunk: Buffer): void {
-      if (dialect === undefined) {
-        dialect = dialectFor(chunk[0], { maxHeaderBytes: options.maxHeaderBytes });
-        fields.protocol = dialect.protocol;
-        logger.debug(fields, 'handshake started');
-      }
-      const step = dialect.write(chunk);
-      if (step.type === 'more') {
-        if (step.reply) socket.write(step.reply);
-        return;
-      }
-      stopReading();
-      if (step.type === 'refuse') {
-        ledger.refuse(fields, step.error);
-        refuseAndClose(socket, step.reply);
-        return;
-      }
-      // Bytes after the request wait, unread, until the virtual connection can take them.
-      socket.pause();
-      if (step.reply) socket.write(step.reply);
-      const rest = dialect.rest();
-      if (rest.length > 0) socket.unshift(rest);
-      void open(socket, dialect, { address: step.address, port: step.port }, fields);
-    }
-    function socketOnEnd(): void {
-      stopReading();
-      ledger.refuse(fields, new TunnelError('ERR_PROXY_HANDSHAKE', 'the program closed before its request was complete'));
-      socket.destroy();
-    }
-    socket.on('data', socketOnData);
-    socket.on('end', socketOnEnd);
-  };
-
-  const open = async (socket: net.Socket, dialect: ProxyDialect, target: { address: string; port: number }, fields: ConnectionFields): Promise<void> => {
-    fields.to = `${target.address}:${target.port}`;
-    if (!allowed(target.address)) {
-      const error = new TunnelError('ERR_NOT_ALLOWED', `${target.address} is not on the proxy's allow-list`);
-      ledger.refuse(fields, error);
-      refuseAndClose(socket, dialect.refused('not-allowed', describe(error)));
-      return;
-    }
-    try {
-      // A program that hangs up while we connect, or the proxy stopping, abandons the attempt.
-      const attempt = AbortSignal.any([stopping.signal, closedSignal(socket)]);
-      const connection = await client.connect({ address: target.address, port: target.port, signal: attempt });
-      if (closing) {
-        // Opened in the same moment the proxy closed: close() has already swept `pending`.
-        connection.close();
-        socket.destroy();
-        return;
-      }
-      socket.write(dialect.established({ address: client.virtualIp, port: connection.localPort }));
-      pending.delete(socket);
-      ledger.carry(socket, connection, fields);
-    } catch (cause) {
-      ledger.refuse(fields, cause);
-      refuseAndClose(socket, dialect.refused(refusalOf(cause), describe(cause)));
-    }
-  };
-
-  let error: Error | undefined;
-  let closing: Promise<void> | undefined;
-  let settleClosed: () => void = () => {};
-  const closed = new Promise<void>((resolve) => (settleClosed = resolve));
   const close = (): Promise<void> => {
     closing ??= (async () => {
       stopping.abort(new TunnelError('ERR_TUNNEL_CLOSED', 'the proxy was closed'));
@@ -253,11 +173,4 @@ export async function proxy(client: Client, options: ProxyOptions = {}): Promise
       return error;
     },
   };
-}
-
-/** A signal that aborts when `socket` closes. */
-function closedSignal(socket: net.Socket): AbortSignal {
-  const controller = new AbortController();
-  socket.once('close', () => controller.abort(new TunnelError('ERR_TUNNEL_CLOSED', 'the program closed its connection while it was being opened')));
-  return controller.signal;
 }
