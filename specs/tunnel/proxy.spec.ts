@@ -383,3 +383,34 @@ t.test('while the relay is down, requests get general failure (0x01 / 502)', asy
   await t.rejects(SocksClient.createConnection(socksOptions(socks, { host: '10.0.0.1', port: 80 })), { message: /rejected connection - Failure$/ });
   t.match(await httpAnswer(socks, 'CONNECT 10.0.0.1:80 HTTP/1.1\r\n\r\n'), /^HTTP\/1\.1 502 Bad Gateway\r\n[\s\S]*ERR_RELAY_LOST: /);
 });
+
+t.test('a target that never answers: ERR_TIMEOUT is host unreachable (0x04) and 504', async (t) => {
+  const relay = await relayFor(t);
+  const serving = await clientFor(t, relay, 2);
+  // Short, so the proxy's client gives up long before the relay's own 10 s request timeout.
+  const using = await clientFor(t, relay, 3, { requestTimeoutMs: 300 });
+  let decide: (() => void) | undefined;
+  // A listener whose accept decision never comes (until teardown): the request hangs.
+  const silent = await serving.listen(90, { accept: () => new Promise<boolean>((resolve) => (decide = () => resolve(false))) });
+  t.teardown(() => {
+    decide?.();
+    silent.close();
+  });
+  const log = recordingLogger();
+  const socks = await proxy(using, { listen: { port: 0 }, logger: log.logger });
+  t.teardown(() => socks.close());
+  await t.rejects(SocksClient.createConnection(socksOptions(socks, { host: serving.virtualIp, port: 90 })), { message: /rejected connection - HostUnreachable$/ });
+  t.match(await within(log.next('connection refused'), WAIT_MS, 'the timeout logged'), { reason: /^ERR_TIMEOUT: / });
+  t.match(await httpAnswer(socks, `CONNECT ${serving.virtualIp}:90 HTTP/1.1\r\n\r\n`), /^HTTP\/1\.1 504 Gateway Timeout\r\n[\s\S]*ERR_TIMEOUT: /);
+});
+
+t.test('a program that closes in the middle of its handshake is logged and let go', async (t) => {
+  const { socks, log } = await world(t);
+  const socket = net.connect({ host: '127.0.0.1', port: socks.port });
+  const closed = closeOf(socket);
+  await within(once(socket, 'connect'), WAIT_MS, 'TCP connect to the proxy');
+  socket.end(Buffer.from([5, 1]));
+  await within(closed, WAIT_MS, 'the connection to close');
+  t.match(await within(log.next('connection refused'), WAIT_MS, 'the early close logged'), { protocol: 'socks5', reason: 'ERR_PROXY_HANDSHAKE: the program closed before its request was complete' });
+  t.match(socks.stats(), { total: 0, refused: 1, active: 0 });
+});
