@@ -15,6 +15,7 @@ import {
   Socks5Parser,
   SocksCommand,
   SocksMethod,
+  SocksReply,
   encodeMethodSelection,
   encodeReply,
   type SocksAddress,
@@ -128,7 +129,7 @@ function socks5Dialect(): ProxyDialect {
       return { type: 'more', ...(answer ? { reply: answer } : {}) };
     },
     rest: () => parser.rest(),
-    established: (bound) => encodeReply(0x00, bound),
+    established: (bound) => encodeReply(SocksReply.Succeeded, bound),
     refused: (refusal) => reply(refusal),
     // No reply format fits a request that never came; the client just sees the close.
     timedOut: () => undefined,
