@@ -8,3 +8,5 @@ export type { ConnectionRequest, ListenOptions, SocketConnectOptions, VirtualSoc
 export { VirtualConnection, toDuplex, WINDOW_UPDATE_THRESHOLD_BYTES, WINDOW_GROWTH_FACTOR } from './connection.ts';
 export type { VirtualConnectionEvents } from './connection.ts';
 export * from './errors.ts';
+export { DEFAULT_RELAY_PORT } from './relay-address.ts';
+export type { RelayAddress } from './relay-address.ts';

@@ -19,6 +19,7 @@ import {
 } from '../../protocol/index.ts';
 import type { Packet } from '../../protocol/index.ts';
 import type { Logger } from '../logger.ts';
+import { errorParts } from '../describe-error.ts';
 // The framing core's data-pieces mode hands a data frame spanning TCP reads over as the slices it
 // came in: the client keeps them as they are instead of copying each 64 KiB frame into a buffer.
 import { FrameReader } from '../../protocol/frame-reader.ts';
@@ -348,8 +349,10 @@ export async function dialSession(options: DialOptions): Promise<{ session: Rela
     socket.destroy();
     if (signal?.aborted) throw signal.reason;
     if (ac.signal.aborted) throw new RelayUnreachableError(`no answer from the relay at ${where} within ${timeoutMs} ms`);
-    const message = (error as Error).message;
-    throw new RelayUnreachableError(`cannot reach the relay at ${where}: ${message}`, { cause: error });
+    // The system's words once, without the address said again: "connection refused (ECONNREFUSED)".
+    const { code, text } = errorParts(error);
+    const words = text.endsWith(` ${where}`) ? text.slice(0, -where.length - 1) : text;
+    throw new RelayUnreachableError(`cannot reach the relay at ${where}: ${words}${code === undefined ? '' : ` (${code})`}`, { cause: error });
   } finally {
     timer.close();
     signal?.removeEventListener('abort', onAbort);
