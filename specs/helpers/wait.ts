@@ -15,3 +15,15 @@ export async function waitFor(check: () => boolean, what: string, timeoutMs = WA
     await sleep(5);
   }
 }
+
+/**
+ * `promise`, or a rejection naming `what` after `timeoutMs`: a wait on a stream or a log line
+ * fails the spec with what never came, instead of hanging until tap's per-file timeout.
+ */
+export function within<T>(what: string, promise: Promise<T>, timeoutMs = WAIT_FOR_MS): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const limit = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)), timeoutMs);
+  });
+  return Promise.race([promise, limit]).finally(() => clearTimeout(timer));
+}
