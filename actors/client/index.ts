@@ -7,4 +7,6 @@ export { VirtualSocket, DEFAULT_ACCEPT_BACKLOG } from './virtual-socket.ts';
 export type { ConnectionRequest, ListenOptions, SocketConnectOptions, VirtualSocketView } from './virtual-socket.ts';
 export { VirtualConnection, toDuplex, WINDOW_UPDATE_THRESHOLD_BYTES, WINDOW_GROWTH_FACTOR } from './connection.ts';
 export type { VirtualConnectionEvents } from './connection.ts';
+export { DatagramSocket, DEFAULT_DATAGRAM_RECEIVE_QUEUE, DATAGRAM_SEND_QUEUE_BYTES } from './datagram.ts';
+export type { DatagramMessage, DatagramOptions, DatagramStats } from './datagram.ts';
 export * from './errors.ts';

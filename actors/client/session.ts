@@ -139,6 +139,7 @@ export class RelaySession {
       case PacketType.SocketClosed:
       case PacketType.SocketStatusRequest:
       case PacketType.SocketConnectionRequest:
+      case PacketType.Datagram:
         this.#handler?.onFrame(type, frame);
         return;
     }
