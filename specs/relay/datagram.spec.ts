@@ -9,6 +9,7 @@ import { SimulatedClock } from 'xstate';
 import { BindStatus, ErrorCode, MAX_DATAGRAM_PAYLOAD_BYTES, PacketType, encodePacket, type PacketOf } from '../../protocol/index.ts';
 import { DEFAULT_DATAGRAM_QUEUE_BYTES } from '../../actors/relay/index.ts';
 import { nextEvent, relayFixture } from '../helpers/relay-fixture.ts';
+import { createRelayMetrics } from '../../observe/metrics.ts';
 import { RawClient, nextError, nextId, frameHeader } from '../helpers/raw-client.ts';
 
 type Datagram = PacketOf<typeof PacketType.Datagram>;
@@ -100,6 +101,12 @@ t.test('a source port the sender does not hold, and a host or port not bound, dr
   t.same(b.queue.filter((p) => p.type === PacketType.Datagram), [], 'nothing else for B');
   t.same(c.queue.filter((p) => p.type === PacketType.Datagram), [], 'nothing for C');
   t.same(a.queue, [], 'no answer to the sender (no amplification)');
+  const metrics = createRelayMetrics({ bus: relay.bus, dataPath: () => relay.counters, defaultMetrics: false });
+  const text = await metrics.registry.metrics();
+  t.match(text, /alphanet_datagrams_dropped_total\{reason="notBound"\} 3/, '/metrics counts the drops by reason');
+  t.match(text, /alphanet_datagrams_dropped_total\{reason="unboundSource"\} 2/);
+  t.match(text, /alphanet_datagrams_relayed_total 1/);
+  t.match(text, /alphanet_datagram_ports 3/);
 });
 
 t.test('a datagram above the maximum payload is a protocol error', async (t) => {
