@@ -6,7 +6,7 @@
 import t from 'tap';
 import { MAX_DATAGRAM_PAYLOAD_BYTES } from '../../protocol/index.ts';
 import type { DatagramMessage, DatagramSocket } from '../../actors/client/index.ts';
-import { clientFor, relayFor } from './fixtures.ts';
+import { clientFor, cuttableProxy, relayFor } from './fixtures.ts';
 
 const NEXT_TIMEOUT_MS = 5_000;
 
@@ -103,4 +103,43 @@ t.test('close() and an AbortSignal end the iterator; closing the client ends eve
   const pending = last.next();
   await a.close();
   t.match(await pending, { done: true }, 'closing the client ends the socket');
+});
+
+/** Resolves once the client's state name starts with `prefix` (fails after NEXT_TIMEOUT_MS). */
+function stateReached(client: { state: string; actor: { subscribe: (f: () => void) => { unsubscribe: () => void } } }, prefix: string): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    if (client.state.startsWith(prefix)) return resolve();
+    const timer = setTimeout(() => {
+      sub.unsubscribe();
+      reject(new Error(`the client did not reach ${prefix} within ${NEXT_TIMEOUT_MS} ms (it is ${client.state})`));
+    }, NEXT_TIMEOUT_MS);
+    const sub = client.actor.subscribe(() => {
+      if (!client.state.startsWith(prefix)) return;
+      clearTimeout(timer);
+      sub.unsubscribe();
+      resolve();
+    });
+  });
+}
+
+t.test('a reconnecting client drops sends, then binds its datagram ports again', async (t) => {
+  const relay = await relayFor(t);
+  const proxy = await cuttableProxy(t, relay);
+  const a = await clientFor(t, proxy, 2, { reconnect: { initialDelayMs: 10, maxDelayMs: 50 } });
+  const b = await clientFor(t, relay, 3);
+  const socket = await a.datagram(7777);
+  const peer = await b.datagram(0);
+  proxy.cut();
+  await stateReached(a, 'reconnecting');
+  t.equal(socket.send(b.virtualIp, peer.port, 'while away'), false, 'a send while reconnecting is dropped here');
+  t.equal(socket.stats.sendDropped, 1);
+  await stateReached(a, 'connected');
+  // Answers come in order on one connection: once this bind is answered, the rebind of 7777 was.
+  (await a.datagram(0)).close();
+  t.equal(socket.closed, false, 'the socket lived through the reconnect');
+  peer.send(a.virtualIp, 7777, 'after');
+  const got = await nextMessage(socket, 'a datagram after the reconnect');
+  t.equal(got.bytes.toString(), 'after', 'port 7777 is bound again');
+  t.equal(socket.send(b.virtualIp, peer.port, 'back'), true);
+  t.equal((await nextMessage(peer, 'the answer')).bytes.toString(), 'back');
 });
