@@ -10,7 +10,7 @@ import type { Client, DatagramSocket } from '../actors/client/index.ts';
 import { silentLogger } from '../actors/logger.ts';
 import type { Logger } from '../actors/logger.ts';
 import { checkPort, closeWhen } from './shared.ts';
-import { UdpFlowTable, type UdpFlow } from './udp-flows.ts';
+import { UdpFlowTable, enlargeBuffers, type UdpFlow } from './udp-flows.ts';
 import { udpStats, type UdpTunnel } from './udp-forward.ts';
 
 /** Options of {@link exposeUdp}. */
@@ -58,6 +58,9 @@ export async function exposeUdp(options: UdpExposeOptions): Promise<UdpExposeTun
 
   const openFlow = (key: string, address: string, peerPort: number): ExposeFlow => {
     const udp = dgram.createSocket(family);
+    // Bound now (not on its first send) so its buffers can be set.
+    udp.bind(0);
+    udp.once('listening', () => enlargeBuffers(udp));
     const flow: ExposeFlow = { key, lastActive: Date.now(), udp, close: () => udp.close() };
     udp.on('message', (bytes, rinfo) => {
       // Only the target answers for this peer.
@@ -112,7 +115,6 @@ export async function exposeUdp(options: UdpExposeOptions): Promise<UdpExposeTun
         flow.lastActive = Date.now();
         counts.virtualToUdpDatagrams++;
         counts.virtualToUdpBytes += message.bytes.length;
-        // An unbound socket binds an ephemeral port on its first send.
         flow.udp.send(message.bytes, target.port, target.host);
       }
     } catch (cause) {

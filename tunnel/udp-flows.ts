@@ -10,6 +10,27 @@
 export const DEFAULT_UDP_FLOW_IDLE_MS = 60_000;
 /** Flows at once; one more closes the flow idle longest. */
 export const DEFAULT_UDP_MAX_FLOWS = 1024;
+/**
+ * Kernel buffer asked for on the tunnels' UDP sockets (capped by net.core.rmem_max / wmem_max;
+ * Linux doubles what it grants). Linux's default (~208 KiB, about 100 datagrams once the kernel's
+ * per-datagram overhead is counted) is 5 ms at 20,000 datagrams a second, and a tunnel process
+ * on a busy machine is often not scheduled for longer: the datagrams that came meanwhile were
+ * dropped by the kernel (RcvbufErrors), while the process itself was mostly idle. 4 MiB rides
+ * out ~100 ms at that rate. It adds no delay when the process keeps up: it only keeps datagrams
+ * through a stall that would otherwise be lost, late by at most the stall.
+ */
+export const UDP_SOCKET_BUFFER_BYTES = 4 * 1024 * 1024;
+
+/** Sets both kernel buffers of a bound UDP socket to UDP_SOCKET_BUFFER_BYTES, where the system allows. */
+export function enlargeBuffers(socket: { setRecvBufferSize(n: number): void; setSendBufferSize(n: number): void }): void {
+  try {
+    socket.setRecvBufferSize(UDP_SOCKET_BUFFER_BYTES);
+    socket.setSendBufferSize(UDP_SOCKET_BUFFER_BYTES);
+  } catch {
+    // A system that refuses keeps its defaults: the tunnel works, with less slack.
+  }
+}
+
 /** Datagrams kept for a flow whose socket is still being bound; more are dropped. */
 export const UDP_FLOW_PENDING_DATAGRAMS = 32;
 

@@ -13,7 +13,7 @@ import { silentLogger } from '../actors/logger.ts';
 import type { Logger } from '../actors/logger.ts';
 import { TunnelError } from './errors.ts';
 import { checkPort, closeWhen } from './shared.ts';
-import { UDP_FLOW_PENDING_DATAGRAMS, UdpFlowTable, type UdpFlow, type UdpTunnelCounts } from './udp-flows.ts';
+import { UDP_FLOW_PENDING_DATAGRAMS, UdpFlowTable, enlargeBuffers, type UdpFlow, type UdpTunnelCounts } from './udp-flows.ts';
 import { DEFAULT_FORWARD_LISTEN_HOST } from './forward.ts';
 import type { TunnelStats } from './ledger.ts';
 
@@ -91,6 +91,7 @@ export async function forwardUdp(options: UdpForwardOptions): Promise<UdpTunnel>
     udp.close();
     throw new TunnelError('ERR_LISTEN_FAILED', `cannot bind UDP ${listenHost}:${options.localPort}: ${(cause as Error).message}`, { cause });
   }
+  enlargeBuffers(udp);
   const port = udp.address().port;
   const flows = new UdpFlowTable<ForwardFlow>(options.idleMs, options.maxFlows);
   const counts = flows.counts;

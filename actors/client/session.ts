@@ -206,6 +206,15 @@ export class RelaySession {
     return ok;
   }
 
+  /** Writes frames in one writev (the client batches datagrams until the event loop turns). */
+  writeFrames(frames: readonly Uint8Array[]): boolean {
+    if (this.#lost) return false;
+    this.#socket.cork();
+    for (const frame of frames) this.#socket.write(frame);
+    this.#socket.uncork();
+    return !this.#socket.writableNeedDrain;
+  }
+
   /** Bytes written to the relay connection that the kernel has not taken yet. */
   get unflushedBytes(): number {
     return this.#lost ? 0 : this.#socket.writableLength;
