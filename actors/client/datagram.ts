@@ -84,6 +84,9 @@ export class DatagramSocket implements AsyncIterable<DatagramMessage> {
   #closed = false;
   #error: Error | undefined;
   #suspended = false;
+  /** The last destination parsed: a game sends to the same few addresses, so the parse is cached. */
+  #lastAddress = '';
+  #lastIp = 0;
   readonly #signal: AbortSignal | undefined;
   readonly #onAbort = (): void => this.close();
 
@@ -110,8 +113,10 @@ export class DatagramSocket implements AsyncIterable<DatagramMessage> {
    */
   send(address: string, port: number, bytes: Uint8Array | string): boolean {
     if (this.#closed) throw new ClientError('ERR_SOCKET_STATE', `datagram socket ${this.port} is closed`);
-    const ip = parseIpv4(address);
+    const ip = address === this.#lastAddress ? this.#lastIp : parseIpv4(address);
     if (ip === undefined) throw new ClientError('ERR_INVALID_ARGUMENT', `not a virtual IPv4 address: "${address}"`);
+    this.#lastAddress = address;
+    this.#lastIp = ip;
     if (!isPort(port) || port === 0) throw new ClientError('ERR_INVALID_ARGUMENT', `not a datagram port: ${port}`);
     const payload = typeof bytes === 'string' ? Buffer.from(bytes) : bytes;
     if (!(payload instanceof Uint8Array)) throw new ClientError('ERR_INVALID_ARGUMENT', 'send() takes a Uint8Array or a string');
