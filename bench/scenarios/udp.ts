@@ -27,6 +27,8 @@ export const UDP_ADDED_LOSS_TARGET_PERCENT = 1;
 const QUIET_MS = 1000;
 /** Datagrams sent (and not counted) before measuring, so each flow is open. */
 const WARMUP_DATAGRAMS = 20;
+/** Sequence numbers of warm-up datagrams start here: the sink tells them apart however late they come. */
+const WARMUP_SEQUENCE = 0x40000000;
 
 interface UdpFigure {
   offered: number;
@@ -39,7 +41,9 @@ interface UdpFigure {
 }
 
 /** A UDP sink on loopback that counts datagrams of the expected size and checks their contents. */
-async function startSink(payloadBytes: number): Promise<{ port: number; count: () => { received: number; corrupt: number }; reset: () => void; lastAt: () => number; close: () => void }> {
+async function startSink(
+  payloadBytes: number,
+): Promise<{ port: number; count: () => { received: number; corrupt: number }; warmedUp: () => number; reset: () => void; lastAt: () => number; close: () => void }> {
   const socket = dgram.createSocket('udp4');
   socket.bind(0, '127.0.0.1');
   await once(socket, 'listening');
@@ -47,17 +51,20 @@ async function startSink(payloadBytes: number): Promise<{ port: number; count: (
   socket.setRecvBufferSize(4 * 1024 * 1024);
   let received = 0;
   let corrupt = 0;
+  let warm = 0;
   let lastAt = 0;
   socket.on('message', (bytes) => {
     lastAt = performance.now();
     // Byte i of datagram n is (n + i) & 0xff after its 4-byte sequence number.
     const n = bytes.length >= 4 ? bytes.readUInt32BE(0) : -1;
     if (bytes.length !== payloadBytes || bytes[4] !== ((n + 4) & 0xff) || bytes[payloadBytes - 1] !== ((n + payloadBytes - 1) & 0xff)) corrupt++;
+    else if (n >= WARMUP_SEQUENCE) warm++;
     else received++;
   });
   return {
     port: socket.address().port,
     count: () => ({ received, corrupt }),
+    warmedUp: () => warm,
     reset: () => {
       received = 0;
       corrupt = 0;
@@ -89,8 +96,9 @@ async function offer(
   // The same 64 datagrams over and over: the generator's cost stays out of the figure.
   const prepared = Array.from({ length: 64 }, (_, i) => datagram(i, payloadBytes));
   try {
-    for (let i = 0; i < WARMUP_DATAGRAMS; i++) socket.send(prepared[i % 64], port, '127.0.0.1');
-    await waitQuiet(sink, WARMUP_DATAGRAMS, 5_000);
+    const warmStart = sink.warmedUp();
+    for (let i = 0; i < WARMUP_DATAGRAMS; i++) socket.send(datagram(WARMUP_SEQUENCE + i, payloadBytes), port, '127.0.0.1');
+    await waitFor(() => sink.warmedUp() - warmStart >= WARMUP_DATAGRAMS, 10_000);
     sink.reset();
     let sent = 0;
     const started = performance.now();
@@ -112,6 +120,19 @@ async function offer(
   } finally {
     socket.close();
   }
+}
+
+/** Resolves once `done()` is true, or after `limitMs` (a flow that lost a warm-up datagram still runs). */
+async function waitFor(done: () => boolean, limitMs: number): Promise<void> {
+  const started = performance.now();
+  await new Promise<void>((resolve) => {
+    const timer = setInterval(() => {
+      if (done() || performance.now() - started >= limitMs) {
+        clearInterval(timer);
+        resolve();
+      }
+    }, 10);
+  });
 }
 
 /** Resolves once the sink has `expected` datagrams or has received nothing for QUIET_MS (at most `limitMs`). */
