@@ -18,7 +18,7 @@ interface ExposeFlags extends ClientFlags {
 
 export function buildExposeCommand(): Command {
   return addGraceOption(addClientOptions(new Command('expose')))
-    .description('serve a real TCP service (HOST:PORT) at virtual port VPORT of this machine until stopped')
+    .description('serve a real TCP service (HOST:PORT) at virtual port VPORT of this machine until stopped (a UDP service with --udp)')
     .argument('<vport>', 'virtual port to listen on', portArgument(1))
     .argument('<target>', 'HOST:PORT of the TCP service to carry each connection to', endpointArgument)
     .option('--allow <ips>', 'comma-separated virtual IPs that may connect; everyone else is denied (default: everyone)', allowArgument)

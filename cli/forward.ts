@@ -17,7 +17,7 @@ interface ForwardFlags extends ClientFlags {
 
 export function buildForwardCommand(): Command {
   return addGraceOption(addClientOptions(new Command('forward')))
-    .description('listen on a real local TCP port and carry each connection to ADDRESS:VPORT until stopped')
+    .description('listen on a real local TCP port and carry each connection to ADDRESS:VPORT until stopped (UDP datagrams with --udp)')
     .argument('<localport>', 'real TCP port to listen on (0 picks a free one, printed on start)', portArgument(0))
     .argument('<remote>', 'virtual ADDRESS:VPORT to carry each connection to', virtualEndpointArgument)
     .option('--listen-host <host>', 'real interface to listen on', DEFAULT_FORWARD_LISTEN_HOST)
