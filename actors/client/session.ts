@@ -140,6 +140,7 @@ export class RelaySession {
       case PacketType.SocketClosed:
       case PacketType.SocketStatusRequest:
       case PacketType.SocketConnectionRequest:
+      case PacketType.Datagram:
         this.#handler?.onFrame(type, frame);
         return;
     }
@@ -204,6 +205,15 @@ export class RelaySession {
     const ok = this.#socket.write(payload, flushed);
     this.#socket.uncork();
     return ok;
+  }
+
+  /** Writes frames in one writev (the client batches datagrams until the event loop turns). */
+  writeFrames(frames: readonly Uint8Array[]): boolean {
+    if (this.#lost) return false;
+    this.#socket.cork();
+    for (const frame of frames) this.#socket.write(frame);
+    this.#socket.uncork();
+    return !this.#socket.writableNeedDrain;
   }
 
   /** Bytes written to the relay connection that the kernel has not taken yet. */
