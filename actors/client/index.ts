@@ -8,3 +8,5 @@ export type { ConnectionRequest, ListenOptions, SocketConnectOptions, VirtualSoc
 export { VirtualConnection, toDuplex, WINDOW_UPDATE_THRESHOLD_BYTES, WINDOW_GROWTH_FACTOR } from './connection.ts';
 export type { VirtualConnectionEvents } from './connection.ts';
 export * from './errors.ts';
+export { KNOWN_RELAYS_FILE, configDir, knownRelaysPath, readKnownRelays, pinRelay } from './relay-trust.ts';
+export type { RelayTrustOptions } from './relay-trust.ts';
