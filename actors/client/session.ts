@@ -361,14 +361,17 @@ export async function dialSession(options: DialOptions): Promise<{ session: Rela
       if (ac.signal.aborted) throw ac.signal.reason;
     }
     socket.write(encodePacket({ type: PacketType.Hello, version: PROTOCOL_VERSION }));
-    await Promise.race([
-      once(socket, 'alphanet.hello', { signal: ac.signal }),
-      once(socket, 'close', { signal: ac.signal }).then(() => {
-        // A relay serving TLS drops a plain Hello without a word.
-        const hint = options.tls === undefined ? ' (a relay serving TLS closes plain TCP: connect without --plaintext)' : '';
-        failure ??= new RelayUnreachableError(`the relay at ${where} closed the connection during the handshake${hint}`);
-      }),
-    ]);
+    // A relay that refuses at once (TooManyClients) may have answered, even closed, while the
+    // trust check read its file: what it said is kept, and only a relay yet to answer is waited for.
+    const closedEarly = (): void => {
+      // A relay serving TLS drops a plain Hello without a word.
+      const hint = options.tls === undefined ? ' (a relay serving TLS closes plain TCP: connect without --plaintext)' : '';
+      failure ??= new RelayUnreachableError(`the relay at ${where} closed the connection during the handshake${hint}`);
+    };
+    if (hello === undefined && failure === undefined) {
+      if (socket.destroyed) closedEarly();
+      else await Promise.race([once(socket, 'alphanet.hello', { signal: ac.signal }), once(socket, 'close', { signal: ac.signal }).then(closedEarly)]);
+    }
   } catch (error) {
     socket.destroy();
     if (signal?.aborted) throw signal.reason;
