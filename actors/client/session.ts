@@ -76,7 +76,8 @@ function openRelaySocket(options: DialOptions): net.Socket {
   const { host, port, localAddress } = options;
   const common = { host, port, writableHighWaterMark: SESSION_WRITE_HIGH_WATER_MARK_BYTES, ...(localAddress ? { localAddress } : {}) };
   if (options.tls === undefined) return net.connect({ ...common, noDelay: true } as net.NetConnectOpts);
-  const socket = tls.connect({ ...common, minVersion: TLS_MIN_VERSION, rejectUnauthorized: false });
+  // tls.connect ignores writableHighWaterMark; highWaterMark sets both sides' (the read side only buffers what arrives while paused).
+  const socket = tls.connect({ ...common, highWaterMark: SESSION_WRITE_HIGH_WATER_MARK_BYTES, minVersion: TLS_MIN_VERSION, rejectUnauthorized: false } as tls.ConnectionOptions);
   socket.setNoDelay(true);
   return socket;
 }

@@ -157,6 +157,8 @@ export class RelayServer implements Relay {
       () => (refused === undefined ? this.#admit(socket, realIp, key) : this.#refuse(socket, realIp, refused)),
       (reason) => this.#log.debug({ realIp, reason }, 'tls handshake failed'),
     );
+    // The TLS socket reports its TCP socket's errors too; this listener only keeps one that comes first from being unhandled.
+    if (socket !== raw) raw.on('error', (error) => this.#log.debug({ err: error }, 'socket error'));
     this.#sockets.add(socket);
     socket.once('close', () => this.#sockets.delete(socket));
     socket.on('error', (error) => this.#log.debug({ err: error }, 'socket error'));
