@@ -11,7 +11,7 @@ import path from 'node:path';
 import tls from 'node:tls';
 import t, { type Test } from 'tap';
 import { connect, ClientError, type Client, type ConnectOptions } from '../../actors/client/index.ts';
-import { clientFor, openPair, pseudoRandom, readAll, relayFor, sha256 } from '../client/fixtures.ts';
+import { clientFor, cuttableProxy, openPair, pseudoRandom, readAll, relayFor, sha256 } from '../client/fixtures.ts';
 import { makeIdentity } from '../helpers/tls-identity.ts';
 
 const WAIT_MS = 10_000;
@@ -175,4 +175,26 @@ t.test('a TCP connection that never finishes its TLS handshake holds its per-IP 
   t.ok(held >= 250, `held until the 300 ms handshake timeout (${held} ms), then closed`);
   const client = await clientFor(t, relay, 5, { tls: { knownRelaysFile: file } });
   t.equal(client.state, 'connected', 'the slot is free again');
+});
+
+t.test('a changed key met while reconnecting closes the client with the error, instead of dialling it again and again', async (t) => {
+  const [old, renewed] = [await makeIdentity(t), await makeIdentity(t)];
+  const relay = await relayFor(t, { tls: { key: old.key, cert: old.cert } });
+  const proxy = await cuttableProxy(t, relay);
+  const client = await clientFor(t, proxy, 2, { tls: { knownRelaysFile: await knownRelaysFile(t) }, reconnect: { initialDelayMs: 10, maxDelayMs: 50 } });
+  relay.setTls({ key: renewed.key, cert: renewed.cert });
+  let dials = 0;
+  const closed = new Promise<ReturnType<typeof client.actor.getSnapshot>>((resolve) => {
+    const sub = client.actor.subscribe((snapshot) => {
+      if (snapshot.matches({ reconnecting: 'dialing' })) dials++;
+      if (snapshot.status === 'done') {
+        sub.unsubscribe();
+        resolve(snapshot);
+      }
+    });
+  });
+  proxy.cut();
+  const snapshot = await within(closed, WAIT_MS, 'the client to close');
+  t.match(snapshot.context.error, { code: 'ERR_RELAY_FINGERPRINT_CHANGED' });
+  t.equal(dials, 1, 'one dial met the new key, and none followed');
 });
