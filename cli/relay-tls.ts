@@ -5,7 +5,8 @@
  * directory of `--db`), made once and reused, so its fingerprint stays the same across restarts.
  */
 import { X509Certificate, createPrivateKey, createPublicKey, randomBytes, webcrypto } from 'node:crypto';
-import { link, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { link, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import tls from 'node:tls';
 import path from 'node:path';
 import type { Logger } from '../actors/logger.ts';
 import type { Relay, RelayTlsOptions } from '../actors/relay/index.ts';
@@ -96,7 +97,13 @@ export async function ensureRelayIdentity(dir: string): Promise<TlsFiles> {
     created = await createExclusive(keyFile, pem, 0o600);
     keyPem = created ? pem : await readFile(keyFile, 'utf8');
   }
-  if ((await readIfPresent(certFile)) === undefined) {
+  if (created) {
+    // A new key: any certificate already there (its key was deleted) belongs to another key.
+    // Replaced whole; a second relay racing this start signs the same key, so the fingerprint agrees.
+    const temporary = `${certFile}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+    await writeFile(temporary, await selfSign(keyPem), { mode: 0o644 });
+    await rename(temporary, certFile);
+  } else if ((await readIfPresent(certFile)) === undefined) {
     if (await createExclusive(certFile, await selfSign(keyPem), 0o644)) created = true;
   }
   return { keyFile, certFile, created };
@@ -122,6 +129,12 @@ export async function readTlsFiles(files: Pick<TlsFiles, 'keyFile' | 'certFile'>
     new X509Certificate(cert);
   } catch (error) {
     throw new Error(`${files.certFile} holds no certificate (PEM): ${(error as Error).message}`, { cause: error });
+  }
+  try {
+    tls.createSecureContext({ key, cert });
+  } catch (error) {
+    const reason = (error as { reason?: string }).reason ?? (error as Error).message;
+    throw new Error(`the TLS key ${files.keyFile} does not belong to the certificate ${files.certFile} (${reason})`, { cause: error });
   }
   return { key, cert };
 }
