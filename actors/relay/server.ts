@@ -132,7 +132,8 @@ export class RelayServer implements Relay {
     const fromIp = this.#perIp.get(key);
     if (this.#closing !== undefined) return { refusal: 'the relay is stopping' };
     if (realIp === '') return { refusal: 'the connection has no remote address' };
-    if (this.#ctx.conns.size >= o.maxClients) return { refusal: `the relay is full (${o.maxClients} clients)`, limit: 'maxClients' };
+    // Handshakes under way count: a flood of TLS connections that never finish cannot fill the relay past its bound.
+    if (this.#ctx.conns.size + this.#transports.handshakes >= o.maxClients) return { refusal: `the relay is full (${o.maxClients} clients)`, limit: 'maxClients' };
     if (fromIp >= o.maxConnectionsPerIp) {
       const who = key === realIp ? realIp : `${realIp} (counted as ${key})`;
       return { refusal: `${who} already has ${fromIp} connections, the most one IP may have`, limit: 'maxConnectionsPerIp' };

@@ -72,6 +72,11 @@ export class Transports {
     return this.#listeners[0].port;
   }
 
+  /** TLS handshakes under way: connections that will be clients, counted against maxClients. */
+  get handshakes(): number {
+    return this.#handshaking.size;
+  }
+
   /** The bound plain-TCP port beside TLS, if any. */
   get plaintextPort(): number | undefined {
     return this.#listeners.length > 1 ? this.#listeners[1].port : undefined;

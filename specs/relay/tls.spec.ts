@@ -198,3 +198,21 @@ t.test('a changed key met while reconnecting closes the client with the error, i
   t.match(snapshot.context.error, { code: 'ERR_RELAY_FINGERPRINT_CHANGED' });
   t.equal(dials, 1, 'one dial met the new key, and none followed');
 });
+
+t.test('TLS handshakes under way count against maxClients too', async (t) => {
+  const identity = await makeIdentity(t);
+  const relay = await relayFor(t, { tls: { key: identity.key, cert: identity.cert }, tlsHandshakeTimeoutMs: 300, maxClients: 1 });
+  const silent = net.connect({ host: relay.host, port: relay.port, localAddress: '127.0.0.6' });
+  t.teardown(() => silent.destroy());
+  silent.on('error', () => {});
+  await within(once(silent, 'connect'), WAIT_MS, 'TCP connect');
+  const closed = once(silent, 'close');
+  const file = await knownRelaysFile(t);
+  await t.rejects(connect({ host: relay.host, port: relay.port, localAddress: '127.0.0.7', tls: { knownRelaysFile: file } }), {
+    code: 'ERR_RELAY_REJECTED',
+    message: /TooManyClients.*full/,
+  });
+  await within(closed, WAIT_MS, 'the relay to close the silent connection');
+  const client = await clientFor(t, relay, 7, { tls: { knownRelaysFile: file } });
+  t.equal(client.state, 'connected', 'room again once the handshake timed out');
+});
