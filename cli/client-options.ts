@@ -1,6 +1,6 @@
 /** Flags every client command shares, and the one way commands report errors. */
 import net from 'node:net';
-import { InvalidArgumentError, type Command } from 'commander';
+import { InvalidArgumentError, Option, type Command } from 'commander';
 import { ClientError, DEFAULT_RELAY, DEFAULT_RELAY_PORT, parseRelayAddress } from '../actors/client/index.ts';
 import type { RelayAddress } from '../actors/client/index.ts';
 import type { ConnectOptions } from '../actors/client/index.ts';
@@ -8,6 +8,7 @@ import { errorParts } from '../actors/describe-error.ts';
 import type { Logger } from '../actors/logger.ts';
 import { createWebSocketInspection, DEFAULT_INSPECT_URL } from '../observe/inspect.ts';
 import { AlphanetError } from '../protocol/errors.ts';
+import { parseFingerprint } from '../protocol/fingerprint.ts';
 import { createCliLogger } from './cli-logger.ts';
 
 export { DEFAULT_RELAY_PORT };
@@ -20,6 +21,16 @@ export interface ClientFlags {
   localAddress?: string;
   /** `--inspect [url]`: true when given without a URL. */
   inspect?: string | true;
+  /** `--relay-fingerprint`: the only key accepted from the relay (then pinned). */
+  relayFingerprint?: string;
+  /** `--plaintext`: plain TCP to the relay, no TLS. */
+  plaintext?: boolean;
+}
+
+function fingerprintArgument(text: string): string {
+  const fingerprint = parseFingerprint(text);
+  if (fingerprint === undefined) throw new InvalidArgumentError(`"${text}" is not a relay fingerprint: sha256: and 32 hex pairs, as the relay prints it beside "listening on"`);
+  return fingerprint;
 }
 
 /**
@@ -40,7 +51,7 @@ function localAddressArgument(text: string): string {
   return text;
 }
 
-/** Adds --relay, --local-address and --inspect to a client command. */
+/** Adds --relay, --local-address, --relay-fingerprint, --plaintext and --inspect to a client command. */
 export function addClientOptions(command: Command): Command {
   return command
     .option(
@@ -51,6 +62,12 @@ export function addClientOptions(command: Command): Command {
       process.env.ALPHANET_RELAY || DEFAULT_RELAY,
     )
     .option('--local-address <ip>', 'real source address to connect from (decides the virtual IP)', localAddressArgument)
+    .addOption(
+      new Option('--relay-fingerprint <sha256>', "accept only this relay key (as the relay prints it) and pin it in the known-relays file, replacing an old pin")
+        .env('ALPHANET_RELAY_FINGERPRINT')
+        .argParser(fingerprintArgument),
+    )
+    .addOption(new Option('--plaintext', 'plain TCP to the relay, no TLS (for a relay started with --plaintext)').env('ALPHANET_PLAINTEXT').conflicts('relayFingerprint'))
     .option('--inspect [url]', `stream the client's actors to a Stately inspector over WebSocket (default ${DEFAULT_INSPECT_URL})`);
 }
 
@@ -80,6 +97,13 @@ export function connectOptionsFrom(flags: ClientFlags, logger?: Logger): Connect
   return {
     host: relay.host,
     port: relay.port,
+    tls: flags.plaintext
+      ? false
+      : {
+          ...(flags.relayFingerprint ? { fingerprint: flags.relayFingerprint } : {}),
+          onPinned: ({ relay: address, fingerprint, file }) =>
+            process.stderr.write(`alphanet: trusting the relay at ${address} on first use: ${fingerprint} (pinned in ${file})\n`),
+        },
     ...(flags.localAddress ? { localAddress: flags.localAddress } : {}),
     ...(log ? { logger: log } : {}),
     ...(flags.inspect

@@ -32,6 +32,7 @@ import {
   DEFAULT_DATAGRAM_BYTE_RATE,
   DEFAULT_DATAGRAM_QUEUE_BYTES,
   DEFAULT_DATAGRAM_RATE_PPS,
+  DEFAULT_TLS_HANDSHAKE_TIMEOUT_MS,
   type RelayLimits,
 } from '../actors/relay/index.ts';
 import { DEFAULT_INSPECT_URL } from '../observe/inspect.ts';
@@ -57,6 +58,14 @@ export interface RelayCliOptions extends RelayLimits {
   ipv6PrefixCap: number;
   /** The prefix length the cap counts by. */
   ipv6PrefixLength: number;
+  /** `--tls-cert`: a provided certificate (PEM); with `tlsKey`. */
+  tlsCert?: string;
+  /** `--tls-key`: its private key (PEM). */
+  tlsKey?: string;
+  /** `--plaintext`: plain TCP on `port`, no TLS. */
+  plaintext: boolean;
+  /** `--plaintext-port`: plain TCP on this port beside TLS. */
+  plaintextPort?: number;
 }
 
 /** The bounds of the observation HTTP server, as attach() takes them. */
@@ -140,6 +149,30 @@ function httpBound(flags: string, env: string, description: string, value: numbe
 export const RELAY_FLAGS: readonly RelayFlag[] = [
   { flags: '--host <host>', env: 'ALPHANET_HOST', description: 'address to listen on', default: DEFAULT_HOST, why: 'a fresh `npm start` exposes nothing; use `0.0.0.0` (or `::`) to serve others' },
   { flags: '--port <port>', env: 'ALPHANET_PORT', description: 'TCP port (0 = any free port)', default: DEFAULT_PORT, parse: integer(0, 65535), why: "the original server's port; `0` picks a free one" },
+  {
+    flags: '--tls-cert <file>',
+    env: 'ALPHANET_TLS_CERT',
+    description: 'TLS certificate (PEM) to serve, with --tls-key; SIGHUP reads both again',
+    defaultText: '`tls-cert.pem` beside `--db`, made on first start',
+    why: 'without it the relay makes a key and a self-signed certificate once and reuses them, so its fingerprint stays; clients pin the key (docs/RELAY.md "TLS")',
+  },
+  { flags: '--tls-key <file>', env: 'ALPHANET_TLS_KEY', description: 'private key (PEM) of --tls-cert', defaultText: '`tls-key.pem` beside `--db` (mode 0600), made on first start' },
+  {
+    flags: '--plaintext',
+    env: 'ALPHANET_PLAINTEXT',
+    description: 'serve plain TCP on --port instead of TLS (the environment variable: any value)',
+    defaultText: 'off (TLS 1.3)',
+    why: 'for tests and trusted networks: anyone on the path can read and change plain TCP',
+  },
+  {
+    flags: '--plaintext-port <port>',
+    env: 'ALPHANET_PLAINTEXT_PORT',
+    description: 'also serve plain TCP on this port, beside TLS on --port (0 = any free port)',
+    defaultText: 'off',
+    parse: integer(0, 65535),
+    why: 'old clients and trusted networks keep working while others move to TLS',
+  },
+  numeric('--tls-handshake-timeout <ms>', 'ALPHANET_TLS_HANDSHAKE_TIMEOUT_MS', 'time a TLS handshake may take after TCP connects', DEFAULT_TLS_HANDSHAKE_TIMEOUT_MS, 1, I31, 'tlsHandshakeTimeoutMs', 'a real client needs a few round trips; a connection that never finishes holds its per-IP slot only this long'),
   { flags: '--db <file>', env: 'ALPHANET_DB', description: 'address store file', default: DEFAULT_DB_PATH, why: 'the permanent real-IP → virtual-IP map' },
   { flags: '--subnet <cidr>', env: 'ALPHANET_SUBNET', description: 'subnet virtual IPs come from', default: DEFAULT_SUBNET, why: 'shared address space (RFC 6598): about 4 million addresses that clash with no LAN; fixed once the store exists' },
   { flags: '--log-level <level>', env: 'ALPHANET_LOG_LEVEL', description: 'log level (logs go to stderr)', default: 'info', choices: LOG_LEVELS, why: '`debug` adds a line per TCP connection and socket close' },
@@ -226,6 +259,10 @@ export function parseRelayCliOptions(raw: Record<string, unknown>): RelayCliOpti
     db: String(raw.db),
     subnet: String(raw.subnet),
     logLevel: String(raw.logLevel) as LevelWithSilent,
+    plaintext: raw.plaintext !== undefined && raw.plaintext !== false,
+    ...(raw.tlsCert === undefined ? {} : { tlsCert: String(raw.tlsCert) }),
+    ...(raw.tlsKey === undefined ? {} : { tlsKey: String(raw.tlsKey) }),
+    ...(raw.plaintextPort === undefined ? {} : { plaintextPort: Number(raw.plaintextPort) }),
   } as RelayCliOptions;
   const numbers = options as unknown as Record<string, number>;
   for (const row of RELAY_FLAGS) {

@@ -7,6 +7,7 @@ import { createLogger, type Logger } from '../actors/logger.ts';
 import { startRelay, type Relay, type RelayOptions } from '../actors/relay/index.ts';
 import { openAddressStore, type AddressStore, type StoreWriteInfo } from '../storage/index.ts';
 import { boundOptions, type RelayCliOptions } from './relay-options.ts';
+import { chooseRelayTls, describeTransport, type TlsFiles } from './relay-tls.ts';
 
 /**
  * "HOST:PORT" as `--relay` and `connect({ relay })` take it back: an IPv6 host in brackets
@@ -21,6 +22,8 @@ export interface RunningRelay {
   relay: Relay;
   store: AddressStore;
   logger: Logger;
+  /** The key and certificate files it serves, to read again on SIGHUP; undefined with --plaintext. */
+  tlsFiles: TlsFiles | undefined;
   /** Closes the relay, then the store. */
   stop(): Promise<void>;
 }
@@ -38,7 +41,10 @@ export interface RunRelayHooks {
   onStoreWrite?: (info: StoreWriteInfo) => void;
 }
 
-/** Opens the store, starts the relay, prints `listening on H:P`. Rejects if the store cannot be opened. */
+/**
+ * Opens the store, starts the relay, prints `listening on H:P (TLS, fingerprint sha256:…)` (or
+ * `(plaintext)`). Rejects if the store, the TLS files or a port cannot be had.
+ */
 export async function runRelay(cli: RelayCliOptions, hooks: RunRelayHooks = {}): Promise<RunningRelay> {
   const logger = createLogger({ name: 'relay', level: cli.logLevel });
   const store = await openAddressStore({
@@ -49,7 +55,18 @@ export async function runRelay(cli: RelayCliOptions, hooks: RunRelayHooks = {}):
     ipv6PrefixLength: cli.ipv6PrefixLength,
     onCheckpointError: (error) => logger.error({ err: error }, 'address store checkpoint failed; the journal keeps every entry and the next checkpoint retries'),
   });
-  let options: RelayOptions = {
+  let options: RelayOptions;
+  let tlsFiles: TlsFiles | undefined;
+  try {
+    const chosen = await chooseRelayTls(cli);
+    tlsFiles = chosen.files;
+    options = { ...(chosen.tls ? { tls: chosen.tls } : {}), ...(chosen.plaintextPort === undefined ? {} : { plaintextPort: chosen.plaintextPort }) } as RelayOptions;
+  } catch (error) {
+    await store.close();
+    throw error;
+  }
+  options = {
+    ...options,
     host: cli.host,
     port: cli.port,
     store,
@@ -57,6 +74,7 @@ export async function runRelay(cli: RelayCliOptions, hooks: RunRelayHooks = {}):
     keepaliveIntervalMs: cli.keepaliveIntervalMs,
     keepaliveTimeoutMs: cli.keepaliveTimeoutMs,
     helloTimeoutMs: cli.helloTimeoutMs,
+    tlsHandshakeTimeoutMs: cli.tlsHandshakeTimeoutMs,
     requestTimeoutMs: cli.requestTimeoutMs,
     idleTimeoutMs: cli.idleTimeoutMs,
     maxFrameBytes: cli.maxFrameBytes,
@@ -76,6 +94,7 @@ export async function runRelay(cli: RelayCliOptions, hooks: RunRelayHooks = {}):
       relay,
       store,
       logger,
+      tlsFiles,
       stop: () =>
         (stopping ??= (async () => {
           // Each step runs even when the one before failed, so a failure never leaves the port or the store held.
@@ -102,7 +121,7 @@ export async function runRelay(cli: RelayCliOptions, hooks: RunRelayHooks = {}):
     }
     throw error;
   }
-  (hooks.stdout ?? process.stdout).write(`listening on ${formatHostPort(running.relay.host, running.relay.port)}\n`);
+  (hooks.stdout ?? process.stdout).write(`listening on ${formatHostPort(running.relay.host, running.relay.port)} (${describeTransport(running.relay, formatHostPort)})\n`);
   return running;
 }
 

@@ -38,6 +38,7 @@ import {
 } from './errors.ts';
 import { parseRelayAddress } from './relay-address.ts';
 import { dialSession } from './session.ts';
+import type { RelayTrustOptions } from './relay-trust.ts';
 import type { AnswerPacket, RelaySession } from './session.ts';
 import { VirtualSocket, startSocketActor } from './virtual-socket.ts';
 import { DatagramTable } from './datagram-table.ts';
@@ -74,6 +75,16 @@ export interface ConnectOptions {
   port?: number;
   /** The real source address to connect from (it decides the virtual IP). @default chosen by the OS */
   localAddress?: string;
+  /**
+   * TLS 1.3 to the relay, its key trusted as ssh trusts a host key: `true` pins the relay's
+   * fingerprint on first use in the known-relays file and refuses a changed one
+   * (ERR_RELAY_FINGERPRINT_CHANGED); an object says which fingerprint or file (relay-trust.ts).
+   * `false` is plain TCP. The default follows `startRelay()`, which serves plain TCP unless given a
+   * certificate; the CLI (`alphanet relay`, `npm start`, every client command) uses TLS unless
+   * `--plaintext` (docs/CLIENT.md "TLS and trust on first use").
+   * @default false (plain TCP)
+   */
+  tls?: boolean | RelayTrustOptions;
   /** Cancels connecting; connect() rejects with the signal's reason. @default none */
   signal?: AbortSignal;
   /** Time each request (bind, connect) waits for an answer, in ms. @default DEFAULT_REQUEST_TIMEOUT_MS (15 s) */
@@ -313,6 +324,7 @@ export class Client {
         signal,
         logger: this.#logger,
         clock: this.#options.clock,
+        tls: this.#options.tls === true ? {} : this.#options.tls || undefined,
       });
       if (signal.aborted) {
         session.close();

@@ -13,3 +13,5 @@ export type { DatagramMessage, DatagramOptions, DatagramStats } from './datagram
 export * from './errors.ts';
 export { DEFAULT_RELAY_PORT } from './relay-address.ts';
 export type { RelayAddress } from './relay-address.ts';
+export { KNOWN_RELAYS_FILE, configDir, knownRelaysPath, readKnownRelays, pinRelay } from './relay-trust.ts';
+export type { RelayTrustOptions } from './relay-trust.ts';

@@ -5,6 +5,7 @@
  * (§3), and hands every other frame to the client. All output goes through `write()`.
  */
 import net from 'node:net';
+import tls from 'node:tls';
 import { once } from 'node:events';
 import {
   ARBITRARY_DATA_HEADER_BYTES,
@@ -25,6 +26,7 @@ import { errorParts } from '../describe-error.ts';
 import { FrameReader } from '../../protocol/frame-reader.ts';
 import { ClientError, RelayLostError, RelayRejectedError, RelayUnreachableError, TimeoutError } from './errors.ts';
 import { startTimer } from './timer.ts';
+import { checkRelayTrust, type RelayTrustOptions } from './relay-trust.ts';
 import type { ClientTimer, Clock } from './timer.ts';
 
 /** Answers the relay sends to a client's own requests. */
@@ -60,6 +62,25 @@ export interface DialOptions {
   logger: Logger;
   /** The clock of the connect, keepalive and request timeouts; undefined for real time. */
   clock: Clock | undefined;
+  /** TLS 1.3 with the relay's key checked (relay-trust.ts); undefined for plain TCP. */
+  tls: RelayTrustOptions | undefined;
+}
+
+/** The first byte of a TLS alert record. */
+const TLS_ALERT_RECORD = 0x15;
+
+/** TLS 1.3 only, as the relay serves it. */
+const TLS_MIN_VERSION = 'TLSv1.3';
+
+/** TCP to the relay, under TLS when asked. No certificate authority: the pin is checked after 'secureConnect'. */
+function openRelaySocket(options: DialOptions): net.Socket {
+  const { host, port, localAddress } = options;
+  const common = { host, port, writableHighWaterMark: SESSION_WRITE_HIGH_WATER_MARK_BYTES, ...(localAddress ? { localAddress } : {}) };
+  if (options.tls === undefined) return net.connect({ ...common, noDelay: true } as net.NetConnectOpts);
+  // tls.connect ignores writableHighWaterMark; highWaterMark sets both sides' (the read side only buffers what arrives while paused).
+  const socket = tls.connect({ ...common, highWaterMark: SESSION_WRITE_HIGH_WATER_MARK_BYTES, minVersion: TLS_MIN_VERSION, rejectUnauthorized: false } as tls.ConnectionOptions);
+  socket.setNoDelay(true);
+  return socket;
 }
 
 interface PendingRequest {
@@ -293,16 +314,12 @@ export class RelaySession {
 
 /** Opens TCP to the relay, says Hello and waits for VirtualIP. Rejects with a ClientError. */
 export async function dialSession(options: DialOptions): Promise<{ session: RelaySession; buffered: Array<[number, Uint8Array]> }> {
-  const { host, port, localAddress, timeoutMs, signal, logger, clock } = options;
+  const { host, port, timeoutMs, signal, logger, clock } = options;
   signal?.throwIfAborted();
-  const where = `${host}:${port}`;
-  const socket = net.connect({
-    host,
-    port,
-    noDelay: true,
-    writableHighWaterMark: SESSION_WRITE_HIGH_WATER_MARK_BYTES,
-    ...(localAddress ? { localAddress } : {}),
-  } as net.NetConnectOpts);
+  const where = net.isIPv6(host) ? `[${host}]:${port}` : `${host}:${port}`;
+  const socket = openRelaySocket(options);
+  // A relay serving TLS answers a plain Hello with a TLS alert record (content type 21).
+  let firstByte: number | undefined;
   // Frames after VirtualIP in the same chunk must not be lost before attach().
   const buffered: Array<[number, Uint8Array]> = [];
   let hello: Extract<Packet, { type: 0x02 }> | undefined;
@@ -341,24 +358,43 @@ export async function dialSession(options: DialOptions): Promise<{ session: Rela
   const onAbort = (): void => ac.abort();
   signal?.addEventListener('abort', onAbort, { once: true });
   const onData = (chunk: Buffer): void => {
+    firstByte ??= chunk[0];
     const error = decoder.push(chunk);
     if (error) failure ??= new RelayUnreachableError(`${where} is not an AlphaNET relay: ${error.message}`);
     if (hello !== undefined || failure !== undefined) socket.emit('alphanet.hello');
   };
   socket.on('data', onData);
   try {
-    await once(socket, 'connect', { signal: ac.signal });
+    if (options.tls === undefined) await once(socket, 'connect', { signal: ac.signal });
+    else {
+      await once(socket, 'secureConnect', { signal: ac.signal });
+      // Before any byte of protocol: a relay we do not trust hears nothing from us.
+      await checkRelayTrust(socket as tls.TLSSocket, where, options.tls);
+      if (ac.signal.aborted) throw ac.signal.reason;
+    }
     socket.write(encodePacket({ type: PacketType.Hello, version: PROTOCOL_VERSION }));
-    await Promise.race([
-      once(socket, 'alphanet.hello', { signal: ac.signal }),
-      once(socket, 'close', { signal: ac.signal }).then(() => {
-        failure ??= new RelayUnreachableError(`the relay at ${where} closed the connection during the handshake`);
-      }),
-    ]);
+    // A relay that refuses at once (TooManyClients) may have answered, even closed, while the
+    // trust check read its file: what it said is kept, and only a relay yet to answer is waited for.
+    const closedEarly = (): void => {
+      // A relay serving TLS drops a plain Hello without a word.
+      const hint = options.tls === undefined ? ' (a relay serving TLS closes plain TCP: connect without --plaintext)' : '';
+      failure ??= new RelayUnreachableError(`the relay at ${where} closed the connection during the handshake${hint}`);
+    };
+    if (hello === undefined && failure === undefined) {
+      if (socket.destroyed) closedEarly();
+      else await Promise.race([once(socket, 'alphanet.hello', { signal: ac.signal }), once(socket, 'close', { signal: ac.signal }).then(closedEarly)]);
+    }
   } catch (error) {
     socket.destroy();
     if (signal?.aborted) throw signal.reason;
+    if (error instanceof ClientError) throw error;
     if (ac.signal.aborted) throw new RelayUnreachableError(`no answer from the relay at ${where} within ${timeoutMs} ms`);
+    if (options.tls !== undefined && (error as NodeJS.ErrnoException).code?.startsWith('ERR_SSL')) {
+      throw new RelayUnreachableError(
+        `no TLS 1.3 handshake with the relay at ${where} (${(error as { reason?: string }).reason ?? (error as Error).message}); if it serves plain TCP (relay --plaintext), connect with --plaintext`,
+        { cause: error },
+      );
+    }
     // The system's words once, without the address said again: "connection refused (ECONNREFUSED)".
     const { code, text } = errorParts(error);
     const words = text.endsWith(` ${where}`) ? text.slice(0, -where.length - 1) : text;
@@ -369,6 +405,9 @@ export async function dialSession(options: DialOptions): Promise<{ session: Rela
     socket.off('data', onData);
     // Flowing mode would drop chunks while nobody listens; attach() resumes.
     socket.pause();
+  }
+  if (options.tls === undefined && firstByte === TLS_ALERT_RECORD && hello === undefined) {
+    failure = new RelayUnreachableError(`the relay at ${where} serves TLS: connect without --plaintext (connect({ tls: true }))`);
   }
   if (failure !== undefined || hello === undefined) {
     socket.destroy();

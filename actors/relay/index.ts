@@ -10,3 +10,5 @@ export type {
 } from './relay.actor.ts';
 export * from './relay-options.ts';
 export type * from './relay-events.ts';
+export { TLS_MIN_VERSION, certificateFingerprint } from './tls.ts';
+export type { RelayTlsOptions } from './tls.ts';

@@ -7,6 +7,7 @@ import type { InspectionEvent } from 'xstate';
 import type { Logger } from '../logger.ts';
 import type { AddressStore } from '../../storage/address-store.ts';
 import { DEFAULT_MAX_FRAME_BYTES } from '../../protocol/constants.ts';
+import type { RelayTlsOptions } from './tls.ts';
 
 /** Where the relay listens by default: loopback, so a fresh `npm start` exposes nothing. */
 export const DEFAULT_HOST = '127.0.0.1';
@@ -18,6 +19,11 @@ export const DEFAULT_KEEPALIVE_INTERVAL_MS = 15_000;
 export const DEFAULT_KEEPALIVE_TIMEOUT_MS = 45_000;
 /** Time to send Hello after TCP connects. */
 export const DEFAULT_HELLO_TIMEOUT_MS = 10_000;
+/**
+ * Time a TLS handshake may take after TCP connects. A real client finishes in a few round trips;
+ * a connection that never does holds a per-IP slot only this long.
+ */
+export const DEFAULT_TLS_HANDSHAKE_TIMEOUT_MS = 10_000;
 /** Time a target has to answer a forwarded request. */
 export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
 /** A socket connection with no traffic either way for 10 minutes is closed (0 disables). */
@@ -106,6 +112,17 @@ export interface RelayOptions {
   host?: string;
   /** TCP port; 0 picks a free one. @default DEFAULT_PORT (1337) */
   port?: number;
+  /**
+   * Key and certificate (PEM): the relay serves TLS 1.3 on `port`. Without it, plain TCP, as the
+   * seed did: the programmatic default, so an embedded or test relay needs no files. The CLI
+   * (`alphanet relay`, `npm start`) always passes one unless `--plaintext` (docs/RELAY.md "TLS").
+   * @default undefined (plain TCP)
+   */
+  tls?: RelayTlsOptions;
+  /** With `tls`: also serve plain TCP on this port (0 picks a free one). @default undefined (TLS only) */
+  plaintextPort?: number;
+  /** Time a TLS handshake may take after TCP connects. @default DEFAULT_TLS_HANDSHAKE_TIMEOUT_MS (10 s) */
+  tlsHandshakeTimeoutMs?: number;
   /** The permanent real-IP → virtual-IP map (required). The relay flushes it on close; the caller closes it. */
   store: AddressStore;
   /** @default a silent logger */
@@ -181,7 +198,7 @@ export interface RelayOptions {
 }
 
 /** Every option resolved. */
-export type ResolvedRelayOptions = Required<Omit<RelayOptions, 'logger' | 'inspect'>> &
+export type ResolvedRelayOptions = Required<Omit<RelayOptions, 'logger' | 'inspect' | 'tls' | 'plaintextPort'>> &
   Pick<RelayOptions, 'inspect'> & { logger: Logger };
 
 /** The numeric limits, as reported by `status()`. */
@@ -189,6 +206,7 @@ export interface RelayLimits {
   keepaliveIntervalMs: number;
   keepaliveTimeoutMs: number;
   helloTimeoutMs: number;
+  tlsHandshakeTimeoutMs: number;
   requestTimeoutMs: number;
   idleTimeoutMs: number;
   maxFrameBytes: number;
@@ -223,6 +241,7 @@ export function resolveRelayOptions(options: RelayOptions, silent: () => Logger)
     keepaliveIntervalMs: options.keepaliveIntervalMs ?? DEFAULT_KEEPALIVE_INTERVAL_MS,
     keepaliveTimeoutMs: options.keepaliveTimeoutMs ?? DEFAULT_KEEPALIVE_TIMEOUT_MS,
     helloTimeoutMs: options.helloTimeoutMs ?? DEFAULT_HELLO_TIMEOUT_MS,
+    tlsHandshakeTimeoutMs: options.tlsHandshakeTimeoutMs ?? DEFAULT_TLS_HANDSHAKE_TIMEOUT_MS,
     requestTimeoutMs: options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
     idleTimeoutMs: options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
     maxFrameBytes: options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES,

@@ -3,6 +3,7 @@ import type { RelayBus } from './relay-events.ts';
 import type { RelayLimits } from './relay-options.ts';
 import type { RelayCounters } from './counters.ts';
 import type { RecentClose } from './recent-closes.ts';
+import type { RelayTlsOptions } from './tls.ts';
 
 /** After an Error packet or at shutdown, how long a peer has to close before the socket is destroyed. */
 export const CLOSE_LINGER_MS = 1_000;
@@ -84,8 +85,18 @@ export interface RelayStatus {
 export interface Relay {
   /** The address it listens on. */
   readonly host: string;
-  /** The port it listens on (the real one when started with port 0). */
+  /** The port it listens on (the real one when started with port 0): TLS when it has a certificate. */
   readonly port: number;
+  /** The plain-TCP port it also serves beside TLS (`plaintextPort`), or undefined. */
+  readonly plaintextPort: number | undefined;
+  /** `sha256:AB:…` of the certificate new TLS connections get; undefined when it serves plain TCP only. */
+  readonly tlsFingerprint: string | undefined;
+  /**
+   * Replaces the key and certificate for new connections (open ones keep theirs) and returns the
+   * new fingerprint. Throws, keeping the current ones, when they cannot be read or do not match,
+   * or when the relay serves plain TCP only.
+   */
+  setTls(material: RelayTlsOptions): string;
   /** Set-up and tear-down events, one emitter per relay. */
   readonly bus: RelayBus;
   /** Data-path counters, read live. */

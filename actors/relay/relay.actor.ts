@@ -30,7 +30,7 @@ export type { PairEnd } from '../../machines/socket-pair.machine.ts';
  * The store stays the caller's: the relay flushes it on close but does not close it.
  */
 export async function startRelay(options: RelayOptions): Promise<Relay> {
-  const relay = new RelayServer(resolveRelayOptions(options, silentLogger));
+  const relay = new RelayServer(resolveRelayOptions(options, silentLogger), { tls: options.tls, plaintextPort: options.plaintextPort });
   await relay.listen();
   return relay;
 }

@@ -9,7 +9,7 @@
  * (sweep.ts), pairs, pending requests and bound ports (the tables), queued bytes per destination
  * and relay-wide (outbound.ts). Per-host counts use limits.ts's host key (IPv6 by prefix).
  */
-import net from 'node:net';
+import type net from 'node:net';
 import { EventEmitter } from 'eventemitter3';
 import { ErrorCode, PacketType, encodePacket, normaliseRealIp } from '../../protocol/index.ts';
 import type { Logger } from '../logger.ts';
@@ -35,6 +35,8 @@ import { createRelayMachines } from './machines.ts';
 import { startSweep, sweepPeriodMs } from './sweep.ts';
 import { buildStatus } from './status.ts';
 import type { RelayContext } from './context.ts';
+import { Transports, type RelayTransport, type TransportOptions } from './transports.ts';
+import type { RelayTlsOptions } from './tls.ts';
 
 /** Builds the context every room is given, and routes the control channel to the tables. */
 function assembleContext(options: ResolvedRelayOptions, bus: RelayBus, counters: RelayCounters): RelayContext {
@@ -87,7 +89,7 @@ export class RelayServer implements Relay {
 
   readonly #ctx: RelayContext;
   readonly #log: Logger;
-  readonly #server: net.Server;
+  readonly #transports: Transports;
   readonly #sockets = new Set<net.Socket>();
   /** Live TCP connections per host key (real IP or IPv6 prefix), for maxConnectionsPerIp. */
   readonly #perIp = new Tally();
@@ -96,29 +98,36 @@ export class RelayServer implements Relay {
   #stopSweep: (() => void) | undefined;
   #closing: Promise<void> | undefined;
 
-  constructor(options: ResolvedRelayOptions) {
+  constructor(options: ResolvedRelayOptions, transport: TransportOptions = {}) {
     this.host = options.host;
     this.#log = options.logger;
     this.#ctx = assembleContext(options, this.bus, this.counters);
     this.#startedAt = options.clock.now();
-    this.#server = net.createServer({ noDelay: true }, (socket) => this.#serverOnConnection(socket));
+    this.#transports = new Transports(options.port, transport, (socket, kind) => this.#serverOnConnection(socket, kind));
+  }
+
+  get tlsFingerprint(): string | undefined {
+    return this.#transports.identity?.fingerprint;
+  }
+
+  get plaintextPort(): number | undefined {
+    return this.#transports.plaintextPort;
+  }
+
+  setTls(material: RelayTlsOptions): string {
+    const identity = this.#transports.identity;
+    if (identity === undefined) throw new Error('the relay serves plain TCP only: it has no TLS certificate to replace');
+    const fingerprint = identity.set(material);
+    this.#log.info({ fingerprint }, 'tls certificate replaced; new connections get it');
+    return fingerprint;
   }
 
   async listen(): Promise<void> {
-    const server = this.#server;
-    const o = this.#ctx.options;
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen({ host: o.host, port: o.port }, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
-    server.on('error', (error) => this.#log.error({ err: error }, 'server error'));
-    this.port = (server.address() as net.AddressInfo).port;
+    await this.#transports.listen(this.#ctx.options.host, this.#log);
+    this.port = this.#transports.port;
     const sweepMs = sweepPeriodMs(this.#ctx);
     this.#stopSweep = startSweep(this.#ctx, sweepMs);
-    this.#log.info({ host: this.host, port: this.port, sweepMs }, 'relay listening');
+    this.#log.info({ host: this.host, port: this.port, plaintextPort: this.plaintextPort, tls: this.tlsFingerprint, sweepMs }, 'relay listening');
     this.bus.emit('relay.listening', { host: this.host, port: this.port });
   }
 
@@ -128,7 +137,8 @@ export class RelayServer implements Relay {
     const fromIp = this.#perIp.get(key);
     if (this.#closing !== undefined) return { refusal: 'the relay is stopping' };
     if (realIp === '') return { refusal: 'the connection has no remote address' };
-    if (this.#ctx.conns.size >= o.maxClients) return { refusal: `the relay is full (${o.maxClients} clients)`, limit: 'maxClients' };
+    // Handshakes under way count: a flood of TLS connections that never finish cannot fill the relay past its bound.
+    if (this.#ctx.conns.size + this.#transports.handshakes >= o.maxClients) return { refusal: `the relay is full (${o.maxClients} clients)`, limit: 'maxClients' };
     if (fromIp >= o.maxConnectionsPerIp) {
       const who = key === realIp ? realIp : `${realIp} (counted as ${key})`;
       return { refusal: `${who} already has ${fromIp} connections, the most one IP may have`, limit: 'maxConnectionsPerIp' };
@@ -136,26 +146,56 @@ export class RelayServer implements Relay {
     return undefined;
   }
 
-  #serverOnConnection(socket: net.Socket): void {
+  /**
+   * A TCP connection on one of the listeners: admitted or refused at once, by its TCP peer's
+   * address, so a TLS handshake under way holds a per-IP slot; frames are read once it is secure.
+   */
+  #serverOnConnection(raw: net.Socket, transport: RelayTransport): void {
     const ctx = this.#ctx;
+    const realIp = normaliseRealIp(raw.remoteAddress ?? '');
+    const key = hostKey(realIp, ctx.options.ipv6PrefixLength);
+    const refused = this.#admission(realIp, key);
+    const socket = this.#transports.secure(
+      raw,
+      transport,
+      ctx.clock,
+      ctx.options.tlsHandshakeTimeoutMs,
+      () => (refused === undefined ? this.#admit(socket, realIp, key) : this.#refuse(socket, realIp, refused)),
+      (reason) => this.#log.debug({ realIp, reason }, 'tls handshake failed'),
+    );
+    // The TLS socket reports its TCP socket's errors too; this listener only keeps one that comes first from being unhandled.
+    if (socket !== raw) raw.on('error', (error) => this.#log.debug({ err: error }, 'socket error'));
     this.#sockets.add(socket);
     socket.once('close', () => this.#sockets.delete(socket));
     socket.on('error', (error) => this.#log.debug({ err: error }, 'socket error'));
-    const realIp = normaliseRealIp(socket.remoteAddress ?? '');
-    const key = hostKey(realIp, ctx.options.ipv6PrefixLength);
-    const refused = this.#admission(realIp, key);
-    if (refused !== undefined) {
-      this.counters.clientsRejected++;
-      if (refused.limit !== undefined) countRefusal(this.counters, refused.limit);
-      const code = this.#closing !== undefined ? ErrorCode.RelayShuttingDown : ErrorCode.TooManyClients;
-      this.#log.warn({ realIp, code, reason: refused.refusal }, 'client refused');
-      socket.end(encodePacket({ type: PacketType.Error, code, message: refused.refusal }));
-      // Real time, not the relay's clock: this frees a socket, it is no protocol timeout.
-      setTimeout(() => socket.destroy(), CLOSE_LINGER_MS).unref();
+    if (refused === undefined) {
+      this.#perIp.add(key, 1);
+      socket.once('close', () => this.#perIp.add(key, -1));
+      if (transport === 'tcp') this.#admit(socket, realIp, key);
       return;
     }
-    this.#perIp.add(key, 1);
-    socket.once('close', () => this.#perIp.add(key, -1));
+    // Over TLS the Error goes out after the handshake, within the same linger.
+    if (transport === 'tcp') this.#refuse(socket, realIp, refused);
+    // Real time, not the relay's clock: this frees a socket, it is no protocol timeout.
+    setTimeout(() => socket.destroy(), CLOSE_LINGER_MS).unref();
+  }
+
+  #refuse(socket: net.Socket, realIp: string, refused: { refusal: string; limit?: 'maxClients' | 'maxConnectionsPerIp' }): void {
+    this.counters.clientsRejected++;
+    if (refused.limit !== undefined) countRefusal(this.counters, refused.limit);
+    const code = this.#closing !== undefined ? ErrorCode.RelayShuttingDown : ErrorCode.TooManyClients;
+    this.#log.warn({ realIp, code, reason: refused.refusal }, 'client refused');
+    socket.end(encodePacket({ type: PacketType.Error, code, message: refused.refusal }));
+  }
+
+  /** A connection that may carry frames (plain TCP, or TLS once secure): one Connection and its actor. */
+  #admit(socket: net.Socket, realIp: string, key: string): void {
+    const ctx = this.#ctx;
+    // The relay began stopping during the handshake: it is no client, and close() waits for it.
+    if (this.#closing !== undefined) {
+      socket.destroy();
+      return;
+    }
     socket.setNoDelay(true);
     const conn = new Connection(ctx, this.#nextClientId++, socket, realIp, key);
     ctx.conns.set(conn.id, conn);
@@ -180,7 +220,7 @@ export class RelayServer implements Relay {
     const ctx = this.#ctx;
     this.#log.info({ clients: ctx.conns.size }, 'relay stopping');
     this.bus.emit('relay.closing', { host: this.host, port: this.port });
-    const serverClosed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
+    const serverClosed = this.#transports.close();
     this.#stopSweep?.();
     // Pairs first, so each end reads SocketClosed(RelayShutdown) before Error(RelayShuttingDown).
     for (const pair of [...ctx.pairs.values()]) ctx.control.send({ to: { kind: 'pair', id: pair.id }, event: { type: 'relay.shutdown' } });

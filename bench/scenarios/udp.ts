@@ -157,14 +157,14 @@ async function startUdpTunnel(context: BenchContext, sinkPort: number): Promise<
   const nodeFlags = [...cliShippedNodeFlags(), ...(context.relay.nodeFlags ?? [])];
   const expose = await ServerChild.start({
     name: 'alphanet expose --udp',
-    args: ['cli/alphanet.ts', 'expose', '--udp', String(UDP_VIRTUAL_PORT), `127.0.0.1:${sinkPort}`, '--relay', where, '--local-address', userAddress(context)],
+    args: ['cli/alphanet.ts', 'expose', '--udp', String(UDP_VIRTUAL_PORT), `127.0.0.1:${sinkPort}`, '--relay', where, '--local-address', userAddress(context), '--plaintext'],
     nodeFlags,
     ready: /exposing udp (\S+):(\d+) ->/,
   });
   try {
     const forward = await ServerChild.start({
       name: 'alphanet forward --udp',
-      args: ['cli/alphanet.ts', 'forward', '--udp', '0', `${expose.host}:${expose.port}`, '--relay', where, '--local-address', userAddress(context)],
+      args: ['cli/alphanet.ts', 'forward', '--udp', '0', `${expose.host}:${expose.port}`, '--relay', where, '--local-address', userAddress(context), '--plaintext'],
       nodeFlags,
       ready: /forwarding udp (\S+):(\d+) ->/,
     });

@@ -24,7 +24,7 @@ const WAIT_MS = 20_000;
 
 /** `alphanet ...args` as a child; killed in teardown if still running. */
 function alphanet(t: Test, args: string[]): Running {
-  const running = start(process.execPath, [BIN, ...args], { env: { ...process.env, ALPHANET_RELAY: '', ALPHANET_LOG_LEVEL: 'info' } });
+  const running = start(process.execPath, [BIN, ...args], { env: { ...process.env, ALPHANET_RELAY: '', ALPHANET_LOG_LEVEL: 'info', ALPHANET_PLAINTEXT: '1' } });
   t.teardown(() => {
     if (running.child.exitCode === null && running.child.signalCode === null) running.child.kill('SIGKILL');
   });
@@ -141,7 +141,7 @@ t.test('bad flags are named and exit 1 before any relay is tried', async (t) => 
     [['--allow', 'example.com'], /"example\.com" is not a virtual IPv4 address or CIDR block/],
     [['--listen', 'nowhere'], /"nowhere" is not HOST:PORT/],
   ] as const) {
-    const r = await run(process.execPath, [BIN, 'proxy', '--relay', '127.0.0.1:1', ...args], WAIT_MS, { env: { ...process.env, ALPHANET_RELAY: '' } });
+    const r = await run(process.execPath, [BIN, 'proxy', '--relay', '127.0.0.1:1', ...args], WAIT_MS, { env: { ...process.env, ALPHANET_RELAY: '', ALPHANET_PLAINTEXT: '1' } });
     t.equal(r.code, 1, `${args.join(' ')}: exit 1`);
     t.match(r.stderr, said);
     t.notMatch(r.stderr, /ERR_RELAY_UNREACHABLE/);

@@ -23,7 +23,7 @@ interface Running {
 }
 
 function start(t: Test, args: string[]): Running {
-  const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ALPHANET_RELAY: '', ALPHANET_LOG_LEVEL: 'info' } });
+  const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ALPHANET_RELAY: '', ALPHANET_LOG_LEVEL: 'info', ALPHANET_PLAINTEXT: '1' } });
   let out = '';
   let err = '';
   child.stderr.on('data', (c: Buffer) => (err += c));

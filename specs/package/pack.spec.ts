@@ -212,7 +212,7 @@ t.test('the globally installed relay runs with its Node flag, serves its dashboa
   const bin = path.join(globalPrefix, 'bin/alphanet');
   const relay = start(bin, ['relay', '--port', '0', '--http-port', '0', '--db', path.join(work, 'db.json'), '--log-level', 'warn'], { cwd: work, env: childEnv() });
   t.teardown(() => void relay.child.kill('SIGKILL'));
-  const [, dashboard] = await relay.waitFor(/dashboard on (http:\/\/\S+)\n[\s\S]*listening on \S+\n/, 30_000);
+  const [, dashboard] = await relay.waitFor(/dashboard on (http:\/\/\S+)\n[\s\S]*listening on \S+ \(TLS, fingerprint sha256:[0-9A-F:]{95}\)\n/, 30_000);
   if (process.platform === 'linux') {
     // The bin's shebang passes the flag, so node runs the relay itself; started any other way the
     // relay re-runs itself as a child with it (cli/node-flags.ts). Either way the relay has it.
