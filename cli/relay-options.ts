@@ -28,6 +28,9 @@ import {
   DEFAULT_MAX_SOCKETS_PER_CLIENT,
   DEFAULT_PORT,
   DEFAULT_REQUEST_TIMEOUT_MS,
+  DEFAULT_WS_HOST,
+  WS_PATH,
+  trustedProxies,
   type RelayLimits,
 } from '../actors/relay/index.ts';
 import { DEFAULT_INSPECT_URL } from '../observe/inspect.ts';
@@ -53,6 +56,12 @@ export interface RelayCliOptions extends RelayLimits {
   ipv6PrefixCap: number;
   /** The prefix length the cap counts by. */
   ipv6PrefixLength: number;
+  /** Also accept clients over WebSocket on this port. @default undefined (off) */
+  wsPort?: number;
+  /** @default DEFAULT_WS_HOST ('127.0.0.1') */
+  wsHost: string;
+  /** Proxies whose X-Forwarded-For names a WebSocket client's real IP. @default none */
+  wsTrustProxy: string[];
 }
 
 /** The bounds of the observation HTTP server, as attach() takes them. */
@@ -110,6 +119,17 @@ function integer(min: number, max = Number.MAX_SAFE_INTEGER) {
     }
     return n;
   };
+}
+
+/** `--ws-trust-proxy`: addresses and CIDRs, comma-separated, each checked. */
+function cidrList(value: string): string[] {
+  const list = value.split(',').map((entry) => entry.trim()).filter((entry) => entry !== '');
+  try {
+    trustedProxies(list);
+  } catch (error) {
+    throw new InvalidArgumentError((error as Error).message);
+  }
+  return list;
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -171,6 +191,23 @@ export const RELAY_FLAGS: readonly RelayFlag[] = [
     why: 'a stuck disk or peer cannot keep a stopping relay alive; 10 s covers the 1 s linger and a store flush',
   },
   {
+    flags: '--ws-port <port>',
+    env: 'ALPHANET_WS_PORT',
+    description: `also accept clients over WebSocket on this port, at ${WS_PATH} (0 = any free port)`,
+    defaultText: 'off',
+    parse: integer(0, 65535),
+    why: `the same protocol in binary messages, with the same limits; the port also serves the browser bundle at \`/alphanet.js\` and an example page at \`/\`; prints \`websocket on URL\` on stdout`,
+  },
+  { flags: '--ws-host <host>', env: 'ALPHANET_WS_HOST', description: 'address the WebSocket port listens on', default: DEFAULT_WS_HOST, why: 'as `--host`: only this machine unless told otherwise' },
+  {
+    flags: '--ws-trust-proxy <cidrs>',
+    env: 'ALPHANET_WS_TRUST_PROXY',
+    description: 'proxies (addresses or CIDRs, comma-separated) whose X-Forwarded-For names a WebSocket client',
+    defaultText: 'none',
+    parse: cidrList,
+    why: 'the real IP is the right-most X-Forwarded-For hop that is not a trusted proxy; from any other peer the header is ignored (docs/SECURITY.md)',
+  },
+  {
     flags: '--http-port <port>',
     env: 'ALPHANET_HTTP_PORT',
     description: 'serve the dashboard, /metrics, /healthz and /api/status on this port (0 = any free port)',
@@ -218,6 +255,9 @@ export function parseRelayCliOptions(raw: Record<string, unknown>): RelayCliOpti
     db: String(raw.db),
     subnet: String(raw.subnet),
     logLevel: String(raw.logLevel) as LevelWithSilent,
+    wsPort: raw.wsPort === undefined ? undefined : Number(raw.wsPort),
+    wsHost: String(raw.wsHost ?? DEFAULT_WS_HOST),
+    wsTrustProxy: Array.isArray(raw.wsTrustProxy) ? (raw.wsTrustProxy as string[]) : [],
   } as RelayCliOptions;
   const numbers = options as unknown as Record<string, number>;
   for (const row of RELAY_FLAGS) {

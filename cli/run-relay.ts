@@ -66,6 +66,7 @@ export async function runRelay(cli: RelayCliOptions, hooks: RunRelayHooks = {}):
     maxConnectionsPerIp: cli.maxConnectionsPerIp,
     highWaterMarkBytes: cli.highWaterMarkBytes,
     ...boundOptions(cli),
+    ...(cli.wsPort === undefined ? {} : { websocket: { port: cli.wsPort, host: cli.wsHost, trustProxy: cli.wsTrustProxy } }),
   };
   let running: RunningRelay | undefined;
   try {
@@ -103,6 +104,8 @@ export async function runRelay(cli: RelayCliOptions, hooks: RunRelayHooks = {}):
     throw error;
   }
   (hooks.stdout ?? process.stdout).write(`listening on ${formatHostPort(running.relay.host, running.relay.port)}\n`);
+  const websocket = running.relay.websocket;
+  if (websocket !== undefined) (hooks.stdout ?? process.stdout).write(`websocket on ${websocket.url}\n`);
   return running;
 }
 

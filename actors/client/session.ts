@@ -1,11 +1,10 @@
 /**
- * One TCP connection from a client to the relay: the only owner of that socket. It does the
+ * One connection from a client to the relay (TCP or WebSocket: transport.ts), the only owner of
+ * that transport. It does the
  * Hello handshake (docs/PROTOCOL.md §2), answers Ping at once and treats a relay silent past
  * its keepalive timeout as lost (§4), matches answers to requests by id with a timeout each
  * (§3), and hands every other frame to the client. All output goes through `write()`.
  */
-import net from 'node:net';
-import { once } from 'node:events';
 import {
   ARBITRARY_DATA_HEADER_BYTES,
   DEFAULT_MAX_FRAME_BYTES,
@@ -25,19 +24,14 @@ import { FrameReader } from '../../protocol/frame-reader.ts';
 import { ClientError, RelayLostError, RelayRejectedError, RelayUnreachableError, TimeoutError } from './errors.ts';
 import { startTimer } from './timer.ts';
 import type { ClientTimer, Clock } from './timer.ts';
+import { concatBytes } from './transport.ts';
+import type { SessionTransport, TransportOpener } from './transport.ts';
 
 /** Answers the relay sends to a client's own requests. */
 export type AnswerPacket = Extract<
   Packet,
   { type: 0x11 | 0x21 | 0x22 | 0x24 }
 >;
-
-/**
- * Bytes the relay connection may queue in the process before writers are asked to wait for
- * 'drain'. Node's default (16 KiB) is a quarter of one data frame, so every 64 KiB write would
- * wait for a drain; this holds a few frames, and the kernel's send buffer is far larger anyway.
- */
-export const SESSION_WRITE_HIGH_WATER_MARK_BYTES = 1024 * 1024;
 
 /** Receives the frames the session does not handle itself. */
 export interface SessionHandler {
@@ -52,8 +46,12 @@ export interface SessionHandler {
 export interface DialOptions {
   host: string;
   port: number;
+  /** A WebSocket URL to dial instead of host:port over TCP. */
+  url: string | undefined;
   localAddress: string | undefined;
-  /** Time allowed for TCP connect plus Hello → VirtualIP, in ms. */
+  /** Opens the transport (TCP, WebSocket): the platform's (node-platform.ts, browser.ts). */
+  open: TransportOpener;
+  /** Time allowed for the transport to open plus Hello → VirtualIP, in ms. */
   timeoutMs: number;
   signal: AbortSignal | undefined;
   logger: Logger;
@@ -73,9 +71,8 @@ export class RelaySession {
   readonly virtualIp: number;
   readonly maxFrameBytes: number;
   readonly keepaliveTimeoutMs: number;
-  #socket: net.Socket;
+  #socket: SessionTransport;
   #decoder: FrameReader;
-  #drain: Promise<void> | undefined;
   #handler: SessionHandler | undefined;
   #pending = new Map<number, PendingRequest>();
   #nextRequestId = 1;
@@ -85,7 +82,7 @@ export class RelaySession {
   #clock: Clock | undefined;
 
   /** Use {@link dialSession}. */
-  constructor(socket: net.Socket, decoder: FrameReader, hello: Extract<Packet, { type: 0x02 }>, logger: Logger, clock: Clock | undefined) {
+  constructor(socket: SessionTransport, decoder: FrameReader, hello: Extract<Packet, { type: 0x02 }>, logger: Logger, clock: Clock | undefined) {
     this.#socket = socket;
     this.#decoder = decoder;
     this.#logger = logger;
@@ -103,13 +100,19 @@ export class RelaySession {
   attach(handler: SessionHandler, buffered: Array<[number, Uint8Array]>): void {
     this.#handler = handler;
     for (const [type, frame] of buffered) this.receive(type, frame);
-    this.#socket.on('data', (chunk: Buffer) => {
-      const error = this.#decoder.push(chunk);
-      if (error) this.#fail(new RelayLostError(`the relay sent bad bytes: ${error.message}`, { cause: error }));
+    this.#socket.listen({
+      data: (chunk) => {
+        const error = this.#decoder.push(chunk);
+        if (error) this.#fail(new RelayLostError(`the relay sent bad bytes: ${error.message}`, { cause: error }));
+      },
+      close: (error) =>
+        this.#fail(
+          error === undefined
+            ? new RelayLostError('the connection to the relay closed')
+            : new RelayLostError(`the connection to the relay failed: ${error.message}`, { cause: error }),
+        ),
     });
-    this.#socket.on('close', () => this.#fail(new RelayLostError('the connection to the relay closed')));
-    this.#socket.on('error', (error) => this.#fail(new RelayLostError(`the connection to the relay failed: ${error.message}`, { cause: error })));
-    if (this.#socket.destroyed) this.#fail(new RelayLostError('the connection to the relay closed'));
+    if (this.#socket.closed) this.#fail(new RelayLostError('the connection to the relay closed'));
     else this.#socket.resume();
   }
 
@@ -198,41 +201,26 @@ export class RelaySession {
       flushed?.();
       return false;
     }
-    this.#socket.cork();
-    this.#socket.write(head);
-    const ok = this.#socket.write(payload, flushed);
-    this.#socket.uncork();
-    return ok;
+    return this.#socket.writeData(head, payload, flushed);
   }
 
   /** Bytes written to the relay connection that the kernel has not taken yet. */
   get unflushedBytes(): number {
-    return this.#lost ? 0 : this.#socket.writableLength;
+    return this.#lost ? 0 : this.#socket.unflushedBytes;
   }
 
-  /** True when the TCP send buffer is above its high-water mark. */
+  /** True when the transport's send buffer is above its high-water mark. */
   get needsDrain(): boolean {
-    return this.#socket.writableNeedDrain;
+    return this.#socket.needsDrain;
   }
 
   /**
-   * Resolves when the TCP send buffer has drained (or the session ended). Every writer waiting
-   * shares one promise and one pair of listeners, however many connections wait (with more
-   * than ten, a listener each made Node warn of a leak: issue 15).
+   * Resolves when the transport's send buffer has drained (or the session ended); every writer
+   * waiting shares one promise (transport.ts).
    */
   drained(): Promise<void> {
-    if (!this.#socket.writableNeedDrain || this.#lost) return Promise.resolve();
-    this.#drain ??= new Promise<void>((resolve) => {
-      const done = (): void => {
-        this.#socket.off('drain', done);
-        this.#socket.off('close', done);
-        this.#drain = undefined;
-        resolve();
-      };
-      this.#socket.on('drain', done);
-      this.#socket.on('close', done);
-    });
-    return this.#drain;
+    if (this.#lost) return Promise.resolve();
+    return this.#socket.drained();
   }
 
   /**
@@ -280,18 +268,11 @@ export class RelaySession {
   }
 }
 
-/** Opens TCP to the relay, says Hello and waits for VirtualIP. Rejects with a ClientError. */
+/** Opens the transport to the relay, says Hello and waits for VirtualIP. Rejects with a ClientError. */
 export async function dialSession(options: DialOptions): Promise<{ session: RelaySession; buffered: Array<[number, Uint8Array]> }> {
-  const { host, port, localAddress, timeoutMs, signal, logger, clock } = options;
+  const { host, port, url, localAddress, timeoutMs, signal, logger, clock } = options;
   signal?.throwIfAborted();
-  const where = `${host}:${port}`;
-  const socket = net.connect({
-    host,
-    port,
-    noDelay: true,
-    writableHighWaterMark: SESSION_WRITE_HIGH_WATER_MARK_BYTES,
-    ...(localAddress ? { localAddress } : {}),
-  } as net.NetConnectOpts);
+  const where = url ?? `${host}:${port}`;
   // Frames after VirtualIP in the same chunk must not be lost before attach().
   const buffered: Array<[number, Uint8Array]> = [];
   let hello: Extract<Packet, { type: 0x02 }> | undefined;
@@ -320,7 +301,7 @@ export async function dialSession(options: DialOptions): Promise<{ session: Rela
       frame: onFrame,
       dataPieces: (connectionId, frameBytes, pieces) => {
         if (session !== undefined) session.receivePieces(connectionId, pieces);
-        else onFrame(PacketType.ArbitraryData, Buffer.concat(pieces, frameBytes));
+        else onFrame(PacketType.ArbitraryData, concatBytes(pieces, frameBytes));
       },
     },
     { maxFrameBytes: DEFAULT_MAX_FRAME_BYTES },
@@ -329,23 +310,37 @@ export async function dialSession(options: DialOptions): Promise<{ session: Rela
   const timer = startTimer(clock, timeoutMs, () => ac.abort());
   const onAbort = (): void => ac.abort();
   signal?.addEventListener('abort', onAbort, { once: true });
-  const onData = (chunk: Buffer): void => {
-    const error = decoder.push(chunk);
-    if (error) failure ??= new RelayUnreachableError(`${where} is not an AlphaNET relay: ${error.message}`);
-    if (hello !== undefined || failure !== undefined) socket.emit('alphanet.hello');
-  };
-  socket.on('data', onData);
+  let socket: SessionTransport | undefined;
   try {
-    await once(socket, 'connect', { signal: ac.signal });
-    socket.write(encodePacket({ type: PacketType.Hello, version: PROTOCOL_VERSION }));
-    await Promise.race([
-      once(socket, 'alphanet.hello', { signal: ac.signal }),
-      once(socket, 'close', { signal: ac.signal }).then(() => {
-        failure ??= new RelayUnreachableError(`the relay at ${where} closed the connection during the handshake`);
-      }),
-    ]);
+    socket = await options.open({ host, port, url, localAddress }, ac.signal);
+    const open = socket;
+    // Settles on VirtualIP or a refusal (answered), on the transport's close, or on abort.
+    await new Promise<void>((resolve, reject) => {
+      const onAbortHandshake = (): void => reject(ac.signal.reason);
+      ac.signal.addEventListener('abort', onAbortHandshake, { once: true });
+      const settle = (): void => {
+        ac.signal.removeEventListener('abort', onAbortHandshake);
+        resolve();
+      };
+      open.listen({
+        data: (chunk) => {
+          const error = decoder.push(chunk);
+          if (error) failure ??= new RelayUnreachableError(`${where} is not an AlphaNET relay: ${error.message}`);
+          if (hello !== undefined || failure !== undefined) settle();
+        },
+        close: (error) => {
+          failure ??= new RelayUnreachableError(
+            `the relay at ${where} closed the connection during the handshake${error ? `: ${error.message}` : ''}`,
+            error ? { cause: error } : undefined,
+          );
+          settle();
+        },
+      });
+      open.resume();
+      open.write(encodePacket({ type: PacketType.Hello, version: PROTOCOL_VERSION }));
+    });
   } catch (error) {
-    socket.destroy();
+    socket?.destroy();
     if (signal?.aborted) throw signal.reason;
     if (ac.signal.aborted) throw new RelayUnreachableError(`no answer from the relay at ${where} within ${timeoutMs} ms`);
     const message = (error as Error).message;
@@ -353,9 +348,8 @@ export async function dialSession(options: DialOptions): Promise<{ session: Rela
   } finally {
     timer.close();
     signal?.removeEventListener('abort', onAbort);
-    socket.off('data', onData);
-    // Flowing mode would drop chunks while nobody listens; attach() resumes.
-    socket.pause();
+    // Nothing is delivered while nobody listens; attach() resumes.
+    socket?.pause();
   }
   if (failure !== undefined || hello === undefined) {
     socket.destroy();

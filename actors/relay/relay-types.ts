@@ -86,6 +86,8 @@ export interface Relay {
   readonly host: string;
   /** The port it listens on (the real one when started with port 0). */
   readonly port: number;
+  /** The WebSocket port, when started with `websocket` (its URL ends in /alphanet). */
+  readonly websocket: { readonly host: string; readonly port: number; readonly url: string } | undefined;
   /** Set-up and tear-down events, one emitter per relay. */
   readonly bus: RelayBus;
   /** Data-path counters, read live. */

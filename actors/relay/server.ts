@@ -33,6 +33,9 @@ import { createRelayMachines } from './machines.ts';
 import { startSweep, sweepPeriodMs } from './sweep.ts';
 import { buildStatus } from './status.ts';
 import type { RelayContext } from './context.ts';
+import type { RelaySocket } from './transport.ts';
+import { WsListener } from './ws-server.ts';
+import type { WsTransport } from './ws-transport.ts';
 
 /** Builds the context every room is given, and routes the control channel to the tables. */
 function assembleContext(options: ResolvedRelayOptions, bus: RelayBus, counters: RelayCounters): RelayContext {
@@ -83,7 +86,9 @@ export class RelayServer implements Relay {
   readonly #ctx: RelayContext;
   readonly #log: Logger;
   readonly #server: net.Server;
-  readonly #sockets = new Set<net.Socket>();
+  readonly #sockets = new Set<RelaySocket>();
+  /** The WebSocket port, when there is one (ws-server.ts). */
+  readonly #ws: WsListener | undefined;
   /** Live TCP connections per host key (real IP or IPv6 prefix), for maxConnectionsPerIp. */
   readonly #perIp = new Tally();
   readonly #startedAt: number;
@@ -96,7 +101,16 @@ export class RelayServer implements Relay {
     this.#log = options.logger;
     this.#ctx = assembleContext(options, this.bus, this.counters);
     this.#startedAt = options.clock.now();
-    this.#server = net.createServer({ noDelay: true }, (socket) => this.#serverOnConnection(socket));
+    this.#server = net.createServer({ noDelay: true }, (socket) => this.#accept(socket, normaliseRealIp(socket.remoteAddress ?? '')));
+    this.#ws =
+      options.websocket === undefined
+        ? undefined
+        : new WsListener(options.websocket, { log: this.#log, maxFrameBytes: options.maxFrameBytes, accept: (transport) => this.#acceptWs(transport) });
+  }
+
+  get websocket(): Relay['websocket'] {
+    const ws = this.#ws;
+    return ws === undefined ? undefined : { host: ws.host, port: ws.port, url: ws.url };
   }
 
   async listen(): Promise<void> {
@@ -111,6 +125,12 @@ export class RelayServer implements Relay {
     });
     server.on('error', (error) => this.#log.error({ err: error }, 'server error'));
     this.port = (server.address() as net.AddressInfo).port;
+    try {
+      await this.#ws?.listen();
+    } catch (error) {
+      await new Promise((resolve) => server.close(resolve));
+      throw error;
+    }
     const sweepMs = sweepPeriodMs(this.#ctx);
     this.#stopSweep = startSweep(this.#ctx, sweepMs);
     this.#log.info({ host: this.host, port: this.port, sweepMs }, 'relay listening');
@@ -131,12 +151,18 @@ export class RelayServer implements Relay {
     return undefined;
   }
 
-  #serverOnConnection(socket: net.Socket): void {
+  /** A WebSocket client: the same accept path; a text message is its protocol error. */
+  #acceptWs(transport: WsTransport): void {
+    const conn = this.#accept(transport, transport.remoteAddress);
+    if (conn !== undefined) transport.onViolation = (message) => conn.protocolError('MalformedFrame', message);
+  }
+
+  /** Admits a client's transport (TCP or WebSocket) or refuses it; returns its Connection if admitted. */
+  #accept(socket: RelaySocket, realIp: string): Connection | undefined {
     const ctx = this.#ctx;
     this.#sockets.add(socket);
     socket.once('close', () => this.#sockets.delete(socket));
-    socket.on('error', (error) => this.#log.debug({ err: error }, 'socket error'));
-    const realIp = normaliseRealIp(socket.remoteAddress ?? '');
+    socket.on('error', (error: Error) => this.#log.debug({ err: error }, 'socket error'));
     const key = hostKey(realIp, ctx.options.ipv6PrefixLength);
     const refused = this.#admission(realIp, key);
     if (refused !== undefined) {
@@ -147,7 +173,7 @@ export class RelayServer implements Relay {
       socket.end(encodePacket({ type: PacketType.Error, code, message: refused.refusal }));
       // Real time, not the relay's clock: this frees a socket, it is no protocol timeout.
       setTimeout(() => socket.destroy(), CLOSE_LINGER_MS).unref();
-      return;
+      return undefined;
     }
     this.#perIp.add(key, 1);
     socket.once('close', () => this.#perIp.add(key, -1));
@@ -160,6 +186,7 @@ export class RelayServer implements Relay {
     conn.wire();
     this.#log.debug({ clientId: conn.id, realIp }, 'tcp connected');
     ctx.machines.startConnection(conn);
+    return conn;
   }
 
   status(query: StatusQuery = {}): RelayStatus {
@@ -175,7 +202,7 @@ export class RelayServer implements Relay {
     const ctx = this.#ctx;
     this.#log.info({ clients: ctx.conns.size }, 'relay stopping');
     this.bus.emit('relay.closing', { host: this.host, port: this.port });
-    const serverClosed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
+    const serverClosed = Promise.all([new Promise<void>((resolve) => this.#server.close(() => resolve())), this.#ws?.close()]);
     this.#stopSweep?.();
     // Pairs first, so each end reads SocketClosed(RelayShutdown) before Error(RelayShuttingDown).
     for (const pair of [...ctx.pairs.values()]) ctx.control.send({ to: { kind: 'pair', id: pair.id }, event: { type: 'relay.shutdown' } });

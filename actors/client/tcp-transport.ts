@@ -1,0 +1,112 @@
+/** The session's TCP transport (Node): one net.Socket, its backpressure, pause and resume. */
+import net from 'node:net';
+import { once } from 'node:events';
+import type { SessionTransport, TransportListener, TransportOpener } from './transport.ts';
+
+/**
+ * Bytes the relay connection may queue in the process before writers are asked to wait for
+ * 'drain'. Node's default (16 KiB) is a quarter of one data frame, so every 64 KiB write would
+ * wait for a drain; this holds a few frames, and the kernel's send buffer is far larger anyway.
+ */
+export const SESSION_WRITE_HIGH_WATER_MARK_BYTES = 1024 * 1024;
+
+/** A connected socket as a SessionTransport. */
+export class TcpTransport implements SessionTransport {
+  readonly where: string;
+  readonly #socket: net.Socket;
+  #drain: Promise<void> | undefined;
+  #listener: TransportListener | undefined;
+  #error: Error | undefined;
+  #closed = false;
+
+  constructor(socket: net.Socket, where: string) {
+    this.#socket = socket;
+    this.where = where;
+    socket.on('data', (chunk: Buffer) => this.#listener?.data(chunk));
+    socket.on('error', (error) => (this.#error ??= error));
+    socket.once('close', () => {
+      this.#closed = true;
+      this.#listener?.close(this.#error);
+    });
+  }
+
+  get closed(): boolean {
+    return this.#closed || this.#socket.destroyed;
+  }
+
+  listen(listener: TransportListener): void {
+    this.#listener = listener;
+  }
+
+  write(bytes: Uint8Array): boolean {
+    return this.#socket.write(bytes);
+  }
+
+  /** Head and payload in one writev; `flushed` once the kernel took the payload. */
+  writeData(head: Uint8Array, payload: Uint8Array, flushed?: () => void): boolean {
+    this.#socket.cork();
+    this.#socket.write(head);
+    const ok = this.#socket.write(payload, flushed);
+    this.#socket.uncork();
+    return ok;
+  }
+
+  get unflushedBytes(): number {
+    return this.#socket.writableLength;
+  }
+
+  get needsDrain(): boolean {
+    return this.#socket.writableNeedDrain;
+  }
+
+  /**
+   * Every writer waiting shares one promise and one pair of listeners, however many connections
+   * wait (with more than ten, a listener each made Node warn of a leak: issue 15).
+   */
+  drained(): Promise<void> {
+    if (!this.#socket.writableNeedDrain || this.closed) return Promise.resolve();
+    this.#drain ??= new Promise<void>((resolve) => {
+      const done = (): void => {
+        this.#socket.off('drain', done);
+        this.#socket.off('close', done);
+        this.#drain = undefined;
+        resolve();
+      };
+      this.#socket.on('drain', done);
+      this.#socket.on('close', done);
+    });
+    return this.#drain;
+  }
+
+  pause(): void {
+    this.#socket.pause();
+  }
+
+  resume(): void {
+    this.#socket.resume();
+  }
+
+  destroy(): void {
+    this.#socket.destroy();
+  }
+}
+
+/** Dials TCP to `target.host:target.port` (from `localAddress` if given). */
+export const openTcpTransport: TransportOpener = async (target, signal) => {
+  const socket = net.connect({
+    host: target.host,
+    port: target.port,
+    noDelay: true,
+    writableHighWaterMark: SESSION_WRITE_HIGH_WATER_MARK_BYTES,
+    ...(target.localAddress ? { localAddress: target.localAddress } : {}),
+  } as net.NetConnectOpts);
+  // Flowing mode would drop chunks before anyone listens: the transport starts paused.
+  socket.pause();
+  try {
+    await once(socket, 'connect', { signal });
+  } catch (error) {
+    socket.destroy();
+    throw error;
+  }
+  return new TcpTransport(socket, `${target.host}:${target.port}`);
+};
