@@ -171,6 +171,8 @@ export class RelayServer implements Relay {
       const code = this.#closing !== undefined ? ErrorCode.RelayShuttingDown : ErrorCode.TooManyClients;
       this.#log.warn({ realIp, code, reason: refused.refusal }, 'client refused');
       socket.end(encodePacket({ type: PacketType.Error, code, message: refused.refusal }));
+      // Read and discard, so the peer's FIN is seen and the socket closes without the linger.
+      socket.resume();
       // Real time, not the relay's clock: this frees a socket, it is no protocol timeout.
       setTimeout(() => socket.destroy(), CLOSE_LINGER_MS).unref();
       return undefined;

@@ -1,0 +1,68 @@
+/**
+ * The WebSocket port's limits (docs/RELAY.md "WebSocket"): the per-IP cap counts WebSocket and
+ * TCP connections together; a text message is a protocol error the client hears as
+ * Error(MalformedFrame) with a clear message; a message over the relay's largest frame plus
+ * slack is refused by WebSocket close code 1009 (specs/client/web-socket-transport.spec.ts: the
+ * client library reports it in words).
+ */
+import t from 'tap';
+import { ErrorCode, PacketType, encodePacket, PROTOCOL_VERSION } from '../../protocol/index.ts';
+import { connect, RelayRejectedError } from '../../actors/client/index.ts';
+import { WS_MAX_PAYLOAD_SLACK_BYTES } from '../../actors/relay/index.ts';
+import { clientFor, relayFor } from '../client/fixtures.ts';
+import { RawWsClient } from '../helpers/ws-raw-client.ts';
+import { within } from '../observe/wait.ts';
+
+t.test('maxConnectionsPerIp counts WebSocket and TCP connections of one IP together', async (t) => {
+  const relay = await relayFor(t, { websocket: { port: 0 }, maxConnectionsPerIp: 2 });
+  const url = relay.websocket!.url;
+  await clientFor(t, relay, 2);
+  const overWs = await connect({ url, localAddress: '127.0.0.2' });
+  t.teardown(() => overWs.close());
+  const third = await connect({ url, localAddress: '127.0.0.2' }).catch((error: unknown) => error);
+  t.type(third, RelayRejectedError, 'a third connection over WebSocket is refused');
+  t.match((third as Error).message, /TooManyClients.*127\.0\.0\.2 already has 2 connections/);
+  const overTcp = await connect({ host: relay.host, port: relay.port, localAddress: '127.0.0.2' }).catch((error: unknown) => error);
+  t.type(overTcp, RelayRejectedError, 'and so is a third over TCP');
+  // Another IP is not affected.
+  const other = await connect({ url, localAddress: '127.0.0.3' });
+  t.teardown(() => other.close());
+  t.equal(other.state, 'connected');
+  t.equal(relay.counters.clientsRejected, 2);
+});
+
+t.test('a text message ends the connection with Error(MalformedFrame) naming the cause', async (t) => {
+  const relay = await relayFor(t, { websocket: { port: 0 } });
+  const { client } = await RawWsClient.hello(relay.websocket!.url, { localAddress: '127.0.0.2' });
+  client.send('hello relay');
+  const error = await client.next(PacketType.Error);
+  t.match(error, { type: PacketType.Error, code: ErrorCode.MalformedFrame, message: /text WebSocket message.*binary messages/ });
+  t.equal((await within('the WebSocket closes after the Error', client.closed)).code, 1000);
+});
+
+t.test('a text message before Hello is refused the same way', async (t) => {
+  const relay = await relayFor(t, { websocket: { port: 0 } });
+  const client = await RawWsClient.open(relay.websocket!.url, { localAddress: '127.0.0.2' });
+  client.send(String.fromCharCode(0, 0, 0, 2, 1, PROTOCOL_VERSION));
+  t.match(await client.next(PacketType.Error), { code: ErrorCode.MalformedFrame, message: /text WebSocket message/ });
+  await within('the WebSocket closes', client.closed);
+});
+
+t.test('a message larger than the largest frame plus slack is refused with close code 1009', async (t) => {
+  const maxFrameBytes = 64 * 1024;
+  const relay = await relayFor(t, { websocket: { port: 0 }, maxFrameBytes });
+  const { client } = await RawWsClient.hello(relay.websocket!.url, { localAddress: '127.0.0.2' });
+  const disconnected = new Promise((resolve) => relay.bus.once('client.disconnected', resolve));
+  client.send(new Uint8Array(maxFrameBytes + WS_MAX_PAYLOAD_SLACK_BYTES + 1));
+  const closed = await within('the relay closes the WebSocket', client.closed);
+  t.equal(closed.code, 1009, 'close code 1009: message too big');
+  await within('the relay releases the client', disconnected);
+  t.equal(relay.status().clients.length, 0);
+  // A message of exactly the limit is taken (here: a frame split over messages is fine too).
+  const { client: fine } = await RawWsClient.hello(relay.websocket!.url, { localAddress: '127.0.0.3' });
+  t.teardown(() => fine.ws.terminate());
+  const ping = encodePacket({ type: PacketType.Ping, nonce: 7 });
+  fine.send(ping.subarray(0, 3));
+  fine.send(ping.subarray(3));
+  t.match(await fine.next(PacketType.Pong), { nonce: 7 }, 'a frame split across messages is read whole');
+});
