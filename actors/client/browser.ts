@@ -9,6 +9,7 @@ import { Client, type ConnectOptions } from './client.ts';
 import type { ClientPlatform } from './platform.ts';
 import { webSocketOpener, type WebSocketLike } from './web-socket-transport.ts';
 import { ClientError } from './errors.ts';
+import type { Logger } from '../logger.ts';
 
 /** The path of the relay's WebSocket (ws-server.ts WS_PATH). */
 const WS_PATH = '/alphanet';
@@ -22,10 +23,21 @@ function pageRelayUrl(): string {
   return `${page.protocol === 'https:' ? 'wss:' : 'ws:'}//${page.host}${WS_PATH}`;
 }
 
+/**
+ * A logger that drops everything, without pino (a fifth of the bundle). The client calls only
+ * the level methods; a logger given in the options (pino's browser build, say) is used as is.
+ */
+function silentLogger(): Logger {
+  const drop = (): void => {};
+  const logger = { level: 'silent', fatal: drop, error: drop, warn: drop, info: drop, debug: drop, trace: drop, silent: drop, child: () => logger };
+  return logger as unknown as Logger;
+}
+
 const BROWSER_PLATFORM: ClientPlatform = {
   open: webSocketOpener((url) => new WebSocket(url) as unknown as WebSocketLike),
   toDuplex: undefined,
   defaultRelay: pageRelayUrl,
+  silentLogger,
 };
 
 /**

@@ -22,7 +22,6 @@ import {
 import type { Packet } from '../../protocol/index.ts';
 import { clientMachine } from '../../machines/client.machine.ts';
 import type { DialResult, ReconnectPolicy } from '../../machines/client.machine.ts';
-import { silentLogger } from '../logger.ts';
 import type { Logger } from '../logger.ts';
 import { stateName, viewOf } from './actor-view.ts';
 import type { ActorView } from './actor-view.ts';
@@ -196,7 +195,7 @@ export class Client {
       requestTimeoutMs: options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
       connectTimeoutMs: options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
     };
-    this.#logger = options.logger ?? silentLogger();
+    this.#logger = options.logger ?? platform.silentLogger();
     const reconnect =
       options.reconnect === true
         ? DEFAULT_RECONNECT_POLICY

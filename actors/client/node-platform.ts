@@ -4,6 +4,7 @@
  * decides the virtual IP), the Duplex view, and ALPHANET_RELAY.
  */
 import { WebSocket } from 'ws';
+import { silentLogger } from '../logger.ts';
 import { DEFAULT_RELAY } from './client.ts';
 import { toDuplex } from './duplex.ts';
 import type { ClientPlatform } from './platform.ts';
@@ -23,4 +24,5 @@ export const NODE_PLATFORM: ClientPlatform = {
   open: (target, signal) => (target.url === undefined ? openTcpTransport(target, signal) : openWebSocket(target, signal)),
   toDuplex,
   defaultRelay: () => process.env.ALPHANET_RELAY ?? DEFAULT_RELAY,
+  silentLogger,
 };

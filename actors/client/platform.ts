@@ -5,6 +5,7 @@
  * browser bundle can hold it.
  */
 import type { Duplex } from 'node:stream';
+import type { Logger } from '../logger.ts';
 import type { VirtualConnection } from './connection.ts';
 import type { TransportOpener } from './transport.ts';
 
@@ -15,4 +16,6 @@ export interface ClientPlatform {
   readonly toDuplex: ((connection: VirtualConnection) => Duplex) | undefined;
   /** The relay when the options name none: "host:port", or a WebSocket URL. */
   defaultRelay(): string;
+  /** The logger when the options give none: silent (pino's in Node; a no-op in a browser, so pino stays out of the bundle). */
+  silentLogger(): Logger;
 }
