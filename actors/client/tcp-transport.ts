@@ -16,18 +16,22 @@ export class TcpTransport implements SessionTransport {
   readonly #socket: net.Socket;
   #drain: Promise<void> | undefined;
   #listener: TransportListener | undefined;
-  #error: Error | undefined;
   #closed = false;
 
   constructor(socket: net.Socket, where: string) {
     this.#socket = socket;
     this.where = where;
     socket.on('data', (chunk: Buffer) => this.#listener?.data(chunk));
-    socket.on('error', (error) => (this.#error ??= error));
-    socket.once('close', () => {
-      this.#closed = true;
-      this.#listener?.close(this.#error);
-    });
+    // An error is reported at once, not at the 'close' after it: the session fails as soon as
+    // the socket does.
+    socket.on('error', (error) => this.#ended(error));
+    socket.once('close', () => this.#ended(undefined));
+  }
+
+  #ended(error: Error | undefined): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#listener?.close(error);
   }
 
   get closed(): boolean {
