@@ -6,6 +6,7 @@ import { Command } from 'commander';
 import { buildExposeCommand } from './expose.ts';
 import { buildForwardCommand } from './forward.ts';
 import { buildNcCommand } from './nc.ts';
+import { buildProxyCommand } from './proxy.ts';
 import { ensureNodeFlags, RELAY_NODE_FLAGS } from './node-flags.ts';
 import { buildRelayCommand } from './relay-command.ts';
 import { buildStoreCommand } from './store.ts';
@@ -19,6 +20,7 @@ const COMMANDS: Array<() => Command> = [
   buildNcCommand,
   buildExposeCommand,
   buildForwardCommand,
+  buildProxyCommand,
   buildStoreCommand,
 ];
 

@@ -1,7 +1,8 @@
 /** Flags every client command shares, and the one way commands report errors. */
 import net from 'node:net';
 import { InvalidArgumentError, type Command } from 'commander';
-import { ClientError, DEFAULT_RELAY } from '../actors/client/index.ts';
+import { ClientError, DEFAULT_RELAY, DEFAULT_RELAY_PORT, parseRelayAddress } from '../actors/client/index.ts';
+import type { RelayAddress } from '../actors/client/index.ts';
 import type { ConnectOptions } from '../actors/client/index.ts';
 import { errorParts } from '../actors/describe-error.ts';
 import type { Logger } from '../actors/logger.ts';
@@ -9,14 +10,8 @@ import { createWebSocketInspection, DEFAULT_INSPECT_URL } from '../observe/inspe
 import { AlphanetError } from '../protocol/errors.ts';
 import { createCliLogger } from './cli-logger.ts';
 
-/** The relay's port when `--relay` names only a host: the port the relay listens on by default. */
-export const DEFAULT_RELAY_PORT = 1337;
-
-/** A relay address, parsed. */
-export interface RelayAddress {
-  host: string;
-  port: number;
-}
+export { DEFAULT_RELAY_PORT };
+export type { RelayAddress };
 
 /** Parsed values of {@link addClientOptions}. */
 export interface ClientFlags {
@@ -32,18 +27,12 @@ export interface ClientFlags {
  * address (`::1`, port 1337). Takes back exactly what the relay prints after `listening on`.
  */
 export function parseRelayFlag(text: string): RelayAddress {
-  const value = text.trim();
-  const bad = (): never => {
-    throw new InvalidArgumentError(`"${text}" is not a relay address (HOST, HOST:PORT, [IPV6]:PORT or IPV6)`);
-  };
-  if (net.isIPv6(value)) return { host: value, port: DEFAULT_RELAY_PORT };
-  const m = /^(?:\[([^\]]+)\]|([^:[\]\s]+))(?::(\d{1,5}))?$/.exec(value);
-  if (!m) return bad();
-  const host = m[1] ?? m[2];
-  if (m[1] !== undefined && !net.isIPv6(host)) return bad();
-  const port = m[3] === undefined ? DEFAULT_RELAY_PORT : Number(m[3]);
-  if (port < 1 || port > 65535) return bad();
-  return { host, port };
+  try {
+    return parseRelayAddress(text);
+  } catch (error) {
+    // commander words its own refusal: "option '--relay <host[:port]>' argument … is invalid".
+    throw new InvalidArgumentError((error as Error).message);
+  }
 }
 
 function localAddressArgument(text: string): string {

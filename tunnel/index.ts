@@ -3,6 +3,17 @@ export { expose, DEFAULT_TARGET_CONNECT_TIMEOUT_MS } from './expose.ts';
 export type { ExposeOptions, ExposeTunnel } from './expose.ts';
 export { forward, DEFAULT_FORWARD_LISTEN_HOST } from './forward.ts';
 export type { ForwardOptions, ForwardTunnel } from './forward.ts';
+export {
+  proxy,
+  DEFAULT_PROXY_LISTEN_HOST,
+  DEFAULT_PROXY_PORT,
+  DEFAULT_PROXY_HANDSHAKE_TIMEOUT_MS,
+  DEFAULT_PROXY_MAX_HANDSHAKES,
+} from './proxy.ts';
+export type { ProxyOptions, ProxyTunnel, ProxyTimers } from './proxy.ts';
+export { parseAllowList } from './allow-list.ts';
+export { PROXY_REFUSALS } from './proxy-refusals.ts';
+export type { ProxyRefusal } from './proxy-refusals.ts';
 export type { TunnelStats } from './ledger.ts';
 export type { TunnelHandle } from './shared.ts';
 export { DEFAULT_SHUTDOWN_GRACE_MS } from './shared.ts';

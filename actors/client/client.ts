@@ -35,6 +35,7 @@ import {
   TargetOfflineError,
   TimeoutError,
 } from './errors.ts';
+import { parseRelayAddress } from './relay-address.ts';
 import { dialSession } from './session.ts';
 import type { AnswerPacket, RelaySession } from './session.ts';
 import { VirtualSocket, startSocketActor } from './virtual-socket.ts';
@@ -43,6 +44,7 @@ import type { ListenOptions, SocketConnectOptions, SocketHost, VirtualSocketActo
 
 /** Relay used when neither options nor ALPHANET_RELAY name one. */
 export const DEFAULT_RELAY = '127.0.0.1:1337';
+export { parseRelayAddress };
 /**
  * Time a request waits for the relay's answer. Above the relay's own 10 s target timeout, so
  * a target that does not answer is reported by the relay (RequestFailed Timeout) first.
@@ -123,16 +125,6 @@ export function parseRelayUrl(text: string): { host: string; port: number; url: 
   }
   const port = url.port === '' ? (url.protocol === 'wss:' ? 443 : 80) : Number(url.port);
   return { host: url.hostname.replace(/^\[|\]$/g, ''), port, url: url.href };
-}
-
-/** Resolves "host:port" (IPv6 in brackets) into its parts. */
-export function parseRelayAddress(text: string): { host: string; port: number } {
-  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(text.trim());
-  const port = m ? Number(m[3]) : NaN;
-  if (!m || port < 1 || port > 65535) {
-    throw new ClientError('ERR_INVALID_ARGUMENT', `relay address must be host:port, got "${text}"`);
-  }
-  return { host: m[1] ?? m[2], port };
 }
 
 function describeFailure(reason: number, target: string): ClientError {

@@ -10,3 +10,5 @@ export { VirtualConnection, WINDOW_UPDATE_THRESHOLD_BYTES, WINDOW_GROWTH_FACTOR 
 export { toDuplex } from './duplex.ts';
 export type { VirtualConnectionEvents } from './connection.ts';
 export * from './errors.ts';
+export { DEFAULT_RELAY_PORT } from './relay-address.ts';
+export type { RelayAddress } from './relay-address.ts';

@@ -24,7 +24,7 @@ import { FrameReader } from '../../protocol/frame-reader.ts';
 import { ClientError, RelayLostError, RelayRejectedError, RelayUnreachableError, TimeoutError } from './errors.ts';
 import { startTimer } from './timer.ts';
 import type { ClientTimer, Clock } from './timer.ts';
-import { concatBytes } from './transport.ts';
+import { TransportOpenError, concatBytes } from './transport.ts';
 import type { SessionTransport, TransportOpener } from './transport.ts';
 
 /** Answers the relay sends to a client's own requests. */
@@ -343,8 +343,9 @@ export async function dialSession(options: DialOptions): Promise<{ session: Rela
     socket?.destroy();
     if (signal?.aborted) throw signal.reason;
     if (ac.signal.aborted) throw new RelayUnreachableError(`no answer from the relay at ${where} within ${timeoutMs} ms`);
-    const message = (error as Error).message;
-    throw new RelayUnreachableError(`cannot reach the relay at ${where}: ${message}`, { cause: error });
+    // A transport says why in words (TCP: "connection refused (ECONNREFUSED)"), keeping the cause.
+    const cause = error instanceof TransportOpenError ? error.cause : error;
+    throw new RelayUnreachableError(`cannot reach the relay at ${where}: ${(error as Error).message}`, { cause });
   } finally {
     timer.close();
     signal?.removeEventListener('abort', onAbort);

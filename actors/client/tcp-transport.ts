@@ -1,7 +1,8 @@
 /** The session's TCP transport (Node): one net.Socket, its backpressure, pause and resume. */
 import net from 'node:net';
 import { once } from 'node:events';
-import type { SessionTransport, TransportListener, TransportOpener } from './transport.ts';
+import { errorParts } from '../describe-error.ts';
+import { TransportOpenError, type SessionTransport, type TransportListener, type TransportOpener } from './transport.ts';
 
 /**
  * Bytes the relay connection may queue in the process before writers are asked to wait for
@@ -110,7 +111,12 @@ export const openTcpTransport: TransportOpener = async (target, signal) => {
     await once(socket, 'connect', { signal });
   } catch (error) {
     socket.destroy();
-    throw error;
+    if (signal.aborted) throw error;
+    // The system's words once, without the address said again: "connection refused (ECONNREFUSED)".
+    const where = `${target.host}:${target.port}`;
+    const { code, text } = errorParts(error);
+    const words = text.endsWith(` ${where}`) ? text.slice(0, -where.length - 1) : text;
+    throw new TransportOpenError(`${words}${code === undefined ? '' : ` (${code})`}`, { cause: error });
   }
   return new TcpTransport(socket, `${target.host}:${target.port}`);
 };

@@ -51,9 +51,13 @@ export interface TransportTarget {
   localAddress: string | undefined;
 }
 
+/** Why a transport could not open, in words; `cause` is what the platform reported. */
+export class TransportOpenError extends Error {}
+
 /**
  * Opens a transport; rejects with an Error saying why it could not (its message is put after
- * "cannot reach the relay at …:"), or with the signal's reason once `signal` aborts.
+ * "cannot reach the relay at …:"; a TransportOpenError's cause becomes the ClientError's), or
+ * with the signal's reason once `signal` aborts.
  */
 export type TransportOpener = (target: TransportTarget, signal: AbortSignal) => Promise<SessionTransport>;
 

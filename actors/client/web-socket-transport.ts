@@ -188,14 +188,18 @@ export function webSocketOpener(factory: WebSocketFactory): TransportOpener {
         reject(signal.reason);
       };
       signal.addEventListener('abort', onAbort, { once: true });
-      ws.onerror = () => {};
+      // A browser's error event says nothing (on purpose); `ws`'s carries the system error.
+      let failure = '';
+      ws.onerror = (event: { message?: unknown }) => {
+        if (typeof event?.message === 'string') failure = event.message;
+      };
       ws.onopen = () => {
         signal.removeEventListener('abort', onAbort);
         resolve(new WebSocketTransport(ws, url));
       };
       ws.onclose = (event) => {
         signal.removeEventListener('abort', onAbort);
-        reject(new Error(`the WebSocket did not open (code ${event.code}${event.reason ? `, ${event.reason}` : ''})`));
+        reject(new Error(`the WebSocket did not open (code ${event.code}${event.reason ? `, ${event.reason}` : ''})${failure ? `: ${failure}` : ''}`));
       };
     });
 }
