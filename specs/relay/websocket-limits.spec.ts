@@ -1,11 +1,12 @@
 /**
  * The WebSocket port's limits (docs/RELAY.md "WebSocket"): the per-IP cap counts WebSocket and
- * TCP connections together; a text message is a protocol error the client hears as
+ * TCP connections together; the Hello timeout holds (simulated time); a text message is a protocol error the client hears as
  * Error(MalformedFrame) with a clear message; a message over the relay's largest frame plus
  * slack is refused by WebSocket close code 1009 (specs/client/web-socket-transport.spec.ts: the
  * client library reports it in words).
  */
 import t from 'tap';
+import { SimulatedClock } from 'xstate';
 import { ErrorCode, PacketType, encodePacket, PROTOCOL_VERSION } from '../../protocol/index.ts';
 import { connect, RelayRejectedError } from '../../actors/client/index.ts';
 import { WS_MAX_PAYLOAD_SLACK_BYTES } from '../../actors/relay/index.ts';
@@ -65,4 +66,19 @@ t.test('a message larger than the largest frame plus slack is refused with close
   fine.send(ping.subarray(0, 3));
   fine.send(ping.subarray(3));
   t.match(await fine.next(PacketType.Pong), { nonce: 7 }, 'a frame split across messages is read whole');
+});
+
+t.test('a WebSocket that never says Hello gets Error(HelloTimeout) at the hello timeout (simulated time)', async (t) => {
+  const clock = new SimulatedClock();
+  const helloTimeoutMs = 10_000;
+  const relay = await relayFor(t, { websocket: { port: 0 }, clock, helloTimeoutMs });
+  const client = await RawWsClient.open(relay.websocket!.url, { localAddress: '127.0.0.2' });
+  t.teardown(() => client.ws.terminate());
+  t.equal(relay.status().clients.length, 1, 'the WebSocket is a client of the relay before Hello');
+  clock.increment(helloTimeoutMs - 1);
+  t.equal(client.packets.length, 0, 'nothing before the timeout');
+  clock.increment(1);
+  t.match(await client.next(PacketType.Error), { code: ErrorCode.HelloTimeout });
+  t.equal((await within('the WebSocket closes', client.closed)).code, 1000);
+  t.equal(relay.status().clients.length, 0, 'and is released');
 });
