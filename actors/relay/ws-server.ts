@@ -95,7 +95,8 @@ export class WsListener {
 
   /** Stops accepting; the relay closes the connections it holds. */
   close(): Promise<void> {
-    this.#http.closeIdleConnections();
+    // Plain HTTP requests (the bundle, the page) end now; upgraded connections are the relay's to close.
+    this.#http.closeAllConnections();
     return new Promise((resolve) => this.#http.close(() => resolve()));
   }
 

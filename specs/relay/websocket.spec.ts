@@ -7,6 +7,7 @@
 import t from 'tap';
 import { SimulatedClock } from 'xstate';
 import {
+  CloseReason,
   ConnectionStatus,
   ErrorCode,
   PacketType,
@@ -141,4 +142,25 @@ t.test('keepalive over WebSocket: a client that answers stays, a silent one is d
   t.equal((await within('the silent client closed', silent.closed)).code, 1000, 'closed normally after the Error');
   t.equal(answering.state, 'connected', 'the answering WebSocket client is still connected');
   t.equal(relay.status().clients.length, 1);
+});
+
+t.test('a stopping relay says goodbye over WebSocket as over TCP: SocketClosed(RelayShutdown), then Error(RelayShuttingDown)', async (t) => {
+  const relay = await relayFor(t, { websocket: { port: 0 } });
+  const { client: raw, ip } = await RawWsClient.hello(relay.websocket!.url, { localAddress: '127.0.0.2' });
+  t.teardown(() => raw.ws.terminate());
+  raw.send(encodePacket({ type: PacketType.BindRequest, requestId: 1, port: 9 }));
+  await raw.next(PacketType.BindResponse);
+  const peer = await clientFor(t, relay, 3);
+  const vip = [ip >>> 24, (ip >>> 16) & 255, (ip >>> 8) & 255, ip & 255].join('.');
+  const connecting = peer.connect({ address: vip, port: 9 });
+  const status = (await raw.next(PacketType.SocketStatusRequest)) as Extract<Packet, { type: typeof PacketType.SocketStatusRequest }>;
+  raw.send(encodePacket({ type: PacketType.SocketStatusResponse, requestId: status.requestId, status: SocketStatus.Listening }));
+  const request = (await raw.next(PacketType.SocketConnectionRequest)) as Extract<Packet, { type: typeof PacketType.SocketConnectionRequest }>;
+  raw.send(encodePacket({ type: PacketType.SocketConnectionResponse, requestId: request.requestId, connectionId: request.connectionId, status: ConnectionStatus.Accepted }));
+  await connecting;
+  const closing = relay.close();
+  t.match(await raw.next(PacketType.SocketClosed), { connectionId: request.connectionId, reason: CloseReason.RelayShutdown });
+  t.match(await raw.next(PacketType.Error), { code: ErrorCode.RelayShuttingDown });
+  t.equal((await within('the WebSocket closes', raw.closed)).code, 1000, 'a normal close');
+  await within('the relay stops', closing);
 });
