@@ -8,16 +8,35 @@
  */
 import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
-import { WebSocket } from 'ws';
 import type { RelaySocket } from './transport.ts';
 
 /** Close code when the relay ends a WebSocket connection normally (RFC 6455 §7.4.1). */
 export const WS_CLOSE_NORMAL = 1000;
+/** WebSocket readyState values (the WHATWG API's, which `ws` keeps). */
+const OPEN = 1;
+const CLOSED = 3;
+
+/**
+ * The part of a `ws` WebSocket this uses. Declared here, not imported: @types/ws is a dev
+ * dependency, and the package's published types must not need it.
+ */
+export interface ServerWebSocket {
+  readonly readyState: number;
+  readonly bufferedAmount: number;
+  send(data: Uint8Array, options: { binary: boolean }): void;
+  close(code?: number): void;
+  terminate(): void;
+  pause(): void;
+  resume(): void;
+  on(event: 'message', listener: (data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean) => void): unknown;
+  on(event: 'close', listener: () => void): unknown;
+  on(event: 'error', listener: (error: Error) => void): unknown;
+}
 
 /** One client's WebSocket connection, as the relay's Connection uses a TCP socket. */
 export class WsTransport extends EventEmitter implements RelaySocket {
   readonly remoteAddress: string;
-  readonly #ws: WebSocket;
+  readonly #ws: ServerWebSocket;
   readonly #raw: Duplex;
   #paused = false;
   /**
@@ -30,7 +49,7 @@ export class WsTransport extends EventEmitter implements RelaySocket {
   onViolation: ((message: string) => void) | undefined = undefined;
 
   /** `raw` is the TCP socket the upgrade came on; `remoteAddress` the client's real IP. */
-  constructor(ws: WebSocket, raw: Duplex, remoteAddress: string) {
+  constructor(ws: ServerWebSocket, raw: Duplex, remoteAddress: string) {
     super();
     this.#ws = ws;
     this.#raw = raw;
@@ -53,11 +72,11 @@ export class WsTransport extends EventEmitter implements RelaySocket {
   }
 
   get writable(): boolean {
-    return this.#ws.readyState === WebSocket.OPEN;
+    return this.#ws.readyState === OPEN;
   }
 
   get destroyed(): boolean {
-    return this.#ws.readyState === WebSocket.CLOSED;
+    return this.#ws.readyState === CLOSED;
   }
 
   get writableLength(): number {
@@ -66,7 +85,7 @@ export class WsTransport extends EventEmitter implements RelaySocket {
 
   /** One binary message. */
   write(bytes: Uint8Array): boolean {
-    if (this.#ws.readyState !== WebSocket.OPEN) return false;
+    if (this.#ws.readyState !== OPEN) return false;
     this.#ws.send(bytes, { binary: true });
     return !this.#raw.writableNeedDrain;
   }
