@@ -62,6 +62,8 @@ export interface RelayCliOptions extends RelayLimits {
   wsHost: string;
   /** Proxies whose X-Forwarded-For names a WebSocket client's real IP. @default none */
   wsTrustProxy: string[];
+  /** Web origins whose pages may open the WebSocket (`*`: any). @default none */
+  wsAllowOrigin: string[];
 }
 
 /** The bounds of the observation HTTP server, as attach() takes them. */
@@ -128,6 +130,15 @@ function cidrList(value: string): string[] {
     trustedProxies(list);
   } catch (error) {
     throw new InvalidArgumentError((error as Error).message);
+  }
+  return list;
+}
+
+/** `--ws-allow-origin`: `*` or origins (scheme://host[:port]), comma-separated. */
+function originList(value: string): string[] {
+  const list = value.split(',').map((entry) => entry.trim()).filter((entry) => entry !== '');
+  for (const entry of list) {
+    if (entry !== '*' && !/^https?:\/\/[^/\s]+\/?$/i.test(entry)) throw new InvalidArgumentError(`an origin is scheme://host[:port] or *, got "${entry}"`);
   }
   return list;
 }
@@ -208,6 +219,14 @@ export const RELAY_FLAGS: readonly RelayFlag[] = [
     why: 'the real IP is the right-most X-Forwarded-For hop that is not a trusted proxy; from any other peer the header is ignored (docs/SECURITY.md)',
   },
   {
+    flags: '--ws-allow-origin <origins>',
+    env: 'ALPHANET_WS_ALLOW_ORIGIN',
+    description: 'web origins (comma-separated, `*` for any) whose pages may open the WebSocket',
+    defaultText: "the relay's own pages",
+    parse: originList,
+    why: 'a page elsewhere would connect from its visitor\'s real IP, as the visitor\'s virtual host; clients that are not browsers send no Origin and are not affected (docs/SECURITY.md)',
+  },
+  {
     flags: '--http-port <port>',
     env: 'ALPHANET_HTTP_PORT',
     description: 'serve the dashboard, /metrics, /healthz and /api/status on this port (0 = any free port)',
@@ -258,6 +277,7 @@ export function parseRelayCliOptions(raw: Record<string, unknown>): RelayCliOpti
     wsPort: raw.wsPort === undefined ? undefined : Number(raw.wsPort),
     wsHost: String(raw.wsHost ?? DEFAULT_WS_HOST),
     wsTrustProxy: Array.isArray(raw.wsTrustProxy) ? (raw.wsTrustProxy as string[]) : [],
+    wsAllowOrigin: Array.isArray(raw.wsAllowOrigin) ? (raw.wsAllowOrigin as string[]) : [],
   } as RelayCliOptions;
   const numbers = options as unknown as Record<string, number>;
   for (const row of RELAY_FLAGS) {

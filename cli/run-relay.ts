@@ -66,7 +66,7 @@ export async function runRelay(cli: RelayCliOptions, hooks: RunRelayHooks = {}):
     maxConnectionsPerIp: cli.maxConnectionsPerIp,
     highWaterMarkBytes: cli.highWaterMarkBytes,
     ...boundOptions(cli),
-    ...(cli.wsPort === undefined ? {} : { websocket: { port: cli.wsPort, host: cli.wsHost, trustProxy: cli.wsTrustProxy } }),
+    ...(cli.wsPort === undefined ? {} : { websocket: { port: cli.wsPort, host: cli.wsHost, trustProxy: cli.wsTrustProxy, allowOrigins: cli.wsAllowOrigin } }),
   };
   let running: RunningRelay | undefined;
   try {

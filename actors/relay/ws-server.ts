@@ -36,6 +36,12 @@ export interface WebSocketOptions {
    * (docs/SECURITY.md "Behind a proxy"). @default none: the TCP peer is the real IP
    */
   trustProxy?: readonly string[];
+  /**
+   * Web origins (`https://game.example`) whose pages may open the WebSocket; `*` allows any
+   * (docs/SECURITY.md "Browsers"). A request without an Origin (not a browser) and a page the
+   * relay served itself are always allowed. @default none besides those
+   */
+  allowOrigins?: readonly string[];
 }
 
 /** What the WebSocket port needs from the relay. */
@@ -56,12 +62,14 @@ export class WsListener {
   readonly #http: http.Server;
   readonly #wss: WebSocketServer;
   readonly #files = new BrowserFiles();
+  readonly #allowOrigins: ReadonlySet<string>;
 
   constructor(options: WebSocketOptions, deps: WsListenerDeps) {
     this.#options = options;
     this.#deps = deps;
     this.host = options.host ?? DEFAULT_WS_HOST;
     this.#trusted = options.trustProxy?.length ? trustedProxies(options.trustProxy) : undefined;
+    this.#allowOrigins = new Set((options.allowOrigins ?? []).map((origin) => (origin === '*' ? origin : normaliseOrigin(origin))));
     this.#wss = new WebSocketServer({
       noServer: true,
       maxPayload: deps.maxFrameBytes + WS_MAX_PAYLOAD_SLACK_BYTES,
@@ -107,9 +115,24 @@ export class WsListener {
       return;
     }
     const realIp = realIpOf(req.socket.remoteAddress ?? '', req.headers[FORWARDED_FOR_HEADER], this.#trusted);
+    const origin = req.headers.origin;
+    if (!this.#originAllowed(origin, req.headers.host)) {
+      // A page elsewhere would act from its visitor's real IP, that is as the visitor's virtual host.
+      this.#deps.log.warn({ realIp, origin }, 'websocket refused: origin not allowed');
+      socket.end('HTTP/1.1 403 Forbidden\r\nconnection: close\r\ncontent-type: text/plain\r\ncontent-length: 19\r\n\r\norigin not allowed\n');
+      return;
+    }
     this.#wss.handleUpgrade(req, socket, head, (ws: WebSocket) => {
       this.#deps.accept(new WsTransport(ws, socket, realIp));
     });
+  }
+
+  /** No Origin (not a browser), the relay's own pages, or an origin the operator allowed. */
+  #originAllowed(origin: string | undefined, host: string | undefined): boolean {
+    if (origin === undefined) return true;
+    const normalised = normaliseOrigin(origin);
+    if (host !== undefined && (normalised === `http://${host.toLowerCase()}` || normalised === `https://${host.toLowerCase()}`)) return true;
+    return this.#allowOrigins.has('*') || this.#allowOrigins.has(normalised);
   }
 
   #httpOnRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
@@ -132,4 +155,9 @@ export class WsListener {
       },
     );
   }
+}
+
+/** An origin as browsers send it: scheme://host[:port], lower case, no trailing slash. */
+function normaliseOrigin(origin: string): string {
+  return origin.trim().toLowerCase().replace(/\/+$/, '');
 }

@@ -1,6 +1,7 @@
 /**
  * The WebSocket port's limits (docs/RELAY.md "WebSocket"): the per-IP cap counts WebSocket and
- * TCP connections together; the Hello timeout holds (simulated time); a text message is a protocol error the client hears as
+ * TCP connections together; the Hello timeout holds (simulated time); a page from an origin not
+ * allowed is refused; a text message is a protocol error the client hears as
  * Error(MalformedFrame) with a clear message; a message over the relay's largest frame plus
  * slack is refused by WebSocket close code 1009 (specs/client/web-socket-transport.spec.ts: the
  * client library reports it in words).
@@ -81,4 +82,25 @@ t.test('a WebSocket that never says Hello gets Error(HelloTimeout) at the hello 
   t.match(await client.next(PacketType.Error), { code: ErrorCode.HelloTimeout });
   t.equal((await within('the WebSocket closes', client.closed)).code, 1000);
   t.equal(relay.status().clients.length, 0, 'and is released');
+});
+
+t.test("a page from another origin is refused (403) unless allowed; the relay's own pages and non-browsers are not", async (t) => {
+  const relay = await relayFor(t, { websocket: { port: 0, allowOrigins: ['https://game.example'] } });
+  const url = relay.websocket!.url;
+  const refused = await RawWsClient.open(url, { localAddress: '127.0.0.2', headers: { origin: 'https://evil.example' } }).catch((error: unknown) => error);
+  t.match(refused, { message: /Unexpected server response: 403/ }, 'another origin: 403');
+  t.equal(relay.status().clients.length, 0, 'and never a client');
+  for (const [what, headers] of [
+    ['an allowed origin', { origin: 'https://GAME.example/' }],
+    ["the relay's own page", { origin: `http://127.0.0.1:${relay.websocket!.port}` }],
+    ['no Origin (not a browser)', {}],
+  ] as const) {
+    const { client } = await RawWsClient.hello(url, { localAddress: '127.0.0.2', headers });
+    t.pass(`${what}: admitted`);
+    client.ws.terminate();
+  }
+  const anyOrigin = await relayFor(t, { websocket: { port: 0, allowOrigins: ['*'] } });
+  const { client } = await RawWsClient.hello(anyOrigin.websocket!.url, { localAddress: '127.0.0.2', headers: { origin: 'https://evil.example' } });
+  t.pass("'*' admits any origin");
+  client.ws.terminate();
 });
