@@ -10,7 +10,7 @@ import type net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { Logger } from '../logger.ts';
-import { BrowserFiles } from './browser-files.ts';
+import { BROWSER_BUNDLE_PATH, BrowserFiles } from './browser-files.ts';
 import { FORWARDED_FOR_HEADER, realIpOf, trustedProxies } from './real-ip.ts';
 import { WsTransport } from './ws-transport.ts';
 
@@ -145,7 +145,10 @@ export class WsListener {
     }
     file.then(
       ({ body, type }) => {
-        res.writeHead(200, { 'content-type': type, 'content-length': body.length, 'cache-control': 'no-cache' });
+        // The bundle is public code: pages elsewhere may import it (a module script is fetched
+        // with CORS). Whether they may then connect is --ws-allow-origin's call.
+        const cors = path === BROWSER_BUNDLE_PATH ? { 'access-control-allow-origin': '*' } : {};
+        res.writeHead(200, { 'content-type': type, 'content-length': body.length, 'cache-control': 'no-cache', ...cors });
         res.end(req.method === 'HEAD' ? undefined : body);
       },
       (error: unknown) => {

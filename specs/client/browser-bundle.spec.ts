@@ -48,6 +48,7 @@ t.test('the relay serves the bundle at /alphanet.js and the example page at /', 
   const js = await fetchWithin(`${origin}/alphanet.js`);
   t.equal(js.status, 200);
   t.match(js.headers.get('content-type'), /^text\/javascript/);
+  t.equal(js.headers.get('access-control-allow-origin'), '*', 'importable by pages elsewhere (module scripts are fetched with CORS)');
   const served = new Uint8Array(await js.arrayBuffer());
   t.equal(served.length, (await buildBrowserBundle()).length, 'the same bundle the build makes');
   const page = await fetchWithin(`${origin}/`);
