@@ -31,6 +31,10 @@ import {
   DEFAULT_WS_HOST,
   WS_PATH,
   trustedProxies,
+  DEFAULT_DATAGRAM_BURST,
+  DEFAULT_DATAGRAM_BYTE_RATE,
+  DEFAULT_DATAGRAM_QUEUE_BYTES,
+  DEFAULT_DATAGRAM_RATE_PPS,
   type RelayLimits,
 } from '../actors/relay/index.ts';
 import { DEFAULT_INSPECT_URL } from '../observe/inspect.ts';
@@ -193,6 +197,10 @@ export const RELAY_FLAGS: readonly RelayFlag[] = [
   bound('--slow-consumer-timeout <ms>', 'ALPHANET_SLOW_CONSUMER_TIMEOUT_MS', 'drop a destination that takes no bytes this long while others wait (0 = the keepalive timeout)', 0, 0, I31, 'slowConsumerTimeoutMs'),
   bound('--ipv6-prefix <bits>', 'ALPHANET_IPV6_PREFIX', 'IPv6 clients in one prefix this long count as one host', DEFAULT_IPV6_PREFIX_LENGTH, 1, 128, 'ipv6PrefixLength'),
   bound('--max-log-field-chars <n>', 'ALPHANET_MAX_LOG_FIELD_CHARS', 'client-supplied text in logs is cut at this many characters', DEFAULT_MAX_LOG_FIELD_CHARS, 16, I31, 'maxLogFieldChars'),
+  bound('--datagram-rate <pps>', 'ALPHANET_DATAGRAM_RATE', 'datagrams one host may send per second (more are dropped)', DEFAULT_DATAGRAM_RATE_PPS, 1, I31, 'datagramRate'),
+  bound('--datagram-burst <n>', 'ALPHANET_DATAGRAM_BURST', 'datagrams one host may send at once above its rate', DEFAULT_DATAGRAM_BURST, 1, I31, 'datagramBurst'),
+  bound('--datagram-byte-rate <bytes>', 'ALPHANET_DATAGRAM_BYTE_RATE', 'datagram bytes one host may send per second (more are dropped)', DEFAULT_DATAGRAM_BYTE_RATE, 1024, 2 ** 40, 'datagramByteRate'),
+  bound('--datagram-queue-bytes <bytes>', 'ALPHANET_DATAGRAM_QUEUE_BYTES', "a destination's queued bytes at which datagrams to it are dropped", DEFAULT_DATAGRAM_QUEUE_BYTES, 1, I31, 'datagramQueueBytes'),
   {
     flags: '--stop-timeout <ms>',
     env: 'ALPHANET_STOP_TIMEOUT_MS',

@@ -4,7 +4,7 @@
  * judged against its type as soon as the 5-byte header is in: a Ping that claims 256 KiB is
  * refused then, not after the relay has reserved 256 KiB for it (issue 9, finding 2).
  */
-import { PACKET_TYPE_NAMES, PacketType } from './constants.ts';
+import { DATAGRAM_ADDRESSES_BYTES, MAX_DATAGRAM_PAYLOAD_BYTES, PACKET_TYPE_NAMES, PacketType } from './constants.ts';
 import { MAX_ERROR_MESSAGE_BYTES } from './encode.ts';
 import { ProtocolError } from './errors.ts';
 
@@ -39,6 +39,10 @@ export const BODY_SIZES: Readonly<Record<number, BodySize>> = {
   [PacketType.SocketEnd]: exact(4),
   [PacketType.SocketClosed]: exact(5),
   [PacketType.WindowUpdate]: exact(8),
+  [PacketType.DatagramBind]: exact(6),
+  [PacketType.DatagramUnbind]: exact(2),
+  // Two addresses and at most MAX_DATAGRAM_PAYLOAD_BYTES (§10): an oversize datagram is refused by its header.
+  [PacketType.Datagram]: { min: DATAGRAM_ADDRESSES_BYTES, max: DATAGRAM_ADDRESSES_BYTES + MAX_DATAGRAM_PAYLOAD_BYTES },
 };
 
 /**

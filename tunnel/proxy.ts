@@ -13,7 +13,7 @@ import { TunnelError } from './errors.ts';
 import { TunnelLedger, describe } from './ledger.ts';
 import { REAL_TIMERS, serveRequest, type ProxyRequestContext, type ProxyTimers } from './proxy-request.ts';
 import { TUNNEL_TCP_HIGH_WATER_MARK_BYTES } from './splice.ts';
-import { checkPort, closeWhen, gracefulShutdown, type TunnelHandle } from './shared.ts';
+import { checkPort, closeWhen, listenerHandle, type TunnelHandle } from './shared.ts';
 
 export type { ProxyTimers } from './proxy-request.ts';
 export { PROXY_REFUSAL_LINGER_MS } from './proxy-request.ts';
@@ -148,29 +148,8 @@ export async function proxy(client: Client, options: ProxyOptions = {}): Promise
   const address = listenHost.includes(':') ? `[${listenHost}]:${port}` : `${listenHost}:${port}`;
   logger.info({ listen: address, allow: options.allow && options.allow.length > 0 ? options.allow : 'every address' }, 'tunnel listening');
 
-  return {
-    host: listenHost,
-    port,
-    address,
-    get activeConnections() {
-      return ledger.active;
-    },
-    stats: () => ledger.stats(),
-    close,
-    shutdown: (graceMs) =>
-      gracefulShutdown(
-        () => {
-          // No new connections; requests still being connected are refused (general failure).
-          server.close();
-          stopping.abort(new TunnelError('ERR_TUNNEL_CLOSED', 'the proxy is shutting down'));
-        },
-        () => ledger.idle(),
-        graceMs,
-        close,
-      ),
-    closed,
-    get error() {
-      return error;
-    },
-  };
+  return listenerHandle(
+    { host: listenHost, port, server, ledger, stopping, stopReason: 'the proxy is shutting down', close, closed, error: () => error },
+    { address },
+  );
 }

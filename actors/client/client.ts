@@ -40,6 +40,8 @@ import { dialSession } from './session.ts';
 import type { AnswerPacket, RelaySession } from './session.ts';
 import { VirtualSocket, startSocketActor } from './virtual-socket.ts';
 import type { ClientPlatform } from './platform.ts';
+import { DatagramTable } from './datagram-table.ts';
+import type { DatagramOptions, DatagramSocket } from './datagram.ts';
 import type { ListenOptions, SocketConnectOptions, SocketHost, VirtualSocketActor } from './virtual-socket.ts';
 
 /** Relay used when neither options nor ALPHANET_RELAY name one. */
@@ -171,6 +173,7 @@ export class Client {
   #everConnected = false;
   readonly #socketHost: SocketHost;
   readonly #connectionHost: ConnectionHost;
+  readonly #datagrams: DatagramTable;
 
   /** Use {@link connect}. `platform` is given by the entry point (connect.ts, browser.ts). */
   constructor(options: ConnectOptions, platform: ClientPlatform) {
@@ -222,6 +225,11 @@ export class Client {
       release: (connection) => client.#release(connection),
       toDuplex: platform.toDuplex,
     };
+    this.#datagrams = new DatagramTable({
+      session: () => client.#session,
+      requireSession: () => client.#requireSession(),
+      requestTimeoutMs: this.#options.requestTimeoutMs,
+    });
     const machine = clientMachine.provide({
       actors: { dialRelay: fromPromise<DialResult>(({ signal }) => this.#dial(signal)) },
       actions: {
@@ -280,6 +288,20 @@ export class Client {
    */
   connect(options: SocketConnectOptions): Promise<VirtualConnection> {
     return this.socket().connect(options);
+  }
+
+  /**
+   * Binds datagram port `port` (0: an ephemeral one) and resolves with its socket
+   * (docs/CLIENT.md "Datagrams").
+   * @example
+   * ```ts
+   * const sock = await client.datagram(7777);
+   * sock.send('10.0.0.2', 7777, 'hello');
+   * for await (const { address, port, bytes } of sock) console.log(address, port, bytes);
+   * ```
+   */
+  datagram(port = 0, options: DatagramOptions = {}): Promise<DatagramSocket> {
+    return this.#datagrams.open(port, options);
   }
 
   /** Closes every socket and the relay connection. */
@@ -358,6 +380,7 @@ export class Client {
     this.#everConnected = true;
     this.#logger.info({ virtualIp: this.virtualIp, relay: this.relay }, again ? 'reconnected to relay' : 'connected to relay');
     if (!again) return;
+    this.#datagrams.reconnected();
     // Claim the ports again so listeners listen under the same address.
     for (const socket of this.#sockets) {
       const state = socket.state;
@@ -376,6 +399,7 @@ export class Client {
   #onLost(willReconnect: boolean): void {
     const error = this.#lostError ?? new RelayLostError('the connection to the relay was lost');
     this.#logger.warn({ err: error, willReconnect }, 'lost the relay');
+    this.#datagrams.lost(willReconnect, error);
     for (const connection of [...this.#connections.values()]) connection.fail(error);
     this.#connections.clear();
     for (const socket of [...this.#sockets]) {
@@ -390,6 +414,7 @@ export class Client {
     for (const connection of [...this.#connections.values()]) connection.fail(error);
     this.#connections.clear();
     for (const socket of [...this.#sockets]) socket.shut(this.#lostError);
+    this.#datagrams.closed(this.#lostError);
     this.#session?.close(new ClientError('ERR_CLIENT_CLOSED', 'the client is closed'));
     this.#session = undefined;
   }
@@ -523,6 +548,7 @@ export class Client {
 
   /** Control frames for connections and requests from other clients (data comes through onData). */
   #onFrame(type: number, frame: Uint8Array): void {
+    if (type === PacketType.Datagram) return this.#datagrams.receive(frame);
     const packet = decodeFrame(frame);
     if (packet instanceof Error) {
       this.#session?.close(new RelayLostError(`the relay sent a bad packet: ${packet.message}`, { cause: packet }));

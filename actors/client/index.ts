@@ -9,6 +9,9 @@ export type { ConnectionRequest, ListenOptions, SocketConnectOptions, VirtualSoc
 export { VirtualConnection, WINDOW_UPDATE_THRESHOLD_BYTES, WINDOW_GROWTH_FACTOR } from './connection.ts';
 export { toDuplex } from './duplex.ts';
 export type { VirtualConnectionEvents } from './connection.ts';
+export { DatagramSocket, DEFAULT_DATAGRAM_RECEIVE_QUEUE, DATAGRAM_SEND_QUEUE_BYTES } from './datagram.ts';
+export { MAX_DATAGRAM_PAYLOAD_BYTES } from '../../protocol/constants.ts';
+export type { DatagramMessage, DatagramOptions, DatagramStats } from './datagram.ts';
 export * from './errors.ts';
 export { DEFAULT_RELAY_PORT } from './relay-address.ts';
 export type { RelayAddress } from './relay-address.ts';

@@ -142,6 +142,7 @@ export class RelaySession {
       case PacketType.SocketClosed:
       case PacketType.SocketStatusRequest:
       case PacketType.SocketConnectionRequest:
+      case PacketType.Datagram:
         this.#handler?.onFrame(type, frame);
         return;
     }
@@ -202,6 +203,12 @@ export class RelaySession {
       return false;
     }
     return this.#socket.writeData(head, payload, flushed);
+  }
+
+  /** Writes frames in one writev (the client batches datagrams until the event loop turns). */
+  writeFrames(frames: readonly Uint8Array[]): boolean {
+    if (this.#lost) return false;
+    return this.#socket.writeFrames(frames);
   }
 
   /** Bytes written to the relay connection that the kernel has not taken yet. */

@@ -56,6 +56,13 @@ export class TcpTransport implements SessionTransport {
     return ok;
   }
 
+  writeFrames(frames: readonly Uint8Array[]): boolean {
+    this.#socket.cork();
+    for (const frame of frames) this.#socket.write(frame);
+    this.#socket.uncork();
+    return !this.#socket.writableNeedDrain;
+  }
+
   get unflushedBytes(): number {
     return this.#socket.writableLength;
   }

@@ -26,6 +26,8 @@ export interface SessionTransport {
    * `payload` is no longer referenced. Returns as write() does.
    */
   writeData(head: Uint8Array, payload: Uint8Array, flushed?: () => void): boolean;
+  /** Writes frames together (one writev on TCP); returns as write() does. */
+  writeFrames(frames: readonly Uint8Array[]): boolean;
   /** Bytes written that the transport has not handed on yet. */
   readonly unflushedBytes: number;
   /** True while writers should wait. */

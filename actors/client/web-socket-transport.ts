@@ -116,6 +116,12 @@ export class WebSocketTransport implements SessionTransport {
     return ok && !this.#closed;
   }
 
+  /** A message per frame: the WebSocket API has no writev, and frames may share nothing. */
+  writeFrames(frames: readonly Uint8Array[]): boolean {
+    for (const frame of frames) this.write(frame);
+    return !this.#closed && !this.needsDrain;
+  }
+
   get unflushedBytes(): number {
     return this.#closed ? 0 : this.#ws.bufferedAmount;
   }

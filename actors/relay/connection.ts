@@ -232,6 +232,11 @@ export class Connection {
       if (frame.length !== WINDOW_UPDATE_FRAME_BYTES) return this.protocolError('MalformedFrame', 'WindowUpdate body is not 8 bytes');
       return ctx.dataPath.relayWindowUpdate(this, frame);
     }
+    // Datagrams (§10): no decode, no machine; checked, stamped in place and written, or dropped.
+    if (type === PacketType.Datagram) {
+      if (this.phase !== 'ready') return this.unexpected(type);
+      return ctx.datagramPath.relay(this, frame);
+    }
     const packet = decodeFrame(frame);
     if (packet instanceof ProtocolError) return this.protocolError(protocolErrorName(packet), packet.message);
     ctx.dispatch(this, packet);

@@ -63,6 +63,25 @@ export const DEFAULT_IPV6_PREFIX_LENGTH = 64;
 /** Longest client-supplied text (Error messages) put into a log line or a bus event, in characters. */
 export const DEFAULT_MAX_LOG_FIELD_CHARS = 256;
 
+// Datagrams (docs/PROTOCOL.md §10, docs/RELAY.md "Bounds").
+
+/**
+ * Datagrams one host may send per second. A game client sends 20–128 a second and a server for
+ * 64 players a few thousand; 25,000 leaves room for a busy server behind one address while one
+ * host cannot spend the relay's whole event loop on datagrams.
+ */
+export const DEFAULT_DATAGRAM_RATE_PPS = 25_000;
+/** Datagrams a host may send at once above its rate (the bucket's size): 0.2 s at the default rate. */
+export const DEFAULT_DATAGRAM_BURST = 5_000;
+/** Datagram bytes (frames) one host may send per second: 32 MiB/s, ~270 Mbit/s. Its burst lasts as long as the packet burst. */
+export const DEFAULT_DATAGRAM_BYTE_RATE = 32 * 1024 * 1024;
+/**
+ * A destination's queued outgoing bytes at or above which datagrams to it are dropped: 64 KiB
+ * is ~50 ms of a busy game stream, after which a datagram is late and worth nothing. It holds
+ * eight of the largest datagrams, so a reader that keeps up never loses one to it.
+ */
+export const DEFAULT_DATAGRAM_QUEUE_BYTES = 64 * 1024;
+
 /**
  * The relay's source of time. Its shape is xstate's `Clock` plus `now()`, so xstate's
  * `SimulatedClock` is one: a spec can run the relay's timeouts (hello, request, keepalive, sweep)
@@ -145,6 +164,14 @@ export interface RelayOptions {
   ipv6PrefixLength?: number;
   /** Client-supplied text in log lines and bus events is cut at this many characters. @default DEFAULT_MAX_LOG_FIELD_CHARS (256) */
   maxLogFieldChars?: number;
+  /** Datagrams one host (host key) may send per second; more are dropped (§10). @default DEFAULT_DATAGRAM_RATE_PPS (25,000) */
+  datagramRate?: number;
+  /** Datagrams a host may send at once above its rate. @default DEFAULT_DATAGRAM_BURST (5,000) */
+  datagramBurst?: number;
+  /** Datagram frame bytes one host may send per second. @default DEFAULT_DATAGRAM_BYTE_RATE (32 MiB) */
+  datagramByteRate?: number;
+  /** A destination's queue at or above which datagrams to it are dropped (§10). @default DEFAULT_DATAGRAM_QUEUE_BYTES (64 KiB) */
+  datagramQueueBytes?: number;
   /** Receives the inspection events of every relay actor (for the Stately inspector). @default undefined */
   inspect?: (event: InspectionEvent) => void;
   /**
@@ -187,6 +214,10 @@ export interface RelayLimits {
   slowConsumerTimeoutMs: number;
   ipv6PrefixLength: number;
   maxLogFieldChars: number;
+  datagramRate: number;
+  datagramBurst: number;
+  datagramByteRate: number;
+  datagramQueueBytes: number;
 }
 
 export function resolveRelayOptions(options: RelayOptions, silent: () => Logger): ResolvedRelayOptions {
@@ -218,6 +249,10 @@ export function resolveRelayOptions(options: RelayOptions, silent: () => Logger)
     slowConsumerTimeoutMs: options.slowConsumerTimeoutMs || (options.keepaliveTimeoutMs ?? DEFAULT_KEEPALIVE_TIMEOUT_MS),
     ipv6PrefixLength: options.ipv6PrefixLength ?? DEFAULT_IPV6_PREFIX_LENGTH,
     maxLogFieldChars: options.maxLogFieldChars ?? DEFAULT_MAX_LOG_FIELD_CHARS,
+    datagramRate: options.datagramRate ?? DEFAULT_DATAGRAM_RATE_PPS,
+    datagramBurst: options.datagramBurst ?? DEFAULT_DATAGRAM_BURST,
+    datagramByteRate: options.datagramByteRate ?? DEFAULT_DATAGRAM_BYTE_RATE,
+    datagramQueueBytes: options.datagramQueueBytes ?? DEFAULT_DATAGRAM_QUEUE_BYTES,
     inspect: options.inspect,
     clock: options.clock ?? SYSTEM_CLOCK,
     websocket: options.websocket,

@@ -28,6 +28,8 @@ import { HostTable } from './hosts.ts';
 import { PairTable } from './pairs.ts';
 import { PendingTable } from './pending.ts';
 import { DataPath } from './data-path.ts';
+import { DatagramPortTable } from './datagram-ports.ts';
+import { DatagramPath } from './datagram-path.ts';
 import { dispatch } from './handlers/index.ts';
 import { createRelayMachines } from './machines.ts';
 import { startSweep, sweepPeriodMs } from './sweep.ts';
@@ -55,10 +57,13 @@ function assembleContext(options: ResolvedRelayOptions, bus: RelayBus, counters:
     reading: new ReadBudget(options, counters),
     scope: new WriteScope(),
     now: options.clock.now(),
-  } as Omit<RelayContext, 'machines' | 'dataPath' | 'dispatch'> as RelayContext;
+  } as Omit<RelayContext, 'machines' | 'dataPath' | 'datagrams' | 'datagramPath' | 'dispatch'> as RelayContext;
+  const datagrams = new DatagramPortTable(options, counters);
   Object.assign(ctx, {
     machines: createRelayMachines(ctx),
     dataPath: new DataPath(ctx),
+    datagrams,
+    datagramPath: new DatagramPath(ctx, datagrams),
     dispatch: (conn: Connection, packet: Parameters<RelayContext['dispatch']>[1]) => dispatch(ctx, conn, packet),
   });
   // An unknown id is a message to an actor already gone: dropped, as a write to a closed socket is.

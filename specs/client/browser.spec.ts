@@ -110,3 +110,46 @@ t.test('Chromium: the example page shows its virtual IP and echoes a Node client
   await waitInPage(page, 'the example logs the echo', `document.querySelector('#log').textContent.includes('echoed 200000 bytes')`, "document.querySelector('#log').textContent");
   t.same(errors, [], 'no error in the page');
 });
+
+t.test('Chromium: datagrams to and from the page keep their bytes and boundaries', async (t) => {
+  const relay = await relayFor(t, { websocket: { port: 0 } });
+  const browser = await launch(t);
+  const page = await newPage(browser, 800, 600);
+  const errors: string[] = [];
+  page.on('pageerror', (error) => errors.push(String(error)));
+  await page.goto(`http://127.0.0.1:${relay.websocket!.port}/alphanet.js`);
+  // The page echoes three datagrams on port 5, each reversed, then reports what it saw.
+  const echoing = page.evaluate(`(async () => {
+    const { connect } = await import('/alphanet.js');
+    const client = await connect();
+    const sock = await client.datagram(5);
+    window.datagramIp = client.virtualIp;
+    const seen = [];
+    // Not for-await with a break: that would close the socket before the last echo leaves
+    // (datagrams go out a turn later, in one batch).
+    const messages = sock[Symbol.asyncIterator]();
+    while (seen.length < 3) {
+      const { value: message } = await messages.next();
+      seen.push({ from: message.address + ':' + message.port, bytes: [...message.bytes], isUint8Array: message.bytes instanceof Uint8Array });
+      sock.send(message.address, message.port, message.bytes.slice().reverse());
+    }
+    return seen;
+  })()`) as Promise<Array<{ from: string; bytes: number[]; isUint8Array: boolean }>>;
+  await waitInPage(page, 'the page has a datagram port', 'window.datagramIp !== undefined', 'String(window.datagramIp)');
+  const pageIp = (await page.evaluate('window.datagramIp')) as string;
+  const node = await clientFor(t, relay, 5);
+  const sock = await node.datagram(6);
+  const iterator = sock[Symbol.asyncIterator]();
+  const sent = [new Uint8Array([1, 2, 3]), new Uint8Array([]), new TextEncoder().encode('héllo')];
+  const back: number[][] = [];
+  for (const bytes of sent) {
+    t.ok(sock.send(pageIp, 5, bytes), 'sent');
+    const reply = await within('the page echoes a datagram', iterator.next());
+    back.push([...(reply.value as { bytes: Uint8Array }).bytes]);
+  }
+  t.same(back, sent.map((b) => [...b].reverse()), 'each datagram came back whole, reversed by the page');
+  const seen = await within('the page reports', echoing);
+  t.same(seen.map((s) => s.bytes), sent.map((b) => [...b]), 'the page got each datagram whole, boundaries kept');
+  t.ok(seen.every((s) => s.isUint8Array && s.from === `${node.virtualIp}:6`), 'from the Node client, as Uint8Arrays');
+  t.same(errors, [], 'no error in the page');
+});
