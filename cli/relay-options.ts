@@ -28,6 +28,9 @@ import {
   DEFAULT_MAX_SOCKETS_PER_CLIENT,
   DEFAULT_PORT,
   DEFAULT_REQUEST_TIMEOUT_MS,
+  DEFAULT_WS_HOST,
+  WS_PATH,
+  trustedProxies,
   DEFAULT_DATAGRAM_BURST,
   DEFAULT_DATAGRAM_BYTE_RATE,
   DEFAULT_DATAGRAM_QUEUE_BYTES,
@@ -66,6 +69,14 @@ export interface RelayCliOptions extends RelayLimits {
   plaintext: boolean;
   /** `--plaintext-port`: plain TCP on this port beside TLS. */
   plaintextPort?: number;
+  /** Also accept clients over WebSocket on this port. @default undefined (off) */
+  wsPort?: number;
+  /** @default DEFAULT_WS_HOST ('127.0.0.1') */
+  wsHost: string;
+  /** Proxies whose X-Forwarded-For names a WebSocket client's real IP. @default none */
+  wsTrustProxy: string[];
+  /** Web origins whose pages may open the WebSocket (`*`: any). @default none */
+  wsAllowOrigin: string[];
 }
 
 /** The bounds of the observation HTTP server, as attach() takes them. */
@@ -123,6 +134,26 @@ function integer(min: number, max = Number.MAX_SAFE_INTEGER) {
     }
     return n;
   };
+}
+
+/** `--ws-trust-proxy`: addresses and CIDRs, comma-separated, each checked. */
+function cidrList(value: string): string[] {
+  const list = value.split(',').map((entry) => entry.trim()).filter((entry) => entry !== '');
+  try {
+    trustedProxies(list);
+  } catch (error) {
+    throw new InvalidArgumentError((error as Error).message);
+  }
+  return list;
+}
+
+/** `--ws-allow-origin`: `*` or origins (scheme://host[:port]), comma-separated. */
+function originList(value: string): string[] {
+  const list = value.split(',').map((entry) => entry.trim()).filter((entry) => entry !== '');
+  for (const entry of list) {
+    if (entry !== '*' && !/^https?:\/\/[^/\s]+\/?$/i.test(entry)) throw new InvalidArgumentError(`an origin is scheme://host[:port] or *, got "${entry}"`);
+  }
+  return list;
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -212,6 +243,31 @@ export const RELAY_FLAGS: readonly RelayFlag[] = [
     why: 'a stuck disk or peer cannot keep a stopping relay alive; 10 s covers the 1 s linger and a store flush',
   },
   {
+    flags: '--ws-port <port>',
+    env: 'ALPHANET_WS_PORT',
+    description: `also accept clients over WebSocket on this port, at ${WS_PATH} (0 = any free port)`,
+    defaultText: 'off',
+    parse: integer(0, 65535),
+    why: `the same protocol in binary messages, with the same limits; the port also serves the browser bundle at \`/alphanet.js\` and an example page at \`/\`; prints \`websocket on URL\` on stdout`,
+  },
+  { flags: '--ws-host <host>', env: 'ALPHANET_WS_HOST', description: 'address the WebSocket port listens on', default: DEFAULT_WS_HOST, why: 'as `--host`: only this machine unless told otherwise' },
+  {
+    flags: '--ws-trust-proxy <cidrs>',
+    env: 'ALPHANET_WS_TRUST_PROXY',
+    description: 'proxies (addresses or CIDRs, comma-separated) whose X-Forwarded-For names a WebSocket client',
+    defaultText: 'none',
+    parse: cidrList,
+    why: 'the real IP is the right-most X-Forwarded-For hop that is not a trusted proxy; from any other peer the header is ignored (docs/SECURITY.md)',
+  },
+  {
+    flags: '--ws-allow-origin <origins>',
+    env: 'ALPHANET_WS_ALLOW_ORIGIN',
+    description: 'web origins (comma-separated, `*` for any) whose pages may open the WebSocket',
+    defaultText: "the relay's own pages",
+    parse: originList,
+    why: 'a page elsewhere would connect from its visitor\'s real IP, as the visitor\'s virtual host; clients that are not browsers send no Origin and are not affected (docs/SECURITY.md)',
+  },
+  {
     flags: '--http-port <port>',
     env: 'ALPHANET_HTTP_PORT',
     description: 'serve the dashboard, /metrics, /healthz and /api/status on this port (0 = any free port)',
@@ -263,6 +319,10 @@ export function parseRelayCliOptions(raw: Record<string, unknown>): RelayCliOpti
     ...(raw.tlsCert === undefined ? {} : { tlsCert: String(raw.tlsCert) }),
     ...(raw.tlsKey === undefined ? {} : { tlsKey: String(raw.tlsKey) }),
     ...(raw.plaintextPort === undefined ? {} : { plaintextPort: Number(raw.plaintextPort) }),
+    wsPort: raw.wsPort === undefined ? undefined : Number(raw.wsPort),
+    wsHost: String(raw.wsHost ?? DEFAULT_WS_HOST),
+    wsTrustProxy: Array.isArray(raw.wsTrustProxy) ? (raw.wsTrustProxy as string[]) : [],
+    wsAllowOrigin: Array.isArray(raw.wsAllowOrigin) ? (raw.wsAllowOrigin as string[]) : [],
   } as RelayCliOptions;
   const numbers = options as unknown as Record<string, number>;
   for (const row of RELAY_FLAGS) {

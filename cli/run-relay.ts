@@ -84,6 +84,7 @@ export async function runRelay(cli: RelayCliOptions, hooks: RunRelayHooks = {}):
     maxConnectionsPerIp: cli.maxConnectionsPerIp,
     highWaterMarkBytes: cli.highWaterMarkBytes,
     ...boundOptions(cli),
+    ...(cli.wsPort === undefined ? {} : { websocket: { port: cli.wsPort, host: cli.wsHost, trustProxy: cli.wsTrustProxy, allowOrigins: cli.wsAllowOrigin } }),
   };
   let running: RunningRelay | undefined;
   try {
@@ -122,6 +123,8 @@ export async function runRelay(cli: RelayCliOptions, hooks: RunRelayHooks = {}):
     throw error;
   }
   (hooks.stdout ?? process.stdout).write(`listening on ${formatHostPort(running.relay.host, running.relay.port)} (${describeTransport(running.relay, formatHostPort)})\n`);
+  const websocket = running.relay.websocket;
+  if (websocket !== undefined) (hooks.stdout ?? process.stdout).write(`websocket on ${websocket.url}\n`);
   return running;
 }
 

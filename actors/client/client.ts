@@ -22,7 +22,6 @@ import {
 import type { Packet } from '../../protocol/index.ts';
 import { clientMachine } from '../../machines/client.machine.ts';
 import type { DialResult, ReconnectPolicy } from '../../machines/client.machine.ts';
-import { silentLogger } from '../logger.ts';
 import type { Logger } from '../logger.ts';
 import { stateName, viewOf } from './actor-view.ts';
 import type { ActorView } from './actor-view.ts';
@@ -41,6 +40,7 @@ import { dialSession } from './session.ts';
 import type { RelayTrustOptions } from './relay-trust.ts';
 import type { AnswerPacket, RelaySession } from './session.ts';
 import { VirtualSocket, startSocketActor } from './virtual-socket.ts';
+import type { ClientPlatform } from './platform.ts';
 import { DatagramTable } from './datagram-table.ts';
 import type { DatagramOptions, DatagramSocket } from './datagram.ts';
 import type { ListenOptions, SocketConnectOptions, SocketHost, VirtualSocketActor } from './virtual-socket.ts';
@@ -67,8 +67,18 @@ export type { ReconnectPolicy };
 
 /** Options of {@link connect}. */
 export interface ConnectOptions {
-  /** The relay as "host:port". @default process.env.ALPHANET_RELAY, else "127.0.0.1:1337" */
+  /**
+   * The relay as "host:port" (TCP), or a WebSocket URL (`ws://host:port/alphanet`, `wss://…`).
+   * @default process.env.ALPHANET_RELAY, else "127.0.0.1:1337" (in Node); in a browser, the
+   * WebSocket of the relay that served the page (`ws://` + `location.host` + `/alphanet`)
+   */
   relay?: string;
+  /**
+   * The relay's WebSocket URL (`ws://host:port/alphanet`); overrides `relay`, `host` and `port`.
+   * In Node it is dialled with the `ws` package, in a browser with the global WebSocket.
+   * @default none (TCP to `relay`)
+   */
+  url?: string;
   /** The relay's host; overrides `relay`. @default from `relay` */
   host?: string;
   /** The relay's port; overrides `relay`. @default from `relay` */
@@ -115,6 +125,21 @@ type ClientActor = Actor<typeof clientMachine>;
 /** What scripts see of the client's actor. */
 export type ClientView = ActorView<ReturnType<ClientActor['getSnapshot']>>;
 
+/** A ws:// or wss:// URL's host and port (for messages), or a ClientError. */
+export function parseRelayUrl(text: string): { host: string; port: number; url: string } {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new ClientError('ERR_INVALID_ARGUMENT', `relay URL must be ws://host:port/path or wss://…, got "${text}"`);
+  }
+  if (url.protocol !== 'ws:' && url.protocol !== 'wss:') {
+    throw new ClientError('ERR_INVALID_ARGUMENT', `relay URL must start with ws:// or wss://, got "${text}"`);
+  }
+  const port = url.port === '' ? (url.protocol === 'wss:' ? 443 : 80) : Number(url.port);
+  return { host: url.hostname.replace(/^\[|\]$/g, ''), port, url: url.href };
+}
+
 function describeFailure(reason: number, target: string): ClientError {
   switch (reason) {
     case FailureReason.Offline:
@@ -145,6 +170,9 @@ export class Client {
   readonly #options: Required<Pick<ConnectOptions, 'requestTimeoutMs' | 'connectTimeoutMs'>> & ConnectOptions;
   readonly #host: string;
   readonly #port: number;
+  /** The WebSocket URL when the relay is reached over WebSocket. */
+  readonly #url: string | undefined;
+  readonly #platform: ClientPlatform;
   readonly #logger: Logger;
   #session: RelaySession | undefined;
   #virtualIp = 0;
@@ -158,20 +186,22 @@ export class Client {
   readonly #connectionHost: ConnectionHost;
   readonly #datagrams: DatagramTable;
 
-  /** Use {@link connect}. */
-  constructor(options: ConnectOptions) {
+  /** Use {@link connect}. `platform` is given by the entry point (connect.ts, browser.ts). */
+  constructor(options: ConnectOptions, platform: ClientPlatform) {
+    this.#platform = platform;
+    const named = options.url ?? (options.host !== undefined && options.port !== undefined ? undefined : (options.relay ?? platform.defaultRelay()));
+    const isUrl = named !== undefined && /^wss?:\/\//i.test(named);
     const relay =
-      options.host !== undefined && options.port !== undefined
-        ? { host: options.host, port: options.port }
-        : parseRelayAddress(options.relay ?? process.env.ALPHANET_RELAY ?? DEFAULT_RELAY);
-    this.#host = options.host ?? relay.host;
-    this.#port = options.port ?? relay.port;
+      named === undefined ? { host: options.host!, port: options.port!, url: undefined } : isUrl ? parseRelayUrl(named) : { ...parseRelayAddress(named), url: undefined };
+    this.#url = relay.url;
+    this.#host = relay.url === undefined ? (options.host ?? relay.host) : relay.host;
+    this.#port = relay.url === undefined ? (options.port ?? relay.port) : relay.port;
     this.#options = {
       ...options,
       requestTimeoutMs: options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
       connectTimeoutMs: options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
     };
-    this.#logger = options.logger ?? silentLogger();
+    this.#logger = options.logger ?? platform.silentLogger();
     const reconnect =
       options.reconnect === true
         ? DEFAULT_RECONNECT_POLICY
@@ -204,6 +234,7 @@ export class Client {
         return (client.#session?.maxFrameBytes ?? 1024) - ARBITRARY_DATA_HEADER_BYTES;
       },
       release: (connection) => client.#release(connection),
+      toDuplex: platform.toDuplex,
     };
     this.#datagrams = new DatagramTable({
       session: () => client.#session,
@@ -227,9 +258,9 @@ export class Client {
     return formatIpv4(this.#virtualIp);
   }
 
-  /** The relay this client talks to, "host:port". */
+  /** The relay this client talks to, "host:port" (TCP) or its WebSocket URL. */
   get relay(): string {
-    return `${this.#host}:${this.#port}`;
+    return this.#url ?? `${this.#host}:${this.#port}`;
   }
 
   /** The state's full name: connecting, connected, reconnecting.waiting, reconnecting.dialing or closed. */
@@ -319,6 +350,8 @@ export class Client {
       const { session, buffered } = await dialSession({
         host: this.#host,
         port: this.#port,
+        url: this.#url,
+        open: this.#platform.open,
         localAddress: this.#options.localAddress,
         timeoutMs: this.#options.connectTimeoutMs,
         signal,
@@ -599,21 +632,4 @@ export class Client {
     respond(ConnectionStatus.Accepted);
     socket.deliver(connection);
   }
-}
-
-/**
- * Connects to a relay and resolves once the client knows its virtual IP. Rejects with
- * ERR_RELAY_UNREACHABLE (or ERR_RELAY_REJECTED when the relay refuses the client).
- *
- * @example
- * ```ts
- * import { connect } from 'alphanet';
- * const client = await connect({ relay: '127.0.0.1:1337', localAddress: '127.0.0.2' });
- * console.log(client.virtualIp);
- * client.actor.subscribe((s) => console.log(s.value));
- * await client.close();
- * ```
- */
-export async function connect(options: ConnectOptions = {}): Promise<Client> {
-  return new Client(options).start(options.signal);
 }

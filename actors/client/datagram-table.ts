@@ -117,7 +117,9 @@ export class DatagramTable {
     this.#batchBytes += frame.length;
     if (!this.#flushScheduled) {
       this.#flushScheduled = true;
-      setImmediate(this.#flush);
+      // After this turn's I/O (setImmediate); a browser has no setImmediate: the next task.
+      if (typeof setImmediate === 'function') setImmediate(this.#flush);
+      else setTimeout(this.#flush, 0);
     }
     return true;
   }

@@ -37,8 +37,19 @@ export interface DatagramMessage {
   address: string;
   /** The sender's datagram port. */
   port: number;
-  /** The payload, boundaries kept (may be empty). */
+  /** The payload, boundaries kept (may be empty). A Buffer in Node, a Uint8Array in a browser. */
   bytes: Buffer;
+}
+
+const UTF8 = new TextEncoder();
+
+/**
+ * A copy of `bytes`: a Buffer where there is one (Node), else a Uint8Array (the browser bundle
+ * has no Buffer, and must not import one).
+ */
+function copyBytes(bytes: Uint8Array): Buffer {
+  const NodeBuffer = (globalThis as { Buffer?: typeof Buffer }).Buffer;
+  return NodeBuffer === undefined ? (bytes.slice() as Buffer) : NodeBuffer.from(bytes);
 }
 
 /** Counts of one socket. */
@@ -118,7 +129,7 @@ export class DatagramSocket implements AsyncIterable<DatagramMessage> {
     this.#lastAddress = address;
     this.#lastIp = ip;
     if (!isPort(port) || port === 0) throw new ClientError('ERR_INVALID_ARGUMENT', `not a datagram port: ${port}`);
-    const payload = typeof bytes === 'string' ? Buffer.from(bytes) : bytes;
+    const payload = typeof bytes === 'string' ? UTF8.encode(bytes) : bytes;
     if (!(payload instanceof Uint8Array)) throw new ClientError('ERR_INVALID_ARGUMENT', 'send() takes a Uint8Array or a string');
     const host = this.#host;
     const max = Math.min(MAX_DATAGRAM_PAYLOAD_BYTES, (host.maxFrameBytes || Infinity) - 1 - DATAGRAM_ADDRESSES_BYTES);
@@ -143,7 +154,7 @@ export class DatagramSocket implements AsyncIterable<DatagramMessage> {
       address: formatIpv4(readU32(frame, DATAGRAM_SOURCE_IP_OFFSET)),
       port: readU16(frame, DATAGRAM_SOURCE_PORT_OFFSET),
       // Copied: the frame is a view of a read buffer that may hold much more than this message.
-      bytes: Buffer.from(frame.subarray(DATAGRAM_PAYLOAD_OFFSET)),
+      bytes: copyBytes(frame.subarray(DATAGRAM_PAYLOAD_OFFSET)),
     };
     this.stats.received++;
     this.stats.bytesReceived += frame.length - FRAME_HEADER_BYTES - DATAGRAM_ADDRESSES_BYTES;

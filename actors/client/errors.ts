@@ -23,6 +23,7 @@ export type ClientErrorCode =
   | 'ERR_SOCKET_STATE'
   | 'ERR_INVALID_ARGUMENT'
   | 'ERR_CLIENT_CLOSED'
+  | 'ERR_UNSUPPORTED'
   | 'ERR_DATAGRAM_TOO_LARGE';
 
 /** Any error raised by the client API. */

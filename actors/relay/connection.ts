@@ -4,7 +4,7 @@
  * "Bounds"), hands data frames to the data path and control packets to their handlers, and is
  * read again when what held it back is gone.
  */
-import type net from 'node:net';
+import type { RelaySocket } from './transport.ts';
 import type { Actor } from 'xstate';
 import {
   DATA_FRAME_HEAD_BYTES,
@@ -50,7 +50,7 @@ export function protocolErrorName(error: ProtocolError): RelayConnectionErrorNam
 /** One client TCP connection; its machine (`actor`) decides its lifecycle, `phase` caches it. */
 export class Connection {
   readonly id: number;
-  readonly socket: net.Socket;
+  readonly socket: RelaySocket;
   readonly realIp: string;
   /** What per-host limits count under: the real IP, or its IPv6 prefix (limits.ts). */
   readonly hostKey: string;
@@ -88,7 +88,7 @@ export class Connection {
   closedEvent: ClientDisconnectedEvent | undefined = undefined;
   readonly #ctx: RelayContext;
 
-  constructor(ctx: RelayContext, id: number, socket: net.Socket, realIp: string, hostKey: string) {
+  constructor(ctx: RelayContext, id: number, socket: RelaySocket, realIp: string, hostKey: string) {
     this.#ctx = ctx;
     this.id = id;
     this.socket = socket;

@@ -8,6 +8,7 @@ import type { Logger } from '../logger.ts';
 import type { AddressStore } from '../../storage/address-store.ts';
 import { DEFAULT_MAX_FRAME_BYTES } from '../../protocol/constants.ts';
 import type { RelayTlsOptions } from './tls.ts';
+import type { WebSocketOptions } from './ws-server.ts';
 
 /** Where the relay listens by default: loopback, so a fresh `npm start` exposes nothing. */
 export const DEFAULT_HOST = '127.0.0.1';
@@ -195,11 +196,16 @@ export interface RelayOptions {
    * (`createActor(machine, { clock })`). @default SYSTEM_CLOCK (real time)
    */
   clock?: RelayClock;
+  /**
+   * Also accept clients over WebSocket on this port (docs/RELAY.md "WebSocket"), with the same
+   * limits; the port also serves the browser bundle. @default undefined (TCP only)
+   */
+  websocket?: WebSocketOptions;
 }
 
 /** Every option resolved. */
-export type ResolvedRelayOptions = Required<Omit<RelayOptions, 'logger' | 'inspect' | 'tls' | 'plaintextPort'>> &
-  Pick<RelayOptions, 'inspect'> & { logger: Logger };
+export type ResolvedRelayOptions = Required<Omit<RelayOptions, 'logger' | 'inspect' | 'tls' | 'plaintextPort' | 'websocket'>> &
+  Pick<RelayOptions, 'inspect' | 'websocket'> & { logger: Logger };
 
 /** The numeric limits, as reported by `status()`. */
 export interface RelayLimits {
@@ -268,5 +274,6 @@ export function resolveRelayOptions(options: RelayOptions, silent: () => Logger)
     datagramQueueBytes: options.datagramQueueBytes ?? DEFAULT_DATAGRAM_QUEUE_BYTES,
     inspect: options.inspect,
     clock: options.clock ?? SYSTEM_CLOCK,
+    websocket: options.websocket,
   };
 }

@@ -97,6 +97,8 @@ export interface Relay {
    * or when the relay serves plain TCP only.
    */
   setTls(material: RelayTlsOptions): string;
+  /** The WebSocket port, when started with `websocket` (its URL ends in /alphanet). */
+  readonly websocket: { readonly host: string; readonly port: number; readonly url: string } | undefined;
   /** Set-up and tear-down events, one emitter per relay. */
   readonly bus: RelayBus;
   /** Data-path counters, read live. */

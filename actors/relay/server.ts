@@ -37,6 +37,9 @@ import { buildStatus } from './status.ts';
 import type { RelayContext } from './context.ts';
 import { Transports, type RelayTransport, type TransportOptions } from './transports.ts';
 import type { RelayTlsOptions } from './tls.ts';
+import type { RelaySocket } from './transport.ts';
+import { WsListener } from './ws-server.ts';
+import type { WsTransport } from './ws-transport.ts';
 
 /** Builds the context every room is given, and routes the control channel to the tables. */
 function assembleContext(options: ResolvedRelayOptions, bus: RelayBus, counters: RelayCounters): RelayContext {
@@ -90,7 +93,9 @@ export class RelayServer implements Relay {
   readonly #ctx: RelayContext;
   readonly #log: Logger;
   readonly #transports: Transports;
-  readonly #sockets = new Set<net.Socket>();
+  readonly #sockets = new Set<RelaySocket>();
+  /** The WebSocket port, when there is one (ws-server.ts). */
+  readonly #ws: WsListener | undefined;
   /** Live TCP connections per host key (real IP or IPv6 prefix), for maxConnectionsPerIp. */
   readonly #perIp = new Tally();
   readonly #startedAt: number;
@@ -104,6 +109,15 @@ export class RelayServer implements Relay {
     this.#ctx = assembleContext(options, this.bus, this.counters);
     this.#startedAt = options.clock.now();
     this.#transports = new Transports(options.port, transport, (socket, kind) => this.#serverOnConnection(socket, kind));
+    this.#ws =
+      options.websocket === undefined
+        ? undefined
+        : new WsListener(options.websocket, { log: this.#log, maxFrameBytes: options.maxFrameBytes, accept: (ws) => this.#acceptWs(ws) });
+  }
+
+  get websocket(): Relay['websocket'] {
+    const ws = this.#ws;
+    return ws === undefined ? undefined : { host: ws.host, port: ws.port, url: ws.url };
   }
 
   get tlsFingerprint(): string | undefined {
@@ -125,6 +139,12 @@ export class RelayServer implements Relay {
   async listen(): Promise<void> {
     await this.#transports.listen(this.#ctx.options.host, this.#log);
     this.port = this.#transports.port;
+    try {
+      await this.#ws?.listen();
+    } catch (error) {
+      await this.#transports.close();
+      throw error;
+    }
     const sweepMs = sweepPeriodMs(this.#ctx);
     this.#stopSweep = startSweep(this.#ctx, sweepMs);
     this.#log.info({ host: this.host, port: this.port, plaintextPort: this.plaintextPort, tls: this.tlsFingerprint, sweepMs }, 'relay listening');
@@ -180,21 +200,44 @@ export class RelayServer implements Relay {
     setTimeout(() => socket.destroy(), CLOSE_LINGER_MS).unref();
   }
 
-  #refuse(socket: net.Socket, realIp: string, refused: { refusal: string; limit?: 'maxClients' | 'maxConnectionsPerIp' }): void {
+  /** A WebSocket client: admitted or refused like a TCP one; a text message is its protocol error. */
+  #acceptWs(ws: WsTransport): void {
+    const ctx = this.#ctx;
+    const realIp = ws.remoteAddress;
+    const key = hostKey(realIp, ctx.options.ipv6PrefixLength);
+    const refused = this.#admission(realIp, key);
+    this.#sockets.add(ws);
+    ws.once('close', () => this.#sockets.delete(ws));
+    ws.on('error', (error: Error) => this.#log.debug({ err: error }, 'socket error'));
+    if (refused !== undefined) {
+      this.#refuse(ws, realIp, refused);
+      // Real time, not the relay's clock: this frees a socket, it is no protocol timeout.
+      setTimeout(() => ws.destroy(), CLOSE_LINGER_MS).unref();
+      return;
+    }
+    this.#perIp.add(key, 1);
+    ws.once('close', () => this.#perIp.add(key, -1));
+    const conn = this.#admit(ws, realIp, key);
+    if (conn !== undefined) ws.onViolation = (message) => conn.protocolError('MalformedFrame', message);
+  }
+
+  #refuse(socket: RelaySocket, realIp: string, refused: { refusal: string; limit?: 'maxClients' | 'maxConnectionsPerIp' }): void {
     this.counters.clientsRejected++;
     if (refused.limit !== undefined) countRefusal(this.counters, refused.limit);
     const code = this.#closing !== undefined ? ErrorCode.RelayShuttingDown : ErrorCode.TooManyClients;
     this.#log.warn({ realIp, code, reason: refused.refusal }, 'client refused');
     socket.end(encodePacket({ type: PacketType.Error, code, message: refused.refusal }));
+    // Read and discard, so the peer's FIN is seen and the socket closes without the linger.
+    socket.resume();
   }
 
   /** A connection that may carry frames (plain TCP, or TLS once secure): one Connection and its actor. */
-  #admit(socket: net.Socket, realIp: string, key: string): void {
+  #admit(socket: RelaySocket, realIp: string, key: string): Connection | undefined {
     const ctx = this.#ctx;
     // The relay began stopping during the handshake: it is no client, and close() waits for it.
     if (this.#closing !== undefined) {
       socket.destroy();
-      return;
+      return undefined;
     }
     socket.setNoDelay(true);
     const conn = new Connection(ctx, this.#nextClientId++, socket, realIp, key);
@@ -205,6 +248,7 @@ export class RelayServer implements Relay {
     conn.wire();
     this.#log.debug({ clientId: conn.id, realIp }, 'tcp connected');
     ctx.machines.startConnection(conn);
+    return conn;
   }
 
   status(query: StatusQuery = {}): RelayStatus {
@@ -220,7 +264,7 @@ export class RelayServer implements Relay {
     const ctx = this.#ctx;
     this.#log.info({ clients: ctx.conns.size }, 'relay stopping');
     this.bus.emit('relay.closing', { host: this.host, port: this.port });
-    const serverClosed = this.#transports.close();
+    const serverClosed = Promise.all([this.#transports.close(), this.#ws?.close()]);
     this.#stopSweep?.();
     // Pairs first, so each end reads SocketClosed(RelayShutdown) before Error(RelayShuttingDown).
     for (const pair of [...ctx.pairs.values()]) ctx.control.send({ to: { kind: 'pair', id: pair.id }, event: { type: 'relay.shutdown' } });
