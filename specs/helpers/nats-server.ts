@@ -31,8 +31,8 @@ export interface Teardown {
   teardown(fn: () => unknown): void;
 }
 
-/** Starts nats-server -js on 127.0.0.1 and stops it when `t` ends. */
-export async function startNatsServer(t: Teardown): Promise<NatsServer> {
+/** Starts nats-server -js on 127.0.0.1 and stops it when `t` ends (without `t`: call stop()). */
+export async function startNatsServer(t?: Teardown): Promise<NatsServer> {
   const binary = NATS_SERVER_BINARY;
   if (!existsSync(binary)) {
     throw new Error(`${binary} is missing: the cluster specs need Debian's nats-server (run .ci/install-nats.sh, or set NATS_SERVER to its path)`);
@@ -58,7 +58,7 @@ export async function startNatsServer(t: Teardown): Promise<NatsServer> {
       }
       await rm(dir, { recursive: true, force: true });
     })());
-  t.teardown(stop);
+  t?.teardown(stop);
   const port = await new Promise<number>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`nats-server did not say it listens within ${NATS_START_MS} ms; its log:\n${log}`)), NATS_START_MS);
     const check = () => {

@@ -1,8 +1,8 @@
 /**
  * Presence: which relay of the cluster holds which virtual host (docs/CLUSTER.md). Each relay
  * writes `host.<virtual IP>` → its relay id into a KV bucket whose values expire after
- * `ttlMs` (the bucket's max age), when its first connection of that host arrives, deletes it when
- * the last one leaves, and rewrites every key it holds each `heartbeatMs`; a relay that dies stops
+ * `ttlMs` (the bucket's max age), when its first connection of that host arrives, deletes it at
+ * the first heartbeat after the last one left, and rewrites every key it holds each `heartbeatMs`; a relay that dies stops
  * rewriting, so its hosts vanish within `ttlMs` and its clients, reconnecting elsewhere, are
  * written by their new relay.
  *
@@ -54,6 +54,11 @@ export class ClusterPresence {
   readonly #now: () => number;
   /** Virtual hosts with live connections here → how many. */
   readonly #held = new Map<number, number>();
+  /**
+   * Hosts whose last connection left since the last heartbeat: deleted at the next one, so a
+   * client that reconnects at once (or a burst of short connections) costs no writes.
+   */
+  readonly #leaving = new Set<number>();
   /** Every relay's hosts as the watch told. */
   readonly #seen = new Map<number, Seen>();
   #watch: QueuedIterator<KvWatchEntry> | undefined;
@@ -97,7 +102,8 @@ export class ClusterPresence {
       if (virtualIp === undefined) return;
       const count = this.#held.get(virtualIp) ?? 0;
       this.#held.set(virtualIp, count + 1);
-      if (count === 0) this.#put(virtualIp);
+      // A host back before its key was deleted (a reconnect) costs no write.
+      if (count === 0 && !this.#leaving.delete(virtualIp)) this.#put(virtualIp);
     };
     const disconnected = (event: ClientDisconnectedEvent) => {
       const virtualIp = event.virtualIp === undefined ? undefined : parseIpv4(event.virtualIp);
@@ -109,7 +115,7 @@ export class ClusterPresence {
         return;
       }
       this.#held.delete(virtualIp);
-      this.#kv.delete(presenceKey(virtualIp)).catch((error: unknown) => this.#failed(error));
+      this.#leaving.add(virtualIp);
     };
     relay.bus.on('client.connected', connected);
     relay.bus.on('client.disconnected', disconnected);
@@ -145,6 +151,8 @@ export class ClusterPresence {
 
   #heartbeat(): void {
     for (const virtualIp of this.#held.keys()) this.#put(virtualIp);
+    for (const virtualIp of this.#leaving) this.#kv.delete(presenceKey(virtualIp)).catch((error: unknown) => this.#failed(error));
+    this.#leaving.clear();
   }
 
   /** One warning per outage, not one per host per heartbeat. */
@@ -165,7 +173,8 @@ export class ClusterPresence {
     clearInterval(this.#timer);
     this.#detach?.();
     this.#watch?.stop();
-    await Promise.allSettled([...this.#held.keys()].map((virtualIp) => this.#kv.delete(presenceKey(virtualIp))));
+    await Promise.allSettled([...this.#held.keys(), ...this.#leaving].map((virtualIp) => this.#kv.delete(presenceKey(virtualIp))));
     this.#held.clear();
+    this.#leaving.clear();
   }
 }
