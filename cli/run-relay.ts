@@ -70,6 +70,7 @@ export async function runRelay(cli: RelayCliOptions, hooks: RunRelayHooks = {}):
     maxConnectionsPerIp: cli.maxConnectionsPerIp,
     highWaterMarkBytes: cli.highWaterMarkBytes,
     ...boundOptions(cli),
+    ...(cluster ? { remote: cluster.routing } : {}),
   };
   let running: RunningRelay | undefined;
   try {

@@ -86,6 +86,7 @@ export class NatsAddressStore implements AddressStore {
   readonly #kv: KV;
   readonly #blocks: NatsBlockAllocator;
   readonly #byReal = new Map<string, number>();
+  readonly #byVirtual = new Map<number, string>();
   readonly #perPrefix = new Map<string, number>();
   readonly #prefix: { length: number; cap: number };
   readonly #inflight = new Map<string, Promise<number>>();
@@ -174,6 +175,7 @@ export class NatsAddressStore implements AddressStore {
   #remember(realIp: string, virtualIp: number): void {
     if (this.#byReal.has(realIp)) return;
     this.#byReal.set(realIp, virtualIp);
+    this.#byVirtual.set(virtualIp, realIp);
     const prefix = ipv6PrefixOf(realIp, this.#prefix.length);
     if (prefix !== undefined) this.#perPrefix.set(prefix, (this.#perPrefix.get(prefix) ?? 0) + 1);
   }
@@ -230,6 +232,11 @@ export class NatsAddressStore implements AddressStore {
 
   lookup(realIp: string): number | undefined {
     return this.#byReal.get(realIp);
+  }
+
+  /** The real IP holding `virtualIp`, as far as the cache knows (routing across relays needs it). */
+  realIpOf(virtualIp: number): string | undefined {
+    return this.#byVirtual.get(virtualIp);
   }
 
   *entries(): IterableIterator<AddressEntry> {

@@ -6,6 +6,7 @@
 import type { InspectionEvent } from 'xstate';
 import type { Logger } from '../logger.ts';
 import type { AddressStore } from '../../storage/address-store.ts';
+import type { RemoteRouter } from './cluster/remote-router.ts';
 import { DEFAULT_MAX_FRAME_BYTES } from '../../protocol/constants.ts';
 
 /** Where the relay listens by default: loopback, so a fresh `npm start` exposes nothing. */
@@ -89,6 +90,8 @@ export interface RelayOptions {
   port?: number;
   /** The permanent real-IP → virtual-IP map (required). The relay flushes it on close; the caller closes it. */
   store: AddressStore;
+  /** Routes requests for ports held on other relays of a cluster (docs/CLUSTER.md). @default undefined (none) */
+  remote?: RemoteRouter;
   /** @default a silent logger */
   logger?: Logger;
   /** Ping interval per client (§4). @default DEFAULT_KEEPALIVE_INTERVAL_MS (15 s) */
@@ -154,8 +157,8 @@ export interface RelayOptions {
 }
 
 /** Every option resolved. */
-export type ResolvedRelayOptions = Required<Omit<RelayOptions, 'logger' | 'inspect'>> &
-  Pick<RelayOptions, 'inspect'> & { logger: Logger };
+export type ResolvedRelayOptions = Required<Omit<RelayOptions, 'logger' | 'inspect' | 'remote'>> &
+  Pick<RelayOptions, 'inspect' | 'remote'> & { logger: Logger };
 
 /** The numeric limits, as reported by `status()`. */
 export interface RelayLimits {
@@ -188,6 +191,7 @@ export function resolveRelayOptions(options: RelayOptions, silent: () => Logger)
     host: options.host ?? DEFAULT_HOST,
     port: options.port ?? DEFAULT_PORT,
     store: options.store,
+    remote: options.remote,
     logger: options.logger ?? silent(),
     keepaliveIntervalMs: options.keepaliveIntervalMs ?? DEFAULT_KEEPALIVE_INTERVAL_MS,
     keepaliveTimeoutMs: options.keepaliveTimeoutMs ?? DEFAULT_KEEPALIVE_TIMEOUT_MS,

@@ -10,6 +10,7 @@
  * and relay-wide (outbound.ts). Per-host counts use limits.ts's host key (IPv6 by prefix).
  */
 import net from 'node:net';
+import type { Duplex } from 'node:stream';
 import { EventEmitter } from 'eventemitter3';
 import { ErrorCode, PacketType, encodePacket, normaliseRealIp } from '../../protocol/index.ts';
 import type { Logger } from '../logger.ts';
@@ -132,11 +133,24 @@ export class RelayServer implements Relay {
   }
 
   #serverOnConnection(socket: net.Socket): void {
+    socket.setNoDelay(true);
+    this.#admit(socket, normaliseRealIp(socket.remoteAddress ?? ''));
+  }
+
+  /**
+   * Admits a client connection that is not a TCP socket of ours, speaking as `realIp`: a
+   * cluster's stand-in for a client of another relay (actors/relay/cluster/ghost.ts). The
+   * Connection uses only the Duplex side of a socket. The relay-local id, or undefined if refused.
+   */
+  admitStream(stream: Duplex, realIp: string): number | undefined {
+    return this.#admit(stream as net.Socket, realIp);
+  }
+
+  #admit(socket: net.Socket, realIp: string): number | undefined {
     const ctx = this.#ctx;
     this.#sockets.add(socket);
     socket.once('close', () => this.#sockets.delete(socket));
     socket.on('error', (error) => this.#log.debug({ err: error }, 'socket error'));
-    const realIp = normaliseRealIp(socket.remoteAddress ?? '');
     const key = hostKey(realIp, ctx.options.ipv6PrefixLength);
     const refused = this.#admission(realIp, key);
     if (refused !== undefined) {
@@ -147,11 +161,10 @@ export class RelayServer implements Relay {
       socket.end(encodePacket({ type: PacketType.Error, code, message: refused.refusal }));
       // Real time, not the relay's clock: this frees a socket, it is no protocol timeout.
       setTimeout(() => socket.destroy(), CLOSE_LINGER_MS).unref();
-      return;
+      return undefined;
     }
     this.#perIp.add(key, 1);
     socket.once('close', () => this.#perIp.add(key, -1));
-    socket.setNoDelay(true);
     const conn = new Connection(ctx, this.#nextClientId++, socket, realIp, key);
     ctx.conns.set(conn.id, conn);
     this.counters.clientsTotal++;
@@ -160,6 +173,7 @@ export class RelayServer implements Relay {
     conn.wire();
     this.#log.debug({ clientId: conn.id, realIp }, 'tcp connected');
     ctx.machines.startConnection(conn);
+    return conn.id;
   }
 
   status(query: StatusQuery = {}): RelayStatus {

@@ -11,6 +11,7 @@ import { NatsAddressStore } from '../../../storage/index.ts';
 import type { Logger } from '../../logger.ts';
 import type { Relay } from '../relay-types.ts';
 import { ClusterPresence, DEFAULT_PRESENCE_HEARTBEAT_MS, DEFAULT_PRESENCE_TTL_MS } from './presence.ts';
+import { ClusterRouting } from './routing.ts';
 
 /** The bucket of presence keys. */
 export const DEFAULT_PRESENCE_BUCKET = 'alphanet-presence';
@@ -52,6 +53,8 @@ export interface Cluster {
   readonly connection: NatsConnection;
   readonly store: NatsAddressStore;
   readonly presence: ClusterPresence;
+  /** Give it to startRelay as `remote`: it routes requests for hosts on other relays. */
+  readonly routing: ClusterRouting;
   /** Starts following the relay's clients for presence. */
   attach(relay: Relay): void;
   /** Stops presence (deleting this relay's keys), closes the store and the NATS connection. */
@@ -92,16 +95,22 @@ export async function joinCluster(options: ClusterOptions): Promise<Cluster> {
     const kv = await new Kvm(jetstream(connection)).create(options.presenceBucket ?? DEFAULT_PRESENCE_BUCKET, { history: 1, ttl: ttlMs });
     const presence = new ClusterPresence({ kv, relayId, logger, ttlMs, heartbeatMs: options.presenceHeartbeatMs ?? DEFAULT_PRESENCE_HEARTBEAT_MS });
     await presence.start();
+    const routing = new ClusterRouting(connection, relayId, presence, store, logger);
     let closing: Promise<void> | undefined;
     return {
       relayId,
       connection,
       store,
       presence,
-      attach: (relay) => presence.attach(relay),
+      routing,
+      attach: (relay) => {
+        presence.attach(relay, (clientId) => routing.ghostIds.has(clientId));
+        routing.attach(relay);
+      },
       close: () =>
         (closing ??= (async () => {
           try {
+            await routing.close();
             await presence.stop();
             await store.close();
           } finally {

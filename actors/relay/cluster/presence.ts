@@ -95,9 +95,10 @@ export class ClusterPresence {
     this.#timer.unref();
   }
 
-  /** Follows the relay's clients: a host is present here while one of its connections is. */
-  attach(relay: Relay): void {
+  /** Follows the relay's clients: a host is present here while one of its connections is (stand-ins excepted). */
+  attach(relay: Relay, isStandIn: (clientId: number) => boolean = () => false): void {
     const connected = (event: ClientConnectedEvent) => {
+      if (isStandIn(event.id)) return;
       const virtualIp = parseIpv4(event.virtualIp);
       if (virtualIp === undefined) return;
       const count = this.#held.get(virtualIp) ?? 0;
@@ -106,6 +107,7 @@ export class ClusterPresence {
       if (count === 0 && !this.#leaving.delete(virtualIp)) this.#put(virtualIp);
     };
     const disconnected = (event: ClientDisconnectedEvent) => {
+      if (isStandIn(event.id)) return;
       const virtualIp = event.virtualIp === undefined ? undefined : parseIpv4(event.virtualIp);
       if (virtualIp === undefined) return;
       const count = this.#held.get(virtualIp);
