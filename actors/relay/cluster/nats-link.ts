@@ -23,8 +23,8 @@ import { AlphanetError } from '../../../protocol/errors.ts';
 
 /** Unacknowledged bytes a sender may have in flight: 4 MiB, a 16 MiB protocol window's quarter. */
 export const DEFAULT_LINK_WINDOW_BYTES = 4 * 1024 * 1024;
-/** Largest data message: far below NATS's default 1 MiB max_payload. */
-export const LINK_MAX_PIECE_BYTES = 64 * 1024;
+/** Largest data message: a quarter of NATS's default 1 MiB max_payload; fewer, larger messages cost less per byte. */
+export const LINK_MAX_PIECE_BYTES = 256 * 1024;
 /** Where link subjects live: `alphanet.link.<link id>.<end>`. */
 export const LINK_SUBJECT_PREFIX = 'alphanet.link';
 

@@ -11,7 +11,7 @@ import { LINK_MAX_PIECE_BYTES, LinkError, NatsLinkHub, linkSubject, type NatsLin
 import { startNatsServer } from '../../helpers/nats-server.ts';
 import { waitFor, within } from '../../helpers/wait.ts';
 
-const WINDOW = 256 * 1024;
+const WINDOW = 4 * LINK_MAX_PIECE_BYTES;
 const nats = await startNatsServer(t);
 
 async function connection(t: { teardown(fn: () => unknown): void }, url = nats.url): Promise<NatsConnection> {
@@ -42,10 +42,19 @@ async function send(link: NatsLink, data: Buffer): Promise<void> {
   link.end();
 }
 
-async function receive(link: NatsLink): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of link) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks);
+/**
+ * Everything `link` delivers until its end. Not `for await`: its iterator destroys a Duplex when
+ * the readable side ends, cutting off a write side still sending.
+ */
+function receive(link: NatsLink): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    link.on('data', (chunk: Buffer) => chunks.push(chunk));
+    link.once('end', () => resolve(Buffer.concat(chunks)));
+    link.once('error', reject);
+    // A stream paused with pause() stays paused when a 'data' listener is added.
+    link.resume();
+  });
 }
 
 const digest = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
