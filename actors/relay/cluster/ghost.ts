@@ -18,6 +18,10 @@ import {
 import { ProtocolError } from '../../../protocol/errors.ts';
 import type { Relay } from '../relay-types.ts';
 
+/** Frame header (u32 length, u8 type) and ArbitraryData's u32 connection id. */
+export const DATA_HEADER_BYTES = 9;
+/** Where ArbitraryData's connection id sits in its frame. */
+export const DATA_CONNECTION_ID_OFFSET = 5;
 /** How long a stand-in waits for the relay's VirtualIP or BindResponse. */
 const GHOST_REPLY_TIMEOUT_MS = 10_000;
 
@@ -75,6 +79,7 @@ export class Ghost {
   #nextRequestId = 1;
   #waiters = new Map<string, (packet: Packet) => void>();
   #listener: GhostListener = () => {};
+  #dataListener: (frame: Uint8Array) => void = () => {};
   readonly closed: Promise<void>;
   #virtualIp: Promise<number>;
 
@@ -83,7 +88,11 @@ export class Ghost {
     this.clientId = clientId;
     this.#stream = stream;
     this.closed = new Promise((resolve) => stream.once('close', () => resolve()));
-    this.#decoder = new FrameDecoder((_type, frame) => this.#onFrame(frame), { maxFrameBytes: 64 * 1024 * 1024 });
+    // Data frames are passed on whole, undecoded: the data path of a cross-relay pair (routing.ts).
+    this.#decoder = new FrameDecoder(
+      (type, frame) => (type === PacketType.ArbitraryData && frame.length >= DATA_HEADER_BYTES ? this.#dataListener(frame) : this.#onFrame(frame)),
+      { maxFrameBytes: 64 * 1024 * 1024 },
+    );
     stream.on('data', (chunk: Buffer) => {
       if (this.#decoder.push(chunk) !== undefined) stream.destroy();
     });
@@ -115,6 +124,17 @@ export class Ghost {
   /** Where packets other than the answers it waits for go. */
   listen(listener: GhostListener): void {
     this.#listener = listener;
+  }
+
+  /** Where ArbitraryData frames go, whole (header, connection id, payload); the frame is the caller's to copy. */
+  listenData(listener: (frame: Uint8Array) => void): void {
+    this.#dataListener = listener;
+  }
+
+  /** Writes an encoded frame as it is. */
+  sendFrame(frame: Uint8Array): boolean {
+    if (this.#stream.destroyed) return false;
+    return this.#stream.write(frame);
   }
 
   send(packet: Packet): boolean {

@@ -23,7 +23,7 @@ import { ProtocolError } from '../../../protocol/errors.ts';
 import type { NatsAddressStore } from '../../../storage/index.ts';
 import type { Logger } from '../../logger.ts';
 import type { Relay } from '../relay-types.ts';
-import { Ghost } from './ghost.ts';
+import { DATA_CONNECTION_ID_OFFSET, DATA_HEADER_BYTES, Ghost } from './ghost.ts';
 import { LinkError, NatsLinkHub, type NatsLink } from './nats-link.ts';
 import type { ClusterPresence } from './presence.ts';
 import type { RemoteRequest, RemoteRouter } from './remote-router.ts';
@@ -146,6 +146,11 @@ export class ClusterRouting implements RemoteRouter {
       }).then((g) => {
         this.#pairs.set(g, new Map());
         g.listen((packet) => this.#fromRelay(g, virtualIp, packet));
+        g.listenData((frame) => {
+          const pair = this.#pairs.get(g)?.get(Buffer.from(frame.buffer, frame.byteOffset, frame.length).readUInt32BE(DATA_CONNECTION_ID_OFFSET));
+          // Copied: the frame may be a view of the reader's buffer; the link may hold it while it waits for credit.
+          if (pair !== undefined) pair.link.write(Buffer.from(frame));
+        });
         void g.closed.then(() => {
           this.#ghosts.delete(virtualIp);
           this.ghostIds.delete(g.clientId);
@@ -183,7 +188,7 @@ export class ClusterRouting implements RemoteRouter {
         if (pair === undefined) return;
         pair.link.write(encodePacket({ ...packet, connectionId: 0 }));
         if (packet.type === PacketType.SocketEnd) pair.endedHere = true;
-        if (packet.type === PacketType.SocketClosed || (pair.endedHere && pair.endedThere)) this.#finish(pair, true);
+        if (packet.type === PacketType.SocketClosed || (pair.endedHere && pair.endedThere)) this.#finish(pair);
         return;
       }
       default:
@@ -265,7 +270,17 @@ export class ClusterRouting implements RemoteRouter {
     const pair: LinkedPair = { ghost, connectionId, link, remoteRelay, port, endedHere: false, endedThere: false };
     this.#pairs.get(ghost)?.set(connectionId, pair);
     if (!this.#lastSeen.has(remoteRelay)) this.#lastSeen.set(remoteRelay, performance.now());
-    const frames = new FrameDecoder((_type, frame) => {
+    const frames = new FrameDecoder((type, frame) => {
+      if (type === PacketType.ArbitraryData && frame.length >= DATA_HEADER_BYTES) {
+        // Passed on whole, with this relay's connection id written in.
+        const copy = Buffer.from(frame);
+        copy.writeUInt32BE(connectionId, DATA_CONNECTION_ID_OFFSET);
+        if (!ghost.sendFrame(copy)) {
+          link.pause();
+          ghost.onceDrained(() => link.resume());
+        }
+        return;
+      }
       const packet = decodeFrame(frame);
       if (packet instanceof ProtocolError) return void link.destroy(new LinkError('ERR_LINK_PROTOCOL', `link ${link.id} carried a malformed frame`));
       if (packet.type !== PacketType.ArbitraryData && packet.type !== PacketType.WindowUpdate && packet.type !== PacketType.SocketEnd && packet.type !== PacketType.SocketClosed) return;
@@ -276,7 +291,7 @@ export class ClusterRouting implements RemoteRouter {
         ghost.onceDrained(() => link.resume());
       }
       if (packet.type === PacketType.SocketEnd) pair.endedThere = true;
-      if (packet.type === PacketType.SocketClosed || (pair.endedHere && pair.endedThere)) this.#finish(pair, false);
+      if (packet.type === PacketType.SocketClosed || (pair.endedHere && pair.endedThere)) this.#finish(pair);
     }, { maxFrameBytes: 64 * 1024 * 1024 });
     link.on('data', (chunk: Buffer) => {
       if (frames.push(chunk) !== undefined) link.destroy(new LinkError('ERR_LINK_PROTOCOL', `link ${link.id} carried a malformed frame`));
@@ -292,7 +307,7 @@ export class ClusterRouting implements RemoteRouter {
   }
 
   /** The pair is over at this relay: end the link (cleanly) once what we had is written. */
-  #finish(pair: LinkedPair, _local: boolean): void {
+  #finish(pair: LinkedPair): void {
     this.#forget(pair);
     pair.link.end();
   }
