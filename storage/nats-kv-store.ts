@@ -41,6 +41,9 @@ export const DEFAULT_ADDRESS_BUCKET = 'alphanet-addresses';
  * unused per relay run.
  */
 export const DEFAULT_BLOCK_SIZE = 64;
+/** Writes tried on a bucket just created, NEW_BUCKET_RETRY_MS apart (2 s in all). */
+const NEW_BUCKET_ATTEMPTS = 40;
+const NEW_BUCKET_RETRY_MS = 50;
 /** How long opening waits for the cache to catch up with the bucket. */
 const CACHE_LOAD_TIMEOUT_MS = 30_000;
 
@@ -271,11 +274,19 @@ function closedError(): StoreError {
 
 /** The first store writes the subnet; every later one must ask for the same. */
 async function checkSubnet(kv: KV, bucket: string, subnet: Subnet): Promise<void> {
-  try {
-    await kv.put('subnet', subnet.cidr, { previousSeq: 0 });
-    return;
-  } catch (error) {
-    if (!isKeyTaken(error)) throw new StoreError('ERR_STORE_WRITE', `cannot write the subnet of ${bucket}: ${(error as Error).message}`, { cause: error });
+  // A bucket another relay created an instant ago may not take writes yet (nats-server 2.9 answers
+  // "no responders", which the client reports as "jetstream is not enabled"): retry for a while.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await kv.put('subnet', subnet.cidr, { previousSeq: 0 });
+      return;
+    } catch (error) {
+      if (isKeyTaken(error)) break;
+      if (attempt >= NEW_BUCKET_ATTEMPTS) {
+        throw new StoreError('ERR_STORE_WRITE', `cannot write the subnet of ${bucket}: ${(error as Error).message}`, { cause: error });
+      }
+      await new Promise((resolve) => setTimeout(resolve, NEW_BUCKET_RETRY_MS));
+    }
   }
   const stored = (await kv.get('subnet'))?.string();
   if (stored !== subnet.cidr) {
