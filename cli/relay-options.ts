@@ -77,6 +77,10 @@ export interface RelayCliOptions extends RelayLimits {
   wsTrustProxy: string[];
   /** Web origins whose pages may open the WebSocket (`*`: any). @default none */
   wsAllowOrigin: string[];
+  /** NATS URL(s) of the cluster (docs/CLUSTER.md); absent: a single relay on its lowdb store. */
+  cluster?: string;
+  /** This relay's name in the cluster. @default `<host name>-<pid>` */
+  relayId?: string;
 }
 
 /** The bounds of the observation HTTP server, as attach() takes them. */
@@ -206,6 +210,20 @@ export const RELAY_FLAGS: readonly RelayFlag[] = [
   numeric('--tls-handshake-timeout <ms>', 'ALPHANET_TLS_HANDSHAKE_TIMEOUT_MS', 'time a TLS handshake may take after TCP connects', DEFAULT_TLS_HANDSHAKE_TIMEOUT_MS, 1, I31, 'tlsHandshakeTimeoutMs', 'a real client needs a few round trips; a connection that never finishes holds its per-IP slot only this long'),
   { flags: '--db <file>', env: 'ALPHANET_DB', description: 'address store file', default: DEFAULT_DB_PATH, why: 'the permanent real-IP → virtual-IP map' },
   { flags: '--subnet <cidr>', env: 'ALPHANET_SUBNET', description: 'subnet virtual IPs come from', default: DEFAULT_SUBNET, why: 'shared address space (RFC 6598): about 4 million addresses that clash with no LAN; fixed once the store exists' },
+  {
+    flags: '--cluster <url>',
+    env: 'ALPHANET_CLUSTER',
+    description: 'share one address space with the relays on this NATS server (nats://host:4222, several comma-separated)',
+    defaultText: 'off (the --db store)',
+    why: 'relays on one NATS share the address map in JetStream KV and presence; docs/CLUSTER.md',
+  },
+  {
+    flags: '--relay-id <name>',
+    env: 'ALPHANET_RELAY_ID',
+    description: "this relay's name in the cluster (letters, digits, '-', '_')",
+    defaultText: '`<host name>-<pid>`',
+    why: 'named in presence and beside each address it assigned; unique per running relay',
+  },
   { flags: '--log-level <level>', env: 'ALPHANET_LOG_LEVEL', description: 'log level (logs go to stderr)', default: 'info', choices: LOG_LEVELS, why: '`debug` adds a line per TCP connection and socket close' },
   numeric('--keepalive-interval <ms>', 'ALPHANET_KEEPALIVE_INTERVAL_MS', 'ping each client this often', DEFAULT_KEEPALIVE_INTERVAL_MS, 1, U32, 'keepaliveIntervalMs', 'one 9-byte Ping per client every 15 s keeps NAT mappings (often 30–60 s) alive'),
   numeric('--keepalive-timeout <ms>', 'ALPHANET_KEEPALIVE_TIMEOUT_MS', 'drop a client silent this long', DEFAULT_KEEPALIVE_TIMEOUT_MS, 1, U32, 'keepaliveTimeoutMs', "three missed pings: rides out a Wi-Fi drop, frees a vanished player's ports within a minute"),
@@ -323,6 +341,8 @@ export function parseRelayCliOptions(raw: Record<string, unknown>): RelayCliOpti
     wsHost: String(raw.wsHost ?? DEFAULT_WS_HOST),
     wsTrustProxy: Array.isArray(raw.wsTrustProxy) ? (raw.wsTrustProxy as string[]) : [],
     wsAllowOrigin: Array.isArray(raw.wsAllowOrigin) ? (raw.wsAllowOrigin as string[]) : [],
+    ...(raw.cluster === undefined ? {} : { cluster: String(raw.cluster) }),
+    ...(raw.relayId === undefined ? {} : { relayId: String(raw.relayId) }),
   } as RelayCliOptions;
   const numbers = options as unknown as Record<string, number>;
   for (const row of RELAY_FLAGS) {

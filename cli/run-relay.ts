@@ -5,6 +5,7 @@
 import net from 'node:net';
 import { createLogger, type Logger } from '../actors/logger.ts';
 import { startRelay, type Relay, type RelayOptions } from '../actors/relay/index.ts';
+import { joinCluster } from '../actors/relay/cluster/index.ts';
 import { openAddressStore, type AddressStore, type StoreWriteInfo } from '../storage/index.ts';
 import { boundOptions, type RelayCliOptions } from './relay-options.ts';
 import { chooseRelayTls, describeTransport, type TlsFiles } from './relay-tls.ts';
@@ -47,7 +48,10 @@ export interface RunRelayHooks {
  */
 export async function runRelay(cli: RelayCliOptions, hooks: RunRelayHooks = {}): Promise<RunningRelay> {
   const logger = createLogger({ name: 'relay', level: cli.logLevel });
-  const store = await openAddressStore({
+  // With --cluster the address map is the cluster's, in NATS (docs/CLUSTER.md); else the lowdb store.
+  const cluster = cli.cluster === undefined ? undefined : await joinCluster({ url: cli.cluster, relayId: cli.relayId, subnet: cli.subnet, ipv6PrefixCap: cli.ipv6PrefixCap, ipv6PrefixLength: cli.ipv6PrefixLength, logger });
+  const closeStore = (): Promise<void> => (cluster ? cluster.close() : store.close());
+  const store: AddressStore = cluster?.store ?? await openAddressStore({
     path: cli.db,
     subnet: cli.subnet,
     onWrite: hooks.onStoreWrite,
@@ -85,11 +89,13 @@ export async function runRelay(cli: RelayCliOptions, hooks: RunRelayHooks = {}):
     highWaterMarkBytes: cli.highWaterMarkBytes,
     ...boundOptions(cli),
     ...(cli.wsPort === undefined ? {} : { websocket: { port: cli.wsPort, host: cli.wsHost, trustProxy: cli.wsTrustProxy, allowOrigins: cli.wsAllowOrigin } }),
+    ...(cluster ? { remote: cluster.routing } : {}),
   };
   let running: RunningRelay | undefined;
   try {
     if (hooks.relayOptions) options = await hooks.relayOptions(options);
     const relay = await startRelay(options);
+    cluster?.attach(relay);
     let stopping: Promise<void> | undefined;
     const started: RunningRelay = {
       relay,
@@ -105,7 +111,7 @@ export async function runRelay(cli: RelayCliOptions, hooks: RunRelayHooks = {}):
             try {
               await relay.close();
             } finally {
-              await store.close();
+              await closeStore();
             }
           }
         })()),
@@ -116,7 +122,7 @@ export async function runRelay(cli: RelayCliOptions, hooks: RunRelayHooks = {}):
     // A failed step undoes every step before it (HTTP server, relay listener, store), then fails the start.
     try {
       if (running) await running.stop();
-      else await store.close();
+      else await closeStore();
     } catch (cleanupError) {
       logger.error({ err: cleanupError }, 'closing after a failed start failed');
     }

@@ -56,3 +56,9 @@ export async function openMemoryAddressStore(options: MemoryAddressStoreOptions 
     now: options.now,
   });
 }
+export {
+  DEFAULT_ADDRESS_BUCKET,
+  DEFAULT_BLOCK_SIZE,
+  NatsAddressStore,
+  type NatsAddressStoreOptions,
+} from './nats-kv-store.ts';

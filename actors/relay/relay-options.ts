@@ -6,6 +6,7 @@
 import type { InspectionEvent } from 'xstate';
 import type { Logger } from '../logger.ts';
 import type { AddressStore } from '../../storage/address-store.ts';
+import type { RemoteRouter } from './cluster/remote-router.ts';
 import { DEFAULT_MAX_FRAME_BYTES } from '../../protocol/constants.ts';
 import type { RelayTlsOptions } from './tls.ts';
 import type { WebSocketOptions } from './ws-server.ts';
@@ -126,6 +127,8 @@ export interface RelayOptions {
   tlsHandshakeTimeoutMs?: number;
   /** The permanent real-IP → virtual-IP map (required). The relay flushes it on close; the caller closes it. */
   store: AddressStore;
+  /** Routes requests for ports held on other relays of a cluster (docs/CLUSTER.md). @default undefined (none) */
+  remote?: RemoteRouter;
   /** @default a silent logger */
   logger?: Logger;
   /** Ping interval per client (§4). @default DEFAULT_KEEPALIVE_INTERVAL_MS (15 s) */
@@ -204,8 +207,8 @@ export interface RelayOptions {
 }
 
 /** Every option resolved. */
-export type ResolvedRelayOptions = Required<Omit<RelayOptions, 'logger' | 'inspect' | 'tls' | 'plaintextPort' | 'websocket'>> &
-  Pick<RelayOptions, 'inspect' | 'websocket'> & { logger: Logger };
+export type ResolvedRelayOptions = Required<Omit<RelayOptions, 'logger' | 'inspect' | 'tls' | 'plaintextPort' | 'websocket' | 'remote'>> &
+  Pick<RelayOptions, 'inspect' | 'websocket' | 'remote'> & { logger: Logger };
 
 /** The numeric limits, as reported by `status()`. */
 export interface RelayLimits {
@@ -243,6 +246,7 @@ export function resolveRelayOptions(options: RelayOptions, silent: () => Logger)
     host: options.host ?? DEFAULT_HOST,
     port: options.port ?? DEFAULT_PORT,
     store: options.store,
+    remote: options.remote,
     logger: options.logger ?? silent(),
     keepaliveIntervalMs: options.keepaliveIntervalMs ?? DEFAULT_KEEPALIVE_INTERVAL_MS,
     keepaliveTimeoutMs: options.keepaliveTimeoutMs ?? DEFAULT_KEEPALIVE_TIMEOUT_MS,

@@ -1,4 +1,5 @@
 /** The relay's public face: the Relay handle, its status() snapshot and their constants. */
+import type { Duplex } from 'node:stream';
 import type { RelayBus } from './relay-events.ts';
 import type { RelayLimits } from './relay-options.ts';
 import type { RelayCounters } from './counters.ts';
@@ -107,4 +108,9 @@ export interface Relay {
   status(query?: StatusQuery): RelayStatus;
   /** Stops accepting, tells clients (SocketClosed RelayShutdown, Error RelayShuttingDown), flushes the store. */
   close(): Promise<void>;
+  /**
+   * Admits a client connection over a stream that is not a TCP socket, speaking as `realIp` (a
+   * cluster's stand-in for another relay's client, docs/CLUSTER.md). Its id, or undefined if refused.
+   */
+  admitStream(stream: Duplex, realIp: string): number | undefined;
 }

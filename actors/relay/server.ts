@@ -10,6 +10,7 @@
  * and relay-wide (outbound.ts). Per-host counts use limits.ts's host key (IPv6 by prefix).
  */
 import type net from 'node:net';
+import type { Duplex } from 'node:stream';
 import { EventEmitter } from 'eventemitter3';
 import { ErrorCode, PacketType, encodePacket, normaliseRealIp } from '../../protocol/index.ts';
 import type { Logger } from '../logger.ts';
@@ -175,6 +176,8 @@ export class RelayServer implements Relay {
     const realIp = normaliseRealIp(raw.remoteAddress ?? '');
     const key = hostKey(realIp, ctx.options.ipv6PrefixLength);
     const refused = this.#admission(realIp, key);
+    // On the TCP socket itself: a TLS socket writes through it.
+    raw.setNoDelay(true);
     const socket = this.#transports.secure(
       raw,
       transport,
@@ -198,6 +201,28 @@ export class RelayServer implements Relay {
     if (transport === 'tcp') this.#refuse(socket, realIp, refused);
     // Real time, not the relay's clock: this frees a socket, it is no protocol timeout.
     setTimeout(() => socket.destroy(), CLOSE_LINGER_MS).unref();
+  }
+
+  /**
+   * Admits a client connection that is not a socket of ours, speaking as `realIp`: a cluster's
+   * stand-in for a client of another relay (actors/relay/cluster/ghost.ts). The Connection uses
+   * only the Duplex side of a socket. The relay-local id, or undefined if refused.
+   */
+  admitStream(stream: Duplex, realIp: string): number | undefined {
+    const key = hostKey(realIp, this.#ctx.options.ipv6PrefixLength);
+    const refused = this.#admission(realIp, key);
+    const socket = stream as unknown as RelaySocket;
+    this.#sockets.add(socket);
+    socket.once('close', () => this.#sockets.delete(socket));
+    socket.on('error', (error: Error) => this.#log.debug({ err: error }, 'stream error'));
+    if (refused !== undefined) {
+      this.#refuse(socket, realIp, refused);
+      setTimeout(() => socket.destroy(), CLOSE_LINGER_MS).unref();
+      return undefined;
+    }
+    this.#perIp.add(key, 1);
+    socket.once('close', () => this.#perIp.add(key, -1));
+    return this.#admit(socket, realIp, key)?.id;
   }
 
   /** A WebSocket client: admitted or refused like a TCP one; a text message is its protocol error. */
@@ -239,7 +264,6 @@ export class RelayServer implements Relay {
       socket.destroy();
       return undefined;
     }
-    socket.setNoDelay(true);
     const conn = new Connection(ctx, this.#nextClientId++, socket, realIp, key);
     ctx.conns.set(conn.id, conn);
     this.counters.clientsTotal++;
