@@ -15,74 +15,21 @@ import { EventEmitter } from 'eventemitter3';
 import { ErrorCode, PacketType, encodePacket, normaliseRealIp } from '../../protocol/index.ts';
 import type { Logger } from '../logger.ts';
 import { Tally, hostKey } from './limits.ts';
-import { WindowBudget } from './window-budget.ts';
 import type { ResolvedRelayOptions } from './relay-options.ts';
 import type { RelayBus, RelayBusEvents } from './relay-events.ts';
 import { CLOSE_LINGER_MS, type Relay, type RelayStatus, type StatusQuery } from './relay-types.ts';
 import { countRefusal, createCounters, type RelayCounters } from './counters.ts';
-import { EmitterControlBus } from './control-bus.ts';
-import { RecentCloses } from './recent-closes.ts';
-import { ReadBudget } from './read-budget.ts';
-import { WriteScope } from './outbound.ts';
 import { Connection } from './connection.ts';
-import { HostTable } from './hosts.ts';
-import { PairTable } from './pairs.ts';
-import { PendingTable } from './pending.ts';
-import { DataPath } from './data-path.ts';
-import { DatagramPortTable } from './datagram-ports.ts';
-import { DatagramPath } from './datagram-path.ts';
-import { dispatch } from './handlers/index.ts';
-import { createRelayMachines } from './machines.ts';
 import { startSweep, sweepPeriodMs } from './sweep.ts';
 import { buildStatus } from './status.ts';
 import type { RelayContext } from './context.ts';
+import { assembleContext } from './assemble.ts';
 import { Transports, type RelayTransport, type TransportOptions } from './transports.ts';
 import type { RelayTlsOptions } from './tls.ts';
 import type { RelaySocket } from './transport.ts';
 import { WsListener } from './ws-server.ts';
 import type { WsTransport } from './ws-transport.ts';
 
-/** Builds the context every room is given, and routes the control channel to the tables. */
-function assembleContext(options: ResolvedRelayOptions, bus: RelayBus, counters: RelayCounters): RelayContext {
-  const ctx = {
-    options,
-    log: options.logger,
-    bus,
-    control: new EmitterControlBus(),
-    counters,
-    clock: options.clock,
-    conns: new Map<number, Connection>(),
-    hosts: new HostTable(options, counters),
-    pairs: new PairTable(options, counters),
-    pending: new PendingTable(options, counters),
-    recent: new RecentCloses(),
-    windowBudget: new WindowBudget(),
-    reading: new ReadBudget(options, counters),
-    scope: new WriteScope(),
-    now: options.clock.now(),
-  } as Omit<RelayContext, 'machines' | 'dataPath' | 'datagrams' | 'datagramPath' | 'dispatch'> as RelayContext;
-  const datagrams = new DatagramPortTable(options, counters);
-  Object.assign(ctx, {
-    machines: createRelayMachines(ctx),
-    dataPath: new DataPath(ctx),
-    datagrams,
-    datagramPath: new DatagramPath(ctx, datagrams),
-    dispatch: (conn: Connection, packet: Parameters<RelayContext['dispatch']>[1]) => dispatch(ctx, conn, packet),
-  });
-  // An unknown id is a message to an actor already gone: dropped, as a write to a closed socket is.
-  ctx.control.subscribe('connection', ({ to, event }) => {
-    const conn = ctx.conns.get(to.id);
-    if (conn === undefined) return;
-    if (event.type === 'packet.send') conn.out.packet(event.packet);
-    else conn.actor.send(event);
-  });
-  ctx.control.subscribe('pair', ({ to, event }) => ctx.pairs.get(to.id)?.actor.send(event));
-  ctx.control.subscribe('statusRequest', ({ to, event }) => {
-    const entry = ctx.pending.get(to.id);
-    if (entry?.kind === 'status') entry.actor.send(event);
-  });
-  return ctx;
-}
 
 /** The running relay behind the `Relay` handle that startRelay returns. */
 export class RelayServer implements Relay {
