@@ -25,6 +25,8 @@ export interface ClientFlags {
   localAddress?: string;
   /** `--inspect [url]`: true when given without a URL. */
   inspect?: string | true;
+  /** `--identity FILE`: the key file proved at Hello (created when missing). */
+  identity?: string;
 }
 
 /**
@@ -62,6 +64,7 @@ export function addClientOptions(command: Command): Command {
       process.env.ALPHANET_RELAY || DEFAULT_RELAY,
     )
     .option('--local-address <ip>', 'real source address to connect from (decides the virtual IP)', localAddressArgument)
+    .option('--identity <file>', 'identity key file (Ed25519, created mode 0600 when missing; default: identity in $ALPHANET_CONFIG_DIR, $XDG_CONFIG_HOME/alphanet or ~/.config/alphanet)')
     .option('--inspect [url]', `stream the client's actors to a Stately inspector over WebSocket (default ${DEFAULT_INSPECT_URL})`);
 }
 
@@ -92,6 +95,7 @@ export function connectOptionsFrom(flags: ClientFlags, logger?: Logger): Connect
     host: relay.host,
     port: relay.port,
     ...(flags.localAddress ? { localAddress: flags.localAddress } : {}),
+    ...(flags.identity ? { identity: flags.identity } : {}),
     ...(log ? { logger: log } : {}),
     ...(flags.inspect
       ? {

@@ -8,3 +8,4 @@ export * from './decode.ts';
 export * from './frame-reader.ts';
 export * from './decoder.ts';
 export * from './body-sizes.ts';
+export * from './identity-proof.ts';

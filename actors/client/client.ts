@@ -37,6 +37,7 @@ import {
   TimeoutError,
 } from './errors.ts';
 import { dialSession } from './session.ts';
+import { defaultIdentityPath, loadIdentity, type Identity } from './identity.ts';
 import type { AnswerPacket, RelaySession } from './session.ts';
 import { VirtualSocket, startSocketActor } from './virtual-socket.ts';
 import type { ListenOptions, SocketConnectOptions, SocketHost, VirtualSocketActor } from './virtual-socket.ts';
@@ -93,6 +94,23 @@ export interface ConnectOptions {
    * @default real time (`setTimeout`/`clearTimeout`)
    */
   clock?: Clock;
+  /**
+   * The identity key proved at Hello (docs/PROTOCOL.md §2a) and announced to peers: a file path
+   * (created, mode 0600, when missing), an {@link Identity} (e.g. `generateIdentity()`), or
+   * `false` to prove none (Hello version 1, as before identities; a relay in
+   * `--identity-mode key` refuses such a client).
+   * @default the file `identity` in the config directory ($ALPHANET_CONFIG_DIR, else
+   * $XDG_CONFIG_HOME/alphanet, else ~/.config/alphanet)
+   */
+  identity?: string | Identity | false;
+}
+
+/** The identity `connect()` was given, loaded. */
+export async function resolveIdentity(option: ConnectOptions['identity']): Promise<Identity | undefined> {
+  if (option === false) return undefined;
+  if (option === undefined) return loadIdentity(defaultIdentityPath());
+  if (typeof option === 'string') return loadIdentity(option);
+  return option;
 }
 
 /** The client machine's actor; scripts see it through {@link Client.actor}'s view. */
@@ -151,9 +169,13 @@ export class Client {
   #everConnected = false;
   readonly #socketHost: SocketHost;
   readonly #connectionHost: ConnectionHost;
+  readonly #identity: Identity | undefined;
+  /** Peers' proven keys by connection id, from PeerKey until their connection is made (§2a). */
+  readonly #peerKeys = new Map<number, Uint8Array>();
 
   /** Use {@link connect}. */
-  constructor(options: ConnectOptions) {
+  constructor(options: ConnectOptions, identity?: Identity) {
+    this.#identity = identity;
     const relay =
       options.host !== undefined && options.port !== undefined
         ? { host: options.host, port: options.port }
@@ -214,6 +236,16 @@ export class Client {
   /** The virtual IP as a dotted quad (kept while reconnecting). */
   get virtualIp(): string {
     return formatIpv4(this.#virtualIp);
+  }
+
+  /** This client's Ed25519 public key (32 raw bytes), or undefined with `identity: false`. */
+  get publicKey(): Uint8Array | undefined {
+    return this.#identity?.publicKey;
+  }
+
+  /** This client's public key as unpadded base64url, as peers and the relay's store show it. */
+  get fingerprint(): string | undefined {
+    return this.#identity?.fingerprint;
   }
 
   /** The relay this client talks to, "host:port". */
@@ -299,6 +331,7 @@ export class Client {
         signal,
         logger: this.#logger,
         clock: this.#options.clock,
+        identity: this.#identity,
       });
       if (signal.aborted) {
         session.close();
@@ -451,6 +484,7 @@ export class Client {
                 localPort: socket.port,
                 remoteAddress: options.address,
                 remotePort: options.port,
+                peerKey: this.#takePeerKey(packet.connectionId),
               });
               this.#connections.set(packet.connectionId, connection);
             }
@@ -520,7 +554,18 @@ export class Client {
       case PacketType.SocketConnectionRequest:
         void this.#answerConnection(packet);
         return;
+      case PacketType.PeerKey:
+        // Comes just before the request or response of its connection (§2a).
+        this.#peerKeys.set(packet.connectionId, packet.publicKey);
+        return;
     }
+  }
+
+  /** The key the relay announced for `connectionId`, forgotten here once taken. */
+  #takePeerKey(connectionId: number): Uint8Array | undefined {
+    const key = this.#peerKeys.get(connectionId);
+    this.#peerKeys.delete(connectionId);
+    return key;
   }
 
   #answerStatus(packet: Extract<Packet, { type: typeof PacketType.SocketStatusRequest }>): void {
@@ -538,6 +583,7 @@ export class Client {
         encodePacket({ type: PacketType.SocketConnectionResponse, requestId: packet.requestId, connectionId: packet.connectionId, status }),
       );
     };
+    const peerKey = this.#takePeerKey(packet.connectionId);
     if (socket === undefined || !socket.listening) {
       respond(ConnectionStatus.NotListening);
       return;
@@ -564,6 +610,7 @@ export class Client {
       localPort: request.localPort,
       remoteAddress: request.remoteAddress,
       remotePort: request.remotePort,
+      peerKey,
     });
     this.#connections.set(packet.connectionId, connection);
     respond(ConnectionStatus.Accepted);
@@ -585,5 +632,6 @@ export class Client {
  * ```
  */
 export async function connect(options: ConnectOptions = {}): Promise<Client> {
-  return new Client(options).start(options.signal);
+  const identity = await resolveIdentity(options.identity);
+  return new Client(options, identity).start(options.signal);
 }

@@ -79,6 +79,8 @@ export interface ConnectionAddresses {
   localPort: number;
   remoteAddress: string;
   remotePort: number;
+  /** The peer's identity key as the relay announced it (PeerKey, docs/PROTOCOL.md §2a). */
+  peerKey?: Uint8Array | undefined;
 }
 
 /** send() takes strings as UTF-8. */
@@ -119,6 +121,11 @@ export class VirtualConnection extends EventEmitter<VirtualConnectionEvents> {
   readonly localPort: number;
   readonly remoteAddress: string;
   readonly remotePort: number;
+  /**
+   * The peer's Ed25519 public key (32 raw bytes) as the relay announced it, proven by the peer at
+   * its Hello (docs/PROTOCOL.md §2a); undefined when either end proved none.
+   */
+  readonly peerKey: Uint8Array | undefined;
   #host: ConnectionHost;
   #sendWindow = INITIAL_WINDOW_BYTES;
   #sendTail: Promise<void> = Promise.resolve();
@@ -159,6 +166,12 @@ export class VirtualConnection extends EventEmitter<VirtualConnectionEvents> {
     this.localPort = addresses.localPort;
     this.remoteAddress = addresses.remoteAddress;
     this.remotePort = addresses.remotePort;
+    this.peerKey = addresses.peerKey;
+  }
+
+  /** {@link peerKey} as unpadded base64url (what `client.fingerprint` shows on the peer), or undefined. */
+  get peerFingerprint(): string | undefined {
+    return this.peerKey === undefined ? undefined : Buffer.from(this.peerKey).toString('base64url');
   }
 
   /** True once the connection is over (finished, closed, or failed). */

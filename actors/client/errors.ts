@@ -20,7 +20,8 @@ export type ClientErrorCode =
   | 'ERR_REQUEST_FAILED'
   | 'ERR_SOCKET_STATE'
   | 'ERR_INVALID_ARGUMENT'
-  | 'ERR_CLIENT_CLOSED';
+  | 'ERR_CLIENT_CLOSED'
+  | 'ERR_IDENTITY';
 
 /** Any error raised by the client API. */
 export class ClientError extends AlphanetError {

@@ -1,5 +1,5 @@
 /** The client API: connect to a relay, open virtual sockets, move bytes. */
-export { connect, Client, parseRelayAddress, DEFAULT_RELAY, DEFAULT_REQUEST_TIMEOUT_MS, DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_RECONNECT_POLICY } from './client.ts';
+export { connect, resolveIdentity, Client, parseRelayAddress, DEFAULT_RELAY, DEFAULT_REQUEST_TIMEOUT_MS, DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_RECONNECT_POLICY } from './client.ts';
 export type { ConnectOptions, ReconnectPolicy, ClientView } from './client.ts';
 export type { ActorView } from './actor-view.ts';
 export type { Clock } from './timer.ts';
@@ -8,3 +8,5 @@ export type { ConnectionRequest, ListenOptions, SocketConnectOptions, VirtualSoc
 export { VirtualConnection, toDuplex, WINDOW_UPDATE_THRESHOLD_BYTES, WINDOW_GROWTH_FACTOR } from './connection.ts';
 export type { VirtualConnectionEvents } from './connection.ts';
 export * from './errors.ts';
+export { configDirectory, defaultIdentityPath, generateIdentity, loadIdentity, IDENTITY_FILE_NAME } from './identity.ts';
+export type { Identity } from './identity.ts';

@@ -10,6 +10,7 @@ import {
   ARBITRARY_DATA_HEADER_BYTES,
   DEFAULT_MAX_FRAME_BYTES,
   ERROR_CODE_NAMES,
+  IDENTITY_PROTOCOL_VERSION,
   PROTOCOL_VERSION,
   PacketType,
   decodeFrame,
@@ -24,6 +25,7 @@ import type { Logger } from '../logger.ts';
 import { FrameReader } from '../../protocol/frame-reader.ts';
 import { ClientError, RelayLostError, RelayRejectedError, RelayUnreachableError, TimeoutError } from './errors.ts';
 import { startTimer } from './timer.ts';
+import { signChallenge, type Identity } from './identity.ts';
 import type { ClientTimer, Clock } from './timer.ts';
 
 /** Answers the relay sends to a client's own requests. */
@@ -59,6 +61,8 @@ export interface DialOptions {
   logger: Logger;
   /** The clock of the connect, keepalive and request timeouts; undefined for real time. */
   clock: Clock | undefined;
+  /** Proves this key at Hello (§2a, Hello version 2); undefined says Hello version 1. */
+  identity?: Identity | undefined;
 }
 
 interface PendingRequest {
@@ -139,6 +143,7 @@ export class RelaySession {
       case PacketType.SocketClosed:
       case PacketType.SocketStatusRequest:
       case PacketType.SocketConnectionRequest:
+      case PacketType.PeerKey:
         this.#handler?.onFrame(type, frame);
         return;
     }
@@ -282,7 +287,7 @@ export class RelaySession {
 
 /** Opens TCP to the relay, says Hello and waits for VirtualIP. Rejects with a ClientError. */
 export async function dialSession(options: DialOptions): Promise<{ session: RelaySession; buffered: Array<[number, Uint8Array]> }> {
-  const { host, port, localAddress, timeoutMs, signal, logger, clock } = options;
+  const { host, port, localAddress, timeoutMs, signal, logger, clock, identity } = options;
   signal?.throwIfAborted();
   const where = `${host}:${port}`;
   const socket = net.connect({
@@ -310,6 +315,10 @@ export async function dialSession(options: DialOptions): Promise<{ session: Rela
     const packet = decodeFrame(frame);
     if (packet instanceof Error) failure = new RelayUnreachableError(`${where} is not an AlphaNET relay: ${packet.message}`);
     else if (packet.type === PacketType.VirtualIp) hello = packet;
+    else if (packet.type === PacketType.Challenge && identity !== undefined) {
+      // §2a: sign the relay's fresh challenge; VirtualIP follows once it verifies.
+      socket.write(encodePacket({ type: PacketType.IdentityProof, publicKey: identity.publicKey, signature: signChallenge(identity, packet.nonce) }));
+    }
     else if (packet.type === PacketType.Error) {
       const name = ERROR_CODE_NAMES[packet.code] ?? `code ${packet.code}`;
       failure = new RelayRejectedError(packet.code, `the relay at ${where} refused the client: ${name}${packet.message ? ` (${packet.message})` : ''}`);
@@ -337,7 +346,7 @@ export async function dialSession(options: DialOptions): Promise<{ session: Rela
   socket.on('data', onData);
   try {
     await once(socket, 'connect', { signal: ac.signal });
-    socket.write(encodePacket({ type: PacketType.Hello, version: PROTOCOL_VERSION }));
+    socket.write(encodePacket({ type: PacketType.Hello, version: identity === undefined ? PROTOCOL_VERSION : IDENTITY_PROTOCOL_VERSION }));
     await Promise.race([
       once(socket, 'alphanet.hello', { signal: ac.signal }),
       once(socket, 'close', { signal: ac.signal }).then(() => {

@@ -10,3 +10,4 @@ export type {
 } from './relay.actor.ts';
 export * from './relay-options.ts';
 export type * from './relay-events.ts';
+export { DEFAULT_IDENTITY_MODE, IDENTITY_MODES, KEY_ENTRY_PREFIX, keyEntry, type IdentityMode } from './identity.ts';

@@ -7,6 +7,7 @@ import type { InspectionEvent } from 'xstate';
 import type { Logger } from '../logger.ts';
 import type { AddressStore } from '../../storage/address-store.ts';
 import { DEFAULT_MAX_FRAME_BYTES } from '../../protocol/constants.ts';
+import { DEFAULT_IDENTITY_MODE, type IdentityMode } from './identity.ts';
 
 /** Where the relay listens by default: loopback, so a fresh `npm start` exposes nothing. */
 export const DEFAULT_HOST = '127.0.0.1';
@@ -89,6 +90,13 @@ export interface RelayOptions {
   port?: number;
   /** The permanent real-IP → virtual-IP map (required). The relay flushes it on close; the caller closes it. */
   store: AddressStore;
+  /**
+   * What a client's permanent virtual IP is tied to (docs/PROTOCOL.md §2a): `ip`, its real IP
+   * (a client may still prove a key, which its peers then hear); `key`, the Ed25519 key it proves
+   * at Hello (a client that proves none is refused with IdentityRequired). Must match the store's
+   * mode when the store records one. @default DEFAULT_IDENTITY_MODE ('ip')
+   */
+  identityMode?: IdentityMode;
   /** @default a silent logger */
   logger?: Logger;
   /** Ping interval per client (§4). @default DEFAULT_KEEPALIVE_INTERVAL_MS (15 s) */
@@ -188,6 +196,7 @@ export function resolveRelayOptions(options: RelayOptions, silent: () => Logger)
     host: options.host ?? DEFAULT_HOST,
     port: options.port ?? DEFAULT_PORT,
     store: options.store,
+    identityMode: options.identityMode ?? DEFAULT_IDENTITY_MODE,
     logger: options.logger ?? silent(),
     keepaliveIntervalMs: options.keepaliveIntervalMs ?? DEFAULT_KEEPALIVE_INTERVAL_MS,
     keepaliveTimeoutMs: options.keepaliveTimeoutMs ?? DEFAULT_KEEPALIVE_TIMEOUT_MS,
