@@ -66,13 +66,6 @@ export const packet: fc.Arbitrary<Packet> = fc.oneof(
   fc.record({ type: fc.constant(PacketType.SocketEnd), connectionId: u32 }),
   fc.record({ type: fc.constant(PacketType.SocketClosed), connectionId: u32, reason: u8 }),
   fc.record({ type: fc.constant(PacketType.WindowUpdate), connectionId: u32, bytes: u32 }),
-  fc.record({ type: fc.constant(PacketType.Challenge), nonce: fc.uint8Array({ minLength: 32, maxLength: 32 }) }),
-  fc.record({
-    type: fc.constant(PacketType.IdentityProof),
-    publicKey: fc.uint8Array({ minLength: 32, maxLength: 32 }),
-    signature: fc.uint8Array({ minLength: 64, maxLength: 64 }),
-  }),
-  fc.record({ type: fc.constant(PacketType.PeerKey), connectionId: u32, publicKey: fc.uint8Array({ minLength: 32, maxLength: 32 }) }),
 ) as fc.Arbitrary<Packet>;
 
 /** A frame header (u32 length, u8 type) followed by `body`. */
