@@ -40,7 +40,7 @@ import {
   DEFAULT_STREAM_DRAIN_TIMEOUT_MS,
 } from '../observe/observe-server.ts';
 import { DEFAULT_MAX_FRAME_BYTES, MIN_MAX_FRAME_BYTES } from '../protocol/constants.ts';
-import { DEFAULT_DB_PATH, DEFAULT_IPV6_PREFIX_CAP, DEFAULT_SUBNET } from '../storage/index.ts';
+import { DEFAULT_DB_PATH, DEFAULT_IDENTITY_MODE, DEFAULT_IPV6_PREFIX_CAP, DEFAULT_SUBNET, IDENTITY_MODES, type IdentityMode } from '../storage/index.ts';
 
 /** The relay's own parsed options. */
 export interface RelayCliOptions extends RelayLimits {
@@ -53,6 +53,8 @@ export interface RelayCliOptions extends RelayLimits {
   ipv6PrefixCap: number;
   /** The prefix length the cap counts by. */
   ipv6PrefixLength: number;
+  /** What a virtual IP is tied to: the real IP or the proven identity key (docs/PROTOCOL.md §2a). */
+  identityMode: IdentityMode;
 }
 
 /** The bounds of the observation HTTP server, as attach() takes them. */
@@ -138,6 +140,14 @@ export const RELAY_FLAGS: readonly RelayFlag[] = [
   { flags: '--port <port>', env: 'ALPHANET_PORT', description: 'TCP port (0 = any free port)', default: DEFAULT_PORT, parse: integer(0, 65535), why: "the original server's port; `0` picks a free one" },
   { flags: '--db <file>', env: 'ALPHANET_DB', description: 'address store file', default: DEFAULT_DB_PATH, why: 'the permanent real-IP → virtual-IP map' },
   { flags: '--subnet <cidr>', env: 'ALPHANET_SUBNET', description: 'subnet virtual IPs come from', default: DEFAULT_SUBNET, why: 'shared address space (RFC 6598): about 4 million addresses that clash with no LAN; fixed once the store exists' },
+  {
+    flags: '--identity-mode <mode>',
+    env: 'ALPHANET_IDENTITY_MODE',
+    description: 'what a permanent virtual IP is tied to: ip (the real IP) or key (the client\'s proven identity key)',
+    default: DEFAULT_IDENTITY_MODE,
+    choices: IDENTITY_MODES,
+    why: '`ip` is the seed\'s rule; `key` gives users behind one NAT their own addresses and keeps a laptop\'s on any network, and refuses clients that prove no key; fixed once the store exists (docs/STORAGE.md "Identity mode")',
+  },
   { flags: '--log-level <level>', env: 'ALPHANET_LOG_LEVEL', description: 'log level (logs go to stderr)', default: 'info', choices: LOG_LEVELS, why: '`debug` adds a line per TCP connection and socket close' },
   numeric('--keepalive-interval <ms>', 'ALPHANET_KEEPALIVE_INTERVAL_MS', 'ping each client this often', DEFAULT_KEEPALIVE_INTERVAL_MS, 1, U32, 'keepaliveIntervalMs', 'one 9-byte Ping per client every 15 s keeps NAT mappings (often 30–60 s) alive'),
   numeric('--keepalive-timeout <ms>', 'ALPHANET_KEEPALIVE_TIMEOUT_MS', 'drop a client silent this long', DEFAULT_KEEPALIVE_TIMEOUT_MS, 1, U32, 'keepaliveTimeoutMs', "three missed pings: rides out a Wi-Fi drop, frees a vanished player's ports within a minute"),
@@ -217,6 +227,7 @@ export function parseRelayCliOptions(raw: Record<string, unknown>): RelayCliOpti
     port: Number(raw.port),
     db: String(raw.db),
     subnet: String(raw.subnet),
+    identityMode: (raw.identityMode ?? DEFAULT_IDENTITY_MODE) as IdentityMode,
     logLevel: String(raw.logLevel) as LevelWithSilent,
   } as RelayCliOptions;
   const numbers = options as unknown as Record<string, number>;

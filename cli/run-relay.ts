@@ -44,6 +44,7 @@ export async function runRelay(cli: RelayCliOptions, hooks: RunRelayHooks = {}):
   const store = await openAddressStore({
     path: cli.db,
     subnet: cli.subnet,
+    identityMode: cli.identityMode,
     onWrite: hooks.onStoreWrite,
     ipv6PrefixCap: cli.ipv6PrefixCap,
     ipv6PrefixLength: cli.ipv6PrefixLength,
@@ -53,6 +54,7 @@ export async function runRelay(cli: RelayCliOptions, hooks: RunRelayHooks = {}):
     host: cli.host,
     port: cli.port,
     store,
+    identityMode: cli.identityMode,
     logger,
     keepaliveIntervalMs: cli.keepaliveIntervalMs,
     keepaliveTimeoutMs: cli.keepaliveTimeoutMs,

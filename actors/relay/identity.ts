@@ -6,20 +6,18 @@ import { PacketType, formatPublicKey } from '../../protocol/index.ts';
 import type { Connection } from './connection.ts';
 import type { RelayContext } from './context.ts';
 import { sendPacket } from './replies.ts';
+import { KEY_ENTRY_PREFIX } from '../../storage/identity-mode.ts';
 
 /**
  * `ip`: the permanent virtual IP follows the real IP (the seed's rule); a proven key is only
  * announced to peers. `key`: it follows the client's proven Ed25519 key, wherever it connects from.
+ * The store keeps the same type: its entries are keyed by one rule for good.
  */
-export type IdentityMode = 'ip' | 'key';
-export const IDENTITY_MODES: readonly IdentityMode[] = ['ip', 'key'];
-export const DEFAULT_IDENTITY_MODE: IdentityMode = 'ip';
+export { DEFAULT_IDENTITY_MODE, IDENTITY_MODES, KEY_ENTRY_PREFIX, type IdentityMode } from '../../storage/identity-mode.ts';
 
 /** Largest frame accepted while proving (§2a): the 101-byte IdentityProof, nothing larger. */
 export const PROVING_MAX_FRAME_BYTES = 128;
 
-/** Prefix of a key-mode store entry; the rest is the key's unpadded base64url. */
-export const KEY_ENTRY_PREFIX = 'key:';
 
 /** The store entry of a key (`key:<base64url>`). */
 export function keyEntry(publicKey: Uint8Array): string {
