@@ -27,6 +27,8 @@ export interface ClientFlags {
   inspect?: string | true;
   /** `--identity FILE`: the key file proved at Hello (created when missing). */
   identity?: string;
+  /** `--no-e2e`: false turns end-to-end encryption off (the peer must too). */
+  e2e?: boolean;
 }
 
 /**
@@ -65,6 +67,7 @@ export function addClientOptions(command: Command): Command {
     )
     .option('--local-address <ip>', 'real source address to connect from (decides the virtual IP)', localAddressArgument)
     .option('--identity <file>', 'identity key file (Ed25519, created mode 0600 when missing; default: identity in $ALPHANET_CONFIG_DIR, $XDG_CONFIG_HOME/alphanet or ~/.config/alphanet)')
+    .option('--no-e2e', 'do not encrypt virtual connections end to end (the peer must turn it off too)')
     .option('--inspect [url]', `stream the client's actors to a Stately inspector over WebSocket (default ${DEFAULT_INSPECT_URL})`);
 }
 
@@ -96,6 +99,7 @@ export function connectOptionsFrom(flags: ClientFlags, logger?: Logger): Connect
     port: relay.port,
     ...(flags.localAddress ? { localAddress: flags.localAddress } : {}),
     ...(flags.identity ? { identity: flags.identity } : {}),
+    ...(flags.e2e === false ? { e2e: false } : {}),
     ...(log ? { logger: log } : {}),
     ...(flags.inspect
       ? {

@@ -37,7 +37,10 @@ import {
   TimeoutError,
 } from './errors.ts';
 import { dialSession } from './session.ts';
+import path from 'node:path';
 import { defaultIdentityPath, loadIdentity, type Identity } from './identity.ts';
+import { KnownPeers, KNOWN_PEERS_FILE_NAME } from './e2e/known-peers.ts';
+import { secureConnection } from './e2e/secure-connection.ts';
 import type { AnswerPacket, RelaySession } from './session.ts';
 import { VirtualSocket, startSocketActor } from './virtual-socket.ts';
 import type { ListenOptions, SocketConnectOptions, SocketHost, VirtualSocketActor } from './virtual-socket.ts';
@@ -103,6 +106,18 @@ export interface ConnectOptions {
    * $XDG_CONFIG_HOME/alphanet, else ~/.config/alphanet)
    */
   identity?: string | Identity | false;
+  /**
+   * Encrypt every virtual connection end to end (TLS 1.3 over the connection, keys checked
+   * against the relay's PeerKey and the pins; docs/SECURITY.md). Both ends must agree: an end
+   * with it on fails a connection to an end with it off (ERR_E2E_HANDSHAKE or ERR_E2E_PEER_KEY).
+   * @default true, unless `identity: false` (nothing to encrypt with)
+   */
+  e2e?: boolean;
+  /**
+   * The pins file (trust on first use of each virtual IP's key): a path, or false for none.
+   * @default `known-peers` beside the identity file; none for an identity given in memory
+   */
+  knownPeers?: string | false;
 }
 
 /** The identity `connect()` was given, loaded. */
@@ -170,12 +185,23 @@ export class Client {
   readonly #socketHost: SocketHost;
   readonly #connectionHost: ConnectionHost;
   readonly #identity: Identity | undefined;
+  readonly #e2e: boolean;
+  readonly #pins: KnownPeers | undefined;
   /** Peers' proven keys by connection id, from PeerKey until their connection is made (§2a). */
   readonly #peerKeys = new Map<number, Uint8Array>();
 
   /** Use {@link connect}. */
   constructor(options: ConnectOptions, identity?: Identity) {
     this.#identity = identity;
+    if (options.e2e === true && identity === undefined) {
+      throw new ClientError('ERR_INVALID_ARGUMENT', 'e2e needs an identity key: leave out identity: false, or pass e2e: false');
+    }
+    this.#e2e = identity !== undefined && options.e2e !== false;
+    const pinsFile =
+      options.knownPeers === false
+        ? undefined
+        : (options.knownPeers ?? (identity?.path === undefined ? undefined : path.join(path.dirname(identity.path), KNOWN_PEERS_FILE_NAME)));
+    this.#pins = pinsFile === undefined ? undefined : new KnownPeers(pinsFile);
     const relay =
       options.host !== undefined && options.port !== undefined
         ? { host: options.host, port: options.port }
@@ -493,10 +519,11 @@ export class Client {
       );
       this.#checkAnswer(answer, target);
       if (connection === undefined) throw new ClientError('ERR_REQUEST_FAILED', `connect to ${target}: no connection id`);
-      return connection;
+      if (!this.#e2e) return connection;
+      return await abortable(this.#secure(connection, 'connector'));
     } catch (error) {
-      // Aborted after the target accepted: close what the relay opened.
-      if (connection && !connection.closed) connection.close();
+      // Aborted after the target accepted, or its end-to-end handshake failed: close what the relay opened.
+      if (connection && !connection.closed) connection.destroy();
       throw error;
     }
   }
@@ -614,7 +641,28 @@ export class Client {
     });
     this.#connections.set(packet.connectionId, connection);
     respond(ConnectionStatus.Accepted);
-    socket.deliver(connection);
+    if (!this.#e2e) {
+      socket.deliver(connection);
+      return;
+    }
+    // The listener gets the connection once the end-to-end handshake and the key checks passed.
+    try {
+      socket.deliver(await this.#secure(connection, 'acceptor'));
+    } catch (error) {
+      this.#logger.warn({ err: error, remote: `${request.remoteAddress}:${request.remotePort}` }, 'end-to-end handshake failed; connection refused');
+    }
+  }
+
+  /** Runs the end-to-end handshake over a raw connection (docs/SECURITY.md). */
+  #secure(raw: VirtualConnection, role: 'connector' | 'acceptor'): Promise<VirtualConnection> {
+    return secureConnection(raw, {
+      identity: this.#identity!,
+      role,
+      pins: this.#pins,
+      timeoutMs: this.#options.requestTimeoutMs,
+      clock: this.#options.clock,
+      warn: (message) => this.#logger.warn(message),
+    });
   }
 }
 

@@ -174,6 +174,14 @@ export class VirtualConnection extends EventEmitter<VirtualConnectionEvents> {
     return this.peerKey === undefined ? undefined : Buffer.from(this.peerKey).toString('base64url');
   }
 
+  /**
+   * @internal What a connection layered over this one shares (end-to-end encryption,
+   * actors/client/e2e/): its host and its actor, so both report one lifecycle.
+   */
+  layerParts(): { host: ConnectionHost; actor: VirtualSocketActor } {
+    return { host: this.#host, actor: this.#actor };
+  }
+
   /** True once the connection is over (finished, closed, or failed). */
   get closed(): boolean {
     return this.#isClosed();

@@ -21,7 +21,12 @@ export type ClientErrorCode =
   | 'ERR_SOCKET_STATE'
   | 'ERR_INVALID_ARGUMENT'
   | 'ERR_CLIENT_CLOSED'
-  | 'ERR_IDENTITY';
+  | 'ERR_IDENTITY'
+  | 'ERR_E2E_INTEGRITY'
+  | 'ERR_E2E_TRUNCATED'
+  | 'ERR_E2E_HANDSHAKE'
+  | 'ERR_E2E_PEER_KEY'
+  | 'ERR_E2E_PEER_KEY_CHANGED';
 
 /** Any error raised by the client API. */
 export class ClientError extends AlphanetError {
