@@ -109,7 +109,7 @@ export async function startTunnelChain(target: Endpoint, options: TunnelChainOpt
   const relay = `${options.relay.host}:${options.relay.port}`;
   const expose = await ServerChild.start({
     name: 'alphanet expose',
-    args: ['cli/alphanet.ts', 'expose', String(TUNNEL_VIRTUAL_PORT), `${target.host}:${target.port}`, '--relay', relay, '--local-address', options.exposeAddress],
+    args: ['cli/alphanet.ts', 'expose', String(TUNNEL_VIRTUAL_PORT), `${target.host}:${target.port}`, '--relay', relay, '--local-address', options.exposeAddress, '--no-e2e'],
     nodeFlags: options.nodeFlags,
     ready: /exposing (\S+):(\d+) ->/,
   });
@@ -117,7 +117,7 @@ export async function startTunnelChain(target: Endpoint, options: TunnelChainOpt
   try {
     forward = await ServerChild.start({
       name: 'alphanet forward',
-      args: ['cli/alphanet.ts', 'forward', '0', `${expose.host}:${expose.port}`, '--relay', relay, '--local-address', options.forwardAddress],
+      args: ['cli/alphanet.ts', 'forward', '0', `${expose.host}:${expose.port}`, '--relay', relay, '--local-address', options.forwardAddress, '--no-e2e'],
       nodeFlags: options.nodeFlags,
       ready: /forwarding (\S+):(\d+) ->/,
     });
