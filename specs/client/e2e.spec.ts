@@ -100,3 +100,21 @@ t.test('one end with e2e off, the other on: the connection fails with an e2e cod
   await t.rejects(readAll(conn), { code: 'ERR_CLOSED_BY_PEER' }, 'the e2e end refuses the connection');
   t.notOk(delivered, 'the listener never got a connection');
 });
+
+t.test('close() with a send blocked on credit closes at once; the peer never mistakes the cut for a clean end', async (t) => {
+  const relay = await relayFor(t);
+  const dir = await tempDir(t);
+  const server = await clientFor(t, relay, 2, { identity: path.join(dir, 'a', 'identity') });
+  const client = await clientFor(t, relay, 3, { identity: path.join(dir, 'b', 'identity') });
+  const [outgoing, accepted] = await openPair(server, client, 7);
+  const blocked = outgoing.send(pseudoRandom(3, 4 * MIB)).catch((error: unknown) => error);
+  // Nobody reads `accepted` yet: the send waits for window. close() must not wait for the peer.
+  const closed = new Promise<unknown>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('close() waited on the peer')), 5_000);
+    outgoing.once('close', (error) => (clearTimeout(timer), resolve(error)));
+  });
+  outgoing.close();
+  t.equal(await closed, undefined, 'our side closed cleanly, at once');
+  t.match(await blocked, { code: 'ERR_SOCKET_STATE', message: /closed/ }, 'the blocked send failed instead of hanging, as without TLS');
+  await t.rejects(readAll(accepted), { code: 'ERR_E2E_TRUNCATED' }, 'the peer learns its data was cut short');
+});

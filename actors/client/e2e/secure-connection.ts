@@ -115,8 +115,15 @@ export class SecureConnection extends VirtualConnection {
     return new Promise<void>((resolve, reject) => {
       // The callback comes once TLS has handed the records to the raw connection and its send()
       // resolved (window and relay connection took them): the same backpressure as without TLS.
-      this.#tls.write(bytes, (error) => (error ? reject(this.#error ?? error) : resolve()));
+      this.#tls.write(bytes, (error) => (error ? reject(this.#writeFailure(error)) : resolve()));
     });
+  }
+
+  /** Why a write TLS could not pass on failed, as the raw connection would say it. */
+  #writeFailure(cause: Error): ClientError {
+    if (this.#error) return this.#error;
+    if (this.#raw.error) return this.#raw.error;
+    return new ClientError('ERR_SOCKET_STATE', 'the connection is closed', { cause });
   }
 
   /** Half-closes: TLS close_notify, then SocketEnd. The peer can still answer. */
@@ -132,14 +139,16 @@ export class SecureConnection extends VirtualConnection {
     });
   }
 
-  /** A clean close: close_notify first (so the peer's reads end cleanly), then SocketClosed Normal. */
+  /**
+   * Closes both directions: TLS close_notify, then SocketClosed Normal a turn later (TLS writes its
+   * records to the raw connection within that turn). Sends already resolved have arrived; a send
+   * still waiting for window is cut, as without TLS, and then the peer's reads fail with
+   * ERR_E2E_TRUNCATED instead of ending cleanly, which is the truth. Never waits on the peer.
+   */
   override close(): void {
     this.#local = true;
-    if (this.#tls.writableEnded || this.#error) {
-      this.#raw.close();
-      return;
-    }
-    this.#tls.end(() => this.#raw.close());
+    if (!this.#tls.writableEnded && !this.#error) this.#tls.end();
+    setImmediate(() => this.#raw.close());
   }
 
   override destroy(): void {
