@@ -5,7 +5,8 @@
  * with @peculiar/x509 over Node's webcrypto (OpenSSL); no cryptography of our own.
  */
 import { createPublicKey, webcrypto } from 'node:crypto';
-import * as x509 from '@peculiar/x509';
+import type * as X509 from '@peculiar/x509';
+import { ClientError } from '../errors.ts';
 import type { Identity } from '../identity.ts';
 
 /** The PEM key and certificate TLS presents. */
@@ -19,7 +20,19 @@ const DAY_MS = 86_400_000;
 const VALIDITY_DAYS = 100 * 365;
 
 /** The Crypto type @peculiar/x509 expects. */
-type WebCrypto = NonNullable<Parameters<typeof x509.X509CertificateGenerator.createSelfSigned>[1]>;
+type WebCrypto = NonNullable<Parameters<typeof X509.X509CertificateGenerator.createSelfSigned>[1]>;
+
+/**
+ * @peculiar/x509, loaded when the first certificate is made: a client that never encrypts (or a
+ * package installed without it) still loads.
+ */
+async function loadX509(): Promise<typeof X509> {
+  try {
+    return await import('@peculiar/x509');
+  } catch (error) {
+    throw new ClientError('ERR_E2E_HANDSHAKE', `end-to-end encryption needs the package @peculiar/x509 (npm install @peculiar/x509), or pass e2e: false: ${(error as Error).message}`, { cause: error });
+  }
+}
 
 const made = new WeakMap<Identity, Promise<TlsCredentials>>();
 
@@ -34,6 +47,7 @@ export function credentialsFor(identity: Identity): Promise<TlsCredentials> {
 }
 
 async function selfSigned(identity: Identity): Promise<TlsCredentials> {
+  const x509 = await loadX509();
   // Node's webcrypto is the Crypto @peculiar/x509 takes (its types name the DOM's).
   const crypto = webcrypto as typeof webcrypto & WebCrypto;
   const algorithm = { name: 'Ed25519' };

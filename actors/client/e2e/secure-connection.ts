@@ -16,7 +16,7 @@ import { DUPLEX_READABLE_HIGH_WATER_MARK_BYTES, DUPLEX_WRITABLE_HIGH_WATER_MARK_
 import { ClientError } from '../errors.ts';
 import type { Identity } from '../identity.ts';
 import { startTimer, type Clock } from '../timer.ts';
-import { credentialsFor } from './certificate.ts';
+import { credentialsFor, type TlsCredentials } from './certificate.ts';
 import type { KnownPeers } from './known-peers.ts';
 
 /** Time the TLS handshake may take before the connection fails with ERR_E2E_HANDSHAKE. */
@@ -234,7 +234,14 @@ export async function secureConnection(raw: VirtualConnection, options: SecureOp
       `${peer} proved no identity key to the relay, so the connection cannot be encrypted end to end; both ends need an identity (and e2e on), or both must connect with e2e off`,
     );
   }
-  const { key, cert } = await credentialsFor(options.identity);
+  let credentials: TlsCredentials;
+  try {
+    credentials = await credentialsFor(options.identity);
+  } catch (error) {
+    raw.destroy();
+    throw error;
+  }
+  const { key, cert } = credentials;
   // Registered before TLS wraps the stream, so it runs before TLS hears the end: TLS has seen
   // close_notify by then exactly when the peer ended cleanly (docs/SECURITY.md "Truncation").
   let truncated = false;
