@@ -19,18 +19,16 @@ import { startTimer, type Clock } from '../timer.ts';
 import { credentialsFor, type TlsCredentials } from './certificate.ts';
 import type { KnownPeers } from './known-peers.ts';
 
-/** Time the TLS handshake may take before the connection fails with ERR_E2E_HANDSHAKE. */
-export const DEFAULT_E2E_HANDSHAKE_TIMEOUT_MS = 15_000;
-
 /** What securing one connection needs. */
 export interface SecureOptions {
   identity: Identity;
   /** The connector is the TLS client; the acceptor the TLS server. */
   role: 'connector' | 'acceptor';
   pins: KnownPeers | undefined;
+  /** Time the handshake may take before ERR_E2E_HANDSHAKE (the client's requestTimeoutMs). */
   timeoutMs: number;
   clock: Clock | undefined;
-  /** Told when a pin is first made or refused (the client's logger). */
+  /** Told when a changed key is refused (the client's logger), besides the error itself. */
   warn: (message: string) => void;
 }
 
