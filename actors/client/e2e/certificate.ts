@@ -1,11 +1,15 @@
 /**
  * A self-signed X.509 certificate for a client's Ed25519 identity key, so TLS 1.3 can carry that
  * key (docs/SECURITY.md "End-to-end encryption"). Nobody checks its name, dates or issuer: each
- * end checks only that the key in it is the one the relay announced and the one it pinned. Made
- * with @peculiar/x509 over Node's webcrypto (OpenSSL); no cryptography of our own.
+ * end checks only that the key in it is the one the relay announced and the one it pinned.
+ *
+ * The certificate is a fixed DER layout (RFC 5280 §4.1, Ed25519 per RFC 8410) written here; the
+ * cryptography is Node's (OpenSSL): the key's SubjectPublicKeyInfo comes from `KeyObject.export`,
+ * the signature from `crypto.sign`, and `X509Certificate` parses the result back as a check. This
+ * needs no package beyond Node (@peculiar/x509, in node_modules, is not a declared dependency,
+ * and the packed package must run without it).
  */
-import { createPublicKey, webcrypto } from 'node:crypto';
-import type * as X509 from '@peculiar/x509';
+import { X509Certificate, createPublicKey, randomBytes, sign } from 'node:crypto';
 import { ClientError } from '../errors.ts';
 import type { Identity } from '../identity.ts';
 
@@ -18,26 +22,15 @@ export interface TlsCredentials {
 const DAY_MS = 86_400_000;
 /** Far enough that a running client never outlives it; nobody checks it anyway. */
 const VALIDITY_DAYS = 100 * 365;
+/** id-Ed25519, 1.3.101.112 (RFC 8410 §3), as a DER OBJECT IDENTIFIER. */
+const ED25519_OID = [0x06, 0x03, 0x2b, 0x65, 0x70];
+/** id-at-commonName, 2.5.4.3. */
+const COMMON_NAME_OID = [0x06, 0x03, 0x55, 0x04, 0x03];
 
-/** The Crypto type @peculiar/x509 expects. */
-type WebCrypto = NonNullable<Parameters<typeof X509.X509CertificateGenerator.createSelfSigned>[1]>;
-
-/**
- * @peculiar/x509, loaded when the first certificate is made: a client that never encrypts (or a
- * package installed without it) still loads.
- */
-async function loadX509(): Promise<typeof X509> {
-  try {
-    return await import('@peculiar/x509');
-  } catch (error) {
-    throw new ClientError('ERR_E2E_HANDSHAKE', `end-to-end encryption needs the package @peculiar/x509 (npm install @peculiar/x509), or pass e2e: false: ${(error as Error).message}`, { cause: error });
-  }
-}
-
-const made = new WeakMap<Identity, Promise<TlsCredentials>>();
+const made = new WeakMap<Identity, TlsCredentials>();
 
 /** The credentials of `identity`, made once per identity per process. */
-export function credentialsFor(identity: Identity): Promise<TlsCredentials> {
+export function credentialsFor(identity: Identity): TlsCredentials {
   let credentials = made.get(identity);
   if (credentials === undefined) {
     credentials = selfSigned(identity);
@@ -46,26 +39,52 @@ export function credentialsFor(identity: Identity): Promise<TlsCredentials> {
   return credentials;
 }
 
-async function selfSigned(identity: Identity): Promise<TlsCredentials> {
-  const x509 = await loadX509();
-  // Node's webcrypto is the Crypto @peculiar/x509 takes (its types name the DOM's).
-  const crypto = webcrypto as typeof webcrypto & WebCrypto;
-  const algorithm = { name: 'Ed25519' };
-  const pkcs8 = identity.privateKey.export({ format: 'der', type: 'pkcs8' });
-  const spki = createPublicKey(identity.privateKey).export({ format: 'der', type: 'spki' });
-  const privateKey = await crypto.subtle.importKey('pkcs8', pkcs8, algorithm, false, ['sign']);
-  const publicKey = await crypto.subtle.importKey('spki', spki, algorithm, true, ['verify']);
+/** DER length octets. */
+function length(n: number): number[] {
+  if (n < 0x80) return [n];
+  const bytes: number[] = [];
+  for (let rest = n; rest > 0; rest = Math.floor(rest / 256)) bytes.unshift(rest & 0xff);
+  return [0x80 | bytes.length, ...bytes];
+}
+
+/** One DER element: tag, length, content. */
+function tlv(tag: number, content: ArrayLike<number>): number[] {
+  return [tag, ...length(content.length), ...Array.from(content)];
+}
+
+const sequence = (...items: number[][]): number[] => tlv(0x30, items.flat());
+const ascii = (text: string): number[] => Array.from(Buffer.from(text, 'ascii'));
+
+/** UTCTime before 2050, GeneralizedTime from then on (RFC 5280 §4.1.2.5). */
+function time(date: Date): number[] {
+  const iso = date.toISOString().replace(/[-:T]/g, '').slice(0, 14); // YYYYMMDDHHMMSS
+  return date.getUTCFullYear() < 2050 ? tlv(0x17, ascii(`${iso.slice(2)}Z`)) : tlv(0x18, ascii(`${iso}Z`));
+}
+
+function selfSigned(identity: Identity): TlsCredentials {
+  const algorithm = sequence(ED25519_OID);
+  const name = sequence(tlv(0x31, sequence(COMMON_NAME_OID, tlv(0x0c, Buffer.from(`alphanet ${identity.fingerprint}`, 'utf8')))));
+  const serial = randomBytes(16);
+  serial[0] = (serial[0] & 0x7f) | 0x01; // positive and non-zero
   const now = Date.now();
-  const certificate = await x509.X509CertificateGenerator.createSelfSigned(
-    {
-      serialNumber: '01',
-      name: `CN=alphanet ${identity.fingerprint}`,
-      notBefore: new Date(now - DAY_MS),
-      notAfter: new Date(now + VALIDITY_DAYS * DAY_MS),
-      keys: { privateKey, publicKey },
-      signingAlgorithm: algorithm,
-    },
-    crypto,
+  const spki = createPublicKey(identity.privateKey).export({ format: 'der', type: 'spki' });
+  const tbs = sequence(
+    tlv(0xa0, tlv(0x02, [2])), // version v3
+    tlv(0x02, serial),
+    algorithm,
+    name, // issuer
+    sequence(time(new Date(now - DAY_MS)), time(new Date(now + VALIDITY_DAYS * DAY_MS))),
+    name, // subject
+    Array.from(spki),
   );
-  return { key: identity.privateKey.export({ format: 'pem', type: 'pkcs8' }) as string, cert: certificate.toString('pem') };
+  const signature = sign(null, Buffer.from(tbs), identity.privateKey);
+  const der = Buffer.from(sequence(tbs, algorithm, tlv(0x03, [0x00, ...signature])));
+  const lines = der.toString('base64').match(/.{1,64}/g) ?? [];
+  const cert = `-----BEGIN CERTIFICATE-----\n${lines.join('\n')}\n-----END CERTIFICATE-----\n`;
+  // What OpenSSL will read: parse it back and check its own signature before any peer sees it.
+  const parsed = new X509Certificate(cert);
+  if (!parsed.verify(parsed.publicKey) || parsed.publicKey.export({ format: 'jwk' }).x !== identity.fingerprint) {
+    throw new ClientError('ERR_E2E_HANDSHAKE', 'could not make a certificate for the identity key');
+  }
+  return { key: identity.privateKey.export({ format: 'pem', type: 'pkcs8' }) as string, cert };
 }

@@ -234,7 +234,7 @@ export async function secureConnection(raw: VirtualConnection, options: SecureOp
   }
   let credentials: TlsCredentials;
   try {
-    credentials = await credentialsFor(options.identity);
+    credentials = credentialsFor(options.identity);
   } catch (error) {
     raw.destroy();
     throw error;
