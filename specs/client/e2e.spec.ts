@@ -2,7 +2,7 @@
  * End-to-end encryption (docs/SECURITY.md) between two clients over a real relay on loopback:
  * bytes intact both ways, half-close, the window still in force, pins, and a mismatch that fails.
  */
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import t, { type Test } from 'tap';
@@ -117,4 +117,20 @@ t.test('close() with a send blocked on credit closes at once; the peer never mis
   t.equal(await closed, undefined, 'our side closed cleanly, at once');
   t.match(await blocked, { code: 'ERR_SOCKET_STATE', message: /closed/ }, 'the blocked send failed instead of hanging, as without TLS');
   await t.rejects(readAll(accepted), { code: 'ERR_E2E_TRUNCATED' }, 'the peer learns its data was cut short');
+});
+
+t.test('a pins file that cannot be written does not fail the connection (warned instead)', async (t) => {
+  const relay = await relayFor(t);
+  const dir = await tempDir(t);
+  const server = await clientFor(t, relay, 2, { identity: path.join(dir, 'a', 'identity') });
+  const warnings: string[] = [];
+  const logger = { warn: (message: string) => warnings.push(String(message)), info() {}, debug() {}, error() {}, child() { return logger; } };
+  // A directory where the file should be: every write fails.
+  const blocked = path.join(dir, 'blocked');
+  await mkdir(path.join(blocked, 'known-peers'), { recursive: true });
+  const client = await clientFor(t, relay, 3, { identity: path.join(dir, 'b', 'identity'), knownPeers: path.join(blocked, 'known-peers'), logger: logger as never });
+  const [outgoing] = await openPair(server, client, 7);
+  t.equal(outgoing.peerFingerprint, server.fingerprint, 'connected, key checked against the relay');
+  t.match(warnings.join('\n'), /could not record .* trusting it for this connection only/);
+  outgoing.close();
 });

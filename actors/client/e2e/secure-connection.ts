@@ -17,7 +17,7 @@ import { ClientError } from '../errors.ts';
 import type { Identity } from '../identity.ts';
 import { startTimer, type Clock } from '../timer.ts';
 import { credentialsFor, type TlsCredentials } from './certificate.ts';
-import type { KnownPeers } from './known-peers.ts';
+import type { KnownPeers, PinCheck } from './known-peers.ts';
 
 /** What securing one connection needs. */
 export interface SecureOptions {
@@ -304,7 +304,15 @@ export async function secureConnection(raw: VirtualConnection, options: SecureOp
       );
     }
     if (options.pins !== undefined) {
-      const pin = await options.pins.check(raw.remoteAddress, announced);
+      let pin: PinCheck;
+      try {
+        pin = await options.pins.check(raw.remoteAddress, announced);
+      } catch (error) {
+        // A pins file we cannot write (a read-only home, a sandbox without write permission) must
+        // not make every connection fail: the key still matched the relay's PeerKey inside TLS.
+        options.warn(`could not record ${raw.remoteAddress}'s key in the pins file (${(error as Error).message}); trusting it for this connection only`);
+        pin = { status: 'new' };
+      }
       if (pin.status === 'changed') {
         const message =
           `${raw.remoteAddress}'s identity key changed: pinned ${pin.pinned}, now ${announced}. It may be another machine at that address, or someone in the middle. ` +
