@@ -110,7 +110,7 @@ export interface ConnectOptions {
    * Encrypt every virtual connection end to end (TLS 1.3 over the connection, keys checked
    * against the relay's PeerKey and the pins; docs/SECURITY.md). Both ends must agree: an end
    * with it on fails a connection to an end with it off (ERR_E2E_HANDSHAKE or ERR_E2E_PEER_KEY).
-   * @default true, unless `identity: false` (nothing to encrypt with)
+   * @default true, unless `identity: false` (nothing to encrypt with) or under Deno
    */
   e2e?: boolean;
   /**
@@ -120,13 +120,29 @@ export interface ConnectOptions {
   knownPeers?: string | false;
 }
 
+/** True under Deno, whose node:tls cannot wrap a JavaScript stream. */
+const RUNNING_ON_DENO = 'Deno' in globalThis;
+
 /** The identity `connect()` was given, loaded. */
-export async function resolveIdentity(option: ConnectOptions['identity']): Promise<Identity | undefined> {
+export async function resolveIdentity(option: ConnectOptions['identity'], logger?: Logger): Promise<Identity | undefined> {
   if (option === false) return undefined;
-  if (option === undefined) return loadIdentity(defaultIdentityPath());
   if (typeof option === 'string') return loadIdentity(option);
-  return option;
+  if (option !== undefined) return option;
+  try {
+    return await loadIdentity(defaultIdentityPath());
+  } catch (error) {
+    // Nobody asked for this file: where it cannot be created (a read-only home, Deno without
+    // --allow-write) the client goes on without an identity, saying so, rather than not at all.
+    // Its peers then see no key, and an e2e peer refuses it clearly (ERR_E2E_PEER_KEY).
+    const cause = (error as { cause?: { code?: string; name?: string } }).cause;
+    if (!NOT_WRITABLE.has(cause?.code ?? cause?.name ?? '')) throw error;
+    logger?.warn({ err: error }, 'no identity key (the default file cannot be created): connecting without one, unencrypted');
+    return undefined;
+  }
 }
+
+/** Why a default identity file could not be made: permissions, not a broken file. */
+const NOT_WRITABLE = new Set(['EACCES', 'EPERM', 'EROFS', 'NotCapable', 'PermissionDenied']);
 
 /** The client machine's actor; scripts see it through {@link Client.actor}'s view. */
 type ClientActor = Actor<typeof clientMachine>;
@@ -196,7 +212,9 @@ export class Client {
     if (options.e2e === true && identity === undefined) {
       throw new ClientError('ERR_INVALID_ARGUMENT', 'e2e needs an identity key: leave out identity: false, or pass e2e: false');
     }
-    this.#e2e = identity !== undefined && options.e2e !== false;
+    // Deno's node:tls does not run TLS over a JavaScript stream (the handshake never completes), so
+    // there e2e is off unless asked for (docs/CLIENT.md "Installing it, and Deno").
+    this.#e2e = identity !== undefined && (options.e2e ?? !RUNNING_ON_DENO);
     const pinsFile =
       options.knownPeers === false
         ? undefined
@@ -680,6 +698,6 @@ export class Client {
  * ```
  */
 export async function connect(options: ConnectOptions = {}): Promise<Client> {
-  const identity = await resolveIdentity(options.identity);
+  const identity = await resolveIdentity(options.identity, options.logger);
   return new Client(options, identity).start(options.signal);
 }
