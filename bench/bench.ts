@@ -18,6 +18,7 @@ import { frozenScenario } from './scenarios/frozen.ts';
 import { apiBulkScenario } from './scenarios/api-bulk.ts';
 import { tunnelBulkScenario, tunnelPingPongScenario } from './scenarios/tunnel.ts';
 import { longLinkScenario } from './scenarios/long-link.ts';
+import { udpScenario } from './scenarios/udp.ts';
 
 /** Scenario names for --only, in the order of issues 6 and 10. */
 export const SCENARIOS = {
@@ -33,6 +34,8 @@ export const SCENARIOS = {
   tunnel: tunnelBulkScenario,
   'tunnel-rr': tunnelPingPongScenario,
   'long-link': longLinkScenario,
+  // Datagrams (issue 14): UDP through the --udp tunnels.
+  udp: udpScenario,
 } as const satisfies Record<string, (context: BenchContext) => Promise<ScenarioResult>>;
 export type ScenarioName = keyof typeof SCENARIOS;
 
@@ -56,6 +59,8 @@ export const DEFAULT_SIZES: BenchSizes = {
   linkBytes: 128 * MIB,
   linkDelayMs: 25,
   linkRateMBps: 100,
+  udpRate: 20_000,
+  udpPayloadBytes: 512,
 };
 
 export interface BenchOptions {

@@ -46,6 +46,8 @@ const program = new Command('bench')
   .option('--link-size <MiB>', 'data moved per run over the long link', positive, d.linkBytes / MIB)
   .option('--link-delay <ms>', 'one-way delay of the long link', positive, d.linkDelayMs)
   .option('--link-rate <MB/s>', 'rate of each direction of the long link', positive, d.linkRateMBps)
+  .option('--udp-rate <n>', 'datagrams per second offered in the UDP test', positive, d.udpRate)
+  .option('--udp-size <bytes>', 'payload of each datagram in the UDP test (8..8192)', positive, d.udpPayloadBytes)
   .option('--profile <dir>', 'run relays, proxies and tunnel processes with --cpu-prof, writing profiles to this directory')
   .option('--node-flags <flags>', 'extra node flags for the relay and proxy processes, space-separated (e.g. "--trace-gc")')
   .option('--child-stdout <dir>', "write each server process's stdout (e.g. --trace-gc lines) to <dir>/<name>-<pid>.log")
@@ -71,6 +73,8 @@ const o = program.opts<{
   linkSize: number;
   linkDelay: number;
   linkRate: number;
+  udpRate: number;
+  udpSize: number;
   profile?: string;
   nodeFlags?: string;
   childStdout?: string;
@@ -105,6 +109,8 @@ const report = await runBench({
     linkBytes: Math.round(o.linkSize * MIB),
     linkDelayMs: o.linkDelay,
     linkRateMBps: o.linkRate,
+    udpRate: o.udpRate,
+    udpPayloadBytes: Math.max(8, Math.min(8192, Math.round(o.udpSize))),
   },
 });
 

@@ -7,6 +7,7 @@ import { buildExposeCommand } from './expose.ts';
 import { buildForwardCommand } from './forward.ts';
 import { buildNcCommand } from './nc.ts';
 import { buildPinsCommand } from './pins.ts';
+import { buildProxyCommand } from './proxy.ts';
 import { ensureNodeFlags, RELAY_NODE_FLAGS } from './node-flags.ts';
 import { buildRelayCommand } from './relay-command.ts';
 import { buildStoreCommand } from './store.ts';
@@ -20,6 +21,7 @@ const COMMANDS: Array<() => Command> = [
   buildNcCommand,
   buildExposeCommand,
   buildForwardCommand,
+  buildProxyCommand,
   buildStoreCommand,
   buildPinsCommand,
 ];

@@ -1,22 +1,18 @@
 /** Flags every client command shares, and the one way commands report errors. */
 import net from 'node:net';
-import { InvalidArgumentError, type Command } from 'commander';
-import { ClientError, DEFAULT_RELAY } from '../actors/client/index.ts';
+import { InvalidArgumentError, Option, type Command } from 'commander';
+import { ClientError, DEFAULT_RELAY, DEFAULT_RELAY_PORT, parseRelayAddress } from '../actors/client/index.ts';
+import type { RelayAddress } from '../actors/client/index.ts';
 import type { ConnectOptions } from '../actors/client/index.ts';
 import { errorParts } from '../actors/describe-error.ts';
 import type { Logger } from '../actors/logger.ts';
 import { createWebSocketInspection, DEFAULT_INSPECT_URL } from '../observe/inspect.ts';
 import { AlphanetError } from '../protocol/errors.ts';
+import { parseFingerprint } from '../protocol/fingerprint.ts';
 import { createCliLogger } from './cli-logger.ts';
 
-/** The relay's port when `--relay` names only a host: the port the relay listens on by default. */
-export const DEFAULT_RELAY_PORT = 1337;
-
-/** A relay address, parsed. */
-export interface RelayAddress {
-  host: string;
-  port: number;
-}
+export { DEFAULT_RELAY_PORT };
+export type { RelayAddress };
 
 /** Parsed values of {@link addClientOptions}. */
 export interface ClientFlags {
@@ -29,6 +25,16 @@ export interface ClientFlags {
   identity?: string;
   /** `--no-e2e`: false turns end-to-end encryption off (the peer must too). */
   e2e?: boolean;
+  /** `--relay-fingerprint`: the only key accepted from the relay (then pinned). */
+  relayFingerprint?: string;
+  /** `--plaintext`: plain TCP to the relay, no TLS. */
+  plaintext?: boolean;
+}
+
+function fingerprintArgument(text: string): string {
+  const fingerprint = parseFingerprint(text);
+  if (fingerprint === undefined) throw new InvalidArgumentError(`"${text}" is not a relay fingerprint: sha256: and 32 hex pairs, as the relay prints it beside "listening on"`);
+  return fingerprint;
 }
 
 /**
@@ -36,18 +42,12 @@ export interface ClientFlags {
  * address (`::1`, port 1337). Takes back exactly what the relay prints after `listening on`.
  */
 export function parseRelayFlag(text: string): RelayAddress {
-  const value = text.trim();
-  const bad = (): never => {
-    throw new InvalidArgumentError(`"${text}" is not a relay address (HOST, HOST:PORT, [IPV6]:PORT or IPV6)`);
-  };
-  if (net.isIPv6(value)) return { host: value, port: DEFAULT_RELAY_PORT };
-  const m = /^(?:\[([^\]]+)\]|([^:[\]\s]+))(?::(\d{1,5}))?$/.exec(value);
-  if (!m) return bad();
-  const host = m[1] ?? m[2];
-  if (m[1] !== undefined && !net.isIPv6(host)) return bad();
-  const port = m[3] === undefined ? DEFAULT_RELAY_PORT : Number(m[3]);
-  if (port < 1 || port > 65535) return bad();
-  return { host, port };
+  try {
+    return parseRelayAddress(text);
+  } catch (error) {
+    // commander words its own refusal: "option '--relay <host[:port]>' argument … is invalid".
+    throw new InvalidArgumentError((error as Error).message);
+  }
 }
 
 function localAddressArgument(text: string): string {
@@ -55,7 +55,7 @@ function localAddressArgument(text: string): string {
   return text;
 }
 
-/** Adds --relay, --local-address and --inspect to a client command. */
+/** Adds --relay, --local-address, --identity, --no-e2e, --relay-fingerprint, --plaintext and --inspect to a client command. */
 export function addClientOptions(command: Command): Command {
   return command
     .option(
@@ -68,6 +68,12 @@ export function addClientOptions(command: Command): Command {
     .option('--local-address <ip>', 'real source address to connect from (decides the virtual IP)', localAddressArgument)
     .option('--identity <file>', 'identity key file (Ed25519, created mode 0600 when missing; default: identity in $ALPHANET_CONFIG_DIR, $XDG_CONFIG_HOME/alphanet or ~/.config/alphanet)')
     .option('--no-e2e', 'do not encrypt virtual connections end to end (the peer must turn it off too)')
+    .addOption(
+      new Option('--relay-fingerprint <sha256>', "accept only this relay key (as the relay prints it) and pin it in the known-relays file, replacing an old pin")
+        .env('ALPHANET_RELAY_FINGERPRINT')
+        .argParser(fingerprintArgument),
+    )
+    .addOption(new Option('--plaintext', 'plain TCP to the relay, no TLS (for a relay started with --plaintext)').env('ALPHANET_PLAINTEXT').conflicts('relayFingerprint'))
     .option('--inspect [url]', `stream the client's actors to a Stately inspector over WebSocket (default ${DEFAULT_INSPECT_URL})`);
 }
 
@@ -97,6 +103,13 @@ export function connectOptionsFrom(flags: ClientFlags, logger?: Logger): Connect
   return {
     host: relay.host,
     port: relay.port,
+    tls: flags.plaintext
+      ? false
+      : {
+          ...(flags.relayFingerprint ? { fingerprint: flags.relayFingerprint } : {}),
+          onPinned: ({ relay: address, fingerprint, file }) =>
+            process.stderr.write(`alphanet: trusting the relay at ${address} on first use: ${fingerprint} (pinned in ${file})\n`),
+        },
     ...(flags.localAddress ? { localAddress: flags.localAddress } : {}),
     ...(flags.identity ? { identity: flags.identity } : {}),
     ...(flags.e2e === false ? { e2e: false } : {}),

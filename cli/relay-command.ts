@@ -7,6 +7,7 @@ import { Command } from 'commander';
 import { addRelayOptions, DEFAULT_STOP_TIMEOUT_MS, parseObserveCliOptions, parseRelayCliOptions } from './relay-options.ts';
 import { withObservation } from './relay-observation.ts';
 import { runRelay, type RunningRelay, type RunRelayHooks } from './run-relay.ts';
+import { reloadTlsOnHangup } from './relay-tls.ts';
 
 /** After a failed start, how long open handles may keep the process before it exits anyway. */
 const FAILED_START_EXIT_MS = 1_000;
@@ -65,6 +66,8 @@ export function buildRelayCommand(hooks: RunRelayHooks = {}): Command {
       return;
     }
     exitOnSignals(running, Number(raw.stopTimeout ?? DEFAULT_STOP_TIMEOUT_MS));
+    // SIGHUP: renewed --tls-cert/--tls-key files for new connections (a failed reload keeps the old).
+    if (running.tlsFiles) reloadTlsOnHangup(running.relay, running.tlsFiles, running.logger);
   });
   return command;
 }

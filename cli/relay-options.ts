@@ -28,6 +28,14 @@ import {
   DEFAULT_MAX_SOCKETS_PER_CLIENT,
   DEFAULT_PORT,
   DEFAULT_REQUEST_TIMEOUT_MS,
+  DEFAULT_WS_HOST,
+  WS_PATH,
+  trustedProxies,
+  DEFAULT_DATAGRAM_BURST,
+  DEFAULT_DATAGRAM_BYTE_RATE,
+  DEFAULT_DATAGRAM_QUEUE_BYTES,
+  DEFAULT_DATAGRAM_RATE_PPS,
+  DEFAULT_TLS_HANDSHAKE_TIMEOUT_MS,
   type RelayLimits,
 } from '../actors/relay/index.ts';
 import { DEFAULT_INSPECT_URL } from '../observe/inspect.ts';
@@ -55,6 +63,26 @@ export interface RelayCliOptions extends RelayLimits {
   ipv6PrefixLength: number;
   /** What a virtual IP is tied to: the real IP or the proven identity key (docs/PROTOCOL.md §2a). */
   identityMode: IdentityMode;
+  /** `--tls-cert`: a provided certificate (PEM); with `tlsKey`. */
+  tlsCert?: string;
+  /** `--tls-key`: its private key (PEM). */
+  tlsKey?: string;
+  /** `--plaintext`: plain TCP on `port`, no TLS. */
+  plaintext: boolean;
+  /** `--plaintext-port`: plain TCP on this port beside TLS. */
+  plaintextPort?: number;
+  /** Also accept clients over WebSocket on this port. @default undefined (off) */
+  wsPort?: number;
+  /** @default DEFAULT_WS_HOST ('127.0.0.1') */
+  wsHost: string;
+  /** Proxies whose X-Forwarded-For names a WebSocket client's real IP. @default none */
+  wsTrustProxy: string[];
+  /** Web origins whose pages may open the WebSocket (`*`: any). @default none */
+  wsAllowOrigin: string[];
+  /** NATS URL(s) of the cluster (docs/CLUSTER.md); absent: a single relay on its lowdb store. */
+  cluster?: string;
+  /** This relay's name in the cluster. @default `<host name>-<pid>` */
+  relayId?: string;
 }
 
 /** The bounds of the observation HTTP server, as attach() takes them. */
@@ -114,6 +142,26 @@ function integer(min: number, max = Number.MAX_SAFE_INTEGER) {
   };
 }
 
+/** `--ws-trust-proxy`: addresses and CIDRs, comma-separated, each checked. */
+function cidrList(value: string): string[] {
+  const list = value.split(',').map((entry) => entry.trim()).filter((entry) => entry !== '');
+  try {
+    trustedProxies(list);
+  } catch (error) {
+    throw new InvalidArgumentError((error as Error).message);
+  }
+  return list;
+}
+
+/** `--ws-allow-origin`: `*` or origins (scheme://host[:port]), comma-separated. */
+function originList(value: string): string[] {
+  const list = value.split(',').map((entry) => entry.trim()).filter((entry) => entry !== '');
+  for (const entry of list) {
+    if (entry !== '*' && !/^https?:\/\/[^/\s]+\/?$/i.test(entry)) throw new InvalidArgumentError(`an origin is scheme://host[:port] or *, got "${entry}"`);
+  }
+  return list;
+}
+
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 const U32 = 2 ** 32 - 1;
 const I31 = 2 ** 31 - 1;
@@ -138,6 +186,30 @@ function httpBound(flags: string, env: string, description: string, value: numbe
 export const RELAY_FLAGS: readonly RelayFlag[] = [
   { flags: '--host <host>', env: 'ALPHANET_HOST', description: 'address to listen on', default: DEFAULT_HOST, why: 'a fresh `npm start` exposes nothing; use `0.0.0.0` (or `::`) to serve others' },
   { flags: '--port <port>', env: 'ALPHANET_PORT', description: 'TCP port (0 = any free port)', default: DEFAULT_PORT, parse: integer(0, 65535), why: "the original server's port; `0` picks a free one" },
+  {
+    flags: '--tls-cert <file>',
+    env: 'ALPHANET_TLS_CERT',
+    description: 'TLS certificate (PEM) to serve, with --tls-key; SIGHUP reads both again',
+    defaultText: '`tls-cert.pem` beside `--db`, made on first start',
+    why: 'without it the relay makes a key and a self-signed certificate once and reuses them, so its fingerprint stays; clients pin the key (docs/RELAY.md "TLS")',
+  },
+  { flags: '--tls-key <file>', env: 'ALPHANET_TLS_KEY', description: 'private key (PEM) of --tls-cert', defaultText: '`tls-key.pem` beside `--db` (mode 0600), made on first start' },
+  {
+    flags: '--plaintext',
+    env: 'ALPHANET_PLAINTEXT',
+    description: 'serve plain TCP on --port instead of TLS (the environment variable: any value)',
+    defaultText: 'off (TLS 1.3)',
+    why: 'for tests and trusted networks: anyone on the path can read and change plain TCP',
+  },
+  {
+    flags: '--plaintext-port <port>',
+    env: 'ALPHANET_PLAINTEXT_PORT',
+    description: 'also serve plain TCP on this port, beside TLS on --port (0 = any free port)',
+    defaultText: 'off',
+    parse: integer(0, 65535),
+    why: 'old clients and trusted networks keep working while others move to TLS',
+  },
+  numeric('--tls-handshake-timeout <ms>', 'ALPHANET_TLS_HANDSHAKE_TIMEOUT_MS', 'time a TLS handshake may take after TCP connects', DEFAULT_TLS_HANDSHAKE_TIMEOUT_MS, 1, I31, 'tlsHandshakeTimeoutMs', 'a real client needs a few round trips; a connection that never finishes holds its per-IP slot only this long'),
   { flags: '--db <file>', env: 'ALPHANET_DB', description: 'address store file', default: DEFAULT_DB_PATH, why: 'the permanent real-IP → virtual-IP map' },
   { flags: '--subnet <cidr>', env: 'ALPHANET_SUBNET', description: 'subnet virtual IPs come from', default: DEFAULT_SUBNET, why: 'shared address space (RFC 6598): about 4 million addresses that clash with no LAN; fixed once the store exists' },
   {
@@ -147,6 +219,20 @@ export const RELAY_FLAGS: readonly RelayFlag[] = [
     default: DEFAULT_IDENTITY_MODE,
     choices: IDENTITY_MODES,
     why: '`ip` is the seed\'s rule; `key` gives users behind one NAT their own addresses and keeps a laptop\'s on any network, and refuses clients that prove no key; fixed once the store exists (docs/STORAGE.md "Identity mode")',
+  },
+  {
+    flags: '--cluster <url>',
+    env: 'ALPHANET_CLUSTER',
+    description: 'share one address space with the relays on this NATS server (nats://host:4222, several comma-separated)',
+    defaultText: 'off (the --db store)',
+    why: 'relays on one NATS share the address map in JetStream KV and presence; docs/CLUSTER.md',
+  },
+  {
+    flags: '--relay-id <name>',
+    env: 'ALPHANET_RELAY_ID',
+    description: "this relay's name in the cluster (letters, digits, '-', '_')",
+    defaultText: '`<host name>-<pid>`',
+    why: 'named in presence and beside each address it assigned; unique per running relay',
   },
   { flags: '--log-level <level>', env: 'ALPHANET_LOG_LEVEL', description: 'log level (logs go to stderr)', default: 'info', choices: LOG_LEVELS, why: '`debug` adds a line per TCP connection and socket close' },
   numeric('--keepalive-interval <ms>', 'ALPHANET_KEEPALIVE_INTERVAL_MS', 'ping each client this often', DEFAULT_KEEPALIVE_INTERVAL_MS, 1, U32, 'keepaliveIntervalMs', 'one 9-byte Ping per client every 15 s keeps NAT mappings (often 30–60 s) alive'),
@@ -172,6 +258,10 @@ export const RELAY_FLAGS: readonly RelayFlag[] = [
   bound('--slow-consumer-timeout <ms>', 'ALPHANET_SLOW_CONSUMER_TIMEOUT_MS', 'drop a destination that takes no bytes this long while others wait (0 = the keepalive timeout)', 0, 0, I31, 'slowConsumerTimeoutMs'),
   bound('--ipv6-prefix <bits>', 'ALPHANET_IPV6_PREFIX', 'IPv6 clients in one prefix this long count as one host', DEFAULT_IPV6_PREFIX_LENGTH, 1, 128, 'ipv6PrefixLength'),
   bound('--max-log-field-chars <n>', 'ALPHANET_MAX_LOG_FIELD_CHARS', 'client-supplied text in logs is cut at this many characters', DEFAULT_MAX_LOG_FIELD_CHARS, 16, I31, 'maxLogFieldChars'),
+  bound('--datagram-rate <pps>', 'ALPHANET_DATAGRAM_RATE', 'datagrams one host may send per second (more are dropped)', DEFAULT_DATAGRAM_RATE_PPS, 1, I31, 'datagramRate'),
+  bound('--datagram-burst <n>', 'ALPHANET_DATAGRAM_BURST', 'datagrams one host may send at once above its rate', DEFAULT_DATAGRAM_BURST, 1, I31, 'datagramBurst'),
+  bound('--datagram-byte-rate <bytes>', 'ALPHANET_DATAGRAM_BYTE_RATE', 'datagram bytes one host may send per second (more are dropped)', DEFAULT_DATAGRAM_BYTE_RATE, 1024, 2 ** 40, 'datagramByteRate'),
+  bound('--datagram-queue-bytes <bytes>', 'ALPHANET_DATAGRAM_QUEUE_BYTES', "a destination's queued bytes at which datagrams to it are dropped", DEFAULT_DATAGRAM_QUEUE_BYTES, 1, I31, 'datagramQueueBytes'),
   {
     flags: '--stop-timeout <ms>',
     env: 'ALPHANET_STOP_TIMEOUT_MS',
@@ -179,6 +269,31 @@ export const RELAY_FLAGS: readonly RelayFlag[] = [
     default: DEFAULT_STOP_TIMEOUT_MS,
     parse: integer(1, I31),
     why: 'a stuck disk or peer cannot keep a stopping relay alive; 10 s covers the 1 s linger and a store flush',
+  },
+  {
+    flags: '--ws-port <port>',
+    env: 'ALPHANET_WS_PORT',
+    description: `also accept clients over WebSocket on this port, at ${WS_PATH} (0 = any free port)`,
+    defaultText: 'off',
+    parse: integer(0, 65535),
+    why: `the same protocol in binary messages, with the same limits; the port also serves the browser bundle at \`/alphanet.js\` and an example page at \`/\`; prints \`websocket on URL\` on stdout`,
+  },
+  { flags: '--ws-host <host>', env: 'ALPHANET_WS_HOST', description: 'address the WebSocket port listens on', default: DEFAULT_WS_HOST, why: 'as `--host`: only this machine unless told otherwise' },
+  {
+    flags: '--ws-trust-proxy <cidrs>',
+    env: 'ALPHANET_WS_TRUST_PROXY',
+    description: 'proxies (addresses or CIDRs, comma-separated) whose X-Forwarded-For names a WebSocket client',
+    defaultText: 'none',
+    parse: cidrList,
+    why: 'the real IP is the right-most X-Forwarded-For hop that is not a trusted proxy; from any other peer the header is ignored (docs/SECURITY.md)',
+  },
+  {
+    flags: '--ws-allow-origin <origins>',
+    env: 'ALPHANET_WS_ALLOW_ORIGIN',
+    description: 'web origins (comma-separated, `*` for any) whose pages may open the WebSocket',
+    defaultText: "the relay's own pages",
+    parse: originList,
+    why: 'a page elsewhere would connect from its visitor\'s real IP, as the visitor\'s virtual host; clients that are not browsers send no Origin and are not affected (docs/SECURITY.md)',
   },
   {
     flags: '--http-port <port>',
@@ -229,6 +344,16 @@ export function parseRelayCliOptions(raw: Record<string, unknown>): RelayCliOpti
     subnet: String(raw.subnet),
     identityMode: (raw.identityMode ?? DEFAULT_IDENTITY_MODE) as IdentityMode,
     logLevel: String(raw.logLevel) as LevelWithSilent,
+    plaintext: raw.plaintext !== undefined && raw.plaintext !== false,
+    ...(raw.tlsCert === undefined ? {} : { tlsCert: String(raw.tlsCert) }),
+    ...(raw.tlsKey === undefined ? {} : { tlsKey: String(raw.tlsKey) }),
+    ...(raw.plaintextPort === undefined ? {} : { plaintextPort: Number(raw.plaintextPort) }),
+    wsPort: raw.wsPort === undefined ? undefined : Number(raw.wsPort),
+    wsHost: String(raw.wsHost ?? DEFAULT_WS_HOST),
+    wsTrustProxy: Array.isArray(raw.wsTrustProxy) ? (raw.wsTrustProxy as string[]) : [],
+    wsAllowOrigin: Array.isArray(raw.wsAllowOrigin) ? (raw.wsAllowOrigin as string[]) : [],
+    ...(raw.cluster === undefined ? {} : { cluster: String(raw.cluster) }),
+    ...(raw.relayId === undefined ? {} : { relayId: String(raw.relayId) }),
   } as RelayCliOptions;
   const numbers = options as unknown as Record<string, number>;
   for (const row of RELAY_FLAGS) {

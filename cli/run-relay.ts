@@ -5,8 +5,10 @@
 import net from 'node:net';
 import { createLogger, type Logger } from '../actors/logger.ts';
 import { startRelay, type Relay, type RelayOptions } from '../actors/relay/index.ts';
-import { openAddressStore, type AddressStore, type StoreWriteInfo } from '../storage/index.ts';
+import { joinCluster } from '../actors/relay/cluster/index.ts';
+import { StoreError, openAddressStore, type AddressStore, type StoreWriteInfo } from '../storage/index.ts';
 import { boundOptions, type RelayCliOptions } from './relay-options.ts';
+import { chooseRelayTls, describeTransport, type TlsFiles } from './relay-tls.ts';
 
 /**
  * "HOST:PORT" as `--relay` and `connect({ relay })` take it back: an IPv6 host in brackets
@@ -21,6 +23,8 @@ export interface RunningRelay {
   relay: Relay;
   store: AddressStore;
   logger: Logger;
+  /** The key and certificate files it serves, to read again on SIGHUP; undefined with --plaintext. */
+  tlsFiles: TlsFiles | undefined;
   /** Closes the relay, then the store. */
   stop(): Promise<void>;
 }
@@ -38,10 +42,21 @@ export interface RunRelayHooks {
   onStoreWrite?: (info: StoreWriteInfo) => void;
 }
 
-/** Opens the store, starts the relay, prints `listening on H:P`. Rejects if the store cannot be opened. */
+/**
+ * Opens the store, starts the relay, prints `listening on H:P (TLS, fingerprint sha256:…)` (or
+ * `(plaintext)`). Rejects if the store, the TLS files or a port cannot be had.
+ */
 export async function runRelay(cli: RelayCliOptions, hooks: RunRelayHooks = {}): Promise<RunningRelay> {
   const logger = createLogger({ name: 'relay', level: cli.logLevel });
-  const store = await openAddressStore({
+  // The cluster's address map keys addresses by real IP only: a key-mode relay would hand out
+  // addresses under the other rule (§2a), so it is refused before anything joins.
+  if (cli.cluster !== undefined && cli.identityMode !== 'ip') {
+    throw new StoreError('ERR_IDENTITY_MODE_MISMATCH', `--cluster shares an address map keyed by real IP: --identity-mode ${cli.identityMode} is not supported with it yet; pass --identity-mode ip (docs/CLUSTER.md)`);
+  }
+  // With --cluster the address map is the cluster's, in NATS (docs/CLUSTER.md); else the lowdb store.
+  const cluster = cli.cluster === undefined ? undefined : await joinCluster({ url: cli.cluster, relayId: cli.relayId, subnet: cli.subnet, ipv6PrefixCap: cli.ipv6PrefixCap, ipv6PrefixLength: cli.ipv6PrefixLength, logger });
+  const closeStore = (): Promise<void> => (cluster ? cluster.close() : store.close());
+  const store: AddressStore = cluster?.store ?? await openAddressStore({
     path: cli.db,
     subnet: cli.subnet,
     identityMode: cli.identityMode,
@@ -50,7 +65,18 @@ export async function runRelay(cli: RelayCliOptions, hooks: RunRelayHooks = {}):
     ipv6PrefixLength: cli.ipv6PrefixLength,
     onCheckpointError: (error) => logger.error({ err: error }, 'address store checkpoint failed; the journal keeps every entry and the next checkpoint retries'),
   });
-  let options: RelayOptions = {
+  let options: RelayOptions;
+  let tlsFiles: TlsFiles | undefined;
+  try {
+    const chosen = await chooseRelayTls(cli);
+    tlsFiles = chosen.files;
+    options = { ...(chosen.tls ? { tls: chosen.tls } : {}), ...(chosen.plaintextPort === undefined ? {} : { plaintextPort: chosen.plaintextPort }) } as RelayOptions;
+  } catch (error) {
+    await store.close();
+    throw error;
+  }
+  options = {
+    ...options,
     host: cli.host,
     port: cli.port,
     store,
@@ -59,6 +85,7 @@ export async function runRelay(cli: RelayCliOptions, hooks: RunRelayHooks = {}):
     keepaliveIntervalMs: cli.keepaliveIntervalMs,
     keepaliveTimeoutMs: cli.keepaliveTimeoutMs,
     helloTimeoutMs: cli.helloTimeoutMs,
+    tlsHandshakeTimeoutMs: cli.tlsHandshakeTimeoutMs,
     requestTimeoutMs: cli.requestTimeoutMs,
     idleTimeoutMs: cli.idleTimeoutMs,
     maxFrameBytes: cli.maxFrameBytes,
@@ -68,16 +95,20 @@ export async function runRelay(cli: RelayCliOptions, hooks: RunRelayHooks = {}):
     maxConnectionsPerIp: cli.maxConnectionsPerIp,
     highWaterMarkBytes: cli.highWaterMarkBytes,
     ...boundOptions(cli),
+    ...(cli.wsPort === undefined ? {} : { websocket: { port: cli.wsPort, host: cli.wsHost, trustProxy: cli.wsTrustProxy, allowOrigins: cli.wsAllowOrigin } }),
+    ...(cluster ? { remote: cluster.routing } : {}),
   };
   let running: RunningRelay | undefined;
   try {
     if (hooks.relayOptions) options = await hooks.relayOptions(options);
     const relay = await startRelay(options);
+    cluster?.attach(relay);
     let stopping: Promise<void> | undefined;
     const started: RunningRelay = {
       relay,
       store,
       logger,
+      tlsFiles,
       stop: () =>
         (stopping ??= (async () => {
           // Each step runs even when the one before failed, so a failure never leaves the port or the store held.
@@ -87,7 +118,7 @@ export async function runRelay(cli: RelayCliOptions, hooks: RunRelayHooks = {}):
             try {
               await relay.close();
             } finally {
-              await store.close();
+              await closeStore();
             }
           }
         })()),
@@ -98,13 +129,15 @@ export async function runRelay(cli: RelayCliOptions, hooks: RunRelayHooks = {}):
     // A failed step undoes every step before it (HTTP server, relay listener, store), then fails the start.
     try {
       if (running) await running.stop();
-      else await store.close();
+      else await closeStore();
     } catch (cleanupError) {
       logger.error({ err: cleanupError }, 'closing after a failed start failed');
     }
     throw error;
   }
-  (hooks.stdout ?? process.stdout).write(`listening on ${formatHostPort(running.relay.host, running.relay.port)}\n`);
+  (hooks.stdout ?? process.stdout).write(`listening on ${formatHostPort(running.relay.host, running.relay.port)} (${describeTransport(running.relay, formatHostPort)})\n`);
+  const websocket = running.relay.websocket;
+  if (websocket !== undefined) (hooks.stdout ?? process.stdout).write(`websocket on ${websocket.url}\n`);
   return running;
 }
 

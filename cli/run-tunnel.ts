@@ -6,7 +6,7 @@ import type { Command } from 'commander';
 import type { Client } from '../actors/client/index.ts';
 import type { Logger } from '../actors/logger.ts';
 import { DEFAULT_SHUTDOWN_GRACE_MS } from '../tunnel/index.ts';
-import type { TunnelStats } from '../tunnel/index.ts';
+import type { TunnelStats, UdpTunnelCounts } from '../tunnel/index.ts';
 import { graceArgument } from './arguments.ts';
 import { createCliLogger } from './cli-logger.ts';
 import { connectOptionsFrom, exitAfterStdout, fail } from './client-options.ts';
@@ -105,6 +105,18 @@ export function addGraceOption(command: Command): Command {
     graceArgument,
     DEFAULT_SHUTDOWN_GRACE_MS,
   );
+}
+
+/** "2 flows, 100 datagrams (51200 bytes) to X, 100 (51200 bytes) from it, 0 dropped", for `--udp` tunnels. */
+export function udpSummaryText(name: 'expose' | 'forward', stats: TunnelStats, where: string): string {
+  const s = stats as TunnelStats & UdpTunnelCounts;
+  // forward sends to the virtual address what it reads from UDP; expose sends to its UDP target what it gets from AlphaNET.
+  const [toN, toBytes, fromN, fromBytes] =
+    name === 'forward'
+      ? [s.udpToVirtualDatagrams, s.udpToVirtualBytes, s.virtualToUdpDatagrams, s.virtualToUdpBytes]
+      : [s.virtualToUdpDatagrams, s.virtualToUdpBytes, s.udpToVirtualDatagrams, s.udpToVirtualBytes];
+  const flows = `${s.totalFlows} flow${s.totalFlows === 1 ? '' : 's'}`;
+  return `${name} summary: ${flows}, ${toN} datagrams (${toBytes} bytes) to ${where}, ${fromN} (${fromBytes} bytes) from it, ${s.dropped} dropped`;
 }
 
 /** "3 connections (1 refused)". */

@@ -50,6 +50,13 @@ function errorOf(error: unknown): { code: string; message: string } {
   };
 }
 
+/**
+ * Dial failures another attempt cannot cure: the relay presented a TLS key the client does not
+ * trust (issue 12). It would present it again, and retrying would keep knocking on what may be
+ * an impostor; the client closes with the error, which says how to accept a key changed on purpose.
+ */
+export const DIAL_ERRORS_NOT_RETRIED: readonly string[] = ['ERR_RELAY_FINGERPRINT_CHANGED', 'ERR_RELAY_FINGERPRINT_MISMATCH'];
+
 export const clientMachine = setup({
   types: {
     context: {} as ClientMachineContext,
@@ -72,7 +79,10 @@ export const clientMachine = setup({
   },
   guards: {
     canReconnect: ({ context }) => context.reconnect !== false,
-    attemptsLeft: ({ context }) => context.reconnect !== false && context.attempt + 1 < context.reconnect.maxAttempts,
+    attemptsLeft: ({ context, event }) =>
+      context.reconnect !== false &&
+      context.attempt + 1 < context.reconnect.maxAttempts &&
+      !DIAL_ERRORS_NOT_RETRIED.includes(errorOf((event as { error?: unknown }).error).code),
   },
   delays: {
     reconnectDelay: ({ context }) => {

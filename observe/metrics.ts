@@ -30,6 +30,11 @@ export interface DataPathCounters {
   boundPortCount?: number;
   limitRefusals?: Readonly<Record<string, number>>;
   logFieldsTruncated?: number;
+  /** Datagrams (docs/PROTOCOL.md §10): forwarded, their bytes, dropped by reason, bound ports. */
+  datagramsRelayed?: number;
+  datagramBytesRelayed?: number;
+  datagramsDropped?: Readonly<Record<string, number>>;
+  datagramPortCount?: number;
 }
 
 /** Options of {@link createRelayMetrics}. */
@@ -170,6 +175,19 @@ export function createRelayMetrics(options: RelayMetricsOptions): RelayMetrics {
   bound('pending_requests', 'Requests waiting on targets.', (c) => c.pendingCount, 'gauge');
   bound('bound_ports', 'Bound ports.', (c) => c.boundPortCount, 'gauge');
   bound('log_fields_truncated_total', 'Client-supplied log fields cut at --max-log-field-chars.', (c) => c.logFieldsTruncated, 'counter');
+  bound('datagrams_relayed_total', 'Datagrams forwarded between clients.', (c) => c.datagramsRelayed, 'counter');
+  bound('datagram_bytes_relayed_total', 'Bytes of datagram frames forwarded between clients.', (c) => c.datagramBytesRelayed, 'counter');
+  bound('datagram_ports', 'Bound datagram ports.', (c) => c.datagramPortCount, 'gauge');
+  new Counter({
+    name: `${p}datagrams_dropped_total`,
+    help: 'Datagrams dropped, by reason: congested, notBound, rateLimited, unboundSource.',
+    labelNames: ['reason'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [reason, n] of Object.entries(readDataPath().datagramsDropped ?? {})) this.inc({ reason }, n);
+    },
+  });
   new Counter({
     name: `${p}limit_refusals_total`,
     help: 'Requests, binds, connections and data held back or refused by a bound, by the bound (its option name).',

@@ -51,6 +51,18 @@ export const INITIAL_WINDOW_BYTES = 1024 * 1024;
  */
 export const MAX_WINDOW_BYTES = 16 * 1024 * 1024;
 
+/**
+ * Largest Datagram payload, in bytes (docs/PROTOCOL.md §10). 8 KiB holds what games put in one
+ * UDP datagram in practice (most stay under the ~1,400-byte path MTU; older engines and voice
+ * send a few KiB and let IP fragment it), so a real UDP program carried by `--udp` tunnels is
+ * not cut off, while the relay's 64 KiB congestion threshold still holds eight of the largest.
+ * A larger payload is a protocol error (MalformedFrame), not a silent cut.
+ */
+export const MAX_DATAGRAM_PAYLOAD_BYTES = 8 * 1024;
+
+/** Datagram's head before the payload: u32 source ip, u16 source port, u32 destination ip, u16 destination port. */
+export const DATAGRAM_ADDRESSES_BYTES = 12;
+
 export const PacketType = {
   Hello: 0x01,
   VirtualIp: 0x02,
@@ -69,7 +81,11 @@ export const PacketType = {
   SocketEnd: 0x31,
   SocketClosed: 0x32,
   WindowUpdate: 0x33,
-  // §2a identity (protocol version 2). Appended: the lead may renumber at merge.
+  // Datagrams (docs/PROTOCOL.md §10): their own port space, like UDP beside TCP.
+  DatagramBind: 0x34,
+  DatagramUnbind: 0x35,
+  Datagram: 0x36,
+  // §2a identity (protocol version 2). 0x40–0x42, clear of the datagram types 0x34–0x36.
   Challenge: 0x40,
   IdentityProof: 0x41,
   PeerKey: 0x42,

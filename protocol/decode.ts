@@ -6,7 +6,7 @@
 import { FRAME_HEADER_BYTES, HELLO_MAGIC, PUBLIC_KEY_BYTES, PacketType } from './constants.ts';
 import { checkFrameHeader } from './body-sizes.ts';
 import { ProtocolError } from './errors.ts';
-import { DATA_FRAME_HEAD_BYTES } from './fields.ts';
+import { DATAGRAM_PAYLOAD_OFFSET, DATA_FRAME_HEAD_BYTES } from './fields.ts';
 import type { Packet } from './packets.ts';
 import type { WireAddress } from './address.ts';
 
@@ -101,6 +101,12 @@ export function decodeFrame(frame: Uint8Array): Packet | ProtocolError {
       };
     case PacketType.PeerKey:
       return { type, connectionId: view.getUint32(0), publicKey: frame.slice(FRAME_HEADER_BYTES + 4) };
+    case PacketType.DatagramBind:
+      return { type, requestId: view.getUint32(0), port: view.getUint16(4) };
+    case PacketType.DatagramUnbind:
+      return { type, port: view.getUint16(0) };
+    case PacketType.Datagram:
+      return { type, source: address(view, 0), destination: address(view, 6), payload: frame.subarray(DATAGRAM_PAYLOAD_OFFSET) };
   }
   /* c8 ignore next */
   return new ProtocolError('ERR_UNKNOWN_PACKET_TYPE', `unknown packet type ${type}`);

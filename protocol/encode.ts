@@ -2,8 +2,16 @@
  * Pure encoders: packet object in, one complete frame out (u32 length, u8 type, body).
  * Layouts are in docs/PROTOCOL.md §3; every multi-byte integer is big-endian.
  */
-import { CHALLENGE_BYTES, FRAME_HEADER_BYTES, HELLO_MAGIC, PUBLIC_KEY_BYTES, PacketType, SIGNATURE_BYTES } from './constants.ts';
-import { ARBITRARY_DATA_HEADER_BYTES } from './fields.ts';
+import {
+  CHALLENGE_BYTES,
+  DATAGRAM_ADDRESSES_BYTES,
+  FRAME_HEADER_BYTES,
+  HELLO_MAGIC,
+  PUBLIC_KEY_BYTES,
+  PacketType,
+  SIGNATURE_BYTES,
+} from './constants.ts';
+import { ARBITRARY_DATA_HEADER_BYTES, DATAGRAM_PAYLOAD_OFFSET } from './fields.ts';
 import type { Packet } from './packets.ts';
 import type { WireAddress } from './address.ts';
 
@@ -148,6 +156,19 @@ export function encodePacket(packet: Packet): Uint8Array {
       bytes.set(fixed(packet.publicKey, PUBLIC_KEY_BYTES, 'PeerKey public key'), H + 4);
       return bytes;
     }
+    case PacketType.DatagramBind: {
+      const { bytes, view } = frame(packet.type, 6);
+      view.setUint32(H, packet.requestId >>> 0);
+      view.setUint16(H + 4, packet.port);
+      return bytes;
+    }
+    case PacketType.DatagramUnbind: {
+      const { bytes, view } = frame(packet.type, 2);
+      view.setUint16(H, packet.port);
+      return bytes;
+    }
+    case PacketType.Datagram:
+      return encodeDatagram(packet.source, packet.destination, packet.payload);
   }
 }
 
@@ -191,5 +212,17 @@ export function encodeArbitraryData(connectionId: number, data: Uint8Array): Uin
   const bytes = new Uint8Array(ARBITRARY_DATA_HEADER_BYTES + data.length);
   writeArbitraryDataHeader(bytes, 0, connectionId, data.length);
   bytes.set(data, ARBITRARY_DATA_HEADER_BYTES);
+  return bytes;
+}
+
+/**
+ * One Datagram frame (§10) with the payload copied in: the one allocation of a send. Its length
+ * is not checked here; the sender checks it against MAX_DATAGRAM_PAYLOAD_BYTES first.
+ */
+export function encodeDatagram(source: WireAddress, destination: WireAddress, payload: Uint8Array): Uint8Array {
+  const { bytes, view } = frame(PacketType.Datagram, DATAGRAM_ADDRESSES_BYTES + payload.length);
+  putAddress(view, FRAME_HEADER_BYTES, source);
+  putAddress(view, FRAME_HEADER_BYTES + 6, destination);
+  bytes.set(payload, DATAGRAM_PAYLOAD_OFFSET);
   return bytes;
 }

@@ -42,3 +42,28 @@ export function readConnectionId(frame: Uint8Array): number {
 export function readWindowUpdateBytes(frame: Uint8Array): number {
   return readU32(frame, WINDOW_UPDATE_BYTES_OFFSET);
 }
+
+// Datagram (§10): frame header, source address, destination address, payload.
+/** Offset of a Datagram's u32 source ip (the relay overwrites it in place: the stamp). */
+export const DATAGRAM_SOURCE_IP_OFFSET = FRAME_HEADER_BYTES;
+/** Offset of a Datagram's u16 source port. */
+export const DATAGRAM_SOURCE_PORT_OFFSET = FRAME_HEADER_BYTES + 4;
+/** Offset of a Datagram's u32 destination ip. */
+export const DATAGRAM_DESTINATION_IP_OFFSET = FRAME_HEADER_BYTES + 6;
+/** Offset of a Datagram's u16 destination port. */
+export const DATAGRAM_DESTINATION_PORT_OFFSET = FRAME_HEADER_BYTES + 10;
+/** Offset of a Datagram's payload: 17 bytes of head. */
+export const DATAGRAM_PAYLOAD_OFFSET = FRAME_HEADER_BYTES + 12;
+
+/** The big-endian u16 at `offset`. */
+export function readU16(bytes: Uint8Array, offset: number): number {
+  return (bytes[offset] << 8) | bytes[offset + 1];
+}
+
+/** Writes `value` as a big-endian u32 at `offset` (the relay's source stamp, in place). */
+export function writeU32(bytes: Uint8Array, offset: number, value: number): void {
+  bytes[offset] = value >>> 24;
+  bytes[offset + 1] = value >>> 16;
+  bytes[offset + 2] = value >>> 8;
+  bytes[offset + 3] = value;
+}

@@ -119,6 +119,27 @@ export interface PeerKeyPacket {
   connectionId: number;
   publicKey: Uint8Array;
 }
+/** Client → relay: reserve a datagram port (0 = ephemeral); answered with BindResponse (§10). */
+export interface DatagramBindPacket {
+  type: typeof PacketType.DatagramBind;
+  requestId: number;
+  port: number;
+}
+/** Client → relay: release a datagram port. No answer (§10). */
+export interface DatagramUnbindPacket {
+  type: typeof PacketType.DatagramUnbind;
+  port: number;
+}
+/**
+ * One datagram (§10): c→r→c. The relay stamps `source.ip` with the sender's virtual IP and
+ * forwards the frame unchanged otherwise, or drops it.
+ */
+export interface DatagramPacket {
+  type: typeof PacketType.Datagram;
+  source: WireAddress;
+  destination: WireAddress;
+  payload: Uint8Array;
+}
 
 export type Packet =
   | HelloPacket
@@ -140,7 +161,10 @@ export type Packet =
   | WindowUpdatePacket
   | ChallengePacket
   | IdentityProofPacket
-  | PeerKeyPacket;
+  | PeerKeyPacket
+  | DatagramBindPacket
+  | DatagramUnbindPacket
+  | DatagramPacket;
 
 /** The packet whose `type` is T. */
 export type PacketOf<T extends PacketType> = Extract<Packet, { type: T }>;

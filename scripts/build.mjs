@@ -36,3 +36,9 @@ for (const entry of readdirSync(dist, { recursive: true, withFileTypes: true }))
   if (rewritten !== text) writeFileSync(file, rewritten);
 }
 for (const dir of RUNTIME_DIRS) cpSync(new URL(`../${dir}/`, import.meta.url), new URL(`${dir}/`, dist), { recursive: true });
+// The browser bundle the relay serves at /alphanet.js (docs/CLIENT.md "From a browser"), and the
+// example page it serves at /, where the compiled relay looks for them (actors/relay/browser-files.ts).
+const { buildBrowserBundle } = await import('./browser-bundle.mjs');
+const bundle = await buildBrowserBundle({ outfile: fileURLToPath(new URL('browser/alphanet.js', dist)) });
+process.stderr.write(`build: dist/browser/alphanet.js (${bundle.length} bytes)\n`);
+cpSync(new URL('../examples/browser/', import.meta.url), new URL('examples/browser/', dist), { recursive: true });

@@ -61,3 +61,9 @@ export async function openMemoryAddressStore(options: MemoryAddressStoreOptions 
     identityMode: options.identityMode,
   });
 }
+export {
+  DEFAULT_ADDRESS_BUCKET,
+  DEFAULT_BLOCK_SIZE,
+  NatsAddressStore,
+  type NatsAddressStoreOptions,
+} from './nats-kv-store.ts';

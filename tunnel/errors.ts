@@ -10,9 +10,10 @@ export type TunnelErrorCode =
   | 'ERR_NOT_ALLOWED'
   | 'ERR_LISTEN_FAILED'
   | 'ERR_TARGET_UNREACHABLE'
-  | 'ERR_TUNNEL_CLOSED';
+  | 'ERR_TUNNEL_CLOSED'
+  | 'ERR_PROXY_HANDSHAKE';
 
-/** Any error raised or logged by expose() and forward(). */
+/** Any error raised or logged by expose(), forward() and proxy(). */
 export class TunnelError extends AlphanetError {
   declare readonly code: TunnelErrorCode;
   constructor(code: TunnelErrorCode, message: string, options?: { cause?: unknown }) {

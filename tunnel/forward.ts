@@ -10,7 +10,7 @@ import { describeErrorAt } from '../actors/describe-error.ts';
 import { TunnelError } from './errors.ts';
 import { TunnelLedger, describe } from './ledger.ts';
 import { TUNNEL_TCP_HIGH_WATER_MARK_BYTES } from './splice.ts';
-import { checkPort, closeWhen, gracefulShutdown, type TunnelHandle } from './shared.ts';
+import { checkPort, closeWhen, listenerHandle, type TunnelHandle } from './shared.ts';
 
 /** Interface forward() listens on unless told otherwise: only this machine can use the tunnel. */
 export const DEFAULT_FORWARD_LISTEN_HOST = '127.0.0.1';
@@ -153,30 +153,10 @@ export async function forward(options: ForwardOptions): Promise<ForwardTunnel> {
   );
   logger.info({ listen: `${listenHost}:${port}` }, 'tunnel listening');
 
-  return {
-    host: listenHost,
-    port,
-    get activeConnections() {
-      return ledger.active;
-    },
-    stats: () => ledger.stats(),
-    close,
-    shutdown: (graceMs) =>
-      gracefulShutdown(
-        () => {
-          // No new TCP connections, and none half-opened: connects still in flight are refused.
-          server.close();
-          stopping.abort(new TunnelError('ERR_TUNNEL_CLOSED', 'the tunnel is shutting down'));
-        },
-        () => ledger.idle(),
-        graceMs,
-        close,
-      ),
-    closed,
-    get error() {
-      return error;
-    },
-  };
+  return listenerHandle(
+    { host: listenHost, port, server, ledger, stopping, stopReason: 'the tunnel is shutting down', close, closed, error: () => error },
+    {},
+  );
 }
 
 /** `promise`, or a rejection with the signal's reason once it aborts. */

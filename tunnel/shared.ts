@@ -2,7 +2,8 @@
 import type { Client } from '../actors/client/index.ts';
 import { ClientError } from '../actors/client/index.ts';
 import { TunnelError } from './errors.ts';
-import type { TunnelStats } from './ledger.ts';
+import type net from 'node:net';
+import type { TunnelLedger, TunnelStats } from './ledger.ts';
 
 /** What expose() and forward() both hand back. */
 export interface TunnelHandle {
@@ -38,6 +39,55 @@ export async function gracefulShutdown(stopListening: () => void, idle: () => Pr
   await Promise.race([idle(), new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs)))]);
   clearTimeout(timer);
   await close();
+}
+
+/** The parts of a tunnel that listens on a real TCP port (forward, proxy) its handle is made of. */
+export interface ListenerHandleParts {
+  /** The real interface and port listened on. */
+  host: string;
+  port: number;
+  server: net.Server;
+  ledger: TunnelLedger;
+  /** Aborted at shutdown, with `stopReason`: connects still in flight are refused. */
+  stopping: AbortController;
+  stopReason: string;
+  close: () => Promise<void>;
+  closed: Promise<void>;
+  error: () => Error | undefined;
+}
+
+/**
+ * The handle forward() and proxy() return, made in one place: live counts read through
+ * getters, and a shutdown that stops the listener (and the connects in flight) at once before
+ * the grace period. `extra` fields are added as they are.
+ */
+export function listenerHandle<T extends object>(parts: ListenerHandleParts, extra: T): TunnelHandle & { readonly host: string } & T {
+  const { server, ledger, stopping, close } = parts;
+  return {
+    ...extra,
+    host: parts.host,
+    port: parts.port,
+    get activeConnections() {
+      return ledger.active;
+    },
+    stats: () => ledger.stats(),
+    close,
+    shutdown: (graceMs: number) =>
+      gracefulShutdown(
+        () => {
+          // No new TCP connections, and none half-opened: connects still in flight are refused.
+          server.close();
+          stopping.abort(new TunnelError('ERR_TUNNEL_CLOSED', parts.stopReason));
+        },
+        () => ledger.idle(),
+        graceMs,
+        close,
+      ),
+    closed: parts.closed,
+    get error() {
+      return parts.error();
+    },
+  };
 }
 
 /** Throws ERR_INVALID_ARGUMENT unless `port` is an integer in `min`..65535. */

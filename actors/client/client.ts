@@ -22,7 +22,6 @@ import {
 import type { Packet } from '../../protocol/index.ts';
 import { clientMachine } from '../../machines/client.machine.ts';
 import type { DialResult, ReconnectPolicy } from '../../machines/client.machine.ts';
-import { silentLogger } from '../logger.ts';
 import type { Logger } from '../logger.ts';
 import { stateName, viewOf } from './actor-view.ts';
 import type { ActorView } from './actor-view.ts';
@@ -36,17 +35,19 @@ import {
   TargetOfflineError,
   TimeoutError,
 } from './errors.ts';
+import { parseRelayAddress } from './relay-address.ts';
 import { dialSession } from './session.ts';
-import path from 'node:path';
-import { defaultIdentityPath, loadIdentity, type Identity } from './identity.ts';
-import { KnownPeers, KNOWN_PEERS_FILE_NAME } from './e2e/known-peers.ts';
-import { secureConnection } from './e2e/secure-connection.ts';
-import type { AnswerPacket, RelaySession } from './session.ts';
+import type { RelayTrustOptions } from './relay-trust.ts';
+import type { AnswerPacket, HelloIdentity, RelaySession } from './session.ts';
 import { VirtualSocket, startSocketActor } from './virtual-socket.ts';
+import type { ClientIdentity, ClientPlatform, PeerPins } from './platform.ts';
+import { DatagramTable } from './datagram-table.ts';
+import type { DatagramOptions, DatagramSocket } from './datagram.ts';
 import type { ListenOptions, SocketConnectOptions, SocketHost, VirtualSocketActor } from './virtual-socket.ts';
 
 /** Relay used when neither options nor ALPHANET_RELAY name one. */
 export const DEFAULT_RELAY = '127.0.0.1:1337';
+export { parseRelayAddress };
 /**
  * Time a request waits for the relay's answer. Above the relay's own 10 s target timeout, so
  * a target that does not answer is reported by the relay (RequestFailed Timeout) first.
@@ -66,14 +67,34 @@ export type { ReconnectPolicy };
 
 /** Options of {@link connect}. */
 export interface ConnectOptions {
-  /** The relay as "host:port". @default process.env.ALPHANET_RELAY, else "127.0.0.1:1337" */
+  /**
+   * The relay as "host:port" (TCP), or a WebSocket URL (`ws://host:port/alphanet`, `wss://…`).
+   * @default process.env.ALPHANET_RELAY, else "127.0.0.1:1337" (in Node); in a browser, the
+   * WebSocket of the relay that served the page (`ws://` + `location.host` + `/alphanet`)
+   */
   relay?: string;
+  /**
+   * The relay's WebSocket URL (`ws://host:port/alphanet`); overrides `relay`, `host` and `port`.
+   * In Node it is dialled with the `ws` package, in a browser with the global WebSocket.
+   * @default none (TCP to `relay`)
+   */
+  url?: string;
   /** The relay's host; overrides `relay`. @default from `relay` */
   host?: string;
   /** The relay's port; overrides `relay`. @default from `relay` */
   port?: number;
   /** The real source address to connect from (it decides the virtual IP). @default chosen by the OS */
   localAddress?: string;
+  /**
+   * TLS 1.3 to the relay, its key trusted as ssh trusts a host key: `true` pins the relay's
+   * fingerprint on first use in the known-relays file and refuses a changed one
+   * (ERR_RELAY_FINGERPRINT_CHANGED); an object says which fingerprint or file (relay-trust.ts).
+   * `false` is plain TCP. The default follows `startRelay()`, which serves plain TCP unless given a
+   * certificate; the CLI (`alphanet relay`, `npm start`, every client command) uses TLS unless
+   * `--plaintext` (docs/CLIENT.md "TLS and trust on first use").
+   * @default false (plain TCP)
+   */
+  tls?: boolean | RelayTrustOptions;
   /** Cancels connecting; connect() rejects with the signal's reason. @default none */
   signal?: AbortSignal;
   /** Time each request (bind, connect) waits for an answer, in ms. @default DEFAULT_REQUEST_TIMEOUT_MS (15 s) */
@@ -99,18 +120,19 @@ export interface ConnectOptions {
   clock?: Clock;
   /**
    * The identity key proved at Hello (docs/PROTOCOL.md §2a) and announced to peers: a file path
-   * (created, mode 0600, when missing), an {@link Identity} (e.g. `generateIdentity()`), or
+   * (created, mode 0600, when missing), an `Identity` (e.g. `generateIdentity()`), or
    * `false` to prove none (Hello version 1, as before identities; a relay in
-   * `--identity-mode key` refuses such a client).
+   * `--identity-mode key` refuses such a client). Node only: a browser client has no identity
+   * and says Hello version 1 (docs/CLIENT.md "From a browser").
    * @default the file `identity` in the config directory ($ALPHANET_CONFIG_DIR, else
    * $XDG_CONFIG_HOME/alphanet, else ~/.config/alphanet)
    */
-  identity?: string | Identity | false;
+  identity?: string | ClientIdentity | false;
   /**
    * Encrypt every virtual connection end to end (TLS 1.3 over the connection, keys checked
    * against the relay's PeerKey and the pins; docs/SECURITY.md). Both ends must agree: an end
    * with it on fails a connection to an end with it off (ERR_E2E_HANDSHAKE or ERR_E2E_PEER_KEY).
-   * @default true, unless `identity: false` (nothing to encrypt with) or under Deno
+   * @default true, unless `identity: false` (nothing to encrypt with), under Deno, or in a browser
    */
   e2e?: boolean;
   /**
@@ -120,43 +142,24 @@ export interface ConnectOptions {
   knownPeers?: string | false;
 }
 
-/** True under Deno, whose node:tls cannot wrap a JavaScript stream. */
-const RUNNING_ON_DENO = 'Deno' in globalThis;
-
-/** The identity `connect()` was given, loaded. */
-export async function resolveIdentity(option: ConnectOptions['identity'], logger?: Logger): Promise<Identity | undefined> {
-  if (option === false) return undefined;
-  if (typeof option === 'string') return loadIdentity(option);
-  if (option !== undefined) return option;
-  try {
-    return await loadIdentity(defaultIdentityPath());
-  } catch (error) {
-    // Nobody asked for this file: where it cannot be created (a read-only home, Deno without
-    // --allow-write) the client goes on without an identity, saying so, rather than not at all.
-    // Its peers then see no key, and an e2e peer refuses it clearly (ERR_E2E_PEER_KEY).
-    const cause = (error as { cause?: { code?: string; name?: string } }).cause;
-    if (!NOT_WRITABLE.has(cause?.code ?? cause?.name ?? '')) throw error;
-    logger?.warn({ err: error }, 'no identity key (the default file cannot be created): connecting without one, unencrypted');
-    return undefined;
-  }
-}
-
-/** Why a default identity file could not be made: permissions, not a broken file. */
-const NOT_WRITABLE = new Set(['EACCES', 'EPERM', 'EROFS', 'NotCapable', 'PermissionDenied']);
-
 /** The client machine's actor; scripts see it through {@link Client.actor}'s view. */
 type ClientActor = Actor<typeof clientMachine>;
 /** What scripts see of the client's actor. */
 export type ClientView = ActorView<ReturnType<ClientActor['getSnapshot']>>;
 
-/** Resolves "host:port" (IPv6 in brackets) into its parts. */
-export function parseRelayAddress(text: string): { host: string; port: number } {
-  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(text.trim());
-  const port = m ? Number(m[3]) : NaN;
-  if (!m || port < 1 || port > 65535) {
-    throw new ClientError('ERR_INVALID_ARGUMENT', `relay address must be host:port, got "${text}"`);
+/** A ws:// or wss:// URL's host and port (for messages), or a ClientError. */
+export function parseRelayUrl(text: string): { host: string; port: number; url: string } {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new ClientError('ERR_INVALID_ARGUMENT', `relay URL must be ws://host:port/path or wss://…, got "${text}"`);
   }
-  return { host: m[1] ?? m[2], port };
+  if (url.protocol !== 'ws:' && url.protocol !== 'wss:') {
+    throw new ClientError('ERR_INVALID_ARGUMENT', `relay URL must start with ws:// or wss://, got "${text}"`);
+  }
+  const port = url.port === '' ? (url.protocol === 'wss:' ? 443 : 80) : Number(url.port);
+  return { host: url.hostname.replace(/^\[|\]$/g, ''), port, url: url.href };
 }
 
 function describeFailure(reason: number, target: string): ClientError {
@@ -189,6 +192,9 @@ export class Client {
   readonly #options: Required<Pick<ConnectOptions, 'requestTimeoutMs' | 'connectTimeoutMs'>> & ConnectOptions;
   readonly #host: string;
   readonly #port: number;
+  /** The WebSocket URL when the relay is reached over WebSocket. */
+  readonly #url: string | undefined;
+  readonly #platform: ClientPlatform;
   readonly #logger: Logger;
   #session: RelaySession | undefined;
   #virtualIp = 0;
@@ -200,38 +206,43 @@ export class Client {
   #everConnected = false;
   readonly #socketHost: SocketHost;
   readonly #connectionHost: ConnectionHost;
-  readonly #identity: Identity | undefined;
+  readonly #datagrams: DatagramTable;
+  readonly #identity: ClientIdentity | undefined;
   readonly #e2e: boolean;
-  readonly #pins: KnownPeers | undefined;
+  readonly #pins: PeerPins | undefined;
   /** Peers' proven keys by connection id, from PeerKey until their connection is made (§2a). */
   readonly #peerKeys = new Map<number, Uint8Array>();
 
-  /** Use {@link connect}. */
-  constructor(options: ConnectOptions, identity?: Identity) {
+  /**
+   * Use {@link connect}. `platform` is given by the entry point (connect.ts, browser.ts); so is
+   * `identity`, loaded by the platform's identity hooks (Node only: a browser has none).
+   */
+  constructor(options: ConnectOptions, platform: ClientPlatform, identity?: ClientIdentity) {
+    this.#platform = platform;
+    if (identity !== undefined && platform.identity === undefined) {
+      throw new ClientError('ERR_UNSUPPORTED', 'identity keys need Node (node:crypto): this platform has none');
+    }
     this.#identity = identity;
     if (options.e2e === true && identity === undefined) {
       throw new ClientError('ERR_INVALID_ARGUMENT', 'e2e needs an identity key: leave out identity: false, or pass e2e: false');
     }
     // Deno's node:tls does not run TLS over a JavaScript stream (the handshake never completes), so
     // there e2e is off unless asked for (docs/CLIENT.md "Installing it, and Deno").
-    this.#e2e = identity !== undefined && (options.e2e ?? !RUNNING_ON_DENO);
-    const pinsFile =
-      options.knownPeers === false
-        ? undefined
-        : (options.knownPeers ?? (identity?.path === undefined ? undefined : path.join(path.dirname(identity.path), KNOWN_PEERS_FILE_NAME)));
-    this.#pins = pinsFile === undefined ? undefined : new KnownPeers(pinsFile);
+    this.#e2e = identity !== undefined && (options.e2e ?? platform.identity?.e2eByDefault ?? false);
+    this.#pins = platform.identity?.knownPeers(options.knownPeers, identity);
+    const named = options.url ?? (options.host !== undefined && options.port !== undefined ? undefined : (options.relay ?? platform.defaultRelay()));
+    const isUrl = named !== undefined && /^wss?:\/\//i.test(named);
     const relay =
-      options.host !== undefined && options.port !== undefined
-        ? { host: options.host, port: options.port }
-        : parseRelayAddress(options.relay ?? process.env.ALPHANET_RELAY ?? DEFAULT_RELAY);
-    this.#host = options.host ?? relay.host;
-    this.#port = options.port ?? relay.port;
+      named === undefined ? { host: options.host!, port: options.port!, url: undefined } : isUrl ? parseRelayUrl(named) : { ...parseRelayAddress(named), url: undefined };
+    this.#url = relay.url;
+    this.#host = relay.url === undefined ? (options.host ?? relay.host) : relay.host;
+    this.#port = relay.url === undefined ? (options.port ?? relay.port) : relay.port;
     this.#options = {
       ...options,
       requestTimeoutMs: options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
       connectTimeoutMs: options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
     };
-    this.#logger = options.logger ?? silentLogger();
+    this.#logger = options.logger ?? platform.silentLogger();
     const reconnect =
       options.reconnect === true
         ? DEFAULT_RECONNECT_POLICY
@@ -264,7 +275,13 @@ export class Client {
         return (client.#session?.maxFrameBytes ?? 1024) - ARBITRARY_DATA_HEADER_BYTES;
       },
       release: (connection) => client.#release(connection),
+      toDuplex: platform.toDuplex,
     };
+    this.#datagrams = new DatagramTable({
+      session: () => client.#session,
+      requireSession: () => client.#requireSession(),
+      requestTimeoutMs: this.#options.requestTimeoutMs,
+    });
     const machine = clientMachine.provide({
       actors: { dialRelay: fromPromise<DialResult>(({ signal }) => this.#dial(signal)) },
       actions: {
@@ -282,7 +299,7 @@ export class Client {
     return formatIpv4(this.#virtualIp);
   }
 
-  /** This client's Ed25519 public key (32 raw bytes), or undefined with `identity: false`. */
+  /** This client's Ed25519 public key (32 raw bytes), or undefined with `identity: false` (and in a browser). */
   get publicKey(): Uint8Array | undefined {
     return this.#identity?.publicKey;
   }
@@ -292,9 +309,9 @@ export class Client {
     return this.#identity?.fingerprint;
   }
 
-  /** The relay this client talks to, "host:port". */
+  /** The relay this client talks to, "host:port" (TCP) or its WebSocket URL. */
   get relay(): string {
-    return `${this.#host}:${this.#port}`;
+    return this.#url ?? `${this.#host}:${this.#port}`;
   }
 
   /** The state's full name: connecting, connected, reconnecting.waiting, reconnecting.dialing or closed. */
@@ -335,6 +352,20 @@ export class Client {
     return this.socket().connect(options);
   }
 
+  /**
+   * Binds datagram port `port` (0: an ephemeral one) and resolves with its socket
+   * (docs/CLIENT.md "Datagrams").
+   * @example
+   * ```ts
+   * const sock = await client.datagram(7777);
+   * sock.send('10.0.0.2', 7777, 'hello');
+   * for await (const { address, port, bytes } of sock) console.log(address, port, bytes);
+   * ```
+   */
+  datagram(port = 0, options: DatagramOptions = {}): Promise<DatagramSocket> {
+    return this.#datagrams.open(port, options);
+  }
+
   /** Closes every socket and the relay connection. */
   async close(): Promise<void> {
     if (this.#actor.getSnapshot().status === 'active') this.#actor.send({ type: 'client.close' });
@@ -370,12 +401,15 @@ export class Client {
       const { session, buffered } = await dialSession({
         host: this.#host,
         port: this.#port,
+        url: this.#url,
+        open: this.#platform.open,
         localAddress: this.#options.localAddress,
         timeoutMs: this.#options.connectTimeoutMs,
         signal,
         logger: this.#logger,
         clock: this.#options.clock,
-        identity: this.#identity,
+        tls: this.#options.tls === true ? {} : this.#options.tls || undefined,
+        identity: this.#helloIdentity(),
       });
       if (signal.aborted) {
         session.close();
@@ -410,6 +444,7 @@ export class Client {
     this.#everConnected = true;
     this.#logger.info({ virtualIp: this.virtualIp, relay: this.relay }, again ? 'reconnected to relay' : 'connected to relay');
     if (!again) return;
+    this.#datagrams.reconnected();
     // Claim the ports again so listeners listen under the same address.
     for (const socket of this.#sockets) {
       const state = socket.state;
@@ -428,6 +463,7 @@ export class Client {
   #onLost(willReconnect: boolean): void {
     const error = this.#lostError ?? new RelayLostError('the connection to the relay was lost');
     this.#logger.warn({ err: error, willReconnect }, 'lost the relay');
+    this.#datagrams.lost(willReconnect, error);
     for (const connection of [...this.#connections.values()]) connection.fail(error);
     this.#connections.clear();
     for (const socket of [...this.#sockets]) {
@@ -442,6 +478,7 @@ export class Client {
     for (const connection of [...this.#connections.values()]) connection.fail(error);
     this.#connections.clear();
     for (const socket of [...this.#sockets]) socket.shut(this.#lostError);
+    this.#datagrams.closed(this.#lostError);
     this.#session?.close(new ClientError('ERR_CLIENT_CLOSED', 'the client is closed'));
     this.#session = undefined;
   }
@@ -577,6 +614,7 @@ export class Client {
 
   /** Control frames for connections and requests from other clients (data comes through onData). */
   #onFrame(type: number, frame: Uint8Array): void {
+    if (type === PacketType.Datagram) return this.#datagrams.receive(frame);
     const packet = decodeFrame(frame);
     if (packet instanceof Error) {
       this.#session?.close(new RelayLostError(`the relay sent a bad packet: ${packet.message}`, { cause: packet }));
@@ -671,9 +709,17 @@ export class Client {
     }
   }
 
-  /** Runs the end-to-end handshake over a raw connection (docs/SECURITY.md). */
+  /** What the session proves at Hello (§2a): the key, signing through the platform; undefined says Hello version 1. */
+  #helloIdentity(): HelloIdentity | undefined {
+    const identity = this.#identity;
+    const hooks = this.#platform.identity;
+    if (identity === undefined || hooks === undefined) return undefined;
+    return { publicKey: identity.publicKey, signChallenge: (challenge) => hooks.signChallenge(identity, challenge) };
+  }
+
+  /** Runs the end-to-end handshake over a raw connection (docs/SECURITY.md), through the platform (e2e is on only where it has one). */
   #secure(raw: VirtualConnection, role: 'connector' | 'acceptor'): Promise<VirtualConnection> {
-    return secureConnection(raw, {
+    return this.#platform.identity!.secureConnection(raw, {
       identity: this.#identity!,
       role,
       pins: this.#pins,
@@ -682,22 +728,4 @@ export class Client {
       warn: (message) => this.#logger.warn(message),
     });
   }
-}
-
-/**
- * Connects to a relay and resolves once the client knows its virtual IP. Rejects with
- * ERR_RELAY_UNREACHABLE (or ERR_RELAY_REJECTED when the relay refuses the client).
- *
- * @example
- * ```ts
- * import { connect } from 'alphanet';
- * const client = await connect({ relay: '127.0.0.1:1337', localAddress: '127.0.0.2' });
- * console.log(client.virtualIp);
- * client.actor.subscribe((s) => console.log(s.value));
- * await client.close();
- * ```
- */
-export async function connect(options: ConnectOptions = {}): Promise<Client> {
-  const identity = await resolveIdentity(options.identity, options.logger);
-  return new Client(options, identity).start(options.signal);
 }

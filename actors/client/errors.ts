@@ -8,6 +8,8 @@ export type ClientErrorCode =
   | 'ERR_RELAY_UNREACHABLE'
   | 'ERR_RELAY_REJECTED'
   | 'ERR_RELAY_LOST'
+  | 'ERR_RELAY_FINGERPRINT_CHANGED'
+  | 'ERR_RELAY_FINGERPRINT_MISMATCH'
   | 'ERR_TARGET_OFFLINE'
   | 'ERR_NOT_LISTENING'
   | 'ERR_CONNECTION_REFUSED'
@@ -26,7 +28,9 @@ export type ClientErrorCode =
   | 'ERR_E2E_TRUNCATED'
   | 'ERR_E2E_HANDSHAKE'
   | 'ERR_E2E_PEER_KEY'
-  | 'ERR_E2E_PEER_KEY_CHANGED';
+  | 'ERR_E2E_PEER_KEY_CHANGED'
+  | 'ERR_UNSUPPORTED'
+  | 'ERR_DATAGRAM_TOO_LARGE';
 
 /** Any error raised by the client API. */
 export class ClientError extends AlphanetError {
@@ -102,5 +106,26 @@ export class ClosedByRelayError extends ClientError {
   constructor(reason: string, message: string) {
     super('ERR_CLOSED_BY_RELAY', message);
     this.reason = reason;
+  }
+}
+
+/**
+ * The relay's TLS key is not the one trusted for its address: `ERR_RELAY_FINGERPRINT_CHANGED`
+ * when it differs from the pin in the known-relays file (trust on first use), and
+ * `ERR_RELAY_FINGERPRINT_MISMATCH` when it differs from the fingerprint asked for explicitly.
+ * Nothing was sent to the relay. The message says how to accept a key replaced on purpose.
+ */
+export class RelayFingerprintError extends ClientError {
+  /** The fingerprint the client trusted for this relay. */
+  readonly expected: string;
+  /** The fingerprint the relay presented. */
+  readonly actual: string;
+  /** The known-relays file holding the pin (for ERR_RELAY_FINGERPRINT_CHANGED). */
+  readonly file: string | undefined;
+  constructor(code: 'ERR_RELAY_FINGERPRINT_CHANGED' | 'ERR_RELAY_FINGERPRINT_MISMATCH', message: string, details: { expected: string; actual: string; file?: string }) {
+    super(code, message);
+    this.expected = details.expected;
+    this.actual = details.actual;
+    this.file = details.file;
   }
 }

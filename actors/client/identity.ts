@@ -7,7 +7,7 @@ import { createPrivateKey, createPublicKey, generateKeyPairSync, randomUUID, sig
 import { chmod, link, mkdir, readFile, stat, unlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { formatPublicKey, identityProofMessage } from '../../protocol/index.ts';
+import { formatPublicKey, identityProofMessage } from '../../protocol/identity-proof.ts';
 import { ClientError } from './errors.ts';
 
 /** File name of the identity in the config directory. */

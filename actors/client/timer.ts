@@ -20,16 +20,27 @@ export interface ClientTimer {
   close(): unknown;
 }
 
+/** The host's own timers, for real time where they are plain numbers (a browser). */
+const GLOBAL_TIMERS: Clock = {
+  setTimeout: (fn, timeout) => setTimeout(fn, timeout),
+  clearTimeout: (id) => clearTimeout(id),
+};
+
 /**
- * Calls `fire` after `ms` on `clock`. Real time (no clock) gives Node's timer itself: refresh()
- * re-arms it without allocating, which the keepalive does per frame received; `unref` lets the
- * process exit while only this timer waits. A given clock re-arms by clearing and setting.
+ * Calls `fire` after `ms` on `clock`. Real time (no clock) in Node gives Node's timer itself:
+ * refresh() re-arms it without allocating, which the keepalive does per frame received; `unref`
+ * lets the process exit while only this timer waits. A given clock, or a browser's numeric
+ * timers, re-arm by clearing and setting.
  */
 export function startTimer(clock: Clock | undefined, ms: number, fire: () => void, options: { unref?: boolean } = {}): ClientTimer {
   if (clock === undefined) {
-    const timer = setTimeout(fire, ms);
-    if (options.unref) timer.unref();
-    return timer;
+    const timer = setTimeout(fire, ms) as unknown as ClientTimer & { unref?: () => unknown };
+    if (typeof timer === 'object' && typeof timer.refresh === 'function') {
+      if (options.unref) timer.unref?.();
+      return timer;
+    }
+    clearTimeout(timer as unknown as number);
+    clock = GLOBAL_TIMERS;
   }
   let id: unknown = clock.setTimeout(fire, ms);
   return {

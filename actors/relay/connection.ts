@@ -4,7 +4,7 @@
  * "Bounds"), hands data frames to the data path and control packets to their handlers, and is
  * read again when what held it back is gone.
  */
-import type net from 'node:net';
+import type { RelaySocket } from './transport.ts';
 import type { Actor } from 'xstate';
 import {
   DATA_FRAME_HEAD_BYTES,
@@ -50,7 +50,7 @@ export function protocolErrorName(error: ProtocolError): RelayConnectionErrorNam
 /** One client TCP connection; its machine (`actor`) decides its lifecycle, `phase` caches it. */
 export class Connection {
   readonly id: number;
-  readonly socket: net.Socket;
+  readonly socket: RelaySocket;
   readonly realIp: string;
   /** What per-host limits count under: the real IP, or its IPv6 prefix (limits.ts). */
   readonly hostKey: string;
@@ -92,7 +92,7 @@ export class Connection {
   closedEvent: ClientDisconnectedEvent | undefined = undefined;
   readonly #ctx: RelayContext;
 
-  constructor(ctx: RelayContext, id: number, socket: net.Socket, realIp: string, hostKey: string) {
+  constructor(ctx: RelayContext, id: number, socket: RelaySocket, realIp: string, hostKey: string) {
     this.#ctx = ctx;
     this.id = id;
     this.socket = socket;
@@ -235,6 +235,11 @@ export class Connection {
       if (this.phase !== 'ready') return this.unexpected(type);
       if (frame.length !== WINDOW_UPDATE_FRAME_BYTES) return this.protocolError('MalformedFrame', 'WindowUpdate body is not 8 bytes');
       return ctx.dataPath.relayWindowUpdate(this, frame);
+    }
+    // Datagrams (§10): no decode, no machine; checked, stamped in place and written, or dropped.
+    if (type === PacketType.Datagram) {
+      if (this.phase !== 'ready') return this.unexpected(type);
+      return ctx.datagramPath.relay(this, frame);
     }
     const packet = decodeFrame(frame);
     if (packet instanceof ProtocolError) return this.protocolError(protocolErrorName(packet), packet.message);

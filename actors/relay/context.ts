@@ -17,6 +17,8 @@ import type { HostTable } from './hosts.ts';
 import type { PairTable, Pair } from './pairs.ts';
 import type { PendingStatus, PendingTable } from './pending.ts';
 import type { DataPath } from './data-path.ts';
+import type { DatagramPortTable } from './datagram-ports.ts';
+import type { DatagramPath } from './datagram-path.ts';
 
 /** Starts the machines' actors, each wired to its table entry and the bus (machines.ts). */
 export interface RelayMachines {
@@ -47,6 +49,10 @@ export interface RelayContext {
   readonly scope: WriteScope;
   readonly machines: RelayMachines;
   readonly dataPath: DataPath;
+  /** Datagram ports and per-host rate buckets (§10). */
+  readonly datagrams: DatagramPortTable;
+  /** Datagram frames: checked, stamped, written or dropped (§10). */
+  readonly datagramPath: DatagramPath;
   /** Hands a decoded control packet to its handler (handlers/index.ts). */
   dispatch(conn: Connection, packet: Packet): void;
   /** The clock as read when the chunk or sweep under way began: one read per chunk, not per frame. */

@@ -35,7 +35,22 @@ export interface RelayCounters {
   pendingCount: number;
   /** Now: bound ports. */
   boundPortCount: number;
+  /** Datagrams forwarded (docs/PROTOCOL.md §10), and their frame bytes. */
+  datagramsRelayed: number;
+  datagramBytesRelayed: number;
+  /** Datagrams dropped, by reason (DatagramDropReason): never queued, never answered. */
+  datagramsDropped: Record<DatagramDropReason, number>;
+  /** Now: bound datagram ports. */
+  datagramPortCount: number;
 }
+
+/**
+ * Why the relay dropped a datagram (§10): the destination's queue was at the datagram threshold
+ * or the relay's queues at their bound (`congested`); no connection of the destination host holds
+ * the port (`notBound`); the sender's host is over its rate (`rateLimited`); the sender does not
+ * hold the source port it wrote (`unboundSource`).
+ */
+export type DatagramDropReason = 'congested' | 'notBound' | 'rateLimited' | 'unboundSource';
 
 /** A relay's counters, all zero. */
 export function createCounters(): RelayCounters {
@@ -63,6 +78,10 @@ export function createCounters(): RelayCounters {
     pairCount: 0,
     pendingCount: 0,
     boundPortCount: 0,
+    datagramsRelayed: 0,
+    datagramBytesRelayed: 0,
+    datagramsDropped: { congested: 0, notBound: 0, rateLimited: 0, unboundSource: 0 },
+    datagramPortCount: 0,
   };
 }
 

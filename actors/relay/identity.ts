@@ -2,7 +2,8 @@
  * The relay's two identity modes (docs/PROTOCOL.md §2a, docs/STORAGE.md "Identity mode"): what
  * a connection's store entry is keyed by, and the PeerKey it is announced with.
  */
-import { PacketType, formatPublicKey } from '../../protocol/index.ts';
+import { PacketType } from '../../protocol/index.ts';
+import { formatPublicKey } from '../../protocol/identity-proof.ts';
 import type { Connection } from './connection.ts';
 import type { RelayContext } from './context.ts';
 import { sendPacket } from './replies.ts';

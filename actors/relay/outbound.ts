@@ -5,7 +5,7 @@
  * high-water mark stops its sources being read until it drains; bytes are never dropped or
  * reordered.
  */
-import type net from 'node:net';
+import type { RelaySocket } from './transport.ts';
 import { encodePacket, type Packet } from '../../protocol/index.ts';
 import type { Connection } from './connection.ts';
 import type { RelayContext } from './context.ts';
@@ -45,7 +45,7 @@ export class WriteScope {
 
 /** The write path of one client socket. */
 export class Outbound {
-  readonly socket: net.Socket;
+  readonly socket: RelaySocket;
   readonly conn: Connection;
   readonly #ctx: RelayContext;
   corked = false;
@@ -58,7 +58,7 @@ export class Outbound {
   /** Sources paused because this destination's queue is full. */
   blockedSources: Set<Connection> | undefined = undefined;
 
-  constructor(socket: net.Socket, conn: Connection, ctx: RelayContext) {
+  constructor(socket: RelaySocket, conn: Connection, ctx: RelayContext) {
     this.socket = socket;
     this.conn = conn;
     this.#ctx = ctx;

@@ -6,8 +6,11 @@
 import type { InspectionEvent } from 'xstate';
 import type { Logger } from '../logger.ts';
 import type { AddressStore } from '../../storage/address-store.ts';
+import type { RemoteRouter } from './cluster/remote-router.ts';
 import { DEFAULT_MAX_FRAME_BYTES } from '../../protocol/constants.ts';
 import { DEFAULT_IDENTITY_MODE, type IdentityMode } from './identity.ts';
+import type { RelayTlsOptions } from './tls.ts';
+import type { WebSocketOptions } from './ws-server.ts';
 
 /** Where the relay listens by default: loopback, so a fresh `npm start` exposes nothing. */
 export const DEFAULT_HOST = '127.0.0.1';
@@ -19,6 +22,11 @@ export const DEFAULT_KEEPALIVE_INTERVAL_MS = 15_000;
 export const DEFAULT_KEEPALIVE_TIMEOUT_MS = 45_000;
 /** Time to send Hello after TCP connects. */
 export const DEFAULT_HELLO_TIMEOUT_MS = 10_000;
+/**
+ * Time a TLS handshake may take after TCP connects. A real client finishes in a few round trips;
+ * a connection that never does holds a per-IP slot only this long.
+ */
+export const DEFAULT_TLS_HANDSHAKE_TIMEOUT_MS = 10_000;
 /** Time a target has to answer a forwarded request. */
 export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
 /** A socket connection with no traffic either way for 10 minutes is closed (0 disables). */
@@ -63,6 +71,25 @@ export const DEFAULT_IPV6_PREFIX_LENGTH = 64;
 /** Longest client-supplied text (Error messages) put into a log line or a bus event, in characters. */
 export const DEFAULT_MAX_LOG_FIELD_CHARS = 256;
 
+// Datagrams (docs/PROTOCOL.md §10, docs/RELAY.md "Bounds").
+
+/**
+ * Datagrams one host may send per second. A game client sends 20–128 a second and a server for
+ * 64 players a few thousand; 25,000 leaves room for a busy server behind one address while one
+ * host cannot spend the relay's whole event loop on datagrams.
+ */
+export const DEFAULT_DATAGRAM_RATE_PPS = 25_000;
+/** Datagrams a host may send at once above its rate (the bucket's size): 0.2 s at the default rate. */
+export const DEFAULT_DATAGRAM_BURST = 5_000;
+/** Datagram bytes (frames) one host may send per second: 32 MiB/s, ~270 Mbit/s. Its burst lasts as long as the packet burst. */
+export const DEFAULT_DATAGRAM_BYTE_RATE = 32 * 1024 * 1024;
+/**
+ * A destination's queued outgoing bytes at or above which datagrams to it are dropped: 64 KiB
+ * is ~50 ms of a busy game stream, after which a datagram is late and worth nothing. It holds
+ * eight of the largest datagrams, so a reader that keeps up never loses one to it.
+ */
+export const DEFAULT_DATAGRAM_QUEUE_BYTES = 64 * 1024;
+
 /**
  * The relay's source of time. Its shape is xstate's `Clock` plus `now()`, so xstate's
  * `SimulatedClock` is one: a spec can run the relay's timeouts (hello, request, keepalive, sweep)
@@ -88,6 +115,17 @@ export interface RelayOptions {
   host?: string;
   /** TCP port; 0 picks a free one. @default DEFAULT_PORT (1337) */
   port?: number;
+  /**
+   * Key and certificate (PEM): the relay serves TLS 1.3 on `port`. Without it, plain TCP, as the
+   * seed did: the programmatic default, so an embedded or test relay needs no files. The CLI
+   * (`alphanet relay`, `npm start`) always passes one unless `--plaintext` (docs/RELAY.md "TLS").
+   * @default undefined (plain TCP)
+   */
+  tls?: RelayTlsOptions;
+  /** With `tls`: also serve plain TCP on this port (0 picks a free one). @default undefined (TLS only) */
+  plaintextPort?: number;
+  /** Time a TLS handshake may take after TCP connects. @default DEFAULT_TLS_HANDSHAKE_TIMEOUT_MS (10 s) */
+  tlsHandshakeTimeoutMs?: number;
   /** The permanent real-IP → virtual-IP map (required). The relay flushes it on close; the caller closes it. */
   store: AddressStore;
   /**
@@ -97,6 +135,8 @@ export interface RelayOptions {
    * mode when the store records one. @default DEFAULT_IDENTITY_MODE ('ip')
    */
   identityMode?: IdentityMode;
+  /** Routes requests for ports held on other relays of a cluster (docs/CLUSTER.md). @default undefined (none) */
+  remote?: RemoteRouter;
   /** @default a silent logger */
   logger?: Logger;
   /** Ping interval per client (§4). @default DEFAULT_KEEPALIVE_INTERVAL_MS (15 s) */
@@ -152,6 +192,14 @@ export interface RelayOptions {
   ipv6PrefixLength?: number;
   /** Client-supplied text in log lines and bus events is cut at this many characters. @default DEFAULT_MAX_LOG_FIELD_CHARS (256) */
   maxLogFieldChars?: number;
+  /** Datagrams one host (host key) may send per second; more are dropped (§10). @default DEFAULT_DATAGRAM_RATE_PPS (25,000) */
+  datagramRate?: number;
+  /** Datagrams a host may send at once above its rate. @default DEFAULT_DATAGRAM_BURST (5,000) */
+  datagramBurst?: number;
+  /** Datagram frame bytes one host may send per second. @default DEFAULT_DATAGRAM_BYTE_RATE (32 MiB) */
+  datagramByteRate?: number;
+  /** A destination's queue at or above which datagrams to it are dropped (§10). @default DEFAULT_DATAGRAM_QUEUE_BYTES (64 KiB) */
+  datagramQueueBytes?: number;
   /** Receives the inspection events of every relay actor (for the Stately inspector). @default undefined */
   inspect?: (event: InspectionEvent) => void;
   /**
@@ -159,17 +207,23 @@ export interface RelayOptions {
    * (`createActor(machine, { clock })`). @default SYSTEM_CLOCK (real time)
    */
   clock?: RelayClock;
+  /**
+   * Also accept clients over WebSocket on this port (docs/RELAY.md "WebSocket"), with the same
+   * limits; the port also serves the browser bundle. @default undefined (TCP only)
+   */
+  websocket?: WebSocketOptions;
 }
 
 /** Every option resolved. */
-export type ResolvedRelayOptions = Required<Omit<RelayOptions, 'logger' | 'inspect'>> &
-  Pick<RelayOptions, 'inspect'> & { logger: Logger };
+export type ResolvedRelayOptions = Required<Omit<RelayOptions, 'logger' | 'inspect' | 'tls' | 'plaintextPort' | 'websocket' | 'remote'>> &
+  Pick<RelayOptions, 'inspect' | 'websocket' | 'remote'> & { logger: Logger };
 
 /** The numeric limits, as reported by `status()`. */
 export interface RelayLimits {
   keepaliveIntervalMs: number;
   keepaliveTimeoutMs: number;
   helloTimeoutMs: number;
+  tlsHandshakeTimeoutMs: number;
   requestTimeoutMs: number;
   idleTimeoutMs: number;
   maxFrameBytes: number;
@@ -189,6 +243,10 @@ export interface RelayLimits {
   slowConsumerTimeoutMs: number;
   ipv6PrefixLength: number;
   maxLogFieldChars: number;
+  datagramRate: number;
+  datagramBurst: number;
+  datagramByteRate: number;
+  datagramQueueBytes: number;
 }
 
 export function resolveRelayOptions(options: RelayOptions, silent: () => Logger): ResolvedRelayOptions {
@@ -197,10 +255,12 @@ export function resolveRelayOptions(options: RelayOptions, silent: () => Logger)
     port: options.port ?? DEFAULT_PORT,
     store: options.store,
     identityMode: options.identityMode ?? DEFAULT_IDENTITY_MODE,
+    remote: options.remote,
     logger: options.logger ?? silent(),
     keepaliveIntervalMs: options.keepaliveIntervalMs ?? DEFAULT_KEEPALIVE_INTERVAL_MS,
     keepaliveTimeoutMs: options.keepaliveTimeoutMs ?? DEFAULT_KEEPALIVE_TIMEOUT_MS,
     helloTimeoutMs: options.helloTimeoutMs ?? DEFAULT_HELLO_TIMEOUT_MS,
+    tlsHandshakeTimeoutMs: options.tlsHandshakeTimeoutMs ?? DEFAULT_TLS_HANDSHAKE_TIMEOUT_MS,
     requestTimeoutMs: options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
     idleTimeoutMs: options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
     maxFrameBytes: options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES,
@@ -221,7 +281,12 @@ export function resolveRelayOptions(options: RelayOptions, silent: () => Logger)
     slowConsumerTimeoutMs: options.slowConsumerTimeoutMs || (options.keepaliveTimeoutMs ?? DEFAULT_KEEPALIVE_TIMEOUT_MS),
     ipv6PrefixLength: options.ipv6PrefixLength ?? DEFAULT_IPV6_PREFIX_LENGTH,
     maxLogFieldChars: options.maxLogFieldChars ?? DEFAULT_MAX_LOG_FIELD_CHARS,
+    datagramRate: options.datagramRate ?? DEFAULT_DATAGRAM_RATE_PPS,
+    datagramBurst: options.datagramBurst ?? DEFAULT_DATAGRAM_BURST,
+    datagramByteRate: options.datagramByteRate ?? DEFAULT_DATAGRAM_BYTE_RATE,
+    datagramQueueBytes: options.datagramQueueBytes ?? DEFAULT_DATAGRAM_QUEUE_BYTES,
     inspect: options.inspect,
     clock: options.clock ?? SYSTEM_CLOCK,
+    websocket: options.websocket,
   };
 }

@@ -1,8 +1,10 @@
 /** The relay's public face: the Relay handle, its status() snapshot and their constants. */
+import type { Duplex } from 'node:stream';
 import type { RelayBus } from './relay-events.ts';
 import type { RelayLimits } from './relay-options.ts';
 import type { RelayCounters } from './counters.ts';
 import type { RecentClose } from './recent-closes.ts';
+import type { RelayTlsOptions } from './tls.ts';
 
 /** After an Error packet or at shutdown, how long a peer has to close before the socket is destroyed. */
 export const CLOSE_LINGER_MS = 1_000;
@@ -84,8 +86,20 @@ export interface RelayStatus {
 export interface Relay {
   /** The address it listens on. */
   readonly host: string;
-  /** The port it listens on (the real one when started with port 0). */
+  /** The port it listens on (the real one when started with port 0): TLS when it has a certificate. */
   readonly port: number;
+  /** The plain-TCP port it also serves beside TLS (`plaintextPort`), or undefined. */
+  readonly plaintextPort: number | undefined;
+  /** `sha256:AB:…` of the certificate new TLS connections get; undefined when it serves plain TCP only. */
+  readonly tlsFingerprint: string | undefined;
+  /**
+   * Replaces the key and certificate for new connections (open ones keep theirs) and returns the
+   * new fingerprint. Throws, keeping the current ones, when they cannot be read or do not match,
+   * or when the relay serves plain TCP only.
+   */
+  setTls(material: RelayTlsOptions): string;
+  /** The WebSocket port, when started with `websocket` (its URL ends in /alphanet). */
+  readonly websocket: { readonly host: string; readonly port: number; readonly url: string } | undefined;
   /** Set-up and tear-down events, one emitter per relay. */
   readonly bus: RelayBus;
   /** Data-path counters, read live. */
@@ -94,4 +108,9 @@ export interface Relay {
   status(query?: StatusQuery): RelayStatus;
   /** Stops accepting, tells clients (SocketClosed RelayShutdown, Error RelayShuttingDown), flushes the store. */
   close(): Promise<void>;
+  /**
+   * Admits a client connection over a stream that is not a TCP socket, speaking as `realIp` (a
+   * cluster's stand-in for another relay's client, docs/CLUSTER.md). Its id, or undefined if refused.
+   */
+  admitStream(stream: Duplex, realIp: string): number | undefined;
 }

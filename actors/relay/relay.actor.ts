@@ -35,7 +35,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
   // A store keyed by the other rule would hand out addresses promised under it (§2a).
   const stored = options.store.identityMode ?? DEFAULT_IDENTITY_MODE;
   if (stored !== resolved.identityMode) throw identityModeMismatch('the address store', stored, resolved.identityMode);
-  const relay = new RelayServer(resolved);
+  const relay = new RelayServer(resolved, { tls: options.tls, plaintextPort: options.plaintextPort });
   await relay.listen();
   return relay;
 }

@@ -24,6 +24,7 @@ export function releaseConnection(ctx: RelayContext, conn: Connection, reason: s
   }
   for (const entry of [...conn.pendingIn]) ctx.control.send({ to: { kind: 'statusRequest', id: entry.relayId }, event: { type: 'target.left' } });
   const host = conn.host;
+  ctx.datagrams.leave(conn);
   ctx.hosts.leave(conn);
   // A dead destination will never drain: let its sources read again.
   if (conn.out.blockedSources !== undefined) conn.out.drained();

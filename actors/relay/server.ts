@@ -9,7 +9,8 @@
  * (sweep.ts), pairs, pending requests and bound ports (the tables), queued bytes per destination
  * and relay-wide (outbound.ts). Per-host counts use limits.ts's host key (IPv6 by prefix).
  */
-import net from 'node:net';
+import type net from 'node:net';
+import type { Duplex } from 'node:stream';
 import { EventEmitter } from 'eventemitter3';
 import { ErrorCode, PacketType, encodePacket, normaliseRealIp } from '../../protocol/index.ts';
 import type { Logger } from '../logger.ts';
@@ -28,11 +29,18 @@ import { HostTable } from './hosts.ts';
 import { PairTable } from './pairs.ts';
 import { PendingTable } from './pending.ts';
 import { DataPath } from './data-path.ts';
+import { DatagramPortTable } from './datagram-ports.ts';
+import { DatagramPath } from './datagram-path.ts';
 import { dispatch } from './handlers/index.ts';
 import { createRelayMachines } from './machines.ts';
 import { startSweep, sweepPeriodMs } from './sweep.ts';
 import { buildStatus } from './status.ts';
 import type { RelayContext } from './context.ts';
+import { Transports, type RelayTransport, type TransportOptions } from './transports.ts';
+import type { RelayTlsOptions } from './tls.ts';
+import type { RelaySocket } from './transport.ts';
+import { WsListener } from './ws-server.ts';
+import type { WsTransport } from './ws-transport.ts';
 
 /** Builds the context every room is given, and routes the control channel to the tables. */
 function assembleContext(options: ResolvedRelayOptions, bus: RelayBus, counters: RelayCounters): RelayContext {
@@ -52,10 +60,13 @@ function assembleContext(options: ResolvedRelayOptions, bus: RelayBus, counters:
     reading: new ReadBudget(options, counters),
     scope: new WriteScope(),
     now: options.clock.now(),
-  } as Omit<RelayContext, 'machines' | 'dataPath' | 'dispatch'> as RelayContext;
+  } as Omit<RelayContext, 'machines' | 'dataPath' | 'datagrams' | 'datagramPath' | 'dispatch'> as RelayContext;
+  const datagrams = new DatagramPortTable(options, counters);
   Object.assign(ctx, {
     machines: createRelayMachines(ctx),
     dataPath: new DataPath(ctx),
+    datagrams,
+    datagramPath: new DatagramPath(ctx, datagrams),
     dispatch: (conn: Connection, packet: Parameters<RelayContext['dispatch']>[1]) => dispatch(ctx, conn, packet),
   });
   // An unknown id is a message to an actor already gone: dropped, as a write to a closed socket is.
@@ -82,8 +93,10 @@ export class RelayServer implements Relay {
 
   readonly #ctx: RelayContext;
   readonly #log: Logger;
-  readonly #server: net.Server;
-  readonly #sockets = new Set<net.Socket>();
+  readonly #transports: Transports;
+  readonly #sockets = new Set<RelaySocket>();
+  /** The WebSocket port, when there is one (ws-server.ts). */
+  readonly #ws: WsListener | undefined;
   /** Live TCP connections per host key (real IP or IPv6 prefix), for maxConnectionsPerIp. */
   readonly #perIp = new Tally();
   readonly #startedAt: number;
@@ -91,29 +104,51 @@ export class RelayServer implements Relay {
   #stopSweep: (() => void) | undefined;
   #closing: Promise<void> | undefined;
 
-  constructor(options: ResolvedRelayOptions) {
+  constructor(options: ResolvedRelayOptions, transport: TransportOptions = {}) {
     this.host = options.host;
     this.#log = options.logger;
     this.#ctx = assembleContext(options, this.bus, this.counters);
     this.#startedAt = options.clock.now();
-    this.#server = net.createServer({ noDelay: true }, (socket) => this.#serverOnConnection(socket));
+    this.#transports = new Transports(options.port, transport, (socket, kind) => this.#serverOnConnection(socket, kind));
+    this.#ws =
+      options.websocket === undefined
+        ? undefined
+        : new WsListener(options.websocket, { log: this.#log, maxFrameBytes: options.maxFrameBytes, accept: (ws) => this.#acceptWs(ws) });
+  }
+
+  get websocket(): Relay['websocket'] {
+    const ws = this.#ws;
+    return ws === undefined ? undefined : { host: ws.host, port: ws.port, url: ws.url };
+  }
+
+  get tlsFingerprint(): string | undefined {
+    return this.#transports.identity?.fingerprint;
+  }
+
+  get plaintextPort(): number | undefined {
+    return this.#transports.plaintextPort;
+  }
+
+  setTls(material: RelayTlsOptions): string {
+    const identity = this.#transports.identity;
+    if (identity === undefined) throw new Error('the relay serves plain TCP only: it has no TLS certificate to replace');
+    const fingerprint = identity.set(material);
+    this.#log.info({ fingerprint }, 'tls certificate replaced; new connections get it');
+    return fingerprint;
   }
 
   async listen(): Promise<void> {
-    const server = this.#server;
-    const o = this.#ctx.options;
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen({ host: o.host, port: o.port }, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
-    server.on('error', (error) => this.#log.error({ err: error }, 'server error'));
-    this.port = (server.address() as net.AddressInfo).port;
+    await this.#transports.listen(this.#ctx.options.host, this.#log);
+    this.port = this.#transports.port;
+    try {
+      await this.#ws?.listen();
+    } catch (error) {
+      await this.#transports.close();
+      throw error;
+    }
     const sweepMs = sweepPeriodMs(this.#ctx);
     this.#stopSweep = startSweep(this.#ctx, sweepMs);
-    this.#log.info({ host: this.host, port: this.port, sweepMs }, 'relay listening');
+    this.#log.info({ host: this.host, port: this.port, plaintextPort: this.plaintextPort, tls: this.tlsFingerprint, sweepMs }, 'relay listening');
     this.bus.emit('relay.listening', { host: this.host, port: this.port });
   }
 
@@ -123,7 +158,8 @@ export class RelayServer implements Relay {
     const fromIp = this.#perIp.get(key);
     if (this.#closing !== undefined) return { refusal: 'the relay is stopping' };
     if (realIp === '') return { refusal: 'the connection has no remote address' };
-    if (this.#ctx.conns.size >= o.maxClients) return { refusal: `the relay is full (${o.maxClients} clients)`, limit: 'maxClients' };
+    // Handshakes under way count: a flood of TLS connections that never finish cannot fill the relay past its bound.
+    if (this.#ctx.conns.size + this.#transports.handshakes >= o.maxClients) return { refusal: `the relay is full (${o.maxClients} clients)`, limit: 'maxClients' };
     if (fromIp >= o.maxConnectionsPerIp) {
       const who = key === realIp ? realIp : `${realIp} (counted as ${key})`;
       return { refusal: `${who} already has ${fromIp} connections, the most one IP may have`, limit: 'maxConnectionsPerIp' };
@@ -131,27 +167,103 @@ export class RelayServer implements Relay {
     return undefined;
   }
 
-  #serverOnConnection(socket: net.Socket): void {
+  /**
+   * A TCP connection on one of the listeners: admitted or refused at once, by its TCP peer's
+   * address, so a TLS handshake under way holds a per-IP slot; frames are read once it is secure.
+   */
+  #serverOnConnection(raw: net.Socket, transport: RelayTransport): void {
     const ctx = this.#ctx;
+    const realIp = normaliseRealIp(raw.remoteAddress ?? '');
+    const key = hostKey(realIp, ctx.options.ipv6PrefixLength);
+    const refused = this.#admission(realIp, key);
+    // On the TCP socket itself: a TLS socket writes through it.
+    raw.setNoDelay(true);
+    const socket = this.#transports.secure(
+      raw,
+      transport,
+      ctx.clock,
+      ctx.options.tlsHandshakeTimeoutMs,
+      () => (refused === undefined ? this.#admit(socket, realIp, key) : this.#refuse(socket, realIp, refused)),
+      (reason) => this.#log.debug({ realIp, reason }, 'tls handshake failed'),
+    );
+    // The TLS socket reports its TCP socket's errors too; this listener only keeps one that comes first from being unhandled.
+    if (socket !== raw) raw.on('error', (error) => this.#log.debug({ err: error }, 'socket error'));
     this.#sockets.add(socket);
     socket.once('close', () => this.#sockets.delete(socket));
     socket.on('error', (error) => this.#log.debug({ err: error }, 'socket error'));
-    const realIp = normaliseRealIp(socket.remoteAddress ?? '');
-    const key = hostKey(realIp, ctx.options.ipv6PrefixLength);
-    const refused = this.#admission(realIp, key);
-    if (refused !== undefined) {
-      this.counters.clientsRejected++;
-      if (refused.limit !== undefined) countRefusal(this.counters, refused.limit);
-      const code = this.#closing !== undefined ? ErrorCode.RelayShuttingDown : ErrorCode.TooManyClients;
-      this.#log.warn({ realIp, code, reason: refused.refusal }, 'client refused');
-      socket.end(encodePacket({ type: PacketType.Error, code, message: refused.refusal }));
-      // Real time, not the relay's clock: this frees a socket, it is no protocol timeout.
-      setTimeout(() => socket.destroy(), CLOSE_LINGER_MS).unref();
+    if (refused === undefined) {
+      this.#perIp.add(key, 1);
+      socket.once('close', () => this.#perIp.add(key, -1));
+      if (transport === 'tcp') this.#admit(socket, realIp, key);
       return;
+    }
+    // Over TLS the Error goes out after the handshake, within the same linger.
+    if (transport === 'tcp') this.#refuse(socket, realIp, refused);
+    // Real time, not the relay's clock: this frees a socket, it is no protocol timeout.
+    setTimeout(() => socket.destroy(), CLOSE_LINGER_MS).unref();
+  }
+
+  /**
+   * Admits a client connection that is not a socket of ours, speaking as `realIp`: a cluster's
+   * stand-in for a client of another relay (actors/relay/cluster/ghost.ts). The Connection uses
+   * only the Duplex side of a socket. The relay-local id, or undefined if refused.
+   */
+  admitStream(stream: Duplex, realIp: string): number | undefined {
+    const key = hostKey(realIp, this.#ctx.options.ipv6PrefixLength);
+    const refused = this.#admission(realIp, key);
+    const socket = stream as unknown as RelaySocket;
+    this.#sockets.add(socket);
+    socket.once('close', () => this.#sockets.delete(socket));
+    socket.on('error', (error: Error) => this.#log.debug({ err: error }, 'stream error'));
+    if (refused !== undefined) {
+      this.#refuse(socket, realIp, refused);
+      setTimeout(() => socket.destroy(), CLOSE_LINGER_MS).unref();
+      return undefined;
     }
     this.#perIp.add(key, 1);
     socket.once('close', () => this.#perIp.add(key, -1));
-    socket.setNoDelay(true);
+    return this.#admit(socket, realIp, key)?.id;
+  }
+
+  /** A WebSocket client: admitted or refused like a TCP one; a text message is its protocol error. */
+  #acceptWs(ws: WsTransport): void {
+    const ctx = this.#ctx;
+    const realIp = ws.remoteAddress;
+    const key = hostKey(realIp, ctx.options.ipv6PrefixLength);
+    const refused = this.#admission(realIp, key);
+    this.#sockets.add(ws);
+    ws.once('close', () => this.#sockets.delete(ws));
+    ws.on('error', (error: Error) => this.#log.debug({ err: error }, 'socket error'));
+    if (refused !== undefined) {
+      this.#refuse(ws, realIp, refused);
+      // Real time, not the relay's clock: this frees a socket, it is no protocol timeout.
+      setTimeout(() => ws.destroy(), CLOSE_LINGER_MS).unref();
+      return;
+    }
+    this.#perIp.add(key, 1);
+    ws.once('close', () => this.#perIp.add(key, -1));
+    const conn = this.#admit(ws, realIp, key);
+    if (conn !== undefined) ws.onViolation = (message) => conn.protocolError('MalformedFrame', message);
+  }
+
+  #refuse(socket: RelaySocket, realIp: string, refused: { refusal: string; limit?: 'maxClients' | 'maxConnectionsPerIp' }): void {
+    this.counters.clientsRejected++;
+    if (refused.limit !== undefined) countRefusal(this.counters, refused.limit);
+    const code = this.#closing !== undefined ? ErrorCode.RelayShuttingDown : ErrorCode.TooManyClients;
+    this.#log.warn({ realIp, code, reason: refused.refusal }, 'client refused');
+    socket.end(encodePacket({ type: PacketType.Error, code, message: refused.refusal }));
+    // Read and discard, so the peer's FIN is seen and the socket closes without the linger.
+    socket.resume();
+  }
+
+  /** A connection that may carry frames (plain TCP, or TLS once secure): one Connection and its actor. */
+  #admit(socket: RelaySocket, realIp: string, key: string): Connection | undefined {
+    const ctx = this.#ctx;
+    // The relay began stopping during the handshake: it is no client, and close() waits for it.
+    if (this.#closing !== undefined) {
+      socket.destroy();
+      return undefined;
+    }
     const conn = new Connection(ctx, this.#nextClientId++, socket, realIp, key);
     ctx.conns.set(conn.id, conn);
     this.counters.clientsTotal++;
@@ -160,6 +272,7 @@ export class RelayServer implements Relay {
     conn.wire();
     this.#log.debug({ clientId: conn.id, realIp }, 'tcp connected');
     ctx.machines.startConnection(conn);
+    return conn;
   }
 
   status(query: StatusQuery = {}): RelayStatus {
@@ -175,7 +288,7 @@ export class RelayServer implements Relay {
     const ctx = this.#ctx;
     this.#log.info({ clients: ctx.conns.size }, 'relay stopping');
     this.bus.emit('relay.closing', { host: this.host, port: this.port });
-    const serverClosed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
+    const serverClosed = Promise.all([this.#transports.close(), this.#ws?.close()]);
     this.#stopSweep?.();
     // Pairs first, so each end reads SocketClosed(RelayShutdown) before Error(RelayShuttingDown).
     for (const pair of [...ctx.pairs.values()]) ctx.control.send({ to: { kind: 'pair', id: pair.id }, event: { type: 'relay.shutdown' } });

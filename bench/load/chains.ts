@@ -99,6 +99,13 @@ export interface TunnelChainOptions {
   exposeAddress: string;
   forwardAddress: string;
   nodeFlags: string[];
+  /**
+   * TLS to the relay, the client commands' default, with the known-relays file in this directory;
+   * undefined for `--plaintext`, as the bench's plain relay serves. @default undefined
+   */
+  tlsConfigDir?: string;
+  /** The chain's name in rows and progress lines. @default 'tunnel' */
+  name?: string;
 }
 
 /**
@@ -107,9 +114,12 @@ export interface TunnelChainOptions {
  */
 export async function startTunnelChain(target: Endpoint, options: TunnelChainOptions): Promise<Chain> {
   const relay = `${options.relay.host}:${options.relay.port}`;
+  const transport = options.tlsConfigDir === undefined ? ['--plaintext'] : [];
+  const env: Record<string, string> = options.tlsConfigDir === undefined ? {} : { ALPHANET_CONFIG_DIR: options.tlsConfigDir };
   const expose = await ServerChild.start({
     name: 'alphanet expose',
-    args: ['cli/alphanet.ts', 'expose', String(TUNNEL_VIRTUAL_PORT), `${target.host}:${target.port}`, '--relay', relay, '--local-address', options.exposeAddress, '--no-e2e'],
+    args: ['cli/alphanet.ts', 'expose', String(TUNNEL_VIRTUAL_PORT), `${target.host}:${target.port}`, '--relay', relay, '--local-address', options.exposeAddress, '--no-e2e', ...transport],
+    env,
     nodeFlags: options.nodeFlags,
     ready: /exposing (\S+):(\d+) ->/,
   });
@@ -117,7 +127,8 @@ export async function startTunnelChain(target: Endpoint, options: TunnelChainOpt
   try {
     forward = await ServerChild.start({
       name: 'alphanet forward',
-      args: ['cli/alphanet.ts', 'forward', '0', `${expose.host}:${expose.port}`, '--relay', relay, '--local-address', options.forwardAddress, '--no-e2e'],
+      args: ['cli/alphanet.ts', 'forward', '0', `${expose.host}:${expose.port}`, '--relay', relay, '--local-address', options.forwardAddress, '--no-e2e', ...transport],
+      env,
       nodeFlags: options.nodeFlags,
       ready: /forwarding (\S+):(\d+) ->/,
     });
@@ -126,7 +137,7 @@ export async function startTunnelChain(target: Endpoint, options: TunnelChainOpt
     throw error;
   }
   return {
-    name: 'tunnel',
+    name: options.name ?? 'tunnel',
     entry: { host: forward.host, port: forward.port },
     processes: [
       { name: 'forward', child: forward },

@@ -228,6 +228,13 @@ export interface RelayStartOptions {
   nodeFlags?: string[];
   /** Environment for the relay process. @default {} */
   env?: Record<string, string>;
+  /**
+   * Serve TLS (the CLI's default, with a key made in the store's directory). The bench's relay is
+   * plain TCP otherwise: its raw clients speak the protocol unwrapped, and its figures stay
+   * comparable with the runs before TLS; the tunnel bulk test measures TLS beside it.
+   * @default false
+   */
+  tls?: boolean;
 }
 
 
@@ -267,7 +274,7 @@ export class RelayProcess {
     try {
       const child = await ServerChild.start({
         name: 'relay',
-        args: ['cli/relay-main.ts', '--host', SERVER_HOST, '--port', '0', '--db', db, ...(options.extraArgs ?? [])],
+        args: ['cli/relay-main.ts', ...(options.tls ? [] : ['--plaintext']), '--host', SERVER_HOST, '--port', '0', '--db', db, ...(options.extraArgs ?? [])],
         nodeFlags: [...relayShippedNodeFlags(), ...(options.nodeFlags ?? [])],
         env: options.env,
       });

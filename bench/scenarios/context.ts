@@ -43,6 +43,10 @@ export interface BenchSizes {
   linkDelayMs: number;
   /** Rate of each direction of the long link, in MB/s. */
   linkRateMBps: number;
+  /** Datagrams per second offered in the UDP test. */
+  udpRate: number;
+  /** Payload of each datagram in the UDP test, in bytes (at least 8). */
+  udpPayloadBytes: number;
 }
 
 export interface BenchContext {

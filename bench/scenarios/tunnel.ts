@@ -16,7 +16,10 @@ import {
   startTunnelChain,
   type Chain,
 } from '../load/chains.ts';
-import { AcceptQueue, cliShippedNodeFlags, TcpEnd, type Pair } from '../load/transports.ts';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { AcceptQueue, cliShippedNodeFlags, RelayProcess, TcpEnd, type Pair } from '../load/transports.ts';
 import { PHASE_DEADLINE_MS, sharedRelay, userAddress, type BenchContext } from './context.ts';
 import { timedRuns, type Measured } from './measure.ts';
 import { wholePatterns } from './api-bulk.ts';
@@ -33,11 +36,53 @@ const WARMUP_FRACTION = 0.125;
 /** Round trips dropped at the start of each ping-pong phase. */
 const PING_WARMUP_SHARE = 0.1;
 
-/** The chains compared, in order: the proxies first, the tunnel last. */
+/** The name of the tunnel chain through a relay serving TLS. */
+export const TLS_TUNNEL = 'tunnel over TLS';
+
+/**
+ * The tunnel as users run it by default: expose and forward over TLS to a relay of its own that
+ * serves TLS (the bench's shared relay is plain TCP). Its known-relays file and the relay's key
+ * live in one temporary directory.
+ */
+async function startTlsTunnel(context: BenchContext, target: { host: string; port: number }, nodeFlags: string[]): Promise<{ chain: Chain; extra: Measured[] }> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'alphanet-bench-tls-'));
+  let relay: RelayProcess | undefined;
+  try {
+    relay = await RelayProcess.start({ ...context.relay, dbFile: path.join(dir, 'db.json'), tls: true });
+    const chain = await startTunnelChain(target, {
+      relay: { host: relay.host, port: relay.port },
+      exposeAddress: userAddress(context),
+      forwardAddress: userAddress(context),
+      nodeFlags,
+      tlsConfigDir: dir,
+      name: TLS_TUNNEL,
+    });
+    const started = relay;
+    return {
+      chain: {
+        ...chain,
+        processes: chain.processes,
+        close: async () => {
+          await chain.close();
+          await started.stop();
+          await rm(dir, { recursive: true, force: true });
+        },
+      },
+      extra: [{ name: 'relay', child: relay.child }],
+    };
+  } catch (error) {
+    await relay?.stop();
+    await rm(dir, { recursive: true, force: true });
+    throw error;
+  }
+}
+
+/** The chains compared, in order: the proxies first, the tunnel, then (when asked) the tunnel over TLS. */
 async function withChains<T>(
   context: BenchContext,
   sinkPort: number,
   body: (chain: Chain, processes: Measured[]) => Promise<T>,
+  withTls = false,
 ): Promise<Map<string, T>> {
   const target = { host: '127.0.0.1', port: sinkPort };
   // The proxies run with the flags the tunnel processes ship with (bin/alphanet.js), and both with --node-flags.
@@ -57,6 +102,7 @@ async function withChains<T>(
     });
     return { chain, extra: [{ name: 'relay', child: relay.relay.child }] };
   });
+  if (withTls) starters.push(() => startTlsTunnel(context, target, nodeFlags));
   const results = new Map<string, T>();
   for (const start of starters) {
     const { chain, extra } = await start();
@@ -82,7 +128,7 @@ async function withSink<T>(body: (sink: AcceptQueue, port: number) => Promise<T>
 
 /** The faster of the proxy chains (all but the tunnel) by `figure`, higher is better. */
 function fastest<T>(results: Map<string, T>, figure: (t: T) => number): [string, T] {
-  const proxies = [...results].filter(([name]) => name !== 'tunnel');
+  const proxies = [...results].filter(([name]) => name !== 'tunnel' && name !== TLS_TUNNEL);
   return proxies.reduce((best, entry) => (figure(entry[1]) > figure(best[1]) ? entry : best));
 }
 
@@ -105,7 +151,7 @@ export async function tunnelBulkScenario(context: BenchContext): Promise<Scenari
         }
       }
       return byCount;
-    }),
+    }, true),
   );
   const name = '9 tunnel bulk';
   const rows: Row[] = [];
@@ -125,8 +171,13 @@ export async function tunnelBulkScenario(context: BenchContext): Promise<Scenari
       met: tunnel[count].mbps >= TUNNEL_TARGET_RATIO * best[count].mbps,
     });
     for (const [other, figures] of results) {
-      if (other === 'tunnel' || other === bestName) continue;
+      if (other === 'tunnel' || other === TLS_TUNNEL || other === bestName) continue;
       rows.push({ test: name, metric, unit: 'MB/s', alphanet: tunnel[count].mbps, baselineName: other, baseline: figures[count].mbps, comparison: 'ratio', target: '', met: undefined });
+    }
+    // What TLS (the CLI's default) costs a tunnel: the same chain, its relay serving TLS.
+    const overTls = results.get(TLS_TUNNEL);
+    if (overTls) {
+      rows.push({ test: name, metric: `${metric}, TLS`, unit: 'MB/s', alphanet: overTls[count].mbps, baselineName: 'tunnel, plain TCP', baseline: tunnel[count].mbps, comparison: 'ratio', target: '', met: undefined });
     }
   }
   return { name, rows, details: { bytesPerRun: bytes, writeBytes: TUNNEL_WRITE_BYTES, counts, figures: Object.fromEntries(results) } };

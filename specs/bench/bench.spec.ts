@@ -33,6 +33,8 @@ t.test('every scenario runs on tiny sizes and reports figures against a baseline
       linkBytes: 256 * 1024,
       linkDelayMs: 2,
       linkRateMBps: 50,
+      udpRate: 500,
+      udpPayloadBytes: 64,
     },
   });
   const names = Object.keys(SCENARIOS) as ScenarioName[];
@@ -62,7 +64,13 @@ t.test('every scenario runs on tiny sizes and reports figures against a baseline
   }
   const link = report.scenarios.find((s) => s.name === '11 long link')!;
   t.match(link.details, { linkDelayMs: 2, linkRateMBps: 50, raw: { cpuSecondsPerGb: { 'link 1': Number, proxy: Number } }, alphanet: { cpuSecondsPerGb: { link: Number, relay: Number } } });
-  for (const test of ['1 bulk', '2 aggregate', '3 small msgs', '4 handshakes', '5 scale', '6 addresses', '7 frozen receiver', '8 API bulk', '9 tunnel bulk', '10 tunnel rr', '11 long link']) {
+  const udp = report.scenarios.find((s) => s.name === '12 udp')!;
+  t.same(udp.rows.map((r) => [r.metric, r.unit, r.baselineName]), [
+    ['datagrams/s at 500/s offered (64 B)', 'pkt/s', 'direct UDP'],
+    ['loss at 500/s offered', '%', 'direct UDP'],
+  ]);
+  t.match(udp.details, { rate: 500, payloadBytes: 64, direct: { sent: Number, received: Number, corrupt: 0 }, tunnel: { sent: Number, received: Number, corrupt: 0 } });
+  for (const test of ['1 bulk', '2 aggregate', '3 small msgs', '4 handshakes', '5 scale', '6 addresses', '7 frozen receiver', '8 API bulk', '9 tunnel bulk', '10 tunnel rr', '11 long link', '12 udp']) {
     t.match(table, test);
   }
   t.same(JSON.parse(JSON.stringify(report)).scenarios.length, names.length, 'the report survives JSON');

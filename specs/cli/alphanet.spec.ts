@@ -25,7 +25,12 @@ async function within<T>(work: Promise<T>, ms: number, what: string): Promise<T>
 }
 
 function run(args: string[], input?: Uint8Array, onStart?: (stdout: NodeJS.ReadableStream) => void): Promise<Run> {
-  const child = spawn(process.execPath, [BIN, ...args], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ALPHANET_RELAY: '' }, timeout: 20_000 });
+  const child = spawn(process.execPath, [BIN, ...args], {
+    stdio: ['pipe', 'pipe', 'pipe'],
+    // The in-process relay serves plain TCP (startRelay's default without a certificate).
+    env: { ...process.env, ALPHANET_RELAY: '', ALPHANET_PLAINTEXT: '1' },
+    timeout: 20_000,
+  });
   const out: Buffer[] = [];
   let err = '';
   child.stdout.on('data', (c: Buffer) => out.push(c));
@@ -72,6 +77,7 @@ t.test('nc -l and nc move 3 MiB byte for byte in both directions', async (t) => 
   const ip = (await run(['whoami', ...relayFlag, '--local-address', '127.0.0.4'])).stdout.toString().trim();
   const listener = spawn(process.execPath, [BIN, 'nc', ...relayFlag, '--local-address', '127.0.0.4', '-l', '5000'], {
     stdio: ['pipe', 'pipe', 'pipe'],
+    env: { ...process.env, ALPHANET_PLAINTEXT: '1' },
     timeout: 20_000,
   });
   t.teardown(() => listener.kill());

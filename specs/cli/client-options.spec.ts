@@ -9,6 +9,10 @@ import t from 'tap';
 import { parseRelayFlag, DEFAULT_RELAY_PORT } from '../../cli/client-options.ts';
 import { run } from '../helpers/child-process.ts';
 import { startMain, within } from './relay-process.ts';
+import { isolateClientConfig } from '../helpers/client-config.ts';
+
+// The relays these specs start serve TLS (the CLI default); clients pin them in a config dir of their own.
+isolateClientConfig(t);
 
 const BIN = fileURLToPath(new URL('../../bin/alphanet.js', import.meta.url));
 const ENV = { ...process.env, ALPHANET_RELAY: '' };

@@ -33,7 +33,7 @@ async function startBinRelay(t: Test, nodeArgs: string[] = []) {
     for (const pid of relay.child.pid ? await childPids(relay.child.pid).catch(() => []) : []) process.kill(pid, 'SIGKILL');
     relay.child.kill('SIGKILL');
   });
-  const [, address] = await relay.waitFor(/listening on (\S+)\n/, 30_000);
+  const [, address] = await relay.waitFor(/listening on (\S+) \(TLS, fingerprint sha256:[0-9A-F:]{95}\)\n/, 30_000);
   return { relay, address: address as string, pid: relay.child.pid as number };
 }
 
@@ -55,7 +55,7 @@ t.test('alphanet relay re-runs itself once with --initial-old-space-size=64, pri
   relay.child.kill('SIGTERM');
   const ran = await relay.exited(15_000);
   t.equal(ran.code, 0, `exit status passed through: ${ran.stderr}`);
-  t.equal(ran.stdout, `listening on ${address}\n`, 'exactly the one stdout line');
+  t.match(ran.stdout, /^listening on \S+ \(TLS, fingerprint sha256:[0-9A-F:]{95}\)\n$/, 'exactly the one stdout line');
   t.ok(await gone(children[0] as number, 5_000), 'the relay child is gone');
 });
 

@@ -20,7 +20,7 @@ t.test('--max-pairs-per-host and --frame-timeout are enforced by the started rel
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   const child = spawn(
     process.execPath,
-    ['--import', 'tsx', 'cli/relay-main.ts', '--port', '0', '--db', path.join(dir, 'db.json'), '--max-pairs-per-host', '1', '--frame-timeout', '800'],
+    ['--import', 'tsx', 'cli/relay-main.ts', '--plaintext', '--port', '0', '--db', path.join(dir, 'db.json'), '--max-pairs-per-host', '1', '--frame-timeout', '800'],
     { cwd: ROOT, env: { ...process.env, ALPHANET_LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   const exited = once(child, 'close');
@@ -33,7 +33,7 @@ t.test('--max-pairs-per-host and --frame-timeout are enforced by the started rel
     const timer = setTimeout(() => reject(new Error('no listening line within 20000 ms')), 20_000);
     child.stdout.on('data', (d: string) => {
       stdout += d;
-      const m = /listening on (\S+)\n/.exec(stdout);
+      const m = /listening on (\S+)(?: \([^)\n]*\))?\n/.exec(stdout);
       if (m) {
         clearTimeout(timer);
         resolve(m[1]);

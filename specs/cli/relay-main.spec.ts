@@ -9,7 +9,7 @@ import { startMain } from './relay-process.ts';
 t.test('npm start: prints one listening line (--port 0, env for the db), serves, exits 0 on SIGTERM', async (t) => {
   const dir = await mkdtemp(path.join(tmpdir(), 'alphanet-cli-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
-  const run = startMain(['--port', '0', '--keepalive-interval', '1234'], { ALPHANET_DB: path.join(dir, 'db.json'), ALPHANET_PORT: '1' });
+  const run = startMain(['--plaintext', '--port', '0', '--keepalive-interval', '1234'], { ALPHANET_DB: path.join(dir, 'db.json'), ALPHANET_PORT: '1' });
   t.teardown(() => void run.child.kill('SIGKILL'));
   const address = await run.listening;
   t.match(address, /^127\.0\.0\.1:\d+$/, 'flag --port 0 beats ALPHANET_PORT');
@@ -20,7 +20,7 @@ t.test('npm start: prints one listening line (--port 0, env for the db), serves,
   t.equal((await client.next(PacketType.Error)).code, 9, 'told RelayShuttingDown');
   const [code] = await run.exited;
   t.equal(code, 0);
-  t.equal(run.output().stdout, `listening on ${address}\n`, 'exactly one stdout line');
+  t.equal(run.output().stdout, `listening on ${address} (plaintext)\n`, 'exactly one stdout line, saying it is plain TCP');
 });
 
 t.test('--http-port 0 prints the dashboard URL on stdout, and it serves', async (t) => {

@@ -30,7 +30,8 @@ export function startMain(args: string[], env: Record<string, string> = {}): Rel
   const exited = once(child, 'close') as Promise<[number | null, NodeJS.Signals | null]>;
   const listening = new Promise<string>((resolve, reject) => {
     child.stdout.on('data', () => {
-      const m = /listening on (\S+)\n/.exec(stdout);
+      // The address, then how it is served: `(TLS, fingerprint sha256:…)` or `(plaintext)`.
+      const m = /listening on (\S+)(?: \([^)\n]*\))?\n/.exec(stdout);
       if (m) resolve(m[1] as string);
     });
     void exited.then(() => reject(new Error(`exited before listening: ${stderr}`)));

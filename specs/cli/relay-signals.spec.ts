@@ -32,7 +32,7 @@ async function tempDb(t: Test): Promise<string> {
 
 t.test('SIGTERM exits after stderr and stdout have lost their reader (`2>&1 | head -2`)', async (t) => {
   // info, so the relay has lines to log into the dead pipe while it stops ("signal received", "relay stopped").
-  const run = startMain(['--port', '0', '--db', await tempDb(t), '--log-level', 'info']);
+  const run = startMain(['--plaintext', '--port', '0', '--db', await tempDb(t), '--log-level', 'info']);
   t.teardown(() => void run.child.kill('SIGKILL'));
   await within(run.listening, EXIT_TIMEOUT_MS, 'listening on');
   run.child.stderr.destroy();
@@ -45,7 +45,7 @@ t.test('SIGTERM exits after stderr and stdout have lost their reader (`2>&1 | he
 });
 
 t.test('a second signal during a graceful stop exits at once (128 + signal number)', async (t) => {
-  const run = startMain(['--port', '0', '--db', await tempDb(t)]);
+  const run = startMain(['--plaintext', '--port', '0', '--db', await tempDb(t)]);
   t.teardown(() => void run.child.kill('SIGKILL'));
   const client = await stubbornClient(t, await within(run.listening, EXIT_TIMEOUT_MS, 'listening on'));
   run.child.kill('SIGTERM');
@@ -57,7 +57,7 @@ t.test('a second signal during a graceful stop exits at once (128 + signal numbe
 });
 
 t.test('a graceful stop that outlasts --stop-timeout exits 1', async (t) => {
-  const run = startMain(['--port', '0', '--db', await tempDb(t), '--stop-timeout', '100']);
+  const run = startMain(['--plaintext', '--port', '0', '--db', await tempDb(t), '--stop-timeout', '100']);
   t.teardown(() => void run.child.kill('SIGKILL'));
   await stubbornClient(t, await within(run.listening, EXIT_TIMEOUT_MS, 'listening on'));
   run.child.kill('SIGTERM');

@@ -13,6 +13,10 @@ import { fileURLToPath } from 'node:url';
 import t, { type Test } from 'tap';
 import { start, type Running } from '../helpers/child-process.ts';
 import { freePort, startMain, within } from './relay-process.ts';
+import { isolateClientConfig } from '../helpers/client-config.ts';
+
+// The relays these specs start serve TLS (the CLI default); clients pin them in a config dir of their own.
+isolateClientConfig(t);
 
 const BIN = fileURLToPath(new URL('../../bin/alphanet.js', import.meta.url));
 const WAIT_MS = 20_000;

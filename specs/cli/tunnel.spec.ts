@@ -21,7 +21,10 @@ interface Running {
 
 /** Spawns `alphanet ...args`, killed in teardown if still running. */
 function start(t: Test, args: string[]): Running {
-  const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ALPHANET_RELAY: '', ALPHANET_LOG_LEVEL: 'info' } });
+  const child = spawn(process.execPath, [BIN, ...args], {
+    // The in-process relay serves plain TCP (startRelay's default without a certificate).
+    env: { ...process.env, ALPHANET_RELAY: '', ALPHANET_LOG_LEVEL: 'info', ALPHANET_PLAINTEXT: '1' },
+  });
   let out = '';
   let err = '';
   child.stderr.on('data', (c: Buffer) => (err += c));

@@ -8,6 +8,7 @@ import type { Relay, RelayOptions } from '../../actors/relay/index.ts';
 import { openMemoryAddressStore } from '../../storage/index.ts';
 import { connect } from '../../actors/client/index.ts';
 import type { Client, ConnectOptions, VirtualConnection } from '../../actors/client/index.ts';
+import { within } from '../helpers/wait.ts';
 
 /** `server` listens on `port`, `client` connects to it: [the connecting end, the accepted end]. */
 export async function openPair(server: Client, client: Client, port: number): Promise<[VirtualConnection, VirtualConnection]> {
@@ -55,13 +56,23 @@ export function sha256(bytes: Uint8Array): string {
 }
 
 /** Reads a connection (or any async iterable of chunks) to its end. */
-export async function readAll(source: AsyncIterable<Uint8Array>): Promise<Uint8Array> {
+export async function readAll(source: AsyncIterable<Uint8Array>, timeoutMs = 60_000): Promise<Uint8Array> {
   const chunks: Uint8Array[] = [];
   let total = 0;
-  for await (const chunk of source) {
-    chunks.push(chunk);
-    total += chunk.length;
-  }
+  await within(
+    'the end of a connection',
+    (async () => {
+      for await (const chunk of source) {
+        chunks.push(chunk);
+        total += chunk.length;
+      }
+    })(),
+    timeoutMs,
+  ).catch((error: Error) => {
+    // The same error (its class and code, which specs assert), saying how far the reading got.
+    error.message = `${error.message}; ${total} bytes had arrived`;
+    throw error;
+  });
   const out = new Uint8Array(total);
   let offset = 0;
   for (const c of chunks) {

@@ -30,13 +30,14 @@ t.test('under Deno: the relay from the CLI, two clients, a virtual connection, b
   const db = path.join(dir, 'db.json');
   const relay = start(
     bin,
-    ['run', '--allow-net=127.0.0.1', '--allow-read', '--allow-env', '--allow-sys', `--allow-write=${dir}`, 'cli/alphanet.ts', 'relay', '--port', '0', '--db', db],
+    // TLS on --port (the default, its key made beside the db), and plain TCP beside it for the smoke script's API clients.
+    ['run', '--allow-net=127.0.0.1', '--allow-read', '--allow-env', '--allow-sys', `--allow-write=${dir}`, 'cli/alphanet.ts', 'relay', '--port', '0', '--plaintext-port', '0', '--db', db],
     { cwd: ROOT, env },
   );
   t.teardown(() => void relay.child.kill('SIGKILL'));
-  const [, address] = await relay.waitFor(/listening on (127\.0\.0\.1:\d+)\n/, 60_000);
+  const [line, address, , plain] = await relay.waitFor(/listening on (127\.0\.0\.1:\d+) \(TLS, fingerprint (sha256:[0-9A-F:]{95}); plaintext on (127\.0\.0\.1:\d+)\)\n/, 60_000);
 
-  const smoke = await run(bin, ['run', ...CLIENT_PERMISSIONS, 'scripts/deno-smoke.ts', '--relay', address as string, '--bytes', String(3 * 1024 * 1024)], 60_000, { cwd: ROOT, env });
+  const smoke = await run(bin, ['run', ...CLIENT_PERMISSIONS, 'scripts/deno-smoke.ts', '--relay', plain as string, '--bytes', String(3 * 1024 * 1024)], 60_000, { cwd: ROOT, env });
   t.equal(smoke.code, 0, smoke.stderr);
   const result = JSON.parse(smoke.stdout) as { runtime: string; server: string; client: string; bytesEachWay: number };
   t.equal(result.runtime, 'deno');
@@ -44,13 +45,19 @@ t.test('under Deno: the relay from the CLI, two clients, a virtual connection, b
   t.match(result.server, /^100\.64\.\d+\.\d+$/, 'the relay’s default subnet');
   t.not(result.server, result.client);
 
-  const whoami = await run(bin, ['run', ...CLIENT_PERMISSIONS, 'cli/alphanet.ts', 'whoami', '--relay', address as string, '--local-address', '127.0.0.2'], 60_000, { cwd: ROOT, env });
-  t.equal(whoami.stdout, `${result.server}\n`, `the CLI client under Deno gets the same permanent IP: ${whoami.stderr}`);
+  // Over TLS, as the CLI client connects by default: it pins the relay in a config dir it may write.
+  const config = path.join(dir, 'config');
+  const whoami = await run(bin, ['run', ...CLIENT_PERMISSIONS, `--allow-write=${config}`, 'cli/alphanet.ts', 'whoami', '--relay', address as string, '--local-address', '127.0.0.2'], 60_000, {
+    cwd: ROOT,
+    env: { ...env, ALPHANET_CONFIG_DIR: config },
+  });
+  t.equal(whoami.stdout, `${result.server}\n`, `the CLI client under Deno gets the same permanent IP over TLS: ${whoami.stderr}`);
+  t.match(whoami.stderr, /trusting the relay at .* on first use/, 'and pinned the relay');
 
   relay.child.kill('SIGTERM');
   const stopped = await relay.exited(20_000);
   t.equal(stopped.code, 0, `the Deno relay closes on SIGTERM and exits 0: ${stopped.stderr}`);
-  t.equal(stopped.stdout, `listening on ${address}\n`, 'one stdout line, as under Node');
+  t.equal(stopped.stdout, line, 'one stdout line, as under Node');
   // What Deno wrote, Node reads: the same store format.
   const store = await openAddressStore({ path: db });
   t.teardown(() => store.close());

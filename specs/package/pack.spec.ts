@@ -64,6 +64,10 @@ t.test('the tarball holds dist/ (JS, .d.ts, dashboard), bin and docs; no sources
   }
   // What the relay reads at run time, found relative to the compiled modules.
   for (const file of await readdir(path.join(ROOT, 'dashboard'))) t.ok(shipped.includes(`dist/dashboard/${file}`), `ships dashboard/${file}`);
+  // The WebSocket port's files: the prebuilt browser bundle (no esbuild in a user's install) and the example page.
+  for (const file of ['dist/browser/alphanet.js', ...(await readdir(path.join(ROOT, 'examples/browser'))).map((f) => `dist/examples/browser/${f}`)]) {
+    t.ok(shipped.includes(file), `ships ${file}`);
+  }
   for (const file of (await readdir(path.join(ROOT, 'machines'))).filter((f) => f.endsWith('.machine.ts'))) {
     t.ok(shipped.includes(`dist/machines/${file.replace(/\.ts$/, '.js')}`), `ships the compiled ${file}`);
   }
@@ -139,8 +143,11 @@ t.test('TypeScript: a strict NodeNext consumer type-checks against the package w
 import { connect, startRelay, openMemoryAddressStore, AlphanetError, ClientError, type ConnectOptions, type Relay, type VirtualConnection } from 'alphanet';
 import { expose, forward, type ExposeOptions } from 'alphanet/tunnel';
 import { startRelay as startRelayFromSubpath } from 'alphanet/relay';
+import { connect as connectInBrowser, type Client as BrowserClient } from 'alphanet/browser';
 
 const store = await openMemoryAddressStore({ subnet: '10.0.0.0/16' });
+const inBrowser: (options: ConnectOptions) => Promise<BrowserClient> = connectInBrowser;
+console.log(inBrowser);
 const relay: Relay = await startRelayFromSubpath({ store, host: '127.0.0.1', port: 0 });
 const options: ConnectOptions = { host: relay.host, port: relay.port, localAddress: '127.0.0.2' };
 const client = await connect(options);
@@ -210,9 +217,12 @@ t.test('the bin: npx inside the project and a global install both run the compil
 
 t.test('the globally installed relay runs with its Node flag, serves its dashboard and machines, and stops on SIGTERM', async (t) => {
   const bin = path.join(globalPrefix, 'bin/alphanet');
-  const relay = start(bin, ['relay', '--port', '0', '--http-port', '0', '--db', path.join(work, 'db.json'), '--log-level', 'warn'], { cwd: work, env: childEnv() });
+  const relay = start(bin, ['relay', '--port', '0', '--http-port', '0', '--ws-port', '0', '--db', path.join(work, 'db.json'), '--log-level', 'warn'], { cwd: work, env: childEnv() });
   t.teardown(() => void relay.child.kill('SIGKILL'));
-  const [, dashboard] = await relay.waitFor(/dashboard on (http:\/\/\S+)\n[\s\S]*listening on \S+\n/, 30_000);
+  const [, dashboard, websocket] = await relay.waitFor(
+    /dashboard on (http:\/\/\S+)\n[\s\S]*listening on \S+ \(TLS, fingerprint sha256:[0-9A-F:]{95}\)\nwebsocket on (ws:\/\/\S+)\n/,
+    30_000,
+  );
   if (process.platform === 'linux') {
     // The bin's shebang passes the flag, so node runs the relay itself; started any other way the
     // relay re-runs itself as a child with it (cli/node-flags.ts). Either way the relay has it.
@@ -231,6 +241,12 @@ t.test('the globally installed relay runs with its Node flag, serves its dashboa
   const machines = (await (await fetch(new URL('/api/machines', dashboard), { signal: AbortSignal.timeout(10_000) })).json()) as { id: string; svg: string }[];
   t.ok(machines.length > 0, 'machines found in the compiled package');
   for (const m of machines) t.match(m.svg, /^<svg/, `${m.id} has a diagram`);
+  // The WebSocket port serves the prebuilt browser bundle and the example page from the package.
+  const wsOrigin = (websocket as string).replace(/^ws:/, 'http:').replace(/\/alphanet$/, '');
+  const bundle = await fetch(`${wsOrigin}/alphanet.js`, { signal: AbortSignal.timeout(10_000) });
+  t.equal(bundle.status, 200, 'GET /alphanet.js on the WebSocket port');
+  t.match(await bundle.text(), /export\s*\{[^}]*\bconnect\b/, 'the bundle exports connect');
+  t.equal((await fetch(`${wsOrigin}/`, { signal: AbortSignal.timeout(10_000) })).status, 200, 'GET / (the example page)');
   relay.child.kill('SIGTERM');
   const ran = await relay.exited(15_000);
   t.equal(ran.code, 0, ran.stderr);

@@ -1,4 +1,6 @@
 import t, { type Test } from 'tap';
+import { SimulatedClock } from 'xstate';
+import { waitFor } from '../helpers/wait.ts';
 import { ErrorCode, FailureReason, PacketType, encodeArbitraryData, encodePacket } from '../../protocol/index.ts';
 import { helloBytes, type RawClient } from '../helpers/raw-client.ts';
 import { nextEvent, pairUp, relayFixture } from '../helpers/relay-fixture.ts';
@@ -43,9 +45,16 @@ t.test('bad input: Error with the right code, disconnect, others unaffected', as
   t.equal(relay.counters.protocolErrors, cases.length);
 });
 
-t.test('no Hello within the hello timeout', async (t) => {
-  const { connect } = await relayFixture(t, { helloTimeoutMs: 30 });
+t.test('no Hello within the hello timeout: closed at the timeout, not before', async (t) => {
+  const clock = new SimulatedClock();
+  const { relay, connect } = await relayFixture(t, { clock, helloTimeoutMs: 10_000 });
   const quiet = await connect('127.0.0.2');
+  // The relay's machine starts when it accepts the connection; only then does simulated time count.
+  await waitFor(() => relay.counters.clientsTotal === 1, 'the relay to accept the connection');
+  clock.increment(9_999);
+  t.equal(relay.status().clients.length, 1, 'still connected 1 ms before the timeout');
+  t.same(quiet.queue, [], 'nothing said yet');
+  clock.increment(1);
   t.equal((await quiet.next(PacketType.Error)).code, ErrorCode.HelloTimeout);
   await quiet.closed;
 });

@@ -25,7 +25,8 @@ async function tempDb(t: Test): Promise<string> {
 /** A relay process on `db`, listening on a free port; stopped (SIGTERM, awaited) by `stop()`. */
 async function relayProcess(t: Test, db: string, mode: string): Promise<{ port: number; run: RelayProcess; stop: () => Promise<void> }> {
   const port = await freePort();
-  const run = startMain(['--port', String(port), '--db', db, '--identity-mode', mode]);
+  // Plain TCP: what is under test is the address rule, not TLS to the relay (specs/cli/relay-tls.spec.ts).
+  const run = startMain(['--port', String(port), '--db', db, '--identity-mode', mode, '--plaintext']);
   t.teardown(() => void run.child.kill('SIGKILL'));
   await within(run.listening, START_TIMEOUT_MS, 'relay listening');
   const stop = async (): Promise<void> => {
@@ -116,4 +117,15 @@ t.test('a store keeps its mode: opening it in the other one is refused with what
   const memory = await openMemoryAddressStore({ identityMode: 'key' });
   t.teardown(() => memory.close());
   await t.rejects(startRelay({ store: memory, host: '127.0.0.1', port: 0 }), { code: 'ERR_IDENTITY_MODE_MISMATCH' });
+});
+
+t.test('key mode with --cluster is refused before joining: the cluster map keys addresses by real IP', async (t) => {
+  const db = await tempDb(t);
+  // Nothing listens on port 1: the refusal must come before any attempt to reach NATS.
+  const run = startMain(['--port', String(await freePort()), '--db', db, '--identity-mode', 'key', '--cluster', 'nats://127.0.0.1:1']);
+  t.teardown(() => void run.child.kill('SIGKILL'));
+  const [code] = await within(run.exited, START_TIMEOUT_MS, 'exit after the refused combination');
+  t.equal(code, 1);
+  t.equal(run.output().stdout, '', 'never listening');
+  t.match(run.output().stderr, /--cluster .*--identity-mode key is not supported.*pass --identity-mode ip/);
 });

@@ -1,4 +1,5 @@
 import t from 'tap';
+import { SimulatedClock } from 'xstate';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -56,16 +57,21 @@ t.test('disconnect closes every pair; the peer hears PeerDisconnected', async (t
 });
 
 t.test('pending requests: timeout and target disconnect', async (t) => {
-  const { open } = await relayFixture(t, { requestTimeoutMs: 50 });
+  // Simulated time: the 10 s request timeout passes in increment(), not in a real sleep that a
+  // loaded machine could stretch past the next step.
+  const clock = new SimulatedClock();
+  const { open } = await relayFixture(t, { clock, requestTimeoutMs: 10_000 });
   const { client: a, virtualIp: va } = await open('127.0.0.2');
   const { client: b, virtualIp: vb } = await open('127.0.0.3');
   await b.bind(7000);
   const { port } = await a.bind(0);
   a.send({ type: PacketType.SocketStatusRequest, requestId: 11, source: { ip: va.ip, port }, destination: { ip: vb.ip, port: 7000 } });
   await b.next(PacketType.SocketStatusRequest);
+  clock.increment(10_000);
   t.same(await a.next(PacketType.RequestFailed), { type: PacketType.RequestFailed, requestId: 11, reason: FailureReason.Timeout });
   a.send({ type: PacketType.SocketConnectionRequest, requestId: 12, connectionId: 0, source: { ip: va.ip, port }, destination: { ip: vb.ip, port: 7000 } });
   const req = await b.next(PacketType.SocketConnectionRequest);
+  clock.increment(10_000);
   t.same(await a.next(PacketType.RequestFailed), { type: PacketType.RequestFailed, requestId: 12, reason: FailureReason.Timeout });
   t.same(await b.next(PacketType.SocketClosed), { type: PacketType.SocketClosed, connectionId: req.connectionId, reason: CloseReason.Error });
   a.send({ type: PacketType.SocketConnectionRequest, requestId: 13, connectionId: 0, source: { ip: va.ip, port }, destination: { ip: vb.ip, port: 7000 } });
@@ -75,13 +81,28 @@ t.test('pending requests: timeout and target disconnect', async (t) => {
 });
 
 t.test('keepalive: pings, and a silent client is dropped with KeepaliveTimeout', async (t) => {
-  const { relay, open } = await relayFixture(t, { keepaliveIntervalMs: 20, keepaliveTimeoutMs: 150 });
-  const { client: alive } = await open('127.0.0.2');
+  // Simulated time (15 s / 45 s, the defaults' shape): an answering client is never at the mercy
+  // of a loaded machine delaying its Pong past a 150 ms timeout.
+  const clock = new SimulatedClock();
+  const { relay, open } = await relayFixture(t, { clock, keepaliveIntervalMs: 15_000, keepaliveTimeoutMs: 45_000 });
+  const { client: alive } = await open('127.0.0.2', { autoPong: false });
   const { client: silent, virtualIp } = await open('127.0.0.3', { autoPong: false });
-  t.equal(virtualIp.keepaliveIntervalMs, 20);
-  t.equal(virtualIp.keepaliveTimeoutMs, 150);
-  t.equal((await silent.next(PacketType.Ping)).type, PacketType.Ping);
+  t.equal(virtualIp.keepaliveIntervalMs, 15_000);
+  t.equal(virtualIp.keepaliveTimeoutMs, 45_000);
+  const answer = async (): Promise<void> => {
+    const ping = await alive.next(PacketType.Ping);
+    alive.send({ type: PacketType.Pong, nonce: (ping as { nonce: number }).nonce });
+    // The relay reads in order: its answer to this Ping means it has read the Pong before it.
+    alive.send({ type: PacketType.Ping, nonce: 1 });
+    t.same(await alive.next(PacketType.Pong), { type: PacketType.Pong, nonce: 1 });
+  };
+  clock.increment(15_000);
+  t.equal((await silent.next(PacketType.Ping)).type, PacketType.Ping, 'pinged after the interval');
+  await answer();
+  clock.increment(15_000);
+  await answer();
   const timeout = nextEvent(relay.bus, 'client.keepaliveTimeout');
+  clock.increment(15_000);
   const error = await silent.next(PacketType.Error);
   t.equal(error.code, ErrorCode.KeepaliveTimeout);
   t.equal((await timeout).realIp, '127.0.0.3');
@@ -91,11 +112,17 @@ t.test('keepalive: pings, and a silent client is dropped with KeepaliveTimeout',
   t.same(await alive.next(PacketType.Pong), { type: PacketType.Pong, nonce: 77 });
 });
 
-t.test('idle socket connections are closed with IdleTimeout to both ends', async (t) => {
-  const { open } = await relayFixture(t, { idleTimeoutMs: 80 });
+t.test('idle socket connections are closed with IdleTimeout to both ends, not before', async (t) => {
+  const clock = new SimulatedClock();
+  const idleTimeoutMs = 10 * 60_000;
+  // Keepalive far off, so the only timer that matters here is the pair's idle one.
+  const { relay, open } = await relayFixture(t, { clock, idleTimeoutMs, keepaliveIntervalMs: 3_600_000, keepaliveTimeoutMs: 7_200_000 });
   const { client: a, virtualIp: va } = await open('127.0.0.2');
   const { client: b, virtualIp: vb } = await open('127.0.0.3');
   const { connectionId } = await pairUp(a, va.ip, b, vb.ip, 6100);
+  clock.increment(idleTimeoutMs - 1_000);
+  t.equal(relay.status().totals.pairsLive, 1, 'open a second before the idle timeout');
+  clock.increment(1_000);
   const expected = { type: PacketType.SocketClosed, connectionId, reason: CloseReason.IdleTimeout };
   t.same(await a.next(PacketType.SocketClosed), expected);
   t.same(await b.next(PacketType.SocketClosed), expected);

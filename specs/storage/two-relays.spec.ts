@@ -19,11 +19,11 @@ const RELAY_MAIN = fileURLToPath(new URL('../../cli/relay-main.ts', import.meta.
 const TSX = import.meta.resolve('tsx');
 const START_TIMEOUT_MS = 30_000;
 
-/** Runs the relay with `cwd` as its checkout and no --db (the default data/alphanet.json). */
+/** Runs the relay with `cwd` as its checkout and no --db (the default data/alphanet.json), on plain TCP for the raw clients. */
 function startRelayProcess(cwd: string) {
   const env: NodeJS.ProcessEnv = { ...process.env, ALPHANET_LOG_LEVEL: 'warn' };
   delete env.ALPHANET_DB;
-  const child = spawn(process.execPath, ['--import', TSX, RELAY_MAIN, '--port', '0', '--host', '127.0.0.1'], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--import', TSX, RELAY_MAIN, '--plaintext', '--port', '0', '--host', '127.0.0.1'], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
@@ -33,7 +33,7 @@ function startRelayProcess(cwd: string) {
   void exited.then(() => clearTimeout(timer));
   const listening = new Promise<number>((resolve, reject) => {
     child.stdout.on('data', () => {
-      const m = /listening on 127\.0\.0\.1:(\d+)\n/.exec(stdout);
+      const m = /listening on 127\.0\.0\.1:(\d+) \(plaintext\)\n/.exec(stdout);
       if (m) {
         clearTimeout(timer);
         resolve(Number(m[1]));

@@ -12,8 +12,11 @@ import type { ExposeOptions, ExposeTunnel, ForwardTunnel } from '../../tunnel/in
 import type { Client } from '../../actors/client/index.ts';
 import type { Relay } from '../../actors/relay/index.ts';
 import { clientFor, relayFor } from '../client/fixtures.ts';
+import { within } from '../helpers/wait.ts';
 
 export const MIB = 1024 * 1024;
+/** How long collect() waits for a socket's end: transfers here are a few MiB to 64 MiB on loopback. */
+export const COLLECT_TIMEOUT_MS = 60_000;
 /** The virtual port the specs expose on. */
 export const VIRTUAL_PORT = 80;
 
@@ -42,7 +45,7 @@ export function recordingLogger(): { logger: Logger; lines: Array<Record<string,
       taken.add(line);
       return Promise.resolve(line);
     }
-    return new Promise((resolve) => waiters.push({ msg, resolve: (l) => (taken.add(l), resolve(l)) }));
+    return within(`the log line "${msg}"`, new Promise((resolve) => waiters.push({ msg, resolve: (l) => (taken.add(l), resolve(l)) })));
   };
   return { logger, lines, next };
 }
@@ -64,19 +67,24 @@ export async function tcpServer(t: Test, onConnection: (socket: net.Socket) => v
  * Everything a socket sends until its FIN, without destroying it: a for-await loop over a
  * socket destroys it at the end, which would forbid answering on the half-open connection.
  */
-export function collect(socket: net.Socket): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
+export function collect(socket: net.Socket, timeoutMs = COLLECT_TIMEOUT_MS): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  const all = new Promise<Buffer>((resolve, reject) => {
     socket.on('data', (c: Buffer) => chunks.push(c));
     socket.once('end', () => resolve(Buffer.concat(chunks)));
     socket.once('error', reject);
+  });
+  return within("a socket's end", all, timeoutMs).catch((error: Error) => {
+    // The same error (its class and code), saying how far the reading got.
+    error.message = `${error.message}; ${chunks.reduce((n, c) => n + c.length, 0)} bytes had arrived`;
+    throw error;
   });
 }
 
 /** Resolves on 'close' (events.once would reject on the 'error' a reset brings) with hadError. */
 export function closeOf(socket: net.Socket): Promise<boolean> {
   socket.on('error', () => {});
-  return new Promise((resolve) => socket.once('close', resolve));
+  return within("a socket's close", new Promise((resolve) => socket.once('close', resolve)));
 }
 
 export function portOf(server: net.Server): number {

@@ -50,6 +50,7 @@ export class SecureConnection extends VirtualConnection {
   #error: ClientError | undefined;
   #readEnded = false;
   #closeEmitted = false;
+  #endEmitted = false;
   #rawClosed = false;
   /** close() or destroy() was called here: 'close' needs no end from the peer. */
   #local = false;
@@ -72,7 +73,7 @@ export class SecureConnection extends VirtualConnection {
     socket.on('readable', () => this.#wake());
     socket.on('end', () => {
       this.#readEnded = true;
-      this.emit('end');
+      this.#emitEnd();
       this.#wake();
       this.#maybeClose();
     });
@@ -214,7 +215,18 @@ export class SecureConnection extends VirtualConnection {
     const tlsEnded = (this.#tls as unknown as { _readableState: { ended: boolean } })._readableState.ended;
     if (this.#closeEmitted || !this.#rawClosed || !(this.#readEnded || this.#error || this.#local || tlsEnded)) return;
     this.#closeEmitted = true;
+    // As on a raw connection, 'end' (the peer ended cleanly) comes before 'close' even while its
+    // last bytes are unread: a listener that takes a 'close' without 'end' for a reset (the
+    // tunnels' splice) would otherwise cut what is still to be read.
+    if (tlsEnded && this.#error === undefined && !this.#local) this.#emitEnd();
     this.emit('close', this.#error);
+  }
+
+  /** 'end' once: the peer's close_notify, whether or not its data has been read yet. */
+  #emitEnd(): void {
+    if (this.#endEmitted) return;
+    this.#endEmitted = true;
+    this.emit('end');
   }
 }
 

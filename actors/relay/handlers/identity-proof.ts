@@ -1,5 +1,6 @@
 /** IdentityProof (§2a): checks the signature over the challenge; the machine moves on or refuses. */
-import { checkIdentityProof, type PacketOf, type PacketType } from '../../../protocol/index.ts';
+import type { PacketOf, PacketType } from '../../../protocol/index.ts';
+import { checkIdentityProof } from '../../../protocol/identity-proof.ts';
 import type { Connection } from '../connection.ts';
 import type { RelayContext } from '../context.ts';
 

@@ -1,6 +1,7 @@
 /**
  * The dispatch table: one handler per packet type the relay receives (aedes' lib/handlers/ is
- * the model). ArbitraryData and WindowUpdate never come here (data-path.ts). A type with no
+ * the model). ArbitraryData and WindowUpdate never come here (data-path.ts), nor does Datagram
+ * (datagram-path.ts). A type with no
  * handler is one only the relay sends (VirtualIP, BindResponse, RequestFailed): §9 UnexpectedPacket.
  */
 import { PacketType, type Packet, type PacketOf } from '../../../protocol/index.ts';
@@ -19,6 +20,8 @@ import { onSocketConnectionResponse } from './socket-connection-response.ts';
 import { onSocketEnd } from './socket-end.ts';
 import { onSocketClosed } from './socket-closed.ts';
 import { onIdentityProof } from './identity-proof.ts';
+import { onDatagramBind } from './datagram-bind.ts';
+import { onDatagramUnbind } from './datagram-unbind.ts';
 
 /** Handles one decoded packet from a connection. */
 export type Handler<T extends PacketType> = (ctx: RelayContext, conn: Connection, packet: PacketOf<T>) => void;
@@ -36,6 +39,8 @@ export const HANDLERS: { readonly [T in PacketType]?: Handler<T> } = {
   [PacketType.SocketConnectionResponse]: onSocketConnectionResponse,
   [PacketType.SocketEnd]: onSocketEnd,
   [PacketType.SocketClosed]: onSocketClosed,
+  [PacketType.DatagramBind]: onDatagramBind,
+  [PacketType.DatagramUnbind]: onDatagramUnbind,
 };
 
 /** Hands a decoded control packet to its handler, or ends the connection for sending it now. */

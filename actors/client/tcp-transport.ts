@@ -1,0 +1,169 @@
+/** The session's TCP transport (Node): one net.Socket, its backpressure, pause and resume. */
+import net from 'node:net';
+import tls from 'node:tls';
+import { once } from 'node:events';
+import { errorParts } from '../describe-error.ts';
+import { checkRelayTrust } from './relay-trust.ts';
+import { TransportOpenError, type SessionTransport, type TransportListener, type TransportOpener } from './transport.ts';
+
+/**
+ * Bytes the relay connection may queue in the process before writers are asked to wait for
+ * 'drain'. Node's default (16 KiB) is a quarter of one data frame, so every 64 KiB write would
+ * wait for a drain; this holds a few frames, and the kernel's send buffer is far larger anyway.
+ */
+export const SESSION_WRITE_HIGH_WATER_MARK_BYTES = 1024 * 1024;
+
+/** A connected socket as a SessionTransport. */
+export class TcpTransport implements SessionTransport {
+  readonly where: string;
+  readonly #socket: net.Socket;
+  #drain: Promise<void> | undefined;
+  #listener: TransportListener | undefined;
+  #closed = false;
+  #closeError: Error | undefined;
+
+  constructor(socket: net.Socket, where: string) {
+    this.#socket = socket;
+    this.where = where;
+    socket.on('data', (chunk: Buffer) => this.#listener?.data(chunk));
+    // An error is reported at once, not at the 'close' after it: the session fails as soon as
+    // the socket does.
+    socket.on('error', (error) => this.#ended(error));
+    socket.once('close', () => this.#ended(undefined));
+  }
+
+  #ended(error: Error | undefined): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#closeError = error;
+    this.#listener?.close(error);
+  }
+
+  get closed(): boolean {
+    return this.#closed || this.#socket.destroyed;
+  }
+
+  listen(listener: TransportListener): void {
+    this.#listener = listener;
+    // Closed before anyone listened (e.g. during the trust check): the new listener hears it.
+    if (this.#closed) listener.close(this.#closeError);
+  }
+
+  write(bytes: Uint8Array): boolean {
+    return this.#socket.write(bytes);
+  }
+
+  /** Head and payload in one writev; `flushed` once the kernel took the payload. */
+  writeData(head: Uint8Array, payload: Uint8Array, flushed?: () => void): boolean {
+    this.#socket.cork();
+    this.#socket.write(head);
+    const ok = this.#socket.write(payload, flushed);
+    this.#socket.uncork();
+    return ok;
+  }
+
+  writeFrames(frames: readonly Uint8Array[]): boolean {
+    this.#socket.cork();
+    for (const frame of frames) this.#socket.write(frame);
+    this.#socket.uncork();
+    return !this.#socket.writableNeedDrain;
+  }
+
+  get unflushedBytes(): number {
+    return this.#socket.writableLength;
+  }
+
+  get needsDrain(): boolean {
+    return this.#socket.writableNeedDrain;
+  }
+
+  /**
+   * Every writer waiting shares one promise and one pair of listeners, however many connections
+   * wait (with more than ten, a listener each made Node warn of a leak: issue 15).
+   */
+  drained(): Promise<void> {
+    if (!this.#socket.writableNeedDrain || this.closed) return Promise.resolve();
+    this.#drain ??= new Promise<void>((resolve) => {
+      const done = (): void => {
+        this.#socket.off('drain', done);
+        this.#socket.off('close', done);
+        this.#drain = undefined;
+        resolve();
+      };
+      this.#socket.on('drain', done);
+      this.#socket.on('close', done);
+    });
+    return this.#drain;
+  }
+
+  pause(): void {
+    this.#socket.pause();
+  }
+
+  resume(): void {
+    this.#socket.resume();
+  }
+
+  destroy(): void {
+    this.#socket.destroy();
+  }
+}
+
+/** TLS 1.3 only, as the relay serves it. */
+const TLS_MIN_VERSION = 'TLSv1.3';
+
+/**
+ * Dials TCP to `target.host:target.port` (from `localAddress` if given), under TLS 1.3 when
+ * `target.tls` says so. No certificate authority: the relay's key is checked against the pin
+ * (relay-trust.ts) after 'secureConnect' and before the transport is handed back, so a relay we
+ * do not trust hears no protocol byte from us.
+ */
+export const openTcpTransport: TransportOpener = async (target, signal) => {
+  const where = target.host.includes(':') ? `[${target.host}]:${target.port}` : `${target.host}:${target.port}`;
+  const common = {
+    host: target.host,
+    port: target.port,
+    writableHighWaterMark: SESSION_WRITE_HIGH_WATER_MARK_BYTES,
+    ...(target.localAddress ? { localAddress: target.localAddress } : {}),
+  };
+  const trust = target.tls;
+  const socket =
+    trust === undefined
+      ? net.connect({ ...common, noDelay: true } as net.NetConnectOpts)
+      : // tls.connect ignores writableHighWaterMark; highWaterMark sets both sides' (the read side only buffers what arrives while paused).
+        tls.connect({ ...common, highWaterMark: SESSION_WRITE_HIGH_WATER_MARK_BYTES, minVersion: TLS_MIN_VERSION, rejectUnauthorized: false } as tls.ConnectionOptions);
+  if (trust !== undefined) socket.setNoDelay(true);
+  // Flowing mode would drop chunks before anyone listens: the transport starts paused.
+  socket.pause();
+  try {
+    await once(socket, trust === undefined ? 'connect' : 'secureConnect', { signal });
+  } catch (error) {
+    socket.destroy();
+    if (signal.aborted) throw error;
+    if (trust !== undefined && (error as NodeJS.ErrnoException).code?.startsWith('ERR_SSL')) {
+      throw new TransportOpenError(
+        `no TLS 1.3 handshake (${(error as { reason?: string }).reason ?? (error as Error).message}); if it serves plain TCP (relay --plaintext), connect with --plaintext`,
+        { cause: error },
+      );
+    }
+    // The system's words once, without the address said again: "connection refused (ECONNREFUSED)".
+    const { code, text } = errorParts(error);
+    const words = text.endsWith(` ${where}`) ? text.slice(0, -where.length - 1) : text;
+    throw new TransportOpenError(`${words}${code === undefined ? '' : ` (${code})`}`, { cause: error });
+  }
+  // Made before the trust check, so a relay that answers or closes meanwhile is heard (paused).
+  const transport = new TcpTransport(socket, where);
+  if (trust !== undefined) {
+    try {
+      await checkRelayTrust(socket as tls.TLSSocket, where, trust);
+    } catch (error) {
+      socket.destroy();
+      throw error;
+    }
+    if (signal.aborted) {
+      socket.destroy();
+      throw signal.reason;
+    }
+  }
+  return transport;
+};

@@ -1,0 +1,125 @@
+/**
+ * A relay's membership of a cluster (issue 13, docs/CLUSTER.md): one NATS connection, the address
+ * map in JetStream KV (storage/nats-kv-store.ts) and presence (presence.ts). Without `--cluster`
+ * none of this runs and the relay keeps its lowdb store.
+ */
+import { hostname } from 'node:os';
+import { jetstream } from '@nats-io/jetstream';
+import { Kvm } from '@nats-io/kv';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { NatsAddressStore } from '../../../storage/index.ts';
+import type { Logger } from '../../logger.ts';
+import type { Relay } from '../relay-types.ts';
+import { ClusterPresence, DEFAULT_PRESENCE_HEARTBEAT_MS, DEFAULT_PRESENCE_TTL_MS } from './presence.ts';
+import { ClusterRouting } from './routing.ts';
+
+/** The bucket of presence keys. */
+export const DEFAULT_PRESENCE_BUCKET = 'alphanet-presence';
+/** A relay id is a NATS subject token: letters, digits, `-` and `_`. */
+const RELAY_ID = /^[A-Za-z0-9_-]{1,64}$/;
+
+export interface ClusterOptions {
+  /** NATS server URL(s), comma-separated: `nats://127.0.0.1:4222`. */
+  url: string;
+  /** @default defaultRelayId() */
+  relayId?: string;
+  subnet: string;
+  ipv6PrefixCap?: number;
+  ipv6PrefixLength?: number;
+  logger: Logger;
+  /** @default 'alphanet-addresses' */
+  addressBucket?: string;
+  /** @default 'alphanet-presence' */
+  presenceBucket?: string;
+  /** @default DEFAULT_PRESENCE_TTL_MS (15 s) */
+  presenceTtlMs?: number;
+  /** @default DEFAULT_PRESENCE_HEARTBEAT_MS (5 s) */
+  presenceHeartbeatMs?: number;
+}
+
+/** `<host name>-<pid>` as a subject token: unique on a machine, readable in `nats kv get`. */
+export function defaultRelayId(): string {
+  return `${hostname()}-${process.pid}`.replace(/[^A-Za-z0-9_-]/g, '-').slice(0, 64);
+}
+
+/** A relay id as the cluster's subjects and keys take it. @throws RangeError naming the rule */
+export function checkRelayId(relayId: string): string {
+  if (!RELAY_ID.test(relayId)) throw new RangeError(`--relay-id ${JSON.stringify(relayId)}: use 1–64 letters, digits, '-' or '_'`);
+  return relayId;
+}
+
+export interface Cluster {
+  readonly relayId: string;
+  readonly connection: NatsConnection;
+  readonly store: NatsAddressStore;
+  readonly presence: ClusterPresence;
+  /** Give it to startRelay as `remote`: it routes requests for hosts on other relays. */
+  readonly routing: ClusterRouting;
+  /** Starts following the relay's clients for presence. */
+  attach(relay: Relay): void;
+  /** Stops presence (deleting this relay's keys), closes the store and the NATS connection. */
+  close(): Promise<void>;
+}
+
+/** Connects to NATS, opens the address map and starts presence. */
+export async function joinCluster(options: ClusterOptions): Promise<Cluster> {
+  const relayId = checkRelayId(options.relayId ?? defaultRelayId());
+  const { logger } = options;
+  let connection: NatsConnection;
+  try {
+    connection = await connect({
+      servers: options.url.split(',').map((s) => s.trim()),
+      name: `alphanet-relay-${relayId}`,
+      // Once joined, a relay keeps trying: its clients stay connected while NATS is away (docs/CLUSTER.md).
+      maxReconnectAttempts: -1,
+    });
+  } catch (error) {
+    throw new Error(`cannot reach the cluster's NATS server at ${options.url} (--cluster): ${(error as Error).message}`, { cause: error });
+  }
+  void (async () => {
+    for await (const status of connection.status()) {
+      if (status.type === 'disconnect') logger.warn({ server: status.server }, 'lost the cluster (NATS); reconnecting');
+      else if (status.type === 'reconnect') logger.info({ server: status.server }, 'reconnected to the cluster (NATS)');
+    }
+  })().catch(() => {});
+  try {
+    const store = await NatsAddressStore.open({
+      connection,
+      relayId,
+      subnet: options.subnet,
+      bucket: options.addressBucket,
+      ipv6PrefixCap: options.ipv6PrefixCap,
+      ipv6PrefixLength: options.ipv6PrefixLength,
+    });
+    const ttlMs = options.presenceTtlMs ?? DEFAULT_PRESENCE_TTL_MS;
+    const kv = await new Kvm(jetstream(connection)).create(options.presenceBucket ?? DEFAULT_PRESENCE_BUCKET, { history: 1, ttl: ttlMs });
+    const presence = new ClusterPresence({ kv, relayId, logger, ttlMs, heartbeatMs: options.presenceHeartbeatMs ?? DEFAULT_PRESENCE_HEARTBEAT_MS });
+    await presence.start();
+    const routing = new ClusterRouting(connection, relayId, presence, store, logger);
+    let closing: Promise<void> | undefined;
+    return {
+      relayId,
+      connection,
+      store,
+      presence,
+      routing,
+      attach: (relay) => {
+        presence.attach(relay, (clientId) => routing.ghostIds.has(clientId));
+        routing.attach(relay);
+      },
+      close: () =>
+        (closing ??= (async () => {
+          try {
+            await routing.close();
+            await presence.stop();
+            await store.close();
+          } finally {
+            await connection.drain().catch(() => connection.close());
+          }
+        })()),
+    };
+  } catch (error) {
+    await connection.close();
+    throw error;
+  }
+}

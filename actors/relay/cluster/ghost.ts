@@ -1,0 +1,253 @@
+/**
+ * A stand-in on this relay for a client of another relay of the cluster (docs/CLUSTER.md
+ * "Across relays"): an ordinary client connection over an in-memory stream, admitted with the
+ * remote client's real IP, so the shared address map gives it the remote client's virtual IP and
+ * the relay's own handshake, pair, window and backpressure code serves it unchanged. The cluster's
+ * router speaks the protocol on the other end of the stream and carries it over NATS.
+ */
+import { Duplex } from 'node:stream';
+import {
+  BindStatus,
+  FrameDecoder,
+  PacketType,
+  PROTOCOL_VERSION,
+  decodeFrame,
+  encodePacket,
+  type Packet,
+} from '../../../protocol/index.ts';
+import { ProtocolError } from '../../../protocol/errors.ts';
+import type { Relay } from '../relay-types.ts';
+
+/** Frame header (u32 length, u8 type) and ArbitraryData's u32 connection id. */
+export const DATA_HEADER_BYTES = 9;
+/** Where ArbitraryData's connection id sits in its frame. */
+export const DATA_CONNECTION_ID_OFFSET = 5;
+/** How long a stand-in waits for the relay's VirtualIP or BindResponse. */
+const GHOST_REPLY_TIMEOUT_MS = 10_000;
+
+/** One end of an in-memory stream pair: what one end writes, the other reads, with backpressure. */
+class PipeEnd extends Duplex {
+  peer!: PipeEnd;
+  /** The peer's write waiting for this end's reader to want more. */
+  waiting: (() => void) | undefined;
+
+  override _read(): void {
+    const waiting = this.waiting;
+    this.waiting = undefined;
+    waiting?.();
+  }
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+    if (this.peer.destroyed) return callback();
+    if (this.peer.push(chunk)) callback();
+    else this.peer.waiting = () => callback();
+  }
+
+  override _final(callback: (error?: Error | null) => void): void {
+    this.peer.push(null);
+    callback();
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    const waiting = this.waiting;
+    this.waiting = undefined;
+    waiting?.();
+    if (!this.peer.destroyed) this.peer.destroy();
+    callback(error);
+  }
+}
+
+function streamPair(): [PipeEnd, PipeEnd] {
+  const a = new PipeEnd({ allowHalfOpen: false });
+  const b = new PipeEnd({ allowHalfOpen: false });
+  a.peer = b;
+  b.peer = a;
+  return [a, b];
+}
+
+/** A packet the relay sent to the stand-in (Pings are answered here and not passed on). */
+export type GhostListener = (packet: Packet) => void;
+
+export class Ghost {
+  readonly realIp: string;
+  /** The relay-local id of its connection. */
+  readonly clientId: number;
+  readonly #stream: PipeEnd;
+  readonly #decoder: FrameDecoder;
+  readonly #ports = new Map<number, number>();
+  readonly #binding = new Map<number, Promise<boolean>>();
+  #nextRequestId = 1;
+  #waiters = new Map<string, (packet: Packet) => void>();
+  #listener: GhostListener = () => {};
+  #dataListener: (frame: Uint8Array) => void = () => {};
+  readonly closed: Promise<void>;
+  #virtualIp: Promise<number>;
+
+  private constructor(realIp: string, clientId: number, stream: PipeEnd) {
+    this.realIp = realIp;
+    this.clientId = clientId;
+    this.#stream = stream;
+    this.closed = new Promise((resolve) => stream.once('close', () => resolve()));
+    // Data frames are passed on whole, undecoded: the data path of a cross-relay pair (routing.ts).
+    this.#decoder = new FrameDecoder(
+      (type, frame) => (type === PacketType.ArbitraryData && frame.length >= DATA_HEADER_BYTES ? this.#dataListener(frame) : this.#onFrame(frame)),
+      { maxFrameBytes: 64 * 1024 * 1024 },
+    );
+    stream.on('data', (chunk: Buffer) => {
+      if (this.#decoder.push(chunk) !== undefined) stream.destroy();
+    });
+    stream.on('error', () => {});
+    this.#virtualIp = this.#expect('virtualIp').then((p) => (p.type === PacketType.VirtualIp ? p.ip : Promise.reject(new Error(`the relay refused the stand-in for ${realIp}`))));
+    this.#virtualIp.catch(() => {});
+    this.send({ type: PacketType.Hello, version: PROTOCOL_VERSION });
+  }
+
+  /** Admits a stand-in for `realIp` on `relay` and waits for its VirtualIP. */
+  static async open(relay: Relay, realIp: string, onAdmitted?: (clientId: number) => void): Promise<Ghost> {
+    const [ours, relays] = streamPair();
+    const clientId = relay.admitStream(relays, realIp);
+    if (clientId === undefined) {
+      ours.destroy();
+      throw new Error(`the relay refused a stand-in for ${realIp}`);
+    }
+    // Before its VirtualIP: presence must know it is a stand-in before the relay reports it connected.
+    onAdmitted?.(clientId);
+    const ghost = new Ghost(realIp, clientId, ours);
+    await ghost.#virtualIp;
+    return ghost;
+  }
+
+  get alive(): boolean {
+    return !this.#stream.destroyed;
+  }
+
+  /** Where packets other than the answers it waits for go. */
+  listen(listener: GhostListener): void {
+    this.#listener = listener;
+  }
+
+  /** Where ArbitraryData frames go, whole (header, connection id, payload); the frame is the caller's to copy. */
+  listenData(listener: (frame: Uint8Array) => void): void {
+    this.#dataListener = listener;
+  }
+
+  /** Writes an encoded frame as it is. */
+  sendFrame(frame: Uint8Array): boolean {
+    if (this.#stream.destroyed) return false;
+    return this.#stream.write(frame);
+  }
+
+  send(packet: Packet): boolean {
+    if (this.#stream.destroyed) return false;
+    return this.#stream.write(encodePacket(packet));
+  }
+
+  /** A request id of the stand-in's own. */
+  newRequestId(): number {
+    const id = this.#nextRequestId;
+    this.#nextRequestId = id >= 0xffffffff ? 1 : id + 1;
+    return id;
+  }
+
+  /**
+   * Holds `port` (refcounted): true when held. A port already held by another connection of the
+   * host on this relay is not ours to use, and is false.
+   */
+  async hold(port: number): Promise<boolean> {
+    const count = this.#ports.get(port);
+    if (count !== undefined) {
+      this.#ports.set(port, count + 1);
+      return true;
+    }
+    let binding = this.#binding.get(port);
+    if (binding === undefined) {
+      const requestId = this.newRequestId();
+      binding = this.#expect(`bind:${requestId}`).then((p) => p.type === PacketType.BindResponse && p.status === BindStatus.Ok);
+      this.#binding.set(port, binding);
+      this.send({ type: PacketType.BindRequest, requestId, port });
+    }
+    const ok = await binding.catch(() => false);
+    this.#binding.delete(port);
+    if (ok) this.#ports.set(port, (this.#ports.get(port) ?? 0) + 1);
+    return ok;
+  }
+
+  /** Gives up one use of `port`; the last one unbinds it. */
+  release(port: number): void {
+    const count = this.#ports.get(port);
+    if (count === undefined) return;
+    if (count > 1) this.#ports.set(port, count - 1);
+    else {
+      this.#ports.delete(port);
+      this.send({ type: PacketType.Unbind, port });
+    }
+  }
+
+  /** Resolves with the answer to request `requestId` (a response or RequestFailed). */
+  answer(requestId: number): Promise<Packet> {
+    return this.#expect(`req:${requestId}`);
+  }
+
+  /** Runs `callback` once the relay has taken what the stand-in wrote. */
+  onceDrained(callback: () => void): void {
+    this.#stream.once('drain', callback);
+  }
+
+  close(): void {
+    this.#stream.destroy();
+  }
+
+  #expect(key: string): Promise<Packet> {
+    return new Promise<Packet>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#waiters.delete(key);
+        reject(new Error(`the relay did not answer the stand-in for ${this.realIp} (${key}) within ${GHOST_REPLY_TIMEOUT_MS} ms`));
+      }, GHOST_REPLY_TIMEOUT_MS);
+      timer.unref();
+      void this.closed.then(() => {
+        clearTimeout(timer);
+        if (this.#waiters.delete(key)) reject(new Error(`the stand-in for ${this.realIp} was closed`));
+      });
+      this.#waiters.set(key, (packet) => {
+        clearTimeout(timer);
+        resolve(packet);
+      });
+    });
+  }
+
+  #resolve(key: string, packet: Packet): boolean {
+    const waiter = this.#waiters.get(key);
+    if (waiter === undefined) return false;
+    this.#waiters.delete(key);
+    waiter(packet);
+    return true;
+  }
+
+  #onFrame(frame: Uint8Array): void {
+    const packet = decodeFrame(frame);
+    if (packet instanceof ProtocolError) return void this.#stream.destroy();
+    switch (packet.type) {
+      case PacketType.Ping:
+        this.send({ type: PacketType.Pong, nonce: packet.nonce });
+        return;
+      case PacketType.VirtualIp:
+        this.#resolve('virtualIp', packet);
+        return;
+      case PacketType.Error:
+        if (!this.#resolve('virtualIp', packet)) this.#listener(packet);
+        return;
+      case PacketType.BindResponse:
+        this.#resolve(`bind:${packet.requestId}`, packet);
+        return;
+      case PacketType.SocketStatusResponse:
+      case PacketType.RequestFailed:
+        if (!this.#resolve(`req:${packet.requestId}`, packet)) this.#listener(packet);
+        return;
+      case PacketType.SocketConnectionResponse:
+        if (!this.#resolve(`req:${packet.requestId}`, packet)) this.#listener(packet);
+        return;
+      default:
+        this.#listener(packet);
+    }
+  }
+}

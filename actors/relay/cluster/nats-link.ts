@@ -1,0 +1,258 @@
+/**
+ * One cross-relay virtual connection's bytes over NATS core, as a Node Duplex (docs/CLUSTER.md
+ * "Across relays"). NATS core drops messages for a slow subscriber without telling the publisher,
+ * and `publish()` has no backpressure, so the link adds both:
+ *
+ * - **Sequence numbers.** Every message an end sends (data, credit, end, reset) carries the next
+ *   number of its direction. A receiver that sees any other number than the one it expects has
+ *   lost a message: it resets the link (ERR_LINK_GAP) and tells the other end. Never silent loss,
+ *   never reordering.
+ * - **A credit window.** A sender may have at most `windowBytes` of data the receiving relay has
+ *   not acknowledged; its `write()` waits for credit beyond that, which is the Duplex's ordinary
+ *   backpressure (write() false, 'drain'). The receiver acknowledges bytes once its reader has
+ *   taken them (or they sit below the readable high-water mark), in batches of a quarter window.
+ * - **A lost NATS connection** resets every link of it (ERR_LINK_LOST): what was published
+ *   during the outage may be gone, and a virtual connection is never resumed over a hole.
+ *
+ * Wire format of one message: u8 kind, u32 sequence, then for DATA the bytes, for CREDIT a u32
+ * byte count, for RESET a UTF-8 reason.
+ */
+import { Duplex } from 'node:stream';
+import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
+import { AlphanetError } from '../../../protocol/errors.ts';
+
+/** Unacknowledged bytes a sender may have in flight: 4 MiB, a 16 MiB protocol window's quarter. */
+export const DEFAULT_LINK_WINDOW_BYTES = 4 * 1024 * 1024;
+/** Largest data message: a quarter of NATS's default 1 MiB max_payload; fewer, larger messages cost less per byte. */
+export const LINK_MAX_PIECE_BYTES = 256 * 1024;
+/** Where link subjects live: `alphanet.link.<link id>.<end>`. */
+export const LINK_SUBJECT_PREFIX = 'alphanet.link';
+
+const DATA = 0;
+const CREDIT = 1;
+const END = 2;
+const RESET = 3;
+const HEADER_BYTES = 5;
+
+export type LinkErrorCode =
+  /** A message was missing or out of order (NATS dropped it: a slow subscriber). */
+  | 'ERR_LINK_GAP'
+  /** The NATS connection was lost or closed. */
+  | 'ERR_LINK_LOST'
+  /** The other end reset the link (its reason is in the message). */
+  | 'ERR_LINK_RESET'
+  /** The other end sent more than the credit it was given, or a message that is not one of ours. */
+  | 'ERR_LINK_PROTOCOL';
+
+/** Why a link was reset; the relay closes the virtual connection with SocketClosed(Error) and logs this. */
+export class LinkError extends AlphanetError {
+  declare readonly code: LinkErrorCode;
+  constructor(code: LinkErrorCode, message: string) {
+    super(code, message);
+  }
+}
+
+export interface NatsLinkOptions {
+  /** A subject token naming the connection, the same at both ends: `r1-42`. */
+  id: string;
+  /** This end's name ('a' or 'b'); the other end is the other one. */
+  end: 'a' | 'b';
+  /** @default DEFAULT_LINK_WINDOW_BYTES (4 MiB) */
+  windowBytes?: number;
+}
+
+/** Subject an end of a link listens on. */
+export const linkSubject = (id: string, end: 'a' | 'b'): string => `${LINK_SUBJECT_PREFIX}.${id}.${end}`;
+
+interface Waiting {
+  chunk: Buffer;
+  callback: (error?: Error | null) => void;
+}
+
+/** One end of a link; see the file comment. Subscribed when constructed (await `ready`). */
+export class NatsLink extends Duplex {
+  readonly id: string;
+  /** Resolves once the server has this end's subscription, so the other end may send. */
+  readonly ready: Promise<void>;
+  readonly #nc: NatsConnection;
+  readonly #out: string;
+  readonly #sub: Subscription;
+  readonly #window: number;
+  #sendSeq = 0;
+  #recvSeq = 0;
+  #credit: number;
+  /** Bytes received and taken by the reader, not yet acknowledged. */
+  #toAck = 0;
+  /** Bytes received beyond what we acknowledged: never more than the window we gave. */
+  #unacked = 0;
+  #readerWants = true;
+  #waiting: Waiting | undefined;
+  #peerReset = false;
+
+  constructor(nc: NatsConnection, options: NatsLinkOptions) {
+    super({ allowHalfOpen: true, readableHighWaterMark: LINK_MAX_PIECE_BYTES, writableHighWaterMark: LINK_MAX_PIECE_BYTES });
+    this.id = options.id;
+    this.#nc = nc;
+    this.#window = options.windowBytes ?? DEFAULT_LINK_WINDOW_BYTES;
+    if (this.#window < 4 * LINK_MAX_PIECE_BYTES) throw new RangeError(`a link window must be at least ${4 * LINK_MAX_PIECE_BYTES} bytes`);
+    this.#credit = this.#window;
+    this.#out = linkSubject(options.id, options.end === 'a' ? 'b' : 'a');
+    this.#sub = nc.subscribe(linkSubject(options.id, options.end), { callback: (error, msg) => this.#onMessage(error, msg) });
+    this.ready = nc.flush();
+    this.ready.catch(() => {});
+    void nc.closed().then(() => this.#lost('the NATS connection closed'));
+  }
+
+  /** The NATS connection dropped: every link of it is reset (NatsLinkHub calls this). */
+  lost(why: string): void {
+    this.#lost(why);
+  }
+
+  #lost(why: string): void {
+    if (!this.destroyed) this.destroy(new LinkError('ERR_LINK_LOST', `cross-relay link ${this.id} lost: ${why}; bytes sent meanwhile may be gone, so the connection is reset`));
+  }
+
+  #publish(kind: number, body?: Uint8Array): void {
+    const message = Buffer.allocUnsafe(HEADER_BYTES + (body?.length ?? 0));
+    message[0] = kind;
+    message.writeUInt32BE(this.#sendSeq, 1);
+    this.#sendSeq = (this.#sendSeq + 1) >>> 0;
+    if (body) message.set(body, HEADER_BYTES);
+    this.#nc.publish(this.#out, message);
+  }
+
+  #onMessage(error: Error | null, msg: Msg): void {
+    if (this.destroyed) return;
+    if (error) return this.#lost(error.message);
+    const data = msg.data;
+    if (data.length < HEADER_BYTES) return this.#fail('ERR_LINK_PROTOCOL', `a ${data.length}-byte message is not a link message`);
+    const view = Buffer.from(data.buffer, data.byteOffset, data.length);
+    const seq = view.readUInt32BE(1);
+    if (seq !== this.#recvSeq) {
+      return this.#fail('ERR_LINK_GAP', `message ${seq} arrived where ${this.#recvSeq} was expected: NATS dropped messages (a slow subscriber)`);
+    }
+    this.#recvSeq = (this.#recvSeq + 1) >>> 0;
+    switch (view[0]) {
+      case DATA: {
+        const bytes = view.subarray(HEADER_BYTES);
+        this.#unacked += bytes.length;
+        if (this.#unacked > this.#window) return this.#fail('ERR_LINK_PROTOCOL', `the other end sent ${this.#unacked} bytes on a ${this.#window}-byte window`);
+        this.#readerWants = this.push(bytes);
+        this.#toAck += bytes.length;
+        if (this.#readerWants) this.#acknowledge(false);
+        return;
+      }
+      case CREDIT:
+        this.#credit += view.readUInt32BE(HEADER_BYTES);
+        this.#flushWaiting();
+        return;
+      case END:
+        this.push(null);
+        return;
+      case RESET:
+        this.#peerReset = true;
+        // Both directions are done already: the other end is only closing its side.
+        if (this.readableEnded && this.writableFinished) return void this.destroy();
+        this.destroy(new LinkError('ERR_LINK_RESET', `the other relay reset link ${this.id}: ${view.subarray(HEADER_BYTES).toString('utf8')}`));
+        return;
+      default:
+        return this.#fail('ERR_LINK_PROTOCOL', `unknown link message kind ${view[0]}`);
+    }
+  }
+
+  /** Gives credit back in batches: a quarter window, or everything when asked to. */
+  #acknowledge(all: boolean): void {
+    if (this.#toAck === 0 || (!all && this.#toAck < this.#window / 4)) return;
+    const body = Buffer.allocUnsafe(4);
+    body.writeUInt32BE(this.#toAck, 0);
+    this.#unacked -= this.#toAck;
+    this.#toAck = 0;
+    this.#publish(CREDIT, body);
+  }
+
+  #fail(code: LinkErrorCode, why: string): void {
+    this.destroy(new LinkError(code, `cross-relay link ${this.id}: ${why}`));
+  }
+
+  override _read(): void {
+    this.#readerWants = true;
+    // The reader drained what we pushed: it may all be acknowledged.
+    if (!this.destroyed) this.#acknowledge(this.readableLength === 0);
+  }
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+    this.#waiting = { chunk, callback };
+    this.#flushWaiting();
+  }
+
+  /** Sends what the credit allows of the waiting chunk; its callback (backpressure) waits for the rest. */
+  #flushWaiting(): void {
+    const waiting = this.#waiting;
+    if (waiting === undefined || this.destroyed) return;
+    while (waiting.chunk.length > 0) {
+      const size = Math.min(waiting.chunk.length, LINK_MAX_PIECE_BYTES);
+      if (this.#credit < size) return;
+      this.#credit -= size;
+      this.#publish(DATA, waiting.chunk.subarray(0, size));
+      waiting.chunk = waiting.chunk.subarray(size);
+    }
+    this.#waiting = undefined;
+    waiting.callback();
+  }
+
+  override _final(callback: (error?: Error | null) => void): void {
+    this.#publish(END);
+    callback();
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    // Both directions ended cleanly: nothing to tell. Otherwise the other end must not wait on us.
+    const clean = error == null && this.writableFinished && this.readableEnded;
+    if (!this.#peerReset && !clean) {
+      // Tell the other end, unless it told us; a closed connection can publish nothing.
+      try {
+        if (!this.#nc.isClosed()) this.#publish(RESET, Buffer.from(error?.message ?? 'closed', 'utf8'));
+      } catch {
+        // Nothing more can be said over a connection that is going away.
+      }
+    }
+    this.#sub.unsubscribe();
+    const waiting = this.#waiting;
+    this.#waiting = undefined;
+    waiting?.callback(error);
+    callback(error);
+  }
+}
+
+/**
+ * The links of one NATS connection: one watcher of the connection's status resets them all when
+ * it drops (docs/CLUSTER.md: a virtual connection is never carried across a NATS outage).
+ */
+export class NatsLinkHub {
+  readonly #nc: NatsConnection;
+  readonly #links = new Set<NatsLink>();
+
+  constructor(nc: NatsConnection) {
+    this.#nc = nc;
+    void (async () => {
+      for await (const status of nc.status()) {
+        if (status.type === 'disconnect' || status.type === 'slowConsumer') {
+          const why = status.type === 'disconnect' ? `disconnected from NATS ${status.server}` : 'NATS reported this relay a slow consumer';
+          for (const link of [...this.#links]) link.lost(why);
+        }
+      }
+    })().catch(() => {});
+  }
+
+  /** Opens this relay's end of link `id`. */
+  open(options: NatsLinkOptions): NatsLink {
+    const link = new NatsLink(this.#nc, options);
+    this.#links.add(link);
+    link.once('close', () => this.#links.delete(link));
+    return link;
+  }
+
+  get size(): number {
+    return this.#links.size;
+  }
+}

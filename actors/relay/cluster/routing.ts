@@ -1,0 +1,328 @@
+/**
+ * Routing across relays (docs/CLUSTER.md "Across relays"). A request from a client here for a
+ * port held on another relay is prepared by a stand-in (ghost.ts) for the remote host, holding
+ * that port here; the relay then routes the request to the stand-in as to any client. Whatever
+ * the relay sends a stand-in crosses NATS:
+ *
+ * - a SocketStatusRequest or SocketConnectionRequest is a NATS request to the relay holding the
+ *   host (`alphanet.relay.<id>.request`), which asks its real client through a stand-in for the
+ *   requester, and the reply comes back as the stand-in's answer;
+ * - an accepted connection gets a link (nats-link.ts: sequence numbers, credit, resets) opened by
+ *   both relays before the accept is answered, and every ArbitraryData, WindowUpdate, SocketEnd and
+ *   SocketClosed of the pair crosses it, re-addressed to each relay's own connection id.
+ *
+ * The protocol's own windows (§7) run end to end, through both relays, so what a link holds is
+ * bounded by the receiver's window. A link reset (a gap, a lost NATS connection, the other relay
+ * silent for `RELAY_SILENT_MS`) closes the pair at this relay with SocketClosed(Error) and a log
+ * line with the link error's code.
+ */
+import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
+import { CloseReason, ConnectionStatus, FailureReason, PacketType, SocketStatus, encodePacket, formatAddress, type Packet, type WireAddress } from '../../../protocol/index.ts';
+import { FrameDecoder, decodeFrame } from '../../../protocol/index.ts';
+import { ProtocolError } from '../../../protocol/errors.ts';
+import type { NatsAddressStore } from '../../../storage/index.ts';
+import type { Logger } from '../../logger.ts';
+import type { Relay } from '../relay-types.ts';
+import { DATA_CONNECTION_ID_OFFSET, DATA_HEADER_BYTES, Ghost } from './ghost.ts';
+import { LinkError, NatsLinkHub, type NatsLink } from './nats-link.ts';
+import type { ClusterPresence } from './presence.ts';
+import type { RemoteRequest, RemoteRouter } from './remote-router.ts';
+
+/** How often a relay says it is alive to the others. */
+export const RELAY_ALIVE_INTERVAL_MS = 1_000;
+/** A relay silent this long is gone: its links are reset. */
+export const RELAY_SILENT_MS = 3_500;
+/** How long a relay waits for another to answer a forwarded request (the relay's own request timeout is 10 s). */
+const REMOTE_REQUEST_TIMEOUT_MS = 9_000;
+/** A link's credit: above a pair's largest protocol window (16 MiB), so the link never stalls a pair that keeps §7. */
+const LINK_WINDOW_BYTES = 20 * 1024 * 1024;
+
+interface RemoteAsk {
+  op: 'status' | 'connect';
+  /** The asking relay. */
+  from: string;
+  /** The requester's real IP, so the holder's stand-in for it gets the same virtual IP. */
+  realIp: string;
+  source: WireAddress;
+  destination: WireAddress;
+  link?: string;
+}
+
+type RemoteAnswer = { status: number } | { failed: number };
+
+interface LinkedPair {
+  ghost: Ghost;
+  connectionId: number;
+  link: NatsLink;
+  remoteRelay: string;
+  /** The stand-in's port this pair holds (released when it ends). */
+  port: number | undefined;
+  endedHere: boolean;
+  endedThere: boolean;
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+export class ClusterRouting implements RemoteRouter {
+  readonly #nc: NatsConnection;
+  readonly #relayId: string;
+  readonly #presence: ClusterPresence;
+  readonly #store: NatsAddressStore;
+  readonly #log: Logger;
+  readonly #hub: NatsLinkHub;
+  #relay: Relay | undefined;
+  /** Stand-ins by the virtual IP they speak for. */
+  readonly #ghosts = new Map<number, Promise<Ghost>>();
+  /** Relay-local ids of stand-in connections (presence leaves them out). */
+  readonly ghostIds = new Set<number>();
+  readonly #pairs = new Map<Ghost, Map<number, LinkedPair>>();
+  readonly #lastSeen = new Map<string, number>();
+  #subs: Subscription[] = [];
+  #timer: NodeJS.Timeout | undefined;
+  #links = 0;
+
+  constructor(nc: NatsConnection, relayId: string, presence: ClusterPresence, store: NatsAddressStore, log: Logger) {
+    this.#nc = nc;
+    this.#relayId = relayId;
+    this.#presence = presence;
+    this.#store = store;
+    this.#log = log;
+    this.#hub = new NatsLinkHub(nc);
+  }
+
+  /** Starts answering other relays' requests and the liveness heartbeat. */
+  attach(relay: Relay): void {
+    this.#relay = relay;
+    this.#subs.push(this.#nc.subscribe(`alphanet.relay.${this.#relayId}.request`, { callback: (error, msg) => (error ? undefined : void this.#onAsk(msg)) }));
+    this.#subs.push(
+      this.#nc.subscribe('alphanet.relay.*.alive', {
+        callback: (error, msg) => {
+          if (!error) this.#lastSeen.set(msg.subject.split('.')[2], performance.now());
+        },
+      }),
+    );
+    this.#timer = setInterval(() => this.#tick(), RELAY_ALIVE_INTERVAL_MS);
+    this.#timer.unref();
+    this.#nc.publish(`alphanet.relay.${this.#relayId}.alive`);
+  }
+
+  #tick(): void {
+    this.#nc.publish(`alphanet.relay.${this.#relayId}.alive`);
+    const now = performance.now();
+    for (const pairs of this.#pairs.values()) {
+      for (const pair of pairs.values()) {
+        const seen = this.#lastSeen.get(pair.remoteRelay);
+        if (seen === undefined || now - seen > RELAY_SILENT_MS) pair.link.lost(`relay ${pair.remoteRelay} has been silent for ${RELAY_SILENT_MS} ms (stopped or cut off)`);
+      }
+    }
+  }
+
+  /** RemoteRouter: takes a request for a port held on another relay. */
+  route(request: RemoteRequest): boolean {
+    const holder = this.#presence.holder(request.destination.ip);
+    if (this.#relay === undefined || holder === undefined || holder === this.#relayId) return false;
+    const realIp = this.#store.realIpOf(request.destination.ip);
+    if (realIp === undefined) return false;
+    void (async () => {
+      const ghost = await this.#ghost(request.destination.ip, realIp);
+      if (!(await ghost.hold(request.destination.port))) return request.fail(FailureReason.Offline);
+      request.retry();
+    })().catch((error: unknown) => {
+      this.#log.debug({ err: error, destination: formatAddress(request.destination) }, 'cannot route to another relay');
+      request.fail(FailureReason.Offline);
+    });
+    return true;
+  }
+
+  /** The stand-in for `virtualIp` (made once). */
+  #ghost(virtualIp: number, realIp: string): Promise<Ghost> {
+    let ghost = this.#ghosts.get(virtualIp);
+    if (ghost === undefined) {
+      let admitted: number | undefined;
+      ghost = Ghost.open(this.#relay!, realIp, (clientId) => {
+        admitted = clientId;
+        this.ghostIds.add(clientId);
+      }).then((g) => {
+        this.#pairs.set(g, new Map());
+        g.listen((packet) => this.#fromRelay(g, virtualIp, packet));
+        g.listenData((frame) => {
+          const pair = this.#pairs.get(g)?.get(Buffer.from(frame.buffer, frame.byteOffset, frame.length).readUInt32BE(DATA_CONNECTION_ID_OFFSET));
+          // Copied: the frame may be a view of the reader's buffer; the link may hold it while it waits for credit.
+          if (pair !== undefined) pair.link.write(Buffer.from(frame));
+        });
+        void g.closed.then(() => {
+          this.#ghosts.delete(virtualIp);
+          this.ghostIds.delete(g.clientId);
+          for (const pair of this.#pairs.get(g)?.values() ?? []) pair.link.destroy();
+          this.#pairs.delete(g);
+        });
+        return g;
+      });
+      ghost.catch(() => {
+        this.#ghosts.delete(virtualIp);
+        if (admitted !== undefined) this.ghostIds.delete(admitted);
+      });
+      this.#ghosts.set(virtualIp, ghost);
+    }
+    return ghost;
+  }
+
+  async #ask(relayId: string, ask: RemoteAsk): Promise<RemoteAnswer> {
+    const reply = await this.#nc.request(`alphanet.relay.${relayId}.request`, encoder.encode(JSON.stringify(ask)), { timeout: REMOTE_REQUEST_TIMEOUT_MS });
+    return JSON.parse(decoder.decode(reply.data)) as RemoteAnswer;
+  }
+
+  /** What this relay sent a stand-in: requests cross to the host's relay, pair traffic to its link. */
+  #fromRelay(ghost: Ghost, virtualIp: number, packet: Packet): void {
+    switch (packet.type) {
+      case PacketType.SocketStatusRequest:
+      case PacketType.SocketConnectionRequest:
+        void this.#forward(ghost, virtualIp, packet).catch((error: unknown) => this.#log.warn({ err: error }, 'forwarding a request to another relay failed'));
+        return;
+      case PacketType.ArbitraryData:
+      case PacketType.WindowUpdate:
+      case PacketType.SocketEnd:
+      case PacketType.SocketClosed: {
+        const pair = this.#pairs.get(ghost)?.get(packet.connectionId);
+        if (pair === undefined) return;
+        pair.link.write(encodePacket({ ...packet, connectionId: 0 }));
+        if (packet.type === PacketType.SocketEnd) pair.endedHere = true;
+        if (packet.type === PacketType.SocketClosed || (pair.endedHere && pair.endedThere)) this.#finish(pair);
+        return;
+      }
+      default:
+    }
+  }
+
+  /** A request the relay gave the stand-in for `virtualIp`, asked of the relay holding that host. */
+  async #forward(ghost: Ghost, virtualIp: number, packet: Packet): Promise<void> {
+    if (packet.type !== PacketType.SocketStatusRequest && packet.type !== PacketType.SocketConnectionRequest) return;
+    const holder = this.#presence.holder(virtualIp);
+    const realIp = this.#store.realIpOf(packet.source.ip);
+    const refuse = () => {
+      if (packet.type === PacketType.SocketStatusRequest) ghost.send({ type: PacketType.SocketStatusResponse, requestId: packet.requestId, status: SocketStatus.NotBound });
+      else ghost.send({ type: PacketType.SocketConnectionResponse, requestId: packet.requestId, connectionId: packet.connectionId, status: ConnectionStatus.NotListening });
+    };
+    if (holder === undefined || holder === this.#relayId || realIp === undefined) return refuse();
+    const ask: RemoteAsk = { op: packet.type === PacketType.SocketStatusRequest ? 'status' : 'connect', from: this.#relayId, realIp, source: packet.source, destination: packet.destination };
+    if (packet.type === PacketType.SocketStatusRequest) {
+      const answer = await this.#ask(holder, ask).catch(() => ({ failed: FailureReason.Offline }));
+      if ('status' in answer) ghost.send({ type: PacketType.SocketStatusResponse, requestId: packet.requestId, status: answer.status });
+      else refuse();
+      return;
+    }
+    const id = `${this.#relayId}-${++this.#links}`;
+    const link = this.#hub.open({ id, end: 'a', windowBytes: LINK_WINDOW_BYTES });
+    link.on('error', () => {});
+    await link.ready;
+    const answer = await this.#ask(holder, { ...ask, link: id }).catch(() => ({ failed: FailureReason.Offline }));
+    if (!('status' in answer) || answer.status !== ConnectionStatus.Accepted || !ghost.alive) {
+      link.destroy();
+      if ('status' in answer) ghost.send({ type: PacketType.SocketConnectionResponse, requestId: packet.requestId, connectionId: packet.connectionId, status: answer.status });
+      else refuse();
+      return;
+    }
+    ghost.send({ type: PacketType.SocketConnectionResponse, requestId: packet.requestId, connectionId: packet.connectionId, status: ConnectionStatus.Accepted });
+    // Only now: the relay forwards nothing of the pair from the target before its accept.
+    this.#join(ghost, packet.connectionId, link, holder, undefined);
+  }
+
+  /** Another relay asks: a client of its wants one of ours. */
+  async #onAsk(msg: Msg): Promise<void> {
+    let ask: RemoteAsk;
+    try {
+      ask = JSON.parse(decoder.decode(msg.data)) as RemoteAsk;
+    } catch {
+      return;
+    }
+    const reply = (answer: RemoteAnswer): void => void msg.respond(encoder.encode(JSON.stringify(answer)));
+    try {
+      if (this.#relay === undefined) return reply({ failed: FailureReason.Offline });
+      const ghost = await this.#ghost(ask.source.ip, ask.realIp);
+      if (!(await ghost.hold(ask.source.port))) return reply({ failed: FailureReason.InvalidRequest });
+      const requestId = ghost.newRequestId();
+      if (ask.op === 'status') {
+        ghost.send({ type: PacketType.SocketStatusRequest, requestId, source: ask.source, destination: ask.destination });
+        const answer = await ghost.answer(requestId).finally(() => ghost.release(ask.source.port));
+        return reply(answer.type === PacketType.SocketStatusResponse ? { status: answer.status } : { failed: answer.type === PacketType.RequestFailed ? answer.reason : FailureReason.Offline });
+      }
+      const link = this.#hub.open({ id: ask.link!, end: 'b', windowBytes: LINK_WINDOW_BYTES });
+      link.on('error', () => {});
+      await link.ready;
+      ghost.send({ type: PacketType.SocketConnectionRequest, requestId, connectionId: 0, source: ask.source, destination: ask.destination });
+      const answer = await ghost.answer(requestId);
+      if (answer.type !== PacketType.SocketConnectionResponse || answer.status !== ConnectionStatus.Accepted) {
+        link.destroy();
+        ghost.release(ask.source.port);
+        return reply(answer.type === PacketType.SocketConnectionResponse ? { status: answer.status } : { failed: answer.type === PacketType.RequestFailed ? answer.reason : FailureReason.Offline });
+      }
+      this.#join(ghost, answer.connectionId, link, ask.from, ask.source.port);
+      reply({ status: ConnectionStatus.Accepted });
+    } catch (error) {
+      this.#log.debug({ err: error }, 'a request from another relay failed');
+      reply({ failed: FailureReason.Offline });
+    }
+  }
+
+  /** The pair `connectionId` of `ghost` now rides `link`: what arrives on it, the stand-in sends. */
+  #join(ghost: Ghost, connectionId: number, link: NatsLink, remoteRelay: string, port: number | undefined): void {
+    const pair: LinkedPair = { ghost, connectionId, link, remoteRelay, port, endedHere: false, endedThere: false };
+    this.#pairs.get(ghost)?.set(connectionId, pair);
+    if (!this.#lastSeen.has(remoteRelay)) this.#lastSeen.set(remoteRelay, performance.now());
+    const frames = new FrameDecoder((type, frame) => {
+      if (type === PacketType.ArbitraryData && frame.length >= DATA_HEADER_BYTES) {
+        // Passed on whole, with this relay's connection id written in.
+        const copy = Buffer.from(frame);
+        copy.writeUInt32BE(connectionId, DATA_CONNECTION_ID_OFFSET);
+        if (!ghost.sendFrame(copy)) {
+          link.pause();
+          ghost.onceDrained(() => link.resume());
+        }
+        return;
+      }
+      const packet = decodeFrame(frame);
+      if (packet instanceof ProtocolError) return void link.destroy(new LinkError('ERR_LINK_PROTOCOL', `link ${link.id} carried a malformed frame`));
+      if (packet.type !== PacketType.ArbitraryData && packet.type !== PacketType.WindowUpdate && packet.type !== PacketType.SocketEnd && packet.type !== PacketType.SocketClosed) return;
+      if (!ghost.send({ ...packet, connectionId })) {
+        // The relay is not taking the stand-in's bytes (its destination is full): stop reading the link,
+        // so its credit stops and the other relay holds the sender back.
+        link.pause();
+        ghost.onceDrained(() => link.resume());
+      }
+      if (packet.type === PacketType.SocketEnd) pair.endedThere = true;
+      if (packet.type === PacketType.SocketClosed || (pair.endedHere && pair.endedThere)) this.#finish(pair);
+    }, { maxFrameBytes: 64 * 1024 * 1024 });
+    link.on('data', (chunk: Buffer) => {
+      if (frames.push(chunk) !== undefined) link.destroy(new LinkError('ERR_LINK_PROTOCOL', `link ${link.id} carried a malformed frame`));
+    });
+    link.on('error', (error: Error) => {
+      if (!this.#pairs.get(ghost)?.has(connectionId)) return;
+      const code = error instanceof LinkError ? error.code : 'ERR_LINK_LOST';
+      this.#log.warn({ code, connectionId, remoteRelay, err: error }, 'a cross-relay connection was reset');
+      ghost.send({ type: PacketType.SocketClosed, connectionId, reason: CloseReason.Error });
+      this.#forget(pair);
+    });
+    link.on('close', () => this.#forget(pair));
+  }
+
+  /** The pair is over at this relay: end the link (cleanly) once what we had is written. */
+  #finish(pair: LinkedPair): void {
+    this.#forget(pair);
+    pair.link.end();
+  }
+
+  #forget(pair: LinkedPair): void {
+    const pairs = this.#pairs.get(pair.ghost);
+    if (pairs?.get(pair.connectionId) !== pair) return;
+    pairs.delete(pair.connectionId);
+    if (pair.port !== undefined) pair.ghost.release(pair.port);
+  }
+
+  /** Stops answering and heartbeating; closes every stand-in (their pairs close with them). */
+  async close(): Promise<void> {
+    clearInterval(this.#timer);
+    for (const sub of this.#subs) sub.unsubscribe();
+    for (const ghost of await Promise.allSettled([...this.#ghosts.values()])) if (ghost.status === 'fulfilled') ghost.value.close();
+  }
+}

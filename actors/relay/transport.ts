@@ -1,0 +1,31 @@
+/**
+ * What a Connection and its Outbound use of their transport: the part of net.Socket's API the
+ * relay touches. A TCP socket is one as it is; a WebSocket connection is one through
+ * ws-transport.ts. Keeping the surface this small is what lets a new transport reuse admission,
+ * the bounds, keepalive and backpressure unchanged (docs/ARCHITECTURE.md "Where new things go").
+ */
+export interface RelaySocket {
+  /** The peer's address as the transport saw it (the relay computes the real IP from it). */
+  readonly remoteAddress?: string | undefined;
+  /** False once the write side is ended or the transport is gone. */
+  readonly writable: boolean;
+  readonly destroyed: boolean;
+  /** Bytes written and not yet taken by the kernel: the relay's backpressure measure (§7). */
+  readonly writableLength: number;
+  write(bytes: Uint8Array): boolean;
+  /** Ends the write side after what is queued. */
+  end(): unknown;
+  /** Writes `bytes` last, then ends the write side. */
+  end(bytes: Uint8Array): unknown;
+  destroy(): unknown;
+  /** Writes until uncork() leave together (one writev on TCP). */
+  cork(): void;
+  uncork(): void;
+  /** No 'data' until resume(). */
+  pause(): unknown;
+  resume(): unknown;
+  setNoDelay(noDelay?: boolean): unknown;
+  /** 'data' (chunk: Buffer), 'drain', 'close', 'error' (error: Error). */
+  on(event: string, listener: (...args: any[]) => void): unknown;
+  once(event: string, listener: (...args: any[]) => void): unknown;
+}

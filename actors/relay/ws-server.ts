@@ -1,0 +1,166 @@
+/**
+ * The relay's WebSocket port (docs/RELAY.md "WebSocket", docs/PROTOCOL.md "Transports"): one
+ * HTTP server that upgrades WS_PATH to a WebSocket carrying the same frames as the TCP port, and
+ * serves the browser bundle and the example page (browser-files.ts). Each upgraded connection
+ * becomes a WsTransport handed to the relay's accept path, so admission, the per-IP cap, the
+ * Hello timeout, keepalive, the bounds and backpressure are the TCP port's own.
+ */
+import http from 'node:http';
+import type net from 'node:net';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, type WebSocket } from 'ws';
+import type { Logger } from '../logger.ts';
+import { BROWSER_BUNDLE_PATH, BrowserFiles } from './browser-files.ts';
+import { FORWARDED_FOR_HEADER, realIpOf, trustedProxies } from './real-ip.ts';
+import { WsTransport } from './ws-transport.ts';
+
+/** The path WebSocket clients connect to. */
+export const WS_PATH = '/alphanet';
+/** Where the WebSocket port listens unless told: loopback, like the TCP port. */
+export const DEFAULT_WS_HOST = '127.0.0.1';
+/**
+ * Bytes one message may carry beyond the relay's largest frame. A client sends one frame per
+ * message (or a frame's head and payload as two), so the slack only covers a few small control
+ * frames batched with a full one; a bigger message is refused by ws with close code 1009.
+ */
+export const WS_MAX_PAYLOAD_SLACK_BYTES = 4096;
+
+/** Options of the WebSocket port (RelayOptions.websocket). */
+export interface WebSocketOptions {
+  /** Port to listen on; 0 picks a free one. */
+  port: number;
+  /** Address to listen on. @default DEFAULT_WS_HOST ('127.0.0.1') */
+  host?: string;
+  /**
+   * Proxies (addresses or CIDRs) whose X-Forwarded-For names the client's real IP
+   * (docs/SECURITY.md "Behind a proxy"). @default none: the TCP peer is the real IP
+   */
+  trustProxy?: readonly string[];
+  /**
+   * Web origins (`https://game.example`) whose pages may open the WebSocket; `*` allows any
+   * (docs/SECURITY.md "Browsers"). A request without an Origin (not a browser) and a page the
+   * relay served itself are always allowed. @default none besides those
+   */
+  allowOrigins?: readonly string[];
+}
+
+/** What the WebSocket port needs from the relay. */
+export interface WsListenerDeps {
+  log: Logger;
+  maxFrameBytes: number;
+  /** The relay's accept path (admission, then a Connection). */
+  accept(transport: WsTransport): void;
+}
+
+/** The WebSocket port: its HTTP server, its upgrades, its files. */
+export class WsListener {
+  host: string;
+  port = 0;
+  readonly #options: WebSocketOptions;
+  readonly #deps: WsListenerDeps;
+  readonly #trusted: net.BlockList | undefined;
+  readonly #http: http.Server;
+  readonly #wss: WebSocketServer;
+  readonly #files = new BrowserFiles();
+  readonly #allowOrigins: ReadonlySet<string>;
+
+  constructor(options: WebSocketOptions, deps: WsListenerDeps) {
+    this.#options = options;
+    this.#deps = deps;
+    this.host = options.host ?? DEFAULT_WS_HOST;
+    this.#trusted = options.trustProxy?.length ? trustedProxies(options.trustProxy) : undefined;
+    this.#allowOrigins = new Set((options.allowOrigins ?? []).map((origin) => (origin === '*' ? origin : normaliseOrigin(origin))));
+    this.#wss = new WebSocketServer({
+      noServer: true,
+      maxPayload: deps.maxFrameBytes + WS_MAX_PAYLOAD_SLACK_BYTES,
+      // Frames are mostly game and tunnel bytes: compressing them costs CPU and memory per
+      // connection for little, and would put a queue ws measures differently in the write path.
+      perMessageDeflate: false,
+    });
+    this.#http = http.createServer((req, res) => this.#httpOnRequest(req, res));
+    this.#http.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => this.#httpOnUpgrade(req, socket, head));
+  }
+
+  /** `ws://host:port/alphanet`, IPv6 hosts in brackets. */
+  get url(): string {
+    const host = this.host.includes(':') ? `[${this.host}]` : this.host;
+    return `ws://${host}:${this.port}${WS_PATH}`;
+  }
+
+  async listen(): Promise<void> {
+    const server = this.#http;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen({ host: this.host, port: this.#options.port }, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    server.on('error', (error) => this.#deps.log.error({ err: error }, 'websocket server error'));
+    this.port = (server.address() as net.AddressInfo).port;
+    this.#deps.log.info({ url: this.url }, 'websocket listening');
+  }
+
+  /** Stops accepting; the relay closes the connections it holds. */
+  close(): Promise<void> {
+    // Plain HTTP requests (the bundle, the page) end now; upgraded connections are the relay's to close.
+    this.#http.closeAllConnections();
+    return new Promise((resolve) => this.#http.close(() => resolve()));
+  }
+
+  #httpOnUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
+    socket.on('error', (error) => this.#deps.log.debug({ err: error }, 'websocket socket error'));
+    if (new URL(req.url ?? '/', 'http://x').pathname !== WS_PATH) {
+      socket.end('HTTP/1.1 404 Not Found\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+      return;
+    }
+    const realIp = realIpOf(req.socket.remoteAddress ?? '', req.headers[FORWARDED_FOR_HEADER], this.#trusted);
+    const origin = req.headers.origin;
+    if (!this.#originAllowed(origin, req.headers.host)) {
+      // A page elsewhere would act from its visitor's real IP, that is as the visitor's virtual host.
+      this.#deps.log.warn({ realIp, origin }, 'websocket refused: origin not allowed');
+      socket.end('HTTP/1.1 403 Forbidden\r\nconnection: close\r\ncontent-type: text/plain\r\ncontent-length: 19\r\n\r\norigin not allowed\n');
+      return;
+    }
+    this.#wss.handleUpgrade(req, socket, head, (ws: WebSocket) => {
+      this.#deps.accept(new WsTransport(ws, socket, realIp));
+    });
+  }
+
+  /** No Origin (not a browser), the relay's own pages, or an origin the operator allowed. */
+  #originAllowed(origin: string | undefined, host: string | undefined): boolean {
+    if (origin === undefined) return true;
+    const normalised = normaliseOrigin(origin);
+    if (host !== undefined && (normalised === `http://${host.toLowerCase()}` || normalised === `https://${host.toLowerCase()}`)) return true;
+    return this.#allowOrigins.has('*') || this.#allowOrigins.has(normalised);
+  }
+
+  #httpOnRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const path = new URL(req.url ?? '/', 'http://x').pathname;
+    const file = req.method === 'GET' || req.method === 'HEAD' ? this.#files.get(path) : undefined;
+    if (file === undefined) {
+      res.writeHead(path === WS_PATH ? 426 : 404, { 'content-type': 'text/plain; charset=utf-8' });
+      res.end(path === WS_PATH ? `${WS_PATH} takes WebSocket connections\n` : 'not found\n');
+      return;
+    }
+    file.then(
+      ({ body, type }) => {
+        // The bundle is public code: pages elsewhere may import it (a module script is fetched
+        // with CORS). Whether they may then connect is --ws-allow-origin's call.
+        const cors = path === BROWSER_BUNDLE_PATH ? { 'access-control-allow-origin': '*' } : {};
+        res.writeHead(200, { 'content-type': type, 'content-length': body.length, 'cache-control': 'no-cache', ...cors });
+        res.end(req.method === 'HEAD' ? undefined : body);
+      },
+      (error: unknown) => {
+        this.#deps.log.error({ err: error, path }, 'cannot serve a browser file');
+        res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' });
+        res.end(`cannot serve ${path}: ${(error as Error).message}\n`);
+      },
+    );
+  }
+}
+
+/** An origin as browsers send it: scheme://host[:port], lower case, no trailing slash. */
+function normaliseOrigin(origin: string): string {
+  return origin.trim().toLowerCase().replace(/\/+$/, '');
+}

@@ -1,0 +1,139 @@
+/**
+ * A WebSocket connection seen as a RelaySocket (transport.ts), so the relay's Connection and
+ * Outbound run over it unchanged (docs/PROTOCOL.md "Transports"): each write is one binary
+ * message carrying the same bytes a TCP write would; incoming binary messages are the byte stream
+ * the FrameReader reads, whatever their boundaries. Backpressure is the TCP socket's under the
+ * WebSocket: `writableLength` is ws's `bufferedAmount` (its sender's queue plus the socket's),
+ * 'drain' is the socket's, and pause() stops reading that socket.
+ */
+import { EventEmitter } from 'node:events';
+import type { Duplex } from 'node:stream';
+import type { RelaySocket } from './transport.ts';
+
+/** Close code when the relay ends a WebSocket connection normally (RFC 6455 §7.4.1). */
+export const WS_CLOSE_NORMAL = 1000;
+/** WebSocket readyState values (the WHATWG API's, which `ws` keeps). */
+const OPEN = 1;
+const CLOSED = 3;
+
+/**
+ * The part of a `ws` WebSocket this uses. Declared here, not imported: @types/ws is a dev
+ * dependency, and the package's published types must not need it.
+ */
+export interface ServerWebSocket {
+  readonly readyState: number;
+  readonly bufferedAmount: number;
+  send(data: Uint8Array, options: { binary: boolean }): void;
+  close(code?: number): void;
+  terminate(): void;
+  pause(): void;
+  resume(): void;
+  on(event: 'message', listener: (data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean) => void): unknown;
+  on(event: 'close', listener: () => void): unknown;
+  on(event: 'error', listener: (error: Error) => void): unknown;
+}
+
+/** One client's WebSocket connection, as the relay's Connection uses a TCP socket. */
+export class WsTransport extends EventEmitter implements RelaySocket {
+  readonly remoteAddress: string;
+  readonly #ws: ServerWebSocket;
+  readonly #raw: Duplex;
+  #paused = false;
+  /**
+   * Messages that arrived after pause(): ws's receiver finishes the TCP chunk it is parsing even
+   * once the socket is paused, so this holds at most what one read brought in.
+   */
+  #held: Buffer[] = [];
+  #flushing = false;
+  /** Called for a text message, which the protocol does not allow; set by whoever accepts it. */
+  onViolation: ((message: string) => void) | undefined = undefined;
+
+  /** `raw` is the TCP socket the upgrade came on; `remoteAddress` the client's real IP. */
+  constructor(ws: ServerWebSocket, raw: Duplex, remoteAddress: string) {
+    super();
+    this.#ws = ws;
+    this.#raw = raw;
+    this.remoteAddress = remoteAddress;
+    ws.on('message', (data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean) => this.#wsOnMessage(data, isBinary));
+    ws.on('close', () => this.emit('close'));
+    ws.on('error', (error: Error) => this.emit('error', error));
+    raw.on('drain', () => this.emit('drain'));
+  }
+
+  #wsOnMessage(data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean): void {
+    if (!isBinary) {
+      this.onViolation?.('a text WebSocket message: AlphaNET frames travel in binary messages');
+      return;
+    }
+    // binaryType is 'nodebuffer' (ws's default): a whole message is one Buffer.
+    const chunk = data as Buffer;
+    if (this.#paused || this.#held.length > 0) this.#held.push(chunk);
+    else this.emit('data', chunk);
+  }
+
+  get writable(): boolean {
+    return this.#ws.readyState === OPEN;
+  }
+
+  get destroyed(): boolean {
+    return this.#ws.readyState === CLOSED;
+  }
+
+  get writableLength(): number {
+    return this.#ws.bufferedAmount;
+  }
+
+  /** One binary message. */
+  write(bytes: Uint8Array): boolean {
+    if (this.#ws.readyState !== OPEN) return false;
+    this.#ws.send(bytes, { binary: true });
+    return !this.#raw.writableNeedDrain;
+  }
+
+  /** Sends `bytes` (if any) and starts the closing handshake after what is queued. */
+  end(bytes?: Uint8Array): void {
+    if (bytes !== undefined) this.write(bytes);
+    this.#ws.close(WS_CLOSE_NORMAL);
+  }
+
+  destroy(): void {
+    this.#ws.terminate();
+  }
+
+  /** Messages written until uncork() leave in one writev of the TCP socket. */
+  cork(): void {
+    this.#raw.cork();
+  }
+
+  uncork(): void {
+    this.#raw.uncork();
+  }
+
+  pause(): void {
+    this.#paused = true;
+    this.#ws.pause();
+  }
+
+  /**
+   * Reads again: first the messages held since pause() (on a later tick, as a TCP socket's
+   * resume() delivers, so the caller's own bookkeeping finishes first), then the socket.
+   */
+  resume(): void {
+    this.#paused = false;
+    if (this.#held.length === 0) {
+      this.#ws.resume();
+      return;
+    }
+    if (this.#flushing) return;
+    this.#flushing = true;
+    process.nextTick(() => {
+      this.#flushing = false;
+      while (!this.#paused && this.#held.length > 0) this.emit('data', this.#held.shift());
+      if (!this.#paused) this.#ws.resume();
+    });
+  }
+
+  setNoDelay(): void {
+    // ws sets TCP_NODELAY on the socket itself.
+  }
+}

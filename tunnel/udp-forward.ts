@@ -1,0 +1,210 @@
+/**
+ * forwardUdp(): a real local UDP port carried to a virtual datagram address (docs/TUNNELS.md
+ * "--udp"). Each local sender (`addr:port`) gets a flow: a datagram socket on an ephemeral
+ * virtual port of its own, so the replies the far end sends to that port come back to that
+ * sender. Flows are bounded and expire when idle (udp-flows.ts). Datagrams are never queued
+ * beyond a few while a flow's port is being bound: a late game packet is worthless.
+ */
+import dgram from 'node:dgram';
+import { once } from 'node:events';
+import { parseIpv4 } from '../protocol/index.ts';
+import type { Client, DatagramSocket } from '../actors/client/index.ts';
+import { silentLogger } from '../actors/logger.ts';
+import type { Logger } from '../actors/logger.ts';
+import { TunnelError } from './errors.ts';
+import { checkPort, closeWhen } from './shared.ts';
+import { UDP_FLOW_PENDING_DATAGRAMS, UdpFlowTable, enlargeBuffers, type UdpFlow, type UdpTunnelCounts } from './udp-flows.ts';
+import { DEFAULT_FORWARD_LISTEN_HOST } from './forward.ts';
+import type { TunnelStats } from './ledger.ts';
+
+/** Options of {@link forwardUdp}. */
+export interface UdpForwardOptions {
+  /** A connected client, a promise of one, or a function returning one (called once the port is bound). */
+  client: Client | PromiseLike<Client> | (() => PromiseLike<Client>);
+  /** The real UDP port to bind; 0 picks a free one (read it from `port`). */
+  localPort: number;
+  /** The real interface to bind. @default DEFAULT_FORWARD_LISTEN_HOST ("127.0.0.1") */
+  listenHost?: string;
+  /** The virtual address (virtual IP, datagram port) every datagram is sent to. */
+  remote: { address: string; port: number };
+  /** @default a silent logger */
+  logger?: Logger;
+  /** Aborting closes the tunnel. @default none */
+  signal?: AbortSignal;
+  /** A flow with no datagram either way for this long is closed. @default DEFAULT_UDP_FLOW_IDLE_MS (60 s) */
+  idleMs?: number;
+  /** Flows at once; one more closes the one idle longest. @default DEFAULT_UDP_MAX_FLOWS (1024) */
+  maxFlows?: number;
+}
+
+/** A running UDP tunnel (either side). */
+export interface UdpTunnel {
+  /** The port served: the real UDP port for forward, the virtual datagram port for expose. */
+  readonly port: number;
+  /** The counts, with the flow counts also under the TCP tunnels' names (active, total). */
+  stats(): TunnelStats & UdpTunnelCounts;
+  close(): Promise<void>;
+  /** UDP has nothing to finish: closes at once (the grace period is for TCP tunnels). */
+  shutdown(graceMs: number): Promise<void>;
+  readonly closed: Promise<void>;
+  readonly error: Error | undefined;
+}
+
+interface ForwardFlow extends UdpFlow {
+  socket: DatagramSocket | undefined;
+  /** Datagrams from the sender while the socket is being bound. */
+  pending: Buffer[] | undefined;
+}
+
+/** The counts of a flow table as a UdpTunnel reports them. */
+export function udpStats(counts: UdpTunnelCounts): TunnelStats & UdpTunnelCounts {
+  return {
+    ...counts,
+    active: counts.flows,
+    total: counts.totalFlows,
+    refused: 0,
+    tcpToVirtualBytes: counts.udpToVirtualBytes,
+    virtualToTcpBytes: counts.virtualToUdpBytes,
+  };
+}
+
+/**
+ * Binds `listenHost:localPort` (UDP) and carries every datagram to `remote`, each sender through
+ * its own virtual datagram port so replies find their way back. Resolves once bound; rejects
+ * with ERR_LISTEN_FAILED (e.g. port in use).
+ */
+export async function forwardUdp(options: UdpForwardOptions): Promise<UdpTunnel> {
+  const { remote } = options;
+  checkPort(options.localPort, 'localPort', 0);
+  checkPort(remote.port, 'remote.port');
+  if (parseIpv4(remote.address) === undefined) {
+    throw new TunnelError('ERR_INVALID_ARGUMENT', `remote.address must be a virtual IPv4 address, got "${remote.address}"`);
+  }
+  const listenHost = options.listenHost ?? DEFAULT_FORWARD_LISTEN_HOST;
+  const logger = (options.logger ?? silentLogger()).child({ tunnel: 'forward-udp', remote: `${remote.address}:${remote.port}` });
+  options.signal?.throwIfAborted();
+  const udp = dgram.createSocket({ type: listenHost.includes(':') ? 'udp6' : 'udp4' });
+  try {
+    udp.bind(options.localPort, listenHost);
+    await once(udp, 'listening');
+  } catch (cause) {
+    udp.close();
+    throw new TunnelError('ERR_LISTEN_FAILED', `cannot bind UDP ${listenHost}:${options.localPort}: ${(cause as Error).message}`, { cause });
+  }
+  enlargeBuffers(udp);
+  const port = udp.address().port;
+  const flows = new UdpFlowTable<ForwardFlow>(options.idleMs, options.maxFlows);
+  const counts = flows.counts;
+  const { client } = options;
+  const clientReady = new Promise<Client>((resolve) => resolve(typeof client === 'function' ? client() : client));
+  clientReady.catch(() => {});
+  let current: Client | undefined;
+  let closing: Promise<void> | undefined;
+
+  const send = (flow: ForwardFlow, bytes: Buffer): void => {
+    try {
+      if (flow.socket!.send(remote.address, remote.port, bytes)) {
+        counts.udpToVirtualDatagrams++;
+        counts.udpToVirtualBytes += bytes.length;
+      } else counts.dropped++;
+    } catch (cause) {
+      // Too large for a datagram, or the socket ended: this datagram only.
+      counts.dropped++;
+      logger.debug({ err: cause }, 'datagram not sent');
+    }
+  };
+
+  const openFlow = (key: string, address: string, senderPort: number, first: Buffer): void => {
+    const flow: ForwardFlow = {
+      key,
+      lastActive: Date.now(),
+      socket: undefined,
+      pending: [first],
+      close: () => {
+        flow.pending = undefined;
+        flow.socket?.close();
+      },
+    };
+    flows.add(flow);
+    logger.debug({ from: key }, 'udp flow opened');
+    const bound = current !== undefined ? current.datagram(0) : clientReady.then((c) => c.datagram(0));
+    bound.then(
+      async (socket) => {
+        if (flow.pending === undefined || closing) {
+          socket.close();
+          return;
+        }
+        flow.socket = socket;
+        for (const bytes of flow.pending) send(flow, bytes);
+        flow.pending = undefined;
+        // Replies: only from the remote address, to the sender this flow belongs to.
+        for await (const message of socket) {
+          if (closing) break;
+          if (message.address !== remote.address || message.port !== remote.port) continue;
+          flow.lastActive = Date.now();
+          counts.virtualToUdpDatagrams++;
+          counts.virtualToUdpBytes += message.bytes.length;
+          udp.send(message.bytes, senderPort, address);
+        }
+        flows.remove(flow);
+      },
+      (cause: unknown) => {
+        counts.dropped += flow.pending?.length ?? 0;
+        flow.pending = undefined;
+        flows.remove(flow);
+        logger.warn({ from: key, err: cause }, 'udp flow failed: no virtual datagram port');
+      },
+    );
+  };
+
+  udp.on('message', (bytes, rinfo) => {
+    const key = `${rinfo.address}:${rinfo.port}`;
+    const flow = flows.get(key);
+    if (flow === undefined) return openFlow(key, rinfo.address, rinfo.port, bytes);
+    flow.lastActive = Date.now();
+    if (flow.socket !== undefined) return send(flow, bytes);
+    if (flow.pending !== undefined && flow.pending.length < UDP_FLOW_PENDING_DATAGRAMS) flow.pending.push(bytes);
+    else counts.dropped++;
+  });
+  udp.on('error', (cause) => logger.warn({ err: cause }, 'UDP socket error'));
+
+  let error: Error | undefined;
+  let settleClosed: () => void = () => {};
+  const closed = new Promise<void>((resolve) => (settleClosed = resolve));
+  let unhookClient = (): void => {};
+  const close = (): Promise<void> => {
+    closing ??= (async () => {
+      options.signal?.removeEventListener('abort', signalOnAbort);
+      unhookClient();
+      flows.closeAll();
+      await new Promise<void>((resolve) => udp.close(() => resolve()));
+      logger.info({ ...counts, ...(error ? { reason: error.message } : {}) }, 'tunnel closed');
+      settleClosed();
+    })();
+    return closing;
+  };
+  const signalOnAbort = (): void => void close();
+  options.signal?.addEventListener('abort', signalOnAbort, { once: true });
+  if (options.signal?.aborted) void close();
+  clientReady.then(
+    (c) => {
+      current = c;
+      if (!closing) unhookClient = closeWhen(c, undefined, close, (lost) => (error ??= lost));
+    },
+    (cause: unknown) => {
+      error ??= cause instanceof Error ? cause : new Error(String(cause));
+      void close();
+    },
+  );
+  logger.info({ listen: `${listenHost}:${port}` }, 'udp tunnel bound');
+  return {
+    port,
+    stats: () => udpStats(counts),
+    close,
+    shutdown: () => close(),
+    closed,
+    get error() {
+      return error;
+    },
+  };
+}
