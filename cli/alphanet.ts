@@ -6,6 +6,7 @@ import { Command } from 'commander';
 import { buildExposeCommand } from './expose.ts';
 import { buildForwardCommand } from './forward.ts';
 import { buildNcCommand } from './nc.ts';
+import { buildPinsCommand } from './pins.ts';
 import { buildProxyCommand } from './proxy.ts';
 import { ensureNodeFlags, RELAY_NODE_FLAGS } from './node-flags.ts';
 import { buildRelayCommand } from './relay-command.ts';
@@ -22,6 +23,7 @@ const COMMANDS: Array<() => Command> = [
   buildForwardCommand,
   buildProxyCommand,
   buildStoreCommand,
+  buildPinsCommand,
 ];
 
 /** The whole program. */

@@ -21,6 +21,10 @@ export interface ClientFlags {
   localAddress?: string;
   /** `--inspect [url]`: true when given without a URL. */
   inspect?: string | true;
+  /** `--identity FILE`: the key file proved at Hello (created when missing). */
+  identity?: string;
+  /** `--no-e2e`: false turns end-to-end encryption off (the peer must too). */
+  e2e?: boolean;
   /** `--relay-fingerprint`: the only key accepted from the relay (then pinned). */
   relayFingerprint?: string;
   /** `--plaintext`: plain TCP to the relay, no TLS. */
@@ -51,7 +55,7 @@ function localAddressArgument(text: string): string {
   return text;
 }
 
-/** Adds --relay, --local-address, --relay-fingerprint, --plaintext and --inspect to a client command. */
+/** Adds --relay, --local-address, --identity, --no-e2e, --relay-fingerprint, --plaintext and --inspect to a client command. */
 export function addClientOptions(command: Command): Command {
   return command
     .option(
@@ -62,6 +66,8 @@ export function addClientOptions(command: Command): Command {
       process.env.ALPHANET_RELAY || DEFAULT_RELAY,
     )
     .option('--local-address <ip>', 'real source address to connect from (decides the virtual IP)', localAddressArgument)
+    .option('--identity <file>', 'identity key file (Ed25519, created mode 0600 when missing; default: identity in $ALPHANET_CONFIG_DIR, $XDG_CONFIG_HOME/alphanet or ~/.config/alphanet)')
+    .option('--no-e2e', 'do not encrypt virtual connections end to end (the peer must turn it off too)')
     .addOption(
       new Option('--relay-fingerprint <sha256>', "accept only this relay key (as the relay prints it) and pin it in the known-relays file, replacing an old pin")
         .env('ALPHANET_RELAY_FINGERPRINT')
@@ -105,6 +111,8 @@ export function connectOptionsFrom(flags: ClientFlags, logger?: Logger): Connect
             process.stderr.write(`alphanet: trusting the relay at ${address} on first use: ${fingerprint} (pinned in ${file})\n`),
         },
     ...(flags.localAddress ? { localAddress: flags.localAddress } : {}),
+    ...(flags.identity ? { identity: flags.identity } : {}),
+    ...(flags.e2e === false ? { e2e: false } : {}),
     ...(log ? { logger: log } : {}),
     ...(flags.inspect
       ? {

@@ -48,7 +48,7 @@ import {
   DEFAULT_STREAM_DRAIN_TIMEOUT_MS,
 } from '../observe/observe-server.ts';
 import { DEFAULT_MAX_FRAME_BYTES, MIN_MAX_FRAME_BYTES } from '../protocol/constants.ts';
-import { DEFAULT_DB_PATH, DEFAULT_IPV6_PREFIX_CAP, DEFAULT_SUBNET } from '../storage/index.ts';
+import { DEFAULT_DB_PATH, DEFAULT_IDENTITY_MODE, DEFAULT_IPV6_PREFIX_CAP, DEFAULT_SUBNET, IDENTITY_MODES, type IdentityMode } from '../storage/index.ts';
 
 /** The relay's own parsed options. */
 export interface RelayCliOptions extends RelayLimits {
@@ -61,6 +61,8 @@ export interface RelayCliOptions extends RelayLimits {
   ipv6PrefixCap: number;
   /** The prefix length the cap counts by. */
   ipv6PrefixLength: number;
+  /** What a virtual IP is tied to: the real IP or the proven identity key (docs/PROTOCOL.md §2a). */
+  identityMode: IdentityMode;
   /** `--tls-cert`: a provided certificate (PEM); with `tlsKey`. */
   tlsCert?: string;
   /** `--tls-key`: its private key (PEM). */
@@ -211,6 +213,14 @@ export const RELAY_FLAGS: readonly RelayFlag[] = [
   { flags: '--db <file>', env: 'ALPHANET_DB', description: 'address store file', default: DEFAULT_DB_PATH, why: 'the permanent real-IP → virtual-IP map' },
   { flags: '--subnet <cidr>', env: 'ALPHANET_SUBNET', description: 'subnet virtual IPs come from', default: DEFAULT_SUBNET, why: 'shared address space (RFC 6598): about 4 million addresses that clash with no LAN; fixed once the store exists' },
   {
+    flags: '--identity-mode <mode>',
+    env: 'ALPHANET_IDENTITY_MODE',
+    description: 'what a permanent virtual IP is tied to: ip (the real IP) or key (the client\'s proven identity key)',
+    default: DEFAULT_IDENTITY_MODE,
+    choices: IDENTITY_MODES,
+    why: '`ip` is the seed\'s rule; `key` gives users behind one NAT their own addresses and keeps a laptop\'s on any network, and refuses clients that prove no key; fixed once the store exists (docs/STORAGE.md "Identity mode")',
+  },
+  {
     flags: '--cluster <url>',
     env: 'ALPHANET_CLUSTER',
     description: 'share one address space with the relays on this NATS server (nats://host:4222, several comma-separated)',
@@ -332,6 +342,7 @@ export function parseRelayCliOptions(raw: Record<string, unknown>): RelayCliOpti
     port: Number(raw.port),
     db: String(raw.db),
     subnet: String(raw.subnet),
+    identityMode: (raw.identityMode ?? DEFAULT_IDENTITY_MODE) as IdentityMode,
     logLevel: String(raw.logLevel) as LevelWithSilent,
     plaintext: raw.plaintext !== undefined && raw.plaintext !== false,
     ...(raw.tlsCert === undefined ? {} : { tlsCert: String(raw.tlsCert) }),

@@ -21,7 +21,9 @@ export type RelayConnectionErrorName =
   | 'AddressSpaceExhausted'
   | 'Internal'
   | 'SlowConsumer'
-  | 'FrameTimeout';
+  | 'FrameTimeout'
+  | 'IdentityRequired'
+  | 'BadIdentityProof';
 
 /** Why a connection ended: a fatal condition, or the TCP connection closed under us. */
 export type RelayConnectionEndReason = RelayConnectionErrorName | 'TransportClosed';
@@ -36,11 +38,17 @@ export interface RelayConnectionInput {
   id: number;
   /** The protocol versions this relay speaks. */
   supportedVersions: readonly number[];
+  /**
+   * The relay ties addresses to keys (`--identity-mode key`): a Hello that will not prove a key
+   * is refused with IdentityRequired (docs/PROTOCOL.md §2a). @default false
+   */
+  identityRequired?: boolean;
 }
 
 export interface RelayConnectionContext {
   id: number;
   supportedVersions: readonly number[];
+  identityRequired: boolean;
   virtualIp: number | undefined;
   endReason: RelayConnectionEndReason | undefined;
   endMessage: string | undefined;
@@ -50,13 +58,18 @@ export interface RelayConnectionContext {
  * The machine's top-level state, as the relay caches it for its hot checks (admission of a
  * frame, the write path). Only the `enterPhase` entry actions write that cache.
  */
-export type RelayConnectionPhase = 'awaitingHello' | 'registering' | 'ready' | 'closed';
+export type RelayConnectionPhase = 'awaitingHello' | 'proving' | 'registering' | 'ready' | 'closed';
 
 /** Emitted at the moments the relay reports on its bus; the actor adds the payload. */
 export type RelayConnectionEmitted = { type: 'client.connected' } | { type: 'client.disconnected' };
 
 export type RelayConnectionEvent =
-  | { type: 'hello.received'; version: number }
+  /** `proves`: the Hello's version is the one that proves an identity key (§2a). */
+  | { type: 'hello.received'; version: number; proves?: boolean }
+  /** The IdentityProof's signature over the challenge verified (§2a). */
+  | { type: 'identity.proven' }
+  /** The IdentityProof did not verify; `message` says what was wrong. */
+  | { type: 'identity.refused'; message: string }
   /** A packet not allowed in the current state (before Hello, a second Hello, a relay-only packet). */
   | { type: 'packet.unexpected'; name: string }
   /** The frame stream or a packet is bad; `error` says which fatal condition. */
@@ -99,6 +112,8 @@ export const relayConnectionMachine = setup({
       endMessage: params.message,
     })),
     recordVirtualIp: assign((_, params: { virtualIp: number }) => ({ virtualIp: params.virtualIp })),
+    /** Writes a Challenge of fresh random bytes, remembered for the proof (§2a). */
+    sendChallenge: () => {},
     /** Writes VirtualIP with the relay's terms. */
     sendVirtualIp: (_, _params: { virtualIp: number }) => {},
     /** Writes an Error packet. */
@@ -111,7 +126,8 @@ export const relayConnectionMachine = setup({
     enterPhase: (_, _params: { phase: RelayConnectionPhase }) => {},
   },
   guards: {
-    isSupportedVersion: ({ context }, params: { version: number }) => context.supportedVersions.includes(params.version),
+    isIdentityRequired: ({ context }) => context.identityRequired,
+    provesIdentity: (_, params: { proves: boolean }) => params.proves,
   },
   delays: {
     // Overridden by the relay with its helloTimeoutMs (§2.1).
@@ -122,6 +138,7 @@ export const relayConnectionMachine = setup({
   context: ({ input }) => ({
     id: input.id,
     supportedVersions: input.supportedVersions,
+    identityRequired: input.identityRequired ?? false,
     virtualIp: undefined,
     endReason: undefined,
     endMessage: undefined,
@@ -158,11 +175,38 @@ export const relayConnectionMachine = setup({
       on: {
         'hello.received': [
           {
-            guard: { type: 'isSupportedVersion', params: ({ event }) => ({ version: event.version }) },
-            target: 'registering',
+            guard: ({ context, event }) => !context.supportedVersions.includes(event.version),
+            target: 'closed',
+            actions: fail('UnsupportedVersion', 'unsupported protocol version'),
           },
-          { target: 'closed', actions: fail('UnsupportedVersion', 'unsupported protocol version') },
+          { guard: { type: 'provesIdentity', params: ({ event }) => ({ proves: event.proves === true }) }, target: 'proving' },
+          {
+            guard: 'isIdentityRequired',
+            target: 'closed',
+            actions: fail(
+              'IdentityRequired',
+              'this relay ties virtual IPs to identity keys (--identity-mode key): say Hello with version 2 and prove a key',
+            ),
+          },
+          { target: 'registering' },
         ],
+      },
+    },
+    // §2a: the client signs the relay's challenge with its identity key, within the hello timeout.
+    proving: {
+      entry: [{ type: 'enterPhase', params: { phase: 'proving' } }, 'sendChallenge'],
+      after: { helloTimeout: { target: 'closed', actions: fail('HelloTimeout', 'no IdentityProof in time') } },
+      on: {
+        'identity.proven': { target: 'registering' },
+        'identity.refused': {
+          target: 'closed',
+          actions: [
+            { type: 'recordEnd', params: ({ event }) => ({ error: 'BadIdentityProof', message: event.message }) },
+            { type: 'sendError', params: ({ event }) => ({ error: 'BadIdentityProof', message: event.message }) },
+            'closeTransport',
+          ],
+        },
+        'hello.received': { target: 'closed', actions: fail('UnexpectedPacket', 'second Hello') },
       },
     },
     // §2.2: the mapping must be durable before the client hears its address.

@@ -4,7 +4,15 @@
  * judged against its type as soon as the 5-byte header is in: a Ping that claims 256 KiB is
  * refused then, not after the relay has reserved 256 KiB for it (issue 9, finding 2).
  */
-import { DATAGRAM_ADDRESSES_BYTES, MAX_DATAGRAM_PAYLOAD_BYTES, PACKET_TYPE_NAMES, PacketType } from './constants.ts';
+import {
+  CHALLENGE_BYTES,
+  DATAGRAM_ADDRESSES_BYTES,
+  MAX_DATAGRAM_PAYLOAD_BYTES,
+  PACKET_TYPE_NAMES,
+  PUBLIC_KEY_BYTES,
+  PacketType,
+  SIGNATURE_BYTES,
+} from './constants.ts';
 import { MAX_ERROR_MESSAGE_BYTES } from './encode.ts';
 import { ProtocolError } from './errors.ts';
 
@@ -39,6 +47,9 @@ export const BODY_SIZES: Readonly<Record<number, BodySize>> = {
   [PacketType.SocketEnd]: exact(4),
   [PacketType.SocketClosed]: exact(5),
   [PacketType.WindowUpdate]: exact(8),
+  [PacketType.Challenge]: exact(CHALLENGE_BYTES),
+  [PacketType.IdentityProof]: exact(PUBLIC_KEY_BYTES + SIGNATURE_BYTES),
+  [PacketType.PeerKey]: exact(4 + PUBLIC_KEY_BYTES),
   [PacketType.DatagramBind]: exact(6),
   [PacketType.DatagramUnbind]: exact(2),
   // Two addresses and at most MAX_DATAGRAM_PAYLOAD_BYTES (§10): an oversize datagram is refused by its header.

@@ -7,6 +7,23 @@
 /** Protocol version exchanged in Hello and VirtualIP (docs/PROTOCOL.md §2). */
 export const PROTOCOL_VERSION = 1;
 
+/**
+ * Hello's version when the client will prove an identity key (docs/PROTOCOL.md §2a): the relay
+ * answers Challenge, and may send PeerKey. A version-1 client never hears either packet.
+ */
+export const IDENTITY_PROTOCOL_VERSION = 2;
+
+/** Bytes of a Challenge's random nonce, of an Ed25519 public key, and of an Ed25519 signature. */
+export const CHALLENGE_BYTES = 32;
+export const PUBLIC_KEY_BYTES = 32;
+export const SIGNATURE_BYTES = 64;
+
+/**
+ * What an IdentityProof signs before the challenge (§2a): a context string, so a signature made
+ * for AlphaNET can be taken for nothing else that key signs.
+ */
+export const IDENTITY_PROOF_CONTEXT = 'AlphaNET identity proof v1\0';
+
 /** "ANET" — first four bytes of every Hello, so a stray HTTP client is refused at once. */
 export const HELLO_MAGIC = 0x414e4554;
 
@@ -68,6 +85,10 @@ export const PacketType = {
   DatagramBind: 0x34,
   DatagramUnbind: 0x35,
   Datagram: 0x36,
+  // §2a identity (protocol version 2). 0x40–0x42, clear of the datagram types 0x34–0x36.
+  Challenge: 0x40,
+  IdentityProof: 0x41,
+  PeerKey: 0x42,
 } as const;
 export type PacketType = (typeof PacketType)[keyof typeof PacketType];
 
@@ -142,6 +163,8 @@ export const ErrorCode = {
   Internal: 14,
   SlowConsumer: 15,
   FrameTimeout: 16,
+  IdentityRequired: 17,
+  BadIdentityProof: 18,
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

@@ -3,7 +3,7 @@
  * only: body length per type, the Hello magic, UTF-8 in Error. Whether a status or reason
  * number is known is the receiving layer's business, so newer peers can add values.
  */
-import { FRAME_HEADER_BYTES, HELLO_MAGIC, PacketType } from './constants.ts';
+import { FRAME_HEADER_BYTES, HELLO_MAGIC, PUBLIC_KEY_BYTES, PacketType } from './constants.ts';
 import { checkFrameHeader } from './body-sizes.ts';
 import { ProtocolError } from './errors.ts';
 import { DATAGRAM_PAYLOAD_OFFSET, DATA_FRAME_HEAD_BYTES } from './fields.ts';
@@ -90,6 +90,17 @@ export function decodeFrame(frame: Uint8Array): Packet | ProtocolError {
       return { type, connectionId: view.getUint32(0), reason: view.getUint8(4) };
     case PacketType.WindowUpdate:
       return { type, connectionId: view.getUint32(0), bytes: view.getUint32(4) };
+    // Keys, nonces and signatures are copied: they outlive the read buffer.
+    case PacketType.Challenge:
+      return { type, nonce: frame.slice(FRAME_HEADER_BYTES) };
+    case PacketType.IdentityProof:
+      return {
+        type,
+        publicKey: frame.slice(FRAME_HEADER_BYTES, FRAME_HEADER_BYTES + PUBLIC_KEY_BYTES),
+        signature: frame.slice(FRAME_HEADER_BYTES + PUBLIC_KEY_BYTES),
+      };
+    case PacketType.PeerKey:
+      return { type, connectionId: view.getUint32(0), publicKey: frame.slice(FRAME_HEADER_BYTES + 4) };
     case PacketType.DatagramBind:
       return { type, requestId: view.getUint32(0), port: view.getUint16(4) };
     case PacketType.DatagramUnbind:

@@ -2,7 +2,15 @@
  * Pure encoders: packet object in, one complete frame out (u32 length, u8 type, body).
  * Layouts are in docs/PROTOCOL.md §3; every multi-byte integer is big-endian.
  */
-import { DATAGRAM_ADDRESSES_BYTES, FRAME_HEADER_BYTES, HELLO_MAGIC, PacketType } from './constants.ts';
+import {
+  CHALLENGE_BYTES,
+  DATAGRAM_ADDRESSES_BYTES,
+  FRAME_HEADER_BYTES,
+  HELLO_MAGIC,
+  PUBLIC_KEY_BYTES,
+  PacketType,
+  SIGNATURE_BYTES,
+} from './constants.ts';
 import { ARBITRARY_DATA_HEADER_BYTES, DATAGRAM_PAYLOAD_OFFSET } from './fields.ts';
 import type { Packet } from './packets.ts';
 import type { WireAddress } from './address.ts';
@@ -131,6 +139,23 @@ export function encodePacket(packet: Packet): Uint8Array {
       view.setUint32(H + 4, packet.bytes >>> 0);
       return bytes;
     }
+    case PacketType.Challenge: {
+      const { bytes } = frame(packet.type, CHALLENGE_BYTES);
+      bytes.set(fixed(packet.nonce, CHALLENGE_BYTES, 'Challenge nonce'), H);
+      return bytes;
+    }
+    case PacketType.IdentityProof: {
+      const { bytes } = frame(packet.type, PUBLIC_KEY_BYTES + SIGNATURE_BYTES);
+      bytes.set(fixed(packet.publicKey, PUBLIC_KEY_BYTES, 'IdentityProof public key'), H);
+      bytes.set(fixed(packet.signature, SIGNATURE_BYTES, 'IdentityProof signature'), H + PUBLIC_KEY_BYTES);
+      return bytes;
+    }
+    case PacketType.PeerKey: {
+      const { bytes, view } = frame(packet.type, 4 + PUBLIC_KEY_BYTES);
+      view.setUint32(H, packet.connectionId >>> 0);
+      bytes.set(fixed(packet.publicKey, PUBLIC_KEY_BYTES, 'PeerKey public key'), H + 4);
+      return bytes;
+    }
     case PacketType.DatagramBind: {
       const { bytes, view } = frame(packet.type, 6);
       view.setUint32(H, packet.requestId >>> 0);
@@ -145,6 +170,12 @@ export function encodePacket(packet: Packet): Uint8Array {
     case PacketType.Datagram:
       return encodeDatagram(packet.source, packet.destination, packet.payload);
   }
+}
+
+/** `bytes` when it is exactly `size` long; a programming error otherwise (the wire sizes are fixed). */
+function fixed(bytes: Uint8Array, size: number, what: string): Uint8Array {
+  if (bytes.length !== size) throw new RangeError(`${what} must be ${size} bytes, got ${bytes.length}`);
+  return bytes;
 }
 
 /**

@@ -98,6 +98,27 @@ export interface WindowUpdatePacket {
   bytes: number;
 }
 
+/** Relay → client after a version-2 Hello (§2a): random bytes the client signs. */
+export interface ChallengePacket {
+  type: typeof PacketType.Challenge;
+  nonce: Uint8Array;
+}
+/** Client → relay (§2a): its Ed25519 public key and its signature over context ‖ challenge. */
+export interface IdentityProofPacket {
+  type: typeof PacketType.IdentityProof;
+  publicKey: Uint8Array;
+  signature: Uint8Array;
+}
+/**
+ * Relay → client (§2a, §6): the proven identity key of the other end of `connectionId`, sent
+ * just before the SocketConnectionRequest (to the target) or the accepted
+ * SocketConnectionResponse (to the origin) of that connection.
+ */
+export interface PeerKeyPacket {
+  type: typeof PacketType.PeerKey;
+  connectionId: number;
+  publicKey: Uint8Array;
+}
 /** Client → relay: reserve a datagram port (0 = ephemeral); answered with BindResponse (§10). */
 export interface DatagramBindPacket {
   type: typeof PacketType.DatagramBind;
@@ -138,6 +159,9 @@ export type Packet =
   | SocketEndPacket
   | SocketClosedPacket
   | WindowUpdatePacket
+  | ChallengePacket
+  | IdentityProofPacket
+  | PeerKeyPacket
   | DatagramBindPacket
   | DatagramUnbindPacket
   | DatagramPacket;

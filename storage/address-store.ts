@@ -13,6 +13,11 @@ export interface AddressEntry {
 
 export interface AddressStore {
   /**
+   * What entries are keyed by: `ip` (real IPs) or `key` (`key:<base64url>` identity keys). A relay
+   * refuses a store of the other mode. Optional: a store without one is an `ip` store.
+   */
+  readonly identityMode?: 'ip' | 'key';
+  /**
    * The virtual IP of `realIp`, allocating a fresh one from the subnet when it has none.
    * Resolves only once the mapping is durably on disk (fsynced), so a client is never told an
    * address a crash could take back. Concurrent calls for the same real IP resolve to the same

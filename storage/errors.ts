@@ -23,7 +23,9 @@ export type StoreErrorCode =
   /** A file the manifest or journal says must exist is missing, empty or shorter than recorded. */
   | 'ERR_STORE_MISSING'
   /** The store was opened to read (`access: 'read'`) and a write was asked of it. */
-  | 'ERR_STORE_READ_ONLY';
+  | 'ERR_STORE_READ_ONLY'
+  /** The store was made in the other identity mode (docs/STORAGE.md "Identity mode"). */
+  | 'ERR_IDENTITY_MODE_MISMATCH';
 
 /** A failure of the address store. */
 export class StoreError extends AlphanetError {

@@ -9,6 +9,7 @@ import { DEFAULT_IPV6_PREFIX_CAP, DEFAULT_IPV6_PREFIX_LENGTH } from './ipv6-pref
 import { DurableJsonFile, TEMP_SUFFIX, fsyncPath } from './durable-file.ts';
 import { StoreError } from './errors.ts';
 import { Journal } from './journal.ts';
+import { DEFAULT_IDENTITY_MODE, identityModeMismatch, type IdentityMode } from './identity-mode.ts';
 import { dayOf } from './last-seen.ts';
 import { acquireStoreLock, type StoreLock } from './lock.ts';
 import { MAX_SHARD_COUNT, ManifestFile, newManifest, upgradeManifest, type Manifest } from './manifest.ts';
@@ -63,6 +64,13 @@ export interface AddressStoreOptions {
   ipv6PrefixLength?: number;
   /** The clock in ms, for last-seen days. @default Date.now */
   now?: () => number;
+  /**
+   * What entries are keyed by (docs/STORAGE.md "Identity mode"). A new store records it; an
+   * existing store of the other mode rejects with ERR_IDENTITY_MODE_MISMATCH, saying what each mode
+   * means and how to start fresh. Undefined opens a store in its own mode (a new one: `ip`).
+   * @default undefined
+   */
+  identityMode?: IdentityMode;
 }
 
 function validateShard(data: unknown): string | undefined {
@@ -182,7 +190,7 @@ async function load(manifestPath: string, requested: Subnet | undefined, options
       );
     }
     subnet = requested!;
-    const manifest = newManifest(subnet.cidr, checkShardCount(options.shards ?? DEFAULT_SHARD_COUNT), dayOf(now()));
+    const manifest = newManifest(subnet.cidr, checkShardCount(options.shards ?? DEFAULT_SHARD_COUNT), dayOf(now()), options.identityMode);
     manifestFile.adopt(manifest);
     if (!readOnly) {
       try {
@@ -207,6 +215,8 @@ async function load(manifestPath: string, requested: Subnet | undefined, options
         `${manifestPath} was created with subnet ${subnet.cidr}, but ${requested.cidr} was requested; virtual IPs are permanent, so pass --subnet ${subnet.cidr} or use another --db`,
       );
     }
+    const stored = (raw.version === 1 ? undefined : raw.identityMode) ?? DEFAULT_IDENTITY_MODE;
+    if (options.identityMode !== undefined && options.identityMode !== stored) throw identityModeMismatch(manifestPath, stored, options.identityMode);
     const manifest = raw.version === 1 ? upgradeManifest(raw, dayOf(now())) : raw;
     manifestFile.adopt(manifest);
     if (names === undefined) {
@@ -274,6 +284,7 @@ async function load(manifestPath: string, requested: Subnet | undefined, options
     onCheckpointError: options.onCheckpointError,
     ipv6Prefix: { length: options.ipv6PrefixLength ?? DEFAULT_IPV6_PREFIX_LENGTH, cap: options.ipv6PrefixCap ?? DEFAULT_IPV6_PREFIX_CAP },
     now,
+    identityMode: manifest.identityMode ?? DEFAULT_IDENTITY_MODE,
   });
 }
 

@@ -10,6 +10,7 @@ import { DEFAULT_IPV6_PREFIX_CAP, DEFAULT_IPV6_PREFIX_LENGTH } from './ipv6-pref
 import { checkShardCount } from './file-store.ts';
 import { ShardedAddressStore, type ShardBackend, type ShardData, type StoreWriteInfo } from './sharded-store.ts';
 import { DEFAULT_SUBNET, parseSubnet } from './subnet.ts';
+import type { IdentityMode } from './identity-mode.ts';
 
 export type { AddressEntry, AddressStore } from './address-store.ts';
 export { StoreError, type StoreErrorCode } from './errors.ts';
@@ -21,6 +22,7 @@ export { MANIFEST_VERSION } from './manifest.ts';
 export { LOCK_SUFFIX, probeStoreLock } from './lock.ts';
 export { DEFAULT_IPV6_PREFIX_CAP, DEFAULT_IPV6_PREFIX_LENGTH, ipv6PrefixOf } from './ipv6-prefix.ts';
 export { DAY_MS, dayOf, formatDay } from './last-seen.ts';
+export { DEFAULT_IDENTITY_MODE, IDENTITY_MODES, KEY_ENTRY_PREFIX, identityModeMismatch, isKeyEntry, type IdentityMode } from './identity-mode.ts';
 
 export interface MemoryAddressStoreOptions {
   /** @default '100.64.0.0/10' */
@@ -35,6 +37,8 @@ export interface MemoryAddressStoreOptions {
   ipv6PrefixLength?: number;
   /** The clock in ms, for last-seen days. @default Date.now */
   now?: () => number;
+  /** What entries are keyed by (docs/STORAGE.md "Identity mode"). @default 'ip' */
+  identityMode?: IdentityMode;
 }
 
 /**
@@ -54,6 +58,7 @@ export async function openMemoryAddressStore(options: MemoryAddressStoreOptions 
     onWrite: options.onWrite,
     ipv6Prefix: { length: options.ipv6PrefixLength ?? DEFAULT_IPV6_PREFIX_LENGTH, cap: options.ipv6PrefixCap ?? DEFAULT_IPV6_PREFIX_CAP },
     now: options.now,
+    identityMode: options.identityMode,
   });
 }
 export {

@@ -10,6 +10,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { DurableJsonFile } from './durable-file.ts';
+import { DEFAULT_IDENTITY_MODE, IDENTITY_MODES, type IdentityMode } from './identity-mode.ts';
 
 /** The manifest format this code writes. Version 1 (no integrity record) is read and upgraded. */
 export const MANIFEST_VERSION = 2;
@@ -33,6 +34,8 @@ export interface Manifest {
   journals: Record<string, number | null>;
   /** Generations up to this one were written by version 1, without a header line. */
   legacyJournalsThrough: number;
+  /** What entries are keyed by (docs/STORAGE.md "Identity mode"); absent in stores made before modes: `ip`. */
+  identityMode?: IdentityMode;
 }
 
 /** Version 1, before integrity records. */
@@ -54,6 +57,7 @@ export function validateManifest(data: unknown): string | undefined {
     return `shards must be an integer 1..${MAX_SHARD_COUNT}`;
   }
   if (m.version === 1) return undefined;
+  if (m.identityMode !== undefined && !IDENTITY_MODES.includes(m.identityMode as IdentityMode)) return 'identityMode must be "ip" or "key"';
   if (typeof m.id !== 'string' || m.id === '') return 'id must be a string';
   if (!isCount(m.baselineDay) || !isCount(m.legacyJournalsThrough)) return 'baselineDay and legacyJournalsThrough must be counts';
   const checkpoint = m.checkpoint as Record<string, unknown> | null;
@@ -76,8 +80,9 @@ export function validateManifest(data: unknown): string | undefined {
 }
 
 /** A new store's manifest. */
-export function newManifest(subnet: string, shards: number, today: number): Manifest {
+export function newManifest(subnet: string, shards: number, today: number, identityMode: IdentityMode = DEFAULT_IDENTITY_MODE): Manifest {
   return {
+    identityMode,
     version: MANIFEST_VERSION,
     id: randomUUID(),
     subnet,

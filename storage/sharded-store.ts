@@ -8,11 +8,11 @@
  * Allocations are group-committed: every allocation that arrives while a write is running goes
  * into the next write, which rewrites only the shards made dirty since.
  */
-import { isIP } from 'node:net';
 import { formatIpv4 } from '../protocol/address.ts';
 import type { AddressEntry, AddressStore } from './address-store.ts';
 import { AddressPool } from './address-pool.ts';
 import { StoreError } from './errors.ts';
+import { DEFAULT_IDENTITY_MODE, isEntryKey, type IdentityMode } from './identity-mode.ts';
 import { RECLAIMED, type JournalEntry } from './journal.ts';
 import { DAY_MS, dayOf } from './last-seen.ts';
 import type { SeenEntry, ShardedStoreOptions, ShardBackend, StoreWriteInfo } from './store-types.ts';
@@ -36,6 +36,8 @@ interface Waiter {
 
 export class ShardedAddressStore implements AddressStore {
   readonly subnet: Subnet;
+  /** What entries are keyed by: real IPs or identity keys (docs/STORAGE.md "Identity mode"). */
+  readonly identityMode: IdentityMode;
   readonly #backend: ShardBackend;
   readonly #onWrite: ((info: StoreWriteInfo) => void) | undefined;
   readonly #onCheckpointError: ((error: StoreError) => void) | undefined;
@@ -66,6 +68,7 @@ export class ShardedAddressStore implements AddressStore {
 
   private constructor(options: ShardedStoreOptions) {
     this.subnet = options.subnet;
+    this.identityMode = options.identityMode ?? DEFAULT_IDENTITY_MODE;
     this.#backend = options.backend;
     this.#onWrite = options.onWrite;
     this.#onCheckpointError = options.onCheckpointError;
@@ -94,7 +97,7 @@ export class ShardedAddressStore implements AddressStore {
       const data = map.data(i);
       if (data.seen !== undefined && (typeof data.seen !== 'object' || data.seen === null)) throw corrupt('seen must be an object');
       for (const [realIp, virtualIp] of Object.entries(data.entries)) {
-        if (isIP(realIp) === 0) throw corrupt(`${JSON.stringify(realIp)} is not an IP address`);
+        if (!isEntryKey(realIp)) throw corrupt(`${JSON.stringify(realIp)} is not an IP address or key entry`);
         if (map.indexOf(realIp) !== i) throw corrupt(`${realIp} belongs in shard ${map.indexOf(realIp)}`);
         if (!this.subnet.contains(virtualIp)) throw corrupt(`${realIp} maps to ${this.#dotted(virtualIp)}, not a usable address of ${this.subnet.cidr}`);
         if (this.#pool.isTaken(virtualIp)) throw corrupt(this.#duplicate(virtualIp, realIp));
@@ -124,7 +127,7 @@ export class ShardedAddressStore implements AddressStore {
           continue;
         }
         if (known !== undefined) throw corrupt(`${realIp} maps to both ${this.#dotted(known)} and ${this.#dotted(virtualIp)}`);
-        if (isIP(realIp) === 0) throw corrupt(`${JSON.stringify(realIp)} is not an IP address`);
+        if (!isEntryKey(realIp)) throw corrupt(`${JSON.stringify(realIp)} is not an IP address or key entry`);
         if (!this.subnet.contains(virtualIp)) throw corrupt(`${realIp} maps to ${this.#dotted(virtualIp)}, not a usable address of ${this.subnet.cidr}`);
         if (this.#pool.isTaken(virtualIp)) throw corrupt(this.#duplicate(virtualIp, realIp));
         this.#pool.take(realIp, virtualIp);
@@ -212,8 +215,8 @@ export class ShardedAddressStore implements AddressStore {
       this.#schedule();
       return this.#waitFor(seq).then(() => known);
     }
-    if (isIP(realIp) === 0) {
-      return Promise.reject(new StoreError('ERR_INVALID_REAL_IP', `${JSON.stringify(realIp)} is not an IP address`));
+    if (!isEntryKey(realIp)) {
+      return Promise.reject(new StoreError('ERR_INVALID_REAL_IP', `${JSON.stringify(realIp)} is not an IP address or key entry`));
     }
     if (this.#backend.readOnly) return Promise.reject(this.#readOnlyError());
     let virtualIp: number;

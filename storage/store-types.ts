@@ -6,6 +6,7 @@ import type { StoreError } from './errors.ts';
 import type { Journal } from './journal.ts';
 import type { ShardData } from './shard-map.ts';
 import type { Subnet } from './subnet.ts';
+import type { IdentityMode } from './identity-mode.ts';
 
 /** Figures of one committed write, for metrics. */
 export interface StoreWriteInfo {
@@ -72,6 +73,8 @@ export interface ShardedStoreOptions {
   ipv6Prefix: Ipv6PrefixCap;
   /** The clock, in ms (last-seen days). @default Date.now */
   now?: () => number;
+  /** What the entries are keyed by; the file store takes it from its manifest. @default 'ip' */
+  identityMode?: IdentityMode;
 }
 
 /** One entry with its last-seen day, for `alphanet store list` and reclaim. */

@@ -57,6 +57,11 @@ export async function connect(options: ConnectOptions = {}): Promise<Client> {
   if (!/^wss?:\/\//i.test(url)) {
     throw new ClientError('ERR_INVALID_ARGUMENT', `a browser reaches the relay over WebSocket: give { url: "ws://host:port/alphanet" }, not "${url}"`);
   }
+  // Identity keys and end-to-end encryption are Node's (node-identity.ts), left out of this
+  // bundle: a browser client says Hello version 1 (docs/CLIENT.md "From a browser").
+  if (options.identity !== undefined && options.identity !== false) {
+    throw new ClientError('ERR_UNSUPPORTED', 'a browser client has no identity key (identity keys and end-to-end encryption need Node): leave out identity');
+  }
   return new Client({ ...options, url }, BROWSER_PLATFORM).start(options.signal);
 }
 

@@ -38,9 +38,9 @@ import {
 import { parseRelayAddress } from './relay-address.ts';
 import { dialSession } from './session.ts';
 import type { RelayTrustOptions } from './relay-trust.ts';
-import type { AnswerPacket, RelaySession } from './session.ts';
+import type { AnswerPacket, HelloIdentity, RelaySession } from './session.ts';
 import { VirtualSocket, startSocketActor } from './virtual-socket.ts';
-import type { ClientPlatform } from './platform.ts';
+import type { ClientIdentity, ClientPlatform, PeerPins } from './platform.ts';
 import { DatagramTable } from './datagram-table.ts';
 import type { DatagramOptions, DatagramSocket } from './datagram.ts';
 import type { ListenOptions, SocketConnectOptions, SocketHost, VirtualSocketActor } from './virtual-socket.ts';
@@ -118,6 +118,28 @@ export interface ConnectOptions {
    * @default real time (`setTimeout`/`clearTimeout`)
    */
   clock?: Clock;
+  /**
+   * The identity key proved at Hello (docs/PROTOCOL.md §2a) and announced to peers: a file path
+   * (created, mode 0600, when missing), an `Identity` (e.g. `generateIdentity()`), or
+   * `false` to prove none (Hello version 1, as before identities; a relay in
+   * `--identity-mode key` refuses such a client). Node only: a browser client has no identity
+   * and says Hello version 1 (docs/CLIENT.md "From a browser").
+   * @default the file `identity` in the config directory ($ALPHANET_CONFIG_DIR, else
+   * $XDG_CONFIG_HOME/alphanet, else ~/.config/alphanet)
+   */
+  identity?: string | ClientIdentity | false;
+  /**
+   * Encrypt every virtual connection end to end (TLS 1.3 over the connection, keys checked
+   * against the relay's PeerKey and the pins; docs/SECURITY.md). Both ends must agree: an end
+   * with it on fails a connection to an end with it off (ERR_E2E_HANDSHAKE or ERR_E2E_PEER_KEY).
+   * @default true, unless `identity: false` (nothing to encrypt with), under Deno, or in a browser
+   */
+  e2e?: boolean;
+  /**
+   * The pins file (trust on first use of each virtual IP's key): a path, or false for none.
+   * @default `known-peers` beside the identity file; none for an identity given in memory
+   */
+  knownPeers?: string | false;
 }
 
 /** The client machine's actor; scripts see it through {@link Client.actor}'s view. */
@@ -185,10 +207,29 @@ export class Client {
   readonly #socketHost: SocketHost;
   readonly #connectionHost: ConnectionHost;
   readonly #datagrams: DatagramTable;
+  readonly #identity: ClientIdentity | undefined;
+  readonly #e2e: boolean;
+  readonly #pins: PeerPins | undefined;
+  /** Peers' proven keys by connection id, from PeerKey until their connection is made (§2a). */
+  readonly #peerKeys = new Map<number, Uint8Array>();
 
-  /** Use {@link connect}. `platform` is given by the entry point (connect.ts, browser.ts). */
-  constructor(options: ConnectOptions, platform: ClientPlatform) {
+  /**
+   * Use {@link connect}. `platform` is given by the entry point (connect.ts, browser.ts); so is
+   * `identity`, loaded by the platform's identity hooks (Node only: a browser has none).
+   */
+  constructor(options: ConnectOptions, platform: ClientPlatform, identity?: ClientIdentity) {
     this.#platform = platform;
+    if (identity !== undefined && platform.identity === undefined) {
+      throw new ClientError('ERR_UNSUPPORTED', 'identity keys need Node (node:crypto): this platform has none');
+    }
+    this.#identity = identity;
+    if (options.e2e === true && identity === undefined) {
+      throw new ClientError('ERR_INVALID_ARGUMENT', 'e2e needs an identity key: leave out identity: false, or pass e2e: false');
+    }
+    // Deno's node:tls does not run TLS over a JavaScript stream (the handshake never completes), so
+    // there e2e is off unless asked for (docs/CLIENT.md "Installing it, and Deno").
+    this.#e2e = identity !== undefined && (options.e2e ?? platform.identity?.e2eByDefault ?? false);
+    this.#pins = platform.identity?.knownPeers(options.knownPeers, identity);
     const named = options.url ?? (options.host !== undefined && options.port !== undefined ? undefined : (options.relay ?? platform.defaultRelay()));
     const isUrl = named !== undefined && /^wss?:\/\//i.test(named);
     const relay =
@@ -256,6 +297,16 @@ export class Client {
   /** The virtual IP as a dotted quad (kept while reconnecting). */
   get virtualIp(): string {
     return formatIpv4(this.#virtualIp);
+  }
+
+  /** This client's Ed25519 public key (32 raw bytes), or undefined with `identity: false` (and in a browser). */
+  get publicKey(): Uint8Array | undefined {
+    return this.#identity?.publicKey;
+  }
+
+  /** This client's public key as unpadded base64url, as peers and the relay's store show it. */
+  get fingerprint(): string | undefined {
+    return this.#identity?.fingerprint;
   }
 
   /** The relay this client talks to, "host:port" (TCP) or its WebSocket URL. */
@@ -358,6 +409,7 @@ export class Client {
         logger: this.#logger,
         clock: this.#options.clock,
         tls: this.#options.tls === true ? {} : this.#options.tls || undefined,
+        identity: this.#helloIdentity(),
       });
       if (signal.aborted) {
         session.close();
@@ -513,6 +565,7 @@ export class Client {
                 localPort: socket.port,
                 remoteAddress: options.address,
                 remotePort: options.port,
+                peerKey: this.#takePeerKey(packet.connectionId),
               });
               this.#connections.set(packet.connectionId, connection);
             }
@@ -521,10 +574,11 @@ export class Client {
       );
       this.#checkAnswer(answer, target);
       if (connection === undefined) throw new ClientError('ERR_REQUEST_FAILED', `connect to ${target}: no connection id`);
-      return connection;
+      if (!this.#e2e) return connection;
+      return await abortable(this.#secure(connection, 'connector'));
     } catch (error) {
-      // Aborted after the target accepted: close what the relay opened.
-      if (connection && !connection.closed) connection.close();
+      // Aborted after the target accepted, or its end-to-end handshake failed: close what the relay opened.
+      if (connection && !connection.closed) connection.destroy();
       throw error;
     }
   }
@@ -583,7 +637,18 @@ export class Client {
       case PacketType.SocketConnectionRequest:
         void this.#answerConnection(packet);
         return;
+      case PacketType.PeerKey:
+        // Comes just before the request or response of its connection (§2a).
+        this.#peerKeys.set(packet.connectionId, packet.publicKey);
+        return;
     }
+  }
+
+  /** The key the relay announced for `connectionId`, forgotten here once taken. */
+  #takePeerKey(connectionId: number): Uint8Array | undefined {
+    const key = this.#peerKeys.get(connectionId);
+    this.#peerKeys.delete(connectionId);
+    return key;
   }
 
   #answerStatus(packet: Extract<Packet, { type: typeof PacketType.SocketStatusRequest }>): void {
@@ -601,6 +666,7 @@ export class Client {
         encodePacket({ type: PacketType.SocketConnectionResponse, requestId: packet.requestId, connectionId: packet.connectionId, status }),
       );
     };
+    const peerKey = this.#takePeerKey(packet.connectionId);
     if (socket === undefined || !socket.listening) {
       respond(ConnectionStatus.NotListening);
       return;
@@ -627,9 +693,39 @@ export class Client {
       localPort: request.localPort,
       remoteAddress: request.remoteAddress,
       remotePort: request.remotePort,
+      peerKey,
     });
     this.#connections.set(packet.connectionId, connection);
     respond(ConnectionStatus.Accepted);
-    socket.deliver(connection);
+    if (!this.#e2e) {
+      socket.deliver(connection);
+      return;
+    }
+    // The listener gets the connection once the end-to-end handshake and the key checks passed.
+    try {
+      socket.deliver(await this.#secure(connection, 'acceptor'));
+    } catch (error) {
+      this.#logger.warn({ err: error, remote: `${request.remoteAddress}:${request.remotePort}` }, 'end-to-end handshake failed; connection refused');
+    }
+  }
+
+  /** What the session proves at Hello (§2a): the key, signing through the platform; undefined says Hello version 1. */
+  #helloIdentity(): HelloIdentity | undefined {
+    const identity = this.#identity;
+    const hooks = this.#platform.identity;
+    if (identity === undefined || hooks === undefined) return undefined;
+    return { publicKey: identity.publicKey, signChallenge: (challenge) => hooks.signChallenge(identity, challenge) };
+  }
+
+  /** Runs the end-to-end handshake over a raw connection (docs/SECURITY.md), through the platform (e2e is on only where it has one). */
+  #secure(raw: VirtualConnection, role: 'connector' | 'acceptor'): Promise<VirtualConnection> {
+    return this.#platform.identity!.secureConnection(raw, {
+      identity: this.#identity!,
+      role,
+      pins: this.#pins,
+      timeoutMs: this.#options.requestTimeoutMs,
+      clock: this.#options.clock,
+      warn: (message) => this.#logger.warn(message),
+    });
   }
 }

@@ -17,5 +17,6 @@ import { NODE_PLATFORM } from './node-platform.ts';
  * ```
  */
 export async function connect(options: ConnectOptions = {}): Promise<Client> {
-  return new Client(options, NODE_PLATFORM).start(options.signal);
+  const identity = await NODE_PLATFORM.identity?.load(options.identity, options.logger);
+  return new Client(options, NODE_PLATFORM, identity).start(options.signal);
 }

@@ -6,6 +6,7 @@
 // A type only: the Duplex view itself is in duplex.ts, which the browser bundle leaves out.
 import type { Duplex } from 'node:stream';
 import { EventEmitter } from 'eventemitter3';
+import { toBase64url } from '../../protocol/base64url.ts';
 import {
   CLOSE_REASON_NAMES,
   CloseReason,
@@ -82,6 +83,8 @@ export interface ConnectionAddresses {
   localPort: number;
   remoteAddress: string;
   remotePort: number;
+  /** The peer's identity key as the relay announced it (PeerKey, docs/PROTOCOL.md §2a). */
+  peerKey?: Uint8Array | undefined;
 }
 
 /** send() takes strings as UTF-8. */
@@ -122,6 +125,11 @@ export class VirtualConnection extends EventEmitter<VirtualConnectionEvents> {
   readonly localPort: number;
   readonly remoteAddress: string;
   readonly remotePort: number;
+  /**
+   * The peer's Ed25519 public key (32 raw bytes) as the relay announced it, proven by the peer at
+   * its Hello (docs/PROTOCOL.md §2a); undefined when either end proved none.
+   */
+  readonly peerKey: Uint8Array | undefined;
   #host: ConnectionHost;
   #sendWindow = INITIAL_WINDOW_BYTES;
   #sendTail: Promise<void> = Promise.resolve();
@@ -162,6 +170,21 @@ export class VirtualConnection extends EventEmitter<VirtualConnectionEvents> {
     this.localPort = addresses.localPort;
     this.remoteAddress = addresses.remoteAddress;
     this.remotePort = addresses.remotePort;
+    this.peerKey = addresses.peerKey;
+  }
+
+  /** {@link peerKey} as unpadded base64url (what `client.fingerprint` shows on the peer), or undefined. */
+  get peerFingerprint(): string | undefined {
+    // Not Buffer: this file is in the browser bundle too.
+    return this.peerKey === undefined ? undefined : toBase64url(this.peerKey);
+  }
+
+  /**
+   * @internal What a connection layered over this one shares (end-to-end encryption,
+   * actors/client/e2e/): its host and its actor, so both report one lifecycle.
+   */
+  layerParts(): { host: ConnectionHost; actor: VirtualSocketActor } {
+    return { host: this.#host, actor: this.#actor };
   }
 
   /** True once the connection is over (finished, closed, or failed). */

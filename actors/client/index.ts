@@ -13,6 +13,10 @@ export { DatagramSocket, DEFAULT_DATAGRAM_RECEIVE_QUEUE, DATAGRAM_SEND_QUEUE_BYT
 export { MAX_DATAGRAM_PAYLOAD_BYTES } from '../../protocol/constants.ts';
 export type { DatagramMessage, DatagramOptions, DatagramStats } from './datagram.ts';
 export * from './errors.ts';
+export { configDirectory, defaultIdentityPath, generateIdentity, loadIdentity, IDENTITY_FILE_NAME } from './identity.ts';
+export type { Identity } from './identity.ts';
+export { resolveIdentity } from './node-identity.ts';
+export type { ClientIdentity } from './platform.ts';
 export { DEFAULT_RELAY_PORT } from './relay-address.ts';
 export type { RelayAddress } from './relay-address.ts';
 export { KNOWN_RELAYS_FILE, configDir, knownRelaysPath, readKnownRelays, pinRelay } from './relay-trust.ts';

@@ -1,12 +1,14 @@
 /**
  * The client's Node platform (platform.ts): TCP for "host:port", the `ws` package for a
  * WebSocket URL (Node 20 has no global WebSocket; `ws` also dials from `localAddress`, which
- * decides the virtual IP), the Duplex view, and ALPHANET_RELAY.
+ * decides the virtual IP), the Duplex view, ALPHANET_RELAY, and identity keys with end-to-end
+ * encryption (node-identity.ts).
  */
 import { WebSocket } from 'ws';
 import { silentLogger } from '../logger.ts';
 import { DEFAULT_RELAY } from './client.ts';
 import { toDuplex } from './duplex.ts';
+import { NODE_IDENTITY } from './node-identity.ts';
 import type { ClientPlatform } from './platform.ts';
 import { openTcpTransport } from './tcp-transport.ts';
 import { webSocketOpener, type WebSocketLike } from './web-socket-transport.ts';
@@ -25,4 +27,5 @@ export const NODE_PLATFORM: ClientPlatform = {
   toDuplex,
   defaultRelay: () => process.env.ALPHANET_RELAY ?? DEFAULT_RELAY,
   silentLogger,
+  identity: NODE_IDENTITY,
 };

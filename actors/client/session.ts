@@ -9,6 +9,7 @@ import {
   ARBITRARY_DATA_HEADER_BYTES,
   DEFAULT_MAX_FRAME_BYTES,
   ERROR_CODE_NAMES,
+  IDENTITY_PROTOCOL_VERSION,
   PROTOCOL_VERSION,
   PacketType,
   decodeFrame,
@@ -61,6 +62,18 @@ export interface DialOptions {
   clock: Clock | undefined;
   /** TLS 1.3 with the relay's key checked (relay-trust.ts) for TCP; undefined for plain TCP. */
   tls: RelayTrustOptions | undefined;
+  /** Proves this key at Hello (§2a, Hello version 2); undefined says Hello version 1. */
+  identity?: HelloIdentity | undefined;
+}
+
+/**
+ * The identity a session proves at Hello: its public key, and the signing of a Challenge, which
+ * the platform does (identity.ts in Node). Given, not imported, so this file stays browser-safe.
+ */
+export interface HelloIdentity {
+  readonly publicKey: Uint8Array;
+  /** The signature over IDENTITY_PROOF_CONTEXT ‖ challenge (§2a). */
+  signChallenge(challenge: Uint8Array): Uint8Array;
 }
 
 /** The first byte of a TLS alert record: what a relay serving TLS answers a plain Hello with. */
@@ -149,6 +162,7 @@ export class RelaySession {
       case PacketType.SocketClosed:
       case PacketType.SocketStatusRequest:
       case PacketType.SocketConnectionRequest:
+      case PacketType.PeerKey:
       case PacketType.Datagram:
         this.#handler?.onFrame(type, frame);
         return;
@@ -284,7 +298,7 @@ export class RelaySession {
 
 /** Opens the transport to the relay, says Hello and waits for VirtualIP. Rejects with a ClientError. */
 export async function dialSession(options: DialOptions): Promise<{ session: RelaySession; buffered: Array<[number, Uint8Array]> }> {
-  const { host, port, url, localAddress, timeoutMs, signal, logger, clock } = options;
+  const { host, port, url, localAddress, timeoutMs, signal, logger, clock, identity } = options;
   signal?.throwIfAborted();
   const where = url ?? (looksLikeIpv6(host) ? `[${host}]:${port}` : `${host}:${port}`);
   // A relay serving TLS answers a plain Hello with a TLS alert record (content type 21).
@@ -307,6 +321,10 @@ export async function dialSession(options: DialOptions): Promise<{ session: Rela
     const packet = decodeFrame(frame);
     if (packet instanceof Error) failure = new RelayUnreachableError(`${where} is not an AlphaNET relay: ${packet.message}`);
     else if (packet.type === PacketType.VirtualIp) hello = packet;
+    else if (packet.type === PacketType.Challenge && identity !== undefined) {
+      // §2a: sign the relay's fresh challenge; VirtualIP follows once it verifies.
+      socket?.write(encodePacket({ type: PacketType.IdentityProof, publicKey: identity.publicKey, signature: identity.signChallenge(packet.nonce) }));
+    }
     else if (packet.type === PacketType.Error) {
       const name = ERROR_CODE_NAMES[packet.code] ?? `code ${packet.code}`;
       failure = new RelayRejectedError(packet.code, `the relay at ${where} refused the client: ${name}${packet.message ? ` (${packet.message})` : ''}`);
@@ -356,7 +374,7 @@ export async function dialSession(options: DialOptions): Promise<{ session: Rela
         },
       });
       open.resume();
-      open.write(encodePacket({ type: PacketType.Hello, version: PROTOCOL_VERSION }));
+      open.write(encodePacket({ type: PacketType.Hello, version: identity === undefined ? PROTOCOL_VERSION : IDENTITY_PROTOCOL_VERSION }));
     });
   } catch (error) {
     socket?.destroy();

@@ -84,6 +84,10 @@ export class Connection {
   readonly pendingIn = new Set<PendingStatus>();
   /** Destinations whose full queues paused this source (§7). Allocated on first use. */
   blockedBy: Set<Outbound> | undefined = undefined;
+  /** The Challenge sent (§2a), until the IdentityProof answers it. */
+  challenge: Uint8Array | undefined = undefined;
+  /** The Ed25519 key the client proved at Hello (§2a); undefined for a version-1 client. */
+  publicKey: Uint8Array | undefined = undefined;
   /** What client.disconnected reports, set when the connection is released. */
   closedEvent: ClientDisconnectedEvent | undefined = undefined;
   readonly #ctx: RelayContext;

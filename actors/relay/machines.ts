@@ -4,7 +4,8 @@
  * bus. Provided actions find their table entry by the id in the machine's context.
  */
 import { createActor, fromPromise, type AnyActorRef } from 'xstate';
-import { ConnectionStatus, CloseReason, ErrorCode, FailureReason, PROTOCOL_VERSION, PacketType } from '../../protocol/index.ts';
+import { randomBytes } from 'node:crypto';
+import { CHALLENGE_BYTES, ConnectionStatus, CloseReason, ErrorCode, FailureReason, IDENTITY_PROTOCOL_VERSION, PROTOCOL_VERSION, PacketType } from '../../protocol/index.ts';
 import { relayConnectionMachine, type AllocationResult, type RelayConnectionErrorName } from '../../machines/relay-connection.machine.ts';
 import { socketPairMachine } from '../../machines/socket-pair.machine.ts';
 import { statusRequestMachine } from '../../machines/status-request.machine.ts';
@@ -12,6 +13,7 @@ import type { RelayContext, RelayMachines } from './context.ts';
 import type { PendingStatus } from './pending.ts';
 import { releaseConnection, releasePair } from './release.ts';
 import { reportHandshake, requestFailed, sendPacket } from './replies.ts';
+import { PROVING_MAX_FRAME_BYTES, announcePeerKey, storeKeyOf } from './identity.ts';
 
 /** Fatal conditions caused by what a client sent (reported as client.protocolError). */
 const PROTOCOL_ERRORS: ReadonlySet<RelayConnectionErrorName> = new Set([
@@ -45,7 +47,7 @@ export function createRelayMachines(ctx: RelayContext): RelayMachines {
         if (conn === undefined) return { ok: false, error: 'StoreFailure', message: 'connection gone' };
         try {
           // §2.2: resolves only once the mapping is fsynced.
-          return { ok: true, virtualIp: await o.store.findOrAllocate(conn.realIp) };
+          return { ok: true, virtualIp: await o.store.findOrAllocate(storeKeyOf(ctx, conn)) };
         } catch (error) {
           const code = (error as { code?: unknown }).code;
           ctx.log.error({ err: error, clientId: conn.id, realIp: conn.realIp }, 'address store failed');
@@ -60,6 +62,14 @@ export function createRelayMachines(ctx: RelayContext): RelayMachines {
         const conn = ctx.conns.get(context.id);
         if (conn !== undefined) conn.phase = phase;
       },
+      // §2a: fresh random bytes per connection, so a proof can never be replayed.
+      sendChallenge: ({ context }) => {
+        const conn = ctx.conns.get(context.id);
+        if (conn === undefined || conn.phase === 'closed') return;
+        conn.challenge = randomBytes(CHALLENGE_BYTES);
+        conn.reader.maxFrameBytes = PROVING_MAX_FRAME_BYTES;
+        conn.out.packet({ type: PacketType.Challenge, nonce: conn.challenge });
+      },
       // §2.2–2.3: the connection joins its virtual host and hears its address.
       sendVirtualIp: ({ context }, { virtualIp }) => {
         const conn = ctx.conns.get(context.id);
@@ -69,7 +79,8 @@ export function createRelayMachines(ctx: RelayContext): RelayMachines {
         conn.lastSeen = conn.lastPingAt = ctx.clock.now();
         conn.out.packet({
           type: PacketType.VirtualIp,
-          version: PROTOCOL_VERSION,
+          // The version the client said Hello with: a version-2 client proved a key (§2a).
+          version: conn.publicKey === undefined ? PROTOCOL_VERSION : IDENTITY_PROTOCOL_VERSION,
           ip: virtualIp,
           keepaliveIntervalMs: o.keepaliveIntervalMs,
           keepaliveTimeoutMs: o.keepaliveTimeoutMs,
@@ -108,6 +119,7 @@ export function createRelayMachines(ctx: RelayContext): RelayMachines {
       forwardResponse: ({ context }) => {
         const pair = ctx.pairs.get(context.id);
         if (pair === undefined) return;
+        if (pair.responseStatus === ConnectionStatus.Accepted) announcePeerKey(ctx, pair.a, pair.b, pair.id);
         sendPacket(ctx, pair.a.id, {
           type: PacketType.SocketConnectionResponse,
           requestId: pair.originRequestId,
@@ -172,7 +184,11 @@ export function createRelayMachines(ctx: RelayContext): RelayMachines {
   return {
     startConnection(conn) {
       conn.actor = createActor(connectionMachine, {
-        input: { id: conn.id, supportedVersions: [PROTOCOL_VERSION] },
+        input: {
+          id: conn.id,
+          supportedVersions: [PROTOCOL_VERSION, IDENTITY_PROTOCOL_VERSION],
+          identityRequired: o.identityMode === 'key',
+        },
         inspect: o.inspect,
         clock: ctx.clock,
       });

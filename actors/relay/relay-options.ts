@@ -8,6 +8,7 @@ import type { Logger } from '../logger.ts';
 import type { AddressStore } from '../../storage/address-store.ts';
 import type { RemoteRouter } from './cluster/remote-router.ts';
 import { DEFAULT_MAX_FRAME_BYTES } from '../../protocol/constants.ts';
+import { DEFAULT_IDENTITY_MODE, type IdentityMode } from './identity.ts';
 import type { RelayTlsOptions } from './tls.ts';
 import type { WebSocketOptions } from './ws-server.ts';
 
@@ -127,6 +128,13 @@ export interface RelayOptions {
   tlsHandshakeTimeoutMs?: number;
   /** The permanent real-IP → virtual-IP map (required). The relay flushes it on close; the caller closes it. */
   store: AddressStore;
+  /**
+   * What a client's permanent virtual IP is tied to (docs/PROTOCOL.md §2a): `ip`, its real IP
+   * (a client may still prove a key, which its peers then hear); `key`, the Ed25519 key it proves
+   * at Hello (a client that proves none is refused with IdentityRequired). Must match the store's
+   * mode when the store records one. @default DEFAULT_IDENTITY_MODE ('ip')
+   */
+  identityMode?: IdentityMode;
   /** Routes requests for ports held on other relays of a cluster (docs/CLUSTER.md). @default undefined (none) */
   remote?: RemoteRouter;
   /** @default a silent logger */
@@ -246,6 +254,7 @@ export function resolveRelayOptions(options: RelayOptions, silent: () => Logger)
     host: options.host ?? DEFAULT_HOST,
     port: options.port ?? DEFAULT_PORT,
     store: options.store,
+    identityMode: options.identityMode ?? DEFAULT_IDENTITY_MODE,
     remote: options.remote,
     logger: options.logger ?? silent(),
     keepaliveIntervalMs: options.keepaliveIntervalMs ?? DEFAULT_KEEPALIVE_INTERVAL_MS,

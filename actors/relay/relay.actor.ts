@@ -9,6 +9,7 @@ import { silentLogger } from '../logger.ts';
 import { resolveRelayOptions, type RelayOptions } from './relay-options.ts';
 import { RelayServer } from './server.ts';
 import type { Relay } from './relay-types.ts';
+import { DEFAULT_IDENTITY_MODE, identityModeMismatch } from '../../storage/identity-mode.ts';
 
 export { RECENT_CLOSES_LIMIT, type RecentClose } from './recent-closes.ts';
 export { PRE_HELLO_MAX_FRAME_BYTES } from './connection.ts';
@@ -30,7 +31,11 @@ export type { PairEnd } from '../../machines/socket-pair.machine.ts';
  * The store stays the caller's: the relay flushes it on close but does not close it.
  */
 export async function startRelay(options: RelayOptions): Promise<Relay> {
-  const relay = new RelayServer(resolveRelayOptions(options, silentLogger), { tls: options.tls, plaintextPort: options.plaintextPort });
+  const resolved = resolveRelayOptions(options, silentLogger);
+  // A store keyed by the other rule would hand out addresses promised under it (§2a).
+  const stored = options.store.identityMode ?? DEFAULT_IDENTITY_MODE;
+  if (stored !== resolved.identityMode) throw identityModeMismatch('the address store', stored, resolved.identityMode);
+  const relay = new RelayServer(resolved, { tls: options.tls, plaintextPort: options.plaintextPort });
   await relay.listen();
   return relay;
 }

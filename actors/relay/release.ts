@@ -6,12 +6,13 @@
 import type { Connection } from './connection.ts';
 import type { Pair } from './pairs.ts';
 import type { RelayContext } from './context.ts';
+import { storeKeyOf } from './identity.ts';
 
 /** Everything a connection held goes; each peer hears PeerDisconnected (§8). */
 export function releaseConnection(ctx: RelayContext, conn: Connection, reason: string, message: string): void {
   // Last-seen is recorded at Hello and again when a client leaves, so a client connected for
   // months is not "unseen" to `alphanet store reclaim` (at most one record per entry per day).
-  if (conn.host !== undefined) ctx.options.store.touch?.(conn.realIp);
+  if (conn.host !== undefined) ctx.options.store.touch?.(storeKeyOf(ctx, conn));
   conn.reader.stop();
   ctx.reading.count(conn);
   ctx.reading.waiters.delete(conn);

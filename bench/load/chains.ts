@@ -118,7 +118,7 @@ export async function startTunnelChain(target: Endpoint, options: TunnelChainOpt
   const env: Record<string, string> = options.tlsConfigDir === undefined ? {} : { ALPHANET_CONFIG_DIR: options.tlsConfigDir };
   const expose = await ServerChild.start({
     name: 'alphanet expose',
-    args: ['cli/alphanet.ts', 'expose', String(TUNNEL_VIRTUAL_PORT), `${target.host}:${target.port}`, '--relay', relay, '--local-address', options.exposeAddress, ...transport],
+    args: ['cli/alphanet.ts', 'expose', String(TUNNEL_VIRTUAL_PORT), `${target.host}:${target.port}`, '--relay', relay, '--local-address', options.exposeAddress, '--no-e2e', ...transport],
     env,
     nodeFlags: options.nodeFlags,
     ready: /exposing (\S+):(\d+) ->/,
@@ -127,7 +127,7 @@ export async function startTunnelChain(target: Endpoint, options: TunnelChainOpt
   try {
     forward = await ServerChild.start({
       name: 'alphanet forward',
-      args: ['cli/alphanet.ts', 'forward', '0', `${expose.host}:${expose.port}`, '--relay', relay, '--local-address', options.forwardAddress, ...transport],
+      args: ['cli/alphanet.ts', 'forward', '0', `${expose.host}:${expose.port}`, '--relay', relay, '--local-address', options.forwardAddress, '--no-e2e', ...transport],
       env,
       nodeFlags: options.nodeFlags,
       ready: /forwarding (\S+):(\d+) ->/,

@@ -6,7 +6,7 @@
  */
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { connect, type Client, type VirtualConnection, type VirtualSocket } from '../../actors/client/index.ts';
+import { connect, generateIdentity, type Client, type ConnectOptions, type VirtualConnection, type VirtualSocket } from '../../actors/client/index.ts';
 import type { ScenarioResult } from '../lib/report.ts';
 import { KIB } from '../lib/stats.ts';
 import { BenchIntegrityError, bulkTransfer, matchesPattern, PATTERN_BYTES, withDeadline, type TransferResult } from '../load/drive.ts';
@@ -95,17 +95,24 @@ export async function pipeDuplexes(a: VirtualConnection, b: VirtualConnection, p
   checkLength('duplex() piped', checker.position, bytes);
 }
 
-/** Two library clients on `relay`, the second listening; `pair()` opens a fresh connection. */
+/**
+ * Two library clients on `relay`, the second listening; `pair()` opens a fresh connection. With
+ * `e2e` false (the figures comparable with every bench before end-to-end encryption) the clients
+ * prove no identity and move plaintext; with it, each has a key made in memory and every
+ * connection runs TLS 1.3 end to end (docs/SECURITY.md).
+ */
 export async function libraryPair(
   relay: { host: string; port: number },
   addresses: [string, string],
   port = API_PORT,
+  e2e = false,
 ): Promise<{ pair(): Promise<[VirtualConnection, VirtualConnection]>; close(): Promise<void> }> {
-  const sender: Client = await connect({ host: relay.host, port: relay.port, localAddress: addresses[0] });
+  const identity = (): ConnectOptions => (e2e ? { identity: generateIdentity(), e2e: true } : { identity: false });
+  const sender: Client = await connect({ host: relay.host, port: relay.port, localAddress: addresses[0], ...identity() });
   let receiver: Client | undefined;
   let listener: VirtualSocket;
   try {
-    receiver = await connect({ host: relay.host, port: relay.port, localAddress: addresses[1] });
+    receiver = await connect({ host: relay.host, port: relay.port, localAddress: addresses[1], ...identity() });
     listener = await receiver.listen(port);
   } catch (error) {
     await sender.close();
@@ -165,6 +172,14 @@ export async function apiBulkScenario(context: BenchContext): Promise<ScenarioRe
         timedOver(library, bytes, (a, b) => move(a, b, bytes), `${mode} transfer`),
       );
     }
+    // The same send() path with end-to-end encryption, in the same run: what TLS 1.3 costs.
+    const secure = await libraryPair(transport.relay, [userAddress(context), userAddress(context)], API_PORT + 1, true);
+    try {
+      await timedOver(secure, warmup, (a, b) => modes.send(a, b, warmup), 'e2e warm-up');
+      figures.e2e = await timedRuns(context, 'send() → for await, e2e', [relay], () => timedOver(secure, bytes, (a, b) => modes.send(a, b, bytes), 'e2e transfer'));
+    } finally {
+      await secure.close();
+    }
     const name = '8 API bulk';
     const row = (metric: string, mbps: number) => ({
       test: name,
@@ -179,8 +194,23 @@ export async function apiBulkScenario(context: BenchContext): Promise<ScenarioRe
     });
     return {
       name,
-      rows: [row('send() → for await, 1 connection', figures.send.mbps), row('duplex() piped, 1 connection', figures.duplex.mbps)],
-      details: { bytesPerRun: bytes, writeBytes: API_WRITE_BYTES, raw, send: figures.send, duplex: figures.duplex },
+      rows: [
+        row('send() → for await, 1 connection', figures.send.mbps),
+        row('duplex() piped, 1 connection', figures.duplex.mbps),
+        {
+          test: name,
+          metric: 'send() → for await, e2e (TLS 1.3), 1 connection',
+          unit: 'MB/s',
+          alphanet: figures.e2e.mbps,
+          baselineName: 'send() plaintext',
+          baseline: figures.send.mbps,
+          comparison: 'ratio' as const,
+          // Informational: what encryption costs on this machine, no target yet.
+          target: '',
+          met: undefined,
+        },
+      ],
+      details: { bytesPerRun: bytes, writeBytes: API_WRITE_BYTES, raw, send: figures.send, duplex: figures.duplex, e2e: figures.e2e },
     };
   } finally {
     await library.close();

@@ -58,7 +58,7 @@ t.test('every scenario runs on tiny sizes and reports figures against a baseline
   t.match(tunnel.details, { counts: [1, 3], figures: { 'node×3': Object, tunnel: Object } }, 'tunnel bulk ran 1 and 3 connections through each chain');
   t.ok(tunnel.rows.some((r) => r.metric === 'throughput, 3 connections' && r.target !== ''), 'the many-connection tunnel row has a target');
   const api = report.scenarios.find((s) => s.name === '8 API bulk')!;
-  t.same(api.rows.map((r) => r.metric), ['send() → for await, 1 connection', 'duplex() piped, 1 connection']);
+  t.same(api.rows.map((r) => r.metric), ['send() → for await, 1 connection', 'duplex() piped, 1 connection', 'send() → for await, e2e (TLS 1.3), 1 connection']);
   for (const figures of [api.details.raw, api.details.send, api.details.duplex] as Array<{ cpuSecondsPerGb: Record<string, number> }>) {
     t.match(figures.cpuSecondsPerGb, { bench: Number, relay: Number }, 'CPU per GB of every process');
   }

@@ -45,7 +45,7 @@ const PAGE_EXCHANGE = `async ({ port, seedIn, seedOut, bytes }) => {
   await sending;
   let duplexError = '';
   try { conn.duplex(); } catch (error) { duplexError = error.code; }
-  const result = { virtualIp: client.virtualIp, relay: client.relay, received, firstMismatch, duplexError };
+  const result = { virtualIp: client.virtualIp, relay: client.relay, received, firstMismatch, duplexError, fingerprint: client.fingerprint ?? 'none' };
   await client.close();
   return result;
 }`;
@@ -66,11 +66,14 @@ t.test('Chromium: the page connects over WebSocket and trades 1 MiB each way wit
     received: number;
     firstMismatch: number;
     duplexError: string;
+    fingerprint: string;
   }>;
   await waitInPage(page, 'the page knows its virtual IP', 'window.pageVirtualIp !== undefined', 'String(window.pageVirtualIp)');
   const pageIp = (await page.evaluate('window.pageVirtualIp')) as string;
-  const node = await clientFor(t, relay, 3);
+  // A browser client has no identity key, so its Node peers connect with e2e off (docs/CLIENT.md "From a browser").
+  const node = await clientFor(t, relay, 3, { e2e: false });
   const conn = await node.connect({ address: pageIp, port });
+  t.equal(conn.peerKey, undefined, 'the relay announced no key for the page: it proved none');
   const up = pseudoRandom(31, MIB);
   const [down] = await Promise.all([
     readAll(conn),
@@ -87,6 +90,7 @@ t.test('Chromium: the page connects over WebSocket and trades 1 MiB each way wit
   t.equal(down.length, MIB, 'Node received every byte');
   t.equal(sha256(down), sha256(pseudoRandom(32, MIB)), 'Node found every byte as the page sent it');
   t.equal(result.duplexError, 'ERR_UNSUPPORTED', 'the Duplex view says it is Node-only');
+  t.equal(result.fingerprint, 'none', 'the page has no identity key (Hello version 1)');
   const realIps = relay.status().clients.map((c) => c.realIp);
   t.ok(realIps.includes('127.0.0.3'), 'the Node client is listed');
   t.same(errors, [], 'no error in the page');
@@ -102,7 +106,7 @@ t.test('Chromium: the example page shows its virtual IP and echoes a Node client
   const vipText = "document.querySelector('#vip').textContent";
   await waitInPage(page, 'the example shows its virtual IP', `/^10\\.0\\.\\d+\\.\\d+$/.test(${vipText})`, vipText);
   const pageIp = (await page.evaluate(vipText)) as string;
-  const node = await clientFor(t, relay, 4);
+  const node = await clientFor(t, relay, 4, { e2e: false });
   const conn = await node.connect({ address: pageIp, port: 7 });
   const message = pseudoRandom(41, 200_000);
   const [echoed] = await Promise.all([readAll(conn), conn.send(message).then(() => conn.end())]);

@@ -69,7 +69,9 @@ export async function readAll(source: AsyncIterable<Uint8Array>, timeoutMs = 60_
     })(),
     timeoutMs,
   ).catch((error: Error) => {
-    throw new Error(`${error.message}; ${total} bytes had arrived`);
+    // The same error (its class and code, which specs assert), saying how far the reading got.
+    error.message = `${error.message}; ${total} bytes had arrived`;
+    throw error;
   });
   const out = new Uint8Array(total);
   let offset = 0;

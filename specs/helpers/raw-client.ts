@@ -8,6 +8,7 @@ import { once } from 'node:events';
 import {
   FrameDecoder,
   HELLO_MAGIC,
+  IDENTITY_PROTOCOL_VERSION,
   PROTOCOL_VERSION,
   PacketType,
   ProtocolError,
@@ -96,6 +97,17 @@ export class RawClient {
 
   async hello(version = PROTOCOL_VERSION): Promise<VirtualIpPacket> {
     this.send({ type: PacketType.Hello, version });
+    return this.next(PacketType.VirtualIp);
+  }
+
+  /**
+   * Says Hello version 2 and answers the relay's Challenge with `prove(challenge)` (§2a);
+   * returns the VirtualIP answer.
+   */
+  async helloWithProof(prove: (challenge: Uint8Array) => { publicKey: Uint8Array; signature: Uint8Array }): Promise<VirtualIpPacket> {
+    this.send({ type: PacketType.Hello, version: IDENTITY_PROTOCOL_VERSION });
+    const challenge = await this.next(PacketType.Challenge);
+    this.send({ type: PacketType.IdentityProof, ...prove(challenge.nonce) });
     return this.next(PacketType.VirtualIp);
   }
 

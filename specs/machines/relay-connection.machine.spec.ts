@@ -87,3 +87,33 @@ t.test('the phase cache is written on entering each state; connected and disconn
     'emit client.disconnected',
   ]);
 });
+
+t.test('identity (§2a): a proving Hello is challenged, then registered or refused; key mode refuses a Hello that proves nothing', async (t) => {
+  const both = { id: 1, supportedVersions: [1, 2] };
+  const [start] = initialTransition(relayConnectionMachine, both);
+  const [proving, entry] = transition(relayConnectionMachine, start, { type: 'hello.received', version: 2, proves: true });
+  t.equal(proving.value, 'proving');
+  t.ok(entry.some((a) => a.type === 'sendChallenge'), 'the challenge goes out on entry');
+  t.equal(transition(relayConnectionMachine, proving, { type: 'identity.proven' })[0].value, 'registering');
+  const [refused, refusal] = transition(relayConnectionMachine, proving, { type: 'identity.refused', message: 'bad signature' });
+  t.equal(refused.context.endReason, 'BadIdentityProof');
+  t.ok(refusal.some((a) => a.type === 'sendError'));
+  t.equal(transition(relayConnectionMachine, proving, { type: 'hello.received', version: 2, proves: true })[0].context.endReason, 'UnexpectedPacket');
+
+  const [keyStart] = initialTransition(relayConnectionMachine, { ...both, identityRequired: true });
+  t.equal(transition(relayConnectionMachine, keyStart, { type: 'hello.received', version: 1 })[0].context.endReason, 'IdentityRequired');
+  t.equal(transition(relayConnectionMachine, keyStart, { type: 'hello.received', version: 2, proves: true })[0].value, 'proving');
+  t.equal(transition(relayConnectionMachine, start, { type: 'hello.received', version: 1 })[0].value, 'registering', 'ip mode serves version 1 as before');
+
+  // A proof that never comes: the hello timeout still applies.
+  const clock = new SimulatedClock();
+  const log: string[] = [];
+  const machine = relayConnectionMachine.provide({
+    delays: { helloTimeout: 1_000 },
+    actions: { sendChallenge: () => void log.push('challenge'), sendError: (_, p) => void log.push(`error ${p.error}`) },
+  });
+  const actor = createActor(machine, { input: both, clock }).start();
+  actor.send({ type: 'hello.received', version: 2, proves: true });
+  clock.increment(1_000);
+  t.same(log, ['challenge', 'error HelloTimeout']);
+});

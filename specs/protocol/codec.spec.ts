@@ -55,6 +55,14 @@ const SAMPLES: Packet[] = [
   { type: PacketType.SocketEnd, connectionId: 42 },
   { type: PacketType.SocketClosed, connectionId: 42, reason: 2 },
   { type: PacketType.WindowUpdate, connectionId: 42, bytes: 1 << 20 },
+  // §2a identity packets: fixed-size byte strings.
+  { type: PacketType.Challenge, nonce: Uint8Array.from({ length: 32 }, (_, i) => 255 - i) },
+  {
+    type: PacketType.IdentityProof,
+    publicKey: Uint8Array.from({ length: 32 }, (_, i) => i),
+    signature: Uint8Array.from({ length: 64 }, (_, i) => 200 - i),
+  },
+  { type: PacketType.PeerKey, connectionId: 0xfffffffe, publicKey: Uint8Array.from({ length: 32 }, (_, i) => i * 3) },
 ];
 
 function collect(maxFrameBytes = DEFAULT_MAX_FRAME_BYTES) {
@@ -86,6 +94,16 @@ t.test('Hello has the documented bytes', async (t) => {
     Array.from(encodePacket({ type: PacketType.Hello, version: 1 })),
     [0, 0, 0, 7, 1, 0x41, 0x4e, 0x45, 0x54, 0, 1],
   );
+});
+
+t.test('the identity packets have the documented sizes, and keys of another size are refused', async (t) => {
+  const proof = encodePacket({ type: PacketType.IdentityProof, publicKey: new Uint8Array(32), signature: new Uint8Array(64) });
+  t.same(Array.from(proof.subarray(0, 5)), [0, 0, 0, 97, 0x41], 'length 97 = type + 32 + 64');
+  const peerKey = encodePacket({ type: PacketType.PeerKey, connectionId: 1, publicKey: new Uint8Array(32) });
+  t.same(Array.from(peerKey.subarray(0, 9)), [0, 0, 0, 37, 0x42, 0, 0, 0, 1]);
+  t.throws(() => encodePacket({ type: PacketType.PeerKey, connectionId: 1, publicKey: new Uint8Array(31) }), RangeError);
+  const short = Uint8Array.from([0, 0, 0, 32, 0x40, ...new Uint8Array(31)]);
+  t.match(decodeFrame(short), { code: 'ERR_MALFORMED_PACKET' }, 'a 31-byte Challenge is malformed');
 });
 
 t.test('ArbitraryData head written apart matches the whole frame', async (t) => {

@@ -15,3 +15,13 @@ t.test('what a person pastes is read back in any case, with or without prefix an
   for (const text of [printed, printed.toLowerCase(), ` ${printed}\n`, hex, hex.toLowerCase(), `SHA256:${hex}`]) t.equal(parseFingerprint(text), printed, JSON.stringify(text));
   for (const bad of ['', 'sha256:', 'sha256:AB', `${hex}00`, hex.replace(/^./, 'G'), `sha1:${hex}`]) t.equal(parseFingerprint(bad), undefined, JSON.stringify(bad));
 });
+
+t.test('toBase64url (browser-safe) writes a public key as formatPublicKey (Buffer) does', async (t) => {
+  const { toBase64url } = await import('../../protocol/base64url.ts');
+  const { formatPublicKey } = await import('../../protocol/identity-proof.ts');
+  for (let n = 0; n <= 40; n++) {
+    const bytes = new Uint8Array(n).map((_, i) => (i * 97 + n * 31 + 251) & 255);
+    t.equal(toBase64url(bytes), formatPublicKey(bytes), `${n} bytes`);
+  }
+  t.equal(toBase64url(new Uint8Array([0xfb, 0xff])), '-_8', 'the URL-safe alphabet, no padding');
+});

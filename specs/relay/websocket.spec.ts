@@ -71,7 +71,8 @@ t.test('a WebSocket receiver that stops reading holds the sender at the high-wat
   t.teardown(() => raw.ws.terminate());
   raw.send(encodePacket({ type: PacketType.BindRequest, requestId: 1, port: 9 }));
   t.match(await raw.next(PacketType.BindResponse), { status: 0, port: 9 });
-  const sender = await clientFor(t, relay, 3);
+  // The raw WebSocket client speaks bare protocol: no identity, no TLS inside the connection.
+  const sender = await clientFor(t, relay, 3, { e2e: false });
   const vip = [ip >>> 24, (ip >>> 16) & 255, (ip >>> 8) & 255, ip & 255].join('.');
   const connecting = sender.connect({ address: vip, port: 9 });
   const status = (await raw.next(PacketType.SocketStatusRequest)) as Extract<Packet, { type: typeof PacketType.SocketStatusRequest }>;
@@ -150,7 +151,8 @@ t.test('a stopping relay says goodbye over WebSocket as over TCP: SocketClosed(R
   t.teardown(() => raw.ws.terminate());
   raw.send(encodePacket({ type: PacketType.BindRequest, requestId: 1, port: 9 }));
   await raw.next(PacketType.BindResponse);
-  const peer = await clientFor(t, relay, 3);
+  // The raw WebSocket client speaks bare protocol: no identity, no TLS inside the connection.
+  const peer = await clientFor(t, relay, 3, { e2e: false });
   const vip = [ip >>> 24, (ip >>> 16) & 255, (ip >>> 8) & 255, ip & 255].join('.');
   const connecting = peer.connect({ address: vip, port: 9 });
   const status = (await raw.next(PacketType.SocketStatusRequest)) as Extract<Packet, { type: typeof PacketType.SocketStatusRequest }>;

@@ -75,7 +75,9 @@ export function collect(socket: net.Socket, timeoutMs = COLLECT_TIMEOUT_MS): Pro
     socket.once('error', reject);
   });
   return within("a socket's end", all, timeoutMs).catch((error: Error) => {
-    throw new Error(`${error.message}; ${chunks.reduce((n, c) => n + c.length, 0)} bytes had arrived`);
+    // The same error (its class and code), saying how far the reading got.
+    error.message = `${error.message}; ${chunks.reduce((n, c) => n + c.length, 0)} bytes had arrived`;
+    throw error;
   });
 }
 

@@ -4,7 +4,7 @@ import { once } from 'node:events';
 import t from 'tap';
 import { expose, forward } from '../../tunnel/index.ts';
 import { clientFor, relayFor } from '../client/fixtures.ts';
-import { VIRTUAL_PORT, closeOf, portOf, recordingLogger, tcpServer, tunnelTo } from './fixtures.ts';
+import { VIRTUAL_PORT, closeOf, collect, portOf, recordingLogger, tcpServer, tunnelTo } from './fixtures.ts';
 
 /** Connects to the forward side, sends a request and half-closes, and resolves with what came back before close. */
 async function attempt(port: number): Promise<{ received: number; ended: boolean; hadError: boolean }> {
@@ -33,7 +33,11 @@ t.test('a virtual IP not on the allow-list is denied in the handshake', async (t
 });
 
 t.test('the allow-list lets listed addresses through', async (t) => {
-  const target = await tcpServer(t, (socket) => socket.end('welcome'));
+  let request: Promise<Buffer> | undefined;
+  const target = await tcpServer(t, (socket) => {
+    request = collect(socket);
+    socket.end('welcome');
+  });
   const relay = await relayFor(t);
   const serving = await clientFor(t, relay, 2);
   const using = await clientFor(t, relay, 3);
@@ -43,6 +47,9 @@ t.test('the allow-list lets listed addresses through', async (t) => {
   t.teardown(() => forwarded.close());
   const r = await attempt(forwarded.port);
   t.match(r, { received: 7, ended: true, hadError: false });
+  // The forward side can be done before the request has reached the target (with end-to-end
+  // encryption, by a few turns): the target's side must finish too before the tunnels close.
+  t.equal((await request!).toString(), 'GET / HTTP/1.0\r\n\r\n', 'the target got the request and its end');
 });
 
 t.test('nothing listening at the virtual port, and an offline host', async (t) => {

@@ -19,6 +19,7 @@ import { onSocketConnectionRequest } from './socket-connection-request.ts';
 import { onSocketConnectionResponse } from './socket-connection-response.ts';
 import { onSocketEnd } from './socket-end.ts';
 import { onSocketClosed } from './socket-closed.ts';
+import { onIdentityProof } from './identity-proof.ts';
 import { onDatagramBind } from './datagram-bind.ts';
 import { onDatagramUnbind } from './datagram-unbind.ts';
 
@@ -45,6 +46,8 @@ export const HANDLERS: { readonly [T in PacketType]?: Handler<T> } = {
 /** Hands a decoded control packet to its handler, or ends the connection for sending it now. */
 export function dispatch(ctx: RelayContext, conn: Connection, packet: Packet): void {
   if (packet.type === PacketType.Hello) return onHello(ctx, conn, packet);
+  // §2a: the one packet allowed while proving; its handler refuses it in any other phase.
+  if (packet.type === PacketType.IdentityProof) return onIdentityProof(ctx, conn, packet);
   const handler = HANDLERS[packet.type] as Handler<PacketType> | undefined;
   if (conn.phase !== 'ready' || handler === undefined) return conn.unexpected(packet.type);
   handler(ctx, conn, packet as never);

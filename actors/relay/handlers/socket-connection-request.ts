@@ -6,6 +6,7 @@ import { Pair } from '../pairs.ts';
 import type { Connection } from '../connection.ts';
 import type { RelayContext } from '../context.ts';
 import { route } from './route.ts';
+import { announcePeerKey } from '../identity.ts';
 
 /** Handles SocketConnectionRequest (§6.2): routed and admitted, a pair and its machine are made, and the target is asked. */
 export function onSocketConnectionRequest(
@@ -30,6 +31,7 @@ export function onSocketConnectionRequest(
   ctx.pairs.add(pair);
   ctx.pending.add(relayId, { kind: 'connect', pair }, conn);
   ctx.machines.startPair(pair);
+  announcePeerKey(ctx, target, conn, id);
   sendPacket(ctx, target.id, {
     type: PacketType.SocketConnectionRequest,
     requestId: relayId,

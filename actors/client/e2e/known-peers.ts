@@ -1,0 +1,91 @@
+/**
+ * Trust on first use (docs/SECURITY.md "Pins"): the identity key first seen at each virtual IP,
+ * kept in the file `known-peers` beside the identity, one `VIRTUAL_IP KEY` line each (KEY as
+ * unpadded base64url). A different key at a pinned address is refused until the pin is
+ * forgotten (`alphanet pins forget VIRTUAL_IP`). Every change is written to a temporary file,
+ * fsynced and renamed over the old one, so a crash leaves the old pins or the new, never half.
+ */
+import { randomUUID } from 'node:crypto';
+import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
+import path from 'node:path';
+import { ClientError } from '../errors.ts';
+
+export const KNOWN_PEERS_FILE_NAME = 'known-peers';
+
+/** What a pin check found. */
+export type PinCheck = { status: 'new' } | { status: 'match' } | { status: 'changed'; pinned: string };
+
+/** The pins of one file. Reads the file on each check, so two processes see each other's pins. */
+export class KnownPeers {
+  readonly path: string;
+  #queue: Promise<unknown> = Promise.resolve();
+
+  constructor(file: string) {
+    this.path = path.resolve(file);
+  }
+
+  /** Every pin, by virtual IP. */
+  async list(): Promise<Map<string, string>> {
+    let text: string;
+    try {
+      text = await readFile(this.path, 'utf8');
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return new Map();
+      throw new ClientError('ERR_IDENTITY', `cannot read ${this.path}: ${(error as Error).message}`, { cause: error });
+    }
+    const pins = new Map<string, string>();
+    for (const line of text.split('\n')) {
+      const [ip, key] = line.trim().split(/\s+/);
+      if (ip && key && !ip.startsWith('#')) pins.set(ip, key);
+    }
+    return pins;
+  }
+
+  /** Compares `key` with the pin of `virtualIp`; a first key is pinned. */
+  check(virtualIp: string, key: string): Promise<PinCheck> {
+    return this.#serial(async () => {
+      const pins = await this.list();
+      const pinned = pins.get(virtualIp);
+      if (pinned === key) return { status: 'match' };
+      if (pinned !== undefined) return { status: 'changed', pinned };
+      pins.set(virtualIp, key);
+      await this.#write(pins);
+      return { status: 'new' };
+    });
+  }
+
+  /** Forgets the pin of `virtualIp`; true if there was one. */
+  forget(virtualIp: string): Promise<boolean> {
+    return this.#serial(async () => {
+      const pins = await this.list();
+      if (!pins.delete(virtualIp)) return false;
+      await this.#write(pins);
+      return true;
+    });
+  }
+
+  #serial<T>(run: () => Promise<T>): Promise<T> {
+    const next = this.#queue.then(run);
+    this.#queue = next.catch(() => undefined);
+    return next;
+  }
+
+  async #write(pins: Map<string, string>): Promise<void> {
+    const text = [...pins].map(([ip, key]) => `${ip} ${key}\n`).join('');
+    const temp = `${this.path}.${randomUUID()}.tmp`;
+    try {
+      await mkdir(path.dirname(this.path), { recursive: true, mode: 0o700 });
+      const handle = await open(temp, 'wx', 0o600);
+      try {
+        await handle.writeFile(text);
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      await rename(temp, this.path);
+    } catch (error) {
+      await unlink(temp).catch(() => {});
+      throw new ClientError('ERR_IDENTITY', `cannot write ${this.path}: ${(error as Error).message}`, { cause: error });
+    }
+  }
+}

@@ -1,0 +1,51 @@
+/**
+ * Identity keys and end-to-end encryption on the Node platform (platform.ts IdentityPlatform):
+ * identity.ts (node:crypto, node:fs), e2e/ (node:tls). Only connect.ts imports this, so none of
+ * it reaches the browser bundle.
+ */
+import path from 'node:path';
+import type { Logger } from '../logger.ts';
+import { defaultIdentityPath, loadIdentity, signChallenge, type Identity } from './identity.ts';
+import { KnownPeers, KNOWN_PEERS_FILE_NAME } from './e2e/known-peers.ts';
+import { secureConnection } from './e2e/secure-connection.ts';
+import type { ClientIdentity, IdentityPlatform, PeerPins } from './platform.ts';
+
+/** True under Deno, whose node:tls cannot wrap a JavaScript stream. */
+const RUNNING_ON_DENO = 'Deno' in globalThis;
+
+/** Why a default identity file could not be made: permissions, not a broken file. */
+const NOT_WRITABLE = new Set(['EACCES', 'EPERM', 'EROFS', 'NotCapable', 'PermissionDenied']);
+
+/** The identity `connect()` was given, loaded. */
+export async function resolveIdentity(option: string | Identity | false | undefined, logger?: Logger): Promise<Identity | undefined> {
+  if (option === false) return undefined;
+  if (typeof option === 'string') return loadIdentity(option);
+  if (option !== undefined) return option;
+  try {
+    return await loadIdentity(defaultIdentityPath());
+  } catch (error) {
+    // Nobody asked for this file: where it cannot be created (a read-only home, Deno without
+    // --allow-write) the client goes on without an identity, saying so, rather than not at all.
+    // Its peers then see no key, and an e2e peer refuses it clearly (ERR_E2E_PEER_KEY).
+    const cause = (error as { cause?: { code?: string; name?: string } }).cause;
+    if (!NOT_WRITABLE.has(cause?.code ?? cause?.name ?? '')) throw error;
+    logger?.warn({ err: error }, 'no identity key (the default file cannot be created): connecting without one, unencrypted');
+    return undefined;
+  }
+}
+
+// The client hands back what load() gave it: an Identity (identity.ts) with its private key.
+const full = (identity: ClientIdentity): Identity => identity as Identity;
+
+export const NODE_IDENTITY: IdentityPlatform = {
+  load: (option, logger) => resolveIdentity(option === undefined || option === false || typeof option === 'string' ? option : full(option), logger),
+  signChallenge: (identity, challenge) => signChallenge(full(identity), challenge),
+  knownPeers(option, identity): PeerPins | undefined {
+    if (option === false) return undefined;
+    const file = option ?? (identity?.path === undefined ? undefined : path.join(path.dirname(identity.path), KNOWN_PEERS_FILE_NAME));
+    return file === undefined ? undefined : new KnownPeers(file);
+  },
+  secureConnection: (raw, options) =>
+    secureConnection(raw, { ...options, identity: full(options.identity), pins: options.pins as KnownPeers | undefined }),
+  e2eByDefault: !RUNNING_ON_DENO,
+};

@@ -1,0 +1,105 @@
+/**
+ * A path that tampers with the ciphertext (docs/SECURITY.md "What the relay cannot do"): a proxy
+ * between one client and a real relay flips a byte of a data frame, replays one, drops one, or
+ * drops the close_notify. Each end closes with a distinct e2e code, and no byte that was not sent
+ * is ever delivered. Also: a changed key at a pinned address is refused.
+ */
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import t, { type Test } from 'tap';
+import type { Client, VirtualConnection } from '../../actors/client/index.ts';
+import { tamperingProxy, type Tampering } from '../helpers/tampering-proxy.ts';
+import { clientFor, pseudoRandom, relayFor } from './fixtures.ts';
+
+const WAIT_MS = 10_000;
+
+async function tempDir(t: Test): Promise<string> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'alphanet-e2e-tamper-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** Reads until the connection fails; returns what arrived and the error. */
+async function readUntilFailure(conn: VirtualConnection): Promise<{ bytes: Buffer; error: unknown }> {
+  const chunks: Uint8Array[] = [];
+  try {
+    for await (const chunk of conn) chunks.push(chunk);
+    return { bytes: Buffer.concat(chunks), error: undefined };
+  } catch (error) {
+    return { bytes: Buffer.concat(chunks), error };
+  }
+}
+
+/** The connection's error once it has closed, or a failure after WAIT_MS. */
+function closedWith(conn: VirtualConnection): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`connection not closed within ${WAIT_MS} ms`)), WAIT_MS);
+    const done = (error: unknown): void => {
+      clearTimeout(timer);
+      resolve(error);
+    };
+    if (conn.error !== undefined) done(conn.error);
+    else conn.once('close', done);
+  });
+}
+
+async function tamperedPair(t: Test, tampering: Tampering): Promise<{ sender: VirtualConnection; receiver: VirtualConnection; proxy: Awaited<ReturnType<typeof tamperingProxy>>; server: Client }> {
+  const relay = await relayFor(t);
+  const dir = await tempDir(t);
+  const proxy = await tamperingProxy(t, relay.port, tampering);
+  const server = await clientFor(t, relay, 2, { identity: path.join(dir, 'server', 'identity') });
+  // The sender's frames cross the proxy.
+  const client = await clientFor(t, { host: '127.0.0.1', port: proxy.port }, 3, { identity: path.join(dir, 'client', 'identity') });
+  const listener = await server.listen(7);
+  const accepted = listener.accept();
+  const sender = await client.connect({ address: server.virtualIp, port: 7 });
+  return { sender, receiver: await accepted, proxy, server };
+}
+
+const DONE = { flip: 'a data frame with a flipped byte', replay: 'a replayed data frame', drop: 'a dropped data frame' } as const;
+
+for (const tampering of ['flip', 'replay', 'drop'] as const) {
+  t.test(`${DONE[tampering]} closes both ends with ERR_E2E_INTEGRITY and delivers no wrong byte`, async (t) => {
+    const { sender, receiver, proxy } = await tamperedPair(t, tampering);
+    const data = pseudoRandom(7, 512 * 1024);
+    const reading = readUntilFailure(receiver);
+    const sending = sender.send(data).then(() => sender.end()).catch((error: unknown) => error);
+    await proxy.done;
+    const { bytes, error } = await reading;
+    t.match(error, { code: 'ERR_E2E_INTEGRITY', message: /failed end-to-end authentication/ }, 'the receiver: integrity');
+    t.ok(bytes.length < data.length, `the receiver got a prefix only (${bytes.length} bytes)`);
+    t.equal(Buffer.compare(bytes, Buffer.from(data.subarray(0, bytes.length))), 0, 'every byte delivered is a byte that was sent, in place');
+    t.match(await closedWith(sender), { code: 'ERR_E2E_INTEGRITY' }, 'the sender: integrity too (the receiver’s TLS alert)');
+    await sending;
+    // The relay and the proxy saw ciphertext only: the plaintext's first 64 bytes never crossed.
+    t.equal(proxy.seen().indexOf(Buffer.from(data.subarray(0, 64))), -1, 'no plaintext on the path');
+  });
+}
+
+t.test('a dropped close_notify (truncation) fails the reader with ERR_E2E_TRUNCATED, never a clean end', async (t) => {
+  const { sender, receiver, proxy } = await tamperedPair(t, 'truncate');
+  const data = pseudoRandom(8, 64 * 1024);
+  const reading = readUntilFailure(receiver);
+  await sender.send(data);
+  await sender.end();
+  await proxy.done;
+  const { bytes, error } = await reading;
+  t.match(error, { code: 'ERR_E2E_TRUNCATED', message: /without TLS close_notify/ });
+  t.equal(Buffer.compare(bytes, Buffer.from(data.subarray(0, bytes.length))), 0, 'what arrived is a prefix of what was sent');
+  t.ok(await closedWith(sender), 'the sender does not see a clean close either');
+});
+
+t.test('a changed key at a pinned virtual IP is refused, with how to forget the pin', async (t) => {
+  const relay = await relayFor(t);
+  const dir = await tempDir(t);
+  const server = await clientFor(t, relay, 2, { identity: path.join(dir, 'server', 'identity') });
+  // The connector once met another key at the server's address.
+  await writeFile(path.join(dir, 'client-known-peers'), `${server.virtualIp} ${'A'.repeat(43)}\n`);
+  const client = await clientFor(t, relay, 3, { identity: path.join(dir, 'client', 'identity'), knownPeers: path.join(dir, 'client-known-peers') });
+  await server.listen(7);
+  await t.rejects(client.connect({ address: server.virtualIp, port: 7 }), {
+    code: 'ERR_E2E_PEER_KEY_CHANGED',
+    message: new RegExp(`identity key changed.*alphanet pins forget ${server.virtualIp.replace(/\./g, '\\.')}`),
+  });
+});

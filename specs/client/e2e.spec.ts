@@ -1,0 +1,136 @@
+/**
+ * End-to-end encryption (docs/SECURITY.md) between two clients over a real relay on loopback:
+ * bytes intact both ways, half-close, the window still in force, pins, and a mismatch that fails.
+ */
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import t, { type Test } from 'tap';
+import { clientFor, openPair, pseudoRandom, readAll, relayFor, sha256 } from './fixtures.ts';
+
+const MIB = 1024 * 1024;
+
+async function tempDir(t: Test): Promise<string> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'alphanet-e2e-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+t.test('5 MiB each way at once arrive intact; each end pins the other', async (t) => {
+  const relay = await relayFor(t);
+  const dir = await tempDir(t);
+  const server = await clientFor(t, relay, 2, { identity: path.join(dir, 'a', 'identity') });
+  const client = await clientFor(t, relay, 3, { identity: path.join(dir, 'b', 'identity') });
+  const [outgoing, accepted] = await openPair(server, client, 7);
+  const up = pseudoRandom(1, 5 * MIB);
+  const down = pseudoRandom(2, 5 * MIB);
+  const [gotUp, gotDown] = await Promise.all([
+    readAll(accepted),
+    readAll(outgoing),
+    (async () => {
+      await outgoing.send(up);
+      await outgoing.end();
+    })(),
+    (async () => {
+      await accepted.send(down);
+      await accepted.end();
+    })(),
+  ]);
+  t.equal(sha256(gotUp), sha256(up), 'origin → target intact');
+  t.equal(sha256(gotDown), sha256(down), 'target → origin intact');
+  t.same(outgoing.peerKey, server.publicKey);
+  const pins = await readFile(path.join(dir, 'b', 'known-peers'), 'utf8');
+  t.equal(pins, `${server.virtualIp} ${server.fingerprint}\n`, 'the connector pinned the target on first use');
+  t.equal(await readFile(path.join(dir, 'a', 'known-peers'), 'utf8'), `${client.virtualIp} ${client.fingerprint}\n`, 'and the target the connector');
+});
+
+t.test('half-close under e2e: the peer still answers after our end, then ends cleanly', async (t) => {
+  const relay = await relayFor(t);
+  const dir = await tempDir(t);
+  const server = await clientFor(t, relay, 2, { identity: path.join(dir, 'a', 'identity') });
+  const client = await clientFor(t, relay, 3, { identity: path.join(dir, 'b', 'identity') });
+  const [outgoing, accepted] = await openPair(server, client, 7);
+  await outgoing.send('question');
+  await outgoing.end();
+  t.equal(new TextDecoder().decode(await readAll(accepted)), 'question', 'the target reads to our end');
+  await accepted.send('answer after your end');
+  await accepted.end();
+  t.equal(new TextDecoder().decode(await readAll(outgoing)), 'answer after your end', 'we still read after our end');
+  const closed = new Promise<unknown>((resolve) => (outgoing.closed ? resolve(outgoing.error) : outgoing.once('close', resolve)));
+  t.equal(await closed, undefined, 'a clean close');
+});
+
+t.test('a reader that stops reading stops the sender (backpressure counted through TLS)', async (t) => {
+  const relay = await relayFor(t);
+  const dir = await tempDir(t);
+  const server = await clientFor(t, relay, 2, { identity: path.join(dir, 'a', 'identity') });
+  const client = await clientFor(t, relay, 3, { identity: path.join(dir, 'b', 'identity') });
+  const [outgoing, accepted] = await openPair(server, client, 7);
+  const chunk = new Uint8Array(64 * 1024);
+  let sent = 0;
+  let stalled = false;
+  // Nobody reads `accepted`: sends must stop resolving within a few windows' worth.
+  while (sent < 64 * MIB) {
+    const settled = await Promise.race([outgoing.send(chunk).then(() => true), new Promise<false>((resolve) => setTimeout(() => resolve(false), 500))]);
+    if (!settled) {
+      stalled = true;
+      break;
+    }
+    sent += chunk.length;
+  }
+  t.ok(stalled, `the sender stalled after ${sent} bytes`);
+  t.ok(sent <= 4 * MIB, `no more than the window and the buffers took (${sent} bytes)`);
+  t.ok(accepted.bufferedBytes > 0);
+  outgoing.destroy();
+});
+
+t.test('one end with e2e off, the other on: the connection fails with an e2e code, no plaintext delivered', async (t) => {
+  const relay = await relayFor(t);
+  const dir = await tempDir(t);
+  const server = await clientFor(t, relay, 2, { identity: path.join(dir, 'a', 'identity') });
+  const plain = await clientFor(t, relay, 3, { identity: path.join(dir, 'b', 'identity'), e2e: false });
+  const listener = await server.listen(7);
+  let delivered = false;
+  void listener.accept().then(
+    () => (delivered = true),
+    () => {},
+  );
+  const conn = await plain.connect({ address: server.virtualIp, port: 7 });
+  await conn.send('plaintext the listener must not take for data');
+  await t.rejects(readAll(conn), { code: 'ERR_CLOSED_BY_PEER' }, 'the e2e end refuses the connection');
+  t.notOk(delivered, 'the listener never got a connection');
+});
+
+t.test('close() with a send blocked on credit closes at once; the peer never mistakes the cut for a clean end', async (t) => {
+  const relay = await relayFor(t);
+  const dir = await tempDir(t);
+  const server = await clientFor(t, relay, 2, { identity: path.join(dir, 'a', 'identity') });
+  const client = await clientFor(t, relay, 3, { identity: path.join(dir, 'b', 'identity') });
+  const [outgoing, accepted] = await openPair(server, client, 7);
+  const blocked = outgoing.send(pseudoRandom(3, 4 * MIB)).catch((error: unknown) => error);
+  // Nobody reads `accepted` yet: the send waits for window. close() must not wait for the peer.
+  const closed = new Promise<unknown>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('close() waited on the peer')), 5_000);
+    outgoing.once('close', (error) => (clearTimeout(timer), resolve(error)));
+  });
+  outgoing.close();
+  t.equal(await closed, undefined, 'our side closed cleanly, at once');
+  t.match(await blocked, { code: 'ERR_SOCKET_STATE', message: /closed/ }, 'the blocked send failed instead of hanging, as without TLS');
+  await t.rejects(readAll(accepted), { code: 'ERR_E2E_TRUNCATED' }, 'the peer learns its data was cut short');
+});
+
+t.test('a pins file that cannot be written does not fail the connection (warned instead)', async (t) => {
+  const relay = await relayFor(t);
+  const dir = await tempDir(t);
+  const server = await clientFor(t, relay, 2, { identity: path.join(dir, 'a', 'identity') });
+  const warnings: string[] = [];
+  const logger = { warn: (message: string) => warnings.push(String(message)), info() {}, debug() {}, error() {}, child() { return logger; } };
+  // A directory where the file should be: every write fails.
+  const blocked = path.join(dir, 'blocked');
+  await mkdir(path.join(blocked, 'known-peers'), { recursive: true });
+  const client = await clientFor(t, relay, 3, { identity: path.join(dir, 'b', 'identity'), knownPeers: path.join(blocked, 'known-peers'), logger: logger as never });
+  const [outgoing] = await openPair(server, client, 7);
+  t.equal(outgoing.peerFingerprint, server.fingerprint, 'connected, key checked against the relay');
+  t.match(warnings.join('\n'), /could not record .* trusting it for this connection only/);
+  outgoing.close();
+});

@@ -1,0 +1,81 @@
+/**
+ * A loopback TCP proxy between one client and the relay that reads the client's frames and does
+ * to one ArbitraryData frame what an attacker on the path (or a lying relay) could: flip a byte,
+ * send it twice, or drop it; or drop the TLS close_notify record before a SocketEnd (truncation).
+ * The proxy connects to the relay from the client's own source address, so the relay gives the
+ * client the same virtual IP as without it.
+ */
+import net from 'node:net';
+import { once } from 'node:events';
+import type { Test } from 'tap';
+import { FrameDecoder, PacketType } from '../../protocol/index.ts';
+
+export type Tampering = 'flip' | 'replay' | 'drop' | 'truncate';
+
+/** ArbitraryData payloads at least this long are application records, not the TLS handshake's. */
+export const TAMPER_MIN_PAYLOAD_BYTES = 4096;
+/** A TLS 1.3 close_notify record: 5-byte header, 2-byte alert, 1 content type, 16-byte tag. */
+const CLOSE_NOTIFY_RECORD_BYTES = 24;
+const HEAD = 9;
+
+export interface TamperingProxy {
+  port: number;
+  /** Resolves once the tampering was done. */
+  done: Promise<void>;
+  /** Every ArbitraryData payload byte the client sent, as the proxy saw it. */
+  seen(): Buffer;
+}
+
+export async function tamperingProxy(t: Test, relayPort: number, tampering: Tampering): Promise<TamperingProxy> {
+  let tampered = false;
+  let markDone!: () => void;
+  const done = new Promise<void>((resolve) => (markDone = resolve));
+  const seen: Buffer[] = [];
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((inbound) => {
+    const outbound = net.connect({ host: '127.0.0.1', port: relayPort, localAddress: inbound.remoteAddress });
+    for (const socket of [inbound, outbound]) {
+      sockets.add(socket);
+      socket.on('error', () => {});
+    }
+    inbound.on('close', () => outbound.destroy());
+    outbound.on('close', () => inbound.destroy());
+    outbound.pipe(inbound);
+    let armed = false;
+    const decoder = new FrameDecoder(
+      (type, frame) => {
+        const copy = Buffer.from(frame);
+        if (type !== PacketType.ArbitraryData) {
+          outbound.write(copy);
+          return;
+        }
+        const payloadBytes = copy.length - HEAD;
+        seen.push(copy.subarray(HEAD));
+        if (!tampered && tampering === 'truncate') {
+          if (payloadBytes >= TAMPER_MIN_PAYLOAD_BYTES) armed = true;
+          else if (armed && payloadBytes === CLOSE_NOTIFY_RECORD_BYTES) {
+            tampered = true;
+            markDone();
+            return; // the close_notify never arrives; the SocketEnd after it does
+          }
+        } else if (!tampered && payloadBytes >= TAMPER_MIN_PAYLOAD_BYTES) {
+          tampered = true;
+          markDone();
+          if (tampering === 'drop') return;
+          if (tampering === 'flip') copy[HEAD + 100] ^= 0x01;
+          if (tampering === 'replay') outbound.write(copy);
+        }
+        outbound.write(copy);
+      },
+      { maxFrameBytes: 16 * 1024 * 1024 },
+    );
+    inbound.on('data', (chunk: Buffer) => decoder.push(chunk));
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  t.teardown(async () => {
+    for (const socket of sockets) socket.destroy();
+    await new Promise((resolve) => server.close(resolve));
+  });
+  return { port: (server.address() as net.AddressInfo).port, done, seen: () => Buffer.concat(seen) };
+}
