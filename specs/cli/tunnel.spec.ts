@@ -1,47 +1,14 @@
 /** `alphanet expose` and `alphanet forward` as real processes: an HTTP request through them, and how they stop. */
 import http from 'node:http';
 import net from 'node:net';
-import { spawn } from 'node:child_process';
-import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { once } from 'node:events';
-import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import type { Test } from 'tap';
 import { relayFor } from '../client/fixtures.ts';
+import { startCli, type Running } from './tunnel-process.ts';
 
-const BIN = fileURLToPath(new URL('../../bin/alphanet.js', import.meta.url));
 
-interface Running {
-  child: ChildProcessWithoutNullStreams;
-  /** The first stdout line (the ready line). */
-  ready: Promise<string>;
-  stdout: () => string;
-  stderr: () => string;
-}
-
-/** Spawns `alphanet ...args`, killed in teardown if still running. */
-function start(t: Test, args: string[]): Running {
-  const child = spawn(process.execPath, [BIN, ...args], {
-    // The in-process relay serves plain TCP (startRelay's default without a certificate).
-    env: { ...process.env, ALPHANET_RELAY: '', ALPHANET_LOG_LEVEL: 'info', ALPHANET_PLAINTEXT: '1' },
-  });
-  let out = '';
-  let err = '';
-  child.stderr.on('data', (c: Buffer) => (err += c));
-  const ready = new Promise<string>((resolve, reject) => {
-    child.stdout.on('data', (c: Buffer) => {
-      out += c;
-      const newline = out.indexOf('\n');
-      if (newline >= 0) resolve(out.slice(0, newline));
-    });
-    child.once('exit', (code) => reject(new Error(`exited ${code} before ready: ${err}`)));
-  });
-  ready.catch(() => {});
-  t.teardown(() => {
-    if (child.exitCode === null) child.kill('SIGKILL');
-  });
-  return { child, ready, stdout: () => out, stderr: () => err };
-}
+const start = startCli;
 
 function get(port: number): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {

@@ -4,43 +4,15 @@
  * echoed intact, each to the sender it came from, and the summaries on SIGINT.
  */
 import dgram from 'node:dgram';
-import { spawn } from 'node:child_process';
-import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { once } from 'node:events';
-import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import type { Test } from 'tap';
 import { relayFor } from '../client/fixtures.ts';
+import { startCli } from './tunnel-process.ts';
 
-const BIN = fileURLToPath(new URL('../../bin/alphanet.js', import.meta.url));
 const WAIT_MS = 15_000;
 
-interface Running {
-  child: ChildProcessWithoutNullStreams;
-  ready: Promise<string>;
-  stdout: () => string;
-  stderr: () => string;
-}
-
-function start(t: Test, args: string[]): Running {
-  const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ALPHANET_RELAY: '', ALPHANET_LOG_LEVEL: 'info', ALPHANET_PLAINTEXT: '1' } });
-  let out = '';
-  let err = '';
-  child.stderr.on('data', (c: Buffer) => (err += c));
-  const ready = new Promise<string>((resolve, reject) => {
-    child.stdout.on('data', (c: Buffer) => {
-      out += c;
-      const newline = out.indexOf('\n');
-      if (newline >= 0) resolve(out.slice(0, newline));
-    });
-    child.once('exit', (code) => reject(new Error(`exited ${code} before ready: ${err}`)));
-  });
-  ready.catch(() => {});
-  t.teardown(() => {
-    if (child.exitCode === null) child.kill('SIGKILL');
-  });
-  return { child, ready, stdout: () => out, stderr: () => err };
-}
+const start = startCli;
 
 async function within<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
