@@ -67,3 +67,4 @@ export {
   NatsAddressStore,
   type NatsAddressStoreOptions,
 } from './nats-kv-store.ts';
+export { openBucket } from './nats-bucket.ts';

@@ -24,8 +24,8 @@
  */
 import { isIP } from 'node:net';
 import { randomBytes } from 'node:crypto';
-import { jetstream, JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
-import { Kvm, type KV, type KvEntry } from '@nats-io/kv';
+import { JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
+import type { KV, KvEntry } from '@nats-io/kv';
 import type { NatsConnection, QueuedIterator } from '@nats-io/transport-node';
 import { formatIpv4, parseIpv4 } from '../protocol/address.ts';
 import type { AddressEntry, AddressStore } from './address-store.ts';
@@ -33,6 +33,7 @@ import { StoreError } from './errors.ts';
 import { DEFAULT_IPV6_PREFIX_CAP, DEFAULT_IPV6_PREFIX_LENGTH, ipv6PrefixOf } from './ipv6-prefix.ts';
 import { DEFAULT_SUBNET, parseSubnet, type Subnet } from './subnet.ts';
 import { ipKey, NatsBlockAllocator } from './nats-blocks.ts';
+import { openBucket } from './nats-bucket.ts';
 
 /** The bucket the relays of a cluster share. */
 export const DEFAULT_ADDRESS_BUCKET = 'alphanet-addresses';
@@ -111,7 +112,7 @@ export class NatsAddressStore implements AddressStore {
     const bucket = options.bucket ?? DEFAULT_ADDRESS_BUCKET;
     let kv: KV;
     try {
-      kv = await new Kvm(jetstream(options.connection)).create(bucket, { history: 1, replicas: options.replicas ?? 1 });
+      kv = await openBucket(options.connection, bucket, { history: 1, replicas: options.replicas ?? 1 });
     } catch (error) {
       throw new StoreError('ERR_STORE_READ', `cannot open the cluster's address bucket ${bucket}: ${(error as Error).message}`, { cause: error });
     }

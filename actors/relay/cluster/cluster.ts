@@ -4,10 +4,8 @@
  * none of this runs and the relay keeps its lowdb store.
  */
 import { hostname } from 'node:os';
-import { jetstream } from '@nats-io/jetstream';
-import { Kvm } from '@nats-io/kv';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { NatsAddressStore } from '../../../storage/index.ts';
+import { NatsAddressStore, openBucket } from '../../../storage/index.ts';
 import type { Logger } from '../../logger.ts';
 import type { Relay } from '../relay-types.ts';
 import { ClusterPresence, DEFAULT_PRESENCE_HEARTBEAT_MS, DEFAULT_PRESENCE_TTL_MS } from './presence.ts';
@@ -92,7 +90,7 @@ export async function joinCluster(options: ClusterOptions): Promise<Cluster> {
       ipv6PrefixLength: options.ipv6PrefixLength,
     });
     const ttlMs = options.presenceTtlMs ?? DEFAULT_PRESENCE_TTL_MS;
-    const kv = await new Kvm(jetstream(connection)).create(options.presenceBucket ?? DEFAULT_PRESENCE_BUCKET, { history: 1, ttl: ttlMs });
+    const kv = await openBucket(connection, options.presenceBucket ?? DEFAULT_PRESENCE_BUCKET, { history: 1, ttl: ttlMs });
     const presence = new ClusterPresence({ kv, relayId, logger, ttlMs, heartbeatMs: options.presenceHeartbeatMs ?? DEFAULT_PRESENCE_HEARTBEAT_MS });
     await presence.start();
     const routing = new ClusterRouting(connection, relayId, presence, store, logger);
