@@ -14,12 +14,12 @@ import type { Relay, RelayStatus } from '../actors/relay/index.ts';
 import type { StatusQuery } from '../actors/relay/relay.actor.ts';
 import type { RelayBusEvents } from '../actors/relay/relay-events.ts';
 import type { StoreWriteInfo } from '../storage/index.ts';
-import { logDrops, type Logger } from '../actors/logger.ts';
+import { logDrops } from '../actors/logger.ts';
 import { combineInspect, createWebSocketInspection, MachineStateTracker, type InspectFn, type MachineOccupancy, type WebSocketInspection } from './inspect.ts';
 import { createRelayMetrics, type RelayMetrics } from './metrics.ts';
 import { describeMachines } from './machine-export.ts';
 import { machinesOf, type MachineRegistration } from '../machines/index.ts';
-import { startObserveServer, type ObserveServer } from './observe-server.ts';
+import { startObserveServer, type ObserveServer, type ObserveServerOptions } from './observe-server.ts';
 
 export { DEFAULT_INSPECT_URL, createWebSocketInspection, combineInspect, MachineStateTracker } from './inspect.ts';
 export type { InspectFn, MachineOccupancy, WebSocketInspection, WebSocketInspectionOptions } from './inspect.ts';
@@ -49,34 +49,31 @@ export interface RelayObservationOptions {
   inspectUrl?: string;
 }
 
-/** Options of {@link RelayObservation.attach}. */
-export interface AttachOptions {
+/**
+ * Options of {@link RelayObservation.attach}: where to serve and which machines to draw; the
+ * push and bound tunables are the server's own (observe-server.ts documents their defaults).
+ */
+export interface AttachOptions
+  extends Pick<
+    ObserveServerOptions,
+    | 'host'
+    | 'logger'
+    | 'pushIntervalMs'
+    | 'heartbeatIntervalMs'
+    | 'maxEventStreams'
+    | 'maxStreamQueuedBytes'
+    | 'streamDrainTimeoutMs'
+    | 'statusListLimit'
+    | 'maxConnections'
+  > {
   /** Serve HTTP on this port (0 = any free one); without it only metrics are kept. @default undefined */
   port?: number;
-  /** @default DEFAULT_HTTP_HOST ('127.0.0.1') */
-  host?: string;
-  /** @default undefined */
-  logger?: Logger;
   /**
    * Machines drawn on the dashboard. @default the registry's relay-side machines
    * (`machinesOf('relay')`, machines/index.ts): a client-side machine would always show
    * "0 live" on a relay's page.
    */
   machines?: readonly MachineRegistration[];
-  /** Live-push coalescing interval. @default DEFAULT_PUSH_INTERVAL_MS (250 ms) */
-  pushIntervalMs?: number;
-  /** Push interval when nothing changed. @default DEFAULT_HEARTBEAT_INTERVAL_MS (2 s) */
-  heartbeatIntervalMs?: number;
-  /** @default DEFAULT_MAX_EVENT_STREAMS (64) */
-  maxEventStreams?: number;
-  /** @default DEFAULT_MAX_STREAM_QUEUED_BYTES (1 MiB) */
-  maxStreamQueuedBytes?: number;
-  /** @default DEFAULT_STREAM_DRAIN_TIMEOUT_MS (15 s) */
-  streamDrainTimeoutMs?: number;
-  /** @default DEFAULT_STATUS_LIST_LIMIT (100) */
-  statusListLimit?: number;
-  /** @default DEFAULT_HTTP_MAX_CONNECTIONS (256) */
-  maxConnections?: number;
 }
 
 /** Observation of one relay. */
