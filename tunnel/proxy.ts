@@ -52,6 +52,12 @@ export interface ProxyOptions {
   timers?: ProxyTimers;
 }
 
+/** {@link proxy}'s single-argument form, the shape forward() and expose() take. */
+export interface ProxyWithClientOptions extends ProxyOptions {
+  /** A connected client; every proxied connection leaves from its virtual host. */
+  client: Client;
+}
+
 /** A running proxy; `port` is the real TCP port listened on (the one picked, for port 0). */
 export interface ProxyTunnel extends TunnelHandle {
   /** The real interface listened on. */
@@ -68,11 +74,16 @@ export interface ProxyTunnel extends TunnelHandle {
  *
  * @example
  * ```ts
- * const socks = await proxy(client, { listen: { port: 0 } });
+ * const socks = await proxy({ client, listen: { port: 0 } });
  * // curl --socks5-hostname 127.0.0.1:${socks.port} http://10.0.0.7:8080/
  * ```
+ * `proxy(client, options)` is the same call in the earlier two-argument form.
  */
-export async function proxy(client: Client, options: ProxyOptions = {}): Promise<ProxyTunnel> {
+export async function proxy(options: ProxyWithClientOptions): Promise<ProxyTunnel>;
+export async function proxy(client: Client, options?: ProxyOptions): Promise<ProxyTunnel>;
+export async function proxy(first: Client | ProxyWithClientOptions, second: ProxyOptions = {}): Promise<ProxyTunnel> {
+  // A Client is an object too: it is told apart by having no `client` field of its own.
+  const [client, options]: [Client, ProxyOptions] = isWithClient(first) ? [first.client, first] : [first, second];
   const listenHost = options.listen?.host ?? DEFAULT_PROXY_LISTEN_HOST;
   const listenPort = options.listen?.port ?? DEFAULT_PROXY_PORT;
   checkPort(listenPort, 'listen.port', 0);
@@ -152,4 +163,8 @@ export async function proxy(client: Client, options: ProxyOptions = {}): Promise
     { host: listenHost, port, server, ledger, stopping, stopReason: 'the proxy is shutting down', close, closed, error: () => error },
     { address },
   );
+}
+
+function isWithClient(value: Client | ProxyWithClientOptions): value is ProxyWithClientOptions {
+  return typeof value === 'object' && value !== null && 'client' in value && typeof (value as { client: unknown }).client === 'object';
 }

@@ -127,6 +127,20 @@ t.test('5 MiB each way through SOCKS5, intact (SHA-256), and counted', async (t)
   t.match(socks.stats(), { total: 1, refused: 0, active: 0, tcpToVirtualBytes: EXCHANGE_BYTES, virtualToTcpBytes: EXCHANGE_BYTES });
 });
 
+t.test('proxy({ client, ...options }), the shape forward() and expose() take, carries bytes as proxy(client, options) does', async (t) => {
+  const { serving, using, exchangeReceived } = await world(t);
+  const second = await proxy({ client: using, listen: { port: 0 } });
+  t.teardown(() => second.close());
+  t.not(second.port, 0, 'a port was picked');
+  const { socket } = await SocksClient.createConnection(socksOptions(second, { host: serving.virtualIp, port: EXCHANGE_PORT }));
+  const sent = pseudoRandom(3, 64 * 1024);
+  const received = collect(socket);
+  socket.end(sent);
+  t.equal(sha256(await within(received, WAIT_MS, 'the answer through the object-form proxy')), sha256(pseudoRandom(2, EXCHANGE_BYTES)), 'the answer is intact');
+  t.equal(await within(exchangeReceived[0], WAIT_MS, 'the exchange server to see FIN'), sha256(sent), 'the request is intact');
+  t.match(second.stats(), { total: 1, refused: 0 });
+});
+
 t.test('a dotted IPv4 sent as DOMAINNAME (curl --socks5-hostname, browsers) reaches the host; early data is kept', async (t) => {
   const { serving, using, socks } = await world(t);
   const request = Buffer.from('GET /by-name HTTP/1.0\r\n\r\n');
