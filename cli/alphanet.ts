@@ -5,6 +5,7 @@
 import { Command } from 'commander';
 import { buildExposeCommand } from './expose.ts';
 import { buildForwardCommand } from './forward.ts';
+import { buildIdentityCommand } from './identity.ts';
 import { buildNcCommand } from './nc.ts';
 import { buildPinsCommand } from './pins.ts';
 import { buildProxyCommand } from './proxy.ts';
@@ -24,6 +25,7 @@ const COMMANDS: Array<() => Command> = [
   buildProxyCommand,
   buildStoreCommand,
   buildPinsCommand,
+  buildIdentityCommand,
 ];
 
 /** The whole program. */

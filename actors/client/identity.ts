@@ -19,7 +19,7 @@ export interface Identity {
   readonly publicKey: Uint8Array;
   /** The private key; never leaves the process. */
   readonly privateKey: KeyObject;
-  /** The public key as unpadded base64url (what `alphanet whoami` and the relay's store show). */
+  /** The public key as unpadded base64url (what `alphanet identity show`, the pins file and the relay's store show). */
   readonly fingerprint: string;
   /** Where it was read from, if from a file. */
   readonly path: string | undefined;
