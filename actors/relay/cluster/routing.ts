@@ -11,6 +11,12 @@
  *   both relays before the accept is answered, and every ArbitraryData, WindowUpdate, SocketEnd and
  *   SocketClosed of the pair crosses it, re-addressed to each relay's own connection id.
  *
+ * Identity (docs/CLUSTER.md "Identity across relays"): every ask carries the requester's proven key
+ * and an accepted connect's reply the key the holder's relay announced for the accepting end; a
+ * stand-in is admitted with the key of the client it speaks for, so each relay's PeerKey names
+ * the true remote key and end-to-end TLS checks it as on one relay. Before the first stand-in for a
+ * remote host, the holder is asked who the host is (op `identity`: its real IP and key).
+ *
  * The protocol's own windows (§7) run end to end, through both relays, so what a link holds is
  * bounded by the receiver's window. A link reset (a gap, a lost NATS connection, the other relay
  * silent for `RELAY_SILENT_MS`) closes the pair at this relay with SocketClosed(Error) and a log
@@ -20,6 +26,7 @@ import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node'
 import { CloseReason, ConnectionStatus, FailureReason, PacketType, SocketStatus, encodePacket, formatAddress, type Packet, type WireAddress } from '../../../protocol/index.ts';
 import { FrameDecoder, decodeFrame } from '../../../protocol/index.ts';
 import { ProtocolError } from '../../../protocol/errors.ts';
+import { formatPublicKey } from '../../../protocol/identity-proof.ts';
 import type { NatsAddressStore } from '../../../storage/index.ts';
 import type { Logger } from '../../logger.ts';
 import type { Relay } from '../relay-types.ts';
@@ -37,18 +44,46 @@ const REMOTE_REQUEST_TIMEOUT_MS = 9_000;
 /** A link's credit: above a pair's largest protocol window (16 MiB), so the link never stalls a pair that keeps §7. */
 const LINK_WINDOW_BYTES = 20 * 1024 * 1024;
 
+/** A key as it crosses NATS: unpadded base64url, or null for a client that proved none. */
+type KeyText = string | null;
+
 interface RemoteAsk {
   op: 'status' | 'connect';
   /** The asking relay. */
   from: string;
-  /** The requester's real IP, so the holder's stand-in for it gets the same virtual IP. */
+  /** The requester's real IP, so the holder's stand-in for it gets the same virtual IP (ip mode). */
   realIp: string;
+  /** The key the requester proved to the asking relay: its stand-in there speaks with it (key mode: its address). */
+  key: KeyText;
   source: WireAddress;
   destination: WireAddress;
   link?: string;
 }
 
-type RemoteAnswer = { status: number } | { failed: number };
+/** Who holds `destination` on the asked relay, before a stand-in is made for it. */
+interface IdentityAsk {
+  op: 'identity';
+  from: string;
+  destination: WireAddress;
+}
+
+/** An answer; an accepted connect's `key` is the one the holder's relay announced for the accepting end. */
+type RemoteAnswer = { status: number; key?: KeyText } | { failed: number };
+
+type IdentityAnswer = { realIp: string; key: KeyText } | { failed: number };
+
+const PUBLIC_KEY_TEXT = /^[A-Za-z0-9_-]{43}$/;
+
+function keyText(key: Uint8Array | undefined): KeyText {
+  return key === undefined ? null : formatPublicKey(key);
+}
+
+/** A key from another relay's message; 'bad' for anything but null or 32 bytes of base64url. */
+function parseKey(text: unknown): Uint8Array | undefined | 'bad' {
+  if (text === null || text === undefined) return undefined;
+  if (typeof text !== 'string' || !PUBLIC_KEY_TEXT.test(text)) return 'bad';
+  return new Uint8Array(Buffer.from(text, 'base64url'));
+}
 
 interface LinkedPair {
   ghost: Ghost;
@@ -72,8 +107,11 @@ export class ClusterRouting implements RemoteRouter {
   readonly #log: Logger;
   readonly #hub: NatsLinkHub;
   #relay: Relay | undefined;
-  /** Stand-ins by the virtual IP they speak for. */
-  readonly #ghosts = new Map<number, Promise<Ghost>>();
+  /**
+   * Stand-ins by the virtual IP and key they speak for (`<ip> <key or ->`): in ip mode two
+   * processes of one machine may prove different keys, and each gets its own stand-in.
+   */
+  readonly #ghosts = new Map<string, Promise<Ghost>>();
   /** Relay-local ids of stand-in connections (presence leaves them out). */
   readonly ghostIds = new Set<number>();
   readonly #pairs = new Map<Ghost, Map<number, LinkedPair>>();
@@ -122,10 +160,13 @@ export class ClusterRouting implements RemoteRouter {
   route(request: RemoteRequest): boolean {
     const holder = this.#presence.holder(request.destination.ip);
     if (this.#relay === undefined || holder === undefined || holder === this.#relayId) return false;
-    const realIp = this.#store.realIpOf(request.destination.ip);
-    if (realIp === undefined) return false;
+    if (this.#store.realIpOf(request.destination.ip) === undefined) return false;
     void (async () => {
-      const ghost = await this.#ghost(request.destination.ip, realIp);
+      // The host's real IP and proven key, from the relay holding it: its stand-in here speaks with them.
+      const who = await this.#askIdentity(holder, request.destination);
+      const key = 'failed' in who ? 'bad' : parseKey(who.key);
+      if ('failed' in who || key === 'bad') return request.fail(FailureReason.Offline);
+      const ghost = await this.#ghost(request.destination.ip, who.realIp, key);
       if (!(await ghost.hold(request.destination.port))) return request.fail(FailureReason.Offline);
       request.retry();
     })().catch((error: unknown) => {
@@ -135,15 +176,21 @@ export class ClusterRouting implements RemoteRouter {
     return true;
   }
 
-  /** The stand-in for `virtualIp` (made once). */
-  #ghost(virtualIp: number, realIp: string): Promise<Ghost> {
-    let ghost = this.#ghosts.get(virtualIp);
+  /** The stand-in for `virtualIp` speaking with `publicKey` (made once). */
+  #ghost(virtualIp: number, realIp: string, publicKey: Uint8Array | undefined): Promise<Ghost> {
+    const name = `${virtualIp} ${keyText(publicKey) ?? '-'}`;
+    let ghost = this.#ghosts.get(name);
     if (ghost === undefined) {
       let admitted: number | undefined;
-      ghost = Ghost.open(this.#relay!, realIp, (clientId) => {
-        admitted = clientId;
-        this.ghostIds.add(clientId);
-      }).then((g) => {
+      ghost = Ghost.open(
+        this.#relay!,
+        realIp,
+        (clientId) => {
+          admitted = clientId;
+          this.ghostIds.add(clientId);
+        },
+        publicKey,
+      ).then((g) => {
         this.#pairs.set(g, new Map());
         g.listen((packet) => this.#fromRelay(g, virtualIp, packet));
         g.listenData((frame) => {
@@ -152,7 +199,7 @@ export class ClusterRouting implements RemoteRouter {
           if (pair !== undefined) pair.link.write(Buffer.from(frame));
         });
         void g.closed.then(() => {
-          this.#ghosts.delete(virtualIp);
+          this.#ghosts.delete(name);
           this.ghostIds.delete(g.clientId);
           for (const pair of this.#pairs.get(g)?.values() ?? []) pair.link.destroy();
           this.#pairs.delete(g);
@@ -160,10 +207,10 @@ export class ClusterRouting implements RemoteRouter {
         return g;
       });
       ghost.catch(() => {
-        this.#ghosts.delete(virtualIp);
+        this.#ghosts.delete(name);
         if (admitted !== undefined) this.ghostIds.delete(admitted);
       });
-      this.#ghosts.set(virtualIp, ghost);
+      this.#ghosts.set(name, ghost);
     }
     return ghost;
   }
@@ -171,6 +218,13 @@ export class ClusterRouting implements RemoteRouter {
   async #ask(relayId: string, ask: RemoteAsk): Promise<RemoteAnswer> {
     const reply = await this.#nc.request(`alphanet.relay.${relayId}.request`, encoder.encode(JSON.stringify(ask)), { timeout: REMOTE_REQUEST_TIMEOUT_MS });
     return JSON.parse(decoder.decode(reply.data)) as RemoteAnswer;
+  }
+
+  /** Who holds `destination` on relay `relayId` (its real IP and proven key). */
+  async #askIdentity(relayId: string, destination: WireAddress): Promise<IdentityAnswer> {
+    const ask: IdentityAsk = { op: 'identity', from: this.#relayId, destination };
+    const reply = await this.#nc.request(`alphanet.relay.${relayId}.request`, encoder.encode(JSON.stringify(ask)), { timeout: REMOTE_REQUEST_TIMEOUT_MS });
+    return JSON.parse(decoder.decode(reply.data)) as IdentityAnswer;
   }
 
   /** What this relay sent a stand-in: requests cross to the host's relay, pair traffic to its link. */
@@ -199,13 +253,21 @@ export class ClusterRouting implements RemoteRouter {
   async #forward(ghost: Ghost, virtualIp: number, packet: Packet): Promise<void> {
     if (packet.type !== PacketType.SocketStatusRequest && packet.type !== PacketType.SocketConnectionRequest) return;
     const holder = this.#presence.holder(virtualIp);
-    const realIp = this.#store.realIpOf(packet.source.ip);
+    // The requester is a client of this relay: its real IP and the key it proved here.
+    const requester = this.#relay?.identityAt(packet.source);
     const refuse = () => {
       if (packet.type === PacketType.SocketStatusRequest) ghost.send({ type: PacketType.SocketStatusResponse, requestId: packet.requestId, status: SocketStatus.NotBound });
       else ghost.send({ type: PacketType.SocketConnectionResponse, requestId: packet.requestId, connectionId: packet.connectionId, status: ConnectionStatus.NotListening });
     };
-    if (holder === undefined || holder === this.#relayId || realIp === undefined) return refuse();
-    const ask: RemoteAsk = { op: packet.type === PacketType.SocketStatusRequest ? 'status' : 'connect', from: this.#relayId, realIp, source: packet.source, destination: packet.destination };
+    if (holder === undefined || holder === this.#relayId || requester === undefined) return refuse();
+    const ask: RemoteAsk = {
+      op: packet.type === PacketType.SocketStatusRequest ? 'status' : 'connect',
+      from: this.#relayId,
+      realIp: requester.realIp,
+      key: keyText(requester.publicKey),
+      source: packet.source,
+      destination: packet.destination,
+    };
     if (packet.type === PacketType.SocketStatusRequest) {
       const answer = await this.#ask(holder, ask).catch(() => ({ failed: FailureReason.Offline }));
       if ('status' in answer) ghost.send({ type: PacketType.SocketStatusResponse, requestId: packet.requestId, status: answer.status });
@@ -223,6 +285,17 @@ export class ClusterRouting implements RemoteRouter {
       else refuse();
       return;
     }
+    // Only a requester with a key hears PeerKey (and only then does the holder's relay announce one to its stand-in).
+    if (ask.key !== null && (answer.key ?? null) !== keyText(ghost.publicKey)) {
+      // The host now proves another key than this stand-in speaks with (it came back with a new
+      // identity): this relay would announce a false PeerKey. Refuse, and drop the stand-in, so the
+      // next request asks the holder again and gets a stand-in with the true key.
+      this.#log.info({ destination: formatAddress(packet.destination), remoteRelay: holder }, "a remote host's identity key changed; its stand-in is replaced");
+      link.destroy();
+      refuse();
+      ghost.close();
+      return;
+    }
     ghost.send({ type: PacketType.SocketConnectionResponse, requestId: packet.requestId, connectionId: packet.connectionId, status: ConnectionStatus.Accepted });
     // Only now: the relay forwards nothing of the pair from the target before its accept.
     this.#join(ghost, packet.connectionId, link, holder, undefined);
@@ -230,16 +303,23 @@ export class ClusterRouting implements RemoteRouter {
 
   /** Another relay asks: a client of its wants one of ours. */
   async #onAsk(msg: Msg): Promise<void> {
-    let ask: RemoteAsk;
+    let ask: RemoteAsk | IdentityAsk;
     try {
-      ask = JSON.parse(decoder.decode(msg.data)) as RemoteAsk;
+      ask = JSON.parse(decoder.decode(msg.data)) as RemoteAsk | IdentityAsk;
     } catch {
       return;
     }
-    const reply = (answer: RemoteAnswer): void => void msg.respond(encoder.encode(JSON.stringify(answer)));
+    const reply = (answer: RemoteAnswer | IdentityAnswer): void => void msg.respond(encoder.encode(JSON.stringify(answer)));
     try {
       if (this.#relay === undefined) return reply({ failed: FailureReason.Offline });
-      const ghost = await this.#ghost(ask.source.ip, ask.realIp);
+      if (ask.op === 'identity') {
+        const who = this.#relay.identityAt(ask.destination);
+        return reply(who === undefined ? { failed: FailureReason.Offline } : { realIp: who.realIp, key: keyText(who.publicKey) });
+      }
+      // Vouched for by the asking relay, which verified it (trusted: one NATS account, docs/SECURITY.md).
+      const key = parseKey(ask.key);
+      if (key === 'bad') return reply({ failed: FailureReason.InvalidRequest });
+      const ghost = await this.#ghost(ask.source.ip, ask.realIp, key);
       if (!(await ghost.hold(ask.source.port))) return reply({ failed: FailureReason.InvalidRequest });
       const requestId = ghost.newRequestId();
       if (ask.op === 'status') {
@@ -258,7 +338,8 @@ export class ClusterRouting implements RemoteRouter {
         return reply(answer.type === PacketType.SocketConnectionResponse ? { status: answer.status } : { failed: answer.type === PacketType.RequestFailed ? answer.reason : FailureReason.Offline });
       }
       this.#join(ghost, answer.connectionId, link, ask.from, ask.source.port);
-      reply({ status: ConnectionStatus.Accepted });
+      // The key this relay announced to the stand-in for the accepting end: the asking relay's stand-in must announce the same.
+      reply({ status: ConnectionStatus.Accepted, key: keyText(ghost.takePeerKey(answer.connectionId)) });
     } catch (error) {
       this.#log.debug({ err: error }, 'a request from another relay failed');
       reply({ failed: FailureReason.Offline });
