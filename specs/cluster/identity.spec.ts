@@ -192,6 +192,25 @@ t.test('identity mode ip (the default): e2e across relays', async (t) => {
     }
     t.same(after.peerKey, second.publicKey, 'the new key, never the old one');
   });
+
+  t.test('a client back with a new key three times is still served across relays: stale stand-ins are closed (--max-connections-per-ip 2)', async (t) => {
+    const [s1, s2] = await relays(t, ['tight1', 'tight2'], [nats.url], ['--max-connections-per-ip', '2']);
+    // No pins on the host: it meets a new key at the client's address each round, on purpose.
+    const host = await clientOn(t, s2, '127.5.1.2', dir, 'tight-host', { knownPeers: false });
+    const listener = await host.listen(7);
+    for (let round = 1; round <= 3; round++) {
+      // Same machine, a new identity each time: on s2 each is a stand-in under 127.5.1.1.
+      const client = await clientOn(t, s1, '127.5.1.1', dir, `tight-client-${round}`, { knownPeers: false });
+      const accepted = listener.accept();
+      const outgoing = await connectOnceKnown(client, host.virtualIp, 7);
+      const incoming = await within('the host to accept', accepted);
+      t.same(incoming.peerKey, client.publicKey, `round ${round}: the host is told this round's key`);
+      const closed = closedWith(incoming);
+      outgoing.destroy();
+      await closed;
+      await client.close();
+    }
+  });
 });
 
 t.test('identity mode key with --cluster', async (t) => {

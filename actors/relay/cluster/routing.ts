@@ -112,6 +112,10 @@ export class ClusterRouting implements RemoteRouter {
    * processes of one machine may prove different keys, and each gets its own stand-in.
    */
   readonly #ghosts = new Map<string, Promise<Ghost>>();
+  /** The same stand-ins once open, by the same names. */
+  readonly #open = new Map<string, Ghost>();
+  /** Work under way per stand-in (a route, an ask, a forward): one in use is never closed as stale. */
+  readonly #busy = new Map<Ghost, number>();
   /** Relay-local ids of stand-in connections (presence leaves them out). */
   readonly ghostIds = new Set<number>();
   readonly #pairs = new Map<Ghost, Map<number, LinkedPair>>();
@@ -167,7 +171,9 @@ export class ClusterRouting implements RemoteRouter {
       const key = 'failed' in who ? 'bad' : parseKey(who.key);
       if ('failed' in who || key === 'bad') return request.fail(FailureReason.Offline);
       const ghost = await this.#ghost(request.destination.ip, who.realIp, key);
-      if (!(await ghost.hold(request.destination.port))) return request.fail(FailureReason.Offline);
+      this.#enter(ghost);
+      const held = await ghost.hold(request.destination.port).finally(() => this.#leave(ghost));
+      if (!held) return request.fail(FailureReason.Offline);
       request.retry();
     })().catch((error: unknown) => {
       this.#log.debug({ err: error, destination: formatAddress(request.destination) }, 'cannot route to another relay');
@@ -181,6 +187,7 @@ export class ClusterRouting implements RemoteRouter {
     const name = `${virtualIp} ${keyText(publicKey) ?? '-'}`;
     let ghost = this.#ghosts.get(name);
     if (ghost === undefined) {
+      this.#closeStale(virtualIp, name);
       let admitted: number | undefined;
       ghost = Ghost.open(
         this.#relay!,
@@ -192,6 +199,7 @@ export class ClusterRouting implements RemoteRouter {
         publicKey,
       ).then((g) => {
         this.#pairs.set(g, new Map());
+        this.#open.set(name, g);
         g.listen((packet) => this.#fromRelay(g, virtualIp, packet));
         g.listenData((frame) => {
           const pair = this.#pairs.get(g)?.get(Buffer.from(frame.buffer, frame.byteOffset, frame.length).readUInt32BE(DATA_CONNECTION_ID_OFFSET));
@@ -200,6 +208,8 @@ export class ClusterRouting implements RemoteRouter {
         });
         void g.closed.then(() => {
           this.#ghosts.delete(name);
+          this.#open.delete(name);
+          this.#busy.delete(g);
           this.ghostIds.delete(g.clientId);
           for (const pair of this.#pairs.get(g)?.values() ?? []) pair.link.destroy();
           this.#pairs.delete(g);
@@ -213,6 +223,27 @@ export class ClusterRouting implements RemoteRouter {
       this.#ghosts.set(name, ghost);
     }
     return ghost;
+  }
+
+  /**
+   * Closes the stand-ins of `virtualIp` for other keys than `name`'s that carry no pair and no
+   * work: a client back with a new key (ip mode: a new identity on the same machine) leaves its
+   * old stand-in idle, and each would hold a client slot (--max-connections-per-ip) for good.
+   */
+  #closeStale(virtualIp: number, name: string): void {
+    for (const [other, g] of this.#open) {
+      if (other !== name && other.startsWith(`${virtualIp} `) && this.#pairs.get(g)?.size === 0 && !this.#busy.has(g)) g.close();
+    }
+  }
+
+  #enter(ghost: Ghost): void {
+    this.#busy.set(ghost, (this.#busy.get(ghost) ?? 0) + 1);
+  }
+
+  #leave(ghost: Ghost): void {
+    const count = (this.#busy.get(ghost) ?? 1) - 1;
+    if (count > 0) this.#busy.set(ghost, count);
+    else this.#busy.delete(ghost);
   }
 
   async #ask(relayId: string, ask: RemoteAsk): Promise<RemoteAnswer> {
@@ -232,7 +263,10 @@ export class ClusterRouting implements RemoteRouter {
     switch (packet.type) {
       case PacketType.SocketStatusRequest:
       case PacketType.SocketConnectionRequest:
-        void this.#forward(ghost, virtualIp, packet).catch((error: unknown) => this.#log.warn({ err: error }, 'forwarding a request to another relay failed'));
+        this.#enter(ghost);
+        void this.#forward(ghost, virtualIp, packet)
+          .catch((error: unknown) => this.#log.warn({ err: error }, 'forwarding a request to another relay failed'))
+          .finally(() => this.#leave(ghost));
         return;
       case PacketType.ArbitraryData:
       case PacketType.WindowUpdate:
@@ -310,6 +344,7 @@ export class ClusterRouting implements RemoteRouter {
       return;
     }
     const reply = (answer: RemoteAnswer | IdentityAnswer): void => void msg.respond(encoder.encode(JSON.stringify(answer)));
+    let used: Ghost | undefined;
     try {
       if (this.#relay === undefined) return reply({ failed: FailureReason.Offline });
       if (ask.op === 'identity') {
@@ -320,6 +355,7 @@ export class ClusterRouting implements RemoteRouter {
       const key = parseKey(ask.key);
       if (key === 'bad') return reply({ failed: FailureReason.InvalidRequest });
       const ghost = await this.#ghost(ask.source.ip, ask.realIp, key);
+      this.#enter((used = ghost));
       if (!(await ghost.hold(ask.source.port))) return reply({ failed: FailureReason.InvalidRequest });
       const requestId = ghost.newRequestId();
       if (ask.op === 'status') {
@@ -343,6 +379,8 @@ export class ClusterRouting implements RemoteRouter {
     } catch (error) {
       this.#log.debug({ err: error }, 'a request from another relay failed');
       reply({ failed: FailureReason.Offline });
+    } finally {
+      if (used !== undefined) this.#leave(used);
     }
   }
 
