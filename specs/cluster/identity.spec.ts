@@ -97,7 +97,7 @@ t.test('identity mode ip (the default): e2e across relays', async (t) => {
   const nats: NatsServer = await startNatsServer(t);
   // r1 reaches NATS through a tap: what it publishes for a cross-relay connection is recorded.
   const tap: NatsTap = await natsTap(t, nats.port);
-  const [p1, p2] = await relays(t, ['id1', 'id2', 'id3'], [tap.url, nats.url, nats.url]);
+  const [p1, p2, p3] = await relays(t, ['id1', 'id2', 'id3'], [tap.url, nats.url, nats.url]);
   const dir = await tempDir(t);
 
   t.test('a client on r1 and a host on r2, e2e on both ends: bytes intact both ways, true keys, pins written, no plaintext on NATS', async (t) => {
@@ -133,7 +133,7 @@ t.test('identity mode ip (the default): e2e across relays', async (t) => {
   });
 
   t.test('a key changed at a pinned virtual IP across relays is refused', async (t) => {
-    const host = await clientOn(t, p2, '127.5.0.4', dir, 'pinned-host');
+    const host = await clientOn(t, p3, '127.5.0.4', dir, 'pinned-host');
     await writeFile(path.join(dir, 'pins'), `${host.virtualIp} ${'A'.repeat(43)}\n`);
     const client = await clientOn(t, p1, '127.5.0.3', dir, 'pinning-client', { knownPeers: path.join(dir, 'pins') });
     await host.listen(7);
