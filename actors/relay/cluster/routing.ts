@@ -26,7 +26,6 @@ import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node'
 import { CloseReason, ConnectionStatus, FailureReason, PacketType, SocketStatus, encodePacket, formatAddress, type Packet, type WireAddress } from '../../../protocol/index.ts';
 import { FrameDecoder, decodeFrame } from '../../../protocol/index.ts';
 import { ProtocolError } from '../../../protocol/errors.ts';
-import { formatPublicKey } from '../../../protocol/identity-proof.ts';
 import type { NatsAddressStore } from '../../../storage/index.ts';
 import type { Logger } from '../../logger.ts';
 import type { Relay } from '../relay-types.ts';
@@ -34,6 +33,7 @@ import { DATA_CONNECTION_ID_OFFSET, DATA_HEADER_BYTES, Ghost } from './ghost.ts'
 import { LinkError, NatsLinkHub, type NatsLink } from './nats-link.ts';
 import type { ClusterPresence } from './presence.ts';
 import type { RemoteRequest, RemoteRouter } from './remote-router.ts';
+import { keyText, parseKey, type IdentityAnswer, type IdentityAsk, type RemoteAnswer, type RemoteAsk } from './asks.ts';
 
 /** How often a relay says it is alive to the others. */
 export const RELAY_ALIVE_INTERVAL_MS = 1_000;
@@ -43,47 +43,6 @@ export const RELAY_SILENT_MS = 3_500;
 const REMOTE_REQUEST_TIMEOUT_MS = 9_000;
 /** A link's credit: above a pair's largest protocol window (16 MiB), so the link never stalls a pair that keeps §7. */
 const LINK_WINDOW_BYTES = 20 * 1024 * 1024;
-
-/** A key as it crosses NATS: unpadded base64url, or null for a client that proved none. */
-type KeyText = string | null;
-
-interface RemoteAsk {
-  op: 'status' | 'connect';
-  /** The asking relay. */
-  from: string;
-  /** The requester's real IP, so the holder's stand-in for it gets the same virtual IP (ip mode). */
-  realIp: string;
-  /** The key the requester proved to the asking relay: its stand-in there speaks with it (key mode: its address). */
-  key: KeyText;
-  source: WireAddress;
-  destination: WireAddress;
-  link?: string;
-}
-
-/** Who holds `destination` on the asked relay, before a stand-in is made for it. */
-interface IdentityAsk {
-  op: 'identity';
-  from: string;
-  destination: WireAddress;
-}
-
-/** An answer; an accepted connect's `key` is the one the holder's relay announced for the accepting end. */
-type RemoteAnswer = { status: number; key?: KeyText } | { failed: number };
-
-type IdentityAnswer = { realIp: string; key: KeyText } | { failed: number };
-
-const PUBLIC_KEY_TEXT = /^[A-Za-z0-9_-]{43}$/;
-
-function keyText(key: Uint8Array | undefined): KeyText {
-  return key === undefined ? null : formatPublicKey(key);
-}
-
-/** A key from another relay's message; 'bad' for anything but null or 32 bytes of base64url. */
-function parseKey(text: unknown): Uint8Array | undefined | 'bad' {
-  if (text === null || text === undefined) return undefined;
-  if (typeof text !== 'string' || !PUBLIC_KEY_TEXT.test(text)) return 'bad';
-  return new Uint8Array(Buffer.from(text, 'base64url'));
-}
 
 interface LinkedPair {
   ghost: Ghost;
