@@ -6,7 +6,7 @@ import net from 'node:net';
 import { createLogger, type Logger } from '../actors/logger.ts';
 import { startRelay, type Relay, type RelayOptions } from '../actors/relay/index.ts';
 import { joinCluster } from '../actors/relay/cluster/index.ts';
-import { StoreError, openAddressStore, type AddressStore, type StoreWriteInfo } from '../storage/index.ts';
+import { openAddressStore, type AddressStore, type StoreWriteInfo } from '../storage/index.ts';
 import { boundOptions, type RelayCliOptions } from './relay-options.ts';
 import { chooseRelayTls, describeTransport, type TlsFiles } from './relay-tls.ts';
 
@@ -48,13 +48,13 @@ export interface RunRelayHooks {
  */
 export async function runRelay(cli: RelayCliOptions, hooks: RunRelayHooks = {}): Promise<RunningRelay> {
   const logger = createLogger({ name: 'relay', level: cli.logLevel });
-  // The cluster's address map keys addresses by real IP only: a key-mode relay would hand out
-  // addresses under the other rule (§2a), so it is refused before anything joins.
-  if (cli.cluster !== undefined && cli.identityMode !== 'ip') {
-    throw new StoreError('ERR_IDENTITY_MODE_MISMATCH', `--cluster shares an address map keyed by real IP: --identity-mode ${cli.identityMode} is not supported with it yet; pass --identity-mode ip (docs/CLUSTER.md)`);
-  }
   // With --cluster the address map is the cluster's, in NATS (docs/CLUSTER.md); else the lowdb store.
-  const cluster = cli.cluster === undefined ? undefined : await joinCluster({ url: cli.cluster, relayId: cli.relayId, subnet: cli.subnet, ipv6PrefixCap: cli.ipv6PrefixCap, ipv6PrefixLength: cli.ipv6PrefixLength, logger });
+  // Its bucket records the identity mode, and a relay asking for the other one is refused
+  // (ERR_IDENTITY_MODE_MISMATCH) before it listens, as with a lowdb store of the other mode.
+  const cluster =
+    cli.cluster === undefined
+      ? undefined
+      : await joinCluster({ url: cli.cluster, relayId: cli.relayId, subnet: cli.subnet, ipv6PrefixCap: cli.ipv6PrefixCap, ipv6PrefixLength: cli.ipv6PrefixLength, identityMode: cli.identityMode, logger });
   const closeStore = (): Promise<void> => (cluster ? cluster.close() : store.close());
   const store: AddressStore = cluster?.store ?? await openAddressStore({
     path: cli.db,

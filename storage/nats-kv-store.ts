@@ -17,7 +17,11 @@
  * - `ip.<real IP>` → `{"realIp","virtualIp","relay"}`: the assignment. The first create wins; a
  *   store whose create is refused reads the winner and takes back the address it had picked
  *   (never told to anyone, and from its own block, so no one else can hold it).
+ * - `key.<base64url>` → `{"realIp":"key:<base64url>","virtualIp","relay"}`: the same in identity
+ *   mode `key` (docs/STORAGE.md "Identity mode"), where an address belongs to a client's proven key.
  * - `subnet` → the CIDR, created by the first store; another subnet is ERR_SUBNET_MISMATCH.
+ * - `mode` → `ip` or `key`, created by the first store (a bucket from before modes, holding
+ *   assignments, is `ip`); a store asking for the other mode is ERR_IDENTITY_MODE_MISMATCH.
  *
  * An address is handed out only from its block's owner, once, and told to a client only after
  * its `ip.` key is acknowledged, so an address told to one real IP is never handed to another.
@@ -34,6 +38,7 @@ import { DEFAULT_IPV6_PREFIX_CAP, DEFAULT_IPV6_PREFIX_LENGTH, ipv6PrefixOf } fro
 import { DEFAULT_SUBNET, parseSubnet, type Subnet } from './subnet.ts';
 import { ipKey, NatsBlockAllocator } from './nats-blocks.ts';
 import { openBucket } from './nats-bucket.ts';
+import { DEFAULT_IDENTITY_MODE, IDENTITY_MODES, KEY_ENTRY_PREFIX, isKeyEntry, type IdentityMode } from './identity-mode.ts';
 
 /** The bucket the relays of a cluster share. */
 export const DEFAULT_ADDRESS_BUCKET = 'alphanet-addresses';
@@ -68,9 +73,24 @@ export interface NatsAddressStoreOptions {
   ipv6PrefixCap?: number;
   /** @default 64 */
   ipv6PrefixLength?: number;
+  /**
+   * What entries are keyed by: real IPs (`ip`) or proven keys (`key`, entries `key:<base64url>`).
+   * Recorded in the bucket by its first store; every relay of the cluster must ask for the same.
+   * @default 'ip'
+   */
+  identityMode?: IdentityMode;
+}
+
+/**
+ * An entry as a KV key: `ip.<real IP>` (ipKey), or for a key entry `key.` and its base64url,
+ * which a KV key may hold as it is.
+ */
+export function entryKvKey(entry: string): string {
+  return isKeyEntry(entry) ? `key.${entry.slice(KEY_ENTRY_PREFIX.length)}` : ipKey(entry);
 }
 
 interface Stored {
+  /** The entry: a real IP, or in key mode `key:<base64url>`. */
   realIp: string;
   virtualIp: string;
   relay: string;
@@ -95,6 +115,7 @@ export class NatsAddressStore implements AddressStore {
   readonly #prefix: { length: number; cap: number };
   readonly #inflight = new Map<string, Promise<number>>();
   #watch: QueuedIterator<KvEntry> | undefined;
+  #mode: IdentityMode = DEFAULT_IDENTITY_MODE;
   #closed = false;
   #closing: Promise<void> | undefined;
 
@@ -124,7 +145,18 @@ export class NatsAddressStore implements AddressStore {
       cap: options.ipv6PrefixCap ?? DEFAULT_IPV6_PREFIX_CAP,
     });
     await store.#load();
+    try {
+      store.#mode = await checkIdentityMode(kv, bucket, options.identityMode ?? DEFAULT_IDENTITY_MODE, store.#byReal.size > 0);
+    } catch (error) {
+      store.#watch?.stop();
+      throw error;
+    }
     return store;
+  }
+
+  /** What entries are keyed by, as the bucket records it. */
+  get identityMode(): IdentityMode {
+    return this.#mode;
   }
 
   /** Watches the whole bucket; resolves once every value written before the open is cached. */
@@ -165,7 +197,7 @@ export class NatsAddressStore implements AddressStore {
       this.#blocks.claimed(Number(entry.key.slice(6)));
       return;
     }
-    if (!entry.key.startsWith('ip.')) return;
+    if (!entry.key.startsWith('ip.') && !entry.key.startsWith('key.')) return;
     let stored: Stored;
     try {
       stored = entry.json<Stored>();
@@ -190,7 +222,11 @@ export class NatsAddressStore implements AddressStore {
     if (known !== undefined) return Promise.resolve(known);
     const inflight = this.#inflight.get(realIp);
     if (inflight) return inflight;
-    if (isIP(realIp) === 0) return Promise.reject(new StoreError('ERR_INVALID_REAL_IP', `${JSON.stringify(realIp)} is not an IP address`));
+    // One rule per bucket: a key-mode map holds key entries only, an ip-mode map real IPs only.
+    if (this.#mode === 'key' ? !isKeyEntry(realIp) : isIP(realIp) === 0) {
+      const what = this.#mode === 'key' ? 'a key entry (key:<base64url>), as this identity-mode key map holds' : 'an IP address';
+      return Promise.reject(new StoreError('ERR_INVALID_REAL_IP', `${JSON.stringify(realIp)} is not ${what}`));
+    }
     const promise = this.#assign(realIp).finally(() => this.#inflight.delete(realIp));
     this.#inflight.set(realIp, promise);
     return promise;
@@ -205,7 +241,7 @@ export class NatsAddressStore implements AddressStore {
       );
     }
     const virtualIp = await this.#blocks.take();
-    const key = ipKey(realIp);
+    const key = entryKvKey(realIp);
     const value: Stored = { realIp, virtualIp: formatIpv4(virtualIp), relay: this.relayId };
     try {
       await this.#kv.put(key, JSON.stringify(value), { previousSeq: 0 });
@@ -271,6 +307,44 @@ export class NatsAddressStore implements AddressStore {
 
 function closedError(): StoreError {
   return new StoreError('ERR_STORE_CLOSED', 'the address store is closed');
+}
+
+/**
+ * The first store writes the bucket's identity mode; every later one must ask for the same, as a
+ * lowdb store's manifest does (storage/identity-mode.ts): its addresses were promised under that
+ * rule. A create on a never-written key, so nats-server #4320 does not apply. `assigned`: the
+ * bucket already holds assignments (one from before modes has no `mode` key and is `ip`).
+ */
+async function checkIdentityMode(kv: KV, bucket: string, requested: IdentityMode, assigned: boolean): Promise<IdentityMode> {
+  const read = async (): Promise<string | undefined> => {
+    const entry = await kv.get('mode');
+    return entry?.operation === 'PUT' ? entry.string() : undefined;
+  };
+  let stored = await read();
+  if (stored === undefined) {
+    const first = assigned ? DEFAULT_IDENTITY_MODE : requested;
+    try {
+      await kv.put('mode', first, { previousSeq: 0 });
+      stored = first;
+    } catch (error) {
+      if (!isKeyTaken(error)) throw new StoreError('ERR_STORE_WRITE', `cannot write the identity mode of ${bucket}: ${(error as Error).message}`, { cause: error });
+      stored = await read();
+    }
+  }
+  if (stored === undefined || !IDENTITY_MODES.includes(stored as IdentityMode)) {
+    throw new StoreError('ERR_STORE_CORRUPT', `the cluster's address bucket ${bucket} records identity mode ${JSON.stringify(stored)}, neither "ip" nor "key"`);
+  }
+  if (stored !== requested) {
+    const meaning = (mode: string): string =>
+      mode === 'key' ? "each virtual IP belongs to a client's identity key, wherever it connects from" : 'each virtual IP belongs to a real IP address';
+    throw new StoreError(
+      'ERR_IDENTITY_MODE_MISMATCH',
+      `the cluster's address bucket ${bucket} is an identity-mode ${stored} map: ${meaning(stored)} (--identity-mode ${stored}). ` +
+        `This relay asks for --identity-mode ${requested}, where ${meaning(requested)}: the cluster's addresses were promised under the other rule. ` +
+        `Start every relay of the cluster with --identity-mode ${stored}, or run a ${requested}-mode cluster on another NATS server (nothing was written)`,
+    );
+  }
+  return requested;
 }
 
 /** The first store writes the subnet; every later one must ask for the same. */

@@ -187,7 +187,8 @@ export function createRelayMachines(ctx: RelayContext): RelayMachines {
         input: {
           id: conn.id,
           supportedVersions: [PROTOCOL_VERSION, IDENTITY_PROTOCOL_VERSION],
-          identityRequired: o.identityMode === 'key',
+          // A stand-in admitted with a key its own relay verified (admitStream) has nothing left to prove.
+          identityRequired: o.identityMode === 'key' && conn.publicKey === undefined,
         },
         inspect: o.inspect,
         clock: ctx.clock,

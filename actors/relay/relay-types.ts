@@ -111,6 +111,17 @@ export interface Relay {
   /**
    * Admits a client connection over a stream that is not a TCP socket, speaking as `realIp` (a
    * cluster's stand-in for another relay's client, docs/CLUSTER.md). Its id, or undefined if refused.
+   *
+   * `publicKey` is the identity key the client's own relay verified at its Hello (§2a), vouched for
+   * by that relay: the stand-in is not challenged, its key is announced to its peers (PeerKey) and,
+   * in key mode, decides its virtual IP. Only code in this process can call this; a network client
+   * always proves its key itself (docs/SECURITY.md "Across the relays of a cluster").
    */
-  admitStream(stream: Duplex, realIp: string): number | undefined;
+  admitStream(stream: Duplex, realIp: string, publicKey?: Uint8Array): number | undefined;
+  /**
+   * Who holds `address` here: the real IP and proven key (if any) of the connection bound to its
+   * port, else of one connection of its virtual host; undefined when the host is not here. Cluster
+   * routing carries it to the other relays, whose stand-ins then speak with this key.
+   */
+  identityAt(address: { ip: number; port: number }): { realIp: string; publicKey: Uint8Array | undefined } | undefined;
 }

@@ -153,9 +153,10 @@ export class RelayServer implements Relay {
   /**
    * Admits a client connection that is not a socket of ours, speaking as `realIp`: a cluster's
    * stand-in for a client of another relay (actors/relay/cluster/ghost.ts). The Connection uses
-   * only the Duplex side of a socket. The relay-local id, or undefined if refused.
+   * only the Duplex side of a socket. The relay-local id, or undefined if refused. `publicKey`:
+   * the key another relay of the cluster verified (Relay.admitStream); never from the network.
    */
-  admitStream(stream: Duplex, realIp: string): number | undefined {
+  admitStream(stream: Duplex, realIp: string, publicKey?: Uint8Array): number | undefined {
     const key = hostKey(realIp, this.#ctx.options.ipv6PrefixLength);
     const refused = this.#admission(realIp, key);
     const socket = stream as unknown as RelaySocket;
@@ -169,7 +170,13 @@ export class RelayServer implements Relay {
     }
     this.#perIp.add(key, 1);
     socket.once('close', () => this.#perIp.add(key, -1));
-    return this.#admit(socket, realIp, key)?.id;
+    return this.#admit(socket, realIp, key, publicKey)?.id;
+  }
+
+  identityAt(address: { ip: number; port: number }): { realIp: string; publicKey: Uint8Array | undefined } | undefined {
+    const host = this.#ctx.hosts.get(address.ip);
+    const conn = host?.ports.get(address.port) ?? host?.conns.values().next().value;
+    return conn === undefined ? undefined : { realIp: conn.realIp, publicKey: conn.publicKey };
   }
 
   /** A WebSocket client: admitted or refused like a TCP one; a text message is its protocol error. */
@@ -204,7 +211,7 @@ export class RelayServer implements Relay {
   }
 
   /** A connection that may carry frames (plain TCP, or TLS once secure): one Connection and its actor. */
-  #admit(socket: RelaySocket, realIp: string, key: string): Connection | undefined {
+  #admit(socket: RelaySocket, realIp: string, key: string, vouchedKey?: Uint8Array): Connection | undefined {
     const ctx = this.#ctx;
     // The relay began stopping during the handshake: it is no client, and close() waits for it.
     if (this.#closing !== undefined) {
@@ -212,6 +219,8 @@ export class RelayServer implements Relay {
       return undefined;
     }
     const conn = new Connection(ctx, this.#nextClientId++, socket, realIp, key);
+    // Before its machine starts: a connection with a key already is not challenged (machines.ts, §2a).
+    if (vouchedKey !== undefined) conn.publicKey = vouchedKey;
     ctx.conns.set(conn.id, conn);
     this.counters.clientsTotal++;
     // Its socket's listeners first: the machine's actor is made and started in the same turn,

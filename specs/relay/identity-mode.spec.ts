@@ -119,13 +119,5 @@ t.test('a store keeps its mode: opening it in the other one is refused with what
   await t.rejects(startRelay({ store: memory, host: '127.0.0.1', port: 0 }), { code: 'ERR_IDENTITY_MODE_MISMATCH' });
 });
 
-t.test('key mode with --cluster is refused before joining: the cluster map keys addresses by real IP', async (t) => {
-  const db = await tempDb(t);
-  // Nothing listens on port 1: the refusal must come before any attempt to reach NATS.
-  const run = startMain(['--port', String(await freePort()), '--db', db, '--identity-mode', 'key', '--cluster', 'nats://127.0.0.1:1']);
-  t.teardown(() => void run.child.kill('SIGKILL'));
-  const [code] = await within(run.exited, START_TIMEOUT_MS, 'exit after the refused combination');
-  t.equal(code, 1);
-  t.equal(run.output().stdout, '', 'never listening');
-  t.match(run.output().stderr, /--cluster .*--identity-mode key is not supported.*pass --identity-mode ip/);
-});
+// Key mode with --cluster (the map in JetStream KV keyed by key, a relay of the other mode refused):
+// specs/cluster/identity.spec.ts and specs/storage/nats-kv-store-key-mode.spec.ts.

@@ -5,7 +5,7 @@
  */
 import { hostname } from 'node:os';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { NatsAddressStore, openBucket } from '../../../storage/index.ts';
+import { NatsAddressStore, openBucket, type IdentityMode } from '../../../storage/index.ts';
 import type { Logger } from '../../logger.ts';
 import type { Relay } from '../relay-types.ts';
 import { ClusterPresence, DEFAULT_PRESENCE_HEARTBEAT_MS, DEFAULT_PRESENCE_TTL_MS } from './presence.ts';
@@ -25,6 +25,8 @@ export interface ClusterOptions {
   ipv6PrefixCap?: number;
   ipv6PrefixLength?: number;
   logger: Logger;
+  /** What the address map is keyed by; the bucket records it and refuses the other. @default 'ip' */
+  identityMode?: IdentityMode;
   /** @default 'alphanet-addresses' */
   addressBucket?: string;
   /** @default 'alphanet-presence' */
@@ -88,6 +90,7 @@ export async function joinCluster(options: ClusterOptions): Promise<Cluster> {
       bucket: options.addressBucket,
       ipv6PrefixCap: options.ipv6PrefixCap,
       ipv6PrefixLength: options.ipv6PrefixLength,
+      identityMode: options.identityMode,
     });
     const ttlMs = options.presenceTtlMs ?? DEFAULT_PRESENCE_TTL_MS;
     const kv = await openBucket(connection, options.presenceBucket ?? DEFAULT_PRESENCE_BUCKET, { history: 1, ttl: ttlMs });

@@ -4,11 +4,18 @@
  * remote client's real IP, so the shared address map gives it the remote client's virtual IP and
  * the relay's own handshake, pair, window and backpressure code serves it unchanged. The cluster's
  * router speaks the protocol on the other end of the stream and carries it over NATS.
+ *
+ * Identity (docs/CLUSTER.md "Identity across relays"): a stand-in is admitted with the key the
+ * remote client proved to its own relay, vouched for by that relay, and says Hello version 2
+ * without being challenged (it holds no private key). So this relay announces the remote client's
+ * true key to its peers (PeerKey), and in key mode the address map gives it the key's address.
  */
 import { Duplex } from 'node:stream';
 import {
   BindStatus,
+  ConnectionStatus,
   FrameDecoder,
+  IDENTITY_PROTOCOL_VERSION,
   PacketType,
   PROTOCOL_VERSION,
   decodeFrame,
@@ -70,6 +77,8 @@ export type GhostListener = (packet: Packet) => void;
 
 export class Ghost {
   readonly realIp: string;
+  /** The remote client's proven key it speaks with, or undefined for a client that proved none. */
+  readonly publicKey: Uint8Array | undefined;
   /** The relay-local id of its connection. */
   readonly clientId: number;
   readonly #stream: PipeEnd;
@@ -82,9 +91,12 @@ export class Ghost {
   #dataListener: (frame: Uint8Array) => void = () => {};
   readonly closed: Promise<void>;
   #virtualIp: Promise<number>;
+  /** PeerKeys the relay sent with a handshake, by its connection id, until the answer is read. */
+  readonly #peerKeys = new Map<number, Uint8Array>();
 
-  private constructor(realIp: string, clientId: number, stream: PipeEnd) {
+  private constructor(realIp: string, publicKey: Uint8Array | undefined, clientId: number, stream: PipeEnd) {
     this.realIp = realIp;
+    this.publicKey = publicKey;
     this.clientId = clientId;
     this.#stream = stream;
     this.closed = new Promise((resolve) => stream.once('close', () => resolve()));
@@ -99,20 +111,24 @@ export class Ghost {
     stream.on('error', () => {});
     this.#virtualIp = this.#expect('virtualIp').then((p) => (p.type === PacketType.VirtualIp ? p.ip : Promise.reject(new Error(`the relay refused the stand-in for ${realIp}`))));
     this.#virtualIp.catch(() => {});
-    this.send({ type: PacketType.Hello, version: PROTOCOL_VERSION });
+    // Version 2 with a vouched key: the relay sends no Challenge (handlers/hello.ts) and announces the key.
+    this.send({ type: PacketType.Hello, version: publicKey === undefined ? PROTOCOL_VERSION : IDENTITY_PROTOCOL_VERSION });
   }
 
-  /** Admits a stand-in for `realIp` on `relay` and waits for its VirtualIP. */
-  static async open(relay: Relay, realIp: string, onAdmitted?: (clientId: number) => void): Promise<Ghost> {
+  /**
+   * Admits a stand-in for `realIp` on `relay` and waits for its VirtualIP. `publicKey`: the key
+   * the client proved to its own relay (carried across the cluster), if it proved one.
+   */
+  static async open(relay: Relay, realIp: string, onAdmitted?: (clientId: number) => void, publicKey?: Uint8Array): Promise<Ghost> {
     const [ours, relays] = streamPair();
-    const clientId = relay.admitStream(relays, realIp);
+    const clientId = relay.admitStream(relays, realIp, publicKey);
     if (clientId === undefined) {
       ours.destroy();
       throw new Error(`the relay refused a stand-in for ${realIp}`);
     }
     // Before its VirtualIP: presence must know it is a stand-in before the relay reports it connected.
     onAdmitted?.(clientId);
-    const ghost = new Ghost(realIp, clientId, ours);
+    const ghost = new Ghost(realIp, publicKey, clientId, ours);
     await ghost.#virtualIp;
     return ghost;
   }
@@ -188,6 +204,16 @@ export class Ghost {
     return this.#expect(`req:${requestId}`);
   }
 
+  /**
+   * The key the relay announced for the other end of connection `connectionId` (§2a PeerKey, sent
+   * just before the accepted SocketConnectionResponse), taken once; undefined when it announced none.
+   */
+  takePeerKey(connectionId: number): Uint8Array | undefined {
+    const key = this.#peerKeys.get(connectionId);
+    this.#peerKeys.delete(connectionId);
+    return key;
+  }
+
   /** Runs `callback` once the relay has taken what the stand-in wrote. */
   onceDrained(callback: () => void): void {
     this.#stream.once('drain', callback);
@@ -245,6 +271,17 @@ export class Ghost {
         return;
       case PacketType.SocketConnectionResponse:
         if (!this.#resolve(`req:${packet.requestId}`, packet)) this.#listener(packet);
+        // A refused or unanswered handshake leaves no key behind.
+        if (packet.status !== ConnectionStatus.Accepted) this.#peerKeys.delete(packet.connectionId);
+        return;
+      case PacketType.PeerKey:
+        // Kept for the router, which tells the asking relay whose key it was (routing.ts).
+        this.#peerKeys.set(packet.connectionId, packet.publicKey);
+        return;
+      case PacketType.SocketConnectionRequest:
+        // The requester's key came with it; the router reads the requester's identity from its own relay.
+        this.#peerKeys.delete(packet.connectionId);
+        this.#listener(packet);
         return;
       default:
         this.#listener(packet);

@@ -11,6 +11,12 @@
  *   both relays before the accept is answered, and every ArbitraryData, WindowUpdate, SocketEnd and
  *   SocketClosed of the pair crosses it, re-addressed to each relay's own connection id.
  *
+ * Identity (docs/CLUSTER.md "Identity across relays"): every ask carries the requester's proven key
+ * and an accepted connect's reply the key the holder's relay announced for the accepting end; a
+ * stand-in is admitted with the key of the client it speaks for, so each relay's PeerKey names
+ * the true remote key and end-to-end TLS checks it as on one relay. Before the first stand-in for a
+ * remote host, the holder is asked who the host is (op `identity`: its real IP and key).
+ *
  * The protocol's own windows (§7) run end to end, through both relays, so what a link holds is
  * bounded by the receiver's window. A link reset (a gap, a lost NATS connection, the other relay
  * silent for `RELAY_SILENT_MS`) closes the pair at this relay with SocketClosed(Error) and a log
@@ -27,6 +33,7 @@ import { DATA_CONNECTION_ID_OFFSET, DATA_HEADER_BYTES, Ghost } from './ghost.ts'
 import { LinkError, NatsLinkHub, type NatsLink } from './nats-link.ts';
 import type { ClusterPresence } from './presence.ts';
 import type { RemoteRequest, RemoteRouter } from './remote-router.ts';
+import { keyText, parseKey, type IdentityAnswer, type IdentityAsk, type RemoteAnswer, type RemoteAsk } from './asks.ts';
 
 /** How often a relay says it is alive to the others. */
 export const RELAY_ALIVE_INTERVAL_MS = 1_000;
@@ -36,19 +43,6 @@ export const RELAY_SILENT_MS = 3_500;
 const REMOTE_REQUEST_TIMEOUT_MS = 9_000;
 /** A link's credit: above a pair's largest protocol window (16 MiB), so the link never stalls a pair that keeps §7. */
 const LINK_WINDOW_BYTES = 20 * 1024 * 1024;
-
-interface RemoteAsk {
-  op: 'status' | 'connect';
-  /** The asking relay. */
-  from: string;
-  /** The requester's real IP, so the holder's stand-in for it gets the same virtual IP. */
-  realIp: string;
-  source: WireAddress;
-  destination: WireAddress;
-  link?: string;
-}
-
-type RemoteAnswer = { status: number } | { failed: number };
 
 interface LinkedPair {
   ghost: Ghost;
@@ -72,8 +66,15 @@ export class ClusterRouting implements RemoteRouter {
   readonly #log: Logger;
   readonly #hub: NatsLinkHub;
   #relay: Relay | undefined;
-  /** Stand-ins by the virtual IP they speak for. */
-  readonly #ghosts = new Map<number, Promise<Ghost>>();
+  /**
+   * Stand-ins by the virtual IP and key they speak for (`<ip> <key or ->`): in ip mode two
+   * processes of one machine may prove different keys, and each gets its own stand-in.
+   */
+  readonly #ghosts = new Map<string, Promise<Ghost>>();
+  /** The same stand-ins once open, by the same names. */
+  readonly #open = new Map<string, Ghost>();
+  /** Work under way per stand-in (a route, an ask, a forward): one in use is never closed as stale. */
+  readonly #busy = new Map<Ghost, number>();
   /** Relay-local ids of stand-in connections (presence leaves them out). */
   readonly ghostIds = new Set<number>();
   readonly #pairs = new Map<Ghost, Map<number, LinkedPair>>();
@@ -122,11 +123,16 @@ export class ClusterRouting implements RemoteRouter {
   route(request: RemoteRequest): boolean {
     const holder = this.#presence.holder(request.destination.ip);
     if (this.#relay === undefined || holder === undefined || holder === this.#relayId) return false;
-    const realIp = this.#store.realIpOf(request.destination.ip);
-    if (realIp === undefined) return false;
+    if (this.#store.realIpOf(request.destination.ip) === undefined) return false;
     void (async () => {
-      const ghost = await this.#ghost(request.destination.ip, realIp);
-      if (!(await ghost.hold(request.destination.port))) return request.fail(FailureReason.Offline);
+      // The host's real IP and proven key, from the relay holding it: its stand-in here speaks with them.
+      const who = await this.#askIdentity(holder, request.destination);
+      const key = 'failed' in who ? 'bad' : parseKey(who.key);
+      if ('failed' in who || key === 'bad') return request.fail(FailureReason.Offline);
+      const ghost = await this.#ghost(request.destination.ip, who.realIp, key);
+      this.#enter(ghost);
+      const held = await ghost.hold(request.destination.port).finally(() => this.#leave(ghost));
+      if (!held) return request.fail(FailureReason.Offline);
       request.retry();
     })().catch((error: unknown) => {
       this.#log.debug({ err: error, destination: formatAddress(request.destination) }, 'cannot route to another relay');
@@ -135,16 +141,24 @@ export class ClusterRouting implements RemoteRouter {
     return true;
   }
 
-  /** The stand-in for `virtualIp` (made once). */
-  #ghost(virtualIp: number, realIp: string): Promise<Ghost> {
-    let ghost = this.#ghosts.get(virtualIp);
+  /** The stand-in for `virtualIp` speaking with `publicKey` (made once). */
+  #ghost(virtualIp: number, realIp: string, publicKey: Uint8Array | undefined): Promise<Ghost> {
+    const name = `${virtualIp} ${keyText(publicKey) ?? '-'}`;
+    let ghost = this.#ghosts.get(name);
     if (ghost === undefined) {
+      this.#closeStale(virtualIp, name);
       let admitted: number | undefined;
-      ghost = Ghost.open(this.#relay!, realIp, (clientId) => {
-        admitted = clientId;
-        this.ghostIds.add(clientId);
-      }).then((g) => {
+      ghost = Ghost.open(
+        this.#relay!,
+        realIp,
+        (clientId) => {
+          admitted = clientId;
+          this.ghostIds.add(clientId);
+        },
+        publicKey,
+      ).then((g) => {
         this.#pairs.set(g, new Map());
+        this.#open.set(name, g);
         g.listen((packet) => this.#fromRelay(g, virtualIp, packet));
         g.listenData((frame) => {
           const pair = this.#pairs.get(g)?.get(Buffer.from(frame.buffer, frame.byteOffset, frame.length).readUInt32BE(DATA_CONNECTION_ID_OFFSET));
@@ -152,7 +166,9 @@ export class ClusterRouting implements RemoteRouter {
           if (pair !== undefined) pair.link.write(Buffer.from(frame));
         });
         void g.closed.then(() => {
-          this.#ghosts.delete(virtualIp);
+          this.#ghosts.delete(name);
+          this.#open.delete(name);
+          this.#busy.delete(g);
           this.ghostIds.delete(g.clientId);
           for (const pair of this.#pairs.get(g)?.values() ?? []) pair.link.destroy();
           this.#pairs.delete(g);
@@ -160,12 +176,33 @@ export class ClusterRouting implements RemoteRouter {
         return g;
       });
       ghost.catch(() => {
-        this.#ghosts.delete(virtualIp);
+        this.#ghosts.delete(name);
         if (admitted !== undefined) this.ghostIds.delete(admitted);
       });
-      this.#ghosts.set(virtualIp, ghost);
+      this.#ghosts.set(name, ghost);
     }
     return ghost;
+  }
+
+  /**
+   * Closes the stand-ins of `virtualIp` for other keys than `name`'s that carry no pair and no
+   * work: a client back with a new key (ip mode: a new identity on the same machine) leaves its
+   * old stand-in idle, and each would hold a client slot (--max-connections-per-ip) for good.
+   */
+  #closeStale(virtualIp: number, name: string): void {
+    for (const [other, g] of this.#open) {
+      if (other !== name && other.startsWith(`${virtualIp} `) && this.#pairs.get(g)?.size === 0 && !this.#busy.has(g)) g.close();
+    }
+  }
+
+  #enter(ghost: Ghost): void {
+    this.#busy.set(ghost, (this.#busy.get(ghost) ?? 0) + 1);
+  }
+
+  #leave(ghost: Ghost): void {
+    const count = (this.#busy.get(ghost) ?? 1) - 1;
+    if (count > 0) this.#busy.set(ghost, count);
+    else this.#busy.delete(ghost);
   }
 
   async #ask(relayId: string, ask: RemoteAsk): Promise<RemoteAnswer> {
@@ -173,12 +210,22 @@ export class ClusterRouting implements RemoteRouter {
     return JSON.parse(decoder.decode(reply.data)) as RemoteAnswer;
   }
 
+  /** Who holds `destination` on relay `relayId` (its real IP and proven key). */
+  async #askIdentity(relayId: string, destination: WireAddress): Promise<IdentityAnswer> {
+    const ask: IdentityAsk = { op: 'identity', from: this.#relayId, destination };
+    const reply = await this.#nc.request(`alphanet.relay.${relayId}.request`, encoder.encode(JSON.stringify(ask)), { timeout: REMOTE_REQUEST_TIMEOUT_MS });
+    return JSON.parse(decoder.decode(reply.data)) as IdentityAnswer;
+  }
+
   /** What this relay sent a stand-in: requests cross to the host's relay, pair traffic to its link. */
   #fromRelay(ghost: Ghost, virtualIp: number, packet: Packet): void {
     switch (packet.type) {
       case PacketType.SocketStatusRequest:
       case PacketType.SocketConnectionRequest:
-        void this.#forward(ghost, virtualIp, packet).catch((error: unknown) => this.#log.warn({ err: error }, 'forwarding a request to another relay failed'));
+        this.#enter(ghost);
+        void this.#forward(ghost, virtualIp, packet)
+          .catch((error: unknown) => this.#log.warn({ err: error }, 'forwarding a request to another relay failed'))
+          .finally(() => this.#leave(ghost));
         return;
       case PacketType.ArbitraryData:
       case PacketType.WindowUpdate:
@@ -199,13 +246,21 @@ export class ClusterRouting implements RemoteRouter {
   async #forward(ghost: Ghost, virtualIp: number, packet: Packet): Promise<void> {
     if (packet.type !== PacketType.SocketStatusRequest && packet.type !== PacketType.SocketConnectionRequest) return;
     const holder = this.#presence.holder(virtualIp);
-    const realIp = this.#store.realIpOf(packet.source.ip);
+    // The requester is a client of this relay: its real IP and the key it proved here.
+    const requester = this.#relay?.identityAt(packet.source);
     const refuse = () => {
       if (packet.type === PacketType.SocketStatusRequest) ghost.send({ type: PacketType.SocketStatusResponse, requestId: packet.requestId, status: SocketStatus.NotBound });
       else ghost.send({ type: PacketType.SocketConnectionResponse, requestId: packet.requestId, connectionId: packet.connectionId, status: ConnectionStatus.NotListening });
     };
-    if (holder === undefined || holder === this.#relayId || realIp === undefined) return refuse();
-    const ask: RemoteAsk = { op: packet.type === PacketType.SocketStatusRequest ? 'status' : 'connect', from: this.#relayId, realIp, source: packet.source, destination: packet.destination };
+    if (holder === undefined || holder === this.#relayId || requester === undefined) return refuse();
+    const ask: RemoteAsk = {
+      op: packet.type === PacketType.SocketStatusRequest ? 'status' : 'connect',
+      from: this.#relayId,
+      realIp: requester.realIp,
+      key: keyText(requester.publicKey),
+      source: packet.source,
+      destination: packet.destination,
+    };
     if (packet.type === PacketType.SocketStatusRequest) {
       const answer = await this.#ask(holder, ask).catch(() => ({ failed: FailureReason.Offline }));
       if ('status' in answer) ghost.send({ type: PacketType.SocketStatusResponse, requestId: packet.requestId, status: answer.status });
@@ -223,6 +278,17 @@ export class ClusterRouting implements RemoteRouter {
       else refuse();
       return;
     }
+    // Only a requester with a key hears PeerKey (and only then does the holder's relay announce one to its stand-in).
+    if (ask.key !== null && (answer.key ?? null) !== keyText(ghost.publicKey)) {
+      // The host now proves another key than this stand-in speaks with (it came back with a new
+      // identity): this relay would announce a false PeerKey. Refuse, and drop the stand-in, so the
+      // next request asks the holder again and gets a stand-in with the true key.
+      this.#log.info({ destination: formatAddress(packet.destination), remoteRelay: holder }, "a remote host's identity key changed; its stand-in is replaced");
+      link.destroy();
+      refuse();
+      ghost.close();
+      return;
+    }
     ghost.send({ type: PacketType.SocketConnectionResponse, requestId: packet.requestId, connectionId: packet.connectionId, status: ConnectionStatus.Accepted });
     // Only now: the relay forwards nothing of the pair from the target before its accept.
     this.#join(ghost, packet.connectionId, link, holder, undefined);
@@ -230,16 +296,25 @@ export class ClusterRouting implements RemoteRouter {
 
   /** Another relay asks: a client of its wants one of ours. */
   async #onAsk(msg: Msg): Promise<void> {
-    let ask: RemoteAsk;
+    let ask: RemoteAsk | IdentityAsk;
     try {
-      ask = JSON.parse(decoder.decode(msg.data)) as RemoteAsk;
+      ask = JSON.parse(decoder.decode(msg.data)) as RemoteAsk | IdentityAsk;
     } catch {
       return;
     }
-    const reply = (answer: RemoteAnswer): void => void msg.respond(encoder.encode(JSON.stringify(answer)));
+    const reply = (answer: RemoteAnswer | IdentityAnswer): void => void msg.respond(encoder.encode(JSON.stringify(answer)));
+    let used: Ghost | undefined;
     try {
       if (this.#relay === undefined) return reply({ failed: FailureReason.Offline });
-      const ghost = await this.#ghost(ask.source.ip, ask.realIp);
+      if (ask.op === 'identity') {
+        const who = this.#relay.identityAt(ask.destination);
+        return reply(who === undefined ? { failed: FailureReason.Offline } : { realIp: who.realIp, key: keyText(who.publicKey) });
+      }
+      // Vouched for by the asking relay, which verified it (trusted: one NATS account, docs/SECURITY.md).
+      const key = parseKey(ask.key);
+      if (key === 'bad') return reply({ failed: FailureReason.InvalidRequest });
+      const ghost = await this.#ghost(ask.source.ip, ask.realIp, key);
+      this.#enter((used = ghost));
       if (!(await ghost.hold(ask.source.port))) return reply({ failed: FailureReason.InvalidRequest });
       const requestId = ghost.newRequestId();
       if (ask.op === 'status') {
@@ -258,10 +333,13 @@ export class ClusterRouting implements RemoteRouter {
         return reply(answer.type === PacketType.SocketConnectionResponse ? { status: answer.status } : { failed: answer.type === PacketType.RequestFailed ? answer.reason : FailureReason.Offline });
       }
       this.#join(ghost, answer.connectionId, link, ask.from, ask.source.port);
-      reply({ status: ConnectionStatus.Accepted });
+      // The key this relay announced to the stand-in for the accepting end: the asking relay's stand-in must announce the same.
+      reply({ status: ConnectionStatus.Accepted, key: keyText(ghost.takePeerKey(answer.connectionId)) });
     } catch (error) {
       this.#log.debug({ err: error }, 'a request from another relay failed');
       reply({ failed: FailureReason.Offline });
+    } finally {
+      if (used !== undefined) this.#leave(used);
     }
   }
 
