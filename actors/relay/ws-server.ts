@@ -4,9 +4,15 @@
  * serves the browser bundle and the example page (browser-files.ts). Each upgraded connection
  * becomes a WsTransport handed to the relay's accept path, so admission, the per-IP cap, the
  * Hello timeout, keepalive, the bounds and backpressure are the TCP port's own.
+ *
+ * When the relay serves TLS on its TCP port, this port serves wss with the same identity: the
+ * TCP sockets are accepted here and handed to the relay's `secure` (its admission and its
+ * bounded TLS 1.3 handshake, transports.ts), and only a secured socket reaches the HTTP server.
+ * So a handshake under way counts against maxClients and its IP's connections exactly as on the
+ * TCP port, and a certificate replaced on SIGHUP is the one the next wss client gets.
  */
 import http from 'node:http';
-import type net from 'node:net';
+import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { Logger } from '../logger.ts';
@@ -44,12 +50,28 @@ export interface WebSocketOptions {
   allowOrigins?: readonly string[];
 }
 
+/** Why the relay refused a connection when its TCP socket arrived (server.ts admission). */
+export interface WsRefusal {
+  refusal: string;
+  limit?: 'maxClients' | 'maxConnectionsPerIp';
+}
+
 /** What the WebSocket port needs from the relay. */
 export interface WsListenerDeps {
   log: Logger;
   maxFrameBytes: number;
-  /** The relay's accept path (admission, then a Connection). */
-  accept(transport: WsTransport): void;
+  /**
+   * The relay's accept path (admission, then a Connection). `refused` is the refusal decided
+   * when its TCP socket arrived (wss only): it stands, so a connection refused then is never
+   * admitted because room was made during its handshake.
+   */
+  accept(transport: WsTransport, refused: WsRefusal | undefined): void;
+  /**
+   * With TLS (wss): admits or refuses an accepted TCP socket and runs the relay's TLS handshake
+   * on it, as the TCP port does; `served` hands over the secured socket once the handshake is
+   * done. Absent: plain ws. @default undefined (ws://)
+   */
+  secure?: (raw: net.Socket, served: (socket: Duplex, refused: WsRefusal | undefined) => void) => void;
 }
 
 /** The WebSocket port: its HTTP server, its upgrades, its files. */
@@ -60,6 +82,10 @@ export class WsListener {
   readonly #deps: WsListenerDeps;
   readonly #trusted: net.BlockList | undefined;
   readonly #http: http.Server;
+  /** With TLS: the listening socket, whose connections reach #http once secure. */
+  readonly #tcp: net.Server | undefined;
+  /** Secured sockets handed to #http and not upgraded yet (wss), with any refusal made at accept. */
+  readonly #served = new Map<Duplex, WsRefusal | undefined>();
   readonly #wss: WebSocketServer;
   readonly #files = new BrowserFiles();
   readonly #allowOrigins: ReadonlySet<string>;
@@ -79,16 +105,34 @@ export class WsListener {
     });
     this.#http = http.createServer((req, res) => this.#httpOnRequest(req, res));
     this.#http.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => this.#httpOnUpgrade(req, socket, head));
+    const secure = deps.secure;
+    this.#tcp = secure === undefined ? undefined : net.createServer({ noDelay: true }, (raw) => secure(raw, (socket, refused) => this.#serve(socket, refused)));
   }
 
-  /** `ws://host:port/alphanet`, IPv6 hosts in brackets. */
+  /** True when the port serves wss (the relay's TLS identity), false for ws. */
+  get tls(): boolean {
+    return this.#tcp !== undefined;
+  }
+
+  /** `ws://host:port/alphanet` (`wss://` with TLS), IPv6 hosts in brackets. */
   get url(): string {
     const host = this.host.includes(':') ? `[${this.host}]` : this.host;
-    return `ws://${host}:${this.port}${WS_PATH}`;
+    return `${this.tls ? 'wss' : 'ws'}://${host}:${this.port}${WS_PATH}`;
+  }
+
+  /** A socket whose TLS handshake is done: HTTP from here on, as a plain ws connection. */
+  #serve(socket: Duplex, refused: WsRefusal | undefined): void {
+    if (!this.#tcp?.listening) {
+      socket.destroy();
+      return;
+    }
+    this.#served.set(socket, refused);
+    socket.once('close', () => this.#served.delete(socket));
+    this.#http.emit('connection', socket);
   }
 
   async listen(): Promise<void> {
-    const server = this.#http;
+    const server = this.#tcp ?? this.#http;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen({ host: this.host, port: this.#options.port }, () => {
@@ -105,7 +149,12 @@ export class WsListener {
   close(): Promise<void> {
     // Plain HTTP requests (the bundle, the page) end now; upgraded connections are the relay's to close.
     this.#http.closeAllConnections();
-    return new Promise((resolve) => this.#http.close(() => resolve()));
+    for (const socket of this.#served.keys()) socket.destroy();
+    this.#served.clear();
+    const tcp = this.#tcp;
+    if (tcp === undefined) return new Promise((resolve) => this.#http.close(() => resolve()));
+    // The HTTP server never listened itself: only the TCP server has a port to let go.
+    return new Promise((resolve) => (tcp.listening ? tcp.close(() => resolve()) : resolve()));
   }
 
   #httpOnUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
@@ -122,8 +171,11 @@ export class WsListener {
       socket.end('HTTP/1.1 403 Forbidden\r\nconnection: close\r\ncontent-type: text/plain\r\ncontent-length: 19\r\n\r\norigin not allowed\n');
       return;
     }
+    const refused = this.#served.get(socket);
+    // Upgraded: the relay's Connection owns it now, and closes it at shutdown.
+    this.#served.delete(socket);
     this.#wss.handleUpgrade(req, socket, head, (ws: WebSocket) => {
-      this.#deps.accept(new WsTransport(ws, socket, realIp));
+      this.#deps.accept(new WsTransport(ws, socket, realIp), refused);
     });
   }
 
