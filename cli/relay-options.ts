@@ -276,7 +276,7 @@ export const RELAY_FLAGS: readonly RelayFlag[] = [
     description: `also accept clients over WebSocket on this port, at ${WS_PATH} (0 = any free port)`,
     defaultText: 'off',
     parse: integer(0, 65535),
-    why: `the same protocol in binary messages, with the same limits; the port also serves the browser bundle at \`/alphanet.js\` and an example page at \`/\`; prints \`websocket on URL\` on stdout`,
+    why: `the same protocol in binary messages, with the same limits; wss (and https) with the TCP port's key and certificate unless \`--plaintext\`; the port also serves the browser bundle at \`/alphanet.js\` and an example page at \`/\`; prints \`websocket on URL (how)\` on stdout`,
   },
   { flags: '--ws-host <host>', env: 'ALPHANET_WS_HOST', description: 'address the WebSocket port listens on', default: DEFAULT_WS_HOST, why: 'as `--host`: only this machine unless told otherwise' },
   {
