@@ -141,6 +141,10 @@ export class WsListener {
       });
     });
     server.on('error', (error) => this.#deps.log.error({ err: error }, 'websocket server error'));
+    // With TLS the HTTP server never listens itself, and Node starts its checks of headersTimeout
+    // and requestTimeout on 'listening': without them a secured socket that never sends its
+    // request would be held for ever. The same bounds as the ws port's, then.
+    if (server !== this.#http) this.#http.emit('listening');
     this.port = (server.address() as net.AddressInfo).port;
     this.#deps.log.info({ url: this.url }, 'websocket listening');
   }

@@ -9,7 +9,7 @@
 import t, { type Test } from 'tap';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { copyFile, mkdtemp, readFile, rm } from 'node:fs/promises';
 import https from 'node:https';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -18,6 +18,7 @@ import { connect } from '../../actors/client/index.ts';
 import { run } from '../helpers/child-process.ts';
 import { isolateClientConfig } from '../helpers/client-config.ts';
 import { pseudoRandom, sha256 } from '../client/fixtures.ts';
+import { makeIdentity } from '../helpers/tls-identity.ts';
 import { startMain, within, type RelayProcess } from './relay-process.ts';
 import { BIN } from './tunnel-process.ts';
 
@@ -32,10 +33,10 @@ function alphanet(args: string[]) {
 }
 
 /** Starts the relay command in a directory of its own and waits for its `websocket on` line. */
-async function relayWithWs(t: Test, extra: string[]): Promise<{ run: RelayProcess; url: string; how: string; listening: string }> {
+async function relayWithWs(t: Test, extra: string[], env: Record<string, string> = {}): Promise<{ run: RelayProcess; url: string; how: string; listening: string }> {
   const dir = await mkdtemp(path.join(tmpdir(), 'alphanet-cli-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
-  const relay = startMain(['--port', '0', '--ws-port', '0', '--db', path.join(dir, 'db.json'), ...extra]);
+  const relay = startMain(['--port', '0', '--ws-port', '0', '--db', path.join(dir, 'db.json'), ...extra], env);
   t.teardown(() => void relay.child.kill('SIGKILL'));
   await within(relay.listening, 20_000, 'the relay to listen');
   const [, listening, url, how] = await within(
@@ -137,6 +138,49 @@ t.test('by default the WebSocket port serves wss with the TCP port’s key; --re
   t.equal(sha256(got), sha256(payload), 'intact (SHA-256)');
   forward.kill('SIGTERM');
   await echo.close();
+  relay.child.kill('SIGTERM');
+  const [code] = await within(relay.exited, 20_000, 'the relay to exit');
+  t.equal(code, 0);
+});
+
+t.test('SIGHUP renews the key on the wss port too: a pinned client refuses it with the words to accept it, and accepts it when told', async (t) => {
+  const [old, renewed] = [await makeIdentity(t), await makeIdentity(t)];
+  const dir = await mkdtemp(path.join(tmpdir(), 'alphanet-cli-hup-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const [certFile, keyFile] = [path.join(dir, 'relay.crt'), path.join(dir, 'relay.key')];
+  await copyFile(old.certFile, certFile);
+  await copyFile(old.keyFile, keyFile);
+  const { run: relay, url, how } = await relayWithWs(t, ['--tls-cert', certFile, '--tls-key', keyFile], { ALPHANET_LOG_LEVEL: 'info' });
+  t.equal(how, `wss, fingerprint ${old.fingerprint}`, 'the wss port serves the given certificate');
+  const where = url.replace(/^wss:\/\//, '').replace(/\/alphanet$/, '');
+  const first = await alphanet(['whoami', '--relay', url, '--local-address', '127.0.0.2']);
+  t.equal(first.code, 0, first.stderr);
+  t.match(first.stderr, `trusting the relay at ${where} on first use: ${old.fingerprint}`);
+
+  await copyFile(renewed.certFile, certFile);
+  await copyFile(renewed.keyFile, keyFile);
+  relay.child.kill('SIGHUP');
+  await within(
+    new Promise<void>((resolve) => {
+      const check = (): void => {
+        if (/SIGHUP: TLS certificate reloaded/.test(relay.output().stderr)) resolve();
+        else relay.child.stderr.once('data', check);
+      };
+      check();
+    }),
+    20_000,
+    'the reload to be logged',
+  );
+  const changed = await alphanet(['whoami', '--relay', url, '--local-address', '127.0.0.2']);
+  t.equal(changed.code, 1, 'the pinned client refuses the renewed key');
+  t.match(changed.stderr, `presented TLS key ${renewed.fingerprint}, but`);
+  t.match(changed.stderr, `accept it with --relay-fingerprint ${renewed.fingerprint}`);
+  t.match(changed.stderr, /\(ERR_RELAY_FINGERPRINT_CHANGED\)\n$/);
+  const accepted = await alphanet(['whoami', '--relay', url, '--relay-fingerprint', renewed.fingerprint, '--local-address', '127.0.0.2']);
+  t.equal(accepted.code, 0, accepted.stderr);
+  t.equal(accepted.stdout, first.stdout, 'accepted when told, with the same virtual IP');
+  const again = await alphanet(['whoami', '--relay', url, '--local-address', '127.0.0.2']);
+  t.equal(again.code, 0, 'the new key is the pin from then on');
   relay.child.kill('SIGTERM');
   const [code] = await within(relay.exited, 20_000, 'the relay to exit');
   t.equal(code, 0);
