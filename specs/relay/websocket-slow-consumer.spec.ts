@@ -3,21 +3,29 @@
  * TCP ones (specs/relay/abuse.stress.ts, fan-in.stress.ts): a WebSocket client that stops reading
  * its socket makes the relay hold no more than its high-water mark for it — the sender is paused
  * instead — while a bystander pair keeps exchanging checked bytes, and when it takes nothing for
- * the slow-consumer timeout it is dropped (SlowConsumer) and its sender stays. And backpressure is
+ * the slow-consumer timeout it is dropped (SlowConsumer) and its sender stays; one that floods
+ * Pings and reads nothing is read no further than its replies' mark and, once it reads, gets every
+ * Pong in order. And backpressure is
  * end to end over wss: a sender to a receiver that stops reading is held by the receiver's window,
  * the relay queues no more than that window for it, and every byte arrives intact when it reads.
  */
+import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import t from 'tap';
+import { WebSocket } from 'ws';
 import { SimulatedClock } from 'xstate';
 import {
   CloseReason,
   ConnectionStatus,
+  DEFAULT_MAX_FRAME_BYTES,
   ErrorCode,
+  FrameDecoder,
   INITIAL_WINDOW_BYTES,
+  PROTOCOL_VERSION,
   PacketType,
+  decodeFrame,
   encodeArbitraryData,
   encodePacket,
   type Packet,
@@ -26,6 +34,7 @@ import { connect } from '../../actors/client/index.ts';
 import { clientFor, pseudoRandom, readAll, relayFor, sha256 } from '../client/fixtures.ts';
 import { Bystander } from '../helpers/bystander.ts';
 import { RawClient, nextId } from '../helpers/raw-client.ts';
+import { WS_MAX_PAYLOAD_SLACK_BYTES } from '../../actors/relay/index.ts';
 import { nextEvent } from '../helpers/relay-fixture.ts';
 import { makeIdentity } from '../helpers/tls-identity.ts';
 import { RawWsClient } from '../helpers/ws-raw-client.ts';
@@ -174,4 +183,72 @@ t.test('backpressure end to end over wss: a sender to a receiver that stops read
   const [got] = await Promise.all([readAll(incoming, 60_000), within('send() to settle', sent.then(() => outgoing.end()), 60_000)]);
   t.equal(got.length, payload.length, 'every byte arrived');
   t.equal(sha256(got), sha256(payload), 'intact and in order (SHA-256)');
+});
+
+t.test('a WebSocket client that floods Pings and reads nothing is held back, bounded, and loses no Pong; a bystander pair goes on', async (t) => {
+  // Real time, keepalive far off: the relay's own Ping would land among the Pongs.
+  const relay = await relayFor(t, { websocket: { port: 0 }, highWaterMarkBytes: HIGH_WATER_MARK_BYTES, keepaliveIntervalMs: 600_000, keepaliveTimeoutMs: 1_200_000 });
+  const flooder = new WebSocket(relay.websocket!.url, { perMessageDeflate: false, localAddress: '127.0.0.2' });
+  t.teardown(() => flooder.terminate());
+  flooder.on('error', () => {});
+  // Pongs are counted, not kept: 1.2 million packet objects would weigh more than the test.
+  let hello = false;
+  let pongs = 0;
+  let outOfOrder = 0;
+  const counted = waiter();
+  const decoder = new FrameDecoder((type, frame) => {
+    if (type === PacketType.VirtualIp) hello = true;
+    else if (type === PacketType.Pong) {
+      const packet = decodeFrame(frame) as Extract<Packet, { type: typeof PacketType.Pong }>;
+      if (packet.nonce !== pongs) outOfOrder++;
+      pongs++;
+    }
+    counted.wake();
+  });
+  flooder.on('message', (data: Buffer) => decoder.push(data));
+  await within('the flooder to open', once(flooder, 'open'));
+  flooder.send(encodePacket({ type: PacketType.Hello, version: PROTOCOL_VERSION }));
+  await counted.until('VirtualIP for the flooder', () => hello);
+  const flooderId = relay.status().clients.find((c) => c.realIp === '127.0.0.2')!.id;
+
+  // It stops reading, then sends 1.2 million Pings (10.8 MB, far more than loopback's kernel
+  // buffers take) in messages just under the relay's largest.
+  flooder.pause();
+  const paused = new Promise<void>((resolve) =>
+    relay.bus.on('flow.paused', (e) => {
+      if (e.sourceId === flooderId && e.destinationId === flooderId) resolve();
+    }),
+  );
+  const PINGS = 1_200_000;
+  const PER_MESSAGE = 28_000;
+  for (let first = 0; first < PINGS; first += PER_MESSAGE) {
+    const count = Math.min(PER_MESSAGE, PINGS - first);
+    const message = new Uint8Array(count * 9);
+    for (let i = 0; i < count; i++) message.set(encodePacket({ type: PacketType.Ping, nonce: first + i }), i * 9);
+    flooder.send(message);
+  }
+  await within('the relay to stop reading the flooder for its own replies', paused);
+
+  // While it reads nothing, a bystander pair goes on, and the relay's queue for it stays near the mark.
+  const bystander = await Bystander.start(relay.port, '127.0.0.4', '127.0.0.5');
+  t.teardown(() => bystander.stop().catch(() => {}));
+  let maxQueued = 0;
+  for (let i = 0; i < 5; i++) {
+    await bystander.advance(1);
+    const status = relay.status();
+    maxQueued = Math.max(maxQueued, status.clients.find((c) => c.id === flooderId)?.queuedBytes ?? 0, status.totals.queuedBytes);
+  }
+  // A WebSocket message is the unit the relay reads (a TCP read over TCP): the replies to the one
+  // under way when it is paused may pass the mark by up to one message's worth.
+  const oneMessage = DEFAULT_MAX_FRAME_BYTES + WS_MAX_PAYLOAD_SLACK_BYTES;
+  t.ok(maxQueued <= HIGH_WATER_MARK_BYTES + oneMessage, `the relay queued at most ${maxQueued} bytes for the flooder (mark ${HIGH_WATER_MARK_BYTES}, plus one message of at most ${oneMessage})`);
+  t.equal(pongs, 0, 'nothing was read meanwhile');
+
+  // Reading again: every Pong arrives, in order.
+  flooder.resume();
+  await counted.until('a Pong for every Ping', () => pongs === PINGS, 120_000);
+  t.equal(pongs, PINGS, 'a Pong for every Ping');
+  t.equal(outOfOrder, 0, 'all Pongs in order');
+  await bystander.advance(1);
+  t.ok((await bystander.stop()) > 0, 'the bystander pair never failed');
 });
