@@ -63,6 +63,7 @@ export class RelayServer implements Relay {
         : new WsListener(options.websocket, {
             log: this.#log,
             maxFrameBytes: options.maxFrameBytes,
+            idleTimeoutMs: options.helloTimeoutMs,
             accept: (ws, refused) => this.#acceptWs(ws, refused),
             // TLS on the TCP port means wss on this one, with the same identity and bounds.
             ...(this.#transports.identity === undefined ? {} : { secure: (raw: net.Socket, served: (socket: Duplex, refused: WsRefusal | undefined) => void) => this.#wssOnConnection(raw, served) }),

@@ -61,6 +61,12 @@ export interface WsListenerDeps {
   log: Logger;
   maxFrameBytes: number;
   /**
+   * Real time a connection may send nothing before its upgrade (or between HTTP requests) before
+   * it is closed: a socket that says nothing is no client, and is not counted as one. The relay
+   * gives its Hello timeout: a real client upgrades and says Hello in milliseconds.
+   */
+  idleTimeoutMs: number;
+  /**
    * The relay's accept path (admission, then a Connection). `refused` is the refusal decided
    * when its TCP socket arrived (wss only): it stands, so a connection refused then is never
    * admitted because room was made during its handshake.
@@ -104,6 +110,12 @@ export class WsListener {
       perMessageDeflate: false,
     });
     this.#http = http.createServer((req, res) => this.#httpOnRequest(req, res));
+    // Real time, not the relay's clock: this frees a socket. On a timeout the HTTP server destroys
+    // the socket (it has no 'timeout' listener). A request clears it (the first bundle request
+    // may wait for a build; requestTimeout bounds a request), a response's keep-alive timeout
+    // follows, and the upgrade clears it (ws sets no timeout on a WebSocket's socket).
+    this.#http.on('connection', (socket: net.Socket) => socket.setTimeout(deps.idleTimeoutMs));
+    this.#http.on('request', (req: http.IncomingMessage) => req.socket.setTimeout(0));
     this.#http.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => this.#httpOnUpgrade(req, socket, head));
     const secure = deps.secure;
     this.#tcp = secure === undefined ? undefined : net.createServer({ noDelay: true }, (raw) => secure(raw, (socket, refused) => this.#serve(socket, refused)));
@@ -142,8 +154,8 @@ export class WsListener {
     });
     server.on('error', (error) => this.#deps.log.error({ err: error }, 'websocket server error'));
     // With TLS the HTTP server never listens itself, and Node starts its checks of headersTimeout
-    // and requestTimeout on 'listening': without them a secured socket that never sends its
-    // request would be held for ever. The same bounds as the ws port's, then.
+    // and requestTimeout on 'listening': without them a request that trickles in a byte at a time
+    // would be held for ever. The same bounds as the ws port's, then.
     if (server !== this.#http) this.#http.emit('listening');
     this.port = (server.address() as net.AddressInfo).port;
     this.#deps.log.info({ url: this.url }, 'websocket listening');
