@@ -66,7 +66,7 @@ export class RelayServer implements Relay {
             idleTimeoutMs: options.helloTimeoutMs,
             accept: (ws, refused) => this.#acceptWs(ws, refused),
             // TLS on the TCP port means wss on this one, with the same identity and bounds.
-            ...(this.#transports.identity === undefined ? {} : { secure: (raw: net.Socket, served: (socket: Duplex, refused: WsRefusal | undefined) => void) => this.#wssOnConnection(raw, served) }),
+            ...(this.#transports.identity === undefined || options.websocket.plaintext === true ? {} : { secure: (raw: net.Socket, served: (socket: Duplex, refused: WsRefusal | undefined) => void) => this.#wssOnConnection(raw, served) }),
           });
   }
 

@@ -48,6 +48,12 @@ export interface WebSocketOptions {
    * relay served itself are always allowed. @default none besides those
    */
   allowOrigins?: readonly string[];
+  /**
+   * Serve ws (and http) even when the relay serves TLS on its TCP port: for a TLS-terminating
+   * proxy on the same machine or a network you trust, which then reaches the relay in plain
+   * (docs/RELAY.md "WebSocket"). @default false (wss when the relay has a certificate)
+   */
+  plaintext?: boolean;
 }
 
 /** Why the relay refused a connection when its TCP socket arrived (server.ts admission). */

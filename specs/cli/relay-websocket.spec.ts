@@ -1,6 +1,7 @@
 /**
  * `--ws-port` as a real process: the relay prints `websocket on URL (how)` after its listening
- * line — wss with the TCP port's fingerprint by default (TLS), ws with `--plaintext` — a client
+ * line — wss with the TCP port's fingerprint by default (TLS), ws with `--plaintext` or
+ * `--ws-plaintext` — a client
  * connects through that URL, the bundle is served there (https under TLS). Client commands take
  * the URL as `--relay` (`alphanet whoami`, and a `forward` tunnel carrying bytes over wss), pin
  * the relay's key over wss as over TCP, and refuse flags that contradict the URL's scheme. A bad
@@ -201,6 +202,18 @@ t.test('with --plaintext the WebSocket port serves ws, and --relay ws://… need
   t.match(pinned.stderr, /is plain WebSocket, with no key to check: give its wss:\/\/ URL.*ERR_INVALID_ARGUMENT/);
   const bundle = await fetch(url.replace(/^ws:/, 'http:').replace(/\/alphanet$/, '/alphanet.js'), { signal: AbortSignal.timeout(30_000) });
   t.equal(bundle.status, 200, 'the bundle over http');
+  relay.child.kill('SIGTERM');
+  const [code] = await within(relay.exited, 20_000, 'the relay to exit');
+  t.equal(code, 0);
+});
+
+t.test('--ws-plaintext serves ws beside TLS on the TCP port', async (t) => {
+  const { run: relay, url, how, listening } = await relayWithWs(t, ['--ws-plaintext']);
+  t.match(listening, /\(TLS, fingerprint sha256:/, 'the TCP port serves TLS');
+  t.match(url, /^ws:\/\//);
+  t.equal(how, 'plaintext');
+  const whoami = await alphanet(['whoami', '--relay', url, '--local-address', '127.0.0.3']);
+  t.equal(whoami.code, 0, whoami.stderr);
   relay.child.kill('SIGTERM');
   const [code] = await within(relay.exited, 20_000, 'the relay to exit');
   t.equal(code, 0);

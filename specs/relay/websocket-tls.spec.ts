@@ -199,3 +199,15 @@ t.test('the bundle and the example page are served over https on the wss port', 
   t.equal(page.fingerprint, new X509Certificate(identity.cert).fingerprint256, "served with the relay's certificate");
   t.equal(relay.counters.clientsTotal, 0, 'plain requests are no clients');
 });
+
+t.test('websocket.plaintext: ws beside TLS on the TCP port, for a TLS-terminating proxy in front', async (t) => {
+  const identity = await makeIdentity(t);
+  const relay = await relayFor(t, { tls: { key: identity.key, cert: identity.cert }, websocket: { port: 0, plaintext: true } });
+  t.equal(relay.websocket!.tls, false);
+  t.match(relay.websocket!.url, /^ws:\/\//, 'the WebSocket port serves ws');
+  t.equal(relay.tlsFingerprint, identity.fingerprint, 'the TCP port still serves TLS');
+  const overWs = await connect({ url: relay.websocket!.url, localAddress: '127.0.0.2' });
+  t.teardown(() => overWs.close());
+  const overTls = await clientFor(t, relay, 3, { tls: { knownRelaysFile: await knownRelaysFile(t) } });
+  await exchange(t, overWs, overTls, 13, 64 * KIB);
+});
