@@ -175,7 +175,9 @@ export class WsListener {
     this.#served.clear();
     const tcp = this.#tcp;
     if (tcp === undefined) return new Promise((resolve) => this.#http.close(() => resolve()));
-    // The HTTP server never listened itself: only the TCP server has a port to let go.
+    // The HTTP server never listened itself (closing it stops the checks 'listening' started);
+    // only the TCP server has a port to let go.
+    this.#http.close(() => {});
     return new Promise((resolve) => (tcp.listening ? tcp.close(() => resolve()) : resolve()));
   }
 
