@@ -1,8 +1,8 @@
 /** Flags every client command shares, and the one way commands report errors. */
 import net from 'node:net';
 import { InvalidArgumentError, Option, type Command } from 'commander';
-import { ClientError, DEFAULT_RELAY, DEFAULT_RELAY_PORT, parseRelayAddress } from '../actors/client/index.ts';
-import type { RelayAddress } from '../actors/client/index.ts';
+import { ClientError, DEFAULT_RELAY, DEFAULT_RELAY_PORT, parseRelayTarget } from '../actors/client/index.ts';
+import type { RelayAddress, RelayUrl } from '../actors/client/index.ts';
 import type { ConnectOptions } from '../actors/client/index.ts';
 import { errorParts } from '../actors/describe-error.ts';
 import type { Logger } from '../actors/logger.ts';
@@ -12,12 +12,12 @@ import { parseFingerprint } from '../protocol/fingerprint.ts';
 import { createCliLogger } from './cli-logger.ts';
 
 export { DEFAULT_RELAY_PORT };
-export type { RelayAddress };
+export type { RelayAddress, RelayUrl };
 
 /** Parsed values of {@link addClientOptions}. */
 export interface ClientFlags {
-  /** Parsed from `--relay`; the default (ALPHANET_RELAY, else DEFAULT_RELAY) is parsed on use. */
-  relay: RelayAddress | string;
+  /** Parsed from `--relay` (with `url` for a WebSocket URL); the default (ALPHANET_RELAY, else DEFAULT_RELAY) is parsed on use. */
+  relay: RelayAddress | RelayUrl | string;
   localAddress?: string;
   /** `--inspect [url]`: true when given without a URL. */
   inspect?: string | true;
@@ -39,13 +39,15 @@ function fingerprintArgument(text: string): string {
 
 /**
  * `--relay`: `host:port`, a host alone (port 1337), `[ipv6]:port`, `[ipv6]` or a bare IPv6
- * address (`::1`, port 1337). Takes back exactly what the relay prints after `listening on`.
+ * address (`::1`, port 1337) for TCP; or the relay's WebSocket URL, `ws://HOST:PORT/alphanet` or
+ * `wss://…` (the path is /alphanet when left out). Takes back exactly what the relay prints
+ * after `listening on` or `websocket on`.
  */
-export function parseRelayFlag(text: string): RelayAddress {
+export function parseRelayFlag(text: string): RelayAddress | RelayUrl {
   try {
-    return parseRelayAddress(text);
+    return parseRelayTarget(text);
   } catch (error) {
-    // commander words its own refusal: "option '--relay <host[:port]>' argument … is invalid".
+    // commander words its own refusal: "option '--relay <host[:port]|url>' argument … is invalid".
     throw new InvalidArgumentError((error as Error).message);
   }
 }
@@ -59,9 +61,9 @@ function localAddressArgument(text: string): string {
 export function addClientOptions(command: Command): Command {
   return command
     .option(
-      '--relay <host[:port]>',
-      `relay to connect to: HOST[:PORT], [IPV6]:PORT or IPV6; port ${DEFAULT_RELAY_PORT} when left out (env ALPHANET_RELAY)`,
-      parseRelayFlag as (value: string, previous: RelayAddress | string) => RelayAddress | string,
+      '--relay <host[:port]|url>',
+      `relay to connect to: HOST[:PORT], [IPV6]:PORT or IPV6 (TCP; port ${DEFAULT_RELAY_PORT} when left out), or its WebSocket URL ws://HOST:PORT/alphanet or wss://… (env ALPHANET_RELAY)`,
+      parseRelayFlag as (value: string, previous: RelayAddress | RelayUrl | string) => RelayAddress | RelayUrl | string,
       // An empty ALPHANET_RELAY counts as unset, as in a shell's `ALPHANET_RELAY= alphanet …`.
       process.env.ALPHANET_RELAY || DEFAULT_RELAY,
     )
@@ -78,7 +80,7 @@ export function addClientOptions(command: Command): Command {
 }
 
 /** The relay the flags name; a bad ALPHANET_RELAY is an ERR_INVALID_ARGUMENT naming the variable. */
-export function relayOf(flags: ClientFlags): RelayAddress {
+export function relayOf(flags: ClientFlags): RelayAddress | RelayUrl {
   if (typeof flags.relay !== 'string') return flags.relay;
   try {
     return parseRelayFlag(flags.relay);
@@ -93,6 +95,23 @@ export function formatRelay(relay: RelayAddress): string {
 }
 
 /**
+ * How the client trusts the relay: over TCP and wss, its key pinned on first use (or the one
+ * `--relay-fingerprint` names); none over plain TCP with `--plaintext`, or over a ws:// URL,
+ * which is plain by its scheme. Flags that contradict the URL are an ERR_INVALID_ARGUMENT.
+ */
+function trustFrom(flags: ClientFlags, relay: RelayAddress | RelayUrl): ConnectOptions['tls'] {
+  const scheme = 'url' in relay ? (relay.url.startsWith('wss:') ? 'wss' : 'ws') : 'tcp';
+  if (scheme === 'wss' && flags.plaintext) throw new ClientError('ERR_INVALID_ARGUMENT', `${(relay as RelayUrl).url} is WebSocket over TLS: leave out --plaintext, or give the relay's ws:// URL`);
+  if (scheme === 'ws' && flags.relayFingerprint) throw new ClientError('ERR_INVALID_ARGUMENT', `${(relay as RelayUrl).url} is plain WebSocket, with no key to check: give its wss:// URL with --relay-fingerprint`);
+  if (scheme === 'ws' || flags.plaintext) return false;
+  return {
+    ...(flags.relayFingerprint ? { fingerprint: flags.relayFingerprint } : {}),
+    onPinned: ({ relay: address, fingerprint, file }) =>
+      process.stderr.write(`alphanet: trusting the relay at ${address} on first use: ${fingerprint} (pinned in ${file})\n`),
+  };
+}
+
+/**
  * connect() options from the shared flags. `logger` gets the client's diagnostics; without one,
  * they are logged only when ALPHANET_LOG_LEVEL asks for them. The inspector stream always logs
  * whether it reaches the inspector: a user who asked for it wants to know.
@@ -101,15 +120,8 @@ export function connectOptionsFrom(flags: ClientFlags, logger?: Logger): Connect
   const relay = relayOf(flags);
   const log = logger ?? (process.env.ALPHANET_LOG_LEVEL ? createCliLogger('alphanet-client') : undefined);
   return {
-    host: relay.host,
-    port: relay.port,
-    tls: flags.plaintext
-      ? false
-      : {
-          ...(flags.relayFingerprint ? { fingerprint: flags.relayFingerprint } : {}),
-          onPinned: ({ relay: address, fingerprint, file }) =>
-            process.stderr.write(`alphanet: trusting the relay at ${address} on first use: ${fingerprint} (pinned in ${file})\n`),
-        },
+    ...('url' in relay ? { url: relay.url } : { host: relay.host, port: relay.port }),
+    tls: trustFrom(flags, relay),
     ...(flags.localAddress ? { localAddress: flags.localAddress } : {}),
     ...(flags.identity ? { identity: flags.identity } : {}),
     ...(flags.e2e === false ? { e2e: false } : {}),

@@ -79,6 +79,8 @@ export interface RelayCliOptions extends RelayLimits {
   wsTrustProxy: string[];
   /** Web origins whose pages may open the WebSocket (`*`: any). @default none */
   wsAllowOrigin: string[];
+  /** `--ws-plaintext`: ws on the WebSocket port even when the TCP port serves TLS. */
+  wsPlaintext: boolean;
   /** NATS URL(s) of the cluster (docs/CLUSTER.md); absent: a single relay on its lowdb store. */
   cluster?: string;
   /** This relay's name in the cluster. @default `<host name>-<pid>` */
@@ -276,7 +278,14 @@ export const RELAY_FLAGS: readonly RelayFlag[] = [
     description: `also accept clients over WebSocket on this port, at ${WS_PATH} (0 = any free port)`,
     defaultText: 'off',
     parse: integer(0, 65535),
-    why: `the same protocol in binary messages, with the same limits; the port also serves the browser bundle at \`/alphanet.js\` and an example page at \`/\`; prints \`websocket on URL\` on stdout`,
+    why: `the same protocol in binary messages, with the same limits; wss (and https) with the TCP port's key and certificate unless \`--plaintext\` or \`--ws-plaintext\`; the port also serves the browser bundle at \`/alphanet.js\` and an example page at \`/\`; prints \`websocket on URL (how)\` on stdout`,
+  },
+  {
+    flags: '--ws-plaintext',
+    env: 'ALPHANET_WS_PLAINTEXT',
+    description: 'serve ws and http on the WebSocket port even when --port serves TLS (the environment variable: any value)',
+    defaultText: 'off (wss with the TCP port\'s key)',
+    why: 'for a TLS-terminating proxy on this machine or a network you trust, in front of the WebSocket port; browsers then check the proxy\'s certificate (docs/RELAY.md "WebSocket")',
   },
   { flags: '--ws-host <host>', env: 'ALPHANET_WS_HOST', description: 'address the WebSocket port listens on', default: DEFAULT_WS_HOST, why: 'as `--host`: only this machine unless told otherwise' },
   {
@@ -352,6 +361,7 @@ export function parseRelayCliOptions(raw: Record<string, unknown>): RelayCliOpti
     wsHost: String(raw.wsHost ?? DEFAULT_WS_HOST),
     wsTrustProxy: Array.isArray(raw.wsTrustProxy) ? (raw.wsTrustProxy as string[]) : [],
     wsAllowOrigin: Array.isArray(raw.wsAllowOrigin) ? (raw.wsAllowOrigin as string[]) : [],
+    wsPlaintext: raw.wsPlaintext !== undefined && raw.wsPlaintext !== false,
     ...(raw.cluster === undefined ? {} : { cluster: String(raw.cluster) }),
     ...(raw.relayId === undefined ? {} : { relayId: String(raw.relayId) }),
   } as RelayCliOptions;

@@ -197,3 +197,8 @@ export function describeTransport(relay: Relay, formatHostPort: (host: string, p
   const beside = relay.plaintextPort === undefined ? '' : `; plaintext on ${formatHostPort(relay.host, relay.plaintextPort)}`;
   return `TLS, fingerprint ${relay.tlsFingerprint}${beside}`;
 }
+
+/** What follows `websocket on URL` on the ready line: wss with the TCP port's fingerprint, or plaintext. */
+export function describeWebSocket(relay: Relay): string {
+  return relay.websocket?.tls === true && relay.tlsFingerprint !== undefined ? `wss, fingerprint ${relay.tlsFingerprint}` : 'plaintext';
+}

@@ -33,7 +33,7 @@ export async function connectWhenUp(
       if (!(error instanceof AlphanetError) || !WORTH_WAITING_FOR.has(error.code) || attempt + 1 >= policy.maxAttempts) throw error;
       if (!warned) {
         warned = true;
-        logger.warn({ relay: formatRelay({ host: options.host ?? '', port: options.port ?? 0 }), reason: describeError(error) }, 'cannot reach the relay; dialling again with backoff until it answers');
+        logger.warn({ relay: options.url ?? formatRelay({ host: options.host ?? '', port: options.port ?? 0 }), reason: describeError(error) }, 'cannot reach the relay; dialling again with backoff until it answers');
       }
       await sleep(Math.min(policy.maxDelayMs, policy.initialDelayMs * policy.factor ** attempt), undefined, { signal: options.signal });
     }

@@ -8,7 +8,7 @@ import { startRelay, type Relay, type RelayOptions } from '../actors/relay/index
 import { joinCluster } from '../actors/relay/cluster/index.ts';
 import { openAddressStore, type AddressStore, type StoreWriteInfo } from '../storage/index.ts';
 import { boundOptions, type RelayCliOptions } from './relay-options.ts';
-import { chooseRelayTls, describeTransport, type TlsFiles } from './relay-tls.ts';
+import { chooseRelayTls, describeTransport, describeWebSocket, type TlsFiles } from './relay-tls.ts';
 
 /**
  * "HOST:PORT" as `--relay` and `connect({ relay })` take it back: an IPv6 host in brackets
@@ -95,7 +95,7 @@ export async function runRelay(cli: RelayCliOptions, hooks: RunRelayHooks = {}):
     maxConnectionsPerIp: cli.maxConnectionsPerIp,
     highWaterMarkBytes: cli.highWaterMarkBytes,
     ...boundOptions(cli),
-    ...(cli.wsPort === undefined ? {} : { websocket: { port: cli.wsPort, host: cli.wsHost, trustProxy: cli.wsTrustProxy, allowOrigins: cli.wsAllowOrigin } }),
+    ...(cli.wsPort === undefined ? {} : { websocket: { port: cli.wsPort, host: cli.wsHost, trustProxy: cli.wsTrustProxy, allowOrigins: cli.wsAllowOrigin, plaintext: cli.wsPlaintext } }),
     ...(cluster ? { remote: cluster.routing } : {}),
   };
   let running: RunningRelay | undefined;
@@ -137,7 +137,7 @@ export async function runRelay(cli: RelayCliOptions, hooks: RunRelayHooks = {}):
   }
   (hooks.stdout ?? process.stdout).write(`listening on ${formatHostPort(running.relay.host, running.relay.port)} (${describeTransport(running.relay, formatHostPort)})\n`);
   const websocket = running.relay.websocket;
-  if (websocket !== undefined) (hooks.stdout ?? process.stdout).write(`websocket on ${websocket.url}\n`);
+  if (websocket !== undefined) (hooks.stdout ?? process.stdout).write(`websocket on ${websocket.url} (${describeWebSocket(running.relay)})\n`);
   return running;
 }
 

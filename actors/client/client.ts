@@ -35,7 +35,7 @@ import {
   TargetOfflineError,
   TimeoutError,
 } from './errors.ts';
-import { parseRelayAddress } from './relay-address.ts';
+import { isRelayUrl, parseRelayAddress, parseRelayUrl } from './relay-address.ts';
 import { dialSession } from './session.ts';
 import type { RelayTrustOptions } from './relay-trust.ts';
 import type { AnswerPacket, HelloIdentity, RelaySession } from './session.ts';
@@ -47,7 +47,7 @@ import type { ListenOptions, SocketConnectOptions, SocketHost, VirtualSocketActo
 
 /** Relay used when neither options nor ALPHANET_RELAY name one. */
 export const DEFAULT_RELAY = '127.0.0.1:1337';
-export { parseRelayAddress };
+export { parseRelayAddress, parseRelayUrl };
 /**
  * Time a request waits for the relay's answer. Above the relay's own 10 s target timeout, so
  * a target that does not answer is reported by the relay (RequestFailed Timeout) first.
@@ -92,7 +92,11 @@ export interface ConnectOptions {
    * `false` is plain TCP. The default follows `startRelay()`, which serves plain TCP unless given a
    * certificate; the CLI (`alphanet relay`, `npm start`, every client command) uses TLS unless
    * `--plaintext` (docs/CLIENT.md "TLS and trust on first use").
-   * @default false (plain TCP)
+   * With a `wss://` URL (Node) the connection is TLS whatever this says, and the relay's key is
+   * pinned the same way unless `false`, which leaves the check to the system's certificate
+   * authorities (a relay behind a proxy with a real certificate). A browser always uses its own
+   * authorities. A `ws://` URL takes no TLS.
+   * @default false (plain TCP); pinned for a wss:// URL
    */
   tls?: boolean | RelayTrustOptions;
   /** Cancels connecting; connect() rejects with the signal's reason. @default none */
@@ -147,19 +151,16 @@ type ClientActor = Actor<typeof clientMachine>;
 /** What scripts see of the client's actor. */
 export type ClientView = ActorView<ReturnType<ClientActor['getSnapshot']>>;
 
-/** A ws:// or wss:// URL's host and port (for messages), or a ClientError. */
-export function parseRelayUrl(text: string): { host: string; port: number; url: string } {
-  let url: URL;
-  try {
-    url = new URL(text);
-  } catch {
-    throw new ClientError('ERR_INVALID_ARGUMENT', `relay URL must be ws://host:port/path or wss://…, got "${text}"`);
-  }
-  if (url.protocol !== 'ws:' && url.protocol !== 'wss:') {
-    throw new ClientError('ERR_INVALID_ARGUMENT', `relay URL must start with ws:// or wss://, got "${text}"`);
-  }
-  const port = url.port === '' ? (url.protocol === 'wss:' ? 443 : 80) : Number(url.port);
-  return { host: url.hostname.replace(/^\[|\]$/g, ''), port, url: url.href };
+/**
+ * The trust a dial checks (relay-trust.ts), from `tls` and the URL: over TCP, TLS only when asked;
+ * for a wss:// URL in Node, the pin unless `tls: false` (then the platform's certificate
+ * authorities judge, as in a browser); a ws:// URL is plain, and asking TLS of it is refused.
+ */
+function relayTrustFor(option: ConnectOptions['tls'], url: string | undefined): RelayTrustOptions | undefined {
+  if (url === undefined) return option === true ? {} : option || undefined;
+  if (/^wss:/i.test(url)) return option === false ? undefined : option === true || option === undefined ? {} : option;
+  if (option) throw new ClientError('ERR_INVALID_ARGUMENT', `${url} is plain WebSocket: for TLS to the relay give its wss:// URL, or leave out tls`);
+  return undefined;
 }
 
 function describeFailure(reason: number, target: string): ClientError {
@@ -209,6 +210,8 @@ export class Client {
   readonly #datagrams: DatagramTable;
   readonly #identity: ClientIdentity | undefined;
   readonly #e2e: boolean;
+  /** What each dial checks of the relay's key (relayTrustFor), decided once. */
+  readonly #trust: RelayTrustOptions | undefined;
   readonly #pins: PeerPins | undefined;
   /** Peers' proven keys by connection id, from PeerKey until their connection is made (§2a). */
   readonly #peerKeys = new Map<number, Uint8Array>();
@@ -231,12 +234,13 @@ export class Client {
     this.#e2e = identity !== undefined && (options.e2e ?? platform.identity?.e2eByDefault ?? false);
     this.#pins = platform.identity?.knownPeers(options.knownPeers, identity);
     const named = options.url ?? (options.host !== undefined && options.port !== undefined ? undefined : (options.relay ?? platform.defaultRelay()));
-    const isUrl = named !== undefined && /^wss?:\/\//i.test(named);
+    const isUrl = named !== undefined && isRelayUrl(named);
     const relay =
       named === undefined ? { host: options.host!, port: options.port!, url: undefined } : isUrl ? parseRelayUrl(named) : { ...parseRelayAddress(named), url: undefined };
     this.#url = relay.url;
     this.#host = relay.url === undefined ? (options.host ?? relay.host) : relay.host;
     this.#port = relay.url === undefined ? (options.port ?? relay.port) : relay.port;
+    this.#trust = relayTrustFor(options.tls, this.#url);
     this.#options = {
       ...options,
       requestTimeoutMs: options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
@@ -408,7 +412,7 @@ export class Client {
         signal,
         logger: this.#logger,
         clock: this.#options.clock,
-        tls: this.#options.tls === true ? {} : this.#options.tls || undefined,
+        tls: this.#trust,
         identity: this.#helloIdentity(),
       });
       if (signal.aborted) {

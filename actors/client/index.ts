@@ -18,6 +18,7 @@ export type { Identity } from './identity.ts';
 export { resolveIdentity } from './node-identity.ts';
 export type { ClientIdentity } from './platform.ts';
 export { DEFAULT_RELAY_PORT } from './relay-address.ts';
-export type { RelayAddress } from './relay-address.ts';
+export { parseRelayTarget } from './relay-address.ts';
+export type { RelayAddress, RelayUrl } from './relay-address.ts';
 export { KNOWN_RELAYS_FILE, configDir, knownRelaysPath, readKnownRelays, pinRelay } from './relay-trust.ts';
 export type { RelayTrustOptions } from './relay-trust.ts';

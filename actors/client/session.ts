@@ -346,7 +346,8 @@ export async function dialSession(options: DialOptions): Promise<{ session: Rela
   signal?.addEventListener('abort', onAbort, { once: true });
   let socket: SessionTransport | undefined;
   try {
-    socket = await options.open({ host, port, url, localAddress, tls: url === undefined ? options.tls : undefined }, ac.signal);
+    // The client decided the trust for TCP and for wss alike (client.ts relayTrustFor).
+    socket = await options.open({ host, port, url, localAddress, tls: options.tls }, ac.signal);
     const open = socket;
     // Settles on VirtualIP or a refusal (answered), on the transport's close, or on abort.
     await new Promise<void>((resolve, reject) => {

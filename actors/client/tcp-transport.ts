@@ -1,10 +1,7 @@
 /** The session's TCP transport (Node): one net.Socket, its backpressure, pause and resume. */
-import net from 'node:net';
-import tls from 'node:tls';
-import { once } from 'node:events';
-import { errorParts } from '../describe-error.ts';
-import { checkRelayTrust } from './relay-trust.ts';
-import { TransportOpenError, type SessionTransport, type TransportListener, type TransportOpener } from './transport.ts';
+import type net from 'node:net';
+import { dialRelaySocket, relayWhere } from './relay-dial.ts';
+import type { SessionTransport, TransportListener, TransportOpener } from './transport.ts';
 
 /**
  * Bytes the relay connection may queue in the process before writers are asked to wait for
@@ -25,6 +22,8 @@ export class TcpTransport implements SessionTransport {
   constructor(socket: net.Socket, where: string) {
     this.#socket = socket;
     this.where = where;
+    // Flowing mode would drop chunks before the session listens: the transport starts paused.
+    socket.pause();
     socket.on('data', (chunk: Buffer) => this.#listener?.data(chunk));
     // An error is reported at once, not at the 'close' after it: the session fails as soon as
     // the socket does.
@@ -109,61 +108,25 @@ export class TcpTransport implements SessionTransport {
   }
 }
 
-/** TLS 1.3 only, as the relay serves it. */
-const TLS_MIN_VERSION = 'TLSv1.3';
-
 /**
  * Dials TCP to `target.host:target.port` (from `localAddress` if given), under TLS 1.3 when
  * `target.tls` says so. No certificate authority: the relay's key is checked against the pin
- * (relay-trust.ts) after 'secureConnect' and before the transport is handed back, so a relay we
- * do not trust hears no protocol byte from us.
+ * (relay-dial.ts, relay-trust.ts) before the transport is handed back, so a relay we do not
+ * trust hears no protocol byte from us.
  */
 export const openTcpTransport: TransportOpener = async (target, signal) => {
-  const where = target.host.includes(':') ? `[${target.host}]:${target.port}` : `${target.host}:${target.port}`;
-  const common = {
+  const where = relayWhere(target.host, target.port);
+  let transport: TcpTransport | undefined;
+  const dial = {
     host: target.host,
     port: target.port,
-    writableHighWaterMark: SESSION_WRITE_HIGH_WATER_MARK_BYTES,
-    ...(target.localAddress ? { localAddress: target.localAddress } : {}),
+    localAddress: target.localAddress,
+    trust: target.tls,
+    where,
+    highWaterMark: SESSION_WRITE_HIGH_WATER_MARK_BYTES,
+    plaintextHint: 'connect with --plaintext',
   };
-  const trust = target.tls;
-  const socket =
-    trust === undefined
-      ? net.connect({ ...common, noDelay: true } as net.NetConnectOpts)
-      : // tls.connect ignores writableHighWaterMark; highWaterMark sets both sides' (the read side only buffers what arrives while paused).
-        tls.connect({ ...common, highWaterMark: SESSION_WRITE_HIGH_WATER_MARK_BYTES, minVersion: TLS_MIN_VERSION, rejectUnauthorized: false } as tls.ConnectionOptions);
-  if (trust !== undefined) socket.setNoDelay(true);
-  // Flowing mode would drop chunks before anyone listens: the transport starts paused.
-  socket.pause();
-  try {
-    await once(socket, trust === undefined ? 'connect' : 'secureConnect', { signal });
-  } catch (error) {
-    socket.destroy();
-    if (signal.aborted) throw error;
-    if (trust !== undefined && (error as NodeJS.ErrnoException).code?.startsWith('ERR_SSL')) {
-      throw new TransportOpenError(
-        `no TLS 1.3 handshake (${(error as { reason?: string }).reason ?? (error as Error).message}); if it serves plain TCP (relay --plaintext), connect with --plaintext`,
-        { cause: error },
-      );
-    }
-    // The system's words once, without the address said again: "connection refused (ECONNREFUSED)".
-    const { code, text } = errorParts(error);
-    const words = text.endsWith(` ${where}`) ? text.slice(0, -where.length - 1) : text;
-    throw new TransportOpenError(`${words}${code === undefined ? '' : ` (${code})`}`, { cause: error });
-  }
   // Made before the trust check, so a relay that answers or closes meanwhile is heard (paused).
-  const transport = new TcpTransport(socket, where);
-  if (trust !== undefined) {
-    try {
-      await checkRelayTrust(socket as tls.TLSSocket, where, trust);
-    } catch (error) {
-      socket.destroy();
-      throw error;
-    }
-    if (signal.aborted) {
-      socket.destroy();
-      throw signal.reason;
-    }
-  }
-  return transport;
+  await dialRelaySocket(dial, signal, (socket) => (transport = new TcpTransport(socket, where)));
+  return transport!;
 };

@@ -52,7 +52,10 @@ export interface TransportTarget {
   url: string | undefined;
   /** The real source address to dial from (Node only). */
   localAddress: string | undefined;
-  /** TCP only: TLS 1.3 with the relay's key checked (relay-trust.ts) before the transport is handed back. */
+  /**
+   * TCP, or a wss:// URL in Node: TLS 1.3 with the relay's key checked (relay-trust.ts) before the
+   * transport is handed back. A browser's WebSocket ignores it (the browser's own authorities judge).
+   */
   tls?: RelayTrustOptions | undefined;
 }
 

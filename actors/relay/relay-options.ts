@@ -209,7 +209,9 @@ export interface RelayOptions {
   clock?: RelayClock;
   /**
    * Also accept clients over WebSocket on this port (docs/RELAY.md "WebSocket"), with the same
-   * limits; the port also serves the browser bundle. @default undefined (TCP only)
+   * limits; the port also serves the browser bundle. With `tls` it serves wss (and https) with
+   * the same key and certificate, TLS 1.3 only; without, ws (and http).
+   * @default undefined (TCP only)
    */
   websocket?: WebSocketOptions;
 }

@@ -98,8 +98,12 @@ export interface Relay {
    * or when the relay serves plain TCP only.
    */
   setTls(material: RelayTlsOptions): string;
-  /** The WebSocket port, when started with `websocket` (its URL ends in /alphanet). */
-  readonly websocket: { readonly host: string; readonly port: number; readonly url: string } | undefined;
+  /**
+   * The WebSocket port, when started with `websocket` (its URL ends in /alphanet). `tls` is true
+   * when it serves wss (the relay has a certificate: the same one as its TCP port), and the URL
+   * then starts with `wss://`.
+   */
+  readonly websocket: { readonly host: string; readonly port: number; readonly url: string; readonly tls: boolean } | undefined;
   /** Set-up and tear-down events, one emitter per relay. */
   readonly bus: RelayBus;
   /** Data-path counters, read live. */

@@ -27,7 +27,7 @@ import { assembleContext } from './assemble.ts';
 import { Transports, type RelayTransport, type TransportOptions } from './transports.ts';
 import type { RelayTlsOptions } from './tls.ts';
 import type { RelaySocket } from './transport.ts';
-import { WsListener } from './ws-server.ts';
+import { WsListener, type WsRefusal } from './ws-server.ts';
 import type { WsTransport } from './ws-transport.ts';
 
 
@@ -60,12 +60,19 @@ export class RelayServer implements Relay {
     this.#ws =
       options.websocket === undefined
         ? undefined
-        : new WsListener(options.websocket, { log: this.#log, maxFrameBytes: options.maxFrameBytes, accept: (ws) => this.#acceptWs(ws) });
+        : new WsListener(options.websocket, {
+            log: this.#log,
+            maxFrameBytes: options.maxFrameBytes,
+            idleTimeoutMs: options.helloTimeoutMs,
+            accept: (ws, refused) => this.#acceptWs(ws, refused),
+            // TLS on the TCP port means wss on this one, with the same identity and bounds.
+            ...(this.#transports.identity === undefined || options.websocket.plaintext === true ? {} : { secure: (raw: net.Socket, served: (socket: Duplex, refused: WsRefusal | undefined) => void) => this.#wssOnConnection(raw, served) }),
+          });
   }
 
   get websocket(): Relay['websocket'] {
     const ws = this.#ws;
-    return ws === undefined ? undefined : { host: ws.host, port: ws.port, url: ws.url };
+    return ws === undefined ? undefined : { host: ws.host, port: ws.port, url: ws.url, tls: ws.tls };
   }
 
   get tlsFingerprint(): string | undefined {
@@ -151,6 +158,45 @@ export class RelayServer implements Relay {
   }
 
   /**
+   * A TCP connection on the WebSocket port when it serves wss: admitted or refused by its TCP
+   * peer as on the TCP port, so its TLS handshake holds a slot of maxClients (Transports counts
+   * it) and of its IP until the handshake ends; the secured socket then goes to the HTTP server,
+   * whose upgrade is admitted by the real IP (X-Forwarded-For behind a trusted proxy). A refusal
+   * made here stands at the upgrade, and the socket is cut after the linger as on the TCP port.
+   */
+  #wssOnConnection(raw: net.Socket, served: (socket: Duplex, refused: WsRefusal | undefined) => void): void {
+    const ctx = this.#ctx;
+    const peerIp = normaliseRealIp(raw.remoteAddress ?? '');
+    const key = hostKey(peerIp, ctx.options.ipv6PrefixLength);
+    const refused = this.#admission(peerIp, key);
+    raw.setNoDelay(true);
+    raw.on('error', (error) => this.#log.debug({ err: error }, 'socket error'));
+    let holding = refused === undefined;
+    if (holding) this.#perIp.add(key, 1);
+    // The upgrade counts the connection again by its real IP: the handshake's slot ends first.
+    const release = (): void => {
+      if (!holding) return;
+      holding = false;
+      this.#perIp.add(key, -1);
+    };
+    const socket = this.#transports.secure(
+      raw,
+      'tls',
+      ctx.clock,
+      ctx.options.tlsHandshakeTimeoutMs,
+      () => {
+        release();
+        served(socket, refused);
+      },
+      (reason) => this.#log.debug({ realIp: peerIp, reason }, 'wss handshake failed'),
+    );
+    socket.once('close', release);
+    socket.on('error', (error) => this.#log.debug({ err: error }, 'socket error'));
+    // Real time, not the relay's clock: this frees a socket, it is no protocol timeout.
+    if (refused !== undefined) setTimeout(() => socket.destroy(), CLOSE_LINGER_MS).unref();
+  }
+
+  /**
    * Admits a client connection that is not a socket of ours, speaking as `realIp`: a cluster's
    * stand-in for a client of another relay (actors/relay/cluster/ghost.ts). The Connection uses
    * only the Duplex side of a socket. The relay-local id, or undefined if refused. `publicKey`:
@@ -179,12 +225,15 @@ export class RelayServer implements Relay {
     return conn === undefined ? undefined : { realIp: conn.realIp, publicKey: conn.publicKey };
   }
 
-  /** A WebSocket client: admitted or refused like a TCP one; a text message is its protocol error. */
-  #acceptWs(ws: WsTransport): void {
+  /**
+   * A WebSocket client: admitted or refused like a TCP one (a refusal made when its wss socket
+   * arrived stands); a text message is its protocol error.
+   */
+  #acceptWs(ws: WsTransport, refusedAtAccept: WsRefusal | undefined): void {
     const ctx = this.#ctx;
     const realIp = ws.remoteAddress;
     const key = hostKey(realIp, ctx.options.ipv6PrefixLength);
-    const refused = this.#admission(realIp, key);
+    const refused = refusedAtAccept ?? this.#admission(realIp, key);
     this.#sockets.add(ws);
     ws.once('close', () => this.#sockets.delete(ws));
     ws.on('error', (error: Error) => this.#log.debug({ err: error }, 'socket error'));

@@ -4,9 +4,15 @@
  * serves the browser bundle and the example page (browser-files.ts). Each upgraded connection
  * becomes a WsTransport handed to the relay's accept path, so admission, the per-IP cap, the
  * Hello timeout, keepalive, the bounds and backpressure are the TCP port's own.
+ *
+ * When the relay serves TLS on its TCP port, this port serves wss with the same identity: the
+ * TCP sockets are accepted here and handed to the relay's `secure` (its admission and its
+ * bounded TLS 1.3 handshake, transports.ts), and only a secured socket reaches the HTTP server.
+ * So a handshake under way counts against maxClients and its IP's connections exactly as on the
+ * TCP port, and a certificate replaced on SIGHUP is the one the next wss client gets.
  */
 import http from 'node:http';
-import type net from 'node:net';
+import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { Logger } from '../logger.ts';
@@ -42,14 +48,42 @@ export interface WebSocketOptions {
    * relay served itself are always allowed. @default none besides those
    */
   allowOrigins?: readonly string[];
+  /**
+   * Serve ws (and http) even when the relay serves TLS on its TCP port: for a TLS-terminating
+   * proxy on the same machine or a network you trust, which then reaches the relay in plain
+   * (docs/RELAY.md "WebSocket"). @default false (wss when the relay has a certificate)
+   */
+  plaintext?: boolean;
+}
+
+/** Why the relay refused a connection when its TCP socket arrived (server.ts admission). */
+export interface WsRefusal {
+  refusal: string;
+  limit?: 'maxClients' | 'maxConnectionsPerIp';
 }
 
 /** What the WebSocket port needs from the relay. */
 export interface WsListenerDeps {
   log: Logger;
   maxFrameBytes: number;
-  /** The relay's accept path (admission, then a Connection). */
-  accept(transport: WsTransport): void;
+  /**
+   * Real time a connection may send nothing before its upgrade (or between HTTP requests) before
+   * it is closed: a socket that says nothing is no client, and is not counted as one. The relay
+   * gives its Hello timeout: a real client upgrades and says Hello in milliseconds.
+   */
+  idleTimeoutMs: number;
+  /**
+   * The relay's accept path (admission, then a Connection). `refused` is the refusal decided
+   * when its TCP socket arrived (wss only): it stands, so a connection refused then is never
+   * admitted because room was made during its handshake.
+   */
+  accept(transport: WsTransport, refused: WsRefusal | undefined): void;
+  /**
+   * With TLS (wss): admits or refuses an accepted TCP socket and runs the relay's TLS handshake
+   * on it, as the TCP port does; `served` hands over the secured socket once the handshake is
+   * done. Absent: plain ws. @default undefined (ws://)
+   */
+  secure?: (raw: net.Socket, served: (socket: Duplex, refused: WsRefusal | undefined) => void) => void;
 }
 
 /** The WebSocket port: its HTTP server, its upgrades, its files. */
@@ -60,6 +94,10 @@ export class WsListener {
   readonly #deps: WsListenerDeps;
   readonly #trusted: net.BlockList | undefined;
   readonly #http: http.Server;
+  /** With TLS: the listening socket, whose connections reach #http once secure. */
+  readonly #tcp: net.Server | undefined;
+  /** Secured sockets handed to #http and not upgraded yet (wss), with any refusal made at accept. */
+  readonly #served = new Map<Duplex, WsRefusal | undefined>();
   readonly #wss: WebSocketServer;
   readonly #files = new BrowserFiles();
   readonly #allowOrigins: ReadonlySet<string>;
@@ -78,17 +116,41 @@ export class WsListener {
       perMessageDeflate: false,
     });
     this.#http = http.createServer((req, res) => this.#httpOnRequest(req, res));
+    // Real time, not the relay's clock: this frees a socket. On a timeout the HTTP server destroys
+    // the socket (it has no 'timeout' listener). A request clears it (the first bundle request
+    // may wait for a build; requestTimeout bounds a request), a response's keep-alive timeout
+    // follows, and the upgrade clears it (ws sets no timeout on a WebSocket's socket).
+    this.#http.on('connection', (socket: net.Socket) => socket.setTimeout(deps.idleTimeoutMs));
+    this.#http.on('request', (req: http.IncomingMessage) => req.socket.setTimeout(0));
     this.#http.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => this.#httpOnUpgrade(req, socket, head));
+    const secure = deps.secure;
+    this.#tcp = secure === undefined ? undefined : net.createServer({ noDelay: true }, (raw) => secure(raw, (socket, refused) => this.#serve(socket, refused)));
   }
 
-  /** `ws://host:port/alphanet`, IPv6 hosts in brackets. */
+  /** True when the port serves wss (the relay's TLS identity), false for ws. */
+  get tls(): boolean {
+    return this.#tcp !== undefined;
+  }
+
+  /** `ws://host:port/alphanet` (`wss://` with TLS), IPv6 hosts in brackets. */
   get url(): string {
     const host = this.host.includes(':') ? `[${this.host}]` : this.host;
-    return `ws://${host}:${this.port}${WS_PATH}`;
+    return `${this.tls ? 'wss' : 'ws'}://${host}:${this.port}${WS_PATH}`;
+  }
+
+  /** A socket whose TLS handshake is done: HTTP from here on, as a plain ws connection. */
+  #serve(socket: Duplex, refused: WsRefusal | undefined): void {
+    if (!this.#tcp?.listening) {
+      socket.destroy();
+      return;
+    }
+    this.#served.set(socket, refused);
+    socket.once('close', () => this.#served.delete(socket));
+    this.#http.emit('connection', socket);
   }
 
   async listen(): Promise<void> {
-    const server = this.#http;
+    const server = this.#tcp ?? this.#http;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen({ host: this.host, port: this.#options.port }, () => {
@@ -97,6 +159,10 @@ export class WsListener {
       });
     });
     server.on('error', (error) => this.#deps.log.error({ err: error }, 'websocket server error'));
+    // With TLS the HTTP server never listens itself, and Node starts its checks of headersTimeout
+    // and requestTimeout on 'listening': without them a request that trickles in a byte at a time
+    // would be held for ever. The same bounds as the ws port's, then.
+    if (server !== this.#http) this.#http.emit('listening');
     this.port = (server.address() as net.AddressInfo).port;
     this.#deps.log.info({ url: this.url }, 'websocket listening');
   }
@@ -105,7 +171,14 @@ export class WsListener {
   close(): Promise<void> {
     // Plain HTTP requests (the bundle, the page) end now; upgraded connections are the relay's to close.
     this.#http.closeAllConnections();
-    return new Promise((resolve) => this.#http.close(() => resolve()));
+    for (const socket of this.#served.keys()) socket.destroy();
+    this.#served.clear();
+    const tcp = this.#tcp;
+    if (tcp === undefined) return new Promise((resolve) => this.#http.close(() => resolve()));
+    // The HTTP server never listened itself (closing it stops the checks 'listening' started);
+    // only the TCP server has a port to let go.
+    this.#http.close(() => {});
+    return new Promise((resolve) => (tcp.listening ? tcp.close(() => resolve()) : resolve()));
   }
 
   #httpOnUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
@@ -122,8 +195,11 @@ export class WsListener {
       socket.end('HTTP/1.1 403 Forbidden\r\nconnection: close\r\ncontent-type: text/plain\r\ncontent-length: 19\r\n\r\norigin not allowed\n');
       return;
     }
+    const refused = this.#served.get(socket);
+    // Upgraded: the relay's Connection owns it now, and closes it at shutdown.
+    this.#served.delete(socket);
     this.#wss.handleUpgrade(req, socket, head, (ws: WebSocket) => {
-      this.#deps.accept(new WsTransport(ws, socket, realIp));
+      this.#deps.accept(new WsTransport(ws, socket, realIp), refused);
     });
   }
 

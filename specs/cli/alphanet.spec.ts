@@ -66,7 +66,7 @@ t.test('nc errors: offline and not listening are named, non-zero exit', async (t
   t.match(unreachable.stderr, /ERR_RELAY_UNREACHABLE/);
   const help = await run(['nc', '--help']);
   t.equal(help.code, 0);
-  t.match(help.stdout.toString(), /--relay <host\[:port\]>[\s\S]*--local-address <ip>[\s\S]*-l, --listen/);
+  t.match(help.stdout.toString(), /--relay <host\[:port\]\|url>[\s\S]*--local-address <ip>[\s\S]*-l, --listen/);
 });
 
 t.test('nc -l and nc move 3 MiB byte for byte in both directions', async (t) => {

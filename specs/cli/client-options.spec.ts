@@ -30,7 +30,9 @@ t.test('parseRelayFlag: a host alone is port 1337; IPv6 in brackets or bare', as
   t.same(parseRelayFlag('[::1]'), { host: '::1', port: 1337 });
   t.same(parseRelayFlag('::1'), { host: '::1', port: 1337 });
   t.same(parseRelayFlag('2001:db8::7'), { host: '2001:db8::7', port: 1337 });
-  for (const bad of ['', '127.0.0.1:0', '127.0.0.1:70000', 'host:port', '[not-v6]:1', '[::1]:', 'a b']) {
+  t.same(parseRelayFlag('wss://127.0.0.1:8443/alphanet'), { host: '127.0.0.1', port: 8443, url: 'wss://127.0.0.1:8443/alphanet' }, 'a wss:// URL');
+  t.same(parseRelayFlag('ws://[::1]:8080'), { host: '::1', port: 8080, url: 'ws://[::1]:8080/alphanet' }, 'a ws:// URL, the path its /alphanet');
+  for (const bad of ['', '127.0.0.1:0', '127.0.0.1:70000', 'host:port', '[not-v6]:1', '[::1]:', 'a b', 'http://127.0.0.1:1/', 'wss://h:1/#x']) {
     t.throws(() => parseRelayFlag(bad), { code: 'commander.invalidArgument' }, `"${bad}" is refused`);
   }
 });

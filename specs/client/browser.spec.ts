@@ -2,11 +2,17 @@
  * The client in Chromium (docs/CLIENT.md "From a browser"): the example page served by the relay
  * loads /alphanet.js, connects over WebSocket and shows its virtual IP; a Node client over TCP
  * and the page exchange 1 MiB each way through a virtual socket, every byte checked in the page
- * and in Node; the page's echo (the example) answers a Node client. Chromium must be installed
+ * and in Node — over ws, and over wss from a page served over https by a relay with TLS (its
+ * self-signed certificate accepted as a user would, here by ignoreHTTPSErrors); the page's echo
+ * (the example) answers a Node client. Chromium must be installed
  * (CI installs it): a missing one fails the spec.
  */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import t from 'tap';
 import { launch, newPage, waitInPage } from '../observe/browser.ts';
+import { makeIdentity } from '../helpers/tls-identity.ts';
 import { within } from '../observe/wait.ts';
 import { clientFor, pseudoRandom, readAll, relayFor, sha256 } from './fixtures.ts';
 
@@ -93,6 +99,41 @@ t.test('Chromium: the page connects over WebSocket and trades 1 MiB each way wit
   t.equal(result.fingerprint, 'none', 'the page has no identity key (Hello version 1)');
   const realIps = relay.status().clients.map((c) => c.realIp);
   t.ok(realIps.includes('127.0.0.3'), 'the Node client is listed');
+  t.same(errors, [], 'no error in the page');
+});
+
+t.test('Chromium over wss: a page served over https by a relay with TLS trades 1 MiB each way with a Node client over TLS', async (t) => {
+  const identity = await makeIdentity(t);
+  const relay = await relayFor(t, { tls: { key: identity.key, cert: identity.cert }, websocket: { port: 0 } });
+  t.match(relay.websocket!.url, /^wss:/);
+  const browser = await launch(t);
+  // The browser judges the relay's certificate by its own authorities: a self-signed one must be
+  // accepted (a user's exception, here ignoreHTTPSErrors) or replaced by a real one (docs/CLIENT.md).
+  const page = await browser.newPage({ viewport: { width: 800, height: 600 }, ignoreHTTPSErrors: true });
+  page.setDefaultTimeout(10_000);
+  const errors: string[] = [];
+  page.on('pageerror', (error) => errors.push(String(error)));
+  await page.goto(`https://127.0.0.1:${relay.websocket!.port}/`);
+  const port = 11;
+  const exchange = page.evaluate(`(${PAGE_EXCHANGE})(${JSON.stringify({ port, seedIn: 51, seedOut: 52, bytes: MIB })})`) as Promise<{
+    virtualIp: string;
+    relay: string;
+    received: number;
+    firstMismatch: number;
+  }>;
+  await waitInPage(page, 'the page knows its virtual IP', 'window.pageVirtualIp !== undefined', 'String(window.pageVirtualIp)');
+  const pageIp = (await page.evaluate('window.pageVirtualIp')) as string;
+  const dir = await mkdtemp(path.join(tmpdir(), 'alphanet-known-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const node = await clientFor(t, relay, 6, { e2e: false, tls: { knownRelaysFile: path.join(dir, 'known-relays'), fingerprint: identity.fingerprint } });
+  const conn = await node.connect({ address: pageIp, port });
+  const [down] = await Promise.all([readAll(conn), conn.send(pseudoRandom(51, MIB)).then(() => conn.end())]);
+  const result = await within('the page finishes its exchange', exchange);
+  t.equal(result.relay, `wss://127.0.0.1:${relay.websocket!.port}/alphanet`, 'a page served over https dials wss');
+  t.equal(result.received, MIB, 'the page received every byte');
+  t.equal(result.firstMismatch, -1, 'the page found every byte as sent');
+  t.equal(sha256(down), sha256(pseudoRandom(52, MIB)), 'Node found every byte as the page sent it');
+  t.ok(relay.status().clients.some((c) => c.realIp === '127.0.0.1'), 'the page is a client of the relay');
   t.same(errors, [], 'no error in the page');
 });
 

@@ -1,12 +1,13 @@
 /**
  * connect({ relay }), ALPHANET_RELAY and --relay share one grammar (issue 15): what the relay
- * prints after `listening on` is taken back as it is, and a host alone means port 1337.
+ * prints after `listening on` is taken back as it is, and a host alone means port 1337; so is
+ * what it prints after `websocket on` (issue 14), and a URL with no path means /alphanet.
  */
 import net from 'node:net';
 import fc from 'fast-check';
 import t from 'tap';
-import { ClientError, DEFAULT_RELAY_PORT, parseRelayAddress } from '../../actors/client/index.ts';
-import { looksLikeIpv6 } from '../../actors/client/relay-address.ts';
+import { ClientError, DEFAULT_RELAY_PORT, parseRelayAddress, parseRelayTarget, parseRelayUrl } from '../../actors/client/index.ts';
+import { isRelayUrl, looksLikeIpv6 } from '../../actors/client/relay-address.ts';
 import { connect } from '../../index.ts';
 import { relayFor } from './fixtures.ts';
 
@@ -51,4 +52,21 @@ t.test('connect({ relay }) with host:port, and with a host alone (port 1337)', a
     // The system's words once, the address once: no "connect ECONNREFUSED 127.0.0.9:1337" repeat.
     message: /^cannot reach the relay at 127\.0\.0\.9:1337: connection refused \(ECONNREFUSED\)$/,
   });
+});
+
+t.test('WebSocket URLs: ws:// and wss://, the path /alphanet when none is given, default ports 80 and 443', async (t) => {
+  t.same(parseRelayUrl('wss://127.0.0.1:8443/alphanet'), { host: '127.0.0.1', port: 8443, url: 'wss://127.0.0.1:8443/alphanet' });
+  t.same(parseRelayUrl(' ws://relay.example:8080 '), { host: 'relay.example', port: 8080, url: 'ws://relay.example:8080/alphanet' }, 'no path: the relay\'s');
+  t.same(parseRelayUrl('wss://relay.example'), { host: 'relay.example', port: 443, url: 'wss://relay.example/alphanet' });
+  t.same(parseRelayUrl('ws://[::1]:9000/'), { host: '::1', port: 9000, url: 'ws://[::1]:9000/' }, 'a path given (even /) is kept: a proxy may map it');
+  t.same(parseRelayUrl('WSS://Relay.Example/game/alphanet?x=1'), { host: 'relay.example', port: 443, url: 'wss://relay.example/game/alphanet?x=1' });
+  for (const bad of ['http://relay.example/alphanet', 'wss://', 'ws://h:1/#frag', 'wss://h:99999/']) {
+    t.throws(() => parseRelayUrl(bad), { code: 'ERR_INVALID_ARGUMENT', message: /relay URL|fragment/ }, JSON.stringify(bad));
+  }
+  t.equal(isRelayUrl('wss://x'), true);
+  t.equal(isRelayUrl('  WS://x'), true);
+  t.equal(isRelayUrl('127.0.0.1:1337'), false);
+  t.same(parseRelayTarget('127.0.0.1:4000'), { host: '127.0.0.1', port: 4000 }, 'either form: host:port');
+  t.same(parseRelayTarget('wss://127.0.0.1:4000'), { host: '127.0.0.1', port: 4000, url: 'wss://127.0.0.1:4000/alphanet' }, 'either form: a URL');
+  t.throws(() => parseRelayTarget('host:port'), { code: 'ERR_INVALID_ARGUMENT', message: /or a ws:\/\/ or wss:\/\/ URL/ });
 });

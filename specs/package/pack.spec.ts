@@ -5,6 +5,7 @@
  * cache that `npm ci` filled (--prefer-offline), so this takes seconds, not a download.
  */
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import https from 'node:https';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -220,7 +221,7 @@ t.test('the globally installed relay runs with its Node flag, serves its dashboa
   const relay = start(bin, ['relay', '--port', '0', '--http-port', '0', '--ws-port', '0', '--db', path.join(work, 'db.json'), '--log-level', 'warn'], { cwd: work, env: childEnv() });
   t.teardown(() => void relay.child.kill('SIGKILL'));
   const [, dashboard, websocket] = await relay.waitFor(
-    /dashboard on (http:\/\/\S+)\n[\s\S]*listening on \S+ \(TLS, fingerprint sha256:[0-9A-F:]{95}\)\nwebsocket on (ws:\/\/\S+)\n/,
+    /dashboard on (http:\/\/\S+)\n[\s\S]*listening on \S+ \(TLS, fingerprint sha256:[0-9A-F:]{95}\)\nwebsocket on (wss:\/\/\S+) \(wss, fingerprint sha256:[0-9A-F:]{95}\)\n/,
     30_000,
   );
   if (process.platform === 'linux') {
@@ -241,12 +242,23 @@ t.test('the globally installed relay runs with its Node flag, serves its dashboa
   const machines = (await (await fetch(new URL('/api/machines', dashboard), { signal: AbortSignal.timeout(10_000) })).json()) as { id: string; svg: string }[];
   t.ok(machines.length > 0, 'machines found in the compiled package');
   for (const m of machines) t.match(m.svg, /^<svg/, `${m.id} has a diagram`);
-  // The WebSocket port serves the prebuilt browser bundle and the example page from the package.
-  const wsOrigin = (websocket as string).replace(/^ws:/, 'http:').replace(/\/alphanet$/, '');
-  const bundle = await fetch(`${wsOrigin}/alphanet.js`, { signal: AbortSignal.timeout(10_000) });
+  // The WebSocket port serves the prebuilt browser bundle and the example page from the package,
+  // over https with the relay's self-signed certificate (the TLS default): fetch() would refuse it.
+  const wsOrigin = (websocket as string).replace(/^wss:/, 'https:').replace(/\/alphanet$/, '');
+  const getInsecure = (url: string): Promise<{ status: number; body: string }> =>
+    new Promise((resolve, reject) => {
+      const req = https.get(url, { rejectUnauthorized: false, timeout: 10_000 }, (res) => {
+        let body = '';
+        res.setEncoding('utf8').on('data', (chunk: string) => (body += chunk));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      });
+      req.on('timeout', () => req.destroy(new Error(`GET ${url}: no answer within 10 s`)));
+      req.on('error', reject);
+    });
+  const bundle = await getInsecure(`${wsOrigin}/alphanet.js`);
   t.equal(bundle.status, 200, 'GET /alphanet.js on the WebSocket port');
-  t.match(await bundle.text(), /export\s*\{[^}]*\bconnect\b/, 'the bundle exports connect');
-  t.equal((await fetch(`${wsOrigin}/`, { signal: AbortSignal.timeout(10_000) })).status, 200, 'GET / (the example page)');
+  t.match(bundle.body, /export\s*\{[^}]*\bconnect\b/, 'the bundle exports connect');
+  t.equal((await getInsecure(`${wsOrigin}/`)).status, 200, 'GET / (the example page)');
   relay.child.kill('SIGTERM');
   const ran = await relay.exited(15_000);
   t.equal(ran.code, 0, ran.stderr);

@@ -4,8 +4,12 @@
  * allowed is refused; a text message is a protocol error the client hears as
  * Error(MalformedFrame) with a clear message; a message over the relay's largest frame plus
  * slack is refused by WebSocket close code 1009 (specs/client/web-socket-transport.spec.ts: the
- * client library reports it in words).
+ * client library reports it in words); a connection that says nothing before its upgrade is
+ * closed after the Hello timeout of silence, on ws and on wss.
  */
+import { once } from 'node:events';
+import net from 'node:net';
+import tls from 'node:tls';
 import t from 'tap';
 import { SimulatedClock } from 'xstate';
 import { ErrorCode, PacketType, encodePacket, PROTOCOL_VERSION } from '../../protocol/index.ts';
@@ -14,6 +18,7 @@ import { WS_MAX_PAYLOAD_SLACK_BYTES } from '../../actors/relay/index.ts';
 import { clientFor, relayFor } from '../client/fixtures.ts';
 import { RawWsClient } from '../helpers/ws-raw-client.ts';
 import { within } from '../observe/wait.ts';
+import { makeIdentity } from '../helpers/tls-identity.ts';
 
 t.test('maxConnectionsPerIp counts WebSocket and TCP connections of one IP together', async (t) => {
   const relay = await relayFor(t, { websocket: { port: 0 }, maxConnectionsPerIp: 2 });
@@ -103,4 +108,33 @@ t.test("a page from another origin is refused (403) unless allowed; the relay's 
   const { client } = await RawWsClient.hello(anyOrigin.websocket!.url, { localAddress: '127.0.0.2', headers: { origin: 'https://evil.example' } });
   t.pass("'*' admits any origin");
   client.ws.terminate();
+});
+
+t.test('a connection to the WebSocket port that says nothing is closed after the Hello timeout of silence (ws and wss)', async (t) => {
+  const helloTimeoutMs = 300;
+  const identity = await makeIdentity(t);
+  const plain = await relayFor(t, { websocket: { port: 0 }, helloTimeoutMs });
+  const secure = await relayFor(t, { tls: { key: identity.key, cert: identity.cert }, websocket: { port: 0 }, helloTimeoutMs });
+  for (const [name, relay] of [['ws', plain], ['wss', secure]] as const) {
+    const { host, port } = relay.websocket!;
+    const socket = name === 'ws' ? net.connect({ host, port, localAddress: '127.0.0.2' }) : tls.connect({ host, port, localAddress: '127.0.0.2', rejectUnauthorized: false } as tls.ConnectionOptions);
+    t.teardown(() => socket.destroy());
+    socket.on('error', () => {});
+    const closed = once(socket, 'close');
+    await within(`${name}: connected`, once(socket, name === 'ws' ? 'connect' : 'secureConnect'));
+    const since = Date.now();
+    await within(`${name}: the relay closes the silent connection`, closed);
+    const held = Date.now() - since;
+    // Timers never fire early: a close well before 300 ms would be something else cutting it.
+    t.ok(held >= 250, `${name}: held until ${helloTimeoutMs} ms of silence (${held} ms), then closed`);
+    t.equal(relay.counters.clientsTotal, 0, `${name}: never a client`);
+  }
+  // A client that upgrades is not cut by it: the upgrade clears the timer, the keepalive rules.
+  const { client } = await RawWsClient.hello(plain.websocket!.url, { localAddress: '127.0.0.3' });
+  t.teardown(() => client.ws.terminate());
+  const ping = encodePacket({ type: PacketType.Ping, nonce: 9 });
+  // Time passing is the point here, not a synchronisation: nothing is waited for but the clock.
+  await new Promise((resolve) => setTimeout(resolve, 2 * helloTimeoutMs));
+  client.send(ping);
+  t.match(await client.next(PacketType.Pong), { nonce: 9 }, 'an upgraded client silent for twice that is still served');
 });
