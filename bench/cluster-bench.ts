@@ -12,6 +12,7 @@
  * Targets (issue 13): new-client assignment with the map in KV ≥ 2,000/s; cross-relay throughput
  * ≥ 0.5× same-relay; cross-relay round trip ≤ 2 ms more than same-relay at the median.
  */
+import { readFile } from 'node:fs/promises';
 import { connect } from '@nats-io/transport-node';
 import { NatsAddressStore } from '../storage/index.ts';
 import { startNatsServer } from '../specs/helpers/nats-server.ts';
@@ -31,23 +32,50 @@ const WRITE_BYTES = 64 * 1024;
 /** New clients per second with the map in KV (issue 13). */
 const TARGET_PER_SECOND = 2000;
 const DEADLINE_MS = 120_000;
+/** New clients each relay set meets before it is measured (their real IPs: from WARM_UP_FIRST on). */
+const WARM_UP_CLIENTS = 5000;
+const WARM_UP_FIRST = 100_000;
+/** `CLUSTER_BENCH_PROFILE=DIR`: the cluster's relays run with --cpu-prof, writing their profiles there. */
+const PROFILE_DIR = process.env.CLUSTER_BENCH_PROFILE;
+const relayNodeFlags = PROFILE_DIR ? ['--cpu-prof', '--cpu-prof-dir', PROFILE_DIR] : [];
 
-async function hellos(relays: RelayProcess[]): Promise<number> {
+async function hellos(relays: RelayProcess[], first = 0, count = clients): Promise<number> {
   const seen = new Map<string, number>();
   const started = performance.now();
   await withDeadline(
-    forEachLimited(clients, atOnce, async (i) => {
-      const source = sourceAddress(AddressBlock.address, i);
+    forEachLimited(count, atOnce, async (i) => {
+      const source = sourceAddress(AddressBlock.address, first + i);
       const client = await relays[i % relays.length].connect(source);
       seen.set(source, client.virtualIp);
       client.close();
     }),
     DEADLINE_MS,
-    `${clients} clients saying Hello`,
+    `${count} clients saying Hello`,
   );
   const seconds = (performance.now() - started) / 1000;
-  if (new Set(seen.values()).size !== clients) throw new Error(`${clients} clients got ${new Set(seen.values()).size} distinct virtual IPs`);
-  return clients / seconds;
+  if (new Set(seen.values()).size !== count) throw new Error(`${count} clients got ${new Set(seen.values()).size} distinct virtual IPs`);
+  return count / seconds;
+}
+
+/** CPU seconds (user + system) a process has used so far, from /proc (Linux). */
+async function cpuSecondsOf(pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/** Hellos, with the CPU each process spent on them (µs per client): where a new client's cost lies. */
+async function hellosWithCpu(relays: RelayProcess[], natsPid: number, first = 0, count = clients): Promise<{ perSecond: number; cpu: string }> {
+  const before = await Promise.all([...relays.map((r) => r.child.cpuSeconds()), cpuSecondsOf(natsPid)]);
+  const self = process.cpuUsage();
+  const perSecond = await hellos(relays, first, count);
+  const after = await Promise.all([...relays.map((r) => r.child.cpuSeconds()), cpuSecondsOf(natsPid)]);
+  const used = process.cpuUsage(self);
+  const micros = (seconds: number) => Math.round((seconds * 1e6) / count);
+  const relayMicros = micros(after.slice(0, relays.length).reduce((a, b) => a + b, 0) - before.slice(0, relays.length).reduce((a, b) => a + b, 0));
+  const natsMicros = micros(after[relays.length] - before[relays.length]);
+  const benchMicros = Math.round((used.user + used.system) / count);
+  return { perSecond, cpu: `CPU µs per client: relays ${relayMicros}, nats-server ${natsMicros}, bench clients ${benchMicros}` };
 }
 
 /** The map alone: three stores (three connections) in this process, `atOnce` calls in flight. */
@@ -119,14 +147,21 @@ async function bulk(pair: Pair): Promise<number> {
 const nats = await startNatsServer();
 const relays: RelayProcess[] = [];
 try {
-  for (const id of ['b1', 'b2', 'b3']) relays.push(await RelayProcess.start({ extraArgs: ['--cluster', nats.url, '--relay-id', id] }));
-  const fresh = await hellos(relays);
-  const known = await hellos(relays);
+  for (const id of ['b1', 'b2', 'b3']) relays.push(await RelayProcess.start({ extraArgs: ['--cluster', nats.url, '--relay-id', id], nodeFlags: relayNodeFlags }));
+  // Relays in service are warm; a relay's first thousand Hellos run mostly unoptimised code
+  // (measured: twice the CPU per client), so each relay set meets WARM_UP_CLIENTS new clients first.
+  process.stderr.write(`warm-up:     ${(await hellosWithCpu(relays, nats.child.pid!, WARM_UP_FIRST, WARM_UP_CLIENTS)).cpu}\n`);
+  const freshRun = await hellosWithCpu(relays, nats.child.pid!);
+  const knownRun = await hellosWithCpu(relays, nats.child.pid!);
+  const fresh = freshRun.perSecond;
+  const known = knownRun.perSecond;
+  process.stderr.write(`new clients: ${freshRun.cpu}\nreturning:   ${knownRun.cpu}\n`);
   // The same load on one relay with its lowdb store (fsynced, as shipped), in the same run: the
   // machine is shared, so only figures taken side by side compare.
   const single = await RelayProcess.start();
   let lowdb: number;
   try {
+    await hellos([single], WARM_UP_FIRST, WARM_UP_CLIENTS);
     lowdb = await hellos([single]);
   } finally {
     await single.stop();

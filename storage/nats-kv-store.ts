@@ -34,6 +34,7 @@ import { DEFAULT_IPV6_PREFIX_CAP, DEFAULT_IPV6_PREFIX_LENGTH, ipv6PrefixOf } fro
 import { DEFAULT_SUBNET, parseSubnet, type Subnet } from './subnet.ts';
 import { ipKey, NatsBlockAllocator } from './nats-blocks.ts';
 import { openBucket } from './nats-bucket.ts';
+import { KvWriter } from './nats-writer.ts';
 
 /** The bucket the relays of a cluster share. */
 export const DEFAULT_ADDRESS_BUCKET = 'alphanet-addresses';
@@ -88,6 +89,9 @@ export class NatsAddressStore implements AddressStore {
   readonly subnet: Subnet;
   readonly relayId: string;
   readonly #kv: KV;
+  readonly #bucket: string;
+  /** Assignments and block claims, pipelined (nats-writer.ts). */
+  readonly #writer: KvWriter;
   readonly #blocks: NatsBlockAllocator;
   readonly #byReal = new Map<string, number>();
   readonly #byVirtual = new Map<number, string>();
@@ -98,8 +102,10 @@ export class NatsAddressStore implements AddressStore {
   #closed = false;
   #closing: Promise<void> | undefined;
 
-  private constructor(kv: KV, subnet: Subnet, relayId: string, blocks: NatsBlockAllocator, prefix: { length: number; cap: number }) {
+  private constructor(kv: KV, bucket: string, writer: KvWriter, subnet: Subnet, relayId: string, blocks: NatsBlockAllocator, prefix: { length: number; cap: number }) {
     this.#kv = kv;
+    this.#bucket = bucket;
+    this.#writer = writer;
     this.subnet = subnet;
     this.relayId = relayId;
     this.#blocks = blocks;
@@ -118,12 +124,19 @@ export class NatsAddressStore implements AddressStore {
     }
     await checkSubnet(kv, bucket, subnet);
     const instance = `${options.relayId} ${randomBytes(6).toString('hex')}`;
-    const blocks = new NatsBlockAllocator(kv, subnet, instance, options.blockSize ?? DEFAULT_BLOCK_SIZE, isKeyTaken);
-    const store = new NatsAddressStore(kv, subnet, options.relayId, blocks, {
+    const writer = new KvWriter(options.connection);
+    const create = (key: string, value: string) => writer.write(bucket, key, value, 'create');
+    const blocks = new NatsBlockAllocator(create, subnet, instance, options.blockSize ?? DEFAULT_BLOCK_SIZE, isKeyTaken);
+    const store = new NatsAddressStore(kv, bucket, writer, subnet, options.relayId, blocks, {
       length: options.ipv6PrefixLength ?? DEFAULT_IPV6_PREFIX_LENGTH,
       cap: options.ipv6PrefixCap ?? DEFAULT_IPV6_PREFIX_CAP,
     });
-    await store.#load();
+    try {
+      await store.#load();
+    } catch (error) {
+      writer.close();
+      throw error;
+    }
     return store;
   }
 
@@ -208,7 +221,7 @@ export class NatsAddressStore implements AddressStore {
     const key = ipKey(realIp);
     const value: Stored = { realIp, virtualIp: formatIpv4(virtualIp), relay: this.relayId };
     try {
-      await this.#kv.put(key, JSON.stringify(value), { previousSeq: 0 });
+      await this.#writer.write(this.#bucket, key, JSON.stringify(value), 'create');
     } catch (error) {
       if (!isKeyTaken(error)) {
         // The outcome is unknown (the create may have landed), so the address is not taken back.
@@ -264,6 +277,7 @@ export class NatsAddressStore implements AddressStore {
     return (this.#closing ??= (async () => {
       this.#closed = true;
       await this.#settled();
+      this.#writer.close();
       this.#watch?.stop();
     })());
   }
