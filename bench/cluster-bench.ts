@@ -32,8 +32,8 @@ const WRITE_BYTES = 64 * 1024;
 /** New clients per second with the map in KV (issue 13). */
 const TARGET_PER_SECOND = 2000;
 const DEADLINE_MS = 120_000;
-/** New clients each relay set meets before it is measured (their real IPs: from WARM_UP_FIRST on). */
-const WARM_UP_CLIENTS = 5000;
+/** New clients each relay set meets before it is measured, as many as are measured (their real IPs: from WARM_UP_FIRST on). */
+const WARM_UP_CLIENTS = clients;
 const WARM_UP_FIRST = 100_000;
 /** `CLUSTER_BENCH_PROFILE=DIR`: the cluster's relays run with --cpu-prof, writing their profiles there. */
 const PROFILE_DIR = process.env.CLUSTER_BENCH_PROFILE;
@@ -64,18 +64,28 @@ async function cpuSecondsOf(pid: number): Promise<number> {
   return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
-/** Hellos, with the CPU each process spent on them (µs per client): where a new client's cost lies. */
-async function hellosWithCpu(relays: RelayProcess[], natsPid: number, first = 0, count = clients): Promise<{ perSecond: number; cpu: string }> {
-  const before = await Promise.all([...relays.map((r) => r.child.cpuSeconds()), cpuSecondsOf(natsPid)]);
+/**
+ * Runs `work` and says how much CPU each process spent on it per unit (µs per client, ms per
+ * 64 MiB…): where the cost lies, which on a shared machine says more than a rate.
+ */
+async function withCpu<T>(relays: RelayProcess[], natsPid: number, units: number, unit: string, work: () => Promise<T>): Promise<{ result: T; cpu: string }> {
+  const sample = () => Promise.all([...relays.map((r) => r.child.cpuSeconds()), cpuSecondsOf(natsPid)]);
+  const before = await sample();
   const self = process.cpuUsage();
-  const perSecond = await hellos(relays, first, count);
-  const after = await Promise.all([...relays.map((r) => r.child.cpuSeconds()), cpuSecondsOf(natsPid)]);
+  const result = await work();
+  const after = await sample();
   const used = process.cpuUsage(self);
-  const micros = (seconds: number) => Math.round((seconds * 1e6) / count);
-  const relayMicros = micros(after.slice(0, relays.length).reduce((a, b) => a + b, 0) - before.slice(0, relays.length).reduce((a, b) => a + b, 0));
-  const natsMicros = micros(after[relays.length] - before[relays.length]);
-  const benchMicros = Math.round((used.user + used.system) / count);
-  return { perSecond, cpu: `CPU µs per client: relays ${relayMicros}, nats-server ${natsMicros}, bench clients ${benchMicros}` };
+  const per = (seconds: number) => Math.round((seconds * 1e6) / units);
+  const relayParts = relays.map((_, i) => per(after[i] - before[i]));
+  const cpu =
+    `CPU ${unit}: relays ${relayParts.reduce((a, b) => a + b, 0)} (${relayParts.join(' + ')}), ` +
+    `nats-server ${per(after[relays.length] - before[relays.length])}, bench clients ${per((used.user + used.system) / 1e6)}`;
+  return { result, cpu };
+}
+
+async function hellosWithCpu(relays: RelayProcess[], natsPid: number, first = 0, count = clients): Promise<{ perSecond: number; cpu: string }> {
+  const { result, cpu } = await withCpu(relays, natsPid, count, 'µs per client', () => hellos(relays, first, count));
+  return { perSecond: result, cpu };
 }
 
 /** The map alone: three stores (three connections) in this process, `atOnce` calls in flight. */
@@ -169,8 +179,15 @@ try {
   const alone = await storeAlone(nats.url);
   const same = await flow(relays[0], relays[0], 0);
   const across = await flow(relays[0], relays[1], 1);
-  const sameMBps = await bulk(same);
-  const acrossMBps = await bulk(across);
+  const t0 = process.hrtime.bigint() / 1000n;
+  const mib = bulkBytes / 1024 / 1024;
+  const sameRun = await withCpu(relays, nats.child.pid!, mib, 'µs per MiB', () => bulk(same));
+  const t1 = process.hrtime.bigint() / 1000n;
+  const acrossRun = await withCpu(relays, nats.child.pid!, mib, 'µs per MiB', () => bulk(across));
+  const sameMBps = sameRun.result;
+  const acrossMBps = acrossRun.result;
+  process.stderr.write(`bulk same relay:   ${sameRun.cpu}\nbulk across:       ${acrossRun.cpu}\n`);
+  if (PROFILE_DIR) process.stderr.write(`profile windows (µs, monotonic): bulk same relay ${t0}–${t1}, across ${t1}–${process.hrtime.bigint() / 1000n}\n`);
   const sameRtt = await roundTrip(await flow(relays[0], relays[0], 2));
   const acrossRtt = await roundTrip(await flow(relays[0], relays[1], 3));
   const verdict = fresh >= TARGET_PER_SECOND ? 'yes' : 'NO';

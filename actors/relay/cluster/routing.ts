@@ -148,8 +148,11 @@ export class ClusterRouting implements RemoteRouter {
         g.listen((packet) => this.#fromRelay(g, virtualIp, packet));
         g.listenData((frame) => {
           const pair = this.#pairs.get(g)?.get(Buffer.from(frame.buffer, frame.byteOffset, frame.length).readUInt32BE(DATA_CONNECTION_ID_OFFSET));
-          // Copied: the frame may be a view of the reader's buffer; the link may hold it while it waits for credit.
-          if (pair !== undefined) pair.link.write(Buffer.from(frame));
+          // Not copied here: the link copies it into its next message. Until then it may hold the frame (to the
+          // next check phase, or while it waits for credit), which is safe because the frame is either one the
+          // decoder assembled or a view of a buffer the relay wrote to the stand-in, and the relay never reuses
+          // those (its data frames are views of fresh socket reads, its other packets freshly encoded).
+          if (pair !== undefined) pair.link.write(Buffer.from(frame.buffer, frame.byteOffset, frame.length));
         });
         void g.closed.then(() => {
           this.#ghosts.delete(virtualIp);
