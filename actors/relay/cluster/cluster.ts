@@ -33,6 +33,10 @@ export interface ClusterOptions {
   presenceTtlMs?: number;
   /** @default DEFAULT_PRESENCE_HEARTBEAT_MS (5 s) */
   presenceHeartbeatMs?: number;
+  /** A stand-in with no pair and no request under way this long is closed. @default DEFAULT_STAND_IN_IDLE_MS (60 s) */
+  standInIdleMs?: number;
+  /** The clock stand-in idleness is measured with, in ms. @default performance.now */
+  now?: () => number;
 }
 
 /** `<host name>-<pid>` as a subject token: unique on a machine, readable in `nats kv get`. */
@@ -98,7 +102,7 @@ export async function joinCluster(options: ClusterOptions): Promise<Cluster> {
     const kv = await openBucket(connection, presenceBucket, { history: 1, ttl: ttlMs });
     const presence = new ClusterPresence({ kv, connection, bucket: presenceBucket, relayId, logger, ttlMs, heartbeatMs: options.presenceHeartbeatMs ?? DEFAULT_PRESENCE_HEARTBEAT_MS });
     await presence.start();
-    const routing = new ClusterRouting(connection, relayId, presence, store, logger);
+    const routing = new ClusterRouting(connection, relayId, presence, store, logger, { standInIdleMs: options.standInIdleMs, now: options.now });
     let closing: Promise<void> | undefined;
     return {
       relayId,

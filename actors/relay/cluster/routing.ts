@@ -27,6 +27,7 @@ import { DATA_CONNECTION_ID_OFFSET, DATA_HEADER_BYTES, Ghost } from './ghost.ts'
 import { LinkError, NatsLinkHub, type NatsLink } from './nats-link.ts';
 import type { ClusterPresence } from './presence.ts';
 import type { RemoteRequest, RemoteRouter } from './remote-router.ts';
+import { StandInUse } from './stand-in-use.ts';
 
 /** How often a relay says it is alive to the others. */
 export const RELAY_ALIVE_INTERVAL_MS = 1_000;
@@ -36,6 +37,12 @@ export const RELAY_SILENT_MS = 3_500;
 const REMOTE_REQUEST_TIMEOUT_MS = 9_000;
 /** A link's credit: above a pair's largest protocol window (16 MiB), so the link never stalls a pair that keeps §7. */
 const LINK_WINDOW_BYTES = 20 * 1024 * 1024;
+export interface ClusterRoutingOptions {
+  /** A stand-in with no pair and no request under way this long is closed. @default DEFAULT_STAND_IN_IDLE_MS (60 s, stand-in-use.ts) */
+  standInIdleMs?: number;
+  /** The clock stand-in idleness is measured with, in ms. @default performance.now */
+  now?: () => number;
+}
 
 interface RemoteAsk {
   op: 'status' | 'connect';
@@ -74,15 +81,19 @@ export class ClusterRouting implements RemoteRouter {
   #relay: Relay | undefined;
   /** Stand-ins by the virtual IP they speak for. */
   readonly #ghosts = new Map<number, Promise<Ghost>>();
+  /** Each made stand-in by the promise that made it (to forget the right entry of #ghosts). */
+  readonly #resolved = new WeakMap<Promise<Ghost>, Ghost>();
   /** Relay-local ids of stand-in connections (presence leaves them out). */
   readonly ghostIds = new Set<number>();
   readonly #pairs = new Map<Ghost, Map<number, LinkedPair>>();
   readonly #lastSeen = new Map<string, number>();
+  readonly #use: StandInUse;
   #subs: Subscription[] = [];
   #timer: NodeJS.Timeout | undefined;
   #links = 0;
 
-  constructor(nc: NatsConnection, relayId: string, presence: ClusterPresence, store: NatsAddressStore, log: Logger) {
+  constructor(nc: NatsConnection, relayId: string, presence: ClusterPresence, store: NatsAddressStore, log: Logger, options: ClusterRoutingOptions = {}) {
+    this.#use = new StandInUse(options.standInIdleMs, options.now);
     this.#nc = nc;
     this.#relayId = relayId;
     this.#presence = presence;
@@ -116,6 +127,37 @@ export class ClusterRouting implements RemoteRouter {
         if (seen === undefined || now - seen > RELAY_SILENT_MS) pair.link.lost(`relay ${pair.remoteRelay} has been silent for ${RELAY_SILENT_MS} ms (stopped or cut off)`);
       }
     }
+    this.closeIdleStandIns();
+  }
+
+  /**
+   * Closes every stand-in with no pair and no request under way for `standInIdleMs`: each holds
+   * a client slot and its ports on this relay. Runs each second; returns how many it closed.
+   */
+  closeIdleStandIns(): number {
+    const idle = this.#use.idle((ghost) => (this.#pairs.get(ghost)?.size ?? 0) > 0);
+    for (const ghost of idle) {
+      // Forgotten at once, so a request arriving now makes a new stand-in rather than finding this one closing.
+      this.#drop(ghost);
+      ghost.close();
+    }
+    return idle.length;
+  }
+
+  /** Stand-ins on this relay (open or being made). */
+  get standIns(): number {
+    return this.#ghosts.size;
+  }
+
+  #using(ghost: Ghost, delta: number): void {
+    this.#use.using(ghost, delta);
+  }
+
+  /** Forgets a stand-in that closed or is being closed. */
+  #drop(ghost: Ghost): void {
+    if (!this.#use.remove(ghost)) return;
+    for (const [virtualIp, entry] of this.#ghosts) if (this.#resolved.get(entry) === ghost) this.#ghosts.delete(virtualIp);
+    this.ghostIds.delete(ghost.clientId);
   }
 
   /** RemoteRouter: takes a request for a port held on another relay. */
@@ -126,8 +168,13 @@ export class ClusterRouting implements RemoteRouter {
     if (realIp === undefined) return false;
     void (async () => {
       const ghost = await this.#ghost(request.destination.ip, realIp);
-      if (!(await ghost.hold(request.destination.port))) return request.fail(FailureReason.Offline);
-      request.retry();
+      this.#using(ghost, 1);
+      try {
+        if (!(await ghost.hold(request.destination.port))) return request.fail(FailureReason.Offline);
+        request.retry();
+      } finally {
+        this.#using(ghost, -1);
+      }
     })().catch((error: unknown) => {
       this.#log.debug({ err: error, destination: formatAddress(request.destination) }, 'cannot route to another relay');
       request.fail(FailureReason.Offline);
@@ -145,6 +192,8 @@ export class ClusterRouting implements RemoteRouter {
         this.ghostIds.add(clientId);
       }).then((g) => {
         this.#pairs.set(g, new Map());
+        this.#use.add(g);
+        this.#resolved.set(entry, g);
         g.listen((packet) => this.#fromRelay(g, virtualIp, packet));
         g.listenData((frame) => {
           const pair = this.#pairs.get(g)?.get(Buffer.from(frame.buffer, frame.byteOffset, frame.length).readUInt32BE(DATA_CONNECTION_ID_OFFSET));
@@ -155,15 +204,15 @@ export class ClusterRouting implements RemoteRouter {
           if (pair !== undefined) pair.link.write(Buffer.from(frame.buffer, frame.byteOffset, frame.length));
         });
         void g.closed.then(() => {
-          this.#ghosts.delete(virtualIp);
-          this.ghostIds.delete(g.clientId);
+          this.#drop(g);
           for (const pair of this.#pairs.get(g)?.values() ?? []) pair.link.destroy();
           this.#pairs.delete(g);
         });
         return g;
       });
+      const entry = ghost;
       ghost.catch(() => {
-        this.#ghosts.delete(virtualIp);
+        if (this.#ghosts.get(virtualIp) === entry) this.#ghosts.delete(virtualIp);
         if (admitted !== undefined) this.ghostIds.delete(admitted);
       });
       this.#ghosts.set(virtualIp, ghost);
@@ -181,7 +230,10 @@ export class ClusterRouting implements RemoteRouter {
     switch (packet.type) {
       case PacketType.SocketStatusRequest:
       case PacketType.SocketConnectionRequest:
-        void this.#forward(ghost, virtualIp, packet).catch((error: unknown) => this.#log.warn({ err: error }, 'forwarding a request to another relay failed'));
+        this.#using(ghost, 1);
+        void this.#forward(ghost, virtualIp, packet)
+          .catch((error: unknown) => this.#log.warn({ err: error }, 'forwarding a request to another relay failed'))
+          .finally(() => this.#using(ghost, -1));
         return;
       case PacketType.ArbitraryData:
       case PacketType.WindowUpdate:
@@ -240,9 +292,11 @@ export class ClusterRouting implements RemoteRouter {
       return;
     }
     const reply = (answer: RemoteAnswer): void => void msg.respond(encoder.encode(JSON.stringify(answer)));
+    let used: Ghost | undefined;
     try {
       if (this.#relay === undefined) return reply({ failed: FailureReason.Offline });
       const ghost = await this.#ghost(ask.source.ip, ask.realIp);
+      this.#using((used = ghost), 1);
       if (!(await ghost.hold(ask.source.port))) return reply({ failed: FailureReason.InvalidRequest });
       const requestId = ghost.newRequestId();
       if (ask.op === 'status') {
@@ -265,6 +319,8 @@ export class ClusterRouting implements RemoteRouter {
     } catch (error) {
       this.#log.debug({ err: error }, 'a request from another relay failed');
       reply({ failed: FailureReason.Offline });
+    } finally {
+      if (used) this.#using(used, -1);
     }
   }
 
@@ -320,6 +376,7 @@ export class ClusterRouting implements RemoteRouter {
     if (pairs?.get(pair.connectionId) !== pair) return;
     pairs.delete(pair.connectionId);
     if (pair.port !== undefined) pair.ghost.release(pair.port);
+    this.#using(pair.ghost, 0);
   }
 
   /** Stops answering and heartbeating; closes every stand-in (their pairs close with them). */
