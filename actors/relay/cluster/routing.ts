@@ -195,13 +195,12 @@ export class ClusterRouting implements RemoteRouter {
         this.#use.add(g);
         this.#resolved.set(entry, g);
         g.listen((packet) => this.#fromRelay(g, virtualIp, packet));
-        g.listenData((frame) => {
-          const pair = this.#pairs.get(g)?.get(Buffer.from(frame.buffer, frame.byteOffset, frame.length).readUInt32BE(DATA_CONNECTION_ID_OFFSET));
-          // Not copied here: the link copies it into its next message. Until then it may hold the frame (to the
-          // next check phase, or while it waits for credit), which is safe because the frame is either one the
-          // decoder assembled or a view of a buffer the relay wrote to the stand-in, and the relay never reuses
-          // those (its data frames are views of fresh socket reads, its other packets freshly encoded).
-          if (pair !== undefined) pair.link.write(Buffer.from(frame.buffer, frame.byteOffset, frame.length));
+        g.listenData((connectionId, pieces) => {
+          const pair = this.#pairs.get(g)?.get(connectionId);
+          if (pair === undefined) return;
+          // Not copied here: the link copies the bytes into its next message, and may hold the pieces until
+          // then (the next check phase, or while it waits for credit), which GhostDataListener allows.
+          for (const piece of pieces) pair.link.write(Buffer.from(piece.buffer, piece.byteOffset, piece.length));
         });
         void g.closed.then(() => {
           this.#drop(g);
