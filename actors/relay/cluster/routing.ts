@@ -81,8 +81,8 @@ export class ClusterRouting implements RemoteRouter {
   #relay: Relay | undefined;
   /** Stand-ins by the virtual IP they speak for. */
   readonly #ghosts = new Map<number, Promise<Ghost>>();
-  /** Each made stand-in by the promise that made it (to forget the right entry of #ghosts). */
-  readonly #resolved = new WeakMap<Promise<Ghost>, Ghost>();
+  /** Each made stand-in's entry in #ghosts (a newer one may hold its virtual IP's place by the time it closes). */
+  readonly #made = new Map<Ghost, { virtualIp: number; entry: Promise<Ghost> }>();
   /** Relay-local ids of stand-in connections (presence leaves them out). */
   readonly ghostIds = new Set<number>();
   readonly #pairs = new Map<Ghost, Map<number, LinkedPair>>();
@@ -156,7 +156,9 @@ export class ClusterRouting implements RemoteRouter {
   /** Forgets a stand-in that closed or is being closed. */
   #drop(ghost: Ghost): void {
     if (!this.#use.remove(ghost)) return;
-    for (const [virtualIp, entry] of this.#ghosts) if (this.#resolved.get(entry) === ghost) this.#ghosts.delete(virtualIp);
+    const made = this.#made.get(ghost);
+    this.#made.delete(ghost);
+    if (made !== undefined && this.#ghosts.get(made.virtualIp) === made.entry) this.#ghosts.delete(made.virtualIp);
     this.ghostIds.delete(ghost.clientId);
   }
 
@@ -193,7 +195,7 @@ export class ClusterRouting implements RemoteRouter {
       }).then((g) => {
         this.#pairs.set(g, new Map());
         this.#use.add(g);
-        this.#resolved.set(entry, g);
+        this.#made.set(g, { virtualIp, entry });
         g.listen((packet) => this.#fromRelay(g, virtualIp, packet));
         g.listenData((connectionId, pieces) => {
           const pair = this.#pairs.get(g)?.get(connectionId);
