@@ -10,6 +10,10 @@
  * writer, and one timer sweeps writes that were never acknowledged. A write still resolves only
  * once JetStream acknowledged it: a create refused because the key holds a value rejects with the
  * same JetStreamApiError the library gives (isKeyTaken in nats-kv-store.ts).
+ *
+ * A key of bucket B is written by publishing to `$KV.B.<key>`, as `kv.put()` does for a bucket of
+ * the connection's own JetStream (no domain, no API prefix, not a mirror): the buckets the relays
+ * create themselves (nats-bucket.ts).
  */
 import { JetStreamApiError, JetStreamError } from '@nats-io/jetstream';
 import { createInbox, headers, type Msg, type MsgHdrs, type NatsConnection, type Subscription } from '@nats-io/transport-node';
