@@ -19,6 +19,7 @@ import { apiBulkScenario } from './scenarios/api-bulk.ts';
 import { tunnelBulkScenario, tunnelPingPongScenario } from './scenarios/tunnel.ts';
 import { longLinkScenario } from './scenarios/long-link.ts';
 import { udpScenario } from './scenarios/udp.ts';
+import { clusterScenario } from './scenarios/cluster.ts';
 
 /** Scenario names for --only, in the order of issues 6 and 10. */
 export const SCENARIOS = {
@@ -36,6 +37,8 @@ export const SCENARIOS = {
   'long-link': longLinkScenario,
   // Datagrams (issue 14): UDP through the --udp tunnels.
   udp: udpScenario,
+  // Several relays on NATS (issue 13); skipped, saying why, without nats-server.
+  cluster: clusterScenario,
 } as const satisfies Record<string, (context: BenchContext) => Promise<ScenarioResult>>;
 export type ScenarioName = keyof typeof SCENARIOS;
 

@@ -8,7 +8,8 @@
  * `list` and `stats` open the store to read (no lock, so they work beside a running relay);
  * `stats` says who holds the lock, if anyone.
  * `reclaim` takes the store's lock, so it refuses while a relay has the store open: no client can
- * be connected with an address it gives back.
+ * be connected with an address it gives back. With `--cluster` it refuses: a cluster's address map
+ * is never reclaimed (CLUSTER_RECLAIM_REFUSAL says why; docs/CLUSTER.md "Full").
  */
 import path from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
@@ -25,6 +26,18 @@ export function parseDuration(text: string): number {
   if (m === null || Number(m[1]) === 0) throw new InvalidArgumentError('expected a duration like 90d, 12w or 36h');
   return Number(m[1]) * UNIT_MS[m[2] as keyof typeof UNIT_MS];
 }
+
+/**
+ * Why a cluster's addresses are not reclaimed. The map lives in JetStream KV and is safe on
+ * Debian's nats-server 2.9.10 only because no key is ever written twice: there (nats-server
+ * #4320, fixed in 2.9.21) a create after a delete can have several winners, so giving an address
+ * back (deleting its key for another real IP to create) could hand it to two real IPs at once.
+ * And the map keeps no last-seen day to tell which addresses are unused.
+ */
+export const CLUSTER_RECLAIM_REFUSAL =
+  "a cluster's address map (JetStream KV, --cluster) is never reclaimed: its safety on nats-server before 2.9.21 (issue #4320) rests on never writing a key twice, " +
+  'and reclaiming means deleting an assignment for another real IP to take, which that server can give to two at once; the map also records no last-seen day. ' +
+  'Plan the --subnet for every real IP the cluster will see (docs/CLUSTER.md "Full")';
 
 function dbOption(): Option {
   return new Option('--db <file>', 'address store file (the relay\'s --db)').env('ALPHANET_DB').default(DEFAULT_DB_PATH);
@@ -102,7 +115,13 @@ export function buildStoreCommand(): Command {
     .requiredOption('--unseen-for <duration>', 'reclaim entries last seen longer ago than this, e.g. 90d, 12w, 36h', parseDuration)
     .addOption(dbOption())
     .option('--dry-run', 'only print what would be reclaimed; writes nothing and takes no lock')
-    .action(async (flags: { db: string; unseenFor: number; dryRun?: boolean }) => {
+    .option('--cluster <url>', "refused: a cluster's address map is never reclaimed (docs/CLUSTER.md)")
+    .action(async (flags: { db: string; unseenFor: number; dryRun?: boolean; cluster?: string }) => {
+      if (flags.cluster !== undefined) {
+        process.stderr.write(`alphanet store: ${CLUSTER_RECLAIM_REFUSAL} (ERR_CLUSTER_RECLAIM)\n`);
+        process.exitCode = 1;
+        return;
+      }
       await withStore(flags.db, flags.dryRun ? 'read' : 'write', async (store) => {
         const reclaimed = (await store.reclaim(flags.unseenFor, flags.dryRun)).sort(byVirtualIp);
         const verb = flags.dryRun ? 'would reclaim' : 'reclaimed';

@@ -68,3 +68,4 @@ export {
   type NatsAddressStoreOptions,
 } from './nats-kv-store.ts';
 export { openBucket } from './nats-bucket.ts';
+export { KvWriter, KV_WRITE_TIMEOUT_MS, type KvWriteKind } from './nats-writer.ts';

@@ -4,7 +4,6 @@
  * clipped). A block is claimed by creating `block.<n>`, a key never written before and never
  * deleted, so exactly one store instance owns it; only that instance hands its addresses out.
  */
-import type { KV } from '@nats-io/kv';
 import { StoreError } from './errors.ts';
 import type { Subnet } from './subnet.ts';
 
@@ -18,9 +17,11 @@ export function ipKey(realIp: string): string {
 
 /** A create refused because the key holds a value (see isKeyTaken in nats-kv-store.ts). */
 type IsTaken = (error: unknown) => boolean;
+/** Creates `key` (a key never written before) holding `value`; rejects if it was ever written. */
+type Create = (key: string, value: string) => Promise<unknown>;
 
 export class NatsBlockAllocator {
-  readonly #kv: KV;
+  readonly #create: Create;
   readonly #subnet: Subnet;
   readonly #owner: string;
   readonly #size: number;
@@ -34,9 +35,9 @@ export class NatsBlockAllocator {
   #exhausted = false;
   readonly #isTaken: IsTaken;
 
-  constructor(kv: KV, subnet: Subnet, owner: string, size: number, isTaken: IsTaken) {
+  constructor(create: Create, subnet: Subnet, owner: string, size: number, isTaken: IsTaken) {
     if (!Number.isInteger(size) || size < 1) throw new RangeError(`block size must be a positive integer, not ${size}`);
-    this.#kv = kv;
+    this.#create = create;
     this.#subnet = subnet;
     this.#owner = owner;
     this.#size = size;
@@ -82,7 +83,7 @@ export class NatsBlockAllocator {
       }
       const n = this.#cursor;
       try {
-        await this.#kv.put(`block.${n}`, this.#owner, { previousSeq: 0 });
+        await this.#create(`block.${n}`, this.#owner);
       } catch (error) {
         if (!this.#isTaken(error)) {
           throw new StoreError('ERR_STORE_WRITE', `claiming a block of addresses in the cluster's bucket failed: ${(error as Error).message}`, { cause: error });

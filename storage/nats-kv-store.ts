@@ -39,6 +39,7 @@ import { DEFAULT_SUBNET, parseSubnet, type Subnet } from './subnet.ts';
 import { ipKey, NatsBlockAllocator } from './nats-blocks.ts';
 import { openBucket } from './nats-bucket.ts';
 import { DEFAULT_IDENTITY_MODE, IDENTITY_MODES, KEY_ENTRY_PREFIX, isKeyEntry, type IdentityMode } from './identity-mode.ts';
+import { KvWriter } from './nats-writer.ts';
 
 /** The bucket the relays of a cluster share. */
 export const DEFAULT_ADDRESS_BUCKET = 'alphanet-addresses';
@@ -108,6 +109,9 @@ export class NatsAddressStore implements AddressStore {
   readonly subnet: Subnet;
   readonly relayId: string;
   readonly #kv: KV;
+  readonly #bucket: string;
+  /** Assignments and block claims, pipelined (nats-writer.ts). */
+  readonly #writer: KvWriter;
   readonly #blocks: NatsBlockAllocator;
   readonly #byReal = new Map<string, number>();
   readonly #byVirtual = new Map<number, string>();
@@ -119,8 +123,10 @@ export class NatsAddressStore implements AddressStore {
   #closed = false;
   #closing: Promise<void> | undefined;
 
-  private constructor(kv: KV, subnet: Subnet, relayId: string, blocks: NatsBlockAllocator, prefix: { length: number; cap: number }) {
+  private constructor(kv: KV, bucket: string, writer: KvWriter, subnet: Subnet, relayId: string, blocks: NatsBlockAllocator, prefix: { length: number; cap: number }) {
     this.#kv = kv;
+    this.#bucket = bucket;
+    this.#writer = writer;
     this.subnet = subnet;
     this.relayId = relayId;
     this.#blocks = blocks;
@@ -139,16 +145,19 @@ export class NatsAddressStore implements AddressStore {
     }
     await checkSubnet(kv, bucket, subnet);
     const instance = `${options.relayId} ${randomBytes(6).toString('hex')}`;
-    const blocks = new NatsBlockAllocator(kv, subnet, instance, options.blockSize ?? DEFAULT_BLOCK_SIZE, isKeyTaken);
-    const store = new NatsAddressStore(kv, subnet, options.relayId, blocks, {
+    const writer = new KvWriter(options.connection);
+    const create = (key: string, value: string) => writer.write(bucket, key, value, 'create');
+    const blocks = new NatsBlockAllocator(create, subnet, instance, options.blockSize ?? DEFAULT_BLOCK_SIZE, isKeyTaken);
+    const store = new NatsAddressStore(kv, bucket, writer, subnet, options.relayId, blocks, {
       length: options.ipv6PrefixLength ?? DEFAULT_IPV6_PREFIX_LENGTH,
       cap: options.ipv6PrefixCap ?? DEFAULT_IPV6_PREFIX_CAP,
     });
-    await store.#load();
     try {
+      await store.#load();
       store.#mode = await checkIdentityMode(kv, bucket, options.identityMode ?? DEFAULT_IDENTITY_MODE, store.#byReal.size > 0);
     } catch (error) {
       store.#watch?.stop();
+      writer.close();
       throw error;
     }
     return store;
@@ -244,7 +253,7 @@ export class NatsAddressStore implements AddressStore {
     const key = entryKvKey(realIp);
     const value: Stored = { realIp, virtualIp: formatIpv4(virtualIp), relay: this.relayId };
     try {
-      await this.#kv.put(key, JSON.stringify(value), { previousSeq: 0 });
+      await this.#writer.write(this.#bucket, key, JSON.stringify(value), 'create');
     } catch (error) {
       if (!isKeyTaken(error)) {
         // The outcome is unknown (the create may have landed), so the address is not taken back.
@@ -300,6 +309,7 @@ export class NatsAddressStore implements AddressStore {
     return (this.#closing ??= (async () => {
       this.#closed = true;
       await this.#settled();
+      this.#writer.close();
       this.#watch?.stop();
     })());
   }

@@ -33,6 +33,8 @@ export interface ScenarioResult {
   details: Record<string, unknown>;
   /** Set when the scenario could not run; its rows are then empty. */
   error?: string;
+  /** Set when the scenario was not run here, and why (a missing nats-server); its rows are then empty. */
+  skipped?: string;
 }
 
 export interface BenchReport {
@@ -75,6 +77,10 @@ export function formatReport(report: BenchReport): string {
   for (const scenario of report.scenarios) {
     if (scenario.error !== undefined) {
       table.push([scenario.name, 'FAILED', scenario.error.split('\n')[0].slice(0, 100), '', '', '', '']);
+      continue;
+    }
+    if (scenario.skipped !== undefined) {
+      table.push([scenario.name, 'skipped', scenario.skipped, '', '', '', '']);
       continue;
     }
     for (const row of scenario.rows) {

@@ -9,6 +9,9 @@ import { formatReport } from '../../bench/lib/report.ts';
 import { MIB } from '../../bench/lib/stats.ts';
 import { bulkTransfer, makePattern, matchesPattern, PATTERN_BYTES } from '../../bench/load/drive.ts';
 import type { Pair, StreamEnd } from '../../bench/load/transports.ts';
+import { clusterSkipReason } from '../../bench/scenarios/cluster.ts';
+import { NATS_SERVER_BINARY } from '../helpers/nats-server.ts';
+import { existsSync } from 'node:fs';
 
 t.test('every scenario runs on tiny sizes and reports figures against a baseline', async (t) => {
   const lines: string[] = [];
@@ -42,6 +45,13 @@ t.test('every scenario runs on tiny sizes and reports figures against a baseline
   t.match(report.machine, { cpu: String, cores: Number, nodeVersion: process.version });
   for (const scenario of report.scenarios) {
     t.equal(scenario.error, undefined, `${scenario.name} ran without error (${scenario.error ?? ''})\n${lines.join('\n')}`);
+    // Only the cluster lines may be skipped, and only where nats-server is missing.
+    if (scenario.skipped !== undefined) {
+      t.equal(scenario.name, '13 cluster', `${scenario.name} skipped: ${scenario.skipped}`);
+      t.equal(scenario.skipped, clusterSkipReason(), 'skipped only for the reason the scenario gives');
+      t.notOk(existsSync(NATS_SERVER_BINARY), 'skipped only without nats-server');
+      continue;
+    }
     t.ok(scenario.rows.length >= 1, `${scenario.name} has rows`);
     for (const row of scenario.rows) {
       t.ok(Number.isFinite(row.alphanet) && row.alphanet >= 0, `${scenario.name} ${row.metric}: AlphaNET figure ${row.alphanet}`);
@@ -70,7 +80,7 @@ t.test('every scenario runs on tiny sizes and reports figures against a baseline
     ['loss at 500/s offered', '%', 'direct UDP'],
   ]);
   t.match(udp.details, { rate: 500, payloadBytes: 64, direct: { sent: Number, received: Number, corrupt: 0 }, tunnel: { sent: Number, received: Number, corrupt: 0 } });
-  for (const test of ['1 bulk', '2 aggregate', '3 small msgs', '4 handshakes', '5 scale', '6 addresses', '7 frozen receiver', '8 API bulk', '9 tunnel bulk', '10 tunnel rr', '11 long link', '12 udp']) {
+  for (const test of ['1 bulk', '2 aggregate', '3 small msgs', '4 handshakes', '5 scale', '6 addresses', '7 frozen receiver', '8 API bulk', '9 tunnel bulk', '10 tunnel rr', '11 long link', '12 udp', '13 cluster']) {
     t.match(table, test);
   }
   t.same(JSON.parse(JSON.stringify(report)).scenarios.length, names.length, 'the report survives JSON');

@@ -96,6 +96,13 @@ t.test('reclaim refuses while a relay holds the store; errors are named, exit 1'
   t.match(bad.stderr, /expected a duration like 90d, 12w or 36h/);
 });
 
+t.test('reclaim --cluster refuses, saying why, and touches nothing', async (t) => {
+  const refused = await run(['reclaim', '--unseen-for', '90d', '--cluster', 'nats://127.0.0.1:1']);
+  t.equal(refused.code, 1);
+  t.match(refused.stderr, /never reclaimed.*#4320.*two at once.*\(ERR_CLUSTER_RECLAIM\)/s);
+  t.equal(refused.stdout, '');
+});
+
 t.test('durations', async (t) => {
   t.equal(parseDuration('90d'), 90 * DAY_MS);
   t.equal(parseDuration('2w'), 14 * DAY_MS);

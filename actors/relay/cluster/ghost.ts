@@ -14,7 +14,7 @@ import { Duplex } from 'node:stream';
 import {
   BindStatus,
   ConnectionStatus,
-  FrameDecoder,
+  FrameReader,
   IDENTITY_PROTOCOL_VERSION,
   PacketType,
   PROTOCOL_VERSION,
@@ -74,6 +74,12 @@ function streamPair(): [PipeEnd, PipeEnd] {
 
 /** A packet the relay sent to the stand-in (Pings are answered here and not passed on). */
 export type GhostListener = (packet: Packet) => void;
+/**
+ * An ArbitraryData frame the relay sent to the stand-in, for pair `connectionId`: concatenated,
+ * `pieces` are the whole frame (header included). They are views of buffers the relay wrote and
+ * never reuses (fresh socket reads, freshly encoded packets), so they may be held.
+ */
+export type GhostDataListener = (connectionId: number, pieces: readonly Uint8Array[]) => void;
 
 export class Ghost {
   readonly realIp: string;
@@ -82,13 +88,13 @@ export class Ghost {
   /** The relay-local id of its connection. */
   readonly clientId: number;
   readonly #stream: PipeEnd;
-  readonly #decoder: FrameDecoder;
+  readonly #decoder: FrameReader;
   readonly #ports = new Map<number, number>();
   readonly #binding = new Map<number, Promise<boolean>>();
   #nextRequestId = 1;
   #waiters = new Map<string, (packet: Packet) => void>();
   #listener: GhostListener = () => {};
-  #dataListener: (frame: Uint8Array) => void = () => {};
+  #dataListener: GhostDataListener = () => {};
   readonly closed: Promise<void>;
   #virtualIp: Promise<number>;
   /** PeerKeys the relay sent with a handshake, by its connection id, until the answer is read. */
@@ -100,9 +106,19 @@ export class Ghost {
     this.clientId = clientId;
     this.#stream = stream;
     this.closed = new Promise((resolve) => stream.once('close', () => resolve()));
-    // Data frames are passed on whole, undecoded: the data path of a cross-relay pair (routing.ts).
-    this.#decoder = new FrameDecoder(
-      (type, frame) => (type === PacketType.ArbitraryData && frame.length >= DATA_HEADER_BYTES ? this.#dataListener(frame) : this.#onFrame(frame)),
+    // Data frames are passed on undecoded, as the pieces they arrived in (never copied together):
+    // the data path of a cross-relay pair (routing.ts), whose link copies them once into its message.
+    this.#decoder = new FrameReader(
+      {
+        frame: (type, frame) => {
+          if (type === PacketType.ArbitraryData && frame.length >= DATA_HEADER_BYTES) {
+            this.#dataListener(Buffer.from(frame.buffer, frame.byteOffset, frame.length).readUInt32BE(DATA_CONNECTION_ID_OFFSET), [frame]);
+          } else this.#onFrame(frame);
+        },
+        dataPieces: (connectionId, _frameBytes, pieces) => {
+          this.#dataListener(connectionId, pieces);
+        },
+      },
       { maxFrameBytes: 64 * 1024 * 1024 },
     );
     stream.on('data', (chunk: Buffer) => {
@@ -142,8 +158,8 @@ export class Ghost {
     this.#listener = listener;
   }
 
-  /** Where ArbitraryData frames go, whole (header, connection id, payload); the frame is the caller's to copy. */
-  listenData(listener: (frame: Uint8Array) => void): void {
+  /** Where ArbitraryData frames go, undecoded (see GhostDataListener). */
+  listenData(listener: GhostDataListener): void {
     this.#dataListener = listener;
   }
 

@@ -14,9 +14,10 @@
  * `ttlMs` after the last write of it reached this relay.
  */
 import type { KV } from '@nats-io/kv';
-import type { QueuedIterator } from '@nats-io/transport-node';
+import type { NatsConnection, QueuedIterator } from '@nats-io/transport-node';
 import type { KvWatchEntry } from '@nats-io/kv';
 import { formatIpv4, parseIpv4 } from '../../../protocol/address.ts';
+import { KvWriter } from '../../../storage/index.ts';
 import type { Logger } from '../../logger.ts';
 import type { Relay } from '../relay-types.ts';
 import type { ClientConnectedEvent, ClientDisconnectedEvent } from '../relay-events.ts';
@@ -27,7 +28,12 @@ export const DEFAULT_PRESENCE_TTL_MS = 15_000;
 export const DEFAULT_PRESENCE_HEARTBEAT_MS = 5_000;
 
 export interface PresenceOptions {
+  /** The presence bucket, for the watch. */
   kv: KV;
+  /** The connection writes go out on (pipelined: storage/nats-writer.ts). */
+  connection: NatsConnection;
+  /** The presence bucket's name. */
+  bucket: string;
   relayId: string;
   logger: Logger;
   /** @default DEFAULT_PRESENCE_TTL_MS (15 s) */
@@ -48,6 +54,8 @@ export const presenceKey = (virtualIp: number): string => `host.${formatIpv4(vir
 export class ClusterPresence {
   readonly relayId: string;
   readonly #kv: KV;
+  readonly #bucket: string;
+  readonly #writer: KvWriter;
   readonly #logger: Logger;
   readonly #ttlMs: number;
   readonly #heartbeatMs: number;
@@ -68,6 +76,8 @@ export class ClusterPresence {
 
   constructor(options: PresenceOptions) {
     this.#kv = options.kv;
+    this.#bucket = options.bucket;
+    this.#writer = new KvWriter(options.connection);
     this.relayId = options.relayId;
     this.#logger = options.logger;
     this.#ttlMs = options.ttlMs ?? DEFAULT_PRESENCE_TTL_MS;
@@ -145,7 +155,7 @@ export class ClusterPresence {
   }
 
   #put(virtualIp: number): void {
-    this.#kv.put(presenceKey(virtualIp), this.relayId).then(
+    this.#writer.write(this.#bucket, presenceKey(virtualIp), this.relayId).then(
       () => this.#recovered(),
       (error: unknown) => this.#failed(error),
     );
@@ -153,8 +163,12 @@ export class ClusterPresence {
 
   #heartbeat(): void {
     for (const virtualIp of this.#held.keys()) this.#put(virtualIp);
-    for (const virtualIp of this.#leaving) this.#kv.delete(presenceKey(virtualIp)).catch((error: unknown) => this.#failed(error));
+    for (const virtualIp of this.#leaving) this.#delete(virtualIp).catch((error: unknown) => this.#failed(error));
     this.#leaving.clear();
+  }
+
+  #delete(virtualIp: number): Promise<number> {
+    return this.#writer.write(this.#bucket, presenceKey(virtualIp), '', 'delete');
   }
 
   /** One warning per outage, not one per host per heartbeat. */
@@ -175,7 +189,8 @@ export class ClusterPresence {
     clearInterval(this.#timer);
     this.#detach?.();
     this.#watch?.stop();
-    await Promise.allSettled([...this.#held.keys(), ...this.#leaving].map((virtualIp) => this.#kv.delete(presenceKey(virtualIp))));
+    await Promise.allSettled([...this.#held.keys(), ...this.#leaving].map((virtualIp) => this.#delete(virtualIp)));
+    this.#writer.close();
     this.#held.clear();
     this.#leaving.clear();
   }

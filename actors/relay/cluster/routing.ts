@@ -34,6 +34,7 @@ import { LinkError, NatsLinkHub, type NatsLink } from './nats-link.ts';
 import type { ClusterPresence } from './presence.ts';
 import type { RemoteRequest, RemoteRouter } from './remote-router.ts';
 import { keyText, parseKey, type IdentityAnswer, type IdentityAsk, type RemoteAnswer, type RemoteAsk } from './asks.ts';
+import { StandInUse } from './stand-in-use.ts';
 
 /** How often a relay says it is alive to the others. */
 export const RELAY_ALIVE_INTERVAL_MS = 1_000;
@@ -43,6 +44,13 @@ export const RELAY_SILENT_MS = 3_500;
 const REMOTE_REQUEST_TIMEOUT_MS = 9_000;
 /** A link's credit: above a pair's largest protocol window (16 MiB), so the link never stalls a pair that keeps §7. */
 const LINK_WINDOW_BYTES = 20 * 1024 * 1024;
+
+export interface ClusterRoutingOptions {
+  /** A stand-in with no pair and no request under way this long is closed. @default DEFAULT_STAND_IN_IDLE_MS (60 s, stand-in-use.ts) */
+  standInIdleMs?: number;
+  /** The clock stand-in idleness is measured with, in ms. @default performance.now */
+  now?: () => number;
+}
 
 interface LinkedPair {
   ghost: Ghost;
@@ -73,8 +81,10 @@ export class ClusterRouting implements RemoteRouter {
   readonly #ghosts = new Map<string, Promise<Ghost>>();
   /** The same stand-ins once open, by the same names. */
   readonly #open = new Map<string, Ghost>();
-  /** Work under way per stand-in (a route, an ask, a forward): one in use is never closed as stale. */
-  readonly #busy = new Map<Ghost, number>();
+  /** Each made stand-in's name and entry in #ghosts (a newer one may hold its name's place by the time it closes). */
+  readonly #made = new Map<Ghost, { name: string; entry: Promise<Ghost> }>();
+  /** Work under way and last use per stand-in: one in use is never closed, as idle or as stale. */
+  readonly #use: StandInUse;
   /** Relay-local ids of stand-in connections (presence leaves them out). */
   readonly ghostIds = new Set<number>();
   readonly #pairs = new Map<Ghost, Map<number, LinkedPair>>();
@@ -83,7 +93,8 @@ export class ClusterRouting implements RemoteRouter {
   #timer: NodeJS.Timeout | undefined;
   #links = 0;
 
-  constructor(nc: NatsConnection, relayId: string, presence: ClusterPresence, store: NatsAddressStore, log: Logger) {
+  constructor(nc: NatsConnection, relayId: string, presence: ClusterPresence, store: NatsAddressStore, log: Logger, options: ClusterRoutingOptions = {}) {
+    this.#use = new StandInUse(options.standInIdleMs, options.now);
     this.#nc = nc;
     this.#relayId = relayId;
     this.#presence = presence;
@@ -117,6 +128,42 @@ export class ClusterRouting implements RemoteRouter {
         if (seen === undefined || now - seen > RELAY_SILENT_MS) pair.link.lost(`relay ${pair.remoteRelay} has been silent for ${RELAY_SILENT_MS} ms (stopped or cut off)`);
       }
     }
+    this.closeIdleStandIns();
+  }
+
+  /**
+   * Closes every stand-in with no pair and no request under way for `standInIdleMs`: each holds
+   * a client slot and its ports on this relay. Runs each second; returns how many it closed.
+   */
+  closeIdleStandIns(): number {
+    const idle = this.#use.idle((ghost) => (this.#pairs.get(ghost)?.size ?? 0) > 0);
+    for (const ghost of idle) {
+      // Forgotten at once, so a request arriving now makes a new stand-in rather than finding this one closing.
+      this.#drop(ghost);
+      ghost.close();
+    }
+    return idle.length;
+  }
+
+  /** Stand-ins on this relay (open or being made). */
+  get standIns(): number {
+    return this.#ghosts.size;
+  }
+
+  #using(ghost: Ghost, delta: number): void {
+    this.#use.using(ghost, delta);
+  }
+
+  /** Forgets a stand-in that closed or is being closed. */
+  #drop(ghost: Ghost): void {
+    if (!this.#use.remove(ghost)) return;
+    const made = this.#made.get(ghost);
+    this.#made.delete(ghost);
+    if (made !== undefined) {
+      if (this.#ghosts.get(made.name) === made.entry) this.#ghosts.delete(made.name);
+      if (this.#open.get(made.name) === ghost) this.#open.delete(made.name);
+    }
+    this.ghostIds.delete(ghost.clientId);
   }
 
   /** RemoteRouter: takes a request for a port held on another relay. */
@@ -130,8 +177,8 @@ export class ClusterRouting implements RemoteRouter {
       const key = 'failed' in who ? 'bad' : parseKey(who.key);
       if ('failed' in who || key === 'bad') return request.fail(FailureReason.Offline);
       const ghost = await this.#ghost(request.destination.ip, who.realIp, key);
-      this.#enter(ghost);
-      const held = await ghost.hold(request.destination.port).finally(() => this.#leave(ghost));
+      this.#using(ghost, 1);
+      const held = await ghost.hold(request.destination.port).finally(() => this.#using(ghost, -1));
       if (!held) return request.fail(FailureReason.Offline);
       request.retry();
     })().catch((error: unknown) => {
@@ -159,24 +206,26 @@ export class ClusterRouting implements RemoteRouter {
       ).then((g) => {
         this.#pairs.set(g, new Map());
         this.#open.set(name, g);
+        this.#use.add(g);
+        this.#made.set(g, { name, entry });
         g.listen((packet) => this.#fromRelay(g, virtualIp, packet));
-        g.listenData((frame) => {
-          const pair = this.#pairs.get(g)?.get(Buffer.from(frame.buffer, frame.byteOffset, frame.length).readUInt32BE(DATA_CONNECTION_ID_OFFSET));
-          // Copied: the frame may be a view of the reader's buffer; the link may hold it while it waits for credit.
-          if (pair !== undefined) pair.link.write(Buffer.from(frame));
+        g.listenData((connectionId, pieces) => {
+          const pair = this.#pairs.get(g)?.get(connectionId);
+          if (pair === undefined) return;
+          // Not copied here: the link copies the bytes into its next message, and may hold the pieces until
+          // then (the next check phase, or while it waits for credit), which GhostDataListener allows.
+          for (const piece of pieces) pair.link.write(Buffer.from(piece.buffer, piece.byteOffset, piece.length));
         });
         void g.closed.then(() => {
-          this.#ghosts.delete(name);
-          this.#open.delete(name);
-          this.#busy.delete(g);
-          this.ghostIds.delete(g.clientId);
+          this.#drop(g);
           for (const pair of this.#pairs.get(g)?.values() ?? []) pair.link.destroy();
           this.#pairs.delete(g);
         });
         return g;
       });
+      const entry = ghost;
       ghost.catch(() => {
-        this.#ghosts.delete(name);
+        if (this.#ghosts.get(name) === entry) this.#ghosts.delete(name);
         if (admitted !== undefined) this.ghostIds.delete(admitted);
       });
       this.#ghosts.set(name, ghost);
@@ -191,18 +240,8 @@ export class ClusterRouting implements RemoteRouter {
    */
   #closeStale(virtualIp: number, name: string): void {
     for (const [other, g] of this.#open) {
-      if (other !== name && other.startsWith(`${virtualIp} `) && this.#pairs.get(g)?.size === 0 && !this.#busy.has(g)) g.close();
+      if (other !== name && other.startsWith(`${virtualIp} `) && this.#pairs.get(g)?.size === 0 && !this.#use.busy(g)) g.close();
     }
-  }
-
-  #enter(ghost: Ghost): void {
-    this.#busy.set(ghost, (this.#busy.get(ghost) ?? 0) + 1);
-  }
-
-  #leave(ghost: Ghost): void {
-    const count = (this.#busy.get(ghost) ?? 1) - 1;
-    if (count > 0) this.#busy.set(ghost, count);
-    else this.#busy.delete(ghost);
   }
 
   async #ask(relayId: string, ask: RemoteAsk): Promise<RemoteAnswer> {
@@ -222,10 +261,10 @@ export class ClusterRouting implements RemoteRouter {
     switch (packet.type) {
       case PacketType.SocketStatusRequest:
       case PacketType.SocketConnectionRequest:
-        this.#enter(ghost);
+        this.#using(ghost, 1);
         void this.#forward(ghost, virtualIp, packet)
           .catch((error: unknown) => this.#log.warn({ err: error }, 'forwarding a request to another relay failed'))
-          .finally(() => this.#leave(ghost));
+          .finally(() => this.#using(ghost, -1));
         return;
       case PacketType.ArbitraryData:
       case PacketType.WindowUpdate:
@@ -314,7 +353,7 @@ export class ClusterRouting implements RemoteRouter {
       const key = parseKey(ask.key);
       if (key === 'bad') return reply({ failed: FailureReason.InvalidRequest });
       const ghost = await this.#ghost(ask.source.ip, ask.realIp, key);
-      this.#enter((used = ghost));
+      this.#using((used = ghost), 1);
       if (!(await ghost.hold(ask.source.port))) return reply({ failed: FailureReason.InvalidRequest });
       const requestId = ghost.newRequestId();
       if (ask.op === 'status') {
@@ -339,7 +378,7 @@ export class ClusterRouting implements RemoteRouter {
       this.#log.debug({ err: error }, 'a request from another relay failed');
       reply({ failed: FailureReason.Offline });
     } finally {
-      if (used !== undefined) this.#leave(used);
+      if (used !== undefined) this.#using(used, -1);
     }
   }
 
@@ -395,6 +434,7 @@ export class ClusterRouting implements RemoteRouter {
     if (pairs?.get(pair.connectionId) !== pair) return;
     pairs.delete(pair.connectionId);
     if (pair.port !== undefined) pair.ghost.release(pair.port);
+    this.#using(pair.ghost, 0);
   }
 
   /** Stops answering and heartbeating; closes every stand-in (their pairs close with them). */

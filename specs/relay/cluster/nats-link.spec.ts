@@ -106,6 +106,23 @@ t.test('a lost NATS connection resets every link of it with ERR_LINK_LOST', asyn
   t.match(bError, { code: 'ERR_LINK_LOST' });
 });
 
+t.test('small writes of one turn share messages, and arrive in order', async (t) => {
+  const [a, b] = await pair(t);
+  // A third connection watches what crosses NATS towards b.
+  const watcher = await connection(t);
+  const seen: number[] = [];
+  watcher.subscribe(linkSubject(a.id, 'b'), { callback: (_error, msg) => void seen.push(msg.data.length) });
+  await watcher.flush();
+  const pieces = Array.from({ length: 1000 }, (_, i) => Buffer.from(`piece ${i};`));
+  const received = receive(b);
+  for (const piece of pieces) a.write(piece);
+  a.end();
+  const got = await within('the pieces to arrive', received);
+  t.equal(String(got), pieces.map(String).join(''), 'every piece, in order');
+  await waitFor(() => seen.length >= 2, 'the watcher to see the messages');
+  t.ok(seen.length <= 3, `1,000 writes of one turn crossed in ${seen.length} messages (data, then end)`);
+});
+
 t.test('both ends ending cleanly is no error', async (t) => {
   const [a, b] = await pair(t);
   let failed: unknown;

@@ -31,7 +31,7 @@ async function member(t: { teardown(fn: () => unknown): void }, relayId: string,
   const nc = await connect({ servers: nats.url });
   t.teardown(() => nc.close());
   const kv = await new Kvm(jetstream(nc)).create(bucket, { history: 1, ttl: TTL_MS });
-  const presence = new ClusterPresence({ kv, relayId, logger, ttlMs: TTL_MS, heartbeatMs: HEARTBEAT_MS });
+  const presence = new ClusterPresence({ kv, connection: nc, bucket, relayId, logger, ttlMs: TTL_MS, heartbeatMs: HEARTBEAT_MS });
   await presence.start();
   const bus = new EventEmitter<RelayBusEvents>();
   presence.attach({ bus } as unknown as Relay);
