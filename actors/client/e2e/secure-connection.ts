@@ -34,6 +34,14 @@ export interface SecureOptions {
 
 const UTF8 = new TextEncoder();
 
+/**
+ * Decrypted bytes kept for the application before TLS is paused (TLS then holds at most its own
+ * 16 KiB readable buffer more, and stops reading records, so the window stops being granted).
+ * Taking plaintext from 'data' into this queue, rather than `read()` from TLS's buffer, skips a
+ * concatenation of the records waiting there and a 'readable' round per record.
+ */
+export const PLAINTEXT_QUEUE_BYTES = 64 * 1024;
+
 /** True for an OpenSSL error about a record or an alert: the bytes were not what the peer sent. */
 function isIntegrityError(error: NodeJS.ErrnoException): boolean {
   return /^ERR_SSL_/.test(error.code ?? '') || /alert|record|decrypt|mac/i.test(error.message);
@@ -55,6 +63,10 @@ export class SecureConnection extends VirtualConnection {
   /** close() or destroy() was called here: 'close' needs no end from the peer. */
   #local = false;
   #waiter: (() => void) | undefined;
+  /** Decrypted chunks not read yet, from #plainHead on, #plainBytes in all. */
+  #plain: Uint8Array[] = [];
+  #plainHead = 0;
+  #plainBytes = 0;
 
   /** @internal Use {@link secureConnection}. */
   constructor(raw: VirtualConnection, socket: tls.TLSSocket, rawStream: Duplex) {
@@ -70,7 +82,12 @@ export class SecureConnection extends VirtualConnection {
     this.#raw = raw;
     this.#tls = socket;
     this.#rawStream = rawStream;
-    socket.on('readable', () => this.#wake());
+    socket.on('data', (chunk: Buffer) => {
+      this.#plain.push(chunk);
+      this.#plainBytes += chunk.length;
+      if (this.#plainBytes >= PLAINTEXT_QUEUE_BYTES) socket.pause();
+      this.#wake();
+    });
     socket.on('end', () => {
       this.#readEnded = true;
       this.#emitEnd();
@@ -99,7 +116,7 @@ export class SecureConnection extends VirtualConnection {
 
   /** Raw bytes (TLS records) received and not yet decrypted, plus plaintext decrypted and not read. */
   override get bufferedBytes(): number {
-    return this.#raw.bufferedBytes + this.#tls.readableLength;
+    return this.#raw.bufferedBytes + this.#tls.readableLength + this.#plainBytes;
   }
 
   override send(data: Uint8Array | string): Promise<void> {
@@ -161,8 +178,15 @@ export class SecureConnection extends VirtualConnection {
   }
 
   override takeChunk(): Uint8Array | undefined {
-    const chunk = this.#tls.read() as Buffer | null;
-    return chunk === null ? undefined : chunk;
+    if (this.#plainHead >= this.#plain.length) return undefined;
+    const chunk = this.#plain[this.#plainHead++];
+    if (this.#plainHead === this.#plain.length) {
+      this.#plain = [];
+      this.#plainHead = 0;
+    }
+    this.#plainBytes -= chunk.length;
+    if (this.#plainBytes < PLAINTEXT_QUEUE_BYTES && this.#tls.isPaused() && !this.#tls.destroyed) this.#tls.resume();
+    return chunk;
   }
 
   override async read(): Promise<Uint8Array | null> {
@@ -368,7 +392,8 @@ function rawRecordStream(raw: VirtualConnection, failed: (error: ClientError) =>
     reading = true;
     try {
       for (;;) {
-        const chunk = await raw.read();
+        // What has arrived goes in at once; a promise only when the queue is empty.
+        const chunk = raw.takeChunk() ?? (await raw.read());
         if (stream.destroyed) return;
         if (chunk === null) {
           stream.push(null);
