@@ -10,13 +10,16 @@
  * and the packed package must run without it).
  */
 import { X509Certificate, createPublicKey, randomBytes, sign } from 'node:crypto';
+import { createSecureContext, type SecureContext } from 'node:tls';
 import { ClientError } from '../errors.ts';
 import type { Identity } from '../identity.ts';
 
-/** The PEM key and certificate TLS presents. */
+/** The PEM key and certificate TLS presents, and the TLS 1.3-only context made of them. */
 export interface TlsCredentials {
   key: string;
   cert: string;
+  /** Shared by every connection of the identity: TLS versions before 1.3 are refused here. */
+  context: SecureContext;
 }
 
 const DAY_MS = 86_400_000;
@@ -86,5 +89,6 @@ function selfSigned(identity: Identity): TlsCredentials {
   if (!parsed.verify(parsed.publicKey) || parsed.publicKey.export({ format: 'jwk' }).x !== identity.fingerprint) {
     throw new ClientError('ERR_E2E_HANDSHAKE', 'could not make a certificate for the identity key');
   }
-  return { key: identity.privateKey.export({ format: 'pem', type: 'pkcs8' }) as string, cert };
+  const key = identity.privateKey.export({ format: 'pem', type: 'pkcs8' }) as string;
+  return { key, cert, context: createSecureContext({ key, cert, minVersion: 'TLSv1.3', maxVersion: 'TLSv1.3' }) };
 }
