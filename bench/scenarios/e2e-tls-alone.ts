@@ -44,8 +44,9 @@ function duplexPair(): [Duplex, Duplex] {
 async function oneTransfer(bytes: number, writeBytes: number): Promise<TransferResult> {
   const [a, b] = duplexPair();
   const common = { minVersion: 'TLSv1.3', maxVersion: 'TLSv1.3', rejectUnauthorized: false } as const;
-  const client = tls.connect({ ...common, ...credentialsFor(generateIdentity()), socket: a, checkServerIdentity: () => undefined });
-  const server = new tls.TLSSocket(b, { ...common, ...credentialsFor(generateIdentity()), isServer: true, requestCert: true });
+  const [mine, theirs] = await Promise.all([credentialsFor(generateIdentity()), credentialsFor(generateIdentity())]);
+  const client = tls.connect({ ...common, secureContext: mine.context, socket: a, checkServerIdentity: () => undefined });
+  const server = new tls.TLSSocket(b, { ...common, secureContext: theirs.context, isServer: true, requestCert: true });
   try {
     await new Promise<void>((resolve, reject) => {
       client.once('secureConnect', () => resolve());

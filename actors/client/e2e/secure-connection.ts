@@ -273,7 +273,7 @@ export async function secureConnection(raw: VirtualConnection, options: SecureOp
   }
   let credentials: TlsCredentials;
   try {
-    credentials = credentialsFor(options.identity);
+    credentials = await credentialsFor(options.identity);
   } catch (error) {
     raw.destroy();
     throw error;
