@@ -319,7 +319,7 @@ export async function secureConnection(raw: VirtualConnection, options: SecureOp
     if (secure === undefined) {
       handshakeError ??= new ClientError(
         'ERR_E2E_HANDSHAKE',
-        `the end-to-end (TLS 1.3) handshake with ${peer} failed: ${error.message}; does the peer run with e2e off?`,
+        `the end-to-end (TLS 1.3) handshake with ${peer} failed: ${error.message}`,
         { cause: error },
       );
       return;
@@ -342,7 +342,7 @@ export async function secureConnection(raw: VirtualConnection, options: SecureOp
   try {
     await new Promise<void>((resolve, reject) => {
       const timer = startTimer(options.clock, options.timeoutMs, () =>
-        reject(new ClientError('ERR_E2E_HANDSHAKE', `no end-to-end (TLS 1.3) handshake with ${peer} within ${options.timeoutMs} ms; does the peer run with e2e off?`)),
+        reject(new ClientError('ERR_E2E_HANDSHAKE', `no end-to-end (TLS 1.3) handshake with ${peer} within ${options.timeoutMs} ms (a peer with e2e off is told at once: ERR_E2E_MISMATCH); the relay or the path is too slow or drops data`)),
       );
       const done = (error?: ClientError): void => {
         timer.close();
