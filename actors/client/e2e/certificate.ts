@@ -8,7 +8,9 @@
  * and checks its signature before any peer sees it. It is made once per identity per process and
  * the TLS context with it, so a handshake pays for neither: @peculiar/x509 is loaded on the first
  * e2e connection (a few hundred ms on a busy machine, once) and makes a certificate in ~4 ms,
- * where the DER written by hand before took ~0.1 ms; both vanish behind the cache.
+ * where the DER written by hand before took ~0.1 ms; both vanish behind the cache. Loading it
+ * also loads `reflect-metadata`, which adds its metadata functions to the process's global
+ * `Reflect` (a dependency of @peculiar/x509's ASN.1 schemas).
  */
 import { X509Certificate, createPublicKey, randomBytes, webcrypto } from 'node:crypto';
 import { createSecureContext, type SecureContext } from 'node:tls';
