@@ -17,7 +17,10 @@ export type PairCloseReason =
   | 'RelayShutdown'
   | 'ProtocolViolation'
   | 'FlowControlViolation'
-  | 'Error';
+  | 'Error'
+  | 'E2eIntegrity'
+  | 'E2eTruncated'
+  | 'E2eMismatch';
 
 /** How a pair ended, for the report: a close reason, or an outcome before it opened. */
 export type PairEndReason = PairCloseReason | 'Finished' | 'Refused' | 'Timeout' | 'TargetDisconnected' | 'OriginDisconnected';

@@ -142,6 +142,15 @@ export const CloseReason = {
   ProtocolViolation: 4,
   FlowControlViolation: 5,
   Error: 6,
+  /**
+   * End-to-end encryption (docs/SECURITY.md): the end that sends one of these found the peer's
+   * records failed authentication (7), or its data ended without TLS close_notify (8), or that one
+   * end encrypts and the other does not (9). The relay passes them on unchanged, so both ends
+   * fail with the same distinct error.
+   */
+  E2eIntegrity: 7,
+  E2eTruncated: 8,
+  E2eMismatch: 9,
 } as const;
 export type CloseReason = (typeof CloseReason)[keyof typeof CloseReason];
 

@@ -571,6 +571,9 @@ export class Client {
                 remotePort: options.port,
                 peerKey: this.#takePeerKey(packet.connectionId),
               });
+              // Set before any data: the peer's first frame may be in this same read. A peer that
+              // encrypts is told it does not match (docs/SECURITY.md "Opting out").
+              if (!this.#e2e) connection.expectPlaintextPeer();
               this.#connections.set(packet.connectionId, connection);
             }
           },
@@ -702,6 +705,7 @@ export class Client {
     this.#connections.set(packet.connectionId, connection);
     respond(ConnectionStatus.Accepted);
     if (!this.#e2e) {
+      connection.expectPlaintextPeer();
       socket.deliver(connection);
       return;
     }

@@ -20,6 +20,7 @@ import {
 import type { VirtualSocketMachineEvent, VirtualSocketTag } from '../../machines/virtual-socket.machine.ts';
 import { stateName, viewOf } from './actor-view.ts';
 import { ClientError, ClosedByPeerError, ClosedByRelayError } from './errors.ts';
+import { plaintextEndMismatch, startsWithPreamble } from './e2e/preamble.ts';
 import type { VirtualSocketActor, VirtualSocketView } from './virtual-socket.ts';
 
 /**
@@ -158,6 +159,8 @@ export class VirtualConnection extends EventEmitter<VirtualConnectionEvents> {
   #error: ClientError | undefined;
   #flowing = false;
   #pendingWriteError: ClientError | undefined;
+  /** This end does not encrypt end to end: the first data frame is checked for a peer that does. */
+  #plaintextEnd = false;
 
   /** Made by the client; scripts get connections from sockets. */
   constructor(host: ConnectionHost, actor: VirtualSocketActor, connectionId: number, addresses: ConnectionAddresses) {
@@ -326,6 +329,23 @@ export class VirtualConnection extends EventEmitter<VirtualConnectionEvents> {
     this.#closeWith(CloseReason.Error);
   }
 
+  /**
+   * @internal Closes with `reason` (SocketClosed, docs/PROTOCOL.md §8): end-to-end encryption
+   * tells the peer why (E2eIntegrity, E2eTruncated, E2eMismatch), so both ends fail alike.
+   */
+  closeWithReason(reason: CloseReason): void {
+    this.#closeWith(reason);
+  }
+
+  /**
+   * @internal This end does not encrypt end to end (e2e off, or no identity): a peer that does
+   * starts with the e2e preamble (e2e/preamble.ts), and the connection then fails with
+   * ERR_E2E_MISMATCH on both ends instead of handing its TLS handshake to the application.
+   */
+  expectPlaintextPeer(): void {
+    this.#plaintextEnd = true;
+  }
+
   #closeWith(reason: CloseReason): void {
     if (this.#isClosed()) return;
     this.#host.write(encodePacket({ type: PacketType.SocketClosed, connectionId: this.connectionId, reason }));
@@ -469,6 +489,17 @@ export class VirtualConnection extends EventEmitter<VirtualConnectionEvents> {
   /** @internal The payload of one ArbitraryData frame for this connection, in one or more pieces. */
   receiveData(pieces: readonly Uint8Array[]): void {
     if (!this.#can('readable')) return;
+    if (this.#plaintextEnd) {
+      this.#plaintextEnd = false;
+      if (startsWithPreamble(pieces)) {
+        const error = new ClientError('ERR_E2E_MISMATCH', plaintextEndMismatch(`${this.remoteAddress}:${this.remotePort}`));
+        this.#host.write(encodePacket({ type: PacketType.SocketClosed, connectionId: this.connectionId, reason: CloseReason.E2eMismatch }));
+        this.#queue = [];
+        this.#queueHead = 0;
+        this.#finish(error);
+        return;
+      }
+    }
     for (const piece of pieces) {
       this.#queue.push(piece);
       this.#received += piece.length;
@@ -518,6 +549,12 @@ export class VirtualConnection extends EventEmitter<VirtualConnectionEvents> {
     }
     if (reason === CloseReason.PeerDisconnected) error = new ClosedByPeerError(`${peer} disconnected from the relay`);
     else if (reason === CloseReason.Error) error = new ClosedByPeerError(`${peer} aborted the connection`);
+    // The peer's end-to-end encryption found what this end sent altered or cut short (§8).
+    else if (reason === CloseReason.E2eIntegrity) {
+      error = new ClientError('ERR_E2E_INTEGRITY', `${peer} found data from this end failed end-to-end authentication: tampered, replayed, reordered or dropped on the way; the connection is closed`);
+    } else if (reason === CloseReason.E2eTruncated) {
+      error = new ClientError('ERR_E2E_TRUNCATED', `${peer} got this end's data cut short on the way (no TLS close_notify arrived): truncated; the connection is closed`);
+    } else if (reason === CloseReason.E2eMismatch) error = new ClientError('ERR_E2E_MISMATCH', plaintextEndMismatch(peer));
     else error = new ClosedByRelayError(name, `the relay closed the connection to ${peer}: ${name}`);
     this.#finish(error);
   }

@@ -29,6 +29,7 @@ export type ClientErrorCode =
   | 'ERR_E2E_HANDSHAKE'
   | 'ERR_E2E_PEER_KEY'
   | 'ERR_E2E_PEER_KEY_CHANGED'
+  | 'ERR_E2E_MISMATCH'
   | 'ERR_UNSUPPORTED'
   | 'ERR_DATAGRAM_TOO_LARGE';
 

@@ -6,6 +6,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import net from 'node:net';
+import path from 'node:path';
 import { once } from 'node:events';
 import { ServerChild } from '../lib/child.ts';
 import { SERVER_HOST, TcpEnd, type AcceptQueue, type Pair } from './transports.ts';
@@ -106,6 +107,11 @@ export interface TunnelChainOptions {
   tlsConfigDir?: string;
   /** The chain's name in rows and progress lines. @default 'tunnel' */
   name?: string;
+  /**
+   * End-to-end encryption between the two tunnel ends (the CLI's default), each with an identity
+   * and pins of its own under this directory; undefined for `--no-e2e`. @default undefined
+   */
+  e2eDir?: string;
 }
 
 /**
@@ -116,9 +122,10 @@ export async function startTunnelChain(target: Endpoint, options: TunnelChainOpt
   const relay = `${options.relay.host}:${options.relay.port}`;
   const transport = options.tlsConfigDir === undefined ? ['--plaintext'] : [];
   const env: Record<string, string> = options.tlsConfigDir === undefined ? {} : { ALPHANET_CONFIG_DIR: options.tlsConfigDir };
+  const e2e = (end: string): string[] => (options.e2eDir === undefined ? ['--no-e2e'] : ['--identity', path.join(options.e2eDir, end, 'identity')]);
   const expose = await ServerChild.start({
     name: 'alphanet expose',
-    args: ['cli/alphanet.ts', 'expose', String(TUNNEL_VIRTUAL_PORT), `${target.host}:${target.port}`, '--relay', relay, '--local-address', options.exposeAddress, '--no-e2e', ...transport],
+    args: ['cli/alphanet.ts', 'expose', String(TUNNEL_VIRTUAL_PORT), `${target.host}:${target.port}`, '--relay', relay, '--local-address', options.exposeAddress, ...e2e('expose'), ...transport],
     env,
     nodeFlags: options.nodeFlags,
     ready: /exposing (\S+):(\d+) ->/,
@@ -127,7 +134,7 @@ export async function startTunnelChain(target: Endpoint, options: TunnelChainOpt
   try {
     forward = await ServerChild.start({
       name: 'alphanet forward',
-      args: ['cli/alphanet.ts', 'forward', '0', `${expose.host}:${expose.port}`, '--relay', relay, '--local-address', options.forwardAddress, '--no-e2e', ...transport],
+      args: ['cli/alphanet.ts', 'forward', '0', `${expose.host}:${expose.port}`, '--relay', relay, '--local-address', options.forwardAddress, ...e2e('forward'), ...transport],
       env,
       nodeFlags: options.nodeFlags,
       ready: /forwarding (\S+):(\d+) ->/,

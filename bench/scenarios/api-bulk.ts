@@ -7,16 +7,19 @@
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { connect, generateIdentity, type Client, type ConnectOptions, type VirtualConnection, type VirtualSocket } from '../../actors/client/index.ts';
-import type { ScenarioResult } from '../lib/report.ts';
+import type { Row, ScenarioResult } from '../lib/report.ts';
 import { KIB } from '../lib/stats.ts';
 import { BenchIntegrityError, bulkTransfer, matchesPattern, PATTERN_BYTES, withDeadline, type TransferResult } from '../load/drive.ts';
-import { PHASE_DEADLINE_MS, sharedRelay, userAddress, withPairs, type BenchContext } from './context.ts';
-import { timedRuns, type Measured } from './measure.ts';
+import { median, PHASE_DEADLINE_MS, sharedRelay, userAddress, withPairs, type BenchContext } from './context.ts';
+import { timedRuns, type Measured, type RunFigures } from './measure.ts';
+import { tlsAloneRuns } from './e2e-tls-alone.ts';
 
 /** Write size, as in test 1. */
 export const API_WRITE_BYTES = 64 * KIB;
 /** The library must reach this share of the raw-client relay path (issue 10). */
 export const API_TARGET_RATIO = 0.8;
+/** End-to-end encryption must keep this share of the plaintext throughput (issue 12, part 4). */
+export const E2E_TARGET_RATIO = 0.7;
 /** Virtual port the receiving client listens on. */
 const API_PORT = 7100;
 const WARMUP_FRACTION = 0.125;
@@ -172,14 +175,23 @@ export async function apiBulkScenario(context: BenchContext): Promise<ScenarioRe
         timedOver(library, bytes, (a, b) => move(a, b, bytes), `${mode} transfer`),
       );
     }
-    // The same send() path with end-to-end encryption, in the same run: what TLS 1.3 costs.
+    // The same send() path with end-to-end encryption, in the same run: what TLS 1.3 costs. Its
+    // runs alternate with plaintext runs, so both see the same share of a busy machine.
     const secure = await libraryPair(transport.relay, [userAddress(context), userAddress(context)], API_PORT + 1, true);
     try {
       await timedOver(secure, warmup, (a, b) => modes.send(a, b, warmup), 'e2e warm-up');
-      figures.e2e = await timedRuns(context, 'send() → for await, e2e', [relay], () => timedOver(secure, bytes, (a, b) => modes.send(a, b, bytes), 'e2e transfer'));
+      [figures.e2ePlain, figures.e2e] = await alternatingRuns(
+        context,
+        ['send() → for await, plaintext (alternating with e2e)', 'send() → for await, e2e'],
+        [relay],
+        [() => timedOver(library, bytes, (a, b) => modes.send(a, b, bytes), 'send transfer'), () => timedOver(secure, bytes, (a, b) => modes.send(a, b, bytes), 'e2e transfer')],
+      );
     } finally {
       await secure.close();
     }
+    // Node's TLS 1.3 alone, two sockets over an in-memory pair in this process (no relay, no
+    // library): the floor under the e2e line's cost on this machine.
+    const alone = await tlsAloneRuns(context, bytes, API_WRITE_BYTES);
     const name = '8 API bulk';
     const row = (metric: string, mbps: number) => ({
       test: name,
@@ -197,22 +209,83 @@ export async function apiBulkScenario(context: BenchContext): Promise<ScenarioRe
       rows: [
         row('send() → for await, 1 connection', figures.send.mbps),
         row('duplex() piped, 1 connection', figures.duplex.mbps),
-        {
-          test: name,
-          metric: 'send() → for await, e2e (TLS 1.3), 1 connection',
-          unit: 'MB/s',
-          alphanet: figures.e2e.mbps,
-          baselineName: 'send() plaintext',
-          baseline: figures.send.mbps,
-          comparison: 'ratio' as const,
-          // Informational: what encryption costs on this machine, no target yet.
-          target: '',
-          met: undefined,
-        },
+        ...e2eRows(name, figures.e2e, figures.e2ePlain, alone),
       ],
-      details: { bytesPerRun: bytes, writeBytes: API_WRITE_BYTES, raw, send: figures.send, duplex: figures.duplex, e2e: figures.e2e },
+      details: { bytesPerRun: bytes, writeBytes: API_WRITE_BYTES, raw, send: figures.send, duplex: figures.duplex, e2e: figures.e2e, e2ePlaintext: figures.e2ePlain, tlsAlone: alone },
     };
   } finally {
     await library.close();
   }
+}
+
+/**
+ * Runs two transfers one after the other, `runs` times each (a, b, a, b, …), and returns each
+ * one's figures as {@link timedRuns} would: on a shared machine both then see the same load, so
+ * their ratio is the transfers', not the scheduler's. The CPU per GB is the mean over the runs
+ * (every run moves the same bytes).
+ */
+async function alternatingRuns(
+  context: BenchContext,
+  labels: [string, string],
+  processes: readonly Measured[],
+  transfers: [() => Promise<TransferResult>, () => Promise<TransferResult>],
+): Promise<[RunFigures, RunFigures]> {
+  const once: BenchContext = { ...context, sizes: { ...context.sizes, runs: 1 } };
+  const runs: [RunFigures[], RunFigures[]] = [[], []];
+  for (let i = 0; i < context.sizes.runs; i++) {
+    for (const k of [0, 1] as const) runs[k].push(await timedRuns(once, `${labels[k]}, run ${i + 1}`, processes, transfers[k]));
+  }
+  const merge = (figures: RunFigures[]): RunFigures => {
+    const mean = (pick: (f: RunFigures) => Record<string, number>): Record<string, number> =>
+      Object.fromEntries(Object.keys(pick(figures[0])).map((name) => [name, figures.reduce((sum, f) => sum + pick(f)[name], 0) / figures.length]));
+    const runsMBps = figures.flatMap((f) => f.runsMBps);
+    return { mbps: median(runsMBps), runsMBps, cpuSecondsPerGb: mean((f) => f.cpuSecondsPerGb), cpuShare: mean((f) => f.cpuShare) };
+  };
+  return [merge(runs[0]), merge(runs[1])];
+}
+
+/**
+ * The e2e line against plaintext (issue 12's target), the CPU per GB of each process for both,
+ * and Node's TLS alone beside them. Both library clients run in the bench process, so its CPU
+ * counts both ends' encryption.
+ */
+function e2eRows(test: string, e2e: RunFigures, plain: RunFigures, alone: RunFigures): Row[] {
+  const rows: Row[] = [
+    {
+      test,
+      metric: 'send() → for await, e2e (TLS 1.3), 1 connection',
+      unit: 'MB/s',
+      alphanet: e2e.mbps,
+      baselineName: 'plaintext, alternating',
+      baseline: plain.mbps,
+      comparison: 'ratio',
+      target: `≥ ${E2E_TARGET_RATIO.toFixed(2)}× plaintext`,
+      met: e2e.mbps >= E2E_TARGET_RATIO * plain.mbps,
+    },
+  ];
+  for (const [process, label] of [['bench', 'bench process (both clients)'], ['relay', 'relay']] as const) {
+    rows.push({
+      test,
+      metric: `e2e CPU per GB, ${label}`,
+      unit: 'CPU-s/GB',
+      alphanet: e2e.cpuSecondsPerGb[process],
+      baselineName: 'plaintext',
+      baseline: plain.cpuSecondsPerGb[process],
+      comparison: 'ratio',
+      target: '',
+      met: undefined,
+    });
+  }
+  rows.push({
+    test,
+    metric: 'TLS 1.3 alone: two sockets over an in-memory pair, one process',
+    unit: 'CPU-s/GB',
+    alphanet: alone.cpuSecondsPerGb.bench,
+    baselineName: 'e2e line, bench',
+    baseline: e2e.cpuSecondsPerGb.bench,
+    comparison: 'ratio',
+    target: '',
+    met: undefined,
+  });
+  return rows;
 }

@@ -13,6 +13,7 @@ import { withDeadline } from '../load/drive.ts';
 import { RelayProcess, SERVER_HOST, startProxy, LISTEN_PORT } from '../load/transports.ts';
 import type { RawClient } from '../load/raw-client.ts';
 import { PHASE_DEADLINE_MS, type BenchContext } from './context.ts';
+import { e2eHandshakeRows } from './e2e-handshake.ts';
 
 /** Target connects per second (issue 6). */
 export const CONNECTS_PER_SECOND_TARGET = 2000;
@@ -21,7 +22,7 @@ const CLIENTS_PER_SIDE = 10;
 /** Source addresses the TCP baseline spreads its connects over (ephemeral ports per address). */
 const BASELINE_SOURCES = 16;
 
-interface ConnectFigures {
+export interface ConnectFigures {
   perSecond: number;
   p50: number;
   p99: number;
@@ -29,7 +30,7 @@ interface ConnectFigures {
 }
 
 /** Runs `total` timed operations with `concurrency` in flight. */
-async function timedLoop(total: number, concurrency: number, operation: (slot: number) => Promise<void>): Promise<ConnectFigures> {
+export async function timedLoop(total: number, concurrency: number, operation: (slot: number) => Promise<void>): Promise<ConnectFigures> {
   const samples = new Float64Array(total);
   let started = 0;
   let done = 0;
@@ -120,6 +121,8 @@ export async function handshakeScenario(context: BenchContext): Promise<Scenario
   context.log(`  relay: ${relay.perSecond.toFixed(0)}/s, p50 ${relay.p50.toFixed(2)} ms, p99 ${relay.p99.toFixed(2)} ms`);
   const name = '4 handshakes';
   const concurrency = context.sizes.concurrentConnects;
+  // Issue 12: connects between library clients with and without the end-to-end handshake.
+  const e2e = await e2eHandshakeRows(context, name);
   return {
     name,
     rows: [
@@ -136,7 +139,8 @@ export async function handshakeScenario(context: BenchContext): Promise<Scenario
       },
       { test: name, metric: 'handshake p50', unit: 'ms', alphanet: relay.p50, baselineName: 'proxy', baseline: proxy.p50, comparison: 'added', target: '', met: undefined },
       { test: name, metric: 'handshake p99', unit: 'ms', alphanet: relay.p99, baselineName: 'proxy', baseline: proxy.p99, comparison: 'added', target: '', met: undefined },
+      ...e2e.rows,
     ],
-    details: { concurrency, total: context.sizes.totalConnects, clientsPerSide: CLIENTS_PER_SIDE, proxy, relay },
+    details: { concurrency, total: context.sizes.totalConnects, clientsPerSide: CLIENTS_PER_SIDE, proxy, relay, e2e: e2e.details },
   };
 }

@@ -21,8 +21,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { AcceptQueue, cliShippedNodeFlags, RelayProcess, TcpEnd, type Pair } from '../load/transports.ts';
 import { PHASE_DEADLINE_MS, sharedRelay, userAddress, type BenchContext } from './context.ts';
-import { timedRuns, type Measured } from './measure.ts';
-import { wholePatterns } from './api-bulk.ts';
+import { timedRuns, type Measured, type RunFigures } from './measure.ts';
+import { E2E_TARGET_RATIO, wholePatterns } from './api-bulk.ts';
 
 /** Write size of the TCP sources. */
 export const TUNNEL_WRITE_BYTES = 64 * KIB;
@@ -38,6 +38,10 @@ const PING_WARMUP_SHARE = 0.1;
 
 /** The name of the tunnel chain through a relay serving TLS. */
 export const TLS_TUNNEL = 'tunnel over TLS';
+/** The name of the tunnel chain with end-to-end encryption between its two ends. */
+export const E2E_TUNNEL = 'tunnel, e2e';
+/** Tunnels are compared with the proxy chains; these with the plain tunnel. */
+const TUNNEL_VARIANTS = new Set(['tunnel', TLS_TUNNEL, E2E_TUNNEL]);
 
 /**
  * The tunnel as users run it by default: expose and forward over TLS to a relay of its own that
@@ -77,7 +81,40 @@ async function startTlsTunnel(context: BenchContext, target: { host: string; por
   }
 }
 
-/** The chains compared, in order: the proxies first, the tunnel, then (when asked) the tunnel over TLS. */
+/**
+ * The tunnel with end-to-end encryption (TLS 1.3 between the two tunnel processes' identities,
+ * the CLI's default), on the shared plain relay as the plain tunnel: the difference between the
+ * two is what e2e costs. Each end's identity and pins live under one temporary directory.
+ */
+async function startE2eTunnel(context: BenchContext, target: { host: string; port: number }, nodeFlags: string[]): Promise<{ chain: Chain; extra: Measured[] }> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'alphanet-bench-e2e-'));
+  try {
+    const relay = await sharedRelay(context);
+    const chain = await startTunnelChain(target, {
+      relay: relay.relay,
+      exposeAddress: userAddress(context),
+      forwardAddress: userAddress(context),
+      nodeFlags,
+      e2eDir: dir,
+      name: E2E_TUNNEL,
+    });
+    return {
+      chain: {
+        ...chain,
+        close: async () => {
+          await chain.close();
+          await rm(dir, { recursive: true, force: true });
+        },
+      },
+      extra: [{ name: 'relay', child: relay.relay.child }],
+    };
+  } catch (error) {
+    await rm(dir, { recursive: true, force: true });
+    throw error;
+  }
+}
+
+/** The chains compared, in order: the proxies first, the tunnel, then (when asked) the tunnel over TLS and with e2e. */
 async function withChains<T>(
   context: BenchContext,
   sinkPort: number,
@@ -102,7 +139,10 @@ async function withChains<T>(
     });
     return { chain, extra: [{ name: 'relay', child: relay.relay.child }] };
   });
-  if (withTls) starters.push(() => startTlsTunnel(context, target, nodeFlags));
+  if (withTls) {
+    starters.push(() => startTlsTunnel(context, target, nodeFlags));
+    starters.push(() => startE2eTunnel(context, target, nodeFlags));
+  }
   const results = new Map<string, T>();
   for (const start of starters) {
     const { chain, extra } = await start();
@@ -128,7 +168,7 @@ async function withSink<T>(body: (sink: AcceptQueue, port: number) => Promise<T>
 
 /** The faster of the proxy chains (all but the tunnel) by `figure`, higher is better. */
 function fastest<T>(results: Map<string, T>, figure: (t: T) => number): [string, T] {
-  const proxies = [...results].filter(([name]) => name !== 'tunnel' && name !== TLS_TUNNEL);
+  const proxies = [...results].filter(([name]) => !TUNNEL_VARIANTS.has(name));
   return proxies.reduce((best, entry) => (figure(entry[1]) > figure(best[1]) ? entry : best));
 }
 
@@ -171,7 +211,7 @@ export async function tunnelBulkScenario(context: BenchContext): Promise<Scenari
       met: tunnel[count].mbps >= TUNNEL_TARGET_RATIO * best[count].mbps,
     });
     for (const [other, figures] of results) {
-      if (other === 'tunnel' || other === TLS_TUNNEL || other === bestName) continue;
+      if (TUNNEL_VARIANTS.has(other) || other === bestName) continue;
       rows.push({ test: name, metric, unit: 'MB/s', alphanet: tunnel[count].mbps, baselineName: other, baseline: figures[count].mbps, comparison: 'ratio', target: '', met: undefined });
     }
     // What TLS (the CLI's default) costs a tunnel: the same chain, its relay serving TLS.
@@ -179,8 +219,41 @@ export async function tunnelBulkScenario(context: BenchContext): Promise<Scenari
     if (overTls) {
       rows.push({ test: name, metric: `${metric}, TLS`, unit: 'MB/s', alphanet: overTls[count].mbps, baselineName: 'tunnel, plain TCP', baseline: tunnel[count].mbps, comparison: 'ratio', target: '', met: undefined });
     }
+    const e2e = results.get(E2E_TUNNEL);
+    if (e2e) rows.push(...e2eTunnelRows(name, metric, e2e[count], tunnel[count]));
   }
   return { name, rows, details: { bytesPerRun: bytes, writeBytes: TUNNEL_WRITE_BYTES, counts, figures: Object.fromEntries(results) } };
+}
+
+/** The e2e tunnel against the plain one (issue 12's target), and the CPU per GB of each of its processes. */
+function e2eTunnelRows(test: string, metric: string, e2e: RunFigures, plain: RunFigures): Row[] {
+  const rows: Row[] = [
+    {
+      test,
+      metric: `${metric}, e2e (TLS 1.3)`,
+      unit: 'MB/s',
+      alphanet: e2e.mbps,
+      baselineName: 'tunnel --no-e2e',
+      baseline: plain.mbps,
+      comparison: 'ratio',
+      target: `≥ ${E2E_TARGET_RATIO.toFixed(2)}× --no-e2e`,
+      met: e2e.mbps >= E2E_TARGET_RATIO * plain.mbps,
+    },
+  ];
+  for (const process of ['forward', 'expose', 'relay']) {
+    rows.push({
+      test,
+      metric: `${metric}, e2e CPU per GB, ${process}`,
+      unit: 'CPU-s/GB',
+      alphanet: e2e.cpuSecondsPerGb[process],
+      baselineName: '--no-e2e',
+      baseline: plain.cpuSecondsPerGb[process],
+      comparison: 'ratio',
+      target: '',
+      met: undefined,
+    });
+  }
+  return rows;
 }
 
 /** Sends 1 KiB, waits for its echo, `rounds` times; returns each round trip in ms. */

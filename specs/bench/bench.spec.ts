@@ -68,7 +68,23 @@ t.test('every scenario runs on tiny sizes and reports figures against a baseline
   t.match(tunnel.details, { counts: [1, 3], figures: { 'node×3': Object, tunnel: Object } }, 'tunnel bulk ran 1 and 3 connections through each chain');
   t.ok(tunnel.rows.some((r) => r.metric === 'throughput, 3 connections' && r.target !== ''), 'the many-connection tunnel row has a target');
   const api = report.scenarios.find((s) => s.name === '8 API bulk')!;
-  t.same(api.rows.map((r) => r.metric), ['send() → for await, 1 connection', 'duplex() piped, 1 connection', 'send() → for await, e2e (TLS 1.3), 1 connection']);
+  t.same(api.rows.map((r) => r.metric), [
+    'send() → for await, 1 connection',
+    'duplex() piped, 1 connection',
+    'send() → for await, e2e (TLS 1.3), 1 connection',
+    'e2e CPU per GB, bench process (both clients)',
+    'e2e CPU per GB, relay',
+    'TLS 1.3 alone: two sockets over an in-memory pair, one process',
+  ]);
+  t.match(api.rows[2], { target: '≥ 0.70× plaintext', met: Boolean }, 'the e2e line prints its target and whether it is met');
+  t.ok(tunnel.rows.some((r) => r.metric === 'throughput, 1 connection, e2e (TLS 1.3)' && r.target !== ''), 'the e2e tunnel row has a target');
+  t.ok(tunnel.rows.some((r) => r.metric === 'throughput, 1 connection, e2e CPU per GB, expose'), 'and the CPU per GB of each tunnel process');
+  const handshakes = report.scenarios.find((s) => s.name === '4 handshakes')!;
+  t.match(
+    handshakes.rows.find((r) => r.metric.startsWith('library connects/s with e2e handshake')),
+    { target: '≥ 1000/s', met: Boolean, baselineName: 'without e2e' },
+    'handshakes per second with key exchange, against the target',
+  );
   for (const figures of [api.details.raw, api.details.send, api.details.duplex] as Array<{ cpuSecondsPerGb: Record<string, number> }>) {
     t.match(figures.cpuSecondsPerGb, { bench: Number, relay: Number }, 'CPU per GB of every process');
   }

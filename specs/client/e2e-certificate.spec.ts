@@ -6,7 +6,7 @@ import { generateIdentity } from '../../actors/client/identity.ts';
 
 t.test('the certificate carries the identity key, verifies with it, and is made once per identity', async (t) => {
   const identity = generateIdentity();
-  const { cert, key } = credentialsFor(identity);
+  const { cert, key } = await credentialsFor(identity);
   const parsed = new X509Certificate(cert);
   t.equal(parsed.publicKey.asymmetricKeyType, 'ed25519');
   t.equal(parsed.publicKey.export({ format: 'jwk' }).x, identity.fingerprint, 'the key in it is the identity key');
@@ -16,8 +16,8 @@ t.test('the certificate carries the identity key, verifies with it, and is made 
   t.ok(new Date(parsed.validTo).getUTCFullYear() >= 2100, `valid for a century (GeneralizedTime past 2049): ${parsed.validTo}`);
   t.ok(new Date(parsed.validFrom).getTime() < Date.now());
   t.match(key, /^-----BEGIN PRIVATE KEY-----/);
-  t.equal(credentialsFor(identity), credentialsFor(identity), 'one certificate per identity per process');
-  const other = new X509Certificate(credentialsFor(generateIdentity()).cert);
+  t.equal(await credentialsFor(identity), await credentialsFor(identity), 'one certificate per identity per process');
+  const other = new X509Certificate((await credentialsFor(generateIdentity())).cert);
   t.not(other.serialNumber, parsed.serialNumber, 'random serial numbers');
   t.notOk(other.verify(parsed.publicKey), "another identity's certificate does not verify with this key");
 });

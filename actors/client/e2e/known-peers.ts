@@ -19,6 +19,15 @@ export type PinCheck = { status: 'new' } | { status: 'match' } | { status: 'chan
 export class KnownPeers {
   readonly path: string;
   #queue: Promise<unknown> = Promise.resolve();
+  /**
+   * The key this process last found pinned (or pinned) per virtual IP. A connection to a peer
+   * already checked answers from here instead of reading the file: reading it at both ends of
+   * every connect doubled a connect's CPU (docs/BENCHMARKS.md). Any other key still goes to the
+   * file, so a changed key is refused as before; a pin forgotten by another process (`alphanet
+   * pins forget`) while this one runs is trusted by this one until it restarts, as it trusted it
+   * when it checked.
+   */
+  #checked = new Map<string, string>();
 
   constructor(file: string) {
     this.path = path.resolve(file);
@@ -43,19 +52,25 @@ export class KnownPeers {
 
   /** Compares `key` with the pin of `virtualIp`; a first key is pinned. */
   check(virtualIp: string, key: string): Promise<PinCheck> {
+    if (this.#checked.get(virtualIp) === key) return Promise.resolve({ status: 'match' });
     return this.#serial(async () => {
       const pins = await this.list();
       const pinned = pins.get(virtualIp);
-      if (pinned === key) return { status: 'match' };
+      if (pinned === key) {
+        this.#checked.set(virtualIp, key);
+        return { status: 'match' };
+      }
       if (pinned !== undefined) return { status: 'changed', pinned };
       pins.set(virtualIp, key);
       await this.#write(pins);
+      this.#checked.set(virtualIp, key);
       return { status: 'new' };
     });
   }
 
   /** Forgets the pin of `virtualIp`; true if there was one. */
   forget(virtualIp: string): Promise<boolean> {
+    this.#checked.delete(virtualIp);
     return this.#serial(async () => {
       const pins = await this.list();
       if (!pins.delete(virtualIp)) return false;

@@ -18,6 +18,8 @@ import type { Identity } from '../identity.ts';
 import { startTimer, type Clock } from '../timer.ts';
 import { credentialsFor, type TlsCredentials } from './certificate.ts';
 import type { KnownPeers, PinCheck } from './known-peers.ts';
+import { CloseReason } from '../../../protocol/index.ts';
+import { E2E_PREAMBLE, encryptingEndMismatch } from './preamble.ts';
 
 /** What securing one connection needs. */
 export interface SecureOptions {
@@ -33,6 +35,14 @@ export interface SecureOptions {
 }
 
 const UTF8 = new TextEncoder();
+
+/**
+ * Decrypted bytes kept for the application before TLS is paused (TLS then holds at most its own
+ * 16 KiB readable buffer more, and stops reading records, so the window stops being granted).
+ * Taking plaintext from 'data' into this queue, rather than `read()` from TLS's buffer, skips a
+ * concatenation of the records waiting there and a 'readable' round per record.
+ */
+export const PLAINTEXT_QUEUE_BYTES = 64 * 1024;
 
 /** True for an OpenSSL error about a record or an alert: the bytes were not what the peer sent. */
 function isIntegrityError(error: NodeJS.ErrnoException): boolean {
@@ -55,6 +65,10 @@ export class SecureConnection extends VirtualConnection {
   /** close() or destroy() was called here: 'close' needs no end from the peer. */
   #local = false;
   #waiter: (() => void) | undefined;
+  /** Decrypted chunks not read yet, from #plainHead on, #plainBytes in all. */
+  #plain: Uint8Array[] = [];
+  #plainHead = 0;
+  #plainBytes = 0;
 
   /** @internal Use {@link secureConnection}. */
   constructor(raw: VirtualConnection, socket: tls.TLSSocket, rawStream: Duplex) {
@@ -70,7 +84,12 @@ export class SecureConnection extends VirtualConnection {
     this.#raw = raw;
     this.#tls = socket;
     this.#rawStream = rawStream;
-    socket.on('readable', () => this.#wake());
+    socket.on('data', (chunk: Buffer) => {
+      this.#plain.push(chunk);
+      this.#plainBytes += chunk.length;
+      if (this.#plainBytes >= PLAINTEXT_QUEUE_BYTES) socket.pause();
+      this.#wake();
+    });
     socket.on('end', () => {
       this.#readEnded = true;
       this.#emitEnd();
@@ -99,7 +118,7 @@ export class SecureConnection extends VirtualConnection {
 
   /** Raw bytes (TLS records) received and not yet decrypted, plus plaintext decrypted and not read. */
   override get bufferedBytes(): number {
-    return this.#raw.bufferedBytes + this.#tls.readableLength;
+    return this.#raw.bufferedBytes + this.#tls.readableLength + this.#plainBytes;
   }
 
   override send(data: Uint8Array | string): Promise<void> {
@@ -161,8 +180,15 @@ export class SecureConnection extends VirtualConnection {
   }
 
   override takeChunk(): Uint8Array | undefined {
-    const chunk = this.#tls.read() as Buffer | null;
-    return chunk === null ? undefined : chunk;
+    if (this.#plainHead >= this.#plain.length) return undefined;
+    const chunk = this.#plain[this.#plainHead++];
+    if (this.#plainHead === this.#plain.length) {
+      this.#plain = [];
+      this.#plainHead = 0;
+    }
+    this.#plainBytes -= chunk.length;
+    if (this.#plainBytes < PLAINTEXT_QUEUE_BYTES && this.#tls.isPaused() && !this.#tls.destroyed) this.#tls.resume();
+    return chunk;
   }
 
   override async read(): Promise<Uint8Array | null> {
@@ -188,8 +214,8 @@ export class SecureConnection extends VirtualConnection {
   #fail(error: ClientError, tellPeer: boolean): void {
     if (this.#error) return;
     this.#error = error;
-    // The peer hears its own TLS alert (integrity) or an aborted connection.
-    if (tellPeer) this.#raw.destroy();
+    // The peer hears why, with the same code (§8 E2eIntegrity, E2eTruncated), or an abort.
+    if (tellPeer) this.#raw.closeWithReason(closeReasonFor(error));
     this.#rawStream.destroy();
     this.#wake();
     this.#maybeClose();
@@ -238,40 +264,62 @@ export async function secureConnection(raw: VirtualConnection, options: SecureOp
   const peer = `${raw.remoteAddress}:${raw.remotePort}`;
   const announced = raw.peerFingerprint;
   if (announced === undefined) {
-    raw.destroy();
+    // A peer without a key cannot encrypt: it is told so (E2eMismatch), as a --no-e2e peer is.
+    raw.closeWithReason(CloseReason.E2eMismatch);
     throw new ClientError(
-      'ERR_E2E_PEER_KEY',
-      `${peer} proved no identity key to the relay, so the connection cannot be encrypted end to end; both ends need an identity (and e2e on), or both must connect with e2e off`,
+      'ERR_E2E_MISMATCH',
+      `${peer} proved no identity key to the relay, so it cannot encrypt end to end and this end does; both ends need an identity (and e2e on), or both must connect with e2e off (--no-e2e)`,
     );
   }
   let credentials: TlsCredentials;
   try {
-    credentials = credentialsFor(options.identity);
+    credentials = await credentialsFor(options.identity);
   } catch (error) {
     raw.destroy();
     throw error;
   }
-  const { key, cert } = credentials;
+  // One SecureContext per identity (certificate.ts): parsing the key and certificate for every
+  // connection was half of a handshake's CPU.
+  const { context } = credentials;
   // Registered before TLS wraps the stream, so it runs before TLS hears the end: TLS has seen
   // close_notify by then exactly when the peer ended cleanly (docs/SECURITY.md "Truncation").
   let truncated = false;
   let socket!: tls.TLSSocket;
   let secure: SecureConnection | undefined;
-  const rawStream = rawRecordStream(raw, (error) => secure?.rawFailed(error));
+  let handshakeError: ClientError | undefined;
+  // The peer's first bytes are not the preamble: it does not encrypt. Nothing of it reaches TLS.
+  const notEncrypting = (): void => {
+    handshakeError ??= new ClientError('ERR_E2E_MISMATCH', encryptingEndMismatch(peer));
+    raw.closeWithReason(CloseReason.E2eMismatch);
+    socket.destroy();
+  };
+  const rawStream = rawRecordStream(raw, notEncrypting, (error) => {
+    if (secure !== undefined) {
+      secure.rawFailed(error);
+      return;
+    }
+    // The raw connection failed during the handshake: say why at once, not at the timeout.
+    handshakeError ??=
+      error.code === 'ERR_E2E_MISMATCH'
+        ? new ClientError('ERR_E2E_MISMATCH', encryptingEndMismatch(peer), { cause: error })
+        : new ClientError('ERR_E2E_HANDSHAKE', `the end-to-end (TLS 1.3) handshake with ${peer} failed: ${error.message}`, { cause: error });
+    socket.destroy();
+  });
+  // Our preamble first, then TLS's records (the raw connection sends in order).
+  raw.send(E2E_PREAMBLE).catch(() => {});
   rawStream.on('end', () => {
     if (!(socket as unknown as { _readableState: { ended: boolean } })._readableState.ended) truncated = true;
   });
-  const common = { key, cert, minVersion: 'TLSv1.3', maxVersion: 'TLSv1.3', rejectUnauthorized: false } as const;
+  const common = { secureContext: context, rejectUnauthorized: false } as const;
   socket =
     options.role === 'connector'
       ? tls.connect({ ...common, socket: rawStream, checkServerIdentity: () => undefined })
       : new tls.TLSSocket(rawStream, { ...common, isServer: true, requestCert: true });
-  let handshakeError: ClientError | undefined;
   const onError = (error: NodeJS.ErrnoException): void => {
     if (secure === undefined) {
       handshakeError ??= new ClientError(
         'ERR_E2E_HANDSHAKE',
-        `the end-to-end (TLS 1.3) handshake with ${peer} failed: ${error.message}; does the peer run with e2e off?`,
+        `the end-to-end (TLS 1.3) handshake with ${peer} failed: ${error.message}`,
         { cause: error },
       );
       return;
@@ -294,7 +342,7 @@ export async function secureConnection(raw: VirtualConnection, options: SecureOp
   try {
     await new Promise<void>((resolve, reject) => {
       const timer = startTimer(options.clock, options.timeoutMs, () =>
-        reject(new ClientError('ERR_E2E_HANDSHAKE', `no end-to-end (TLS 1.3) handshake with ${peer} within ${options.timeoutMs} ms; does the peer run with e2e off?`)),
+        reject(new ClientError('ERR_E2E_HANDSHAKE', `no end-to-end (TLS 1.3) handshake with ${peer} within ${options.timeoutMs} ms (a peer with e2e off is told at once: ERR_E2E_MISMATCH); the relay or the path is too slow or drops data`)),
       );
       const done = (error?: ClientError): void => {
         timer.close();
@@ -349,8 +397,10 @@ export async function secureConnection(raw: VirtualConnection, options: SecureOp
  * so TLS sees a peer's alert before the abort that follows it. Its end and destruction do not
  * close the raw connection: the SecureConnection decides that.
  */
-function rawRecordStream(raw: VirtualConnection, failed: (error: ClientError) => void): Duplex {
+function rawRecordStream(raw: VirtualConnection, notEncrypting: () => void, failed: (error: ClientError) => void): Duplex {
   let reading = false;
+  /** Bytes of the peer's preamble (preamble.ts) still to check before TLS records. */
+  let preamble = 0;
   const stream: Duplex = new Duplex({
     writableHighWaterMark: DUPLEX_WRITABLE_HIGH_WATER_MARK_BYTES,
     readableHighWaterMark: DUPLEX_READABLE_HIGH_WATER_MARK_BYTES,
@@ -368,13 +418,27 @@ function rawRecordStream(raw: VirtualConnection, failed: (error: ClientError) =>
     reading = true;
     try {
       for (;;) {
-        const chunk = await raw.read();
+        // What has arrived goes in at once; a promise only when the queue is empty.
+        const chunk = raw.takeChunk() ?? (await raw.read());
         if (stream.destroyed) return;
         if (chunk === null) {
           stream.push(null);
           return;
         }
-        if (!stream.push(chunk)) return;
+        let records = chunk;
+        if (preamble < E2E_PREAMBLE.length) {
+          const n = Math.min(E2E_PREAMBLE.length - preamble, chunk.length);
+          for (let i = 0; i < n; i++) {
+            if (chunk[i] !== E2E_PREAMBLE[preamble + i]) {
+              notEncrypting();
+              return;
+            }
+          }
+          preamble += n;
+          records = chunk.subarray(n);
+          if (records.length === 0) continue;
+        }
+        if (!stream.push(records)) return;
       }
     } catch (error) {
       failed(error as ClientError);
@@ -383,4 +447,11 @@ function rawRecordStream(raw: VirtualConnection, failed: (error: ClientError) =>
     }
   }
   return stream;
+}
+
+/** The SocketClosed reason that tells the peer why this end failed the connection (§8). */
+function closeReasonFor(error: ClientError): CloseReason {
+  if (error.code === 'ERR_E2E_INTEGRITY') return CloseReason.E2eIntegrity;
+  if (error.code === 'ERR_E2E_TRUNCATED') return CloseReason.E2eTruncated;
+  return CloseReason.Error;
 }
