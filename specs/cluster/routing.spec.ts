@@ -6,7 +6,7 @@
  */
 import t, { type Test } from 'tap';
 import { randomBytes, createHash } from 'node:crypto';
-import { CloseReason, ConnectionStatus, FailureReason, PacketType, SocketStatus, type Packet, type PacketOf } from '../../protocol/index.ts';
+import { CloseReason, ConnectionStatus, FailureReason, PacketType, SocketStatus, encodePacket, type Packet, type PacketOf } from '../../protocol/index.ts';
 import { RawClient, nextId } from '../helpers/raw-client.ts';
 import { startNatsServer } from '../helpers/nats-server.ts';
 import { within } from '../helpers/wait.ts';
@@ -127,6 +127,39 @@ t.test('a client on r1 reaches a listener on r2: handshake and bytes both ways',
   a.send({ type: PacketType.SocketClosed, connectionId: ca, reason: CloseReason.Normal });
   const closed = await x.next(PacketType.SocketClosed, 12_000);
   t.same([closed.connectionId, closed.reason], [cx, CloseReason.Normal]);
+});
+
+t.test('a target that writes the moment it accepts (accept, data and SocketEnd in one write) is heard in full, every time', async (t) => {
+  const [r1, r2] = await relays(t, ['early1', 'early2']);
+  const { client: x, virtualIp: vx } = await RawClient.open({ port: r2.port, localAddress: '127.3.1.2' });
+  const { client: a, virtualIp: va } = await RawClient.open({ port: r1.port, localAddress: '127.3.1.1' });
+  t.teardown(() => Promise.all([a.close(), x.close()]));
+  t.equal((await x.bind(7100)).status, 0);
+  const { port: aPort } = await a.bind(0);
+  await statusOnceKnown(t, a, va.ip, aPort, vx.ip, 7100, x);
+  a.collect = true;
+  // Each round the target's relay hands its stand-in the accept and what follows in one go: the
+  // banner and the end must wait for the cross-relay join, never be dropped before it.
+  for (let round = 1; round <= 10; round++) {
+    const requestId = nextId();
+    a.send({ type: PacketType.SocketConnectionRequest, requestId, connectionId: 0, source: { ip: va.ip, port: aPort }, destination: { ip: vx.ip, port: 7100 } });
+    const request = (await x.next(PacketType.SocketConnectionRequest, 12_000)) as PacketOf<typeof PacketType.SocketConnectionRequest>;
+    const banner = Buffer.from(`banner ${round}: ${'x'.repeat(round * 100)}`);
+    x.send(
+      Buffer.concat([
+        encodePacket({ type: PacketType.SocketConnectionResponse, requestId: request.requestId, connectionId: request.connectionId, status: ConnectionStatus.Accepted }),
+        encodePacket({ type: PacketType.ArbitraryData, connectionId: request.connectionId, data: banner }),
+        encodePacket({ type: PacketType.SocketEnd, connectionId: request.connectionId }),
+      ]),
+    );
+    const response = (await a.next(PacketType.SocketConnectionResponse, 12_000)) as PacketOf<typeof PacketType.SocketConnectionResponse>;
+    t.equal(response.status, ConnectionStatus.Accepted, `round ${round}: accepted`);
+    const ended = (await a.next(PacketType.SocketEnd, 12_000)) as PacketOf<typeof PacketType.SocketEnd>;
+    t.equal(ended.connectionId, response.connectionId, `round ${round}: the end arrives, after the data`);
+    t.equal(Buffer.concat(a.received.get(response.connectionId) ?? []).toString(), banner.toString(), `round ${round}: the banner arrived whole`);
+    a.send({ type: PacketType.SocketClosed, connectionId: response.connectionId, reason: CloseReason.Normal });
+    await x.next(PacketType.SocketClosed, 12_000);
+  }
 });
 
 /** Sends `data` on `connectionId` keeping to the credit the receiver grants (§7), in 64 KiB frames. */

@@ -99,6 +99,13 @@ export class Ghost {
   #virtualIp: Promise<number>;
   /** PeerKeys the relay sent with a handshake, by its connection id, until the answer is read. */
   readonly #peerKeys = new Map<number, Uint8Array>();
+  /**
+   * What the relay sent for a connection accepted through a waiter before the router joined it to
+   * its link (takeEarly): the accepting end may write at once (an e2e preamble, a banner), and the
+   * router's await of the answer resumes only after this stream's reader has gone on to those
+   * frames. Held in order, bounded by the protocol window the relay keeps towards this stand-in.
+   */
+  readonly #early = new Map<number, Array<() => void>>();
 
   private constructor(realIp: string, publicKey: Uint8Array | undefined, clientId: number, stream: PipeEnd) {
     this.realIp = realIp;
@@ -112,11 +119,11 @@ export class Ghost {
       {
         frame: (type, frame) => {
           if (type === PacketType.ArbitraryData && frame.length >= DATA_HEADER_BYTES) {
-            this.#dataListener(Buffer.from(frame.buffer, frame.byteOffset, frame.length).readUInt32BE(DATA_CONNECTION_ID_OFFSET), [frame]);
+            this.#data(Buffer.from(frame.buffer, frame.byteOffset, frame.length).readUInt32BE(DATA_CONNECTION_ID_OFFSET), [frame]);
           } else this.#onFrame(frame);
         },
         dataPieces: (connectionId, _frameBytes, pieces) => {
-          this.#dataListener(connectionId, pieces);
+          this.#data(connectionId, pieces);
         },
       },
       { maxFrameBytes: 64 * 1024 * 1024 },
@@ -161,6 +168,24 @@ export class Ghost {
   /** Where ArbitraryData frames go, undecoded (see GhostDataListener). */
   listenData(listener: GhostDataListener): void {
     this.#dataListener = listener;
+  }
+
+  /**
+   * The frames the relay sent for `connectionId` between its accepted answer and now, to replay in
+   * order once the router has joined it (routing.ts #join); from now on they flow as usual.
+   */
+  takeEarly(connectionId: number): Array<() => void> {
+    const early = this.#early.get(connectionId) ?? [];
+    this.#early.delete(connectionId);
+    return early;
+  }
+
+  #data(connectionId: number, pieces: Uint8Array[]): void {
+    const early = this.#early.get(connectionId);
+    if (early === undefined) return this.#dataListener(connectionId, pieces);
+    // Copied: the pieces may be views of the reader's buffer, reused once this returns.
+    const copies = pieces.map((piece) => Buffer.from(piece));
+    early.push(() => this.#dataListener(connectionId, copies));
   }
 
   /** Writes an encoded frame as it is. */
@@ -286,6 +311,8 @@ export class Ghost {
         if (!this.#resolve(`req:${packet.requestId}`, packet)) this.#listener(packet);
         return;
       case PacketType.SocketConnectionResponse:
+        // An accept the router waits for: hold what follows for it until it is joined (takeEarly).
+        if (packet.status === ConnectionStatus.Accepted && this.#waiters.has(`req:${packet.requestId}`)) this.#early.set(packet.connectionId, []);
         if (!this.#resolve(`req:${packet.requestId}`, packet)) this.#listener(packet);
         // A refused or unanswered handshake leaves no key behind.
         if (packet.status !== ConnectionStatus.Accepted) this.#peerKeys.delete(packet.connectionId);
@@ -299,8 +326,11 @@ export class Ghost {
         this.#peerKeys.delete(packet.connectionId);
         this.#listener(packet);
         return;
-      default:
-        this.#listener(packet);
+      default: {
+        const early = 'connectionId' in packet ? this.#early.get(packet.connectionId) : undefined;
+        if (early !== undefined) early.push(() => this.#listener(packet));
+        else this.#listener(packet);
+      }
     }
   }
 }

@@ -421,6 +421,8 @@ export class ClusterRouting implements RemoteRouter {
       this.#forget(pair);
     });
     link.on('close', () => this.#forget(pair));
+    // What the accepting end sent before this join (ghost.ts takeEarly), in order, ahead of the rest.
+    for (const replay of ghost.takeEarly(connectionId)) replay();
   }
 
   /** The pair is over at this relay: end the link (cleanly) once what we had is written. */
