@@ -3,33 +3,17 @@
  * rotation keeps the old key (mode 0600) and makes a new one, and a changed key is what peers' pins
  * and a key-mode relay see (docs/SECURITY.md "Rotating keys").
  */
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import t, { type Test } from 'tap';
 import { loadIdentity } from '../../actors/client/identity.ts';
 import { retiredName } from '../../cli/identity.ts';
+import { runAlphanet, type Run } from './run-alphanet.ts';
 
-const BIN = fileURLToPath(new URL('../../bin/alphanet.js', import.meta.url));
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs `alphanet ARGS` with its config directory in `dir`; killed after 20 s, so a hang fails. */
-async function alphanet(dir: string, args: string[]): Promise<Run> {
-  const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], timeout: 20_000, env: { ...process.env, ALPHANET_CONFIG_DIR: dir } });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
-  child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
-  const [code] = (await once(child, 'close')) as [number | null];
-  return { code, stdout, stderr };
+/** Runs `alphanet ARGS` with its config directory in `dir`. */
+function alphanet(dir: string, args: string[]): Promise<Run> {
+  return runAlphanet(args, { ALPHANET_CONFIG_DIR: dir });
 }
 
 async function tempDir(t: Test): Promise<string> {

@@ -2,32 +2,16 @@
  * `alphanet pins list|forget` as real processes, and the pin they manage at work: a peer whose key
  * changed is refused until its pin is forgotten (docs/SECURITY.md "Pins").
  */
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import t, { type Test } from 'tap';
 import { clientFor, relayFor } from '../client/fixtures.ts';
+import { runAlphanet, type Run } from './run-alphanet.ts';
 
-const BIN = fileURLToPath(new URL('../../bin/alphanet.js', import.meta.url));
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs `alphanet ARGS`; the child is killed after 20 s, so a hang fails rather than waits. */
-async function alphanet(args: string[]): Promise<Run> {
-  const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], timeout: 20_000 });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
-  child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
-  const [code] = (await once(child, 'close')) as [number | null];
-  return { code, stdout, stderr };
+/** Runs `alphanet ARGS`; a hang fails rather than waits. */
+function alphanet(args: string[]): Promise<Run> {
+  return runAlphanet(args);
 }
 
 async function tempDir(t: Test): Promise<string> {

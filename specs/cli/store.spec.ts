@@ -1,30 +1,15 @@
 /** `alphanet store list|stats|reclaim` as real processes on a real store in a temp directory. */
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import t, { type Test } from 'tap';
 import { formatIpv4 } from '../../protocol/address.ts';
 import { DAY_MS, formatDay, openAddressStore } from '../../storage/index.ts';
 import { parseDuration } from '../../cli/store.ts';
-
-const BIN = fileURLToPath(new URL('../../bin/alphanet.js', import.meta.url));
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
+import { runAlphanet, type Run } from './run-alphanet.ts';
 
 function run(args: string[]): Promise<Run> {
-  const child = spawn(process.execPath, [BIN, 'store', ...args], { stdio: ['ignore', 'pipe', 'pipe'], timeout: 20_000 });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-  return once(child, 'close').then(([code]) => ({ code: code as number | null, stdout, stderr }));
+  return runAlphanet(['store', ...args]);
 }
 
 /** A store with 198.51.100.1 last seen 200 days ago and 198.51.100.2 today. */

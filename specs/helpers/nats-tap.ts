@@ -4,9 +4,8 @@
  * anyone on the cluster's NATS path could: record the payloads of cross-relay links, and flip
  * one bit in one of them. What the server sends the relay passes untouched.
  */
-import net from 'node:net';
-import { once } from 'node:events';
 import type { Test } from 'tap';
+import { loopbackProxy } from './loopback-proxy.ts';
 
 /** Link subjects (actors/relay/cluster/nats-link.ts: `alphanet.link.<id>.<end>`). */
 const LINK_SUBJECT = /^alphanet\.link\./;
@@ -32,16 +31,7 @@ export interface NatsTap {
 export async function natsTap(t: Test, natsPort: number): Promise<NatsTap> {
   const recorded: Buffer[] = [];
   let flip: (() => void) | undefined;
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer((relay) => {
-    const nats = net.connect({ host: '127.0.0.1', port: natsPort });
-    for (const socket of [relay, nats]) {
-      sockets.add(socket);
-      socket.on('error', () => {});
-      socket.once('close', () => sockets.delete(socket));
-    }
-    relay.on('close', () => nats.destroy());
-    nats.on('close', () => relay.destroy());
+  const port = await loopbackProxy(t, natsPort, (relay, nats) => {
     nats.pipe(relay);
     let pending: Buffer = Buffer.alloc(0);
     relay.on('data', (chunk: Buffer) => {
@@ -76,14 +66,8 @@ export async function natsTap(t: Test, natsPort: number): Promise<NatsTap> {
       }
     });
   });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  t.teardown(async () => {
-    for (const socket of sockets) socket.destroy();
-    await new Promise((resolve) => server.close(resolve));
-  });
   return {
-    url: `nats://127.0.0.1:${(server.address() as net.AddressInfo).port}`,
+    url: `nats://127.0.0.1:${port}`,
     flipNext: () => new Promise<void>((resolve) => (flip = resolve)),
     linkBytes: () => Buffer.concat(recorded),
   };

@@ -5,10 +5,9 @@
  * The proxy connects to the relay from the client's own source address, so the relay gives the
  * client the same virtual IP as without it.
  */
-import net from 'node:net';
-import { once } from 'node:events';
 import type { Test } from 'tap';
 import { FrameDecoder, PacketType } from '../../protocol/index.ts';
+import { loopbackProxy } from './loopback-proxy.ts';
 
 export type Tampering = 'flip' | 'replay' | 'drop' | 'truncate';
 
@@ -31,51 +30,42 @@ export async function tamperingProxy(t: Test, relayPort: number, tampering: Tamp
   let markDone!: () => void;
   const done = new Promise<void>((resolve) => (markDone = resolve));
   const seen: Buffer[] = [];
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer((inbound) => {
-    const outbound = net.connect({ host: '127.0.0.1', port: relayPort, localAddress: inbound.remoteAddress });
-    for (const socket of [inbound, outbound]) {
-      sockets.add(socket);
-      socket.on('error', () => {});
-    }
-    inbound.on('close', () => outbound.destroy());
-    outbound.on('close', () => inbound.destroy());
-    outbound.pipe(inbound);
-    let armed = false;
-    const decoder = new FrameDecoder(
-      (type, frame) => {
-        const copy = Buffer.from(frame);
-        if (type !== PacketType.ArbitraryData) {
-          outbound.write(copy);
-          return;
-        }
-        const payloadBytes = copy.length - HEAD;
-        seen.push(copy.subarray(HEAD));
-        if (!tampered && tampering === 'truncate') {
-          if (payloadBytes >= TAMPER_MIN_PAYLOAD_BYTES) armed = true;
-          else if (armed && payloadBytes === CLOSE_NOTIFY_RECORD_BYTES) {
+  const port = await loopbackProxy(
+    t,
+    relayPort,
+    (inbound, outbound) => {
+      outbound.pipe(inbound);
+      let armed = false;
+      const decoder = new FrameDecoder(
+        (type, frame) => {
+          const copy = Buffer.from(frame);
+          if (type !== PacketType.ArbitraryData) {
+            outbound.write(copy);
+            return;
+          }
+          const payloadBytes = copy.length - HEAD;
+          seen.push(copy.subarray(HEAD));
+          if (!tampered && tampering === 'truncate') {
+            if (payloadBytes >= TAMPER_MIN_PAYLOAD_BYTES) armed = true;
+            else if (armed && payloadBytes === CLOSE_NOTIFY_RECORD_BYTES) {
+              tampered = true;
+              markDone();
+              return; // the close_notify never arrives; the SocketEnd after it does
+            }
+          } else if (!tampered && payloadBytes >= TAMPER_MIN_PAYLOAD_BYTES) {
             tampered = true;
             markDone();
-            return; // the close_notify never arrives; the SocketEnd after it does
+            if (tampering === 'drop') return;
+            if (tampering === 'flip') copy[HEAD + 100] ^= 0x01;
+            if (tampering === 'replay') outbound.write(copy);
           }
-        } else if (!tampered && payloadBytes >= TAMPER_MIN_PAYLOAD_BYTES) {
-          tampered = true;
-          markDone();
-          if (tampering === 'drop') return;
-          if (tampering === 'flip') copy[HEAD + 100] ^= 0x01;
-          if (tampering === 'replay') outbound.write(copy);
-        }
-        outbound.write(copy);
-      },
-      { maxFrameBytes: 16 * 1024 * 1024 },
-    );
-    inbound.on('data', (chunk: Buffer) => decoder.push(chunk));
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  t.teardown(async () => {
-    for (const socket of sockets) socket.destroy();
-    await new Promise((resolve) => server.close(resolve));
-  });
-  return { port: (server.address() as net.AddressInfo).port, done, seen: () => Buffer.concat(seen) };
+          outbound.write(copy);
+        },
+        { maxFrameBytes: 16 * 1024 * 1024 },
+      );
+      inbound.on('data', (chunk: Buffer) => decoder.push(chunk));
+    },
+    { fromPeerAddress: true },
+  );
+  return { port, done, seen: () => Buffer.concat(seen) };
 }
