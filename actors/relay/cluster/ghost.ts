@@ -152,7 +152,14 @@ export class Ghost {
     // Before its VirtualIP: presence must know it is a stand-in before the relay reports it connected.
     onAdmitted?.(clientId);
     const ghost = new Ghost(realIp, publicKey, clientId, ours);
-    await ghost.#virtualIp;
+    try {
+      await ghost.#virtualIp;
+    } catch (error) {
+      // No VirtualIP in time: the admitted connection must not live on untracked (a late VirtualIP
+      // would make a client nobody routes for, announced by presence as held here).
+      ours.destroy();
+      throw error;
+    }
     return ghost;
   }
 

@@ -90,6 +90,7 @@ export class ClusterRouting implements RemoteRouter {
   readonly #pairs = new Map<Ghost, Map<number, LinkedPair>>();
   readonly #lastSeen = new Map<string, number>();
   #subs: Subscription[] = [];
+  #detachBus: () => void = () => {};
   #timer: NodeJS.Timeout | undefined;
   #links = 0;
 
@@ -106,6 +107,12 @@ export class ClusterRouting implements RemoteRouter {
   /** Starts answering other relays' requests and the liveness heartbeat. */
   attach(relay: Relay): void {
     this.#relay = relay;
+    // A stand-in stays one until the relay reports its connection gone: presence must see its
+    // disconnect as a stand-in's, or it would count a real host of the same virtual IP as leaving.
+    // After this turn's other listeners (presence's among them) have run.
+    const forget = (event: { id: number }): void => queueMicrotask(() => this.ghostIds.delete(event.id));
+    relay.bus.on('client.disconnected', forget);
+    this.#detachBus = () => relay.bus.off('client.disconnected', forget);
     this.#subs.push(this.#nc.subscribe(`alphanet.relay.${this.#relayId}.request`, { callback: (error, msg) => (error ? undefined : void this.#onAsk(msg)) }));
     this.#subs.push(
       this.#nc.subscribe('alphanet.relay.*.alive', {
@@ -157,13 +164,16 @@ export class ClusterRouting implements RemoteRouter {
   /** Forgets a stand-in that closed or is being closed. */
   #drop(ghost: Ghost): void {
     if (!this.#use.remove(ghost)) return;
-    const made = this.#made.get(ghost);
+    this.#retire(ghost);
     this.#made.delete(ghost);
-    if (made !== undefined) {
-      if (this.#ghosts.get(made.name) === made.entry) this.#ghosts.delete(made.name);
-      if (this.#open.get(made.name) === ghost) this.#open.delete(made.name);
-    }
-    this.ghostIds.delete(ghost.clientId);
+  }
+
+  /** Takes a stand-in out of the lookup by name: the next request makes a new one; its pairs go on, and it closes once idle. */
+  #retire(ghost: Ghost): void {
+    const made = this.#made.get(ghost);
+    if (made === undefined) return;
+    if (this.#ghosts.get(made.name) === made.entry) this.#ghosts.delete(made.name);
+    if (this.#open.get(made.name) === ghost) this.#open.delete(made.name);
   }
 
   /** RemoteRouter: takes a request for a port held on another relay. */
@@ -226,7 +236,6 @@ export class ClusterRouting implements RemoteRouter {
       const entry = ghost;
       ghost.catch(() => {
         if (this.#ghosts.get(name) === entry) this.#ghosts.delete(name);
-        if (admitted !== undefined) this.ghostIds.delete(admitted);
       });
       this.#ghosts.set(name, ghost);
     }
@@ -240,7 +249,11 @@ export class ClusterRouting implements RemoteRouter {
    */
   #closeStale(virtualIp: number, name: string): void {
     for (const [other, g] of this.#open) {
-      if (other !== name && other.startsWith(`${virtualIp} `) && this.#pairs.get(g)?.size === 0 && !this.#use.busy(g)) g.close();
+      if (other !== name && other.startsWith(`${virtualIp} `) && this.#pairs.get(g)?.size === 0 && !this.#use.busy(g)) {
+        // Forgotten first: nothing finds a closing stand-in (a hold on a port it held would succeed).
+        this.#drop(g);
+        g.close();
+      }
     }
   }
 
@@ -320,12 +333,17 @@ export class ClusterRouting implements RemoteRouter {
     // Only a requester with a key hears PeerKey (and only then does the holder's relay announce one to its stand-in).
     if (ask.key !== null && (answer.key ?? null) !== keyText(ghost.publicKey)) {
       // The host now proves another key than this stand-in speaks with (it came back with a new
-      // identity): this relay would announce a false PeerKey. Refuse, and drop the stand-in, so the
-      // next request asks the holder again and gets a stand-in with the true key.
+      // identity): this relay would announce a false PeerKey. Refuse, and retire the stand-in, so the
+      // next request asks the holder again and gets a stand-in with the true key; pairs it still
+      // carries (made under the old key) go on until they end, then it closes as idle.
       this.#log.info({ destination: formatAddress(packet.destination), remoteRelay: holder }, "a remote host's identity key changed; its stand-in is replaced");
       link.destroy();
       refuse();
-      ghost.close();
+      this.#retire(ghost);
+      if ((this.#pairs.get(ghost)?.size ?? 0) === 0) {
+        this.#drop(ghost);
+        ghost.close();
+      }
       return;
     }
     ghost.send({ type: PacketType.SocketConnectionResponse, requestId: packet.requestId, connectionId: packet.connectionId, status: ConnectionStatus.Accepted });
@@ -343,6 +361,8 @@ export class ClusterRouting implements RemoteRouter {
     }
     const reply = (answer: RemoteAnswer | IdentityAnswer): void => void msg.respond(encoder.encode(JSON.stringify(answer)));
     let used: Ghost | undefined;
+    // Until the pair is joined, a failure here must give back the port and the link.
+    let pending: { ghost: Ghost; port: number; link?: NatsLink } | undefined;
     try {
       if (this.#relay === undefined) return reply({ failed: FailureReason.Offline });
       if (ask.op === 'identity') {
@@ -361,21 +381,31 @@ export class ClusterRouting implements RemoteRouter {
         const answer = await ghost.answer(requestId).finally(() => ghost.release(ask.source.port));
         return reply(answer.type === PacketType.SocketStatusResponse ? { status: answer.status } : { failed: answer.type === PacketType.RequestFailed ? answer.reason : FailureReason.Offline });
       }
+      pending = { ghost, port: ask.source.port };
       const link = this.#hub.open({ id: ask.link!, end: 'b', windowBytes: LINK_WINDOW_BYTES });
+      pending.link = link;
       link.on('error', () => {});
       await link.ready;
       ghost.send({ type: PacketType.SocketConnectionRequest, requestId, connectionId: 0, source: ask.source, destination: ask.destination });
       const answer = await ghost.answer(requestId);
+      pending = undefined;
       if (answer.type !== PacketType.SocketConnectionResponse || answer.status !== ConnectionStatus.Accepted) {
         link.destroy();
         ghost.release(ask.source.port);
         return reply(answer.type === PacketType.SocketConnectionResponse ? { status: answer.status } : { failed: answer.type === PacketType.RequestFailed ? answer.reason : FailureReason.Offline });
       }
-      this.#join(ghost, answer.connectionId, link, ask.from, ask.source.port);
+      if (!this.#join(ghost, answer.connectionId, link, ask.from, ask.source.port)) {
+        ghost.takePeerKey(answer.connectionId);
+        return reply({ failed: FailureReason.Offline });
+      }
       // The key this relay announced to the stand-in for the accepting end: the asking relay's stand-in must announce the same.
       reply({ status: ConnectionStatus.Accepted, key: keyText(ghost.takePeerKey(answer.connectionId)) });
     } catch (error) {
       this.#log.debug({ err: error }, 'a request from another relay failed');
+      if (pending !== undefined) {
+        pending.link?.destroy();
+        pending.ghost.release(pending.port);
+      }
       reply({ failed: FailureReason.Offline });
     } finally {
       if (used !== undefined) this.#using(used, -1);
@@ -383,8 +413,18 @@ export class ClusterRouting implements RemoteRouter {
   }
 
   /** The pair `connectionId` of `ghost` now rides `link`: what arrives on it, the stand-in sends. */
-  #join(ghost: Ghost, connectionId: number, link: NatsLink, remoteRelay: string, port: number | undefined): void {
+  /** Joins an accepted pair to its link; false (the connection closed here) when the link or stand-in is already gone. */
+  #join(ghost: Ghost, connectionId: number, link: NatsLink, remoteRelay: string, port: number | undefined): boolean {
     const pair: LinkedPair = { ghost, connectionId, link, remoteRelay, port, endedHere: false, endedThere: false };
+    if (link.destroyed || !ghost.alive) {
+      // The other relay gave up waiting (its link reset this one) or the stand-in closed meanwhile:
+      // the accepted connection must not live on with nothing behind it.
+      ghost.takeEarly(connectionId);
+      ghost.send({ type: PacketType.SocketClosed, connectionId, reason: CloseReason.Error });
+      if (port !== undefined) ghost.release(port);
+      link.destroy();
+      return false;
+    }
     this.#pairs.get(ghost)?.set(connectionId, pair);
     if (!this.#lastSeen.has(remoteRelay)) this.#lastSeen.set(remoteRelay, performance.now());
     const frames = new FrameDecoder((type, frame) => {
@@ -423,6 +463,7 @@ export class ClusterRouting implements RemoteRouter {
     link.on('close', () => this.#forget(pair));
     // What the accepting end sent before this join (ghost.ts takeEarly), in order, ahead of the rest.
     for (const replay of ghost.takeEarly(connectionId)) replay();
+    return true;
   }
 
   /** The pair is over at this relay: end the link (cleanly) once what we had is written. */
@@ -443,6 +484,7 @@ export class ClusterRouting implements RemoteRouter {
   async close(): Promise<void> {
     clearInterval(this.#timer);
     for (const sub of this.#subs) sub.unsubscribe();
+    this.#detachBus();
     for (const ghost of await Promise.allSettled([...this.#ghosts.values()])) if (ghost.status === 'fulfilled') ghost.value.close();
   }
 }

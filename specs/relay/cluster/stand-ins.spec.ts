@@ -115,3 +115,31 @@ t.test('an idle stand-in is closed and comes back when needed; one carrying a pa
   await waitFor(() => (r1.cluster.routing.closeIdleStandIns(), r1.cluster.routing.standIns === 0), "r1's stand-in to close once the pair ended");
   await waitFor(() => (r2.cluster.routing.closeIdleStandIns(), r2.cluster.routing.standIns === 0), "r2's stand-in to close once the pair ended");
 });
+
+t.test("closing an idle stand-in of a host that has since moved to this relay keeps the host's presence here", async (t) => {
+  const [r1, r2] = [await member(t, 'moved1'), await member(t, 'moved2')];
+  const { client: x, virtualIp: vx } = await RawClient.open({ port: r2.relay.port, localAddress: '127.4.1.2' });
+  const first = await RawClient.open({ port: r1.relay.port, localAddress: '127.4.1.1' });
+  t.teardown(() => Promise.all([first.client.close(), x.close()]));
+  const va = first.virtualIp;
+  t.equal((await x.bind(7000)).status, 0);
+  const { port: aPort } = await first.client.bind(0);
+  await statusAcross(first.client, va.ip, aPort, x, vx.ip, 7000);
+  t.equal(r2.cluster.routing.standIns, 1, 'r2 made a stand-in for a');
+
+  // a leaves r1 and comes back on r2, beside its own stand-in there.
+  await first.client.close();
+  const again = await RawClient.open({ port: r2.relay.port, localAddress: '127.4.1.1' });
+  t.teardown(() => again.client.close());
+  t.equal(again.virtualIp.ip, va.ip, 'a keeps its address on r2');
+  await waitFor(() => r2.cluster.presence.holder(va.ip) === 'moved2', 'r2 to hold a');
+
+  clock += IDLE_MS;
+  const released = nextEvent(r2.relay.bus, 'client.disconnected');
+  t.equal(r2.cluster.routing.closeIdleStandIns(), 1, "r2 closes a's idle stand-in");
+  await released;
+  // Let every listener of the disconnect run before looking.
+  await new Promise((resolve) => setTimeout(resolve, 10));
+  t.equal(r2.cluster.presence.holder(va.ip), 'moved2', "the stand-in's exit is not a's: r2 still holds a");
+  t.ok(r2.cluster.presence.held.has(va.ip), "a is still among r2's hosts");
+});
