@@ -10,7 +10,8 @@
  * - **A credit window.** A sender may have at most `windowBytes` of data the receiving relay has
  *   not acknowledged; its `write()` waits for credit beyond that, which is the Duplex's ordinary
  *   backpressure (write() false, 'drain'). The receiver acknowledges bytes once its reader has
- *   taken them (or they sit below the readable high-water mark), in batches of a quarter window.
+ *   taken them (or they sit below the readable high-water mark), in batches of a quarter window
+ *   and never more often (each acknowledgement is a NATS message too).
  * - **A lost NATS connection** resets every link of it (ERR_LINK_LOST): what was published
  *   during the outage may be gone, and a virtual connection is never resumed over a hole.
  * - **Batching.** A link is a byte stream (its reader re-frames what it gets), so what is written
@@ -156,7 +157,7 @@ export class NatsLink extends Duplex {
         if (this.#unacked > this.#window) return this.#fail('ERR_LINK_PROTOCOL', `the other end sent ${this.#unacked} bytes on a ${this.#window}-byte window`);
         this.#readerWants = this.push(bytes);
         this.#toAck += bytes.length;
-        if (this.#readerWants) this.#acknowledge(false);
+        if (this.#readerWants) this.#acknowledge();
         return;
       }
       case CREDIT:
@@ -177,9 +178,14 @@ export class NatsLink extends Duplex {
     }
   }
 
-  /** Gives credit back in batches: a quarter window, or everything when asked to. */
-  #acknowledge(all: boolean): void {
-    if (this.#toAck === 0 || (!all && this.#toAck < this.#window / 4)) return;
+  /**
+   * Gives credit back in batches of a quarter window, never more often: each CREDIT is a NATS
+   * message, a socket write here and at the sender's relay and a delivery in nats-server. Acking
+   * whenever the reader drained sent one per DATA message (measured). A quarter window held back
+   * never stalls the sender: it still has three quarters, and a message is at most a quarter.
+   */
+  #acknowledge(): void {
+    if (this.#toAck < this.#window / 4) return;
     const body = Buffer.allocUnsafe(4);
     body.writeUInt32BE(this.#toAck, 0);
     this.#unacked -= this.#toAck;
@@ -193,8 +199,8 @@ export class NatsLink extends Duplex {
 
   override _read(): void {
     this.#readerWants = true;
-    // The reader drained what we pushed: it may all be acknowledged.
-    if (!this.destroyed) this.#acknowledge(this.readableLength === 0);
+    // The reader took what we pushed: what it took counts towards the next batch.
+    if (!this.destroyed) this.#acknowledge();
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
