@@ -10,7 +10,8 @@
  * - **A credit window.** A sender may have at most `windowBytes` of data the receiving relay has
  *   not acknowledged; its `write()` waits for credit beyond that, which is the Duplex's ordinary
  *   backpressure (write() false, 'drain'). The receiver acknowledges bytes once its reader has
- *   taken them (or they sit below the readable high-water mark), in batches of a quarter window.
+ *   taken them (or they sit below the readable high-water mark), in batches of a quarter window
+ *   and never more often (each acknowledgement is a NATS message too).
  * - **A lost NATS connection** resets every link of it (ERR_LINK_LOST): what was published
  *   during the outage may be gone, and a virtual connection is never resumed over a hole.
  * - **Batching.** A link is a byte stream (its reader re-frames what it gets), so what is written
@@ -27,13 +28,15 @@ import { AlphanetError } from '../../../protocol/errors.ts';
 /** Unacknowledged bytes a sender may have in flight: 4 MiB, a 16 MiB protocol window's quarter. */
 export const DEFAULT_LINK_WINDOW_BYTES = 4 * 1024 * 1024;
 /**
- * Largest data message: a quarter of NATS's default 1 MiB max_payload. Fewer, larger messages
- * cost less per byte (measured across relays: ~10 ms of CPU per MiB in all with 64 KiB messages,
- * ~7.5–8 with 256 KiB, ~7–7.5 with 1000 KiB), but nats-server and the receiving relay take a
+ * Largest data message: half of NATS's default 1 MiB max_payload (a server with a smaller
+ * max_payload gets messages that fit it). Fewer, larger messages cost less per byte (measured
+ * across relays: ~10 ms of CPU per MiB in all with 64 KiB messages, ~7.5–8 with 256 KiB, ~7–7.5
+ * with 1000 KiB; on a loaded machine in one session, relays 6562/6719 µs per MiB with 256 KiB,
+ * 5468/5625 with 512 KiB, the same with 1000 KiB), but nats-server and the receiving relay take a
  * message whole before passing any of it on, so a message of a whole 1 MiB protocol window would
  * stop the pipeline between hops that separate machines run in parallel.
  */
-export const LINK_MAX_PIECE_BYTES = 256 * 1024;
+export const LINK_MAX_PIECE_BYTES = 512 * 1024;
 /** Where link subjects live: `alphanet.link.<link id>.<end>`. */
 export const LINK_SUBJECT_PREFIX = 'alphanet.link';
 
@@ -99,12 +102,16 @@ export class NatsLink extends Duplex {
   /** _final's callback, waiting for the queue to empty. */
   #ending: (() => void) | undefined;
   #peerReset = false;
+  /** Largest data message: LINK_MAX_PIECE_BYTES, or less when the server allows less. */
+  readonly #piece: number;
 
   constructor(nc: NatsConnection, options: NatsLinkOptions) {
     super({ allowHalfOpen: true, readableHighWaterMark: LINK_MAX_PIECE_BYTES, writableHighWaterMark: LINK_MAX_PIECE_BYTES });
     this.id = options.id;
     this.#nc = nc;
     this.#window = options.windowBytes ?? DEFAULT_LINK_WINDOW_BYTES;
+    const maxPayload = nc.info?.max_payload;
+    this.#piece = maxPayload !== undefined && maxPayload > HEADER_BYTES ? Math.min(LINK_MAX_PIECE_BYTES, maxPayload - HEADER_BYTES) : LINK_MAX_PIECE_BYTES;
     if (this.#window < 4 * LINK_MAX_PIECE_BYTES) throw new RangeError(`a link window must be at least ${4 * LINK_MAX_PIECE_BYTES} bytes`);
     this.#credit = this.#window;
     this.#out = linkSubject(options.id, options.end === 'a' ? 'b' : 'a');
@@ -156,7 +163,7 @@ export class NatsLink extends Duplex {
         if (this.#unacked > this.#window) return this.#fail('ERR_LINK_PROTOCOL', `the other end sent ${this.#unacked} bytes on a ${this.#window}-byte window`);
         this.#readerWants = this.push(bytes);
         this.#toAck += bytes.length;
-        if (this.#readerWants) this.#acknowledge(false);
+        if (this.#readerWants) this.#acknowledge();
         return;
       }
       case CREDIT:
@@ -177,9 +184,14 @@ export class NatsLink extends Duplex {
     }
   }
 
-  /** Gives credit back in batches: a quarter window, or everything when asked to. */
-  #acknowledge(all: boolean): void {
-    if (this.#toAck === 0 || (!all && this.#toAck < this.#window / 4)) return;
+  /**
+   * Gives credit back in batches of a quarter window, never more often: each CREDIT is a NATS
+   * message, a socket write here and at the sender's relay and a delivery in nats-server. Acking
+   * whenever the reader drained sent one per DATA message (measured). A quarter window held back
+   * never stalls the sender: it still has three quarters, and a message is at most a quarter.
+   */
+  #acknowledge(): void {
+    if (this.#toAck < this.#window / 4) return;
     const body = Buffer.allocUnsafe(4);
     body.writeUInt32BE(this.#toAck, 0);
     this.#unacked -= this.#toAck;
@@ -193,8 +205,8 @@ export class NatsLink extends Duplex {
 
   override _read(): void {
     this.#readerWants = true;
-    // The reader drained what we pushed: it may all be acknowledged.
-    if (!this.destroyed) this.#acknowledge(this.readableLength === 0);
+    // The reader took what we pushed: what it took counts towards the next batch.
+    if (!this.destroyed) this.#acknowledge();
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
@@ -202,7 +214,7 @@ export class NatsLink extends Duplex {
     this.#queuedBytes += chunk.length;
     this.#send(false);
     // Taken while at most a message's worth waits; beyond that the writer waits for credit.
-    if (this.#queuedBytes <= LINK_MAX_PIECE_BYTES) callback();
+    if (this.#queuedBytes <= this.#piece) callback();
     else this.#held = callback;
     this.#scheduleFlush();
   }
@@ -224,8 +236,8 @@ export class NatsLink extends Duplex {
   /** Publishes whole messages (or, with `all`, what is queued) while the credit lasts. */
   #send(all: boolean): void {
     if (this.destroyed) return;
-    while (this.#queuedBytes >= LINK_MAX_PIECE_BYTES || (all && this.#queuedBytes > 0)) {
-      const size = Math.min(this.#queuedBytes, LINK_MAX_PIECE_BYTES);
+    while (this.#queuedBytes >= this.#piece || (all && this.#queuedBytes > 0)) {
+      const size = Math.min(this.#queuedBytes, this.#piece);
       if (this.#credit < size) break;
       this.#credit -= size;
       const message = this.#message(DATA, size);
@@ -241,7 +253,7 @@ export class NatsLink extends Duplex {
       this.#queuedBytes -= size;
       this.#nc.publish(this.#out, message);
     }
-    if (this.#queuedBytes <= LINK_MAX_PIECE_BYTES && this.#held) {
+    if (this.#queuedBytes <= this.#piece && this.#held) {
       const held = this.#held;
       this.#held = undefined;
       held();

@@ -24,12 +24,11 @@
  */
 import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
 import { CloseReason, ConnectionStatus, FailureReason, PacketType, SocketStatus, encodePacket, formatAddress, type Packet, type WireAddress } from '../../../protocol/index.ts';
-import { FrameDecoder, decodeFrame } from '../../../protocol/index.ts';
-import { ProtocolError } from '../../../protocol/errors.ts';
 import type { NatsAddressStore } from '../../../storage/index.ts';
 import type { Logger } from '../../logger.ts';
 import type { Relay } from '../relay-types.ts';
-import { DATA_CONNECTION_ID_OFFSET, DATA_HEADER_BYTES, Ghost } from './ghost.ts';
+import { Ghost } from './ghost.ts';
+import { LinkFrames } from './link-frames.ts';
 import { LinkError, NatsLinkHub, type NatsLink } from './nats-link.ts';
 import type { ClusterPresence } from './presence.ts';
 import type { RemoteRequest, RemoteRouter } from './remote-router.ts';
@@ -427,31 +426,30 @@ export class ClusterRouting implements RemoteRouter {
     }
     this.#pairs.get(ghost)?.set(connectionId, pair);
     if (!this.#lastSeen.has(remoteRelay)) this.#lastSeen.set(remoteRelay, performance.now());
-    const frames = new FrameDecoder((type, frame) => {
-      if (type === PacketType.ArbitraryData && frame.length >= DATA_HEADER_BYTES) {
-        // Passed on whole, with this relay's connection id written in.
-        const copy = Buffer.from(frame);
-        copy.writeUInt32BE(connectionId, DATA_CONNECTION_ID_OFFSET);
-        if (!ghost.sendFrame(copy)) {
+    // The link's chunks go to the stand-in as they are, re-addressed in place (link-frames.ts).
+    let paused = false;
+    const resume = (): void => {
+      paused = false;
+      link.resume();
+    };
+    const frames = new LinkFrames(connectionId, {
+      bytes: (bytes) => {
+        if (!ghost.sendFrame(bytes) && !paused) {
+          // The relay is not taking the stand-in's bytes (its destination is full): stop reading the link,
+          // so its credit stops and the other relay holds the sender back.
+          paused = true;
           link.pause();
-          ghost.onceDrained(() => link.resume());
+          ghost.onceDrained(resume);
         }
-        return;
-      }
-      const packet = decodeFrame(frame);
-      if (packet instanceof ProtocolError) return void link.destroy(new LinkError('ERR_LINK_PROTOCOL', `link ${link.id} carried a malformed frame`));
-      if (packet.type !== PacketType.ArbitraryData && packet.type !== PacketType.WindowUpdate && packet.type !== PacketType.SocketEnd && packet.type !== PacketType.SocketClosed) return;
-      if (!ghost.send({ ...packet, connectionId })) {
-        // The relay is not taking the stand-in's bytes (its destination is full): stop reading the link,
-        // so its credit stops and the other relay holds the sender back.
-        link.pause();
-        ghost.onceDrained(() => link.resume());
-      }
-      if (packet.type === PacketType.SocketEnd) pair.endedThere = true;
-      if (packet.type === PacketType.SocketClosed || (pair.endedHere && pair.endedThere)) this.#finish(pair);
-    }, { maxFrameBytes: 64 * 1024 * 1024 });
+      },
+      ended: (closed) => {
+        if (!closed) pair.endedThere = true;
+        if (closed || (pair.endedHere && pair.endedThere)) this.#finish(pair);
+      },
+    });
     link.on('data', (chunk: Buffer) => {
-      if (frames.push(chunk) !== undefined) link.destroy(new LinkError('ERR_LINK_PROTOCOL', `link ${link.id} carried a malformed frame`));
+      const error = frames.push(chunk);
+      if (error !== undefined) link.destroy(new LinkError('ERR_LINK_PROTOCOL', `link ${link.id} carried a malformed frame: ${error}`));
     });
     link.on('error', (error: Error) => {
       if (!this.#pairs.get(ghost)?.has(connectionId)) return;
