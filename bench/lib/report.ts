@@ -101,3 +101,29 @@ export function formatReport(report: BenchReport): string {
   for (const r of table.slice(1)) lines.push(render(r));
   return lines.join('\n');
 }
+
+/**
+ * One row per process comparing what it spent (CPU per GB, per connect) with and without the
+ * feature measured: rows without a target, which say where the cost went.
+ */
+export function perProcessRows(
+  test: string,
+  processes: ReadonlyArray<readonly [key: string, label: string]>,
+  metric: (label: string) => string,
+  unit: string,
+  measured: Readonly<Record<string, number>>,
+  baselineName: string,
+  baseline: Readonly<Record<string, number>>,
+): Row[] {
+  return processes.map(([key, label]) => ({
+    test,
+    metric: metric(label),
+    unit,
+    alphanet: measured[key] as number,
+    baselineName,
+    baseline: baseline[key] as number,
+    comparison: 'ratio',
+    target: '',
+    met: undefined,
+  }));
+}

@@ -7,7 +7,7 @@
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { connect, generateIdentity, type Client, type ConnectOptions, type VirtualConnection, type VirtualSocket } from '../../actors/client/index.ts';
-import type { Row, ScenarioResult } from '../lib/report.ts';
+import { perProcessRows, type Row, type ScenarioResult } from '../lib/report.ts';
 import { KIB } from '../lib/stats.ts';
 import { BenchIntegrityError, bulkTransfer, matchesPattern, PATTERN_BYTES, withDeadline, type TransferResult } from '../load/drive.ts';
 import { median, PHASE_DEADLINE_MS, sharedRelay, userAddress, withPairs, type BenchContext } from './context.ts';
@@ -263,19 +263,9 @@ function e2eRows(test: string, e2e: RunFigures, plain: RunFigures, alone: RunFig
       met: e2e.mbps >= E2E_TARGET_RATIO * plain.mbps,
     },
   ];
-  for (const [process, label] of [['bench', 'bench process (both clients)'], ['relay', 'relay']] as const) {
-    rows.push({
-      test,
-      metric: `e2e CPU per GB, ${label}`,
-      unit: 'CPU-s/GB',
-      alphanet: e2e.cpuSecondsPerGb[process],
-      baselineName: 'plaintext',
-      baseline: plain.cpuSecondsPerGb[process],
-      comparison: 'ratio',
-      target: '',
-      met: undefined,
-    });
-  }
+  rows.push(
+    ...perProcessRows(test, [['bench', 'bench process (both clients)'], ['relay', 'relay']], (label) => `e2e CPU per GB, ${label}`, 'CPU-s/GB', e2e.cpuSecondsPerGb, 'plaintext', plain.cpuSecondsPerGb),
+  );
   rows.push({
     test,
     metric: 'TLS 1.3 alone: two sockets over an in-memory pair, one process',

@@ -4,7 +4,7 @@
  * the TLS 1.3 handshake between the two identities, with its key checks) and without, in the same
  * run. Both ends run here, so the bench process's CPU per connect counts both handshakes.
  */
-import type { Row } from '../lib/report.ts';
+import { perProcessRows, type Row } from '../lib/report.ts';
 import { libraryPair } from './api-bulk.ts';
 import { sharedRelay, userAddress, type BenchContext } from './context.ts';
 import { timedLoop, type ConnectFigures } from './handshake.ts';
@@ -66,18 +66,8 @@ export async function e2eHandshakeRows(context: BenchContext, test: string): Pro
     },
     { test, metric: 'library connect with e2e p50', unit: 'ms', alphanet: e2e.p50, baselineName: 'without e2e', baseline: plain.p50, comparison: 'added', target: '', met: undefined },
   ];
-  for (const [process, label] of [['bench', 'bench process (both ends)'], ['relay', 'relay']] as const) {
-    rows.push({
-      test,
-      metric: `CPU per e2e connect, ${label}`,
-      unit: 'CPU-ms',
-      alphanet: e2e.cpuMsPerConnect[process],
-      baselineName: 'without e2e',
-      baseline: plain.cpuMsPerConnect[process],
-      comparison: 'ratio',
-      target: '',
-      met: undefined,
-    });
-  }
+  rows.push(
+    ...perProcessRows(test, [['bench', 'bench process (both ends)'], ['relay', 'relay']], (label) => `CPU per e2e connect, ${label}`, 'CPU-ms', e2e.cpuMsPerConnect, 'without e2e', plain.cpuMsPerConnect),
+  );
   return { rows, details: { inFlight: E2E_CONNECTS_IN_FLIGHT, total, plain, e2e } };
 }

@@ -4,7 +4,7 @@
  * chained proxies (Node pipe() ×3, and socat ×3 where installed) in the same run: bulk for one
  * connection and for many at once, and 1 KiB request/response.
  */
-import type { Row, ScenarioResult } from '../lib/report.ts';
+import { perProcessRows, type Row, type ScenarioResult } from '../lib/report.ts';
 import { KIB, percentile } from '../lib/stats.ts';
 import { BenchIntegrityError, bulkTransfer, matchesPattern, PATTERN_BYTES, withDeadline } from '../load/drive.ts';
 import {
@@ -240,19 +240,9 @@ function e2eTunnelRows(test: string, metric: string, e2e: RunFigures, plain: Run
       met: e2e.mbps >= E2E_TARGET_RATIO * plain.mbps,
     },
   ];
-  for (const process of ['forward', 'expose', 'relay']) {
-    rows.push({
-      test,
-      metric: `${metric}, e2e CPU per GB, ${process}`,
-      unit: 'CPU-s/GB',
-      alphanet: e2e.cpuSecondsPerGb[process],
-      baselineName: '--no-e2e',
-      baseline: plain.cpuSecondsPerGb[process],
-      comparison: 'ratio',
-      target: '',
-      met: undefined,
-    });
-  }
+  rows.push(
+    ...perProcessRows(test, [['forward', 'forward'], ['expose', 'expose'], ['relay', 'relay']], (label) => `${metric}, e2e CPU per GB, ${label}`, 'CPU-s/GB', e2e.cpuSecondsPerGb, '--no-e2e', plain.cpuSecondsPerGb),
+  );
   return rows;
 }
 

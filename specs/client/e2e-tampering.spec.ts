@@ -10,6 +10,7 @@ import path from 'node:path';
 import t, { type Test } from 'tap';
 import type { Client, VirtualConnection } from '../../actors/client/index.ts';
 import { tamperingProxy, type Tampering } from '../helpers/tampering-proxy.ts';
+import { closedWith as closedWithin, readUntilFailure } from '../helpers/connection-end.ts';
 import { clientFor, pseudoRandom, relayFor } from './fixtures.ts';
 
 const WAIT_MS = 10_000;
@@ -20,30 +21,6 @@ async function tempDir(t: Test): Promise<string> {
   // the removal (ENOTEMPTY) instead of failing the teardown.
   t.teardown(() => rm(dir, { recursive: true, force: true, maxRetries: 5 }));
   return dir;
-}
-
-/** Reads until the connection fails; returns what arrived and the error. */
-async function readUntilFailure(conn: VirtualConnection): Promise<{ bytes: Buffer; error: unknown }> {
-  const chunks: Uint8Array[] = [];
-  try {
-    for await (const chunk of conn) chunks.push(chunk);
-    return { bytes: Buffer.concat(chunks), error: undefined };
-  } catch (error) {
-    return { bytes: Buffer.concat(chunks), error };
-  }
-}
-
-/** The connection's error once it has closed, or a failure after WAIT_MS. */
-function closedWith(conn: VirtualConnection): Promise<unknown> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`connection not closed within ${WAIT_MS} ms`)), WAIT_MS);
-    const done = (error: unknown): void => {
-      clearTimeout(timer);
-      resolve(error);
-    };
-    if (conn.error !== undefined) done(conn.error);
-    else conn.once('close', done);
-  });
 }
 
 async function tamperedPair(t: Test, tampering: Tampering): Promise<{ sender: VirtualConnection; receiver: VirtualConnection; proxy: Awaited<ReturnType<typeof tamperingProxy>>; server: Client }> {
@@ -106,3 +83,8 @@ t.test('a changed key at a pinned virtual IP is refused, with how to forget the 
     message: new RegExp(`identity key changed.*alphanet pins forget ${server.virtualIp.replace(/\./g, '\\.')}`),
   });
 });
+
+/** The connection's error once it has closed, or a failure after WAIT_MS. */
+function closedWith(conn: VirtualConnection): Promise<unknown> {
+  return closedWithin(conn, WAIT_MS);
+}

@@ -14,6 +14,7 @@ import { connect, type Client, type ConnectOptions, type VirtualConnection } fro
 import { startNatsServer, type NatsServer } from '../helpers/nats-server.ts';
 import { natsTap, type NatsTap } from '../helpers/nats-tap.ts';
 import { within } from '../helpers/wait.ts';
+import { closedWith as closedWithin, readUntilFailure } from '../helpers/connection-end.ts';
 import { startMain } from '../cli/relay-process.ts';
 import { pseudoRandom, readAll, sha256 } from '../client/fixtures.ts';
 
@@ -68,29 +69,6 @@ async function connectOnceKnown(client: Client, address: string, port: number): 
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
   }
-}
-
-/** Reads until the connection fails or ends; what arrived and the error. */
-async function readUntilFailure(conn: VirtualConnection): Promise<{ bytes: Buffer; error: unknown }> {
-  const chunks: Uint8Array[] = [];
-  try {
-    for await (const chunk of conn) chunks.push(chunk);
-    return { bytes: Buffer.concat(chunks), error: undefined };
-  } catch (error) {
-    return { bytes: Buffer.concat(chunks), error };
-  }
-}
-
-/** The connection's error once closed (undefined for a clean close), or a failure after WAIT_MS. */
-function closedWith(conn: VirtualConnection): Promise<unknown> {
-  return within(
-    'the connection to close',
-    new Promise((resolve) => {
-      if (conn.closed) resolve(conn.error);
-      else conn.once('close', resolve);
-    }),
-    WAIT_MS,
-  );
 }
 
 t.test('identity mode ip (the default): e2e across relays', async (t) => {
@@ -249,3 +227,8 @@ t.test('identity mode key with --cluster', async (t) => {
   });
 });
 
+
+/** The connection's error once it has closed, or a failure after WAIT_MS. */
+function closedWith(conn: VirtualConnection): Promise<unknown> {
+  return closedWithin(conn, WAIT_MS);
+}

@@ -8,6 +8,7 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
 
 /** How long the server may take to say it listens. */
 const NATS_START_MS = 15_000;
@@ -80,4 +81,20 @@ export async function startNatsServer(t?: Teardown): Promise<NatsServer> {
     });
   });
   return { url: `nats://127.0.0.1:${port}`, port, child, log: () => log, stop };
+}
+
+/**
+ * A maker of NATS client connections to `url`, each its own (as each relay has), all closed when
+ * `t` ends: for specs that stand several stores or relays on one server.
+ */
+export function natsConnections(t: Teardown, url: string): () => Promise<NatsConnection> {
+  const connections: NatsConnection[] = [];
+  t.teardown(async () => {
+    for (const nc of connections) await nc.close();
+  });
+  return async () => {
+    const nc = await connect({ servers: url });
+    connections.push(nc);
+    return nc;
+  };
 }

@@ -5,20 +5,11 @@
  */
 import { randomBytes } from 'node:crypto';
 import t from 'tap';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { NatsAddressStore, openBucket } from '../../storage/index.ts';
-import { startNatsServer } from '../helpers/nats-server.ts';
+import { natsConnections, startNatsServer } from '../helpers/nats-server.ts';
 
 const nats = await startNatsServer(t);
-const connections: NatsConnection[] = [];
-t.teardown(async () => {
-  for (const nc of connections) await nc.close();
-});
-async function connection(): Promise<NatsConnection> {
-  const nc = await connect({ servers: nats.url });
-  connections.push(nc);
-  return nc;
-}
+const connection = natsConnections(t, nats.url);
 
 let buckets = 0;
 const keyEntry = (): string => `key:${randomBytes(32).toString('base64url')}`;

@@ -5,21 +5,12 @@
  * two relays at once gets one address.
  */
 import t from 'tap';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { NatsAddressStore } from '../../storage/index.ts';
-import { startNatsServer } from '../helpers/nats-server.ts';
+import { natsConnections, startNatsServer } from '../helpers/nats-server.ts';
 import { addressStoreContract } from './address-store.contract.ts';
 
 const nats = await startNatsServer(t);
-const connections: NatsConnection[] = [];
-t.teardown(async () => {
-  for (const nc of connections) await nc.close();
-});
-async function connection(): Promise<NatsConnection> {
-  const nc = await connect({ servers: nats.url });
-  connections.push(nc);
-  return nc;
-}
+const connection = natsConnections(t, nats.url);
 
 let buckets = 0;
 const ip4 = (i: number): string => `10.${(i >>> 16) & 255}.${(i >>> 8) & 255}.${i & 255}`;
