@@ -10,17 +10,7 @@ import { RawClient } from '../helpers/raw-client.ts';
 import { startNatsServer } from '../helpers/nats-server.ts';
 import { within } from '../helpers/wait.ts';
 import { startMain, type RelayProcess } from '../cli/relay-process.ts';
-import { childPids } from '../helpers/child-process.ts';
-
-/**
- * kill -9 of the relay itself: `node cli/relay-main.ts` may re-run itself with the shipped node
- * flags (cli/node-flags.ts), and a parent killed alone lets that child shut down gracefully.
- */
-async function killHard(run: RelayProcess): Promise<void> {
-  const pid = run.child.pid!;
-  for (const child of await childPids(pid).catch(() => [])) process.kill(child, 'SIGKILL');
-  process.kill(pid, 'SIGKILL');
-}
+import { killHard } from '../helpers/child-process.ts';
 
 /** Starting a relay under tsx on a loaded 2-core machine. */
 const START_MS = 30_000;
@@ -80,7 +70,7 @@ t.test('a relay killed with -9 drops only its own clients; they get their addres
   const mine = await RawClient.open({ port: r5.port, localAddress: '127.2.0.1' });
   const other = await RawClient.open({ port: r4.port, localAddress: '127.2.0.2' });
   t.teardown(() => Promise.all([mine.client.close(), other.client.close()]));
-  await killHard(r5.run);
+  await killHard(r5.run.child);
   await within("the killed relay's client sees its connection end", mine.client.closed);
   // The client takes several relay addresses and moves on to the next one.
   const again = await RawClient.open({ port: r6.port, localAddress: '127.2.0.1' });

@@ -11,17 +11,7 @@ import { RawClient, nextId } from '../helpers/raw-client.ts';
 import { startNatsServer } from '../helpers/nats-server.ts';
 import { within } from '../helpers/wait.ts';
 import { startMain, type RelayProcess } from '../cli/relay-process.ts';
-import { childPids } from '../helpers/child-process.ts';
-
-/**
- * kill -9 of the relay itself: `node cli/relay-main.ts` may re-run itself with the shipped node
- * flags (cli/node-flags.ts), and a parent killed alone lets that child shut down gracefully.
- */
-async function killHard(run: RelayProcess): Promise<void> {
-  const pid = run.child.pid!;
-  for (const child of await childPids(pid).catch(() => [])) process.kill(child, 'SIGKILL');
-  process.kill(pid, 'SIGKILL');
-}
+import { killHard } from '../helpers/child-process.ts';
 
 const START_MS = 30_000;
 const nats = await startNatsServer(t);
@@ -238,7 +228,7 @@ t.test('a relay killed with -9 mid-transfer: connections through it end with Soc
   // Mid-transfer: a is sending to x when r2 dies.
   x.onData = () => {};
   a.send({ type: PacketType.ArbitraryData, connectionId: ca, data: randomBytes(200_000) });
-  await killHard(r2.run);
+  await killHard(r2.run.child);
   const closed = await a.next(PacketType.SocketClosed, 15_000);
   t.same([closed.connectionId, closed.reason], [ca, CloseReason.Error], 'the cross-relay connection is reset with SocketClosed(Error), not left hanging');
   void cx;

@@ -111,3 +111,14 @@ export function alive(pid: number): boolean {
     return false;
   }
 }
+
+/**
+ * kill -9 of a process and of its children: `node cli/relay-main.ts` may re-run itself with the
+ * shipped node flags (cli/node-flags.ts), and a parent killed alone lets that child shut down
+ * gracefully, which is no crash.
+ */
+export async function killHard(child: { pid?: number }): Promise<void> {
+  const pid = child.pid!;
+  for (const grandchild of await childPids(pid).catch(() => [])) process.kill(grandchild, 'SIGKILL');
+  process.kill(pid, 'SIGKILL');
+}
