@@ -4,6 +4,7 @@ import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { clientFor, pseudoRandom, relayFor, sha256 } from '../client/fixtures.ts';
+import { within } from '../helpers/wait.ts';
 
 const BIN = fileURLToPath(new URL('../../bin/alphanet.js', import.meta.url));
 
@@ -11,17 +12,6 @@ interface Run {
   code: number | null;
   stdout: Buffer;
   stderr: string;
-}
-
-/** Settles with `work`, or fails after `ms` naming `what`. */
-async function within<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms)));
-  try {
-    return await Promise.race([work, deadline]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 function run(args: string[], input?: Uint8Array, onStart?: (stdout: NodeJS.ReadableStream) => void): Promise<Run> {
@@ -91,6 +81,7 @@ t.test('nc -l and nc move 3 MiB byte for byte in both directions', async (t) => 
   listener.stdin.end(down);
   // Connect once the listener says it listens (on stderr, once bound).
   const listening = await within(
+    'nc -l to say it listens',
     new Promise<string>((resolve, reject) => {
       listener.stderr.on('data', () => {
         const m = /^listening on (\S+)\n/m.exec(listenerErr);
@@ -99,7 +90,6 @@ t.test('nc -l and nc move 3 MiB byte for byte in both directions', async (t) => 
       listener.once('close', () => reject(new Error(`nc -l exited before listening: ${listenerErr}`)));
     }),
     20_000,
-    'nc -l to say it listens',
   );
   t.equal(listening, `${ip}:5000`, 'nc -l names its virtual address and port');
   const r = await run(['nc', ...relayFlag, '--local-address', '127.0.0.5', ip, '5000'], up);

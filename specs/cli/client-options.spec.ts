@@ -8,8 +8,9 @@ import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { parseRelayFlag, DEFAULT_RELAY_PORT } from '../../cli/client-options.ts';
 import { run } from '../helpers/child-process.ts';
-import { startMain, within } from './relay-process.ts';
+import { startMain } from './relay-process.ts';
 import { isolateClientConfig } from '../helpers/client-config.ts';
+import { within } from '../helpers/wait.ts';
 
 // The relays these specs start serve TLS (the CLI default); clients pin them in a config dir of their own.
 isolateClientConfig(t);
@@ -42,7 +43,7 @@ t.test('what the relay prints after `listening on` (IPv6 in brackets) is what --
   t.teardown(() => rm(dir, { recursive: true, force: true, maxRetries: 5 }));
   const relay = startMain(['--host', '::1', '--port', '0', '--db', path.join(dir, 'db.json')]);
   t.teardown(() => void relay.child.kill('SIGKILL'));
-  const address = await within(relay.listening, 20_000, 'the relay on ::1 to listen');
+  const address = await within('the relay on ::1 to listen', relay.listening, 20_000);
   t.match(address, /^\[::1\]:\d+$/, `printed ${address}`);
   const bracketed = await alphanet(['whoami', '--relay', address]);
   t.equal(bracketed.code, 0, bracketed.stderr);

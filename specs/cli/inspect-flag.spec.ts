@@ -10,8 +10,9 @@ import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { WebSocketServer } from 'ws';
 import { run, start, type Running } from '../helpers/child-process.ts';
-import { freePort, startMain, within } from './relay-process.ts';
+import { freePort, startMain } from './relay-process.ts';
 import { isolateClientConfig } from '../helpers/client-config.ts';
+import { within } from '../helpers/wait.ts';
 
 // The relays these specs start serve TLS (the CLI default); clients pin them in a config dir of their own.
 isolateClientConfig(t);
@@ -22,6 +23,7 @@ const WAIT_MS = 20_000;
 /** Resolves once `stderr()` has `count` lines containing `text`. */
 function saidTimes(stream: NodeJS.ReadableStream | null, stderr: () => string, text: string, count = 1): Promise<void> {
   return within(
+    `"${text}" on stderr`,
     new Promise<void>((resolve) => {
       const check = (): void => {
         if (stderr().split('\n').filter((l) => l.includes(text)).length >= count) resolve();
@@ -30,7 +32,6 @@ function saidTimes(stream: NodeJS.ReadableStream | null, stderr: () => string, t
       check();
     }),
     WAIT_MS,
-    `"${text}" on stderr`,
   );
 }
 
@@ -49,7 +50,7 @@ t.test('the relay with --inspect and no inspector: one warning with the URL, the
   const url = `ws://127.0.0.1:${port}`;
   const relay = startMain(['--port', '0', '--inspect', url, '--db', path.join(dir, 'db.json')], { ALPHANET_LOG_LEVEL: 'info' });
   t.teardown(() => void relay.child.kill('SIGKILL'));
-  await within(relay.listening, WAIT_MS, 'relay listening');
+  await within('relay listening', relay.listening, WAIT_MS);
   const stderr = () => relay.output().stderr;
   await saidTimes(relay.child.stderr, stderr, 'cannot reach the inspector');
   const line = JSON.parse(stderr().split('\n').find((l) => l.includes('cannot reach the inspector')) as string) as Record<string, unknown>;
@@ -69,7 +70,7 @@ t.test('a client command with --inspect says it cannot reach the inspector, and 
   t.teardown(() => rm(dir, { recursive: true, force: true, maxRetries: 5 }));
   const relay = startMain(['--port', '0', '--db', path.join(dir, 'db.json')]);
   t.teardown(() => void relay.child.kill('SIGKILL'));
-  const address = await within(relay.listening, WAIT_MS, 'relay listening');
+  const address = await within('relay listening', relay.listening, WAIT_MS);
   const forwarding: Running = start(process.execPath, [BIN, 'forward', '--relay', address, '--local-address', '127.0.0.3', '--inspect', url, '0', '10.0.0.9:80'], {
     env: { ...process.env, ALPHANET_RELAY: '' },
   });

@@ -41,19 +41,6 @@ export function startMain(args: string[], env: Record<string, string> = {}): Rel
   return { child, listening, exited, output: () => ({ stdout, stderr }) };
 }
 
-/** Resolves with `promise`, or rejects naming `what` after `ms`. */
-export async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
 /** A port that was free a moment ago on 127.0.0.1 (the OS picked it). */
 export async function freePort(): Promise<number> {
   const server = net.createServer().listen(0, '127.0.0.1');

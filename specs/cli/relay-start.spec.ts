@@ -9,7 +9,8 @@ import { addRelayOptions, parseObserveCliOptions, parseRelayCliOptions } from '.
 import { withObservation } from '../../cli/relay-observation.ts';
 import { runRelay } from '../../cli/run-relay.ts';
 import { openAddressStore } from '../../storage/index.ts';
-import { canListen, freePort, startMain, within } from './relay-process.ts';
+import { canListen, freePort, startMain } from './relay-process.ts';
+import { within } from '../helpers/wait.ts';
 
 const EXIT_TIMEOUT_MS = 10_000;
 
@@ -32,7 +33,7 @@ t.test('--http-port already taken: the relay exits 1 naming the address, and fre
   const relayPort = await freePort();
   const run = startMain(['--port', String(relayPort), '--http-port', String(httpPort), '--db', await tempDb(t)]);
   t.teardown(() => void run.child.kill('SIGKILL'));
-  const [code] = await within(run.exited, EXIT_TIMEOUT_MS, 'exit after a failed start');
+  const [code] = await within('exit after a failed start', run.exited, EXIT_TIMEOUT_MS);
   t.equal(code, 1);
   const { stdout, stderr } = run.output();
   t.equal(stdout, '', 'no `listening on`: the relay never became ready');
@@ -45,7 +46,7 @@ t.test('--port already taken: exits 1 with the address', async (t) => {
   const relayPort = await occupiedPort(t);
   const run = startMain(['--port', String(relayPort), '--db', await tempDb(t)]);
   t.teardown(() => void run.child.kill('SIGKILL'));
-  const [code] = await within(run.exited, EXIT_TIMEOUT_MS, 'exit after a failed start');
+  const [code] = await within('exit after a failed start', run.exited, EXIT_TIMEOUT_MS);
   t.equal(code, 1);
   t.equal(run.output().stdout, '');
   t.match(run.output().stderr, `127.0.0.1:${relayPort}`);

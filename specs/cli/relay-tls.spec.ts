@@ -15,7 +15,8 @@ import { run, type Ran } from '../helpers/child-process.ts';
 import { isolateClientConfig } from '../helpers/client-config.ts';
 import { makeIdentity } from '../helpers/tls-identity.ts';
 import { openPair, pseudoRandom, readAll, sha256 } from '../client/fixtures.ts';
-import { startMain, within, type RelayProcess } from './relay-process.ts';
+import { startMain, type RelayProcess } from './relay-process.ts';
+import { within } from '../helpers/wait.ts';
 
 const BIN = fileURLToPath(new URL('../../bin/alphanet.js', import.meta.url));
 const WAIT_MS = 20_000;
@@ -33,7 +34,7 @@ async function tempDir(t: Test): Promise<string> {
 async function relay(t: Test, args: string[]): Promise<{ run: RelayProcess; address: string; fingerprint: string; plaintext?: string }> {
   const started = startMain(args, { ALPHANET_LOG_LEVEL: 'info' });
   t.teardown(() => void started.child.kill('SIGKILL'));
-  await within(started.listening, WAIT_MS, 'listening on');
+  await within('listening on', started.listening, WAIT_MS);
   const line = started.output().stdout;
   const m = TLS_LINE.exec(line);
   if (!m) throw new Error(`not a TLS ready line: ${JSON.stringify(line)}`);
@@ -43,7 +44,7 @@ async function relay(t: Test, args: string[]): Promise<{ run: RelayProcess; addr
 /** SIGTERM, and the graceful stop's exit status 0. */
 async function stop(started: RelayProcess): Promise<void> {
   started.child.kill('SIGTERM');
-  const [code] = await within(started.exited, WAIT_MS, 'the relay to exit');
+  const [code] = await within('the relay to exit', started.exited, WAIT_MS);
   if (code !== 0) throw new Error(`the relay exited ${code}: ${started.output().stderr}`);
 }
 
@@ -54,6 +55,7 @@ function whoami(args: string[]): Promise<Ran> {
 /** Resolves when the relay's stderr (its log) matches `pattern`. */
 function logged(started: RelayProcess, pattern: RegExp): Promise<void> {
   return within(
+    `a log line matching ${pattern}`,
     new Promise<void>((resolve) => {
       const check = (): void => {
         if (pattern.test(started.output().stderr)) resolve();
@@ -62,7 +64,6 @@ function logged(started: RelayProcess, pattern: RegExp): Promise<void> {
       check();
     }),
     WAIT_MS,
-    `a log line matching ${pattern}`,
   );
 }
 
@@ -125,7 +126,7 @@ t.test('--plaintext on both sides is plain TCP; each side alone fails with a mes
   const dir = await tempDir(t);
   const started = startMain(['--plaintext', '--port', '0', '--db', path.join(dir, 'db.json')]);
   t.teardown(() => void started.child.kill('SIGKILL'));
-  const address = await within(started.listening, WAIT_MS, 'listening on');
+  const address = await within('listening on', started.listening, WAIT_MS);
   t.equal(started.output().stdout, `listening on ${address} (plaintext)\n`);
   const plain = await whoami(['--relay', address, '--plaintext']);
   t.equal(plain.code, 0, plain.stderr);
@@ -179,7 +180,7 @@ t.test('SIGHUP reads --tls-cert/--tls-key again: new connections get the renewed
   const after = await client(3, renewed.fingerprint);
   const [a, b] = await openPair(before, after, 7);
   const bytes = pseudoRandom(7, 128 * 1024);
-  const [got] = await within(Promise.all([readAll(b), a.send(bytes).then(() => a.end())]), WAIT_MS, 'bytes from the old connection');
+  const [got] = await within('bytes from the old connection', Promise.all([readAll(b), a.send(bytes).then(() => a.end())]), WAIT_MS);
   t.equal(sha256(got), sha256(bytes), 'the connection made before the reload still carries bytes');
 
   await writeFile(certFile, 'not a certificate\n');

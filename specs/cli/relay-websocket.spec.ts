@@ -20,8 +20,9 @@ import { run } from '../helpers/child-process.ts';
 import { isolateClientConfig } from '../helpers/client-config.ts';
 import { pseudoRandom, sha256 } from '../client/fixtures.ts';
 import { makeIdentity } from '../helpers/tls-identity.ts';
-import { startMain, within, type RelayProcess } from './relay-process.ts';
+import { startMain, type RelayProcess } from './relay-process.ts';
 import { BIN } from './tunnel-process.ts';
+import { within } from '../helpers/wait.ts';
 
 // The relays here serve TLS (the CLI default); clients pin them in a config dir of their own.
 const configDir = isolateClientConfig(t);
@@ -39,8 +40,9 @@ async function relayWithWs(t: Test, extra: string[], env: Record<string, string>
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   const relay = startMain(['--port', '0', '--ws-port', '0', '--db', path.join(dir, 'db.json'), ...extra], env);
   t.teardown(() => void relay.child.kill('SIGKILL'));
-  await within(relay.listening, 20_000, 'the relay to listen');
+  await within('the relay to listen', relay.listening, 20_000);
   const [, listening, url, how] = await within(
+    `the websocket line (stdout so far: ${JSON.stringify(relay.output().stdout)})`,
     new Promise<RegExpExecArray>((resolve) => {
       const check = (): void => {
         const m = /^(listening on [^\n]*)\nwebsocket on (wss?:\/\/127\.0\.0\.1:\d+\/alphanet) \(([^)\n]*)\)\n$/.exec(relay.output().stdout);
@@ -50,7 +52,6 @@ async function relayWithWs(t: Test, extra: string[], env: Record<string, string>
       check();
     }),
     10_000,
-    `the websocket line (stdout so far: ${JSON.stringify(relay.output().stdout)})`,
   );
   return { run: relay, url, how, listening };
 }
@@ -64,6 +65,7 @@ t.test('by default the WebSocket port serves wss with the TCP port’s key; --re
 
   // The bundle is served beside it, over https with the relay's certificate.
   const bundle = await within(
+    'GET /alphanet.js over https',
     new Promise<number>((resolve, reject) =>
       https.get(url.replace(/^wss:/, 'https:').replace(/\/alphanet$/, '/alphanet.js'), { rejectUnauthorized: false }, (res) => {
         res.resume();
@@ -71,7 +73,6 @@ t.test('by default the WebSocket port serves wss with the TCP port’s key; --re
       }).on('error', reject),
     ),
     30_000,
-    'GET /alphanet.js over https',
   );
   t.equal(bundle, 200, 'the bundle over https');
 
@@ -116,6 +117,7 @@ t.test('by default the WebSocket port serves wss with the TCP port’s key; --re
   let err = '';
   forward.stderr.on('data', (c: Buffer) => (err += c));
   const ready = await within(
+    'forward to be ready',
     new Promise<string>((resolve, reject) => {
       forward.stdout.on('data', (c: Buffer) => {
         out += c;
@@ -125,22 +127,21 @@ t.test('by default the WebSocket port serves wss with the TCP port’s key; --re
       forward.once('exit', (code) => reject(new Error(`forward exited ${code}: ${err}`)));
     }),
     30_000,
-    'forward to be ready',
   );
   const socket = net.connect({ host: '127.0.0.1', port: Number(ready) });
-  await within(once(socket, 'connect'), 10_000, 'connect to the forward port');
+  await within('connect to the forward port', once(socket, 'connect'), 10_000);
   const payload = pseudoRandom(5, 512 * 1024);
   const chunks: Buffer[] = [];
   socket.on('data', (c: Buffer) => chunks.push(c));
   socket.end(payload);
-  await within(once(socket, 'end'), 60_000, 'the echo to end');
+  await within('the echo to end', once(socket, 'end'), 60_000);
   const got = Buffer.concat(chunks);
   t.equal(got.length, payload.length, 'every byte came back through forward over wss');
   t.equal(sha256(got), sha256(payload), 'intact (SHA-256)');
   forward.kill('SIGTERM');
   await echo.close();
   relay.child.kill('SIGTERM');
-  const [code] = await within(relay.exited, 20_000, 'the relay to exit');
+  const [code] = await within('the relay to exit', relay.exited, 20_000);
   t.equal(code, 0);
 });
 
@@ -162,6 +163,7 @@ t.test('SIGHUP renews the key on the wss port too: a pinned client refuses it wi
   await copyFile(renewed.keyFile, keyFile);
   relay.child.kill('SIGHUP');
   await within(
+    'the reload to be logged',
     new Promise<void>((resolve) => {
       const check = (): void => {
         if (/SIGHUP: TLS certificate reloaded/.test(relay.output().stderr)) resolve();
@@ -170,7 +172,6 @@ t.test('SIGHUP renews the key on the wss port too: a pinned client refuses it wi
       check();
     }),
     20_000,
-    'the reload to be logged',
   );
   const changed = await alphanet(['whoami', '--relay', url, '--local-address', '127.0.0.2']);
   t.equal(changed.code, 1, 'the pinned client refuses the renewed key');
@@ -183,7 +184,7 @@ t.test('SIGHUP renews the key on the wss port too: a pinned client refuses it wi
   const again = await alphanet(['whoami', '--relay', url, '--local-address', '127.0.0.2']);
   t.equal(again.code, 0, 'the new key is the pin from then on');
   relay.child.kill('SIGTERM');
-  const [code] = await within(relay.exited, 20_000, 'the relay to exit');
+  const [code] = await within('the relay to exit', relay.exited, 20_000);
   t.equal(code, 0);
 });
 
@@ -203,7 +204,7 @@ t.test('with --plaintext the WebSocket port serves ws, and --relay ws://… need
   const bundle = await fetch(url.replace(/^ws:/, 'http:').replace(/\/alphanet$/, '/alphanet.js'), { signal: AbortSignal.timeout(30_000) });
   t.equal(bundle.status, 200, 'the bundle over http');
   relay.child.kill('SIGTERM');
-  const [code] = await within(relay.exited, 20_000, 'the relay to exit');
+  const [code] = await within('the relay to exit', relay.exited, 20_000);
   t.equal(code, 0);
 });
 
@@ -215,7 +216,7 @@ t.test('--ws-plaintext serves ws beside TLS on the TCP port', async (t) => {
   const whoami = await alphanet(['whoami', '--relay', url, '--local-address', '127.0.0.3']);
   t.equal(whoami.code, 0, whoami.stderr);
   relay.child.kill('SIGTERM');
-  const [code] = await within(relay.exited, 20_000, 'the relay to exit');
+  const [code] = await within('the relay to exit', relay.exited, 20_000);
   t.equal(code, 0);
 });
 

@@ -12,8 +12,9 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t, { type Test } from 'tap';
 import { start, type Running } from '../helpers/child-process.ts';
-import { freePort, startMain, within } from './relay-process.ts';
+import { freePort, startMain } from './relay-process.ts';
 import { isolateClientConfig } from '../helpers/client-config.ts';
+import { within } from '../helpers/wait.ts';
 
 // The relays these specs start serve TLS (the CLI default); clients pin them in a config dir of their own.
 isolateClientConfig(t);
@@ -39,6 +40,7 @@ function logLines(running: Running): Record<string, unknown>[] {
 /** Resolves once stderr has a log line with this message. */
 function logged(running: Running, msg: string): Promise<Record<string, unknown>> {
   return within(
+    `the log line "${msg}"`,
     new Promise<Record<string, unknown>>((resolve) => {
       const check = (): void => {
         const line = logLines(running).find((l) => l.msg === msg);
@@ -48,7 +50,6 @@ function logged(running: Running, msg: string): Promise<Record<string, unknown>>
       check();
     }),
     WAIT_MS,
-    `the log line "${msg}"`,
   );
 }
 
@@ -66,7 +67,7 @@ async function stopWithSigint(running: Running): Promise<number | null> {
 t.test('expose warns once at start that its target does not answer, and keeps serving', async (t) => {
   const relay = startMain(['--port', '0', '--db', await tempDb(t)]);
   t.teardown(() => void relay.child.kill('SIGKILL'));
-  const address = await within(relay.listening, WAIT_MS, 'relay listening');
+  const address = await within('relay listening', relay.listening, WAIT_MS);
   const dead = await freePort();
   const exposing = alphanet(t, ['expose', '--relay', address, '--local-address', '127.0.0.2', '80', `127.0.0.1:${dead}`]);
   await exposing.waitFor(/^exposing \S+:80 -> 127\.0\.0\.1:\d+\n/, WAIT_MS);
@@ -80,7 +81,7 @@ t.test('expose warns once at start that its target does not answer, and keeps se
 t.test('the probe of a live target is one empty connection, closed with a FIN', async (t) => {
   const relay = startMain(['--port', '0', '--db', await tempDb(t)]);
   t.teardown(() => void relay.child.kill('SIGKILL'));
-  const address = await within(relay.listening, WAIT_MS, 'relay listening');
+  const address = await within('relay listening', relay.listening, WAIT_MS);
   const seen: Array<{ bytes: number; ended: boolean }> = [];
   const target = net.createServer((socket) => {
     const entry = { bytes: 0, ended: false };
@@ -104,7 +105,7 @@ t.test('forward binds before its relay is up, waits for it (said once), and an e
   // A first relay run gives the exposing machine its permanent virtual IP, then goes down.
   const first = startMain(['--port', '0', '--db', db]);
   t.teardown(() => void first.child.kill('SIGKILL'));
-  const address = await within(first.listening, WAIT_MS, 'first relay listening');
+  const address = await within('first relay listening', first.listening, WAIT_MS);
   const echo = net.createServer({ allowHalfOpen: true }, (socket) => {
     socket.on('error', () => {});
     socket.pipe(socket);
@@ -115,7 +116,7 @@ t.test('forward binds before its relay is up, waits for it (said once), and an e
   const exposing = alphanet(t, ['expose', '--relay', address, '--local-address', '127.0.0.2', '7', `127.0.0.1:${(echo.address() as net.AddressInfo).port}`]);
   const virtualIp = (await exposing.waitFor(/^exposing (\S+):7 /, WAIT_MS))[1];
   first.child.kill('SIGTERM');
-  await within(first.exited, WAIT_MS, 'first relay to stop');
+  await within('first relay to stop', first.exited, WAIT_MS);
 
   // Lost later: one line, with the code, without a stack.
   const lost = await logged(exposing, 'lost the relay');
@@ -129,7 +130,7 @@ t.test('forward binds before its relay is up, waits for it (said once), and an e
   await logged(forwarding, 'cannot reach the relay; dialling again with backoff until it answers');
   const early = net.connect({ host: '127.0.0.1', port });
   early.on('error', () => {});
-  await within(once(early, 'connect'), WAIT_MS, 'a TCP connect to the forward while the relay is down');
+  await within('a TCP connect to the forward while the relay is down', once(early, 'connect'), WAIT_MS);
   early.write('early bird');
   let echoed = '';
   early.setEncoding('utf8').on('data', (chunk: string) => (echoed += chunk));
@@ -143,19 +144,19 @@ t.test('forward binds before its relay is up, waits for it (said once), and an e
   // The relay comes back on the same address: forward connects, expose reconnects.
   const second = startMain(['--port', address.split(':')[1] as string, '--db', db]);
   t.teardown(() => void second.child.kill('SIGKILL'));
-  await within(second.listening, WAIT_MS, 'second relay listening');
+  await within('second relay listening', second.listening, WAIT_MS);
   const relayBack = Date.now();
   // The early connection waited for the relay. Whether expose is back at the relay when it goes
   // through is a race between two backoffs: it is echoed, or refused because the target is not
   // back yet; never refused for want of a relay.
   await within(
+    'the early connection to be carried or refused once the relay is up',
     new Promise<void>((resolve) => {
       const check = (): void => (echoed === 'early bird' ? resolve() : void early.once('data', check));
       check();
       void earlyOver.then(() => resolve());
     }),
     WAIT_MS,
-    'the early connection to be carried or refused once the relay is up',
   );
   if (echoed !== 'early bird') {
     const refusal = logLines(forwarding).find((l) => l.msg === 'connection refused');
@@ -174,7 +175,7 @@ t.test('forward binds before its relay is up, waits for it (said once), and an e
     late.on('error', () => {});
     late.setEncoding('utf8').on('data', (chunk: string) => (answer += chunk));
     late.end('late');
-    await within(once(late, 'close'), WAIT_MS, 'a connection through the forward to end');
+    await within('a connection through the forward to end', once(late, 'close'), WAIT_MS);
   }
   t.equal(answer, 'late', 'carried both ways once both ends are back');
   const waits = logLines(forwarding).filter((l) => l.msg === 'cannot reach the relay; dialling again with backoff until it answers');

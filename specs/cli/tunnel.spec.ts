@@ -6,6 +6,7 @@ import t from 'tap';
 import type { Test } from 'tap';
 import { relayFor } from '../client/fixtures.ts';
 import { startCli, type Running } from './tunnel-process.ts';
+import { within } from '../helpers/wait.ts';
 
 
 const start = startCli;
@@ -76,20 +77,10 @@ t.test('bad arguments are named, exit non-zero', async (t) => {
   t.notMatch(named.stderr(), /ERR_RELAY_UNREACHABLE/);
 });
 
-/** Settles with `work`, or fails after `ms` with `what`: every wait here is bounded. */
-async function within<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms)));
-  try {
-    return await Promise.race([work, deadline]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
 /** Resolves once the process has logged a line with this message. */
 function logged(running: Running, msg: string): Promise<void> {
   return within(
+    `the log line "${msg}"`,
     new Promise<void>((resolve) => {
       const check = (): void => {
         if (running.stderr().split('\n').some((l) => l.includes(`"msg":"${msg}"`))) resolve();
@@ -98,7 +89,6 @@ function logged(running: Running, msg: string): Promise<void> {
       check();
     }),
     10_000,
-    `the log line "${msg}"`,
   );
 }
 
@@ -118,9 +108,9 @@ async function echoTunnel(t: Test, forwardArgs: string[] = []): Promise<{ relay:
     echo.close();
   });
   const exposing = start(t, ['expose', ...relayFlag, '--local-address', '127.0.0.2', '7', `127.0.0.1:${(echo.address() as net.AddressInfo).port}`]);
-  const virtualIp = /^exposing (\S+):7 /.exec(await within(exposing.ready, 20_000, 'expose ready'))![1];
+  const virtualIp = /^exposing (\S+):7 /.exec(await within('expose ready', exposing.ready, 20_000))![1];
   const forwarding = start(t, ['forward', ...relayFlag, '--local-address', '127.0.0.3', ...forwardArgs, '0', `${virtualIp}:7`]);
-  const port = Number(/^forwarding 127\.0\.0\.1:(\d+) /.exec(await within(forwarding.ready, 20_000, 'forward ready'))![1]);
+  const port = Number(/^forwarding 127\.0\.0\.1:(\d+) /.exec(await within('forward ready', forwarding.ready, 20_000))![1]);
   return { relay, forwarding, exposing, port };
 }
 
@@ -128,17 +118,17 @@ async function echoTunnel(t: Test, forwardArgs: string[] = []): Promise<{ relay:
 async function dial(port: number): Promise<{ socket: net.Socket; echoed: (bytes: number) => Promise<string>; closed: Promise<void> }> {
   const socket = net.connect({ host: '127.0.0.1', port, allowHalfOpen: true });
   socket.on('error', () => {});
-  await within(once(socket, 'connect'), 5_000, 'TCP connect to the forward');
+  await within('TCP connect to the forward', once(socket, 'connect'), 5_000);
   let got = '';
   socket.setEncoding('utf8').on('data', (chunk: string) => (got += chunk));
   const echoed = (bytes: number): Promise<string> =>
     within(
+      `${bytes} bytes echoed`,
       new Promise<string>((resolve) => {
         const check = (): void => (got.length >= bytes ? resolve(got) : void setTimeout(check, 5));
         check();
       }),
       10_000,
-      `${bytes} bytes echoed`,
     );
   return { socket, echoed, closed: new Promise<void>((resolve) => socket.once('close', () => resolve())) };
 }
@@ -157,20 +147,20 @@ t.test('SIGTERM: the forward stops listening, an open connection finishes within
   forwarding.child.kill('SIGTERM');
   await logged(forwarding, 'stopping: no new connections; open ones may finish (signal again to exit now)');
   const refused = await within(
+    'a connection attempt after SIGTERM',
     new Promise<string>((resolve) => {
       const late = net.connect({ host: '127.0.0.1', port });
       late.once('connect', () => (late.destroy(), resolve('connected')));
       late.once('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? 'error'));
     }),
     5_000,
-    'a connection attempt after SIGTERM',
   );
   t.equal(refused, 'ECONNREFUSED', 'no new connections after the signal');
   open.socket.write('more');
   t.equal(await open.echoed(8), 'pingmore', 'the open connection still carries bytes both ways');
   open.socket.end();
   // Well inside the 60 s grace: the process goes as soon as its last connection has finished.
-  const [code] = await within(exited, 20_000, 'the forward to exit after its last connection ended');
+  const [code] = await within('the forward to exit after its last connection ended', exited, 20_000);
   t.equal(code, 0);
   t.match(forwarding.stdout(), /forward summary: 1 connection \(0 refused\), 8 bytes to .*, 8 bytes from it\n$/);
   t.ok(forwarding.stderr().includes('"msg":"connection closed"'), 'the connection ended cleanly, not by a reset');
@@ -183,8 +173,8 @@ t.test('a connection still open when the grace period ends is reset, and the pro
   await open.echoed(4);
   const exited = exitOf(forwarding);
   forwarding.child.kill('SIGINT');
-  await within(open.closed, 10_000, 'the open connection to be closed after the grace period');
-  const [code] = await within(exited, 10_000, 'the forward to exit');
+  await within('the open connection to be closed after the grace period', open.closed, 10_000);
+  const [code] = await within('the forward to exit', exited, 10_000);
   t.equal(code, 0);
   t.ok(forwarding.stderr().includes('"msg":"connection reset"'), 'the connection was reset');
 });
@@ -199,7 +189,7 @@ t.test('a second signal exits at once', async (t) => {
   exposing.child.kill('SIGTERM');
   await logged(exposing, 'stopping: no new connections; open ones may finish (signal again to exit now)');
   exposing.child.kill('SIGTERM');
-  const [code] = await within(exited, 3_000, 'expose to exit on the second signal, before its 5 s grace period');
+  const [code] = await within('expose to exit on the second signal, before its 5 s grace period', exited, 3_000);
   t.equal(code, 143, 'exit status 128 + SIGTERM');
   t.match(exposing.stderr(), /SIGTERM again: exiting now/);
   t.match(exposing.stdout(), /expose summary: 1 connection/);
@@ -214,7 +204,7 @@ t.test('a forward that gets SIGTERM while its relay dies exits', async (t) => {
   const relayGone = relay.close();
   forwarding.child.kill('SIGTERM');
   await relayGone;
-  const [code] = await within(exited, 10_000, 'the forward to exit though its relay died in the same moment');
+  const [code] = await within('the forward to exit though its relay died in the same moment', exited, 10_000);
   t.equal(code, 0);
   t.match(forwarding.stdout(), /forward summary: 1 connection/);
 });

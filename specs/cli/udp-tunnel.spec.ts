@@ -9,20 +9,11 @@ import t from 'tap';
 import type { Test } from 'tap';
 import { relayFor } from '../client/fixtures.ts';
 import { startCli } from './tunnel-process.ts';
+import { within } from '../helpers/wait.ts';
 
 const WAIT_MS = 15_000;
 
 const start = startCli;
-
-async function within<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms)));
-  try {
-    return await Promise.race([work, deadline]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 /** A UDP socket on loopback port 0 that collects what it receives. */
 async function udpSocket(t: Test): Promise<{ socket: dgram.Socket; port: number; received: Buffer[]; waitFor: (n: number) => Promise<void> }> {
@@ -38,6 +29,7 @@ async function udpSocket(t: Test): Promise<{ socket: dgram.Socket; port: number;
   });
   const waitFor = (n: number): Promise<void> =>
     within(
+      `${n} datagrams (have ${received.length})`,
       new Promise<void>((resolve) => {
         wake = () => {
           if (received.length >= n) resolve();
@@ -45,7 +37,6 @@ async function udpSocket(t: Test): Promise<{ socket: dgram.Socket; port: number;
         wake();
       }),
       WAIT_MS,
-      `${n} datagrams (have ${received.length})`,
     );
   return { socket, port: socket.address().port, received, waitFor };
 }
@@ -61,13 +52,13 @@ t.test('a UDP echo server through forward --udp and expose --udp: 100 datagrams 
   const echoPort = echo.address().port;
 
   const exposing = start(t, ['expose', '--udp', ...relayFlag, '--local-address', '127.0.0.2', '7777', `127.0.0.1:${echoPort}`]);
-  const exposeReady = await within(exposing.ready, WAIT_MS, 'the expose ready line');
+  const exposeReady = await within('the expose ready line', exposing.ready, WAIT_MS);
   const m = /^exposing udp (10\.0\.\d+\.\d+):7777 -> 127\.0\.0\.1:(\d+)$/.exec(exposeReady);
   t.ok(m, `ready line: ${exposeReady}`);
   const virtualIp = (m as RegExpExecArray)[1];
 
   const forwarding = start(t, ['forward', '--udp', ...relayFlag, '--local-address', '127.0.0.3', '0', `${virtualIp}:7777`]);
-  const forwardReady = await within(forwarding.ready, WAIT_MS, 'the forward ready line');
+  const forwardReady = await within('the forward ready line', forwarding.ready, WAIT_MS);
   const f = /^forwarding udp 127\.0\.0\.1:(\d+) -> 10\.0\.\d+\.\d+:7777$/.exec(forwardReady);
   t.ok(f, `ready line: ${forwardReady}`);
   const localPort = Number((f as RegExpExecArray)[1]);
@@ -91,7 +82,7 @@ t.test('a UDP echo server through forward --udp and expose --udp: 100 datagrams 
   for (const [name, running] of [['forward', forwarding], ['expose', exposing]] as const) {
     const exited = once(running.child, 'close');
     running.child.kill('SIGINT');
-    const [code] = await within(exited, WAIT_MS, `${name} to exit`);
+    const [code] = await within(`${name} to exit`, exited, WAIT_MS);
     t.equal(code, 0, `${name} exits 0 on SIGINT`);
     if (code !== 0) t.comment(running.stderr());
     t.match(running.stdout(), new RegExp(`${name} summary: 2 flows, 110 datagrams \\(\\d+ bytes\\) to .*, 110 \\(\\d+ bytes\\) from it, 0 dropped\\n$`));

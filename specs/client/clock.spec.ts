@@ -12,18 +12,11 @@ import { FrameDecoder, PROTOCOL_VERSION, PacketType, decodeFrame, encodePacket, 
 import type { Packet } from '../../protocol/index.ts';
 import { connect } from '../../actors/client/index.ts';
 import type { ConnectOptions } from '../../actors/client/index.ts';
+import { within } from '../helpers/wait.ts';
 
 /** Real-time guard for waits that should end at once: a failure names what never happened. */
 const WAIT_MS = 10_000;
 const KEEPALIVE_TIMEOUT_MS = 45_000;
-
-function within<T>(promise: Promise<T>, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const guard = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), WAIT_MS);
-  });
-  return Promise.race([promise, guard]).finally(() => clearTimeout(timer));
-}
 
 /** A relay stub: answers Hello with VirtualIP, then records what the client sends and answers nothing. */
 async function silentRelay(t: Test): Promise<{ port: number; received: (type: number) => Promise<Packet>; closed: Promise<void> }> {
@@ -81,7 +74,7 @@ async function silentRelay(t: Test): Promise<{ port: number; received: (type: nu
 }
 
 async function clientOf(t: Test, port: number, options: ConnectOptions) {
-  const client = await within(connect({ host: '127.0.0.1', port, localAddress: '127.0.0.2', ...options }), 'the stub relay to connect');
+  const client = await within('the stub relay to connect', connect({ host: '127.0.0.1', port, localAddress: '127.0.0.2', ...options }), WAIT_MS);
   t.teardown(() => client.close());
   return client;
 }
@@ -105,12 +98,12 @@ t.test('a server that never answers Hello: connect() fails at connectTimeoutMs o
     (error: unknown) => ((settled = true), error),
   );
   // Connected at TCP level, Hello sent, no answer: only the clock can end it now.
-  await within(once(server, 'connection'), 'the TCP connection');
+  await within('the TCP connection', once(server, 'connection'), WAIT_MS);
   clock.increment(9_999);
   await new Promise<void>((resolve) => setImmediate(resolve));
   t.notOk(settled, 'still waiting 1 ms before the timeout');
   clock.increment(1);
-  t.match(await within(outcome, 'connect() to settle'), { code: 'ERR_RELAY_UNREACHABLE', message: /within 10000 ms/ });
+  t.match(await within('connect() to settle', outcome, WAIT_MS), { code: 'ERR_RELAY_UNREACHABLE', message: /within 10000 ms/ });
 });
 
 t.test('a request the relay never answers fails with ERR_TIMEOUT after requestTimeoutMs of simulated time', async (t) => {
@@ -123,13 +116,13 @@ t.test('a request the relay never answers fails with ERR_TIMEOUT after requestTi
     () => (settled = true),
     () => (settled = true),
   );
-  await within(relay.received(PacketType.BindRequest), 'the BindRequest at the relay');
+  await within('the BindRequest at the relay', relay.received(PacketType.BindRequest), WAIT_MS);
   clock.increment(14_999);
   // Let every promise reaction run: a timeout that fired would have settled bind() by now.
   await new Promise<void>((resolve) => setImmediate(resolve));
   t.notOk(settled, 'still waiting 1 ms before the timeout');
   clock.increment(1);
-  const error = await within(binding.then(() => undefined, (e: unknown) => e), 'bind() to settle');
+  const error = await within('bind() to settle', binding.then(() => undefined, (e: unknown) => e), WAIT_MS);
   t.match(error, { code: 'ERR_TIMEOUT', message: /bind 7: no answer from the relay within 15000 ms/ });
   t.equal(client.state, 'connected', 'a request timeout does not end the session');
 });
@@ -143,7 +136,7 @@ t.test('a relay silent past its keepalive timeout is lost, on simulated time', a
   clock.increment(1);
   t.equal(client.state, 'closed', 'lost at the keepalive timeout (no reconnect: closed)');
   t.match(client.actor.getSnapshot().context.error, { code: 'ERR_RELAY_LOST', message: /silent for 45000 ms/ });
-  await within(relay.closed, 'the client to close its TCP connection');
+  await within('the client to close its TCP connection', relay.closed, WAIT_MS);
 });
 
 t.test('with reconnect, the backoff waits on the same clock', async (t) => {
@@ -157,12 +150,12 @@ t.test('with reconnect, the backoff waits on the same clock', async (t) => {
   clock.increment(1);
   t.equal(client.state, 'reconnecting.dialing');
   await within(
+    'the client to reconnect to the stub',
     new Promise<void>((resolve) => {
       const sub = client.actor.subscribe((s) => {
         if (s.matches('connected')) (sub.unsubscribe(), resolve());
       });
-    }),
-    'the client to reconnect to the stub',
+    }), WAIT_MS,
   );
   t.equal(client.virtualIp, '10.0.0.9');
 });

@@ -10,7 +10,8 @@ import t from 'tap';
 import { WebSocketServer } from 'ws';
 import { createLogger } from '../../actors/logger.ts';
 import { createWebSocketInspection, DEFAULT_INSPECT_URL, INSPECT_RECONNECT_DELAY_MS } from '../../observe/inspect.ts';
-import { freePort, within } from '../cli/relay-process.ts';
+import { freePort } from '../cli/relay-process.ts';
+import { within } from '../helpers/wait.ts';
 
 /** Log lines as they arrive, and a way to wait for one. */
 function captureLog() {
@@ -24,12 +25,12 @@ function captureLog() {
   const count = (msg: string): number => lines.filter((l) => l.msg === msg).length;
   const next = (msg: string, n = 1): Promise<void> =>
     within(
+      `log line "${msg}" #${n}`,
       new Promise<void>((resolve) => {
         const check = (): void => (count(msg) >= n ? resolve() : void waiters.push(check));
         check();
       }),
       INSPECT_RECONNECT_DELAY_MS * 4,
-      `log line "${msg}" #${n}`,
     );
   return { logger: createLogger({ stream, level: 'info' }), lines, count, next };
 }
@@ -47,12 +48,12 @@ async function refuser(port: number) {
   await once(server, 'listening');
   const dialled = (n: number): Promise<void> =>
     within(
+      `${n} dials of the inspector`,
       new Promise<void>((resolve) => {
         const check = (): void => (dials >= n ? resolve() : void waiters.push(check));
         check();
       }),
       INSPECT_RECONNECT_DELAY_MS * 4,
-      `${n} dials of the inspector`,
     );
   return { dialled, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
 }

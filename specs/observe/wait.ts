@@ -1,19 +1,12 @@
 /** Waits for specs in specs/observe: each has a timeout and fails saying what it waited for. */
+import { within as withinMs } from '../helpers/wait.ts';
 
 /** How long a spec waits for something the relay or a page should do promptly. */
 export const WAIT_MS = 10_000;
 
-/** `promise`, or a rejection naming `what` after `ms`. */
-export async function within<T>(what: string, promise: Promise<T>, ms = WAIT_MS): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
+/** `promise`, or a rejection naming `what` after `ms`: specs/helpers/wait.ts's `within` with this folder's shorter default. */
+export function within<T>(what: string, promise: Promise<T>, ms = WAIT_MS): Promise<T> {
+  return withinMs(what, promise, ms);
 }
 
 /**

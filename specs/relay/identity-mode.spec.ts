@@ -11,8 +11,9 @@ import { connect, type Client, type ConnectOptions } from '../../actors/client/i
 import { generateIdentity, signChallenge, type Identity } from '../../actors/client/identity.ts';
 import { startRelay } from '../../actors/relay/index.ts';
 import { openAddressStore, openMemoryAddressStore } from '../../storage/index.ts';
-import { freePort, startMain, within, type RelayProcess } from '../cli/relay-process.ts';
+import { freePort, startMain, type RelayProcess } from '../cli/relay-process.ts';
 import { RawClient } from '../helpers/raw-client.ts';
+import { within } from '../helpers/wait.ts';
 
 const START_TIMEOUT_MS = 20_000;
 
@@ -28,10 +29,10 @@ async function relayProcess(t: Test, db: string, mode: string): Promise<{ port: 
   // Plain TCP: what is under test is the address rule, not TLS to the relay (specs/cli/relay-tls.spec.ts).
   const run = startMain(['--port', String(port), '--db', db, '--identity-mode', mode, '--plaintext']);
   t.teardown(() => void run.child.kill('SIGKILL'));
-  await within(run.listening, START_TIMEOUT_MS, 'relay listening');
+  await within('relay listening', run.listening, START_TIMEOUT_MS);
   const stop = async (): Promise<void> => {
     run.child.kill('SIGTERM');
-    await within(run.exited, START_TIMEOUT_MS, 'relay stopped');
+    await within('relay stopped', run.exited, START_TIMEOUT_MS);
   };
   return { port, run, stop };
 }
@@ -108,7 +109,7 @@ t.test('a store keeps its mode: opening it in the other one is refused with what
   // The relay command says so and exits without serving.
   const run = startMain(['--port', String(await freePort()), '--db', db, '--identity-mode', 'key']);
   t.teardown(() => void run.child.kill('SIGKILL'));
-  const [code] = await within(run.exited, START_TIMEOUT_MS, 'exit after a refused store');
+  const [code] = await within('exit after a refused store', run.exited, START_TIMEOUT_MS);
   t.equal(code, 1);
   t.equal(run.output().stdout, '', 'never listening');
   t.match(run.output().stderr, /identity-mode ip store/);

@@ -13,18 +13,9 @@ import t, { type Test } from 'tap';
 import { connect, ClientError, type Client, type ConnectOptions } from '../../actors/client/index.ts';
 import { clientFor, cuttableProxy, openPair, pseudoRandom, readAll, relayFor, sha256 } from '../client/fixtures.ts';
 import { makeIdentity } from '../helpers/tls-identity.ts';
+import { within } from '../helpers/wait.ts';
 
 const WAIT_MS = 10_000;
-
-async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms)));
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 /** A known-relays file of the spec's own. */
 async function knownRelaysFile(t: Test): Promise<string> {
@@ -39,9 +30,9 @@ async function exchange(t: Test, server: Client, client: Client, port: number): 
   const up = pseudoRandom(port, 256 * 1024);
   const down = pseudoRandom(port + 1, 256 * 1024);
   const [gotUp, gotDown] = await within(
+    'the exchange',
     Promise.all([readAll(b), readAll(a), a.send(up).then(() => a.end()), b.send(down).then(() => b.end())]),
     WAIT_MS,
-    'the exchange',
   );
   t.equal(sha256(gotUp), sha256(up), 'bytes intact one way');
   t.equal(sha256(gotDown), sha256(down), 'and the other');
@@ -112,7 +103,7 @@ t.test('TLS 1.3 only: a TLS 1.2 client is refused in the handshake', async (t) =
   const relay = await relayFor(t, { tls: { key: identity.key, cert: identity.cert } });
   const socket = tls.connect({ host: relay.host, port: relay.port, maxVersion: 'TLSv1.2', rejectUnauthorized: false });
   t.teardown(() => socket.destroy());
-  const [error] = (await within(once(socket, 'error').catch((e: unknown) => [e]), WAIT_MS, 'the TLS 1.2 handshake to fail')) as [NodeJS.ErrnoException];
+  const [error] = (await within('the TLS 1.2 handshake to fail', once(socket, 'error').catch((e: unknown) => [e]), WAIT_MS)) as [NodeJS.ErrnoException];
   t.match(error.code, /PROTOCOL_VERSION|UNSUPPORTED_PROTOCOL/, `refused: ${error.message}`);
   t.equal(relay.counters.clientsTotal, 0, 'never a client');
 });
@@ -160,7 +151,7 @@ t.test('a TCP connection that never finishes its TLS handshake holds its per-IP 
   const silent = net.connect({ host: relay.host, port: relay.port, localAddress: '127.0.0.5' });
   t.teardown(() => silent.destroy());
   silent.on('error', () => {});
-  await within(once(silent, 'connect'), WAIT_MS, 'TCP connect');
+  await within('TCP connect', once(silent, 'connect'), WAIT_MS);
   const connectedAt = Date.now();
   const closed = once(silent, 'close');
   const file = await knownRelaysFile(t);
@@ -169,7 +160,7 @@ t.test('a TCP connection that never finishes its TLS handshake holds its per-IP 
     code: 'ERR_RELAY_REJECTED',
     message: /TooManyClients/,
   });
-  await within(closed, WAIT_MS, 'the relay to close the silent connection');
+  await within('the relay to close the silent connection', closed, WAIT_MS);
   const held = Date.now() - connectedAt;
   // Timers never fire early: a close before ~300 ms would be something else cutting it.
   t.ok(held >= 250, `held until the 300 ms handshake timeout (${held} ms), then closed`);
@@ -194,7 +185,7 @@ t.test('a changed key met while reconnecting closes the client with the error, i
     });
   });
   proxy.cut();
-  const snapshot = await within(closed, WAIT_MS, 'the client to close');
+  const snapshot = await within('the client to close', closed, WAIT_MS);
   t.match(snapshot.context.error, { code: 'ERR_RELAY_FINGERPRINT_CHANGED' });
   t.equal(dials, 1, 'one dial met the new key, and none followed');
 });
@@ -205,14 +196,14 @@ t.test('TLS handshakes under way count against maxClients too', async (t) => {
   const silent = net.connect({ host: relay.host, port: relay.port, localAddress: '127.0.0.6' });
   t.teardown(() => silent.destroy());
   silent.on('error', () => {});
-  await within(once(silent, 'connect'), WAIT_MS, 'TCP connect');
+  await within('TCP connect', once(silent, 'connect'), WAIT_MS);
   const closed = once(silent, 'close');
   const file = await knownRelaysFile(t);
   await t.rejects(connect({ host: relay.host, port: relay.port, localAddress: '127.0.0.7', tls: { knownRelaysFile: file } }), {
     code: 'ERR_RELAY_REJECTED',
     message: /TooManyClients.*full/,
   });
-  await within(closed, WAIT_MS, 'the relay to close the silent connection');
+  await within('the relay to close the silent connection', closed, WAIT_MS);
   const client = await clientFor(t, relay, 7, { tls: { knownRelaysFile: file } });
   t.equal(client.state, 'connected', 'room again once the handshake timed out');
 });

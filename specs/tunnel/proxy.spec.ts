@@ -15,6 +15,7 @@ import type { ProxyOptions, ProxyTimers, ProxyTunnel } from '../../tunnel/index.
 import type { Client } from '../../actors/client/index.ts';
 import { clientFor, pseudoRandom, relayFor, sha256 } from '../client/fixtures.ts';
 import { MIB, closeOf, collect, portOf, recordingLogger, tcpServer } from './fixtures.ts';
+import { within } from '../helpers/wait.ts';
 
 /** Virtual ports the serving client exposes. */
 const HTTP_PORT = 80;
@@ -23,17 +24,6 @@ const EXCHANGE_BYTES = 5 * MIB;
 /** Every wait on the network is bounded by this. */
 const WAIT_MS = 15_000;
 const OFFLINE_IP = '10.0.250.1';
-
-/** Settles with `work`, or fails after `ms` naming `what`. */
-async function within<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms)));
-  try {
-    return await Promise.race([work, deadline]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 interface World {
   serving: Client;
@@ -93,9 +83,9 @@ async function raw(socks: ProxyTunnel, bytes: Buffer | Buffer[]): Promise<Buffer
   const chunks: Buffer[] = [];
   socket.on('data', (c: Buffer) => chunks.push(c));
   const closed = closeOf(socket);
-  await within(once(socket, 'connect'), WAIT_MS, 'TCP connect to the proxy');
+  await within('TCP connect to the proxy', once(socket, 'connect'), WAIT_MS);
   for (const piece of Array.isArray(bytes) ? bytes : [bytes]) socket.write(piece);
-  await within(closed, WAIT_MS, 'the proxy closing the connection');
+  await within('the proxy closing the connection', closed, WAIT_MS);
   return Buffer.concat(chunks);
 }
 
@@ -116,13 +106,13 @@ t.test('5 MiB each way through SOCKS5, intact (SHA-256), and counted', async (t)
   const sent = pseudoRandom(1, EXCHANGE_BYTES);
   const received = collect(socket);
   socket.end(sent);
-  const back = await within(received, 60_000, '5 MiB back from the exchange server');
+  const back = await within('5 MiB back from the exchange server', received, 60_000);
   t.equal(back.length, EXCHANGE_BYTES, 'every byte came back');
   t.equal(sha256(back), sha256(pseudoRandom(2, EXCHANGE_BYTES)), 'the bytes from the virtual host are intact and in order');
-  t.equal(await within(exchangeReceived[0], WAIT_MS, 'the exchange server to see FIN'), sha256(sent), 'the bytes to the virtual host are intact and in order');
-  const opened = await within(log.next('connection opened'), WAIT_MS, 'the open logged');
+  t.equal(await within('the exchange server to see FIN', exchangeReceived[0], WAIT_MS), sha256(sent), 'the bytes to the virtual host are intact and in order');
+  const opened = await within('the open logged', log.next('connection opened'), WAIT_MS);
   t.match(opened, { from: /^127\.0\.0\.1:\d+$/, to: `${serving.virtualIp}:${EXCHANGE_PORT}`, protocol: 'socks5' });
-  const closedLine = await within(log.next('connection closed'), WAIT_MS, 'the connection closed log line');
+  const closedLine = await within('the connection closed log line', log.next('connection closed'), WAIT_MS);
   t.match(closedLine, { tcpToVirtualBytes: EXCHANGE_BYTES, virtualToTcpBytes: EXCHANGE_BYTES });
   t.match(socks.stats(), { total: 1, refused: 0, active: 0, tcpToVirtualBytes: EXCHANGE_BYTES, virtualToTcpBytes: EXCHANGE_BYTES });
 });
@@ -136,8 +126,8 @@ t.test('proxy({ client, ...options }), the shape forward() and expose() take, ca
   const sent = pseudoRandom(3, 64 * 1024);
   const received = collect(socket);
   socket.end(sent);
-  t.equal(sha256(await within(received, WAIT_MS, 'the answer through the object-form proxy')), sha256(pseudoRandom(2, EXCHANGE_BYTES)), 'the answer is intact');
-  t.equal(await within(exchangeReceived[0], WAIT_MS, 'the exchange server to see FIN'), sha256(sent), 'the request is intact');
+  t.equal(sha256(await within('the answer through the object-form proxy', received, WAIT_MS)), sha256(pseudoRandom(2, EXCHANGE_BYTES)), 'the answer is intact');
+  t.equal(await within('the exchange server to see FIN', exchangeReceived[0], WAIT_MS), sha256(sent), 'the request is intact');
   t.match(second.stats(), { total: 1, refused: 0 });
 });
 
@@ -158,12 +148,12 @@ t.test('the handshake split into single bytes still works', async (t) => {
   const bytes = Buffer.concat([socksRequest(1, 1, Buffer.from(serving.virtualIp.split('.').map(Number)), HTTP_PORT), Buffer.from('GET /bytes HTTP/1.0\r\n\r\n')]);
   const socket = net.connect({ host: '127.0.0.1', port: socks.port });
   const body = collect(socket);
-  await within(once(socket, 'connect'), WAIT_MS, 'TCP connect to the proxy');
+  await within('TCP connect to the proxy', once(socket, 'connect'), WAIT_MS);
   for (const byte of bytes) {
     // One byte per write, each flushed before the next, so the proxy reads them one at a time.
     await new Promise<void>((resolve) => socket.write(Buffer.from([byte]), () => resolve()));
   }
-  const answer = await within(body, WAIT_MS, 'the HTTP answer');
+  const answer = await within('the HTTP answer', body, WAIT_MS);
   t.same([...answer.subarray(0, 4)], [5, 0, 5, 0]);
   t.match(answer.subarray(12).toString(), /you asked for \/bytes$/);
 });
@@ -177,21 +167,21 @@ t.test('refusals carry their SOCKS5 reply codes, and are logged with the reason'
   ];
   for (const [what, destination, rejected, reason] of cases) {
     await t.rejects(SocksClient.createConnection(socksOptions(socks, destination)), { message: rejected }, what);
-    t.match(await within(log.next('connection refused'), WAIT_MS, `${what} logged`), { to: `${destination.host}:${destination.port}`, protocol: 'socks5', reason }, `${what}: logged`);
+    t.match(await within(`${what} logged`, log.next('connection refused'), WAIT_MS), { to: `${destination.host}:${destination.port}`, protocol: 'socks5', reason }, `${what}: logged`);
   }
   // createConnection() takes only CONNECT; a bare SocksClient speaks BIND.
   const binding = new SocksClient(socksOptions(socks, { host: serving.virtualIp, port: HTTP_PORT }, { command: 'bind' }));
   const bindFailed = once(binding, 'error');
   binding.connect();
-  const [bindError] = (await within(bindFailed, WAIT_MS, 'the BIND refusal')) as [Error];
+  const [bindError] = (await within('the BIND refusal', bindFailed, WAIT_MS)) as [Error];
   t.match(bindError.message, /rejected connection - CommandNotSupported/, 'BIND is not supported');
-  t.match(await within(log.next('connection refused'), WAIT_MS, 'the BIND refusal logged'), { reason: /^ERR_PROXY_HANDSHAKE: BIND is not supported; only CONNECT/ });
+  t.match(await within('the BIND refusal logged', log.next('connection refused'), WAIT_MS), { reason: /^ERR_PROXY_HANDSHAKE: BIND is not supported; only CONNECT/ });
   await t.rejects(
     SocksClient.createConnection({ ...socksOptions(socks, { host: serving.virtualIp, port: HTTP_PORT }), proxy: { host: '127.0.0.1', port: socks.port, type: 4 } }),
     { message: /Socks4 Proxy rejected connection/ },
     'a SOCKS4 client is told no in SOCKS4',
   );
-  t.match(await within(log.next('connection refused'), WAIT_MS, 'the SOCKS4 refusal logged'), { protocol: 'socks4', reason: /^ERR_PROXY_HANDSHAKE: SOCKS4 is not supported/ });
+  t.match(await within('the SOCKS4 refusal logged', log.next('connection refused'), WAIT_MS), { protocol: 'socks4', reason: /^ERR_PROXY_HANDSHAKE: SOCKS4 is not supported/ });
   t.match(socks.stats(), { total: 0, refused: 5, active: 0 });
 });
 
@@ -246,12 +236,12 @@ t.test('a program that sends nothing is closed when its handshake times out', as
   let got = 0;
   socket.on('data', (c: Buffer) => (got += c.length));
   socket.on('end', () => socket.end());
-  const expire = await within(timers.set(10_000), WAIT_MS, 'the proxy to arm the handshake timeout');
+  const expire = await within('the proxy to arm the handshake timeout', timers.set(10_000), WAIT_MS);
   t.equal(socks.stats().refused, 0, 'nothing refused before the timeout');
   expire();
-  await within(closed, WAIT_MS, 'the proxy to close the idle connection');
+  await within('the proxy to close the idle connection', closed, WAIT_MS);
   t.equal(got, 0, 'no bytes: SOCKS has no reply for a request that never came');
-  t.match(await within(log.next('connection refused'), WAIT_MS, 'the timeout logged'), { reason: 'ERR_PROXY_HANDSHAKE: no complete request within 10000 ms' });
+  t.match(await within('the timeout logged', log.next('connection refused'), WAIT_MS), { reason: 'ERR_PROXY_HANDSHAKE: no complete request within 10000 ms' });
   t.match(socks.stats(), { refused: 1, total: 0 });
 });
 
@@ -261,7 +251,7 @@ t.test('with real timers, a silent connection is closed after handshakeTimeoutMs
   const closed = closeOf(socket);
   socket.on('end', () => socket.end());
   const started = performance.now();
-  await within(closed, WAIT_MS, 'the proxy to close the idle connection');
+  await within('the proxy to close the idle connection', closed, WAIT_MS);
   t.ok(performance.now() - started >= 90, 'not before the timeout');
 });
 
@@ -274,7 +264,7 @@ t.test('HTTP CONNECT: 200 then the tunnel, with early data kept', async (t) => {
   const { serving, socks, log } = await world(t);
   const answer = await httpAnswer(socks, `CONNECT ${serving.virtualIp}:${HTTP_PORT} HTTP/1.1\r\nHost: ${serving.virtualIp}:${HTTP_PORT}\r\n\r\nGET /tunnelled HTTP/1.0\r\n\r\n`);
   t.match(answer, /^HTTP\/1\.1 200 Connection Established\r\n\r\nHTTP\/1\.1 200 OK\r\n[\s\S]*you asked for \/tunnelled$/);
-  t.match(await within(log.next('connection opened'), WAIT_MS, 'the open logged'), { protocol: 'http-connect', to: `${serving.virtualIp}:${HTTP_PORT}` });
+  t.match(await within('the open logged', log.next('connection opened'), WAIT_MS), { protocol: 'http-connect', to: `${serving.virtualIp}:${HTTP_PORT}` });
 });
 
 t.test('HTTP CONNECT refusals: 403 not allowed, 502 offline / not listening / not an address, 405 other methods, 400, 431', async (t) => {
@@ -301,12 +291,12 @@ t.test('a request that times out is answered 408 over HTTP', async (t) => {
   const { socks, log } = await world(t, { timers });
   const socket = net.connect({ host: '127.0.0.1', port: socks.port });
   const answer = collect(socket);
-  await within(once(socket, 'connect'), WAIT_MS, 'TCP connect to the proxy');
+  await within('TCP connect to the proxy', once(socket, 'connect'), WAIT_MS);
   socket.write('CONNECT 10.0.0.1:80 HTTP/1.1\r\n');
-  const expire = await within(timers.set(10_000), WAIT_MS, 'the handshake timeout');
-  t.match(await within(log.next('handshake started'), WAIT_MS, 'the proxy to read the request line'), { protocol: 'http-connect' });
+  const expire = await within('the handshake timeout', timers.set(10_000), WAIT_MS);
+  t.match(await within('the proxy to read the request line', log.next('handshake started'), WAIT_MS), { protocol: 'http-connect' });
   expire();
-  t.match((await within(answer, WAIT_MS, 'the 408')).toString(), /^HTTP\/1\.1 408 Request Timeout\r\n[\s\S]*no complete request within 10000 ms\n$/);
+  t.match((await within('the 408', answer, WAIT_MS)).toString(), /^HTTP\/1\.1 408 Request Timeout\r\n[\s\S]*no complete request within 10000 ms\n$/);
   socket.end();
 });
 
@@ -317,11 +307,11 @@ t.test('close() resets live connections and closes those still in their handshak
   const liveClosed = closeOf(live);
   const idle = net.connect({ host: '127.0.0.1', port: socks.port });
   const idleClosed = closeOf(idle);
-  await within(once(idle, 'connect'), WAIT_MS, 'TCP connect to the proxy');
+  await within('TCP connect to the proxy', once(idle, 'connect'), WAIT_MS);
   t.equal(socks.activeConnections, 1);
-  await within(socks.close(), WAIT_MS, 'close()');
-  t.equal(await within(liveClosed, WAIT_MS, 'the live connection to close'), true, 'the live connection was reset');
-  await within(idleClosed, WAIT_MS, 'the handshaking connection to close');
+  await within('close()', socks.close(), WAIT_MS);
+  t.equal(await within('the live connection to close', liveClosed, WAIT_MS), true, 'the live connection was reset');
+  await within('the handshaking connection to close', idleClosed, WAIT_MS);
   const refused = await new Promise<string>((resolve) => {
     const late = net.connect({ host: '127.0.0.1', port: socks.port });
     late.once('connect', () => (late.destroy(), resolve('connected')));
@@ -348,12 +338,12 @@ t.test('at most maxHandshakes connections wait in their handshake; more are clos
     const socket = net.connect({ host: '127.0.0.1', port: socks.port });
     idle.push(socket);
     socket.on('error', () => {});
-    await within(once(socket, 'connect'), WAIT_MS, 'TCP connect to the proxy');
+    await within('TCP connect to the proxy', once(socket, 'connect'), WAIT_MS);
   }
   t.teardown(() => idle.forEach((s) => s.destroy()));
   const third = net.connect({ host: '127.0.0.1', port: socks.port });
-  await within(closeOf(third), WAIT_MS, 'the third connection to be closed');
-  t.match(await within(log.next('connection refused'), WAIT_MS, 'the refusal logged'), { reason: 'ERR_PROXY_HANDSHAKE: 2 connections are already in their handshake' });
+  await within('the third connection to be closed', closeOf(third), WAIT_MS);
+  t.match(await within('the refusal logged', log.next('connection refused'), WAIT_MS), { reason: 'ERR_PROXY_HANDSHAKE: 2 connections are already in their handshake' });
   t.ok(idle.every((s) => !s.destroyed), 'the first two still wait');
 });
 
@@ -363,18 +353,18 @@ t.test('shutdown(): no new connections, a live one finishes, then the proxy clos
   const answer = collect(socket);
   const done = socks.shutdown(60_000);
   const late = await within(
+    'a connection attempt after shutdown()',
     new Promise<string>((resolve) => {
       const s = net.connect({ host: '127.0.0.1', port: socks.port });
       s.once('connect', () => (s.destroy(), resolve('connected')));
       s.once('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? 'error'));
     }),
     WAIT_MS,
-    'a connection attempt after shutdown()',
   );
   t.equal(late, 'ECONNREFUSED', 'no longer listening');
   socket.end('GET /during-shutdown HTTP/1.0\r\n\r\n');
-  t.match((await within(answer, WAIT_MS, 'the answer on the live connection')).toString(), /you asked for \/during-shutdown$/);
-  await within(done, WAIT_MS, 'shutdown() to finish once the live connection ended, well before its 60 s grace');
+  t.match((await within('the answer on the live connection', answer, WAIT_MS)).toString(), /you asked for \/during-shutdown$/);
+  await within('shutdown() to finish once the live connection ended, well before its 60 s grace', done, WAIT_MS);
   t.match(socks.stats(), { total: 1, active: 0 });
 });
 
@@ -385,6 +375,7 @@ t.test('while the relay is down, requests get general failure (0x01 / 502)', asy
   t.teardown(() => socks.close());
   await relay.close();
   await within(
+    'the client to notice the relay is gone',
     new Promise<void>((resolve) => {
       const subscription = using.actor.subscribe((snapshot) => {
         if (snapshot.matches('reconnecting')) (subscription.unsubscribe(), resolve());
@@ -392,7 +383,6 @@ t.test('while the relay is down, requests get general failure (0x01 / 502)', asy
       if (using.actor.getSnapshot().matches('reconnecting')) (subscription.unsubscribe(), resolve());
     }),
     WAIT_MS,
-    'the client to notice the relay is gone',
   );
   await t.rejects(SocksClient.createConnection(socksOptions(socks, { host: '10.0.0.1', port: 80 })), { message: /rejected connection - Failure$/ });
   t.match(await httpAnswer(socks, 'CONNECT 10.0.0.1:80 HTTP/1.1\r\n\r\n'), /^HTTP\/1\.1 502 Bad Gateway\r\n[\s\S]*ERR_RELAY_LOST: /);
@@ -414,7 +404,7 @@ t.test('a target that never answers: ERR_TIMEOUT is host unreachable (0x04) and 
   const socks = await proxy(using, { listen: { port: 0 }, logger: log.logger });
   t.teardown(() => socks.close());
   await t.rejects(SocksClient.createConnection(socksOptions(socks, { host: serving.virtualIp, port: 90 })), { message: /rejected connection - HostUnreachable$/ });
-  t.match(await within(log.next('connection refused'), WAIT_MS, 'the timeout logged'), { reason: /^ERR_TIMEOUT: / });
+  t.match(await within('the timeout logged', log.next('connection refused'), WAIT_MS), { reason: /^ERR_TIMEOUT: / });
   t.match(await httpAnswer(socks, `CONNECT ${serving.virtualIp}:90 HTTP/1.1\r\n\r\n`), /^HTTP\/1\.1 504 Gateway Timeout\r\n[\s\S]*ERR_TIMEOUT: /);
 });
 
@@ -422,9 +412,9 @@ t.test('a program that closes in the middle of its handshake is logged and let g
   const { socks, log } = await world(t);
   const socket = net.connect({ host: '127.0.0.1', port: socks.port });
   const closed = closeOf(socket);
-  await within(once(socket, 'connect'), WAIT_MS, 'TCP connect to the proxy');
+  await within('TCP connect to the proxy', once(socket, 'connect'), WAIT_MS);
   socket.end(Buffer.from([5, 1]));
-  await within(closed, WAIT_MS, 'the connection to close');
-  t.match(await within(log.next('connection refused'), WAIT_MS, 'the early close logged'), { protocol: 'socks5', reason: 'ERR_PROXY_HANDSHAKE: the program closed before its request was complete' });
+  await within('the connection to close', closed, WAIT_MS);
+  t.match(await within('the early close logged', log.next('connection refused'), WAIT_MS), { protocol: 'socks5', reason: 'ERR_PROXY_HANDSHAKE: the program closed before its request was complete' });
   t.match(socks.stats(), { total: 0, refused: 1, active: 0 });
 });
