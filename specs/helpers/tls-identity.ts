@@ -1,4 +1,7 @@
-/** Relay TLS identities for specs: a key and self-signed certificate made as the relay makes its own. */
+/**
+ * Relay TLS for specs: a key and self-signed certificate made as the relay makes its own, and the
+ * client's side of trust, a known-relays file of the spec's own.
+ */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -21,4 +24,11 @@ export async function makeIdentity(t: Test): Promise<Identity> {
   const files = await ensureRelayIdentity(dir);
   const { key, cert } = await readTlsFiles(files);
   return { key: String(key), cert: String(cert), fingerprint: certificateFingerprint(cert), keyFile: files.keyFile, certFile: files.certFile };
+}
+
+/** A path for a known-relays file (not yet written) in a temporary directory removed when `t` ends. */
+export async function knownRelaysFile(t: Test): Promise<string> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'alphanet-known-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  return path.join(dir, 'known-relays');
 }

@@ -4,25 +4,16 @@
  * certificate for new connections while old ones keep theirs, and a handshake that never ends.
  */
 import { once } from 'node:events';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import tls from 'node:tls';
 import t, { type Test } from 'tap';
 import { connect, ClientError, type Client, type ConnectOptions } from '../../actors/client/index.ts';
 import { clientFor, cuttableProxy, openPair, pseudoRandom, readAll, relayFor, sha256 } from '../client/fixtures.ts';
-import { makeIdentity } from '../helpers/tls-identity.ts';
+import { knownRelaysFile, makeIdentity } from '../helpers/tls-identity.ts';
 import { within } from '../helpers/wait.ts';
 
 const WAIT_MS = 10_000;
-
-/** A known-relays file of the spec's own. */
-async function knownRelaysFile(t: Test): Promise<string> {
-  const dir = await mkdtemp(path.join(tmpdir(), 'alphanet-known-'));
-  t.teardown(() => rm(dir, { recursive: true, force: true }));
-  return path.join(dir, 'known-relays');
-}
 
 /** Moves 256 KiB each way between two clients and checks it byte for byte. */
 async function exchange(t: Test, server: Client, client: Client, port: number): Promise<void> {

@@ -10,9 +10,6 @@
  * the relay queues no more than that window for it, and every byte arrives intact when it reads.
  */
 import { once } from 'node:events';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import t from 'tap';
 import { WebSocket } from 'ws';
 import { SimulatedClock } from 'xstate';
@@ -36,7 +33,7 @@ import { Bystander } from '../helpers/bystander.ts';
 import { RawClient, nextId } from '../helpers/raw-client.ts';
 import { WS_MAX_PAYLOAD_SLACK_BYTES } from '../../actors/relay/index.ts';
 import { nextEvent } from '../helpers/relay-fixture.ts';
-import { makeIdentity } from '../helpers/tls-identity.ts';
+import { knownRelaysFile, makeIdentity } from '../helpers/tls-identity.ts';
 import { RawWsClient } from '../helpers/ws-raw-client.ts';
 import { waiter, within } from '../observe/wait.ts';
 
@@ -152,13 +149,11 @@ t.test('a WebSocket client that stops reading: the relay holds at most its mark 
 t.test('backpressure end to end over wss: a sender to a receiver that stops reading is held at its window, and every byte arrives when it reads', async (t) => {
   const identity = await makeIdentity(t);
   const relay = await relayFor(t, { tls: { key: identity.key, cert: identity.cert }, websocket: { port: 0 }, highWaterMarkBytes: HIGH_WATER_MARK_BYTES });
-  const dir = await mkdtemp(path.join(tmpdir(), 'alphanet-known-'));
-  t.teardown(() => rm(dir, { recursive: true, force: true }));
-  const knownRelaysFile = path.join(dir, 'known-relays');
+  const known = await knownRelaysFile(t);
   // The receiver over wss, a library client whose application does not read for a while.
-  const receiver = await connect({ url: relay.websocket!.url, localAddress: '127.0.0.2', tls: { knownRelaysFile } });
+  const receiver = await connect({ url: relay.websocket!.url, localAddress: '127.0.0.2', tls: { knownRelaysFile: known } });
   t.teardown(() => receiver.close());
-  const sender = await clientFor(t, relay, 3, { tls: { knownRelaysFile } });
+  const sender = await clientFor(t, relay, 3, { tls: { knownRelaysFile: known } });
   const listener = await receiver.listen(7);
   const accepting = listener.accept();
   const outgoing = await sender.connect({ address: receiver.virtualIp, port: 7 });

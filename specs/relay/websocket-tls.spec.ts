@@ -8,26 +8,17 @@
  */
 import { X509Certificate } from 'node:crypto';
 import { once } from 'node:events';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import https from 'node:https';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import tls from 'node:tls';
 import t, { type Test } from 'tap';
 import { connect, ClientError, type Client } from '../../actors/client/index.ts';
 import { clientFor, openPair, pseudoRandom, readAll, relayFor, sha256 } from '../client/fixtures.ts';
-import { makeIdentity } from '../helpers/tls-identity.ts';
+import { knownRelaysFile, makeIdentity } from '../helpers/tls-identity.ts';
 import { within } from '../observe/wait.ts';
 
 const KIB = 1024;
-
-/** A known-relays file of the spec's own. */
-async function knownRelaysFile(t: Test): Promise<string> {
-  const dir = await mkdtemp(path.join(tmpdir(), 'alphanet-known-'));
-  t.teardown(() => rm(dir, { recursive: true, force: true }));
-  return path.join(dir, 'known-relays');
-}
 
 /** Moves `bytes` each way through a virtual socket between two clients; both ends half-close. */
 async function exchange(t: Test, server: Client, client: Client, port: number, bytes: number): Promise<void> {
