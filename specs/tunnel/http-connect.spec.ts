@@ -2,17 +2,7 @@
 import t from 'tap';
 import { HttpConnectParser, encodeRefusal } from '../../tunnel/http-connect.ts';
 import type { HttpConnectEvent } from '../../tunnel/http-connect.ts';
-import { splitAt } from '../../fuzz/bytes.ts';
-
-/** Every way to cut `bytes` in two or three pieces, plus one byte at a time. */
-function splits(bytes: Buffer): Buffer[][] {
-  const out: Buffer[][] = [[bytes], [...bytes].map((b) => Buffer.from([b]))];
-  for (let i = 1; i < bytes.length; i++) {
-    out.push(splitAt(bytes, [i]).map((p) => Buffer.from(p)));
-    for (let j = i + 1; j < bytes.length; j++) out.push(splitAt(bytes, [i, j]).map((p) => Buffer.from(p)));
-  }
-  return out;
-}
+import { splits } from '../helpers/splits.ts';
 
 function feedHttp(pieces: Buffer[], maxHeaderBytes?: number): { events: HttpConnectEvent[]; rest: Buffer } {
   const parser = new HttpConnectParser(maxHeaderBytes === undefined ? {} : { maxHeaderBytes });

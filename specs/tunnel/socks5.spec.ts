@@ -2,19 +2,9 @@
 import t from 'tap';
 import { Socks5Parser, encodeReply } from '../../tunnel/socks5.ts';
 import type { Socks5Event } from '../../tunnel/socks5.ts';
-import { splitAt } from '../../fuzz/bytes.ts';
+import { splits } from '../helpers/splits.ts';
 
 const hex = (text: string): Buffer => Buffer.from(text.replace(/\s+/g, ''), 'hex');
-
-/** Every way to cut `bytes` in two or three pieces, plus one byte at a time. */
-function splits(bytes: Buffer): Buffer[][] {
-  const out: Buffer[][] = [[bytes], [...bytes].map((b) => Buffer.from([b]))];
-  for (let i = 1; i < bytes.length; i++) {
-    out.push(splitAt(bytes, [i]).map((p) => Buffer.from(p)));
-    for (let j = i + 1; j < bytes.length; j++) out.push(splitAt(bytes, [i, j]).map((p) => Buffer.from(p)));
-  }
-  return out;
-}
 
 function feedSocks(pieces: Buffer[]): { events: Socks5Event[]; rest: Buffer } {
   const parser = new Socks5Parser();
