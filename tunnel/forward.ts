@@ -2,39 +2,16 @@
  * forward(): a real local TCP port whose every connection is carried to a virtual address.
  */
 import net from 'node:net';
-import { parseIpv4 } from '../protocol/index.ts';
 import type { Client } from '../actors/client/index.ts';
-import { silentLogger } from '../actors/logger.ts';
-import type { Logger } from '../actors/logger.ts';
 import { describeErrorAt } from '../actors/describe-error.ts';
 import { TunnelError } from './errors.ts';
+import { clientOf, forwardSetup, type ForwardCommonOptions } from './forward-options.ts';
 import { TunnelLedger, describe } from './ledger.ts';
 import { TUNNEL_TCP_HIGH_WATER_MARK_BYTES } from './splice.ts';
-import { checkPort, closeWhen, listenerHandle, type TunnelHandle } from './shared.ts';
+import { closeWhen, listenerHandle, type TunnelHandle } from './shared.ts';
 
-/** Interface forward() listens on unless told otherwise: only this machine can use the tunnel. */
-export const DEFAULT_FORWARD_LISTEN_HOST = '127.0.0.1';
-
-/** Options of {@link forward}. */
-export interface ForwardOptions {
-  /**
-   * A connected client; connections leave from its virtual host. May be a promise of one: the
-   * port is bound at once, and connections made before the client is connected wait for it
-   * (their bytes wait in the kernel). If the promise rejects, the tunnel closes with that error.
-   * A function returning one is called once the port is bound, so that a port clash fails
-   * before a relay is ever dialled.
-   */
-  client: Client | PromiseLike<Client> | (() => PromiseLike<Client>);
-  /** The real TCP port to listen on; 0 picks a free one (read it from `port`). */
-  localPort: number;
-  /** The real interface to listen on. @default DEFAULT_FORWARD_LISTEN_HOST ("127.0.0.1") */
-  listenHost?: string;
-  /** The virtual address every TCP connection is carried to. */
-  remote: { address: string; port: number };
-  /** One info line per connection opened and closed, a warning per refusal. @default a silent logger */
-  logger?: Logger;
-  /** Aborting closes the tunnel as close() does. @default none */
-  signal?: AbortSignal;
+/** Options of {@link forward}: those it shares with forwardUdp(), and the TCP keepalive. */
+export interface ForwardOptions extends ForwardCommonOptions {
   /**
    * Zero-byte keepalive interval per connection, so quiet TCP sessions outlive the relay's idle
    * timeout (0 = none). @default DEFAULT_TUNNEL_KEEPALIVE_MS (60 s)
@@ -62,15 +39,8 @@ export interface ForwardTunnel extends TunnelHandle {
  */
 export async function forward(options: ForwardOptions): Promise<ForwardTunnel> {
   const { remote } = options;
-  checkPort(options.localPort, 'localPort', 0);
-  checkPort(remote.port, 'remote.port');
-  if (parseIpv4(remote.address) === undefined) {
-    throw new TunnelError('ERR_INVALID_ARGUMENT', `remote.address must be a virtual IPv4 address, got "${remote.address}"`);
-  }
-  const listenHost = options.listenHost ?? DEFAULT_FORWARD_LISTEN_HOST;
-  const logger = (options.logger ?? silentLogger()).child({ tunnel: 'forward', remote: `${remote.address}:${remote.port}` });
+  const { listenHost, logger } = forwardSetup(options, 'forward');
   const ledger = new TunnelLedger(logger, { keepAliveMs: options.keepAliveMs });
-  options.signal?.throwIfAborted();
   // Aborts the virtual connects still in flight when the tunnel closes.
   const stopping = new AbortController();
   // Set once the port is bound (below); connections arrive only after that.
@@ -94,10 +64,7 @@ export async function forward(options: ForwardOptions): Promise<ForwardTunnel> {
   // After listening, a server error (e.g. EMFILE on accept) is logged; the tunnel keeps serving.
   server.on('error', (cause) => logger.error({ err: cause }, 'TCP server error'));
   const { port } = server.address() as net.AddressInfo;
-  const { client } = options;
-  clientReady = new Promise<Client>((resolve) => resolve(typeof client === 'function' ? client() : client));
-  // Connections that wait for the client must not turn its failure into an unhandled rejection.
-  clientReady.catch(() => {});
+  clientReady = clientOf(options.client);
 
   const open = async (socket: net.Socket): Promise<void> => {
     const from = `${socket.remoteAddress}:${socket.remotePort}`;

@@ -1,8 +1,10 @@
 /** Tunnels: carry real TCP applications over AlphaNET (docs/TUNNELS.md). */
 export { expose, DEFAULT_TARGET_CONNECT_TIMEOUT_MS } from './expose.ts';
 export type { ExposeOptions, ExposeTunnel } from './expose.ts';
-export { forward, DEFAULT_FORWARD_LISTEN_HOST } from './forward.ts';
+export { forward } from './forward.ts';
 export type { ForwardOptions, ForwardTunnel } from './forward.ts';
+export { DEFAULT_FORWARD_LISTEN_HOST } from './forward-options.ts';
+export type { ForwardCommonOptions } from './forward-options.ts';
 export {
   proxy,
   DEFAULT_PROXY_LISTEN_HOST,

@@ -7,30 +7,15 @@
  */
 import dgram from 'node:dgram';
 import { once } from 'node:events';
-import { parseIpv4 } from '../protocol/index.ts';
 import type { Client, DatagramSocket } from '../actors/client/index.ts';
-import { silentLogger } from '../actors/logger.ts';
-import type { Logger } from '../actors/logger.ts';
 import { TunnelError } from './errors.ts';
-import { checkPort, closeWhen } from './shared.ts';
+import { clientOf, forwardSetup, type ForwardCommonOptions } from './forward-options.ts';
+import { closeWhen } from './shared.ts';
 import { UDP_FLOW_PENDING_DATAGRAMS, UdpFlowTable, enlargeBuffers, type UdpFlow, type UdpTunnelCounts } from './udp-flows.ts';
-import { DEFAULT_FORWARD_LISTEN_HOST } from './forward.ts';
 import type { TunnelStats } from './ledger.ts';
 
-/** Options of {@link forwardUdp}. */
-export interface UdpForwardOptions {
-  /** A connected client, a promise of one, or a function returning one (called once the port is bound). */
-  client: Client | PromiseLike<Client> | (() => PromiseLike<Client>);
-  /** The real UDP port to bind; 0 picks a free one (read it from `port`). */
-  localPort: number;
-  /** The real interface to bind. @default DEFAULT_FORWARD_LISTEN_HOST ("127.0.0.1") */
-  listenHost?: string;
-  /** The virtual address (virtual IP, datagram port) every datagram is sent to. */
-  remote: { address: string; port: number };
-  /** @default a silent logger */
-  logger?: Logger;
-  /** Aborting closes the tunnel. @default none */
-  signal?: AbortSignal;
+/** Options of {@link forwardUdp}: those it shares with forward() (`remote.port` a datagram port), and the flow limits. */
+export interface UdpForwardOptions extends ForwardCommonOptions {
   /** A flow with no datagram either way for this long is closed. @default DEFAULT_UDP_FLOW_IDLE_MS (60 s) */
   idleMs?: number;
   /** Flows at once; one more closes the one idle longest. @default DEFAULT_UDP_MAX_FLOWS (1024) */
@@ -75,14 +60,7 @@ export function udpStats(counts: UdpTunnelCounts): TunnelStats & UdpTunnelCounts
  */
 export async function forwardUdp(options: UdpForwardOptions): Promise<UdpTunnel> {
   const { remote } = options;
-  checkPort(options.localPort, 'localPort', 0);
-  checkPort(remote.port, 'remote.port');
-  if (parseIpv4(remote.address) === undefined) {
-    throw new TunnelError('ERR_INVALID_ARGUMENT', `remote.address must be a virtual IPv4 address, got "${remote.address}"`);
-  }
-  const listenHost = options.listenHost ?? DEFAULT_FORWARD_LISTEN_HOST;
-  const logger = (options.logger ?? silentLogger()).child({ tunnel: 'forward-udp', remote: `${remote.address}:${remote.port}` });
-  options.signal?.throwIfAborted();
+  const { listenHost, logger } = forwardSetup(options, 'forward-udp');
   const udp = dgram.createSocket({ type: listenHost.includes(':') ? 'udp6' : 'udp4' });
   try {
     udp.bind(options.localPort, listenHost);
@@ -95,9 +73,7 @@ export async function forwardUdp(options: UdpForwardOptions): Promise<UdpTunnel>
   const port = udp.address().port;
   const flows = new UdpFlowTable<ForwardFlow>(options.idleMs, options.maxFlows);
   const counts = flows.counts;
-  const { client } = options;
-  const clientReady = new Promise<Client>((resolve) => resolve(typeof client === 'function' ? client() : client));
-  clientReady.catch(() => {});
+  const clientReady = clientOf(options.client);
   let current: Client | undefined;
   let closing: Promise<void> | undefined;
 
