@@ -10,7 +10,7 @@ import type { Client, DatagramSocket } from '../actors/client/index.ts';
 import { silentLogger } from '../actors/logger.ts';
 import type { Logger } from '../actors/logger.ts';
 import { checkPort, closeWhen } from './shared.ts';
-import { UdpFlowTable, enlargeBuffers, type UdpFlow } from './udp-flows.ts';
+import { UdpFlowTable, enlargeBuffers, sendToVirtual, type UdpFlow } from './udp-flows.ts';
 import { udpStats, type UdpTunnel } from './udp-forward.ts';
 
 /** Options of {@link exposeUdp}. */
@@ -66,15 +66,7 @@ export async function exposeUdp(options: UdpExposeOptions): Promise<UdpExposeTun
       // Only the target answers for this peer.
       if (rinfo.port !== target.port) return;
       flow.lastActive = Date.now();
-      try {
-        if (socket.send(address, peerPort, bytes)) {
-          counts.udpToVirtualDatagrams++;
-          counts.udpToVirtualBytes += bytes.length;
-        } else counts.dropped++;
-      } catch (cause) {
-        counts.dropped++;
-        logger.debug({ err: cause }, 'reply not sent');
-      }
+      sendToVirtual(socket, address, peerPort, bytes, counts, logger, 'reply not sent');
     });
     udp.on('error', (cause) => {
       logger.warn({ peer: key, err: cause }, 'udp flow failed');

@@ -5,6 +5,8 @@
  * a flow idle for `idleMs` is closed by a sweep, and a new flow beyond `maxFlows` closes the one
  * idle longest. Activity is a field write per datagram, not a Map reshuffle.
  */
+import type { DatagramSocket } from '../actors/client/index.ts';
+import type { Logger } from '../actors/logger.ts';
 
 /** How long a UDP flow with no datagram either way is kept: about what NAT boxes keep a UDP mapping. */
 export const DEFAULT_UDP_FLOW_IDLE_MS = 60_000;
@@ -57,6 +59,31 @@ export interface UdpTunnelCounts {
   virtualToUdpBytes: number;
   /** Datagrams dropped by the tunnel (a flow still binding and full, a send refused locally). */
   dropped: number;
+}
+
+/**
+ * Sends `bytes` into AlphaNET, to `address:port` over `socket`, counted as carried; or as dropped
+ * when the socket refuses it or throws (too large for a datagram, or the socket ended: this
+ * datagram only, logged at debug level as `notSent`).
+ */
+export function sendToVirtual(
+  socket: DatagramSocket,
+  address: string,
+  port: number,
+  bytes: Buffer,
+  counts: UdpTunnelCounts,
+  logger: Logger,
+  notSent: string,
+): void {
+  try {
+    if (socket.send(address, port, bytes)) {
+      counts.udpToVirtualDatagrams++;
+      counts.udpToVirtualBytes += bytes.length;
+    } else counts.dropped++;
+  } catch (cause) {
+    counts.dropped++;
+    logger.debug({ err: cause }, notSent);
+  }
 }
 
 /** Flows by key with the two bounds above. */

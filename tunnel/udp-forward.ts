@@ -11,7 +11,7 @@ import type { Client, DatagramSocket } from '../actors/client/index.ts';
 import { TunnelError } from './errors.ts';
 import { clientOf, forwardSetup, type ForwardCommonOptions } from './forward-options.ts';
 import { closeWhen } from './shared.ts';
-import { UDP_FLOW_PENDING_DATAGRAMS, UdpFlowTable, enlargeBuffers, type UdpFlow, type UdpTunnelCounts } from './udp-flows.ts';
+import { UDP_FLOW_PENDING_DATAGRAMS, UdpFlowTable, enlargeBuffers, sendToVirtual, type UdpFlow, type UdpTunnelCounts } from './udp-flows.ts';
 import type { TunnelStats } from './ledger.ts';
 
 /** Options of {@link forwardUdp}: those it shares with forward() (`remote.port` a datagram port), and the flow limits. */
@@ -77,18 +77,8 @@ export async function forwardUdp(options: UdpForwardOptions): Promise<UdpTunnel>
   let current: Client | undefined;
   let closing: Promise<void> | undefined;
 
-  const send = (flow: ForwardFlow, bytes: Buffer): void => {
-    try {
-      if (flow.socket!.send(remote.address, remote.port, bytes)) {
-        counts.udpToVirtualDatagrams++;
-        counts.udpToVirtualBytes += bytes.length;
-      } else counts.dropped++;
-    } catch (cause) {
-      // Too large for a datagram, or the socket ended: this datagram only.
-      counts.dropped++;
-      logger.debug({ err: cause }, 'datagram not sent');
-    }
-  };
+  const send = (flow: ForwardFlow, bytes: Buffer): void =>
+    sendToVirtual(flow.socket!, remote.address, remote.port, bytes, counts, logger, 'datagram not sent');
 
   const openFlow = (key: string, address: string, senderPort: number, first: Buffer): void => {
     const flow: ForwardFlow = {
