@@ -10,6 +10,7 @@ import { describeErrorAt } from '../actors/describe-error.ts';
 import { TunnelError } from './errors.ts';
 import { TunnelLedger, describe } from './ledger.ts';
 import { TUNNEL_TCP_HIGH_WATER_MARK_BYTES } from './splice.ts';
+import { closeOnce } from './close-once.ts';
 import { checkPort, closeWhen, gracefulShutdown, type TunnelHandle } from './shared.ts';
 
 /**
@@ -117,10 +118,7 @@ export async function expose(options: ExposeOptions): Promise<ExposeTunnel> {
   const dialled = new Map<string, net.Socket>();
   const keyOf = (address: string, port: number): string => `${address}:${port}`;
   let error: Error | undefined;
-  let closing: Promise<void> | undefined;
   let draining = false;
-  let settleClosed: () => void = () => {};
-  const closed = new Promise<void>((resolve) => (settleClosed = resolve));
 
   const decide = async (request: ConnectionRequest): Promise<boolean> => {
     const fields = { from: keyOf(request.remoteAddress, request.remotePort) };
@@ -131,7 +129,7 @@ export async function expose(options: ExposeOptions): Promise<ExposeTunnel> {
     try {
       const socket = await connectTarget(target, timeoutMs);
       // Closed while dialling: close() has already swept `dialled`.
-      if (closing) {
+      if (closer.isClosing) {
         socket.destroy();
         return false;
       }
@@ -154,19 +152,16 @@ export async function expose(options: ExposeOptions): Promise<ExposeTunnel> {
 
   const server: VirtualSocket = await client.listen(options.port, { accept: decide });
   const address = `${client.virtualIp}:${server.port}`;
-  const close = (): Promise<void> => {
-    closing ??= (async () => {
-      server.close();
-      for (const socket of dialled.values()) socket.destroy();
-      dialled.clear();
-      await ledger.destroyAll();
-      unhook();
-      const stats = ledger.stats();
-      logger.info({ ...stats, ...(error ? { reason: describe(error) } : {}) }, 'tunnel closed');
-      settleClosed();
-    })();
-    return closing;
-  };
+  const closer = closeOnce(async () => {
+    server.close();
+    for (const socket of dialled.values()) socket.destroy();
+    dialled.clear();
+    await ledger.destroyAll();
+    unhook();
+    const stats = ledger.stats();
+    logger.info({ ...stats, ...(error ? { reason: describe(error) } : {}) }, 'tunnel closed');
+  });
+  const { close, closed } = closer;
   const unhook = closeWhen(client, options.signal, close, (lost) => (error ??= lost));
 
   const serve = async (): Promise<void> => {

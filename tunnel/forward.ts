@@ -8,6 +8,7 @@ import { TunnelError } from './errors.ts';
 import { clientOf, forwardSetup, type ForwardCommonOptions } from './forward-options.ts';
 import { TunnelLedger, describe } from './ledger.ts';
 import { TUNNEL_TCP_HIGH_WATER_MARK_BYTES } from './splice.ts';
+import { closeOnce } from './close-once.ts';
 import { closeWhen, listenerHandle, type TunnelHandle } from './shared.ts';
 
 /** Options of {@link forward}: those it shares with forwardUdp(), and the TCP keepalive. */
@@ -83,22 +84,16 @@ export async function forward(options: ForwardOptions): Promise<ForwardTunnel> {
   };
 
   let error: Error | undefined;
-  let closing: Promise<void> | undefined;
-  let settleClosed: () => void = () => {};
-  const closed = new Promise<void>((resolve) => (settleClosed = resolve));
-  const close = (): Promise<void> => {
-    closing ??= (async () => {
-      stopping.abort(new TunnelError('ERR_TUNNEL_CLOSED', 'the tunnel was closed'));
-      if (server.listening) server.close();
-      await ledger.destroyAll();
-      // 'close' comes once the last TCP connection is gone (a shutdown may have closed it already).
-      await serverClosed;
-      unhook();
-      logger.info({ ...ledger.stats(), ...(error ? { reason: describe(error) } : {}) }, 'tunnel closed');
-      settleClosed();
-    })();
-    return closing;
-  };
+  const closer = closeOnce(async () => {
+    stopping.abort(new TunnelError('ERR_TUNNEL_CLOSED', 'the tunnel was closed'));
+    if (server.listening) server.close();
+    await ledger.destroyAll();
+    // 'close' comes once the last TCP connection is gone (a shutdown may have closed it already).
+    await serverClosed;
+    unhook();
+    logger.info({ ...ledger.stats(), ...(error ? { reason: describe(error) } : {}) }, 'tunnel closed');
+  });
+  const { close, closed } = closer;
   // Stop conditions: the signal at once; the client's end once it is connected.
   let unhookClient = (): void => {};
   const signalOnAbort = (): void => void close();
@@ -111,7 +106,7 @@ export async function forward(options: ForwardOptions): Promise<ForwardTunnel> {
   };
   clientReady.then(
     (client) => {
-      if (!closing) unhookClient = closeWhen(client, undefined, close, (lost) => (error ??= lost));
+      if (!closer.isClosing) unhookClient = closeWhen(client, undefined, close, (lost) => (error ??= lost));
     },
     (cause: unknown) => {
       error ??= cause instanceof Error ? cause : new Error(String(cause));

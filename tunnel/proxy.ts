@@ -13,6 +13,7 @@ import { TunnelError } from './errors.ts';
 import { TunnelLedger, describe } from './ledger.ts';
 import { REAL_TIMERS, serveRequest, type ProxyRequestContext, type ProxyTimers } from './proxy-request.ts';
 import { TUNNEL_TCP_HIGH_WATER_MARK_BYTES } from './splice.ts';
+import { closeOnce } from './close-once.ts';
 import { checkPort, closeWhen, listenerHandle, type TunnelHandle } from './shared.ts';
 
 export type { ProxyTimers } from './proxy-request.ts';
@@ -101,9 +102,6 @@ export async function proxy(first: Client | ProxyWithClientOptions, second: Prox
   const pending = new Set<net.Socket>();
 
   let error: Error | undefined;
-  let closing: Promise<void> | undefined;
-  let settleClosed: () => void = () => {};
-  const closed = new Promise<void>((resolve) => (settleClosed = resolve));
 
   const accept = (socket: net.Socket): void => {
     socket.on('error', () => {});
@@ -126,7 +124,7 @@ export async function proxy(first: Client | ProxyWithClientOptions, second: Prox
     handshakeTimeoutMs,
     maxHeaderBytes: options.maxHeaderBytes,
     stopping: stopping.signal,
-    closing: () => closing !== undefined,
+    closing: () => closer.isClosing,
     carried: (socket) => pending.delete(socket),
   };
 
@@ -142,19 +140,16 @@ export async function proxy(first: Client | ProxyWithClientOptions, second: Prox
   server.on('error', (cause) => logger.error({ err: cause }, 'TCP server error'));
   const { port } = server.address() as net.AddressInfo;
 
-  const close = (): Promise<void> => {
-    closing ??= (async () => {
-      stopping.abort(new TunnelError('ERR_TUNNEL_CLOSED', 'the proxy was closed'));
-      if (server.listening) server.close();
-      for (const socket of pending) socket.destroy();
-      await ledger.destroyAll();
-      await serverClosed;
-      unhook();
-      logger.info({ ...ledger.stats(), ...(error ? { reason: describe(error) } : {}) }, 'tunnel closed');
-      settleClosed();
-    })();
-    return closing;
-  };
+  const closer = closeOnce(async () => {
+    stopping.abort(new TunnelError('ERR_TUNNEL_CLOSED', 'the proxy was closed'));
+    if (server.listening) server.close();
+    for (const socket of pending) socket.destroy();
+    await ledger.destroyAll();
+    await serverClosed;
+    unhook();
+    logger.info({ ...ledger.stats(), ...(error ? { reason: describe(error) } : {}) }, 'tunnel closed');
+  });
+  const { close, closed } = closer;
   const unhook = closeWhen(client, options.signal, close, (lost) => (error ??= lost));
   const address = listenHost.includes(':') ? `[${listenHost}]:${port}` : `${listenHost}:${port}`;
   logger.info({ listen: address, allow: options.allow && options.allow.length > 0 ? options.allow : 'every address' }, 'tunnel listening');

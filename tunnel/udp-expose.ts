@@ -9,6 +9,7 @@ import net from 'node:net';
 import type { Client, DatagramSocket } from '../actors/client/index.ts';
 import { silentLogger } from '../actors/logger.ts';
 import type { Logger } from '../actors/logger.ts';
+import { closeOnce } from './close-once.ts';
 import { checkPort, closeWhen } from './shared.ts';
 import { UdpFlowTable, enlargeBuffers, sendToVirtual, type UdpFlow } from './udp-flows.ts';
 import { udpStats, type UdpTunnel } from './udp-forward.ts';
@@ -79,19 +80,12 @@ export async function exposeUdp(options: UdpExposeOptions): Promise<UdpExposeTun
   };
 
   let error: Error | undefined;
-  let closing: Promise<void> | undefined;
-  let settleClosed: () => void = () => {};
-  const closed = new Promise<void>((resolve) => (settleClosed = resolve));
-  const close = (): Promise<void> => {
-    closing ??= (async () => {
-      unhook();
-      socket.close();
-      flows.closeAll();
-      logger.info({ ...counts, ...(error ? { reason: error.message } : {}) }, 'tunnel closed');
-      settleClosed();
-    })();
-    return closing;
-  };
+  const { close, closed } = closeOnce(async () => {
+    unhook();
+    socket.close();
+    flows.closeAll();
+    logger.info({ ...counts, ...(error ? { reason: error.message } : {}) }, 'tunnel closed');
+  });
   const unhook = closeWhen(client, options.signal, close, (lost) => (error ??= lost));
 
   void (async () => {

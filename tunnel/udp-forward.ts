@@ -10,6 +10,7 @@ import { once } from 'node:events';
 import type { Client, DatagramSocket } from '../actors/client/index.ts';
 import { TunnelError } from './errors.ts';
 import { clientOf, forwardSetup, type ForwardCommonOptions } from './forward-options.ts';
+import { closeOnce } from './close-once.ts';
 import { closeWhen } from './shared.ts';
 import { UDP_FLOW_PENDING_DATAGRAMS, UdpFlowTable, enlargeBuffers, sendToVirtual, type UdpFlow, type UdpTunnelCounts } from './udp-flows.ts';
 import type { TunnelStats } from './ledger.ts';
@@ -75,7 +76,6 @@ export async function forwardUdp(options: UdpForwardOptions): Promise<UdpTunnel>
   const counts = flows.counts;
   const clientReady = clientOf(options.client);
   let current: Client | undefined;
-  let closing: Promise<void> | undefined;
 
   const send = (flow: ForwardFlow, bytes: Buffer): void =>
     sendToVirtual(flow.socket!, remote.address, remote.port, bytes, counts, logger, 'datagram not sent');
@@ -96,7 +96,7 @@ export async function forwardUdp(options: UdpForwardOptions): Promise<UdpTunnel>
     const bound = current !== undefined ? current.datagram(0) : clientReady.then((c) => c.datagram(0));
     bound.then(
       async (socket) => {
-        if (flow.pending === undefined || closing) {
+        if (flow.pending === undefined || closer.isClosing) {
           socket.close();
           return;
         }
@@ -105,7 +105,7 @@ export async function forwardUdp(options: UdpForwardOptions): Promise<UdpTunnel>
         flow.pending = undefined;
         // Replies: only from the remote address, to the sender this flow belongs to.
         for await (const message of socket) {
-          if (closing) break;
+          if (closer.isClosing) break;
           if (message.address !== remote.address || message.port !== remote.port) continue;
           flow.lastActive = Date.now();
           counts.virtualToUdpDatagrams++;
@@ -135,27 +135,22 @@ export async function forwardUdp(options: UdpForwardOptions): Promise<UdpTunnel>
   udp.on('error', (cause) => logger.warn({ err: cause }, 'UDP socket error'));
 
   let error: Error | undefined;
-  let settleClosed: () => void = () => {};
-  const closed = new Promise<void>((resolve) => (settleClosed = resolve));
   let unhookClient = (): void => {};
-  const close = (): Promise<void> => {
-    closing ??= (async () => {
-      options.signal?.removeEventListener('abort', signalOnAbort);
-      unhookClient();
-      flows.closeAll();
-      await new Promise<void>((resolve) => udp.close(() => resolve()));
-      logger.info({ ...counts, ...(error ? { reason: error.message } : {}) }, 'tunnel closed');
-      settleClosed();
-    })();
-    return closing;
-  };
+  const closer = closeOnce(async () => {
+    options.signal?.removeEventListener('abort', signalOnAbort);
+    unhookClient();
+    flows.closeAll();
+    await new Promise<void>((resolve) => udp.close(() => resolve()));
+    logger.info({ ...counts, ...(error ? { reason: error.message } : {}) }, 'tunnel closed');
+  });
+  const { close, closed } = closer;
   const signalOnAbort = (): void => void close();
   options.signal?.addEventListener('abort', signalOnAbort, { once: true });
   if (options.signal?.aborted) void close();
   clientReady.then(
     (c) => {
       current = c;
-      if (!closing) unhookClient = closeWhen(c, undefined, close, (lost) => (error ??= lost));
+      if (!closer.isClosing) unhookClient = closeWhen(c, undefined, close, (lost) => (error ??= lost));
     },
     (cause: unknown) => {
       error ??= cause instanceof Error ? cause : new Error(String(cause));
