@@ -7,16 +7,9 @@
 import { BindStatus } from '../../protocol/index.ts';
 import type { RelayCounters } from './counters.ts';
 import type { ResolvedRelayOptions } from './relay-options.ts';
-import { PortAllocator } from './port-allocator.ts';
 import { DatagramRates, type DatagramBucket } from './datagram-rate.ts';
 import type { Connection } from './connection.ts';
-import type { BindResult } from './hosts.ts';
-
-/** One host's datagram ports. */
-interface DatagramHost {
-  ports: Map<number, Connection>;
-  ephemeral: PortAllocator | undefined;
-}
+import { claimPort, type BindResult, type PortSpace } from './hosts.ts';
 
 /** What one connection holds: its ports and its host's rate bucket. */
 export interface DatagramHolder {
@@ -26,7 +19,8 @@ export interface DatagramHolder {
 
 /** Datagram ports by virtual IP, who holds them, and the per-host rate buckets. */
 export class DatagramPortTable {
-  readonly #hosts = new Map<number, DatagramHost>();
+  /** One host's datagram ports, by virtual IP. */
+  readonly #hosts = new Map<number, PortSpace>();
   readonly #holders = new Map<Connection, DatagramHolder>();
   readonly #options: ResolvedRelayOptions;
   readonly #counters: RelayCounters;
@@ -60,19 +54,13 @@ export class DatagramPortTable {
     }
     let host = this.#hosts.get(ip);
     if (host === undefined) this.#hosts.set(ip, (host = { ports: new Map(), ephemeral: undefined }));
-    if (port === 0) {
-      const picked = (host.ephemeral ??= new PortAllocator()).allocate();
-      if (picked === undefined) {
-        if (host.ports.size === 0) this.#hosts.delete(ip);
-        return { status: BindStatus.NoFreePort, port: 0 };
-      }
-      port = picked;
-    } else if (host.ports.has(port)) {
-      return { status: BindStatus.AddressInUse, port };
-    } else if (PortAllocator.inRange(port)) {
-      (host.ephemeral ??= new PortAllocator()).take(port);
+    const claimed = claimPort(host, conn, port);
+    if (claimed.status !== BindStatus.Ok) {
+      // A host entry this bind made, still empty, goes again.
+      if (host.ports.size === 0) this.#hosts.delete(ip);
+      return claimed;
     }
-    host.ports.set(port, conn);
+    port = claimed.port;
     if (holder === undefined) this.#holders.set(conn, { ports: new Set([port]), bucket: this.rates.join(conn.hostKey, now) });
     else holder.ports.add(port);
     this.#counters.datagramPortCount++;

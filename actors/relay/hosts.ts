@@ -9,14 +9,18 @@ import type { ResolvedRelayOptions } from './relay-options.ts';
 import { PortAllocator } from './port-allocator.ts';
 import type { Connection } from './connection.ts';
 
-/** The connections of one client machine, sharing its virtual IP and its ports. */
-export interface VirtualHost {
+/** One port space of a host (its stream ports, §5, or its datagram ports, §10): who holds each port. */
+export interface PortSpace {
+  ports: Map<number, Connection>;
+  /** Ephemeral ports (§5), made on the space's first bind in the range. */
+  ephemeral: PortAllocator | undefined;
+}
+
+/** The connections of one client machine, sharing its virtual IP and its (stream) ports. */
+export interface VirtualHost extends PortSpace {
   ip: number;
   ipText: string;
   conns: Set<Connection>;
-  ports: Map<number, Connection>;
-  /** Ephemeral ports (§5), made on the host's first bind in the range. */
-  ephemeral: PortAllocator | undefined;
 }
 
 /** A bind's answer: the BindStatus and port to reply, and the relay-wide bound that refused it. */
@@ -24,6 +28,24 @@ export interface BindResult {
   status: number;
   port: number;
   limit?: 'maxBoundPorts';
+}
+
+/**
+ * §5 (and §10): gives `conn` port `port` of `space`, or a free ephemeral one for port 0; the
+ * refusal when the port is held or no ephemeral port is free. The caller has checked its limits.
+ */
+export function claimPort(space: PortSpace, conn: Connection, port: number): BindResult {
+  if (port === 0) {
+    const picked = (space.ephemeral ??= new PortAllocator()).allocate();
+    if (picked === undefined) return { status: BindStatus.NoFreePort, port: 0 };
+    port = picked;
+  } else if (space.ports.has(port)) {
+    return { status: BindStatus.AddressInUse, port };
+  } else if (PortAllocator.inRange(port)) {
+    (space.ephemeral ??= new PortAllocator()).take(port);
+  }
+  space.ports.set(port, conn);
+  return { status: BindStatus.Ok, port };
 }
 
 /** Virtual hosts by virtual IP, and what each has bound. */
@@ -80,19 +102,11 @@ export class HostTable {
     if (this.#counters.boundPortCount >= this.#options.maxBoundPorts) {
       return { status: BindStatus.LimitReached, port, limit: 'maxBoundPorts' };
     }
-    if (port === 0) {
-      const picked = (host.ephemeral ??= new PortAllocator()).allocate();
-      if (picked === undefined) return { status: BindStatus.NoFreePort, port: 0 };
-      port = picked;
-    } else if (host.ports.has(port)) {
-      return { status: BindStatus.AddressInUse, port };
-    } else if (PortAllocator.inRange(port)) {
-      (host.ephemeral ??= new PortAllocator()).take(port);
-    }
-    host.ports.set(port, conn);
-    conn.ports.add(port);
+    const claimed = claimPort(host, conn, port);
+    if (claimed.status !== BindStatus.Ok) return claimed;
+    conn.ports.add(claimed.port);
     this.#counters.boundPortCount++;
-    return { status: BindStatus.Ok, port };
+    return claimed;
   }
 
   /** §5: frees `port` if this connection holds it; false when it did not. */
