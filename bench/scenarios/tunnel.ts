@@ -15,6 +15,7 @@ import {
   startSocatChain,
   startTunnelChain,
   type Chain,
+  type TunnelChainOptions,
 } from '../load/chains.ts';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -82,6 +83,27 @@ async function startTlsTunnel(context: BenchContext, target: { host: string; por
 }
 
 /**
+ * The tunnel on the bench's shared plain relay, the relay measured with it: the plain tunnel, and
+ * with `options` the e2e one.
+ */
+async function startSharedRelayTunnel(
+  context: BenchContext,
+  target: { host: string; port: number },
+  nodeFlags: string[],
+  options: Pick<TunnelChainOptions, 'e2eDir' | 'name'> = {},
+): Promise<{ chain: Chain; extra: Measured[] }> {
+  const relay = await sharedRelay(context);
+  const chain = await startTunnelChain(target, {
+    relay: relay.relay,
+    exposeAddress: userAddress(context),
+    forwardAddress: userAddress(context),
+    nodeFlags,
+    ...options,
+  });
+  return { chain, extra: [{ name: 'relay', child: relay.relay.child }] };
+}
+
+/**
  * The tunnel with end-to-end encryption (TLS 1.3 between the two tunnel processes' identities,
  * the CLI's default), on the shared plain relay as the plain tunnel: the difference between the
  * two is what e2e costs. Each end's identity and pins live under one temporary directory.
@@ -89,15 +111,7 @@ async function startTlsTunnel(context: BenchContext, target: { host: string; por
 async function startE2eTunnel(context: BenchContext, target: { host: string; port: number }, nodeFlags: string[]): Promise<{ chain: Chain; extra: Measured[] }> {
   const dir = await mkdtemp(path.join(tmpdir(), 'alphanet-bench-e2e-'));
   try {
-    const relay = await sharedRelay(context);
-    const chain = await startTunnelChain(target, {
-      relay: relay.relay,
-      exposeAddress: userAddress(context),
-      forwardAddress: userAddress(context),
-      nodeFlags,
-      e2eDir: dir,
-      name: E2E_TUNNEL,
-    });
+    const { chain, extra } = await startSharedRelayTunnel(context, target, nodeFlags, { e2eDir: dir, name: E2E_TUNNEL });
     return {
       chain: {
         ...chain,
@@ -106,7 +120,7 @@ async function startE2eTunnel(context: BenchContext, target: { host: string; por
           await rm(dir, { recursive: true, force: true });
         },
       },
-      extra: [{ name: 'relay', child: relay.relay.child }],
+      extra,
     };
   } catch (error) {
     await rm(dir, { recursive: true, force: true });
@@ -129,16 +143,7 @@ async function withChains<T>(
   ];
   if (socatInstalled()) starters.push(async () => ({ chain: await startSocatChain(target), extra: [] }));
   else context.log('  socat is not installed: the socat×3 chain is skipped (apt-get install socat)');
-  starters.push(async () => {
-    const relay = await sharedRelay(context);
-    const chain = await startTunnelChain(target, {
-      relay: relay.relay,
-      exposeAddress: userAddress(context),
-      forwardAddress: userAddress(context),
-      nodeFlags,
-    });
-    return { chain, extra: [{ name: 'relay', child: relay.relay.child }] };
-  });
+  starters.push(() => startSharedRelayTunnel(context, target, nodeFlags));
   if (withTls) {
     starters.push(() => startTlsTunnel(context, target, nodeFlags));
     starters.push(() => startE2eTunnel(context, target, nodeFlags));
