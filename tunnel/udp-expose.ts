@@ -12,7 +12,7 @@ import type { Logger } from '../actors/logger.ts';
 import { closeOnce } from './close-once.ts';
 import { checkPort, closeWhen } from './shared.ts';
 import { UdpFlowTable, enlargeBuffers, sendToVirtual, type UdpFlow } from './udp-flows.ts';
-import { udpStats, type UdpTunnel } from './udp-forward.ts';
+import { udpTunnelHandle, type UdpTunnel } from './udp-forward.ts';
 
 /** Options of {@link exposeUdp}. */
 export interface UdpExposeOptions {
@@ -80,12 +80,13 @@ export async function exposeUdp(options: UdpExposeOptions): Promise<UdpExposeTun
   };
 
   let error: Error | undefined;
-  const { close, closed } = closeOnce(async () => {
+  const closer = closeOnce(async () => {
     unhook();
     socket.close();
     flows.closeAll();
     logger.info({ ...counts, ...(error ? { reason: error.message } : {}) }, 'tunnel closed');
   });
+  const { close } = closer;
   const unhook = closeWhen(client, options.signal, close, (lost) => (error ??= lost));
 
   void (async () => {
@@ -111,15 +112,5 @@ export async function exposeUdp(options: UdpExposeOptions): Promise<UdpExposeTun
 
   const address = `${client.virtualIp}:${socket.port}`;
   logger.info({ address }, 'udp tunnel bound');
-  return {
-    address,
-    port: socket.port,
-    stats: () => udpStats(counts),
-    close,
-    shutdown: () => close(),
-    closed,
-    get error() {
-      return error;
-    },
-  };
+  return udpTunnelHandle(socket.port, counts, closer, () => error, { address });
 }

@@ -10,7 +10,7 @@ import { once } from 'node:events';
 import type { Client, DatagramSocket } from '../actors/client/index.ts';
 import { TunnelError } from './errors.ts';
 import { clientOf, forwardSetup, type ForwardCommonOptions } from './forward-options.ts';
-import { closeOnce } from './close-once.ts';
+import { closeOnce, type CloseOnce } from './close-once.ts';
 import { closeWhen } from './shared.ts';
 import { UDP_FLOW_PENDING_DATAGRAMS, UdpFlowTable, enlargeBuffers, sendToVirtual, type UdpFlow, type UdpTunnelCounts } from './udp-flows.ts';
 import type { TunnelStats } from './ledger.ts';
@@ -51,6 +51,30 @@ export function udpStats(counts: UdpTunnelCounts): TunnelStats & UdpTunnelCounts
     refused: 0,
     tcpToVirtualBytes: counts.udpToVirtualBytes,
     virtualToTcpBytes: counts.virtualToUdpBytes,
+  };
+}
+
+/**
+ * The handle both UDP tunnels return, made in one place (as listenerHandle() for the TCP ones):
+ * counts read live, and a shutdown that is close(). `extra` fields are added as they are.
+ */
+export function udpTunnelHandle<T extends object>(
+  port: number,
+  counts: UdpTunnelCounts,
+  closer: CloseOnce,
+  error: () => Error | undefined,
+  extra: T,
+): UdpTunnel & T {
+  return {
+    ...extra,
+    port,
+    stats: () => udpStats(counts),
+    close: closer.close,
+    shutdown: () => closer.close(),
+    closed: closer.closed,
+    get error() {
+      return error();
+    },
   };
 }
 
@@ -143,7 +167,7 @@ export async function forwardUdp(options: UdpForwardOptions): Promise<UdpTunnel>
     await new Promise<void>((resolve) => udp.close(() => resolve()));
     logger.info({ ...counts, ...(error ? { reason: error.message } : {}) }, 'tunnel closed');
   });
-  const { close, closed } = closer;
+  const { close } = closer;
   const signalOnAbort = (): void => void close();
   options.signal?.addEventListener('abort', signalOnAbort, { once: true });
   if (options.signal?.aborted) void close();
@@ -158,14 +182,5 @@ export async function forwardUdp(options: UdpForwardOptions): Promise<UdpTunnel>
     },
   );
   logger.info({ listen: `${listenHost}:${port}` }, 'udp tunnel bound');
-  return {
-    port,
-    stats: () => udpStats(counts),
-    close,
-    shutdown: () => close(),
-    closed,
-    get error() {
-      return error;
-    },
-  };
+  return udpTunnelHandle(port, counts, closer, () => error, {});
 }
