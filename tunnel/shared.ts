@@ -138,8 +138,9 @@ export function closeWhen(
   });
   const signalOnAbort = (): void => void close();
   signal?.addEventListener('abort', signalOnAbort, { once: true });
-  // Aborted while the tunnel was being set up: the listener above will never fire.
-  if (signal?.aborted) void close();
+  // Aborted while the tunnel was being set up: the listener above will never fire. Closed on
+  // the next microtask, after the caller has the unhook this returns (its teardown calls it).
+  if (signal?.aborted) queueMicrotask(() => void close());
   return () => {
     unwatch();
     signal?.removeEventListener('abort', signalOnAbort);

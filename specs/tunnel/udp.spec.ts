@@ -9,6 +9,7 @@ import t from 'tap';
 import type { Test } from 'tap';
 import { exposeUdp, forwardUdp } from '../../tunnel/index.ts';
 import { clientFor, relayFor } from '../client/fixtures.ts';
+import { within } from '../helpers/wait.ts';
 
 const WAIT_MS = 5_000;
 
@@ -78,4 +79,38 @@ t.test('one flow per sender, replies to their sender; beyond maxFlows the flow i
   const [bAgain] = await ask(b, 'b again');
   t.equal(bAgain, 'b again', 'a sender whose flow was closed gets a new one');
   t.match(forwarded.stats(), { flows: 2, totalFlows: 4, expiredFlows: 2, dropped: 0 });
+});
+
+t.test('a signal that aborts as the virtual datagram port is bound closes the tunnel cleanly', async (t) => {
+  const relay = await relayFor(t);
+  const server = await clientFor(t, relay, 2);
+  const controller = new AbortController();
+  // The abort lands between the bind's answer and the tunnel's own set-up after it: the tunnel
+  // sees an already-aborted signal while it still makes its teardown.
+  const client = new Proxy(server, {
+    get(target, key) {
+      if (key !== 'datagram') {
+        // The client's own object behind every other member: its private fields are its own.
+        const value: unknown = Reflect.get(target, key, target);
+        return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+      }
+      return async (...args: Parameters<typeof server.datagram>) => {
+        const socket = await target.datagram(...args);
+        controller.abort();
+        return socket;
+      };
+    },
+  });
+  const rejections: unknown[] = [];
+  const onRejection = (reason: unknown): void => void rejections.push(reason);
+  process.on('unhandledRejection', onRejection);
+  t.teardown(() => void process.off('unhandledRejection', onRejection));
+  const exposed = await exposeUdp({ client, port: 7778, target: { host: '127.0.0.1', port: 9 }, signal: controller.signal });
+  await within('the aborted tunnel to close', exposed.closed, WAIT_MS);
+  await new Promise((resolve) => setImmediate(resolve));
+  t.same(rejections, [], 'no unhandled rejection from the teardown');
+  // Its virtual port was given back: a new bind of the same port succeeds.
+  const again = await server.datagram(7778);
+  t.ok(again, 'port 7778 is free again');
+  again.close();
 });
