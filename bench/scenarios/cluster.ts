@@ -110,7 +110,7 @@ async function cpuSecondsOf(pid: number): Promise<number> {
 }
 
 /** Runs `work` and says how much CPU each process spent on it per unit (µs per client, µs per MiB). */
-async function withCpu<T>(relays: RelayProcess[], natsPid: number, units: number, unit: string, work: () => Promise<T>): Promise<{ result: T; cpu: string }> {
+export async function withCpu<T>(relays: RelayProcess[], natsPid: number, units: number, unit: string, work: () => Promise<T>): Promise<{ result: T; cpu: string }> {
   const sample = () => Promise.all([...relays.map((r) => r.child.cpuSeconds()), cpuSecondsOf(natsPid)]);
   const before = await sample();
   const self = process.cpuUsage();
@@ -141,7 +141,7 @@ async function storeAlone(url: string, clients: number, atOnce: number): Promise
 }
 
 /** One flow from a client of `from` to a listener on `to` (retrying while the cluster learns of the listener). */
-async function flow(from: RelayProcess, to: RelayProcess, n: number): Promise<Pair> {
+export async function flow(from: RelayProcess, to: RelayProcess, n: number): Promise<Pair> {
   const listener = await to.connect(sourceAddress(AddressBlock.flows, 2 * n + 1));
   const connector = await from.connect(sourceAddress(AddressBlock.flows, 2 * n));
   await listener.listen(LISTEN_PORT);
@@ -184,7 +184,7 @@ async function roundTrip(pair: Pair, count: number): Promise<{ p50: number; p99:
   return { p50: samples[Math.floor(samples.length / 2)], p99: samples[Math.floor(samples.length * 0.99)] };
 }
 
-async function bulk(pair: Pair, bytes: number): Promise<number> {
+export async function bulk(pair: Pair, bytes: number): Promise<number> {
   const pattern = Buffer.alloc(WRITE_BYTES);
   for (let i = 0; i < pattern.length; i++) pattern[i] = (i * 31) & 255;
   const result = await bulkTransfer([pair], pattern, bytes, WRITE_BYTES, PHASE_DEADLINE_MS);

@@ -15,8 +15,9 @@
  * - **A lost NATS connection** resets every link of it (ERR_LINK_LOST): what was published
  *   during the outage may be gone, and a virtual connection is never resumed over a hole.
  * - **Batching.** A link is a byte stream (its reader re-frames what it gets), so what is written
- *   in one turn of the event loop leaves in as few messages as fit (LINK_MAX_PIECE_BYTES each):
- *   per message, NATS costs a socket write at each relay and a delivery in nats-server.
+ *   in one turn of the event loop leaves together, in as few messages as fit
+ *   (LINK_MAX_PIECE_BYTES each), published from one buffer in one go so that nats.js writes
+ *   them to its socket at once; what arrives in one turn reaches the reader as one chunk.
  *
  * Wire format of one message: u8 kind, u32 sequence, then for DATA the bytes, for CREDIT a u32
  * byte count, for RESET a UTF-8 reason.
@@ -28,15 +29,24 @@ import { AlphanetError } from '../../../protocol/errors.ts';
 /** Unacknowledged bytes a sender may have in flight: 4 MiB, a 16 MiB protocol window's quarter. */
 export const DEFAULT_LINK_WINDOW_BYTES = 4 * 1024 * 1024;
 /**
- * Largest data message: half of NATS's default 1 MiB max_payload (a server with a smaller
- * max_payload gets messages that fit it). Fewer, larger messages cost less per byte (measured
- * across relays: ~10 ms of CPU per MiB in all with 64 KiB messages, ~7.5–8 with 256 KiB, ~7–7.5
- * with 1000 KiB; on a loaded machine in one session, relays 6562/6719 µs per MiB with 256 KiB,
- * 5468/5625 with 512 KiB, the same with 1000 KiB), but nats-server and the receiving relay take a
- * message whole before passing any of it on, so a message of a whole 1 MiB protocol window would
- * stop the pipeline between hops that separate machines run in parallel.
+ * Largest data message: 16 KiB (or less when the server's max_payload is smaller). Small
+ * messages cost the least per byte across relays, although each is a delivery in nats-server
+ * and a callback here: nats.js gathers a message that spans two socket reads (64 KiB each) into
+ * a buffer it grows by doubling, zero-filled, which for a 512 KiB message meant about two zeroed
+ * and two copied bytes per byte received, and nats-server likewise copies a message larger than
+ * its read buffer before delivering it. A 16 KiB message lies inside one read three times in
+ * four. The sender still writes a turn's messages to its socket in one write (one buffer,
+ * cluster.ts raises nats.js's flush threshold), and the receiver passes a turn's messages to its
+ * reader as one chunk (#deliver). Measured (bench/tools/cluster-across.ts, 256 MiB, 3 runs each
+ * alternating, load 4-5): relays 4844/4883/4414 → 4375/4258/4688 µs per MiB, nats-server
+ * 3672/3633/3633 → 3086/2656/2813, against 512 KiB messages published one by one.
  */
-export const LINK_MAX_PIECE_BYTES = 512 * 1024;
+export const LINK_MAX_PIECE_BYTES = 16 * 1024;
+/**
+ * The Duplex's high-water marks (the readable one at most a quarter of the window): what a
+ * reader may hold before credit stops going back, and a writer before write() says wait.
+ */
+const LINK_STREAM_HIGH_WATER_BYTES = 512 * 1024;
 /** Where link subjects live: `alphanet.link.<link id>.<end>`. */
 export const LINK_SUBJECT_PREFIX = 'alphanet.link';
 
@@ -93,6 +103,14 @@ export class NatsLink extends Duplex {
   /** Bytes received beyond what we acknowledged: never more than the window we gave. */
   #unacked = 0;
   #readerWants = true;
+  /** Data messages of this turn, not yet pushed: they go to the reader together (#deliver). */
+  #arrived: Buffer[] = [];
+  #arrivedBytes = 0;
+  #deliverScheduled = false;
+  readonly #deliverLater = (): void => {
+    this.#deliverScheduled = false;
+    this.#deliver();
+  };
   /** Bytes written and not yet published (still ours to send, in order). */
   #queued: Buffer[] = [];
   #queuedBytes = 0;
@@ -106,10 +124,11 @@ export class NatsLink extends Duplex {
   readonly #piece: number;
 
   constructor(nc: NatsConnection, options: NatsLinkOptions) {
-    super({ allowHalfOpen: true, readableHighWaterMark: LINK_MAX_PIECE_BYTES, writableHighWaterMark: LINK_MAX_PIECE_BYTES });
+    const window = options.windowBytes ?? DEFAULT_LINK_WINDOW_BYTES;
+    super({ allowHalfOpen: true, readableHighWaterMark: Math.min(LINK_STREAM_HIGH_WATER_BYTES, window / 4), writableHighWaterMark: LINK_STREAM_HIGH_WATER_BYTES });
     this.id = options.id;
     this.#nc = nc;
-    this.#window = options.windowBytes ?? DEFAULT_LINK_WINDOW_BYTES;
+    this.#window = window;
     const maxPayload = nc.info?.max_payload;
     this.#piece = maxPayload !== undefined && maxPayload > HEADER_BYTES ? Math.min(LINK_MAX_PIECE_BYTES, maxPayload - HEADER_BYTES) : LINK_MAX_PIECE_BYTES;
     if (this.#window < 4 * LINK_MAX_PIECE_BYTES) throw new RangeError(`a link window must be at least ${4 * LINK_MAX_PIECE_BYTES} bytes`);
@@ -161,16 +180,21 @@ export class NatsLink extends Duplex {
         const bytes = view.subarray(HEADER_BYTES);
         this.#unacked += bytes.length;
         if (this.#unacked > this.#window) return this.#fail('ERR_LINK_PROTOCOL', `the other end sent ${this.#unacked} bytes on a ${this.#window}-byte window`);
-        this.#readerWants = this.push(bytes);
-        this.#toAck += bytes.length;
-        if (this.#readerWants) this.#acknowledge();
+        this.#arrived.push(bytes);
+        this.#arrivedBytes += bytes.length;
+        if (!this.#deliverScheduled) {
+          this.#deliverScheduled = true;
+          setImmediate(this.#deliverLater);
+        }
         return;
       }
       case CREDIT:
         this.#credit += view.readUInt32BE(HEADER_BYTES);
-        this.#send(true);
+        this.#send();
         return;
       case END:
+        // After the bytes before it.
+        this.#deliver();
         this.push(null);
         return;
       case RESET:
@@ -182,6 +206,23 @@ export class NatsLink extends Duplex {
       default:
         return this.#fail('ERR_LINK_PROTOCOL', `unknown link message kind ${view[0]}`);
     }
+  }
+
+  /**
+   * Pushes the data messages that arrived in this turn of the event loop as one chunk. A socket
+   * read from nats-server holds several messages (they are small, LINK_MAX_PIECE_BYTES); passed
+   * on one by one, each would be a write into the stand-in, a read by the relay and a writev to
+   * the destination socket. Together they cost one copy and one of each.
+   */
+  #deliver(): void {
+    const arrived = this.#arrived;
+    if (arrived.length === 0 || this.destroyed) return;
+    const bytes = arrived.length === 1 ? arrived[0] : Buffer.concat(arrived, this.#arrivedBytes);
+    this.#arrived = [];
+    this.#arrivedBytes = 0;
+    this.#readerWants = this.push(bytes);
+    this.#toAck += bytes.length;
+    if (this.#readerWants) this.#acknowledge();
   }
 
   /**
@@ -212,48 +253,65 @@ export class NatsLink extends Duplex {
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
     this.#queued.push(chunk);
     this.#queuedBytes += chunk.length;
-    this.#send(false);
-    // Taken while at most a message's worth waits; beyond that the writer waits for credit.
-    if (this.#queuedBytes <= this.#piece) callback();
+    // Taken while at most a high-water mark's worth waits; beyond that the writer waits for credit.
+    if (this.#queuedBytes <= LINK_STREAM_HIGH_WATER_BYTES) callback();
     else this.#held = callback;
     this.#scheduleFlush();
   }
 
   /**
    * What was written in one turn of the event loop leaves together, at the next check phase:
-   * the frames of a burst share NATS messages (up to LINK_MAX_PIECE_BYTES each) instead of one
-   * message, one socket write and one nats-server delivery per frame.
+   * the frames of a burst are published in one go (as many messages as they fill, from one
+   * buffer), which nats.js writes to its socket in one write, instead of a message, a socket
+   * write and a nats-server delivery per frame.
    */
   #scheduleFlush(): void {
     if (this.#flushScheduled || this.#queuedBytes === 0) return;
     this.#flushScheduled = true;
     setImmediate(() => {
       this.#flushScheduled = false;
-      this.#send(true);
+      this.#send();
     });
   }
 
-  /** Publishes whole messages (or, with `all`, what is queued) while the credit lasts. */
-  #send(all: boolean): void {
+  /**
+   * Publishes what is queued while the credit lasts: every message is a view of one buffer the
+   * queued chunks are copied into once (nats.js copies them once more, into its socket write).
+   */
+  #send(): void {
     if (this.destroyed) return;
-    while (this.#queuedBytes >= this.#piece || (all && this.#queuedBytes > 0)) {
-      const size = Math.min(this.#queuedBytes, this.#piece);
-      if (this.#credit < size) break;
-      this.#credit -= size;
-      const message = this.#message(DATA, size);
-      let at = HEADER_BYTES;
-      while (at < message.length) {
-        const chunk = this.#queued[0];
-        const take = Math.min(chunk.length, message.length - at);
-        chunk.copy(message, at, 0, take);
-        at += take;
-        if (take === chunk.length) this.#queued.shift();
-        else this.#queued[0] = chunk.subarray(take);
+    const piece = this.#piece;
+    // All of it when the credit allows; else as many whole messages as it allows.
+    const sendable = this.#queuedBytes <= this.#credit ? this.#queuedBytes : this.#credit - (this.#credit % piece);
+    if (sendable > 0) {
+      const messages = Math.ceil(sendable / piece);
+      this.#credit -= sendable;
+      this.#queuedBytes -= sendable;
+      const batch = Buffer.allocUnsafe(messages * HEADER_BYTES + sendable);
+      let at = 0;
+      let left = sendable;
+      const queued = this.#queued;
+      for (let m = 0; m < messages; m++) {
+        const size = Math.min(left, piece);
+        left -= size;
+        const start = at;
+        batch[at] = DATA;
+        batch.writeUInt32BE(this.#sendSeq, at + 1);
+        this.#sendSeq = (this.#sendSeq + 1) >>> 0;
+        at += HEADER_BYTES;
+        const end = at + size;
+        while (at < end) {
+          const chunk = queued[0];
+          const take = Math.min(chunk.length, end - at);
+          chunk.copy(batch, at, 0, take);
+          at += take;
+          if (take === chunk.length) queued.shift();
+          else queued[0] = chunk.subarray(take);
+        }
+        this.#nc.publish(this.#out, batch.subarray(start, end));
       }
-      this.#queuedBytes -= size;
-      this.#nc.publish(this.#out, message);
     }
-    if (this.#queuedBytes <= this.#piece && this.#held) {
+    if (this.#queuedBytes <= LINK_STREAM_HIGH_WATER_BYTES && this.#held) {
       const held = this.#held;
       this.#held = undefined;
       held();
@@ -269,7 +327,7 @@ export class NatsLink extends Duplex {
   override _final(callback: (error?: Error | null) => void): void {
     // END follows the last bytes, which may still wait for credit.
     this.#ending = callback;
-    this.#send(true);
+    this.#send();
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
@@ -284,6 +342,8 @@ export class NatsLink extends Duplex {
       }
     }
     this.#sub.unsubscribe();
+    this.#arrived = [];
+    this.#arrivedBytes = 0;
     this.#queued = [];
     this.#queuedBytes = 0;
     const held = this.#held;
