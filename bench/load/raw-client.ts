@@ -13,6 +13,7 @@ import {
   ConnectionStatus,
   DEFAULT_MAX_FRAME_BYTES,
   INITIAL_WINDOW_BYTES,
+  MAX_WINDOW_BYTES,
   PROTOCOL_VERSION,
   PacketType,
   SocketStatus,
@@ -31,6 +32,7 @@ import {
   type Packet,
   type WireAddress,
 } from '../../protocol/index.ts';
+import { WINDOW_GROWTH_FACTOR } from '../../actors/client/connection.ts';
 
 /** Payloads at most this big are copied into one frame; larger ones are written header + payload (writev). */
 const COPY_PAYLOAD_BELOW_BYTES = 16 * 1024;
@@ -304,7 +306,11 @@ export class RawClient extends EventEmitter<ClientEvents> {
         return;
       }
       case PacketType.WindowUpdate:
-        this.connections.get(packet.connectionId)?.grant(packet.bytes);
+        {
+          const connection = this.connections.get(packet.connectionId);
+          if (packet.bytes === 0) connection?.peerBlocked();
+          else connection?.grant(packet.bytes);
+        }
         return;
       case PacketType.SocketEnd:
         this.connections.get(packet.connectionId)?.onEnd();
@@ -359,8 +365,11 @@ function refusal(step: string, answer: Packet): LoadClientError {
 }
 
 /**
- * One end of an accepted socket connection, with the sender's window of docs/PROTOCOL.md §7:
- * never more than INITIAL_WINDOW_BYTES of payload the peer has not granted back.
+ * One end of an accepted socket connection, with the window of docs/PROTOCOL.md §7 as the client
+ * library keeps it: never more payload in flight than the peer granted; a sender out of credit
+ * says so once per stall (a zero-byte WindowUpdate), and a receiver that keeps up grows the window
+ * it grants ×WINDOW_GROWTH_FACTOR up to MAX_WINDOW_BYTES, so a flow over a longer path (across
+ * relays) is measured as the library would run it, not held to the initial window.
  */
 export class VirtualConnection {
   readonly id: number;
@@ -369,6 +378,12 @@ export class VirtualConnection {
   #queue: Uint8Array[] = [];
   #consumed = 0;
   #open = true;
+  /** The peer was told once per stall that this end waits on its credit (§7). */
+  #blockedSignalled = false;
+  /** The window this end grants, grown as the library's is when the peer is window-limited (§7). */
+  #receiveWindow = INITIAL_WINDOW_BYTES;
+  /** `received` when #receiveWindow last grew. */
+  #grewAt = 0;
   /** Payload bytes received. */
   received = 0;
   /** When false the receiver grants no window back (a frozen application). @default true */
@@ -441,12 +456,28 @@ export class VirtualConnection {
       return;
     }
     this.#consumed += payload.length;
-    if (this.#consumed >= WINDOW_UPDATE_THRESHOLD_BYTES) this.grantConsumed();
+    if (this.#consumed >= Math.max(WINDOW_UPDATE_THRESHOLD_BYTES, this.#receiveWindow / 4)) this.grantConsumed();
+  }
+
+  /**
+   * @internal The peer waits on our credit. As the library does: once a window's worth has come
+   * since the window last grew, grow it and grant the difference (with what was consumed) at once.
+   */
+  peerBlocked(): void {
+    if (!this.autoGrant || !this.#open || this.#receiveWindow >= MAX_WINDOW_BYTES) return;
+    if (this.received - this.#grewAt < this.#receiveWindow) return;
+    const grown = Math.min(MAX_WINDOW_BYTES, this.#receiveWindow * WINDOW_GROWTH_FACTOR);
+    const extra = grown - this.#receiveWindow;
+    this.#receiveWindow = grown;
+    this.#grewAt = this.received;
+    this.#client.send({ type: PacketType.WindowUpdate, connectionId: this.id, bytes: extra + this.#consumed });
+    this.#consumed = 0;
   }
 
   /** @internal WindowUpdate from the peer */
   grant(bytes: number): void {
     this.#window += bytes;
+    this.#blockedSignalled = false;
     while (this.#queue.length > 0 && this.#window > 0) {
       const head = this.#queue[0];
       const sent = this.#sendWithinWindow(head);
@@ -483,6 +514,10 @@ export class VirtualConnection {
       }
       this.#window -= n;
       offset += n;
+    }
+    if (offset < payload.length && !this.#blockedSignalled) {
+      this.#blockedSignalled = true;
+      this.#client.send({ type: PacketType.WindowUpdate, connectionId: this.id, bytes: 0 });
     }
     return offset;
   }
