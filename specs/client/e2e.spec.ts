@@ -62,7 +62,7 @@ t.test('half-close under e2e: the peer still answers after our end, then ends cl
   t.equal(await closed, undefined, 'a clean close');
 });
 
-t.test('a reader that stops reading stops the sender (backpressure counted through TLS)', async (t) => {
+t.test('a reader that stops reading stops the sender (backpressure counted through the sealed records)', async (t) => {
   const relay = await relayFor(t);
   const dir = await tempDir(t);
   const server = await clientFor(t, relay, 2, { identity: path.join(dir, 'a', 'identity') });
@@ -141,7 +141,7 @@ t.test('an e2e connector to a --no-e2e listener: connect() and the listener’s 
     'the listener’s read',
   );
   t.match(error, { code: 'ERR_E2E_MISMATCH', message: /encrypts end to end and this end does not/ }, 'the plain end fails its first read');
-  t.equal(chunks.length, 0, 'no byte of the preamble or the TLS handshake reached the application');
+  t.equal(chunks.length, 0, 'no byte of the preamble or the handshake reached the application');
 });
 
 t.test('close() with a send blocked on credit closes at once; the peer never mistakes the cut for a clean end', async (t) => {
@@ -158,7 +158,7 @@ t.test('close() with a send blocked on credit closes at once; the peer never mis
   });
   outgoing.close();
   t.equal(await closed, undefined, 'our side closed cleanly, at once');
-  t.match(await blocked, { code: 'ERR_SOCKET_STATE', message: /closed/ }, 'the blocked send failed instead of hanging, as without TLS');
+  t.match(await blocked, { code: 'ERR_SOCKET_STATE', message: /closed/ }, 'the blocked send failed instead of hanging, as without e2e');
   await t.rejects(readAll(accepted), { code: 'ERR_E2E_TRUNCATED' }, 'the peer learns its data was cut short');
 });
 
