@@ -1,8 +1,8 @@
 /**
  * The end-to-end handshake over a raw virtual connection (docs/SECURITY.md "End-to-end
  * encryption"): the preamble both ways (preamble.ts), then Noise IK
- * (Noise_IK_Ed25519_ChaChaPoly_BLAKE2b, holepunch's noise-handshake with noise-curve-ed) between
- * the two identity keys:
+ * (Noise_IK_25519_ChaChaPoly_BLAKE2b, holepunch's noise-handshake) between the two identity keys
+ * in their X25519 form (static-key.ts):
  *
  *   connector (initiator), knowing the acceptor's key:  -> e, es, s, ss
  *   acceptor (responder):                               <- e, ee, se
@@ -15,7 +15,6 @@
  * connection does not complete it. The split keys become the transport's (sealing.ts).
  */
 import Noise from 'noise-handshake';
-import curve from 'noise-curve-ed';
 import { CloseReason } from '../../../protocol/index.ts';
 import type { VirtualConnection } from '../connection.ts';
 import { ClientError } from '../errors.ts';
@@ -23,9 +22,9 @@ import type { Identity } from '../identity.ts';
 import { startTimer, type Clock } from '../timer.ts';
 import type { KnownPeers, PinCheck } from './known-peers.ts';
 import { E2E_PREAMBLE, encryptingEndMismatch } from './preamble.ts';
-import { RecordFormatError, RecordReader, RecordType, handshakeRecord } from './records.ts';
+import { RECORD_HEAD_BYTES, RecordFormatError, RecordReader, RecordType, handshakeRecord } from './records.ts';
 import { Opener, Sealer, transportKey } from './sealing.ts';
-import { staticKeyPair } from './static-key.ts';
+import { peerStaticKey, staticKeyPair } from './static-key.ts';
 
 /** What securing one connection needs. */
 export interface SecureOptions {
@@ -76,8 +75,9 @@ export async function handshake(raw: VirtualConnection, options: SecureOptions):
       `${peer} proved no identity key to the relay, so it cannot encrypt end to end and this end does; both ends need an identity (and e2e on), or both must connect with e2e off (--no-e2e)`,
     );
   }
-  // Our preamble first, at once: a plaintext peer learns of the mismatch without waiting for us.
-  raw.send(E2E_PREAMBLE).catch(() => {});
+  // The acceptor's preamble goes at once: a plaintext connector waiting to read learns of the
+  // mismatch without waiting for us. The connector's goes with its first handshake message.
+  if (options.role === 'acceptor') raw.send(E2E_PREAMBLE).catch(() => {});
   let timer: ReturnType<typeof startTimer> | undefined;
   const work = run(raw, options, announced, peer);
   // Whatever the race's loser does later is not a rejection nobody handles.
@@ -101,13 +101,20 @@ async function run(raw: VirtualConnection, options: SecureOptions, announced: Ui
   const keyPair = staticKeyPair(options.identity);
   const reader = new RecordReader();
   const incoming = handshakeMessages(raw, reader, peer);
-  const noise = new Noise('IK', options.role === 'connector', keyPair, { curve });
+  const noise = new Noise('IK', options.role === 'connector', keyPair);
+  const expected = peerStaticKey(announced);
   const prologue = prologueFor(raw, options.role);
   const announcedText = Buffer.from(announced).toString('base64url');
   if (options.role === 'connector') {
-    await checkPin(raw, announcedText, options);
-    noise.initialise(prologue, announced);
-    await sendRecord(raw, handshakeRecord(noise.send()));
+    // The pin is asked before a byte of the handshake goes, but a first key is pinned only once
+    // the handshake proved it: a relay lying on first contact must not leave its key pinned.
+    await checkPin(raw, announcedText, options, 'compare');
+    noise.initialise(prologue, expected);
+    const first = noise.send();
+    const opening = new Uint8Array(E2E_PREAMBLE.length + RECORD_HEAD_BYTES + first.length);
+    opening.set(E2E_PREAMBLE);
+    opening.set(handshakeRecord(first), E2E_PREAMBLE.length);
+    await sendRecord(raw, opening);
     const reply = await incoming.next();
     try {
       noise.recv(reply);
@@ -118,6 +125,7 @@ async function run(raw: VirtualConnection, options: SecureOptions, announced: Ui
         { cause: error },
       );
     }
+    await checkPin(raw, announcedText, options, 'check');
   } else {
     noise.initialise(prologue);
     const first = await incoming.next();
@@ -130,11 +138,13 @@ async function run(raw: VirtualConnection, options: SecureOptions, announced: Ui
         { cause: error },
       );
     }
-    const proven = Buffer.from(noise.rs!).toString('base64url');
-    if (proven !== announcedText) {
-      throw new ClientError('ERR_E2E_PEER_KEY', `${peer} proved key ${proven} in the handshake, but the relay announced ${announcedText}: a relay or network in the middle; refused`);
+    if (Buffer.compare(Buffer.from(noise.rs!), Buffer.from(expected)) !== 0) {
+      throw new ClientError(
+        'ERR_E2E_PEER_KEY',
+        `${peer} proved another key in the handshake (X25519 ${Buffer.from(noise.rs!).toString('base64url')}) than the relay announced (${announcedText}): a relay or network in the middle; refused`,
+      );
     }
-    await checkPin(raw, announcedText, options);
+    await checkPin(raw, announcedText, options, 'check');
     await sendRecord(raw, handshakeRecord(noise.send()));
   }
   if (!noise.complete) throw new ClientError('ERR_E2E_HANDSHAKE', `the end-to-end handshake with ${peer} did not complete`);
@@ -209,12 +219,15 @@ function handshakeMessages(raw: VirtualConnection, reader: RecordReader, peer: s
   };
 }
 
-/** Checks `key` against the pin of the peer's virtual IP; a first key is pinned (known-peers.ts). */
-async function checkPin(raw: VirtualConnection, key: string, options: SecureOptions): Promise<void> {
+/**
+ * Checks `key` against the pin of the peer's virtual IP (known-peers.ts): `check` pins a first
+ * key, `compare` only compares.
+ */
+async function checkPin(raw: VirtualConnection, key: string, options: SecureOptions, how: 'check' | 'compare'): Promise<void> {
   if (options.pins === undefined) return;
   let pin: PinCheck;
   try {
-    pin = await options.pins.check(raw.remoteAddress, key);
+    pin = await (how === 'check' ? options.pins.check(raw.remoteAddress, key) : options.pins.compare(raw.remoteAddress, key));
   } catch (error) {
     // A pins file we cannot write (a read-only home, a sandbox without write permission) must
     // not make every connection fail: the key is still the one the relay announced, proven in

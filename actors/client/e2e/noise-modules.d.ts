@@ -1,7 +1,7 @@
 /**
- * Types for the CommonJS Noise modules end-to-end encryption uses (they ship none): holepunch's
- * noise-handshake (the handshake state machine), noise-curve-ed (Ed25519 keys as Noise static
- * keys) and the one sodium-native function that turns an identity's seed into their key pair.
+ * Types for the CommonJS modules end-to-end encryption uses (they ship none): holepunch's
+ * noise-handshake (the handshake state machine, on its default curve, X25519) and the
+ * sodium-native functions that turn an identity's Ed25519 seed into its X25519 key pair.
  * Only what e2e/ calls is declared. Beside the code rather than in a types/ folder, so both
  * tsconfig.json and tsconfig.build.json (which include actors/) see it.
  */
@@ -11,7 +11,7 @@ declare module 'noise-handshake' {
     publicKey: Uint8Array;
     secretKey: Uint8Array;
   }
-  /** The curve module a handshake runs on (noise-curve-ed here). */
+  /** A curve module a handshake may run on instead of its default, X25519. */
   export interface NoiseCurve {
     readonly PKLEN: number;
     readonly SKLEN: number;
@@ -40,15 +40,11 @@ declare module 'noise-handshake' {
   }
 }
 
-declare module 'noise-curve-ed' {
-  import type { NoiseCurve } from 'noise-handshake';
-  const curve: NoiseCurve;
-  export default curve;
-}
-
 declare module 'sodium-native' {
   const sodium: {
     crypto_sign_seed_keypair(publicKey: Uint8Array, secretKey: Uint8Array, seed: Uint8Array): void;
+    crypto_sign_ed25519_pk_to_curve25519(x25519PublicKey: Uint8Array, ed25519PublicKey: Uint8Array): void;
+    crypto_sign_ed25519_sk_to_curve25519(x25519SecretKey: Uint8Array, ed25519SecretKey: Uint8Array): void;
     readonly crypto_sign_PUBLICKEYBYTES: number;
     readonly crypto_sign_SECRETKEYBYTES: number;
     readonly crypto_sign_SEEDBYTES: number;

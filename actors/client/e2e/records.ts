@@ -58,7 +58,9 @@ export interface RawRecord {
 }
 
 /** The bytes cannot be records from the peer: a length over the limit, or an unknown type. */
-export class RecordFormatError extends Error {}
+export class RecordFormatError extends Error {
+  override name = 'RecordFormatError';
+}
 
 /**
  * Cuts the raw byte stream into records. A record that arrived in one chunk is handed back as a

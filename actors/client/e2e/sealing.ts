@@ -29,7 +29,9 @@ export function transportKey(splitKey: Uint8Array, handshakeHash: Uint8Array): K
 }
 
 /** Thrown when a sealed message does not open: altered, replayed, reordered or dropped. */
-export class SealError extends Error {}
+export class SealError extends Error {
+  override name = 'SealError';
+}
 
 /** Writes the 12-byte nonce of message `count`. */
 function setNonce(nonce: Buffer, count: number): void {
