@@ -1,6 +1,6 @@
 /**
  * A path that tampers with the ciphertext (docs/SECURITY.md "What the relay cannot do"): a proxy
- * between one client and a real relay flips a byte of a data frame, replays one, drops one, or
+ * between one client and a real relay flips a byte of a data frame, replays one, drops one, swaps two, or
  * drops the sealed end marker. Each end closes with a distinct e2e code, and no byte that was not sent
  * is ever delivered. Also: a changed key at a pinned address is refused.
  */
@@ -36,9 +36,9 @@ async function tamperedPair(t: Test, tampering: Tampering): Promise<{ sender: Vi
   return { sender, receiver: await accepted, proxy, server };
 }
 
-const DONE = { flip: 'a data frame with a flipped byte', replay: 'a replayed data frame', drop: 'a dropped data frame' } as const;
+const DONE = { flip: 'a data frame with a flipped byte', replay: 'a replayed data frame', drop: 'a dropped data frame', reorder: 'two data frames swapped' } as const;
 
-for (const tampering of ['flip', 'replay', 'drop'] as const) {
+for (const tampering of ['flip', 'replay', 'drop', 'reorder'] as const) {
   t.test(`${DONE[tampering]} closes both ends with ERR_E2E_INTEGRITY and delivers no wrong byte`, async (t) => {
     const { sender, receiver, proxy } = await tamperedPair(t, tampering);
     const data = pseudoRandom(7, 512 * 1024);

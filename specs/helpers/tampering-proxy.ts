@@ -1,7 +1,7 @@
 /**
  * A loopback TCP proxy between one client and the relay that reads the client's frames and does
  * to one ArbitraryData frame what an attacker on the path (or a lying relay) could: flip a byte,
- * send it twice, or drop it; or drop the sealed end marker before a SocketEnd (truncation).
+ * send it twice, drop it, or swap it with the next; or drop the sealed end marker before a SocketEnd (truncation).
  * The proxy connects to the relay from the client's own source address, so the relay gives the
  * client the same virtual IP as without it.
  */
@@ -10,7 +10,7 @@ import { FrameDecoder, PacketType } from '../../protocol/index.ts';
 import { END_RECORD_BYTES } from '../../actors/client/e2e/records.ts';
 import { loopbackProxy } from './loopback-proxy.ts';
 
-export type Tampering = 'flip' | 'replay' | 'drop' | 'truncate';
+export type Tampering = 'flip' | 'replay' | 'drop' | 'reorder' | 'truncate';
 
 /** ArbitraryData payloads at least this long are sealed data, not the handshake's messages. */
 export const TAMPER_MIN_PAYLOAD_BYTES = 4096;
@@ -35,6 +35,8 @@ export async function tamperingProxy(t: Test, relayPort: number, tampering: Tamp
     (inbound, outbound) => {
       outbound.pipe(inbound);
       let armed = false;
+      /** For 'reorder': the frame held back until the next data frame has gone. */
+      let held: Buffer | undefined;
       const decoder = new FrameDecoder(
         (type, frame) => {
           const copy = Buffer.from(frame);
@@ -51,8 +53,18 @@ export async function tamperingProxy(t: Test, relayPort: number, tampering: Tamp
               markDone();
               return; // the end marker never arrives; the SocketEnd after it does
             }
+          } else if (held !== undefined) {
+            outbound.write(copy);
+            outbound.write(held);
+            held = undefined;
+            markDone();
+            return;
           } else if (!tampered && payloadBytes >= TAMPER_MIN_PAYLOAD_BYTES) {
             tampered = true;
+            if (tampering === 'reorder') {
+              held = copy;
+              return;
+            }
             markDone();
             if (tampering === 'drop') return;
             if (tampering === 'flip') copy[HEAD + 100] ^= 0x01;
