@@ -7,14 +7,14 @@
  */
 import { randomBytes } from 'node:crypto';
 import { RecordReader, RecordType, MAX_RECORD_PLAINTEXT_BYTES } from '../../actors/client/e2e/records.ts';
-import { Opener, Sealer, transportKey } from '../../actors/client/e2e/sealing.ts';
+import { Opener, Sealer, transportKeys } from '../../actors/client/e2e/sealing.ts';
 import { BenchIntegrityError, withDeadline, type TransferResult } from '../load/drive.ts';
 import { PHASE_DEADLINE_MS, type BenchContext } from './context.ts';
 import { timedRuns, type RunFigures } from './measure.ts';
 
 /** `bytes` sealed and opened in writes of `writeBytes` (each at most one 64 KiB record). */
 async function oneTransfer(bytes: number, writeBytes: number): Promise<TransferResult> {
-  const key = transportKey(randomBytes(32), randomBytes(64));
+  const key = transportKeys(randomBytes(32), randomBytes(32), randomBytes(64), true).send;
   const sealer = new Sealer(key);
   const opener = new Opener(key);
   const reader = new RecordReader();

@@ -19,11 +19,11 @@ import {
   handshakeRecord,
   type RawRecord,
 } from '../../actors/client/e2e/records.ts';
-import { Opener, SealError, Sealer, transportKey } from '../../actors/client/e2e/sealing.ts';
-import { peerStaticKey, staticKeyPair } from '../../actors/client/e2e/static-key.ts';
+import { Opener, SealError, Sealer, transportKeys } from '../../actors/client/e2e/sealing.ts';
+import { curveFor, peerStaticKey, staticKeyPair } from '../../actors/client/e2e/static-key.ts';
 
-function keys(): { sealer: Sealer; opener: Opener; key: ReturnType<typeof transportKey> } {
-  const key = transportKey(randomBytes(32), randomBytes(64));
+function keys(): { sealer: Sealer; opener: Opener; key: Buffer } {
+  const key = transportKeys(randomBytes(32), randomBytes(32), randomBytes(64), true).send;
   return { sealer: new Sealer(key), opener: new Opener(key), key };
 }
 
@@ -138,4 +138,25 @@ t.test('the identity key, in its X25519 form, is the Noise static key; a first h
   };
   t.same(handshakeOn(one.connector, one.acceptor), Buffer.from(peerStaticKey(initiatorId.publicKey)), 'on its own connection it completes, and the acceptor learns the connector key');
   t.type(handshakeOn(one.connector, other.acceptor), Error, 'replayed onto another connection it fails');
+});
+
+t.test('the kept static-static secret gives the handshake the uncached curve gives: each end completes with the other, again and again', async (t) => {
+  const a = staticKeyPair(generateIdentity());
+  const bId = generateIdentity();
+  const b = staticKeyPair(bId);
+  const prologue = new TextEncoder().encode('alphanet-e2e/1\n');
+  for (let round = 0; round < 3; round++) {
+    // The initiator keeps its ss secret, the responder computes it afresh: they must agree.
+    const initiator = new Noise('IK', true, a, { curve: curveFor(a, peerStaticKey(bId.publicKey)) });
+    initiator.initialise(prologue, peerStaticKey(bId.publicKey));
+    const responder = new Noise('IK', false, b);
+    responder.initialise(prologue);
+    responder.recv(initiator.send());
+    initiator.recv(responder.send());
+    t.ok(initiator.complete && responder.complete, `round ${round + 1} completes`);
+    const mine = transportKeys(initiator.tx!, initiator.rx!, initiator.hash!, true);
+    const theirs = transportKeys(responder.tx!, responder.rx!, responder.hash!, false);
+    t.same([mine.send, mine.receive], [theirs.receive, theirs.send], `round ${round + 1}: what one end seals with, the other opens with`);
+    t.notSame(mine.send, mine.receive, 'a key per direction');
+  }
 });

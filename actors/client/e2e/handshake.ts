@@ -23,8 +23,8 @@ import { startTimer, type Clock } from '../timer.ts';
 import type { KnownPeers, PinCheck } from './known-peers.ts';
 import { E2E_PREAMBLE, encryptingEndMismatch } from './preamble.ts';
 import { RECORD_HEAD_BYTES, RecordFormatError, RecordReader, RecordType, handshakeRecord } from './records.ts';
-import { Opener, Sealer, transportKey } from './sealing.ts';
-import { peerStaticKey, staticKeyPair } from './static-key.ts';
+import { Opener, Sealer, transportKeys } from './sealing.ts';
+import { curveFor, peerStaticKey, staticKeyPair } from './static-key.ts';
 
 /** What securing one connection needs. */
 export interface SecureOptions {
@@ -101,8 +101,8 @@ async function run(raw: VirtualConnection, options: SecureOptions, announced: Ui
   const keyPair = staticKeyPair(options.identity);
   const reader = new RecordReader();
   const incoming = handshakeMessages(raw, reader, peer);
-  const noise = new Noise('IK', options.role === 'connector', keyPair);
   const expected = peerStaticKey(announced);
+  const noise = new Noise('IK', options.role === 'connector', keyPair, { curve: curveFor(keyPair, expected) });
   const prologue = prologueFor(raw, options.role);
   const announcedText = Buffer.from(announced).toString('base64url');
   if (options.role === 'connector') {
@@ -148,9 +148,9 @@ async function run(raw: VirtualConnection, options: SecureOptions, announced: Ui
     await sendRecord(raw, handshakeRecord(noise.send()));
   }
   if (!noise.complete) throw new ClientError('ERR_E2E_HANDSHAKE', `the end-to-end handshake with ${peer} did not complete`);
-  const hash = noise.hash!;
-  const sealer = new Sealer(transportKey(noise.tx!, hash));
-  const opener = new Opener(transportKey(noise.rx!, hash));
+  const keys = transportKeys(noise.tx!, noise.rx!, noise.hash!, options.role === 'connector');
+  const sealer = new Sealer(keys.send);
+  const opener = new Opener(keys.receive);
   noise.tx!.fill(0);
   noise.rx!.fill(0);
   return { sealer, opener, reader };

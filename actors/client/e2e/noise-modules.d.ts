@@ -40,6 +40,13 @@ declare module 'noise-handshake' {
   }
 }
 
+declare module 'noise-handshake/dh.js' {
+  import type { NoiseCurve } from 'noise-handshake';
+  /** noise-handshake's default curve, X25519 over libsodium. */
+  const x25519: NoiseCurve;
+  export default x25519;
+}
+
 declare module 'sodium-native' {
   const sodium: {
     crypto_sign_seed_keypair(publicKey: Uint8Array, secretKey: Uint8Array, seed: Uint8Array): void;

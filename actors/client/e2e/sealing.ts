@@ -2,8 +2,8 @@
  * The transport's AEAD (docs/SECURITY.md "Records"): AES-256-GCM from node:crypto (OpenSSL, with
  * the CPU's AES instructions), one key per direction, a 64-bit counter as the nonce.
  *
- * Each direction's key is HKDF-SHA-256 of that direction's Noise split key, salted with the
- * handshake hash and labelled, so it is bound to this handshake's transcript. The nonce is 4 zero
+ * The two directions' keys are HKDF-SHA-256 of the Noise split keys, salted with the handshake
+ * hash and labelled, so they are bound to this handshake's transcript. The nonce is 4 zero
  * bytes and the big-endian count of messages sealed before in that direction: both ends count, so
  * a message replayed, reordered or dropped on the way is opened with the wrong nonce and fails
  * authentication; nothing is ever accepted out of place.
@@ -13,7 +13,7 @@
  * CipherState) or ~1.4 (libsodium called directly) on the bench machine. The CipherState also
  * caps a message at 65535 bytes and writes only a 32-bit counter into the nonce.
  */
-import { createCipheriv, createDecipheriv, createSecretKey, hkdfSync, type KeyObject } from 'node:crypto';
+import { createCipheriv, createDecipheriv, hkdfSync } from 'node:crypto';
 import { RECORD_HEAD_BYTES, TAG_BYTES, writeRecordHead, type RecordType } from './records.ts';
 
 const CIPHER = 'aes-256-gcm';
@@ -23,9 +23,24 @@ const KEY_LABEL = 'alphanet-e2e/1 AES-256-GCM';
 /** Counting beyond this loses precision in a double; a connection never gets near it (2^53 messages). */
 const MAX_COUNT = Number.MAX_SAFE_INTEGER;
 
-/** The transport key of one direction from its Noise split key and the handshake hash. */
-export function transportKey(splitKey: Uint8Array, handshakeHash: Uint8Array): KeyObject {
-  return createSecretKey(Buffer.from(hkdfSync('sha256', splitKey, handshakeHash, KEY_LABEL, 32)));
+/** The transport's two keys, as each end uses them. */
+export interface TransportKeys {
+  send: Buffer;
+  receive: Buffer;
+}
+
+/**
+ * Both directions' keys from the Noise split (`tx`, `rx` as this end holds them) and the handshake
+ * hash, in one HKDF: the initiator-to-responder key first, so both ends derive the same 64 bytes.
+ */
+export function transportKeys(tx: Uint8Array, rx: Uint8Array, handshakeHash: Uint8Array, initiator: boolean): TransportKeys {
+  const [toResponder, toInitiator] = initiator ? [tx, rx] : [rx, tx];
+  const ikm = Buffer.concat([toResponder, toInitiator]);
+  const okm = Buffer.from(hkdfSync('sha256', ikm, handshakeHash, KEY_LABEL, 64));
+  ikm.fill(0);
+  const first = okm.subarray(0, 32);
+  const second = okm.subarray(32);
+  return initiator ? { send: first, receive: second } : { send: second, receive: first };
 }
 
 /** Thrown when a sealed message does not open: altered, replayed, reordered or dropped. */
@@ -42,11 +57,11 @@ function setNonce(nonce: Buffer, count: number): void {
 
 /** Seals this end's messages, in order. */
 export class Sealer {
-  readonly #key: KeyObject;
+  readonly #key: Buffer;
   readonly #nonce = Buffer.alloc(NONCE_BYTES);
   #count = 0;
 
-  constructor(key: KeyObject) {
+  constructor(key: Buffer) {
     this.#key = key;
   }
 
@@ -69,11 +84,11 @@ export class Sealer {
 
 /** Opens the peer's messages, in order. */
 export class Opener {
-  readonly #key: KeyObject;
+  readonly #key: Buffer;
   readonly #nonce = Buffer.alloc(NONCE_BYTES);
   #count = 0;
 
-  constructor(key: KeyObject) {
+  constructor(key: Buffer) {
     this.#key = key;
   }
 

@@ -12,7 +12,8 @@
  * handshake is most of an encrypted connect's CPU (issue 12's "≥ 1,000 handshakes/s").
  */
 import sodium from 'sodium-native';
-import type { NoiseKeyPair } from 'noise-handshake';
+import type { NoiseCurve, NoiseKeyPair } from 'noise-handshake';
+import x25519 from 'noise-handshake/dh.js';
 import { ClientError } from '../errors.ts';
 import type { Identity } from '../identity.ts';
 
@@ -22,6 +23,8 @@ const PEER_KEYS_KEPT = 4096;
 
 const made = new WeakMap<Identity, NoiseKeyPair>();
 const peers = new Map<string, Uint8Array>();
+/** Static-static secrets (IK's ss) per own key pair, by the peer's static key. */
+const staticSecrets = new WeakMap<NoiseKeyPair, Map<string, Uint8Array>>();
 
 /** The Noise static key pair (X25519) of `identity`, made once per identity per process. */
 export function staticKeyPair(identity: Identity): NoiseKeyPair {
@@ -71,4 +74,36 @@ export function peerStaticKey(edPublicKey: Uint8Array): Uint8Array {
     peers.set(id, key);
   }
   return key;
+}
+
+/**
+ * X25519 for one handshake between `local` and the peer static key `peer`, the static-static
+ * Diffie-Hellman (IK's ss) kept per pair of keys: it is the same on every connection between two
+ * identities, and computing it is a quarter of a handshake's Diffie-Hellman. Keeping it in memory
+ * exposes nothing the static secret key beside it does not; the ephemeral ones (ee, es, se) that
+ * give forward secrecy are computed afresh every time.
+ */
+export function curveFor(local: NoiseKeyPair, peer: Uint8Array): NoiseCurve {
+  return {
+    PKLEN: x25519.PKLEN,
+    SKLEN: x25519.SKLEN,
+    ALG: x25519.ALG,
+    generateKeyPair: x25519.generateKeyPair,
+    dh(publicKey: Uint8Array, keyPair: NoiseKeyPair): Uint8Array {
+      if (keyPair !== local || Buffer.compare(Buffer.from(publicKey.buffer, publicKey.byteOffset, publicKey.byteLength), Buffer.from(peer.buffer, peer.byteOffset, peer.byteLength)) !== 0) {
+        return x25519.dh(publicKey, keyPair);
+      }
+      let secrets = staticSecrets.get(local);
+      if (secrets === undefined) staticSecrets.set(local, (secrets = new Map()));
+      const id = Buffer.from(peer).toString('base64url');
+      let secret = secrets.get(id);
+      if (secret === undefined) {
+        secret = x25519.dh(publicKey, keyPair);
+        if (secrets.size >= PEER_KEYS_KEPT) secrets.delete(secrets.keys().next().value!);
+        secrets.set(id, secret);
+      }
+      // A copy: the handshake may wipe what it is given.
+      return Buffer.from(secret);
+    },
+  };
 }
