@@ -17,7 +17,7 @@ export const RecordType = {
   Handshake: 1,
   /** Sealed application bytes. */
   Data: 2,
-  /** Sealed and empty: the sender's clean end (half-close), as TLS's close_notify was. */
+  /** Sealed and empty: the sender's clean end (half-close); a stream that stops without it was cut. */
   End: 3,
 } as const;
 export type RecordType = (typeof RecordType)[keyof typeof RecordType];

@@ -246,6 +246,9 @@ export class SecureConnection extends VirtualConnection {
     try {
       while (this.#plainBytes < PLAINTEXT_QUEUE_BYTES && this.#error === undefined && !this.#endSeen && !this.#local) {
         if (this.#openNext()) continue;
+        // A raw read() waiting may already hold the next chunk (it took it from the raw queue and
+        // its continuation has not run yet): taking one here would put a later chunk before it.
+        if (this.#rawReading) break;
         const chunk = this.#raw.takeChunk();
         if (chunk !== undefined) {
           this.#reader.push(chunk);
@@ -259,7 +262,7 @@ export class SecureConnection extends VirtualConnection {
           );
           break;
         }
-        if (!this.#rawReading) this.#readRaw();
+        this.#readRaw();
         break;
       }
     } finally {
