@@ -1,8 +1,9 @@
 /**
- * A relay that lies about a peer's key (docs/SECURITY.md "What the relay cannot do"): a proxy
- * between one client and a real relay rewrites the PeerKey announcements that client gets
- * (docs/PROTOCOL.md §2a) to an impostor's key. Either way round, both ends refuse the connection
- * (the listener never gets it), and no end pins the impostor's key.
+ * How the end-to-end handshake fails (docs/SECURITY.md "End-to-end encryption"). A relay that
+ * lies about a peer's key: a proxy between one client and a real relay rewrites the PeerKey
+ * announcements that client gets (docs/PROTOCOL.md §2a) to an impostor's key. Either way round,
+ * both ends refuse the connection (the listener never gets it), and no end pins the impostor's
+ * key. A path that drops the handshake's reply fails connect() at the handshake timeout.
  */
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
@@ -23,22 +24,20 @@ async function tempDir(t: Test): Promise<string> {
   return dir;
 }
 
-/** A path to the relay on which every PeerKey the client hears names `impostor` instead; counts them. */
-async function lyingPath(t: Test, relayPort: number, impostor: Uint8Array): Promise<{ port: number; lies: () => number }> {
-  let lies = 0;
-  const port = await loopbackProxy(
+/**
+ * A path to the relay that passes the relay's frames to the client through `rewrite` (which
+ * returns the frame to pass on, changed or not, or undefined to drop it).
+ */
+async function rewritingPath(t: Test, relayPort: number, rewrite: (type: number, frame: Buffer) => Buffer | undefined): Promise<number> {
+  return loopbackProxy(
     t,
     relayPort,
     (inbound, outbound) => {
       inbound.pipe(outbound);
       const decoder = new FrameDecoder(
         (type, frame) => {
-          const copy = Buffer.from(frame);
-          if (type === PacketType.PeerKey) {
-            copy.set(impostor, PEER_KEY_OFFSET);
-            lies++;
-          }
-          inbound.write(copy);
+          const passed = rewrite(type, Buffer.from(frame));
+          if (passed !== undefined) inbound.write(passed);
         },
         { maxFrameBytes: 16 * 1024 * 1024 },
       );
@@ -46,6 +45,18 @@ async function lyingPath(t: Test, relayPort: number, impostor: Uint8Array): Prom
     },
     { fromPeerAddress: true },
   );
+}
+
+/** A path to the relay on which every PeerKey the client hears names `impostor` instead; counts them. */
+async function lyingPath(t: Test, relayPort: number, impostor: Uint8Array): Promise<{ port: number; lies: () => number }> {
+  let lies = 0;
+  const port = await rewritingPath(t, relayPort, (type, frame) => {
+    if (type === PacketType.PeerKey) {
+      frame.set(impostor, PEER_KEY_OFFSET);
+      lies++;
+    }
+    return frame;
+  });
   return { port, lies: () => lies };
 }
 
@@ -107,4 +118,26 @@ t.test("a relay that announces an impostor's key to the acceptor: both ends refu
   t.match(acceptorLog.errors[0], { code: 'ERR_E2E_PEER_KEY', message: /proved another key in the handshake .* than the relay announced/ }, 'the acceptor: another key than announced');
   t.notOk(delivered, 'the listener never got a connection');
   await t.rejects(readFile(path.join(dir, 'acceptor', 'known-peers'), 'utf8'), { code: 'ENOENT' }, "the impostor's key is not pinned");
+});
+
+t.test('a path that drops the handshake reply fails connect() with ERR_E2E_HANDSHAKE at requestTimeoutMs, never hangs', async (t) => {
+  const relay = await relayFor(t);
+  const dir = await tempDir(t);
+  const acceptor = await clientFor(t, relay, 2, { identity: path.join(dir, 'acceptor', 'identity') });
+  // Every data frame to the connector is dropped: the acceptor's preamble and reply never arrive.
+  let dropped = 0;
+  const port = await rewritingPath(t, relay.port, (type, frame) => {
+    if (type !== PacketType.ArbitraryData) return frame;
+    dropped++;
+    return undefined;
+  });
+  const connector = await clientFor(t, { host: '127.0.0.1', port }, 3, { identity: path.join(dir, 'connector', 'identity'), requestTimeoutMs: 1_000 });
+  await acceptor.listen(7);
+  const started = Date.now();
+  await t.rejects(within('connect()', connector.connect({ address: acceptor.virtualIp, port: 7 })), {
+    code: 'ERR_E2E_HANDSHAKE',
+    message: /no end-to-end handshake with .* within 1000 ms/,
+  });
+  t.ok(Date.now() - started >= 900, 'not before the timeout');
+  t.ok(dropped >= 1, 'the reply was dropped on the way');
 });
