@@ -24,7 +24,9 @@ async function oneTransfer(bytes: number, writeBytes: number): Promise<TransferR
   for (let sent = 0; sent < bytes; sent += writeBytes) {
     for (let offset = 0; offset < chunk.length; offset += MAX_RECORD_PLAINTEXT_BYTES) {
       reader.push(sealer.seal(RecordType.Data, chunk.subarray(offset, offset + MAX_RECORD_PLAINTEXT_BYTES)));
-      for (let record = reader.next(); record !== undefined; record = reader.next()) got += opener.open(record.head, record.body).length;
+      for (let record = reader.next(); record !== undefined; record = reader.next()) {
+        for (const piece of opener.open(record.head, record.pieces)) got += piece.length;
+      }
     }
   }
   if (got !== bytes) throw new BenchIntegrityError('ERR_BENCH_CORRUPT', `AEAD alone: ${got} bytes opened, ${bytes} were sealed`);

@@ -17,7 +17,7 @@ import {
   RecordReader,
   RecordType,
   handshakeRecord,
-  type RawRecord,
+  joinPieces,
 } from '../../actors/client/e2e/records.ts';
 import { Opener, SealError, Sealer, transportKeys } from '../../actors/client/e2e/sealing.ts';
 import { curveFor, peerStaticKey, staticKeyPair } from '../../actors/client/e2e/static-key.ts';
@@ -27,15 +27,26 @@ function keys(): { sealer: Sealer; opener: Opener; key: Buffer } {
   return { sealer: new Sealer(key), opener: new Opener(key), key };
 }
 
-function drain(reader: RecordReader): RawRecord[] {
-  const out: RawRecord[] = [];
-  for (let record = reader.next(); record !== undefined; record = reader.next()) out.push({ type: record.type, head: Buffer.from(record.head), body: Buffer.from(record.body) });
+interface Record {
+  type: number;
+  head: Buffer;
+  body: Buffer;
+  /** The body as the reader handed it: one view per chunk it arrived in. */
+  pieces: Uint8Array[];
+}
+
+function drain(reader: RecordReader): Record[] {
+  const out: Record[] = [];
+  for (let record = reader.next(); record !== undefined; record = reader.next()) {
+    out.push({ type: record.type, head: Buffer.from(record.head), body: Buffer.from(joinPieces(record.pieces)), pieces: record.pieces });
+  }
   return out;
 }
 
-t.test('records cut out of a stream split at every boundary are the records written', async (t) => {
-  const { sealer } = keys();
-  const records = [handshakeRecord(randomBytes(96)), sealer.seal(RecordType.Data, randomBytes(1)), sealer.seal(RecordType.Data, randomBytes(300)), sealer.seal(RecordType.End, new Uint8Array(0))];
+t.test('records cut out of a stream split at every boundary are the records written, and open to what was sealed', async (t) => {
+  const { sealer, key } = keys();
+  const plain = [randomBytes(1), randomBytes(300)];
+  const records = [handshakeRecord(randomBytes(96)), sealer.seal(RecordType.Data, plain[0]), sealer.seal(RecordType.Data, plain[1]), sealer.seal(RecordType.End, new Uint8Array(0))];
   const stream = Buffer.concat(records);
   const whole = new RecordReader();
   whole.push(stream);
@@ -49,14 +60,23 @@ t.test('records cut out of a stream split at every boundary are the records writ
     reader.push(stream.subarray(cut));
     got.push(...drain(reader));
     if (Buffer.compare(Buffer.concat(got.map((r) => Buffer.concat([r.head, r.body]))), stream) !== 0) t.fail(`split at ${cut}: records differ`);
+    // Opened from the pieces as they came (the tag split too, at some cuts), without joining them.
+    const opener = new Opener(key);
+    const opened = got.slice(1).map((r) => Buffer.concat(opener.open(r.head, r.pieces)));
+    if (!opened[0].equals(plain[0]) || !opened[1].equals(plain[1]) || opened[2].length !== 0) t.fail(`split at ${cut}: opened to other bytes`);
   }
+  t.pass('every split opened to the plaintext sealed');
   const bytewise = new RecordReader();
-  const got: RawRecord[] = [];
+  const got: Record[] = [];
   for (const byte of stream) {
     bytewise.push(Uint8Array.of(byte));
     got.push(...drain(bytewise));
   }
-  t.same(got, expected, 'one byte at a time too');
+  t.same(
+    got.map((r) => [r.type, r.head, r.body]),
+    expected.map((r) => [r.type, r.head, r.body]),
+    'one byte at a time too',
+  );
   t.equal(records[3].length, END_RECORD_BYTES, 'an end marker is head and tag only');
 });
 
@@ -77,7 +97,7 @@ t.test('a sealed message opens only as sealed: any changed byte, a replay, a reo
     const reader = new RecordReader();
     reader.push(record);
     const r = reader.next()!;
-    return o.open(r.head, r.body);
+    return Buffer.concat(o.open(r.head, r.pieces));
   };
   t.notOk(sealed[1].includes(plain[1].subarray(0, 32)), 'no plaintext in the record');
   // Every byte of the first record, head included, changed in turn: each fails on a fresh opener.
@@ -90,7 +110,7 @@ t.test('a sealed message opens only as sealed: any changed byte, a replay, a reo
       reader.push(bad);
       const r = reader.next();
       if (r === undefined) failed++; // a longer length: the record never completes
-      else new Opener(key).open(r.head, r.body);
+      else new Opener(key).open(r.head, r.pieces);
     } catch (error) {
       if (error instanceof SealError || error instanceof RecordFormatError) failed++;
       else throw error;

@@ -22,7 +22,7 @@ import type { Identity } from '../identity.ts';
 import { startTimer, type Clock } from '../timer.ts';
 import type { KnownPeers, PinCheck } from './known-peers.ts';
 import { E2E_PREAMBLE, encryptingEndMismatch } from './preamble.ts';
-import { RECORD_HEAD_BYTES, RecordFormatError, RecordReader, RecordType, handshakeRecord } from './records.ts';
+import { RECORD_HEAD_BYTES, RecordFormatError, RecordReader, RecordType, handshakeRecord, joinPieces } from './records.ts';
 import { Opener, Sealer, transportKeys } from './sealing.ts';
 import { curveFor, peerStaticKey, staticKeyPair } from './static-key.ts';
 
@@ -198,7 +198,7 @@ function handshakeMessages(raw: VirtualConnection, reader: RecordReader, peer: s
         }
         if (record !== undefined) {
           if (record.type !== RecordType.Handshake) throw new ClientError('ERR_E2E_HANDSHAKE', `${peer} sent a record of type ${record.type} before the handshake completed`);
-          return record.body;
+          return joinPieces(record.pieces);
         }
         let chunk: Uint8Array | null;
         try {

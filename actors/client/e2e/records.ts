@@ -50,11 +50,18 @@ export function handshakeRecord(message: Uint8Array): Uint8Array {
   return record;
 }
 
-/** One record as read: its head (the sealed body's associated data) and body. */
+/** One record as read: its head (the sealed body's associated data) and its body, in pieces. */
 export interface RawRecord {
   type: number;
   head: Uint8Array;
-  body: Uint8Array;
+  /** The body as views of the chunks it arrived in (one, usually; never copied). */
+  pieces: Uint8Array[];
+  bodyBytes: number;
+}
+
+/** A record's body in one piece (a copy only when it arrived in several). */
+export function joinPieces(pieces: readonly Uint8Array[]): Uint8Array {
+  return pieces.length === 1 ? pieces[0] : Buffer.concat(pieces);
 }
 
 /** The bytes cannot be records from the peer: a length over the limit, or an unknown type. */
@@ -63,8 +70,9 @@ export class RecordFormatError extends Error {
 }
 
 /**
- * Cuts the raw byte stream into records. A record that arrived in one chunk is handed back as a
- * view of it (no copy), the usual case, as one send is one relay frame.
+ * Cuts the raw byte stream into records. A record's body is handed back as views of the chunks
+ * it arrived in: a 64 KiB record split over two relay frames or TCP reads is opened from both
+ * pieces, never copied together first.
  */
 export class RecordReader {
   #chunks: Uint8Array[] = [];
@@ -91,10 +99,9 @@ export class RecordReader {
     const bodyBytes = (head[1] << 16) | (head[2] << 8) | head[3];
     if (type < RecordType.Handshake || type > RecordType.End) throw new RecordFormatError(`record type ${type}`);
     if (bodyBytes > MAX_RECORD_BODY_BYTES) throw new RecordFormatError(`a record of ${bodyBytes} bytes (the most is ${MAX_RECORD_BODY_BYTES})`);
-    const total = RECORD_HEAD_BYTES + bodyBytes;
-    if (this.#bytes < total) return undefined;
-    const record = this.#take(total);
-    return { type, head: record.subarray(0, RECORD_HEAD_BYTES), body: record.subarray(RECORD_HEAD_BYTES) };
+    if (this.#bytes < RECORD_HEAD_BYTES + bodyBytes) return undefined;
+    this.#take(RECORD_HEAD_BYTES);
+    return { type, head, pieces: this.#take(bodyBytes), bodyBytes };
   }
 
   #peekHead(): Uint8Array {
@@ -110,32 +117,22 @@ export class RecordReader {
     return head;
   }
 
-  /** Takes `n` bytes (n ≤ pendingBytes): a view when they lie in one chunk, else a copy. */
-  #take(n: number): Uint8Array {
+  /** Takes `n` bytes (n ≤ pendingBytes) as views of the chunks they lie in. */
+  #take(n: number): Uint8Array[] {
     this.#bytes -= n;
-    const first = this.#chunks[0];
-    if (first.length - this.#offset >= n) {
-      const view = first.subarray(this.#offset, this.#offset + n);
-      this.#offset += n;
-      if (this.#offset === first.length) {
-        this.#chunks.shift();
-        this.#offset = 0;
-      }
-      return view;
-    }
-    const out = new Uint8Array(n);
-    let filled = 0;
-    while (filled < n) {
+    const pieces: Uint8Array[] = [];
+    let left = n;
+    while (left > 0) {
       const chunk = this.#chunks[0];
-      const piece = chunk.subarray(this.#offset, this.#offset + n - filled);
-      out.set(piece, filled);
-      filled += piece.length;
+      const piece = chunk.subarray(this.#offset, this.#offset + left);
+      pieces.push(piece);
+      left -= piece.length;
       this.#offset += piece.length;
       if (this.#offset === chunk.length) {
         this.#chunks.shift();
         this.#offset = 0;
       }
     }
-    return out;
+    return pieces;
   }
 }

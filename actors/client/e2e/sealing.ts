@@ -92,14 +92,35 @@ export class Opener {
     this.#key = key;
   }
 
-  /** The plaintext of the next message; throws SealError unless it is exactly what the peer sealed next. */
-  open(head: Uint8Array, body: Uint8Array): Buffer {
-    if (body.length < TAG_BYTES) throw new SealError('a sealed message shorter than its tag');
+  /**
+   * The plaintext of the next message, in pieces (one per piece of ciphertext, none when empty);
+   * throws SealError unless it is exactly what the peer sealed next. Nothing is returned before
+   * the tag is checked.
+   */
+  open(head: Uint8Array, pieces: readonly Uint8Array[]): Buffer[] {
+    let bodyBytes = 0;
+    for (const piece of pieces) bodyBytes += piece.length;
+    if (bodyBytes < TAG_BYTES) throw new SealError('a sealed message shorter than its tag');
     setNonce(this.#nonce, this.#count++);
     const decipher = createDecipheriv(CIPHER, this.#key, this.#nonce);
     decipher.setAAD(head);
-    decipher.setAuthTag(body.subarray(body.length - TAG_BYTES));
-    const plaintext = body.length > TAG_BYTES ? decipher.update(body.subarray(0, body.length - TAG_BYTES)) : Buffer.alloc(0);
+    const plaintext: Buffer[] = [];
+    const tag = Buffer.allocUnsafe(TAG_BYTES);
+    let ciphertextLeft = bodyBytes - TAG_BYTES;
+    let tagFilled = 0;
+    for (const piece of pieces) {
+      const n = Math.min(piece.length, ciphertextLeft);
+      if (n > 0) {
+        const out = decipher.update(piece.subarray(0, n));
+        if (out.length > 0) plaintext.push(out);
+        ciphertextLeft -= n;
+      }
+      if (n < piece.length) {
+        tag.set(piece.subarray(n), tagFilled);
+        tagFilled += piece.length - n;
+      }
+    }
+    decipher.setAuthTag(tag);
     try {
       // The tag is checked here: nothing decrypted is handed on before it passed.
       decipher.final();

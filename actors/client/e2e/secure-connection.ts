@@ -296,14 +296,16 @@ export class SecureConnection extends VirtualConnection {
       record = this.#reader.next();
       if (record === undefined) return false;
       if (record.type === RecordType.Handshake) throw new SealError('a handshake record after the handshake');
-      const plaintext = this.#opener.open(record.head, record.body);
+      const plaintext = this.#opener.open(record.head, record.pieces);
       if (record.type === RecordType.End) {
         if (plaintext.length > 0) throw new SealError('an end marker with data');
         this.#endSeen = true;
         this.#emitEnd();
-      } else if (plaintext.length > 0) {
-        this.#plain.push(plaintext);
-        this.#plainBytes += plaintext.length;
+      } else {
+        for (const piece of plaintext) {
+          this.#plain.push(piece);
+          this.#plainBytes += piece.length;
+        }
       }
       return true;
     } catch (error) {
