@@ -144,7 +144,7 @@ export const CloseReason = {
   Error: 6,
   /**
    * End-to-end encryption (docs/SECURITY.md): the end that sends one of these found the peer's
-   * records failed authentication (7), or its data ended without TLS close_notify (8), or that one
+   * records failed authentication (7), or its data ended without its sealed end marker (8), or that one
    * end encrypts and the other does not (9). The relay passes them on unchanged, so both ends
    * fail with the same distinct error.
    */

@@ -133,9 +133,9 @@ export interface ConnectOptions {
    */
   identity?: string | ClientIdentity | false;
   /**
-   * Encrypt every virtual connection end to end (TLS 1.3 over the connection, keys checked
+   * Encrypt every virtual connection end to end (the Noise protocol over the connection, keys checked
    * against the relay's PeerKey and the pins; docs/SECURITY.md). Both ends must agree: an end
-   * with it on fails a connection to an end with it off (ERR_E2E_HANDSHAKE or ERR_E2E_PEER_KEY).
+   * with it on fails a connection to an end with it off (ERR_E2E_MISMATCH on both ends).
    * @default true, unless `identity: false` (nothing to encrypt with), under Deno, or in a browser
    */
   e2e?: boolean;

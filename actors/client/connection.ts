@@ -340,7 +340,7 @@ export class VirtualConnection extends EventEmitter<VirtualConnectionEvents> {
   /**
    * @internal This end does not encrypt end to end (e2e off, or no identity): a peer that does
    * starts with the e2e preamble (e2e/preamble.ts), and the connection then fails with
-   * ERR_E2E_MISMATCH on both ends instead of handing its TLS handshake to the application.
+   * ERR_E2E_MISMATCH on both ends instead of handing its handshake to the application.
    */
   expectPlaintextPeer(): void {
     this.#plaintextEnd = true;
@@ -553,7 +553,7 @@ export class VirtualConnection extends EventEmitter<VirtualConnectionEvents> {
     else if (reason === CloseReason.E2eIntegrity) {
       error = new ClientError('ERR_E2E_INTEGRITY', `${peer} found data from this end failed end-to-end authentication: tampered, replayed, reordered or dropped on the way; the connection is closed`);
     } else if (reason === CloseReason.E2eTruncated) {
-      error = new ClientError('ERR_E2E_TRUNCATED', `${peer} got this end's data cut short on the way (no TLS close_notify arrived): truncated; the connection is closed`);
+      error = new ClientError('ERR_E2E_TRUNCATED', `${peer} got this end's data cut short on the way (its end-to-end end marker never arrived): truncated; the connection is closed`);
     } else if (reason === CloseReason.E2eMismatch) error = new ClientError('ERR_E2E_MISMATCH', plaintextEndMismatch(peer));
     else error = new ClosedByRelayError(name, `the relay closed the connection to ${peer}: ${name}`);
     this.#finish(error);

@@ -1,6 +1,6 @@
 /**
  * Identity keys and end-to-end encryption on the Node platform (platform.ts IdentityPlatform):
- * identity.ts (node:crypto, node:fs), e2e/ (node:tls). Only connect.ts imports this, so none of
+ * identity.ts (node:crypto, node:fs), e2e/ (node:crypto, sodium-native). Only connect.ts imports this, so none of
  * it reaches the browser bundle.
  */
 import path from 'node:path';
@@ -10,7 +10,7 @@ import { KnownPeers, KNOWN_PEERS_FILE_NAME } from './e2e/known-peers.ts';
 import { secureConnection } from './e2e/secure-connection.ts';
 import type { ClientIdentity, IdentityPlatform, PeerPins } from './platform.ts';
 
-/** True under Deno, whose node:tls cannot wrap a JavaScript stream. */
+/** True under Deno: e2e stays off there (sodium-native's native addon, which the handshake needs, is untried under Deno). */
 const RUNNING_ON_DENO = 'Deno' in globalThis;
 
 /** Why a default identity file could not be made: permissions, not a broken file. */

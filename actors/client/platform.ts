@@ -32,7 +32,7 @@ export interface PeerPins {
 /** Securing one virtual connection end to end (docs/SECURITY.md). */
 export interface SecureConnectionOptions {
   identity: ClientIdentity;
-  /** The connector is the TLS client; the acceptor the TLS server. */
+  /** The connector is the Noise initiator; the acceptor the responder. */
   role: 'connector' | 'acceptor';
   pins: PeerPins | undefined;
   /** Time the handshake may take before ERR_E2E_HANDSHAKE (the client's requestTimeoutMs). */
@@ -56,7 +56,7 @@ export interface IdentityPlatform {
   knownPeers(option: string | false | undefined, identity: ClientIdentity | undefined): PeerPins | undefined;
   /** Runs the end-to-end handshake over a raw connection and checks the peer's key. */
   secureConnection(raw: VirtualConnection, options: SecureConnectionOptions): Promise<VirtualConnection>;
-  /** Whether end-to-end encryption is on when the options do not say (off under Deno, whose node:tls cannot wrap a JavaScript stream). */
+  /** Whether end-to-end encryption is on when the options do not say (off under Deno, where the Noise handshake's native addon is untried). */
   readonly e2eByDefault: boolean;
 }
 

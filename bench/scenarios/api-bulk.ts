@@ -12,7 +12,7 @@ import { KIB } from '../lib/stats.ts';
 import { BenchIntegrityError, bulkTransfer, matchesPattern, PATTERN_BYTES, withDeadline, type TransferResult } from '../load/drive.ts';
 import { median, PHASE_DEADLINE_MS, sharedRelay, userAddress, withPairs, type BenchContext } from './context.ts';
 import { timedRuns, type Measured, type RunFigures } from './measure.ts';
-import { tlsAloneRuns } from './e2e-tls-alone.ts';
+import { aeadAloneRuns } from './e2e-aead-alone.ts';
 
 /** Write size, as in test 1. */
 export const API_WRITE_BYTES = 64 * KIB;
@@ -102,7 +102,7 @@ export async function pipeDuplexes(a: VirtualConnection, b: VirtualConnection, p
  * Two library clients on `relay`, the second listening; `pair()` opens a fresh connection. With
  * `e2e` false (the figures comparable with every bench before end-to-end encryption) the clients
  * prove no identity and move plaintext; with it, each has a key made in memory and every
- * connection runs TLS 1.3 end to end (docs/SECURITY.md).
+ * connection is encrypted end to end (Noise IK, docs/SECURITY.md).
  */
 export async function libraryPair(
   relay: { host: string; port: number },
@@ -175,7 +175,7 @@ export async function apiBulkScenario(context: BenchContext): Promise<ScenarioRe
         timedOver(library, bytes, (a, b) => move(a, b, bytes), `${mode} transfer`),
       );
     }
-    // The same send() path with end-to-end encryption, in the same run: what TLS 1.3 costs. Its
+    // The same send() path with end-to-end encryption, in the same run: what Noise e2e costs. Its
     // runs alternate with plaintext runs, so both see the same share of a busy machine.
     const secure = await libraryPair(transport.relay, [userAddress(context), userAddress(context)], API_PORT + 1, true);
     try {
@@ -189,9 +189,9 @@ export async function apiBulkScenario(context: BenchContext): Promise<ScenarioRe
     } finally {
       await secure.close();
     }
-    // Node's TLS 1.3 alone, two sockets over an in-memory pair in this process (no relay, no
-    // library): the floor under the e2e line's cost on this machine.
-    const alone = await tlsAloneRuns(context, bytes, API_WRITE_BYTES);
+    // The transport's AEAD alone, seal and open of the same bytes in this thread (no relay, no
+    // connection): the floor under the e2e line's cost on this machine.
+    const alone = await aeadAloneRuns(context, bytes, API_WRITE_BYTES);
     const name = '8 API bulk';
     const row = (metric: string, mbps: number) => ({
       test: name,
@@ -211,7 +211,7 @@ export async function apiBulkScenario(context: BenchContext): Promise<ScenarioRe
         row('duplex() piped, 1 connection', figures.duplex.mbps),
         ...e2eRows(name, figures.e2e, figures.e2ePlain, alone),
       ],
-      details: { bytesPerRun: bytes, writeBytes: API_WRITE_BYTES, raw, send: figures.send, duplex: figures.duplex, e2e: figures.e2e, e2ePlaintext: figures.e2ePlain, tlsAlone: alone },
+      details: { bytesPerRun: bytes, writeBytes: API_WRITE_BYTES, raw, send: figures.send, duplex: figures.duplex, e2e: figures.e2e, e2ePlaintext: figures.e2ePlain, aeadAlone: alone },
     };
   } finally {
     await library.close();
@@ -246,14 +246,14 @@ async function alternatingRuns(
 
 /**
  * The e2e line against plaintext (issue 12's target), the CPU per GB of each process for both,
- * and Node's TLS alone beside them. Both library clients run in the bench process, so its CPU
+ * and the transport's AEAD alone beside them. Both library clients run in the bench process, so its CPU
  * counts both ends' encryption.
  */
 function e2eRows(test: string, e2e: RunFigures, plain: RunFigures, alone: RunFigures): Row[] {
   const rows: Row[] = [
     {
       test,
-      metric: 'send() → for await, e2e (TLS 1.3), 1 connection',
+      metric: 'send() → for await, e2e (Noise), 1 connection',
       unit: 'MB/s',
       alphanet: e2e.mbps,
       baselineName: 'plaintext, alternating',
@@ -268,7 +268,7 @@ function e2eRows(test: string, e2e: RunFigures, plain: RunFigures, alone: RunFig
   );
   rows.push({
     test,
-    metric: 'TLS 1.3 alone: two sockets over an in-memory pair, one process',
+    metric: 'AEAD alone: seal and open of the same bytes, one thread',
     unit: 'CPU-s/GB',
     alphanet: alone.cpuSecondsPerGb.bench,
     baselineName: 'e2e line, bench',

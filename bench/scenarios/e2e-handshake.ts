@@ -1,7 +1,7 @@
 /**
  * Handshakes with key exchange (issue 12, part 4): virtual connects between two library clients
  * in the bench process through the shared relay, with end-to-end encryption (each connect runs
- * the TLS 1.3 handshake between the two identities, with its key checks) and without, in the same
+ * the Noise IK handshake between the two identities, with its key checks) and without, in the same
  * run. Both ends run here, so the bench process's CPU per connect counts both handshakes.
  */
 import { perProcessRows, type Row } from '../lib/report.ts';
@@ -55,7 +55,7 @@ export async function e2eHandshakeRows(context: BenchContext, test: string): Pro
   const rows: Row[] = [
     {
       test,
-      metric: `library connects/s with e2e handshake (TLS 1.3), ${E2E_CONNECTS_IN_FLIGHT} in flight`,
+      metric: `library connects/s with e2e handshake (Noise IK), ${E2E_CONNECTS_IN_FLIGHT} in flight`,
       unit: '/s',
       alphanet: e2e.perSecond,
       baselineName: 'without e2e',

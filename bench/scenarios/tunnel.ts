@@ -104,7 +104,7 @@ async function startSharedRelayTunnel(
 }
 
 /**
- * The tunnel with end-to-end encryption (TLS 1.3 between the two tunnel processes' identities,
+ * The tunnel with end-to-end encryption (Noise between the two tunnel processes' identities,
  * the CLI's default), on the shared plain relay as the plain tunnel: the difference between the
  * two is what e2e costs. Each end's identity and pins live under one temporary directory.
  */
@@ -235,7 +235,7 @@ function e2eTunnelRows(test: string, metric: string, e2e: RunFigures, plain: Run
   const rows: Row[] = [
     {
       test,
-      metric: `${metric}, e2e (TLS 1.3)`,
+      metric: `${metric}, e2e (Noise)`,
       unit: 'MB/s',
       alphanet: e2e.mbps,
       baselineName: 'tunnel --no-e2e',

@@ -28,7 +28,7 @@ t.test('connect({ inspect }) streams client and virtual-socket actors with their
   const server = await clientFor(t, relay, 2, { inspect });
   const client = await clientFor(t, relay, 3, { inspect });
   const [conn] = await openPair(server, client, 7);
-  // Under end-to-end encryption close() sends TLS close_notify first, so the socket closes a moment later.
+  // Under end-to-end encryption close() sends its sealed end marker first; wait for 'close' all the same.
   const closed = new Promise((resolve) => conn.once('close', resolve));
   conn.close();
   await closed;

@@ -31,3 +31,14 @@ t.test('a key already checked in this process is not read again, and another key
   t.same(await pins.check('10.0.0.2', K3), { status: 'new' }, 'after forget, the next key is pinned anew');
   t.equal(await readFile(file, 'utf8'), `10.0.0.2 ${K3}\n`);
 });
+
+t.test('compare() answers as check() would but pins nothing (a connector before its handshake proved the key)', async (t) => {
+  const file = await pinsFile(t);
+  const pins = new KnownPeers(file);
+  t.same(await pins.compare('10.0.0.3', K1), { status: 'new' });
+  await t.rejects(readFile(file, 'utf8'), { code: 'ENOENT' }, 'a first key compared is not written');
+  t.same(await pins.check('10.0.0.3', K1), { status: 'new' }, 'check() still pins it as new');
+  t.same(await pins.compare('10.0.0.3', K1), { status: 'match' });
+  t.same(await pins.compare('10.0.0.3', K2), { status: 'changed', pinned: K1 }, 'a changed key is refused by compare too');
+  t.equal(await readFile(file, 'utf8'), `10.0.0.3 ${K1}\n`, 'and the pin is unchanged');
+});

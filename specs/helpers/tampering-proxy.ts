@@ -1,20 +1,19 @@
 /**
  * A loopback TCP proxy between one client and the relay that reads the client's frames and does
  * to one ArbitraryData frame what an attacker on the path (or a lying relay) could: flip a byte,
- * send it twice, or drop it; or drop the TLS close_notify record before a SocketEnd (truncation).
+ * send it twice, drop it, or swap it with the next; or drop the sealed end marker before a SocketEnd (truncation).
  * The proxy connects to the relay from the client's own source address, so the relay gives the
  * client the same virtual IP as without it.
  */
 import type { Test } from 'tap';
 import { FrameDecoder, PacketType } from '../../protocol/index.ts';
+import { END_RECORD_BYTES } from '../../actors/client/e2e/records.ts';
 import { loopbackProxy } from './loopback-proxy.ts';
 
-export type Tampering = 'flip' | 'replay' | 'drop' | 'truncate';
+export type Tampering = 'flip' | 'replay' | 'drop' | 'reorder' | 'truncate';
 
-/** ArbitraryData payloads at least this long are application records, not the TLS handshake's. */
+/** ArbitraryData payloads at least this long are sealed data, not the handshake's messages. */
 export const TAMPER_MIN_PAYLOAD_BYTES = 4096;
-/** A TLS 1.3 close_notify record: 5-byte header, 2-byte alert, 1 content type, 16-byte tag. */
-const CLOSE_NOTIFY_RECORD_BYTES = 24;
 const HEAD = 9;
 
 export interface TamperingProxy {
@@ -36,6 +35,8 @@ export async function tamperingProxy(t: Test, relayPort: number, tampering: Tamp
     (inbound, outbound) => {
       outbound.pipe(inbound);
       let armed = false;
+      /** For 'reorder': the frame held back until the next data frame has gone. */
+      let held: Buffer | undefined;
       const decoder = new FrameDecoder(
         (type, frame) => {
           const copy = Buffer.from(frame);
@@ -47,13 +48,23 @@ export async function tamperingProxy(t: Test, relayPort: number, tampering: Tamp
           seen.push(copy.subarray(HEAD));
           if (!tampered && tampering === 'truncate') {
             if (payloadBytes >= TAMPER_MIN_PAYLOAD_BYTES) armed = true;
-            else if (armed && payloadBytes === CLOSE_NOTIFY_RECORD_BYTES) {
+            else if (armed && payloadBytes === END_RECORD_BYTES) {
               tampered = true;
               markDone();
-              return; // the close_notify never arrives; the SocketEnd after it does
+              return; // the end marker never arrives; the SocketEnd after it does
             }
+          } else if (held !== undefined) {
+            outbound.write(copy);
+            outbound.write(held);
+            held = undefined;
+            markDone();
+            return;
           } else if (!tampered && payloadBytes >= TAMPER_MIN_PAYLOAD_BYTES) {
             tampered = true;
+            if (tampering === 'reorder') {
+              held = copy;
+              return;
+            }
             markDone();
             if (tampering === 'drop') return;
             if (tampering === 'flip') copy[HEAD + 100] ^= 0x01;

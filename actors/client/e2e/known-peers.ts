@@ -50,6 +50,17 @@ export class KnownPeers {
     return pins;
   }
 
+  /**
+   * Compares `key` with the pin of `virtualIp` without pinning a first key: what a connector asks
+   * before its handshake proved the key (it pins with {@link check} once it has).
+   */
+  async compare(virtualIp: string, key: string): Promise<PinCheck> {
+    if (this.#checked.get(virtualIp) === key) return { status: 'match' };
+    const pinned = (await this.list()).get(virtualIp);
+    if (pinned === undefined) return { status: 'new' };
+    return pinned === key ? { status: 'match' } : { status: 'changed', pinned };
+  }
+
   /** Compares `key` with the pin of `virtualIp`; a first key is pinned. */
   check(virtualIp: string, key: string): Promise<PinCheck> {
     if (this.#checked.get(virtualIp) === key) return Promise.resolve({ status: 'match' });

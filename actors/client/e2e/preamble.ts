@@ -1,12 +1,12 @@
 /**
- * The bytes an end-to-end encrypting end sends first on every virtual connection, before its TLS
- * records (docs/SECURITY.md "Opting out"; docs/PROTOCOL.md §8, E2eMismatch). They let each end
+ * The bytes an end-to-end encrypting end sends first on every virtual connection, before its Noise
+ * handshake (docs/SECURITY.md "Opting out"; docs/PROTOCOL.md §8, E2eMismatch). They let each end
  * tell at once whether the other encrypts: an encrypting end that does not get them first is
  * talking to a plaintext end, and a plaintext end whose first data frame is them is talking to an
  * encrypting one. Both then close with E2eMismatch instead of taking a handshake for data, or
  * data for a handshake. They are a marker, not a security measure: the relay can strip or forge
  * them, which only fails the connection (it can cut it anyway); an encrypting end never accepts
- * a byte outside TLS either way.
+ * a byte outside a sealed record either way.
  *
  * Pure (no Node built-ins): the plaintext check runs in the browser bundle too.
  */

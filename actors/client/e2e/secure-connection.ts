@@ -1,124 +1,114 @@
 /**
- * End-to-end encryption of a virtual connection (docs/SECURITY.md "End-to-end encryption"): TLS
- * 1.3 from Node's `tls` (OpenSSL) runs over the raw connection, each end presenting a
- * self-signed certificate for its Ed25519 identity key. The connector is the TLS client, the
- * acceptor the TLS server; each checks that the key the other proved inside TLS is the key the
- * relay announced (PeerKey, docs/PROTOCOL.md §2a) and the key it pinned for that virtual IP.
- * Forward secrecy (ephemeral X25519) and AEAD records come from TLS 1.3.
+ * End-to-end encryption of a virtual connection (docs/SECURITY.md "End-to-end encryption"): after
+ * the Noise IK handshake between the two identity keys (handshake.ts), every payload crosses the
+ * raw connection as sealed records (records.ts, sealing.ts), and a sealed end marker says the
+ * sender ended cleanly, so a cut stream is told apart from a finished one.
  *
  * The user holds a {@link SecureConnection}: a VirtualConnection whose sends, reads, end and
- * close go through TLS, while the raw connection beneath it (the client's, bound to the
- * connection id) carries the records with the protocol's flow control.
+ * close go through the records, while the raw connection beneath it (the client's, bound to the
+ * connection id) carries them with the protocol's flow control.
  */
-import tls from 'node:tls';
-import { Duplex } from 'node:stream';
-import { DUPLEX_READABLE_HIGH_WATER_MARK_BYTES, DUPLEX_WRITABLE_HIGH_WATER_MARK_BYTES, VirtualConnection } from '../connection.ts';
+import { VirtualConnection } from '../connection.ts';
 import { ClientError } from '../errors.ts';
-import type { Identity } from '../identity.ts';
-import { startTimer, type Clock } from '../timer.ts';
-import { credentialsFor, type TlsCredentials } from './certificate.ts';
-import type { KnownPeers, PinCheck } from './known-peers.ts';
 import { CloseReason } from '../../../protocol/index.ts';
-import { E2E_PREAMBLE, encryptingEndMismatch } from './preamble.ts';
+import { handshake, type SecureOptions } from './handshake.ts';
+import { MAX_RECORD_PLAINTEXT_BYTES, RecordFormatError, RecordType, type RecordReader } from './records.ts';
+import { SealError, type Opener, type Sealer } from './sealing.ts';
 
-/** What securing one connection needs. */
-export interface SecureOptions {
-  identity: Identity;
-  /** The connector is the TLS client; the acceptor the TLS server. */
-  role: 'connector' | 'acceptor';
-  pins: KnownPeers | undefined;
-  /** Time the handshake may take before ERR_E2E_HANDSHAKE (the client's requestTimeoutMs). */
-  timeoutMs: number;
-  clock: Clock | undefined;
-  /** Told when a changed key is refused (the client's logger), besides the error itself. */
-  warn: (message: string) => void;
-}
+export type { SecureOptions } from './handshake.ts';
 
 const UTF8 = new TextEncoder();
+const EMPTY = new Uint8Array(0);
+const ignore = (): void => {};
 
 /**
- * Decrypted bytes kept for the application before TLS is paused (TLS then holds at most its own
- * 16 KiB readable buffer more, and stops reading records, so the window stops being granted).
- * Taking plaintext from 'data' into this queue, rather than `read()` from TLS's buffer, skips a
- * concatenation of the records waiting there and a 'readable' round per record.
+ * Decrypted bytes kept for the application before this end stops taking records from the raw
+ * connection (which then stops granting window, so a reader that stops stops the sender).
  */
 export const PLAINTEXT_QUEUE_BYTES = 64 * 1024;
 
-/** True for an OpenSSL error about a record or an alert: the bytes were not what the peer sent. */
-function isIntegrityError(error: NodeJS.ErrnoException): boolean {
-  return /^ERR_SSL_/.test(error.code ?? '') || /alert|record|decrypt|mac/i.test(error.message);
-}
+/**
+ * Plaintext sealed ahead of what the raw connection has taken, per send(): a large send() is
+ * sealed and handed on in batches of this many bytes, so it never holds its whole ciphertext.
+ */
+export const SEAL_BATCH_BYTES = 16 * MAX_RECORD_PLAINTEXT_BYTES;
 
 /**
- * A VirtualConnection carried by TLS 1.3 over a raw one. Everything the user calls is plaintext;
- * the window, `receiveWindow` and `bufferedBytes` count the raw (TLS record) bytes beneath.
+ * A VirtualConnection carried by sealed records over a raw one. Everything the user calls is
+ * plaintext; the window, `receiveWindow` and `bufferedBytes` count the raw (record) bytes beneath.
  */
 export class SecureConnection extends VirtualConnection {
   readonly #raw: VirtualConnection;
-  readonly #tls: tls.TLSSocket;
-  readonly #rawStream: Duplex;
+  readonly #sealer: Sealer;
+  readonly #opener: Opener;
+  readonly #reader: RecordReader;
+  readonly #peer: string;
   #error: ClientError | undefined;
-  #readEnded = false;
-  #closeEmitted = false;
+  /** The peer's sealed end marker arrived: no more data comes. */
+  #endSeen = false;
   #endEmitted = false;
+  #closeEmitted = false;
   #rawClosed = false;
-  /** close() or destroy() was called here: 'close' needs no end from the peer. */
+  /** The raw connection's reads are over (its read() gave null). */
+  #rawEnded = false;
+  /** An await on the raw connection's read() is outstanding (it has one waiter). */
+  #rawReading = false;
+  /** Re-entry guard: a listener woken by #pull may call read(), which pulls. */
+  #pulling = false;
+  /** close() or destroy() was called here: reads end, and 'close' needs no end from the peer. */
   #local = false;
+  /** end() (or close()) was called: our end marker is sealed or on its way. */
+  #writeEnded = false;
   #waiter: (() => void) | undefined;
   /** Decrypted chunks not read yet, from #plainHead on, #plainBytes in all. */
   #plain: Uint8Array[] = [];
   #plainHead = 0;
   #plainBytes = 0;
+  #sendTail: Promise<void> = Promise.resolve();
+  #sendsPending = 0;
 
   /** @internal Use {@link secureConnection}. */
-  constructor(raw: VirtualConnection, socket: tls.TLSSocket, rawStream: Duplex) {
+  constructor(raw: VirtualConnection, sealer: Sealer, opener: Opener, reader: RecordReader) {
     // The raw connection's host and actor: one lifecycle for both. Every method that would write
     // through the host is overridden, so no plaintext can reach the wire from this object.
     const parts = raw.layerParts();
-    super(
-      parts.host,
-      parts.actor,
-      raw.connectionId,
-      { localAddress: raw.localAddress, localPort: raw.localPort, remoteAddress: raw.remoteAddress, remotePort: raw.remotePort, peerKey: raw.peerKey },
-    );
+    super(parts.host, parts.actor, raw.connectionId, {
+      localAddress: raw.localAddress,
+      localPort: raw.localPort,
+      remoteAddress: raw.remoteAddress,
+      remotePort: raw.remotePort,
+      peerKey: raw.peerKey,
+    });
     this.#raw = raw;
-    this.#tls = socket;
-    this.#rawStream = rawStream;
-    socket.on('data', (chunk: Buffer) => {
-      this.#plain.push(chunk);
-      this.#plainBytes += chunk.length;
-      if (this.#plainBytes >= PLAINTEXT_QUEUE_BYTES) socket.pause();
-      this.#wake();
-    });
-    socket.on('end', () => {
-      this.#readEnded = true;
-      this.#emitEnd();
-      this.#wake();
-      this.#maybeClose();
-    });
+    this.#sealer = sealer;
+    this.#opener = opener;
+    this.#reader = reader;
+    this.#peer = `${raw.remoteAddress}:${raw.remotePort}`;
     raw.on('close', (error) => {
       this.#rawClosed = true;
-      // An error fails us once what arrived before it has reached TLS (a peer's alert comes just
-      // before its abort, and must be what we report); the raw stream's reader does that, or,
-      // when nothing reads now, this does after TLS has had its turn.
-      if (error !== undefined) setImmediate(() => this.#fail(error, false));
+      // What arrived before the failure is opened first (a peer's data before its abort is
+      // still its data), then the failure is ours, unless opening found one of its own.
+      this.#pull();
+      if (error !== undefined) this.#fail(error, false);
       this.#wake();
       this.#maybeClose();
     });
+    // Records that came with the handshake's last message, once the caller holds this object.
+    setImmediate(() => this.#pull());
   }
 
   override get error(): ClientError | undefined {
     return this.#error;
   }
 
-  /** The raw connection's receive window, in TLS record bytes (docs/SECURITY.md). */
+  /** The raw connection's receive window, in record bytes (docs/SECURITY.md). */
   override get receiveWindow(): number {
     return this.#raw.receiveWindow;
   }
 
-  /** Raw bytes (TLS records) received and not yet decrypted, plus plaintext decrypted and not read. */
+  /** Raw bytes (records) received and not yet opened, plus plaintext opened and not read. */
   override get bufferedBytes(): number {
-    return this.#raw.bufferedBytes + this.#tls.readableLength + this.#plainBytes;
+    return this.#raw.bufferedBytes + this.#reader.pendingBytes + this.#plainBytes;
   }
 
   override send(data: Uint8Array | string): Promise<void> {
@@ -129,50 +119,86 @@ export class SecureConnection extends VirtualConnection {
     if (this.#error) return Promise.reject(this.#error);
     // Closed: the raw connection says why (a peer's close is ERR_CLOSED_BY_PEER), writing nothing.
     if (this.closed) return this.#raw.send(bytes);
-    if (this.#tls.writableEnded) return Promise.reject(new ClientError('ERR_SOCKET_STATE', 'the connection was ended for writing (end() was called)'));
-    return new Promise<void>((resolve, reject) => {
-      // The callback comes once TLS has handed the records to the raw connection and its send()
-      // resolved (window and relay connection took them): the same backpressure as without TLS.
-      this.#tls.write(bytes, (error) => (error ? reject(this.#writeFailure(error)) : resolve()));
-    });
+    if (this.#writeEnded) return Promise.reject(new ClientError('ERR_SOCKET_STATE', 'the connection was ended for writing (end() was called)'));
+    // Sends are sealed in call order (the nonce is a counter): one after another, starting at
+    // once when nothing is ahead.
+    const run = this.#sendsPending === 0 ? this.#sendNow(bytes) : this.#sendTail.then(() => this.#sendNow(bytes));
+    this.#sendsPending++;
+    this.#sendTail = run.then(this.#sendSettled, this.#sendSettled);
+    return run;
   }
 
-  /** Why a write TLS could not pass on failed, as the raw connection would say it. */
-  #writeFailure(cause: Error): ClientError {
-    if (this.#error) return this.#error;
-    if (this.#raw.error) return this.#raw.error;
-    return new ClientError('ERR_SOCKET_STATE', 'the connection is closed', { cause });
+  readonly #sendSettled = (): void => {
+    this.#sendsPending--;
+  };
+
+  /**
+   * Seals `bytes` into messages of at most 64 KiB and hands them to the raw connection, which
+   * sends them in order under its window; resolves once it took the last (the same backpressure
+   * as without encryption).
+   */
+  async #sendNow(bytes: Uint8Array): Promise<void> {
+    let offset = 0;
+    while (offset < bytes.length) {
+      if (this.#error) throw this.#error;
+      if (this.closed) return this.#raw.send(bytes.subarray(offset));
+      const batchEnd = Math.min(bytes.length, offset + SEAL_BATCH_BYTES);
+      let last: Promise<void> | undefined;
+      while (offset < batchEnd) {
+        const n = Math.min(MAX_RECORD_PLAINTEXT_BYTES, batchEnd - offset);
+        // Only the last one is awaited; the raw connection fails every later send alike.
+        last?.catch(ignore);
+        last = this.#raw.send(this.#sealer.seal(RecordType.Data, bytes.subarray(offset, offset + n)));
+        offset += n;
+      }
+      try {
+        await last;
+      } catch (error) {
+        throw this.#error ?? error;
+      }
+    }
   }
 
-  /** Half-closes: TLS close_notify, then SocketEnd. The peer can still answer. */
+  /** Half-closes: our sealed end marker, then SocketEnd. The peer can still answer. */
   override async end(): Promise<void> {
-    if (this.#tls.writableEnded) return;
+    if (this.#writeEnded) return;
     if (this.#error) throw this.#error;
-    await new Promise<void>((resolve, reject) => {
-      this.#tls.once('error', reject);
-      this.#tls.end(() => {
-        this.#tls.off('error', reject);
-        resolve();
-      });
-    });
+    if (this.closed) return this.#raw.end();
+    this.#writeEnded = true;
+    if (this.#sendsPending > 0) await this.#sendTail;
+    if (this.#error) throw this.#error;
+    if (this.closed) return;
+    this.#raw.send(this.#sealer.seal(RecordType.End, EMPTY)).catch(ignore);
+    await this.#raw.end();
   }
 
   /**
-   * Closes both directions: TLS close_notify, then SocketClosed Normal a turn later (TLS writes its
-   * records to the raw connection within that turn). Sends already resolved have arrived; a send
-   * still waiting for window is cut, as without TLS, and then the peer's reads fail with
+   * Closes both directions: our end marker, then SocketClosed Normal. Sends already resolved have
+   * arrived; a send still waiting for window is cut, as without encryption, and then no end
+   * marker goes (it would come after data that never did): the peer's reads fail with
    * ERR_E2E_TRUNCATED instead of ending cleanly, which is the truth. Never waits on the peer.
    */
   override close(): void {
     this.#local = true;
-    if (!this.#tls.writableEnded && !this.#error) this.#tls.end();
-    setImmediate(() => this.#raw.close());
+    this.#plain = [];
+    this.#plainHead = 0;
+    this.#plainBytes = 0;
+    if (!this.#writeEnded && this.#error === undefined && this.#sendsPending === 0 && !this.closed) {
+      this.#writeEnded = true;
+      this.#raw.send(this.#sealer.seal(RecordType.End, EMPTY)).catch(ignore);
+    }
+    this.#raw.close();
   }
 
   override destroy(): void {
     this.#local = true;
     this.#raw.destroy();
-    this.#tls.destroy();
+  }
+
+  /** @internal Closing with a reason is the raw connection's (SocketClosed, §8). */
+  override closeWithReason(reason: CloseReason): void {
+    this.#local = true;
+    this.#raw.closeWithReason(reason);
   }
 
   override keepAlive(): void {
@@ -180,14 +206,17 @@ export class SecureConnection extends VirtualConnection {
   }
 
   override takeChunk(): Uint8Array | undefined {
-    if (this.#plainHead >= this.#plain.length) return undefined;
+    if (this.#plainHead >= this.#plain.length) {
+      this.#pull();
+      if (this.#plainHead >= this.#plain.length) return undefined;
+    }
     const chunk = this.#plain[this.#plainHead++];
     if (this.#plainHead === this.#plain.length) {
       this.#plain = [];
       this.#plainHead = 0;
     }
     this.#plainBytes -= chunk.length;
-    if (this.#plainBytes < PLAINTEXT_QUEUE_BYTES && this.#tls.isPaused() && !this.#tls.destroyed) this.#tls.resume();
+    if (this.#plainBytes < PLAINTEXT_QUEUE_BYTES) this.#pull();
     return chunk;
   }
 
@@ -196,7 +225,7 @@ export class SecureConnection extends VirtualConnection {
       const chunk = this.takeChunk();
       if (chunk !== undefined) return chunk;
       if (this.#error) throw this.#error;
-      if (this.#readEnded) return null;
+      if (this.#endSeen || (this.#local && this.#rawClosed)) return null;
       await new Promise<void>((resolve) => (this.#waiter = resolve));
     }
   }
@@ -206,9 +235,91 @@ export class SecureConnection extends VirtualConnection {
     this.#fail(error, true);
   }
 
-  /** @internal The raw connection failed beneath TLS (after everything before it reached TLS). */
-  rawFailed(error: ClientError): void {
-    setImmediate(() => this.#fail(error, false));
+  /**
+   * Opens the records the raw connection holds until the plaintext queue is full, and keeps one
+   * read of the raw connection waiting while it is not, so records are opened as they come and
+   * the raw window is granted only as the application reads.
+   */
+  #pull(): void {
+    if (this.#pulling) return;
+    this.#pulling = true;
+    try {
+      while (this.#plainBytes < PLAINTEXT_QUEUE_BYTES && this.#error === undefined && !this.#endSeen && !this.#local) {
+        if (this.#openNext()) continue;
+        // A raw read() waiting may already hold the next chunk (it took it from the raw queue and
+        // its continuation has not run yet): taking one here would put a later chunk before it.
+        if (this.#rawReading) break;
+        const chunk = this.#raw.takeChunk();
+        if (chunk !== undefined) {
+          this.#reader.push(chunk);
+          continue;
+        }
+        if (this.#rawEnded) {
+          // The raw stream ended without our peer's end marker: cut short on the way.
+          this.#fail(
+            new ClientError('ERR_E2E_TRUNCATED', `${this.#peer} ended the connection without its end-to-end end marker: its data was cut short on the way (truncated); the connection is closed`),
+            true,
+          );
+          break;
+        }
+        this.#readRaw();
+        break;
+      }
+    } finally {
+      this.#pulling = false;
+    }
+    this.#wake();
+    this.#maybeClose();
+  }
+
+  /** Waits for the raw connection's next chunk (or its end, or failure), then pulls again. */
+  #readRaw(): void {
+    this.#rawReading = true;
+    this.#raw.read().then(
+      (chunk) => {
+        this.#rawReading = false;
+        if (chunk === null) this.#rawEnded = true;
+        else this.#reader.push(chunk);
+        this.#pull();
+      },
+      (error: ClientError) => {
+        this.#rawReading = false;
+        this.#fail(error, false);
+      },
+    );
+  }
+
+  /** Opens the next whole record, if one is here; a record that does not open fails the connection. */
+  #openNext(): boolean {
+    let record;
+    try {
+      record = this.#reader.next();
+      if (record === undefined) return false;
+      if (record.type === RecordType.Handshake) throw new SealError('a handshake record after the handshake');
+      const plaintext = this.#opener.open(record.head, record.pieces);
+      if (record.type === RecordType.End) {
+        if (plaintext.length > 0) throw new SealError('an end marker with data');
+        this.#endSeen = true;
+        this.#emitEnd();
+      } else {
+        for (const piece of plaintext) {
+          this.#plain.push(piece);
+          this.#plainBytes += piece.length;
+        }
+      }
+      return true;
+    } catch (error) {
+      if (!(error instanceof SealError || error instanceof RecordFormatError)) throw error;
+      this.#fail(
+        new ClientError(
+          'ERR_E2E_INTEGRITY',
+          `data from ${this.#peer} failed end-to-end authentication (${error.message}): tampered, replayed, reordered or dropped on the way; the connection is closed`,
+          { cause: error },
+        ),
+        true,
+      );
+      return false;
+    }
   }
 
   #fail(error: ClientError, tellPeer: boolean): void {
@@ -216,7 +327,6 @@ export class SecureConnection extends VirtualConnection {
     this.#error = error;
     // The peer hears why, with the same code (§8 E2eIntegrity, E2eTruncated), or an abort.
     if (tellPeer) this.#raw.closeWithReason(closeReasonFor(error));
-    this.#rawStream.destroy();
     this.#wake();
     this.#maybeClose();
   }
@@ -227,28 +337,18 @@ export class SecureConnection extends VirtualConnection {
     waiter?.();
   }
 
-  /** @internal The raw stream ended and TLS has processed it: 'close' may be due. */
-  settle(): void {
-    this.#wake();
-    this.#maybeClose();
-  }
-
   /**
-   * 'close' once the raw connection is over and TLS has seen the peer's end (read or not), failed,
-   * or we closed it ourselves, as a raw connection's 'close' comes with data still unread.
+   * 'close' once the raw connection is over and the peer's end marker arrived (read or not), or
+   * the connection failed, or we closed it ourselves, as a raw connection's 'close' comes with
+   * data still unread.
    */
   #maybeClose(): void {
-    const tlsEnded = (this.#tls as unknown as { _readableState: { ended: boolean } })._readableState.ended;
-    if (this.#closeEmitted || !this.#rawClosed || !(this.#readEnded || this.#error || this.#local || tlsEnded)) return;
+    if (this.#closeEmitted || !this.#rawClosed || !(this.#endSeen || this.#error || this.#local)) return;
     this.#closeEmitted = true;
-    // As on a raw connection, 'end' (the peer ended cleanly) comes before 'close' even while its
-    // last bytes are unread: a listener that takes a 'close' without 'end' for a reset (the
-    // tunnels' splice) would otherwise cut what is still to be read.
-    if (tlsEnded && this.#error === undefined && !this.#local) this.#emitEnd();
     this.emit('close', this.#error);
   }
 
-  /** 'end' once: the peer's close_notify, whether or not its data has been read yet. */
+  /** 'end' once: the peer's end marker, whether or not its data has been read yet. */
   #emitEnd(): void {
     if (this.#endEmitted) return;
     this.#endEmitted = true;
@@ -257,196 +357,12 @@ export class SecureConnection extends VirtualConnection {
 }
 
 /**
- * Runs the TLS 1.3 handshake over `raw` and checks the peer's key (relay-announced, pinned).
- * Resolves with the connection the user gets; rejects with ERR_E2E_* after destroying `raw`.
+ * Runs the end-to-end handshake over `raw` and checks the peer's key (relay-announced, pinned).
+ * Resolves with the connection the user gets; rejects with ERR_E2E_* after closing `raw`.
  */
 export async function secureConnection(raw: VirtualConnection, options: SecureOptions): Promise<SecureConnection> {
-  const peer = `${raw.remoteAddress}:${raw.remotePort}`;
-  const announced = raw.peerFingerprint;
-  if (announced === undefined) {
-    // A peer without a key cannot encrypt: it is told so (E2eMismatch), as a --no-e2e peer is.
-    raw.closeWithReason(CloseReason.E2eMismatch);
-    throw new ClientError(
-      'ERR_E2E_MISMATCH',
-      `${peer} proved no identity key to the relay, so it cannot encrypt end to end and this end does; both ends need an identity (and e2e on), or both must connect with e2e off (--no-e2e)`,
-    );
-  }
-  let credentials: TlsCredentials;
-  try {
-    credentials = await credentialsFor(options.identity);
-  } catch (error) {
-    raw.destroy();
-    throw error;
-  }
-  // One SecureContext per identity (certificate.ts): parsing the key and certificate for every
-  // connection was half of a handshake's CPU.
-  const { context } = credentials;
-  // Registered before TLS wraps the stream, so it runs before TLS hears the end: TLS has seen
-  // close_notify by then exactly when the peer ended cleanly (docs/SECURITY.md "Truncation").
-  let truncated = false;
-  let socket!: tls.TLSSocket;
-  let secure: SecureConnection | undefined;
-  let handshakeError: ClientError | undefined;
-  // The peer's first bytes are not the preamble: it does not encrypt. Nothing of it reaches TLS.
-  const notEncrypting = (): void => {
-    handshakeError ??= new ClientError('ERR_E2E_MISMATCH', encryptingEndMismatch(peer));
-    raw.closeWithReason(CloseReason.E2eMismatch);
-    socket.destroy();
-  };
-  const rawStream = rawRecordStream(raw, notEncrypting, (error) => {
-    if (secure !== undefined) {
-      secure.rawFailed(error);
-      return;
-    }
-    // The raw connection failed during the handshake: say why at once, not at the timeout.
-    handshakeError ??=
-      error.code === 'ERR_E2E_MISMATCH'
-        ? new ClientError('ERR_E2E_MISMATCH', encryptingEndMismatch(peer), { cause: error })
-        : new ClientError('ERR_E2E_HANDSHAKE', `the end-to-end (TLS 1.3) handshake with ${peer} failed: ${error.message}`, { cause: error });
-    socket.destroy();
-  });
-  // Our preamble first, then TLS's records (the raw connection sends in order).
-  raw.send(E2E_PREAMBLE).catch(() => {});
-  rawStream.on('end', () => {
-    if (!(socket as unknown as { _readableState: { ended: boolean } })._readableState.ended) truncated = true;
-  });
-  const common = { secureContext: context, rejectUnauthorized: false } as const;
-  socket =
-    options.role === 'connector'
-      ? tls.connect({ ...common, socket: rawStream, checkServerIdentity: () => undefined })
-      : new tls.TLSSocket(rawStream, { ...common, isServer: true, requestCert: true });
-  const onError = (error: NodeJS.ErrnoException): void => {
-    if (secure === undefined) {
-      handshakeError ??= new ClientError(
-        'ERR_E2E_HANDSHAKE',
-        `the end-to-end (TLS 1.3) handshake with ${peer} failed: ${error.message}`,
-        { cause: error },
-      );
-      return;
-    }
-    if (secure.error) return;
-    if (truncated) return;
-    if (isIntegrityError(error)) {
-      secure.fail(new ClientError('ERR_E2E_INTEGRITY', `data from ${peer} failed end-to-end authentication (${error.code ?? error.message}): tampered, replayed, reordered or dropped on the way; the connection is closed`, { cause: error }));
-    }
-  };
-  socket.on('error', onError);
-  // A server-side TLSSocket made outside tls.Server reports errors as '_tlsError' only.
-  socket.on('_tlsError', onError);
-  rawStream.on('end', () => {
-    setImmediate(() => secure?.settle());
-    if (truncated && secure !== undefined) {
-      secure.fail(new ClientError('ERR_E2E_TRUNCATED', `${peer} ended the connection without TLS close_notify: its data was cut short on the way (truncated); the connection is closed`));
-    }
-  });
-  try {
-    await new Promise<void>((resolve, reject) => {
-      const timer = startTimer(options.clock, options.timeoutMs, () =>
-        reject(new ClientError('ERR_E2E_HANDSHAKE', `no end-to-end (TLS 1.3) handshake with ${peer} within ${options.timeoutMs} ms (a peer with e2e off is told at once: ERR_E2E_MISMATCH); the relay or the path is too slow or drops data`)),
-      );
-      const done = (error?: ClientError): void => {
-        timer.close();
-        if (error) reject(error);
-        else resolve();
-      };
-      socket.once(options.role === 'connector' ? 'secureConnect' : 'secure', () => done());
-      socket.once('close', () => done(handshakeError ?? new ClientError('ERR_E2E_HANDSHAKE', `${peer} closed the connection during the end-to-end handshake`)));
-      socket.on('error', () => handshakeError && done(handshakeError));
-      socket.on('_tlsError', () => handshakeError && done(handshakeError));
-    });
-    const certificate = socket.getPeerX509Certificate();
-    const jwk = certificate?.publicKey.asymmetricKeyType === 'ed25519' ? certificate.publicKey.export({ format: 'jwk' }) : undefined;
-    const proven = jwk?.x;
-    if (proven !== announced) {
-      throw new ClientError(
-        'ERR_E2E_PEER_KEY',
-        `${peer} presented ${proven === undefined ? 'no Ed25519 key' : `key ${proven}`} inside TLS, but the relay announced ${announced}: a relay or network in the middle; refused`,
-      );
-    }
-    if (options.pins !== undefined) {
-      let pin: PinCheck;
-      try {
-        pin = await options.pins.check(raw.remoteAddress, announced);
-      } catch (error) {
-        // A pins file we cannot write (a read-only home, a sandbox without write permission) must
-        // not make every connection fail: the key still matched the relay's PeerKey inside TLS.
-        options.warn(`could not record ${raw.remoteAddress}'s key in the pins file (${(error as Error).message}); trusting it for this connection only`);
-        pin = { status: 'new' };
-      }
-      if (pin.status === 'changed') {
-        const message =
-          `${raw.remoteAddress}'s identity key changed: pinned ${pin.pinned}, now ${announced}. It may be another machine at that address, or someone in the middle. ` +
-          `Refused. If the change is expected (the peer made a new key), forget the pin: alphanet pins forget ${raw.remoteAddress}`;
-        options.warn(message);
-        throw new ClientError('ERR_E2E_PEER_KEY_CHANGED', message);
-      }
-    }
-  } catch (error) {
-    raw.destroy();
-    socket.destroy();
-    throw error;
-  }
-  secure = new SecureConnection(raw, socket, rawStream);
-  return secure;
-}
-
-/**
- * The raw connection as the stream TLS reads and writes records on. Reads pull from the raw
- * connection only while TLS wants more (so an application that stops reading stops granting
- * window, as without TLS); a raw failure is reported only after the data that came before it,
- * so TLS sees a peer's alert before the abort that follows it. Its end and destruction do not
- * close the raw connection: the SecureConnection decides that.
- */
-function rawRecordStream(raw: VirtualConnection, notEncrypting: () => void, failed: (error: ClientError) => void): Duplex {
-  let reading = false;
-  /** Bytes of the peer's preamble (preamble.ts) still to check before TLS records. */
-  let preamble = 0;
-  const stream: Duplex = new Duplex({
-    writableHighWaterMark: DUPLEX_WRITABLE_HIGH_WATER_MARK_BYTES,
-    readableHighWaterMark: DUPLEX_READABLE_HIGH_WATER_MARK_BYTES,
-    read() {
-      if (!reading) void pump();
-    },
-    write(chunk: Uint8Array, _encoding, callback) {
-      raw.send(chunk).then(() => callback(), callback);
-    },
-    final(callback) {
-      raw.end().then(() => callback(), callback);
-    },
-  });
-  async function pump(): Promise<void> {
-    reading = true;
-    try {
-      for (;;) {
-        // What has arrived goes in at once; a promise only when the queue is empty.
-        const chunk = raw.takeChunk() ?? (await raw.read());
-        if (stream.destroyed) return;
-        if (chunk === null) {
-          stream.push(null);
-          return;
-        }
-        let records = chunk;
-        if (preamble < E2E_PREAMBLE.length) {
-          const n = Math.min(E2E_PREAMBLE.length - preamble, chunk.length);
-          for (let i = 0; i < n; i++) {
-            if (chunk[i] !== E2E_PREAMBLE[preamble + i]) {
-              notEncrypting();
-              return;
-            }
-          }
-          preamble += n;
-          records = chunk.subarray(n);
-          if (records.length === 0) continue;
-        }
-        if (!stream.push(records)) return;
-      }
-    } catch (error) {
-      failed(error as ClientError);
-    } finally {
-      reading = false;
-    }
-  }
-  return stream;
+  const { sealer, opener, reader } = await handshake(raw, options);
+  return new SecureConnection(raw, sealer, opener, reader);
 }
 
 /** The SocketClosed reason that tells the peer why this end failed the connection (§8). */

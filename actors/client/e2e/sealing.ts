@@ -1,0 +1,132 @@
+/**
+ * The transport's AEAD (docs/SECURITY.md "Records"): AES-256-GCM from node:crypto (OpenSSL, with
+ * the CPU's AES instructions), one key per direction, a 64-bit counter as the nonce.
+ *
+ * The two directions' keys are HKDF-SHA-256 of the Noise split keys, salted with the handshake
+ * hash and labelled, so they are bound to this handshake's transcript. The nonce is 4 zero
+ * bytes and the big-endian count of messages sealed before in that direction: both ends count, so
+ * a message replayed, reordered or dropped on the way is opened with the wrong nonce and fails
+ * authentication; nothing is ever accepted out of place.
+ *
+ * Why AES-256-GCM and not the handshake library's ChaCha20-Poly1305 CipherState: sealing and
+ * opening the same 64 KiB messages in one thread measured ~0.75 CPU-s/GB against ~1.6 (its
+ * CipherState) or ~1.4 (libsodium called directly) on the bench machine. The CipherState also
+ * caps a message at 65535 bytes and writes only a 32-bit counter into the nonce.
+ */
+import { createCipheriv, createDecipheriv, hkdfSync } from 'node:crypto';
+import { RECORD_HEAD_BYTES, TAG_BYTES, writeRecordHead, type RecordType } from './records.ts';
+
+const CIPHER = 'aes-256-gcm';
+const NONCE_BYTES = 12;
+/** The HKDF label of the transport keys: a key made for anything else is never this one. */
+const KEY_LABEL = 'alphanet-e2e/1 AES-256-GCM';
+/** Counting beyond this loses precision in a double; a connection never gets near it (2^53 messages). */
+const MAX_COUNT = Number.MAX_SAFE_INTEGER;
+
+/** The transport's two keys, as each end uses them. */
+export interface TransportKeys {
+  send: Buffer;
+  receive: Buffer;
+}
+
+/**
+ * Both directions' keys from the Noise split (`tx`, `rx` as this end holds them) and the handshake
+ * hash, in one HKDF: the initiator-to-responder key first, so both ends derive the same 64 bytes.
+ */
+export function transportKeys(tx: Uint8Array, rx: Uint8Array, handshakeHash: Uint8Array, initiator: boolean): TransportKeys {
+  const [toResponder, toInitiator] = initiator ? [tx, rx] : [rx, tx];
+  const ikm = Buffer.concat([toResponder, toInitiator]);
+  const okm = Buffer.from(hkdfSync('sha256', ikm, handshakeHash, KEY_LABEL, 64));
+  ikm.fill(0);
+  const first = okm.subarray(0, 32);
+  const second = okm.subarray(32);
+  return initiator ? { send: first, receive: second } : { send: second, receive: first };
+}
+
+/** Thrown when a sealed message does not open: altered, replayed, reordered or dropped. */
+export class SealError extends Error {
+  override name = 'SealError';
+}
+
+/** Writes the 12-byte nonce of message `count`. */
+function setNonce(nonce: Buffer, count: number): void {
+  if (count >= MAX_COUNT) throw new SealError('the message counter is exhausted');
+  nonce.writeUInt32BE(Math.floor(count / 0x1_0000_0000), 4);
+  nonce.writeUInt32BE(count >>> 0, 8);
+}
+
+/** Seals this end's messages, in order. */
+export class Sealer {
+  readonly #key: Buffer;
+  readonly #nonce = Buffer.alloc(NONCE_BYTES);
+  #count = 0;
+
+  constructor(key: Buffer) {
+    this.#key = key;
+  }
+
+  /** The whole record (head, ciphertext, tag) of `plaintext` as a message of `type`. */
+  seal(type: RecordType, plaintext: Uint8Array): Buffer {
+    const n = plaintext.length;
+    const record = Buffer.allocUnsafe(RECORD_HEAD_BYTES + n + TAG_BYTES);
+    writeRecordHead(record, 0, type, n + TAG_BYTES);
+    setNonce(this.#nonce, this.#count++);
+    const cipher = createCipheriv(CIPHER, this.#key, this.#nonce);
+    cipher.setAAD(record.subarray(0, RECORD_HEAD_BYTES));
+    // OpenSSL encrypts into a buffer of its own; one copy into the record keeps head, ciphertext
+    // and tag in one relay frame (three frames per message cost more than the copy).
+    if (n > 0) record.set(cipher.update(plaintext), RECORD_HEAD_BYTES);
+    cipher.final();
+    record.set(cipher.getAuthTag(), RECORD_HEAD_BYTES + n);
+    return record;
+  }
+}
+
+/** Opens the peer's messages, in order. */
+export class Opener {
+  readonly #key: Buffer;
+  readonly #nonce = Buffer.alloc(NONCE_BYTES);
+  #count = 0;
+
+  constructor(key: Buffer) {
+    this.#key = key;
+  }
+
+  /**
+   * The plaintext of the next message, in pieces (one per piece of ciphertext, none when empty);
+   * throws SealError unless it is exactly what the peer sealed next. Nothing is returned before
+   * the tag is checked.
+   */
+  open(head: Uint8Array, pieces: readonly Uint8Array[]): Buffer[] {
+    let bodyBytes = 0;
+    for (const piece of pieces) bodyBytes += piece.length;
+    if (bodyBytes < TAG_BYTES) throw new SealError('a sealed message shorter than its tag');
+    setNonce(this.#nonce, this.#count++);
+    const decipher = createDecipheriv(CIPHER, this.#key, this.#nonce);
+    decipher.setAAD(head);
+    const plaintext: Buffer[] = [];
+    const tag = Buffer.allocUnsafe(TAG_BYTES);
+    let ciphertextLeft = bodyBytes - TAG_BYTES;
+    let tagFilled = 0;
+    for (const piece of pieces) {
+      const n = Math.min(piece.length, ciphertextLeft);
+      if (n > 0) {
+        const out = decipher.update(piece.subarray(0, n));
+        if (out.length > 0) plaintext.push(out);
+        ciphertextLeft -= n;
+      }
+      if (n < piece.length) {
+        tag.set(piece.subarray(n), tagFilled);
+        tagFilled += piece.length - n;
+      }
+    }
+    decipher.setAuthTag(tag);
+    try {
+      // The tag is checked here: nothing decrypted is handed on before it passed.
+      decipher.final();
+    } catch (error) {
+      throw new SealError('authentication failed', { cause: error });
+    }
+    return plaintext;
+  }
+}
