@@ -16,17 +16,13 @@ import { natsTap, type NatsTap } from '../helpers/nats-tap.ts';
 import { within } from '../helpers/wait.ts';
 import { closedWith as closedWithin, readUntilFailure } from '../helpers/connection-end.ts';
 import { startMain } from '../cli/relay-process.ts';
+import { START_MS, clusterRelays, type Cleanup } from './cluster-relays.ts';
 import { pseudoRandom, readAll, sha256 } from '../client/fixtures.ts';
 
-const START_MS = 30_000;
 /** How long a new host may take to be known to the other relays (presence and the map's watch). */
 const ROUTE_KNOWN_MS = 20_000;
 const WAIT_MS = 15_000;
 const KIB = 1024;
-
-interface Cleanup {
-  teardown(fn: () => unknown): void;
-}
 
 async function tempDir(t: Cleanup): Promise<string> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'alphanet-cluster-identity-'));
@@ -34,16 +30,9 @@ async function tempDir(t: Cleanup): Promise<string> {
   return dir;
 }
 
-/** Relay processes on `clusterUrl` (one URL each, or the same for all); their ports. */
+/** Relay processes on `urls` (one URL each, or the first for all); their ports. */
 async function relays(t: Cleanup, ids: string[], urls: string[], extra: string[] = []): Promise<number[]> {
-  return Promise.all(
-    ids.map(async (id, i) => {
-      const run = startMain(['--port', '0', '--plaintext', '--cluster', urls[i] ?? urls[0], '--relay-id', id, ...extra]);
-      t.teardown(() => void run.child.kill('SIGKILL'));
-      const address = await within(`relay ${id} listening`, run.listening, START_MS);
-      return Number(address.split(':')[1]);
-    }),
-  );
+  return (await clusterRelays(t, ids, urls, extra)).map((relay) => relay.port);
 }
 
 /** A Node client with its defaults (identity in `dir/<name>`, e2e on), from `localAddress`. */

@@ -9,33 +9,12 @@ import { PacketType } from '../../protocol/index.ts';
 import { RawClient } from '../helpers/raw-client.ts';
 import { startNatsServer } from '../helpers/nats-server.ts';
 import { within } from '../helpers/wait.ts';
-import { startMain, type RelayProcess } from '../cli/relay-process.ts';
+import { clusterRelays, type Cleanup, type StartedRelay } from './cluster-relays.ts';
 import { killHard } from '../helpers/child-process.ts';
-
-/** Starting a relay under tsx on a loaded 2-core machine. */
-const START_MS = 30_000;
 
 const nats = await startNatsServer(t);
 
-interface Cleanup {
-  teardown(fn: () => unknown): void;
-}
-
-interface Started {
-  run: RelayProcess;
-  port: number;
-}
-
-async function relays(t: Cleanup, ids: string[]): Promise<Started[]> {
-  return Promise.all(
-    ids.map(async (id) => {
-      const run = startMain(['--port', '0', '--plaintext', '--cluster', nats.url, '--relay-id', id]);
-      t.teardown(() => void run.child.kill('SIGKILL'));
-      const address = await within(`relay ${id} listening`, run.listening, START_MS);
-      return { run, port: Number(address.split(':')[1]) };
-    }),
-  );
-}
+const relays = (t: Cleanup, ids: string[]): Promise<StartedRelay[]> => clusterRelays(t, ids, [nats.url]);
 
 /** The 1,000 distinct loopback source addresses 127.1.0.1 … 127.1.3.250. */
 const source = (i: number): string => `127.1.${Math.floor(i / 250)}.${(i % 250) + 1}`;

@@ -10,28 +10,14 @@ import { CloseReason, ConnectionStatus, FailureReason, PacketType, SocketStatus,
 import { RawClient, nextId } from '../helpers/raw-client.ts';
 import { startNatsServer } from '../helpers/nats-server.ts';
 import { within } from '../helpers/wait.ts';
-import { startMain, type RelayProcess } from '../cli/relay-process.ts';
+import { clusterRelays, type Cleanup, type StartedRelay } from './cluster-relays.ts';
 import { killHard } from '../helpers/child-process.ts';
 
-const START_MS = 30_000;
 const nats = await startNatsServer(t);
 
 type Tap = Test;
 
-interface Cleanup {
-  teardown(fn: () => unknown): void;
-}
-
-async function relays(t: Cleanup, ids: string[]): Promise<{ run: RelayProcess; port: number }[]> {
-  return Promise.all(
-    ids.map(async (id) => {
-      const run = startMain(['--port', '0', '--plaintext', '--cluster', nats.url, '--relay-id', id]);
-      t.teardown(() => void run.child.kill('SIGKILL'));
-      const address = await within(`relay ${id} listening`, run.listening, START_MS);
-      return { run, port: Number(address.split(':')[1]) };
-    }),
-  );
-}
+const relays = (t: Cleanup, ids: string[]): Promise<StartedRelay[]> => clusterRelays(t, ids, [nats.url]);
 
 /** Takes the first queued packet matching `match` off `c`'s queue. */
 function take<P extends Packet>(c: RawClient, match: (p: Packet) => p is P): P | undefined {
