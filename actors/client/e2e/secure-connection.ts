@@ -295,7 +295,7 @@ export class SecureConnection extends VirtualConnection {
     try {
       record = this.#reader.next();
       if (record === undefined) return false;
-      if (record.type === RecordType.Handshake) throw new SealError('a handshake record after the handshake');
+      if (record.type === RecordType.Handshake || record.type === RecordType.Confirm) throw new SealError('a handshake record after the handshake');
       const plaintext = this.#opener.open(record.head, record.pieces);
       if (record.type === RecordType.End) {
         if (plaintext.length > 0) throw new SealError('an end marker with data');
