@@ -84,17 +84,24 @@ export class SecureConnection extends VirtualConnection {
     this.#opener = opener;
     this.#reader = reader;
     this.#peer = `${raw.remoteAddress}:${raw.remotePort}`;
-    raw.on('close', (error) => {
-      this.#rawClosed = true;
-      // What arrived before the failure is opened first (a peer's data before its abort is
-      // still its data), then the failure is ours, unless opening found one of its own.
-      this.#pull();
-      if (error !== undefined) this.#fail(error, false);
-      this.#wake();
-      this.#maybeClose();
-    });
+    // The raw connection may have closed already: the peer's reply, its data, its end marker and
+    // SocketClosed can come in one read, or while the pins were written. Its 'close' has fired
+    // then, so the same steps run once the caller holds this object.
+    const closedBefore = raw.closed;
+    if (!closedBefore) raw.on('close', (error) => this.#rawClose(error));
     // Records that came with the handshake's last message, once the caller holds this object.
-    setImmediate(() => this.#pull());
+    setImmediate(() => (closedBefore ? this.#rawClose(raw.error) : this.#pull()));
+  }
+
+  /** The raw connection closed (`error` if it failed). */
+  #rawClose(error: ClientError | undefined): void {
+    this.#rawClosed = true;
+    // What arrived before the failure is opened first (a peer's data before its abort is
+    // still its data), then the failure is ours, unless opening found one of its own.
+    this.#pull();
+    if (error !== undefined) this.#fail(error, false);
+    this.#wake();
+    this.#maybeClose();
   }
 
   override get error(): ClientError | undefined {
