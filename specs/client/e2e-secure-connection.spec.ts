@@ -131,3 +131,44 @@ t.test("the raw connection closed before the secured one was built (reply, data,
   t.equal(error, undefined, 'a clean end');
   t.equal(await closing, undefined, "'close' without an error");
 });
+
+t.test('close() right after a send() not awaited: the end marker follows the data, then the raw close (the peer ends cleanly)', async (t) => {
+  const ends = keyPair();
+  const raw = new FakeRaw();
+  const conn = secured(raw, ends);
+  const sending = conn.send('last words');
+  conn.close();
+  await within('the send to settle', sending);
+  await waitFor(() => raw.closeCalls === 1, 'the raw close');
+  t.same(recordTypes(raw.sent, ends.theirs.opener), [RecordType.Data, RecordType.End], 'the data, then the end marker, both sealed in order');
+  t.equal(await closedWith(conn), undefined, 'a clean close here');
+});
+
+t.test('close() with under 20 bytes of credit: the end marker waits for credit and the raw close waits for it, instead of cutting it', async (t) => {
+  const ends = keyPair();
+  const raw = new FakeRaw();
+  const conn = secured(raw, ends);
+  await conn.send('all of it went');
+  raw.hold = true; // the marker finds no credit
+  conn.close();
+  t.same(recordTypes(raw.sent, ends.theirs.opener), [RecordType.Data, RecordType.End], 'the marker is handed over behind the data');
+  await new Promise<void>((resolve) => setImmediate(resolve));
+  t.equal(raw.closeCalls, 0, 'the raw connection is not closed under the waiting marker');
+  raw.release();
+  await waitFor(() => raw.closeCalls === 1, 'the raw close once the marker went');
+  t.pass('closed once the marker went');
+});
+
+t.test('close() with sealed data still waiting for credit cuts at once, with no end marker (the peer reports truncation, the truth)', async (t) => {
+  const ends = keyPair();
+  const raw = new FakeRaw();
+  const conn = secured(raw, ends);
+  raw.hold = true;
+  raw.awaitingCredit = true;
+  const sending = conn.send(new Uint8Array(100_000)).catch((error: unknown) => error);
+  conn.close();
+  t.equal(raw.closeCalls, 1, 'closed at once');
+  t.notOk(recordTypes(raw.sent, ends.theirs.opener).includes(RecordType.End), 'no end marker after data that never went');
+  raw.release();
+  await within('the cut send to settle', sending);
+});

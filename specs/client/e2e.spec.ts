@@ -208,3 +208,16 @@ t.test('a pins file that cannot be written does not fail the connection (warned 
   t.match(warnings.join('\n'), /could not record .* trusting it for this connection only/);
   outgoing.close();
 });
+
+t.test('send() not awaited, then close(): the peer reads it all and ends cleanly (as with e2e off)', async (t) => {
+  const relay = await relayFor(t);
+  const dir = await tempDir(t);
+  const server = await clientFor(t, relay, 2, { identity: path.join(dir, 'a', 'identity') });
+  const client = await clientFor(t, relay, 3, { identity: path.join(dir, 'b', 'identity') });
+  const [outgoing, accepted] = await openPair(server, client, 7);
+  const data = pseudoRandom(11, 200 * 1024);
+  void accepted.send(data);
+  accepted.close();
+  const received = await readAll(outgoing);
+  t.equal(sha256(received), sha256(data), 'every byte, then a clean end (no ERR_E2E_TRUNCATED)');
+});
