@@ -27,7 +27,7 @@ import type { VirtualConnection } from '../connection.ts';
 import { ClientError } from '../errors.ts';
 import type { Identity } from '../identity.ts';
 import { startTimer, type Clock } from '../timer.ts';
-import type { KnownPeers, PinCheck } from './known-peers.ts';
+import { PinsUnreadableError, type KnownPeers, type PinCheck } from './known-peers.ts';
 import { E2E_PREAMBLE, encryptingEndMismatch } from './preamble.ts';
 import { RECORD_HEAD_BYTES, RecordFormatError, RecordReader, RecordType, handshakeRecord, joinPieces, type RawRecord } from './records.ts';
 import { Opener, Sealer, transportKeys } from './sealing.ts';
@@ -251,9 +251,18 @@ async function checkPin(raw: VirtualConnection, key: string, options: SecureOpti
   try {
     pin = await (how === 'check' ? options.pins.check(raw.remoteAddress, key) : options.pins.compare(raw.remoteAddress, key));
   } catch (error) {
+    // A pins file we cannot read hides the pin a changed key would be refused by: trusting the
+    // key as new would let exactly that key through. Refused.
+    if (error instanceof PinsUnreadableError) {
+      throw new ClientError(
+        'ERR_IDENTITY',
+        `${error.message}; the key of ${raw.remoteAddress} cannot be checked against its pin, so the connection is refused. Fix the file's permissions (or move it away to start the pins afresh)`,
+        { cause: error },
+      );
+    }
     // A pins file we cannot write (a read-only home, a sandbox without write permission) must
     // not make every connection fail: the key is still the one the relay announced, proven in
-    // the handshake.
+    // the handshake, and no pin says otherwise.
     options.warn(`could not record ${raw.remoteAddress}'s key in the pins file (${(error as Error).message}); trusting it for this connection only`);
     pin = { status: 'new' };
   }
