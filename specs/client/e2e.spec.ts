@@ -235,3 +235,24 @@ t.test('send() not awaited, then close(): the peer reads it all and ends cleanly
   const received = await readAll(outgoing);
   t.equal(sha256(received), sha256(data), 'every byte, then a clean end (no ERR_E2E_TRUNCATED)');
 });
+
+t.test('an address typed with a leading zero (10.0.0.02) connects as the normalised one: the handshake and the pin use 10.0.0.2', async (t) => {
+  const relay = await relayFor(t);
+  const dir = await tempDir(t);
+  const server = await clientFor(t, relay, 2, { identity: path.join(dir, 'a', 'identity') });
+  const client = await clientFor(t, relay, 3, { identity: path.join(dir, 'b', 'identity'), knownPeers: path.join(dir, 'b-known-peers') });
+  const listener = await server.listen(7);
+  const typed = server.virtualIp.replace(/\.(\d+)$/, '.0$1');
+  t.not(typed, server.virtualIp);
+  const accepting = listener.accept();
+  const conn = await client.connect({ address: typed, port: 7 });
+  t.equal(conn.remoteAddress, server.virtualIp, 'the connection names the address as the relay does');
+  t.equal(conn.peerFingerprint, server.fingerprint, 'the handshake completed with the announced key');
+  const accepted = await accepting;
+  await conn.send('via a typed address');
+  await conn.end();
+  t.equal(new TextDecoder().decode(await readAll(accepted)), 'via a typed address');
+  t.match(await readFile(path.join(dir, 'b-known-peers'), 'utf8'), new RegExp(`^${server.virtualIp.replace(/\./g, '\\.')} `, 'm'), 'pinned under the normalised address');
+  accepted.close();
+  conn.close();
+});
