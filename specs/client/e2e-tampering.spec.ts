@@ -11,6 +11,7 @@ import t, { type Test } from 'tap';
 import type { Client, VirtualConnection } from '../../actors/client/index.ts';
 import { tamperingProxy, type Tampering } from '../helpers/tampering-proxy.ts';
 import { closedWith as closedWithin, readUntilFailure } from '../helpers/connection-end.ts';
+import { within } from '../helpers/wait.ts';
 import { clientFor, pseudoRandom, relayFor } from './fixtures.ts';
 
 const WAIT_MS = 10_000;
@@ -44,7 +45,7 @@ for (const tampering of ['flip', 'replay', 'drop', 'reorder'] as const) {
     const data = pseudoRandom(7, 512 * 1024);
     const reading = readUntilFailure(receiver);
     const sending = sender.send(data).then(() => sender.end()).catch((error: unknown) => error);
-    await proxy.done;
+    await within('the proxy to tamper', proxy.done, WAIT_MS);
     const { bytes, error } = await reading;
     t.match(error, { code: 'ERR_E2E_INTEGRITY', message: /failed end-to-end authentication/ }, 'the receiver: integrity');
     t.ok(bytes.length < data.length, `the receiver got a prefix only (${bytes.length} bytes)`);
@@ -62,12 +63,25 @@ t.test('a dropped end marker (truncation) fails both ends with ERR_E2E_TRUNCATED
   const reading = readUntilFailure(receiver);
   await sender.send(data);
   await sender.end();
-  await proxy.done;
+  await within('the proxy to drop the end marker', proxy.done, WAIT_MS);
   const { bytes, error } = await reading;
   t.match(error, { code: 'ERR_E2E_TRUNCATED', message: /without its end-to-end end marker/ });
   t.equal(Buffer.compare(bytes, Buffer.from(data.subarray(0, bytes.length))), 0, 'what arrived is a prefix of what was sent');
   // The reader closes with SocketClosed(E2eTruncated), which the relay passes on unchanged.
   t.match(await closedWith(sender), { code: 'ERR_E2E_TRUNCATED', message: /cut short on the way/ }, 'the sender learns its data was cut short, with the same code');
+});
+
+t.test('bytes after the end marker fail both ends with ERR_E2E_INTEGRITY', async (t) => {
+  const { sender, receiver, proxy } = await tamperedPair(t, 'append');
+  const data = pseudoRandom(9, 64 * 1024);
+  const reading = readUntilFailure(receiver);
+  await sender.send(data);
+  await sender.end();
+  await within('the proxy to append after the end marker', proxy.done, WAIT_MS);
+  const { bytes } = await reading;
+  t.equal(Buffer.compare(bytes, Buffer.from(data.subarray(0, bytes.length))), 0, 'what was delivered is a prefix of what was sent');
+  t.match(await closedWith(receiver), { code: 'ERR_E2E_INTEGRITY', message: /after its end-to-end end marker/ }, 'the receiver fails');
+  t.match(await closedWith(sender), { code: 'ERR_E2E_INTEGRITY' }, 'the sender learns it too (SocketClosed E2eIntegrity)');
 });
 
 t.test('a changed key at a pinned virtual IP is refused, with how to forget the pin', async (t) => {

@@ -1,7 +1,8 @@
 /**
  * A loopback TCP proxy between one client and the relay that reads the client's frames and does
  * to one ArbitraryData frame what an attacker on the path (or a lying relay) could: flip a byte,
- * send it twice, drop it, or swap it with the next; or drop the sealed end marker before a SocketEnd (truncation).
+ * send it twice, drop it, or swap it with the next; or drop the sealed end marker before a SocketEnd
+ * (truncation), or send it twice ('append': bytes after the end marker).
  * The proxy connects to the relay from the client's own source address, so the relay gives the
  * client the same virtual IP as without it.
  */
@@ -10,7 +11,7 @@ import { FrameDecoder, PacketType } from '../../protocol/index.ts';
 import { END_RECORD_BYTES } from '../../actors/client/e2e/records.ts';
 import { loopbackProxy } from './loopback-proxy.ts';
 
-export type Tampering = 'flip' | 'replay' | 'drop' | 'reorder' | 'truncate';
+export type Tampering = 'flip' | 'replay' | 'drop' | 'reorder' | 'truncate' | 'append';
 
 /** ArbitraryData payloads at least this long are sealed data, not the handshake's messages. */
 export const TAMPER_MIN_PAYLOAD_BYTES = 4096;
@@ -46,12 +47,13 @@ export async function tamperingProxy(t: Test, relayPort: number, tampering: Tamp
           }
           const payloadBytes = copy.length - HEAD;
           seen.push(copy.subarray(HEAD));
-          if (!tampered && tampering === 'truncate') {
+          if (!tampered && (tampering === 'truncate' || tampering === 'append')) {
             if (payloadBytes >= TAMPER_MIN_PAYLOAD_BYTES) armed = true;
             else if (armed && payloadBytes === END_RECORD_BYTES) {
               tampered = true;
               markDone();
-              return; // the end marker never arrives; the SocketEnd after it does
+              if (tampering === 'truncate') return; // the end marker never arrives; the SocketEnd after it does
+              outbound.write(copy); // the end marker, then the same 20 bytes again after it
             }
           } else if (held !== undefined) {
             outbound.write(copy);

@@ -273,7 +273,26 @@ export class SecureConnection extends VirtualConnection {
     if (this.#pulling) return;
     this.#pulling = true;
     try {
-      while (this.#plainBytes < PLAINTEXT_QUEUE_BYTES && this.#error === undefined && !this.#endSeen && !this.#local) {
+      while (this.#error === undefined && !this.#local && (this.#endSeen || this.#plainBytes < PLAINTEXT_QUEUE_BYTES)) {
+        if (this.#endSeen) {
+          // Nothing may follow the peer's end marker: the raw connection is still read to its
+          // end, and any byte after the marker fails the connection at both ends.
+          if (this.#reader.pendingBytes > 0) {
+            this.#fail(
+              new ClientError('ERR_E2E_INTEGRITY', `data from ${this.#peer} came after its end-to-end end marker: added on the way; the connection is closed`),
+              true,
+            );
+            break;
+          }
+          if (this.#rawReading) break;
+          const chunk = this.#raw.takeChunk();
+          if (chunk !== undefined) {
+            this.#reader.push(chunk);
+            continue;
+          }
+          if (!this.#rawEnded && !this.#rawClosed) this.#readRaw();
+          break;
+        }
         if (this.#openNext()) continue;
         // A raw read() waiting may already hold the next chunk (it took it from the raw queue and
         // its continuation has not run yet): taking one here would put a later chunk before it.
