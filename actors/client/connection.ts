@@ -501,6 +501,23 @@ export class VirtualConnection extends EventEmitter<VirtualConnectionEvents> {
   /** @internal The payload of one ArbitraryData frame for this connection, in one or more pieces. */
   receiveData(pieces: readonly Uint8Array[]): void {
     if (!this.#can('readable')) return;
+    let payload = 0;
+    for (const piece of pieces) payload += piece.length;
+    if (this.#received + payload > this.#granted) {
+      // More than this end granted (§7): the relay enforces every pair's credit, so only a relay
+      // that breaks the protocol delivers it, and buffering it would let the queue grow without
+      // limit. The pair is closed as the relay closes a sender past its window.
+      const over = this.#received + payload - this.#granted;
+      const error = new ClosedByRelayError(
+        'FlowControlViolation',
+        `the relay delivered ${over} bytes from ${this.remoteAddress}:${this.remotePort} past the receive window this end granted (${this.#granted} bytes in all, docs/PROTOCOL.md §7): it breaks flow control; the connection is closed (FlowControlViolation)`,
+      );
+      this.#host.write(encodePacket({ type: PacketType.SocketClosed, connectionId: this.connectionId, reason: CloseReason.FlowControlViolation }));
+      this.#queue = [];
+      this.#queueHead = 0;
+      this.#finish(error);
+      return;
+    }
     if (this.#plaintextEnd) {
       this.#plaintextEnd = false;
       if (startsWithPreamble(pieces)) {
