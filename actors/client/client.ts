@@ -567,7 +567,8 @@ export class Client {
               connection = new VirtualConnection(this.#connectionHost, actor, packet.connectionId, {
                 localAddress: this.virtualIp,
                 localPort: socket.port,
-                remoteAddress: options.address,
+                // Normalised (`10.0.0.02` is 10.0.0.2): the e2e prologue and the pin are keyed by it.
+                remoteAddress: formatIpv4(ip),
                 remotePort: options.port,
                 peerKey: this.#takePeerKey(packet.connectionId),
               });

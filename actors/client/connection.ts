@@ -159,6 +159,8 @@ export class VirtualConnection extends EventEmitter<VirtualConnectionEvents> {
   #error: ClientError | undefined;
   #flowing = false;
   #pendingWriteError: ClientError | undefined;
+  /** Bytes passed to send() and not written yet (behind earlier sends, the window or the link). */
+  #unsent = 0;
   /** This end does not encrypt end to end: the first data frame is checked for a peer that does. */
   #plaintextEnd = false;
 
@@ -188,6 +190,14 @@ export class VirtualConnection extends EventEmitter<VirtualConnectionEvents> {
    */
   layerParts(): { host: ConnectionHost; actor: VirtualSocketActor } {
     return { host: this.#host, actor: this.#actor };
+  }
+
+  /**
+   * @internal More bytes wait to be sent than the peer's credit lets go: they go only once the
+   * peer reads. End-to-end encryption's close() cuts then instead of waiting on the peer.
+   */
+  get sendsAwaitCredit(): boolean {
+    return this.#unsent > this.#sendWindow;
   }
 
   /** True once the connection is over (finished, closed, or failed). */
@@ -243,6 +253,7 @@ export class VirtualConnection extends EventEmitter<VirtualConnectionEvents> {
       return Promise.reject(new ClientError('ERR_INVALID_ARGUMENT', `send() takes a Uint8Array or a string, got ${got}`));
     }
     if (!this.#can('writable')) return Promise.reject(this.#writeError());
+    this.#unsent += bytes.length;
     // Nothing ahead of it: start now, saving a promise hop per call on the bulk path.
     const run = this.#sendsPending === 0 ? this.#sendNow(bytes) : this.#sendTail.then(() => this.#sendNow(bytes));
     this.#sendsPending++;
@@ -280,6 +291,7 @@ export class VirtualConnection extends EventEmitter<VirtualConnectionEvents> {
         ok = this.#host.writeData(encodeArbitraryDataHeader(this.connectionId, n), payload, release);
       }
       this.#sendWindow -= n;
+      this.#unsent -= n;
       offset += n;
       if (!ok) await this.#host.drained();
     }
@@ -489,6 +501,23 @@ export class VirtualConnection extends EventEmitter<VirtualConnectionEvents> {
   /** @internal The payload of one ArbitraryData frame for this connection, in one or more pieces. */
   receiveData(pieces: readonly Uint8Array[]): void {
     if (!this.#can('readable')) return;
+    let payload = 0;
+    for (const piece of pieces) payload += piece.length;
+    if (this.#received + payload > this.#granted) {
+      // More than this end granted (§7): the relay enforces every pair's credit, so only a relay
+      // that breaks the protocol delivers it, and buffering it would let the queue grow without
+      // limit. The pair is closed as the relay closes a sender past its window.
+      const over = this.#received + payload - this.#granted;
+      const error = new ClosedByRelayError(
+        'FlowControlViolation',
+        `the relay delivered ${over} bytes from ${this.remoteAddress}:${this.remotePort} past the receive window this end granted (${this.#granted} bytes in all, docs/PROTOCOL.md §7): it breaks flow control; the connection is closed (FlowControlViolation)`,
+      );
+      this.#host.write(encodePacket({ type: PacketType.SocketClosed, connectionId: this.connectionId, reason: CloseReason.FlowControlViolation }));
+      this.#queue = [];
+      this.#queueHead = 0;
+      this.#finish(error);
+      return;
+    }
     if (this.#plaintextEnd) {
       this.#plaintextEnd = false;
       if (startsWithPreamble(pieces)) {

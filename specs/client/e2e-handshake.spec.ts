@@ -9,6 +9,9 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import t, { type Test } from 'tap';
+import type { VirtualConnection } from '../../actors/client/connection.ts';
+import { handshake } from '../../actors/client/e2e/handshake.ts';
+import { RECORD_HEAD_BYTES, RecordType, TAG_BYTES, writeRecordHead } from '../../actors/client/e2e/records.ts';
 import { generateIdentity } from '../../actors/client/identity.ts';
 import { FrameDecoder, PacketType } from '../../protocol/index.ts';
 import { loopbackProxy } from '../helpers/loopback-proxy.ts';
@@ -140,4 +143,72 @@ t.test('a path that drops the handshake reply fails connect() with ERR_E2E_HANDS
   });
   t.ok(Date.now() - started >= 900, 'not before the timeout');
   t.ok(dropped >= 1, 'the reply was dropped on the way');
+});
+
+/** A stand-in raw connection between two virtual endpoints: what it sends lands in `out`, `feed` is what it reads. */
+function fakeRaw(local: string, localPort: number, remote: string, remotePort: number, peerKey: Uint8Array) {
+  const queue: Uint8Array[] = [];
+  let waiter: ((chunk: Uint8Array | null) => void) | undefined;
+  const out: Uint8Array[] = [];
+  const raw = {
+    localAddress: local,
+    localPort,
+    remoteAddress: remote,
+    remotePort,
+    peerKey,
+    send: async (bytes: Uint8Array) => {
+      out.push(Buffer.from(bytes));
+    },
+    takeChunk: () => queue.shift(),
+    read: () => new Promise<Uint8Array | null>((resolve) => (queue.length > 0 ? resolve(queue.shift()!) : (waiter = resolve))),
+    closeWithReason() {},
+    destroy() {},
+  };
+  return {
+    out,
+    raw: raw as unknown as VirtualConnection,
+    feed(chunk: Uint8Array): void {
+      const w = waiter;
+      waiter = undefined;
+      if (w) w(chunk);
+      else queue.push(chunk);
+    },
+  };
+}
+
+t.test("a connector's first flight replayed onto a new connection with the same endpoints: the acceptor never completes (key confirmation)", async (t) => {
+  const a = generateIdentity();
+  const b = generateIdentity();
+  const options = (identity: typeof a, role: 'connector' | 'acceptor', timeoutMs: number) => ({ identity, role, pins: undefined, timeoutMs, clock: undefined, warn() {} });
+  // A genuine connection 100.64.0.2:40000 -> 100.64.0.3:7, its first flight recorded on the way.
+  const connector = fakeRaw('100.64.0.2', 40000, '100.64.0.3', 7, b.publicKey);
+  const acceptor = fakeRaw('100.64.0.3', 7, '100.64.0.2', 40000, a.publicKey);
+  const connecting = handshake(connector.raw, options(a, 'connector', 5000));
+  const accepting = handshake(acceptor.raw, options(b, 'acceptor', 5000));
+  await waitFor(() => connector.out.length === 1, "the connector's first flight");
+  const recorded = Buffer.from(connector.out[0]);
+  acceptor.feed(Buffer.from(recorded));
+  await waitFor(() => acceptor.out.length === 2, "the acceptor's preamble and reply");
+  for (const chunk of acceptor.out) connector.feed(chunk);
+  await within('the connector completing', connecting);
+  t.equal(connector.out.length, 2, 'the connector sends one more record after the reply: its key confirmation');
+  acceptor.feed(connector.out[1]);
+  await within('the acceptor completing once the confirmation opened', accepting);
+  t.pass('the genuine connection completes at both ends');
+
+  // Later the relay fakes a connection request from the same endpoints and replays the first flight.
+  const replayed = fakeRaw('100.64.0.3', 7, '100.64.0.2', 40000, a.publicKey);
+  const replaying = handshake(replayed.raw, options(b, 'acceptor', 500));
+  replayed.feed(Buffer.from(recorded));
+  await t.rejects(within('the replayed handshake failing', replaying), { code: 'ERR_E2E_HANDSHAKE' }, 'without a confirmation the acceptor never completes');
+
+  // Nor does a confirmation the relay forges (it holds no key to seal one).
+  const forged = fakeRaw('100.64.0.3', 7, '100.64.0.2', 40000, a.publicKey);
+  const forging = handshake(forged.raw, options(b, 'acceptor', 5000));
+  forged.feed(Buffer.from(recorded));
+  await waitFor(() => forged.out.length === 2, 'the reply to the replay');
+  const fake = Buffer.alloc(RECORD_HEAD_BYTES + TAG_BYTES);
+  writeRecordHead(fake, 0, RecordType.Confirm, TAG_BYTES);
+  forged.feed(fake);
+  await t.rejects(within('the forged confirmation failing', forging), { code: 'ERR_E2E_HANDSHAKE', message: /key confirmation does not open/ });
 });

@@ -19,7 +19,7 @@ import {
   handshakeRecord,
   joinPieces,
 } from '../../actors/client/e2e/records.ts';
-import { Opener, SealError, Sealer, transportKeys } from '../../actors/client/e2e/sealing.ts';
+import { Opener, REKEY_INTERVAL, SealError, Sealer, transportKeys } from '../../actors/client/e2e/sealing.ts';
 import { curveFor, peerStaticKey, staticKeyPair } from '../../actors/client/e2e/static-key.ts';
 
 function keys(): { sealer: Sealer; opener: Opener; key: Buffer } {
@@ -178,5 +178,26 @@ t.test('the kept static-static secret gives the handshake the uncached curve giv
     const theirs = transportKeys(responder.tx!, responder.rx!, responder.hash!, false);
     t.same([mine.send, mine.receive], [theirs.receive, theirs.send], `round ${round + 1}: what one end seals with, the other opens with`);
     t.notSame(mine.send, mine.receive, 'a key per direction');
+  }
+});
+
+t.test('both ends replace the key in lockstep every rekey interval: messages keep opening, and those after it are under another key', async (t) => {
+  t.equal(REKEY_INTERVAL, 2 ** 20, 'the interval both ends use (at most 64 GiB per key)');
+  const key = transportKeys(randomBytes(32), randomBytes(32), randomBytes(64), true).send;
+  const sealer = new Sealer(Buffer.from(key), 4);
+  const opener = new Opener(Buffer.from(key), 4);
+  const unchanged = new Opener(Buffer.from(key), 1000);
+  const openOne = (o: Opener, record: Uint8Array): Buffer => {
+    const reader = new RecordReader();
+    reader.push(record);
+    const r = reader.next()!;
+    return Buffer.concat(o.open(r.head, r.pieces));
+  };
+  for (let i = 0; i < 10; i++) {
+    const plain = randomBytes(33);
+    const record = sealer.seal(RecordType.Data, plain);
+    t.same(openOne(opener, record), plain, `message ${i} opens at the other end`);
+    if (i < 4) t.same(openOne(unchanged, record), plain, `message ${i} is under the first key`);
+    else if (i === 4) t.throws(() => openOne(unchanged, record), { name: 'SealError' }, 'message 4 is under the next key: the first no longer opens it');
   }
 });

@@ -193,18 +193,66 @@ t.test('close() with a send blocked on credit closes at once; the peer never mis
   await t.rejects(readAll(accepted), { code: 'ERR_E2E_TRUNCATED' }, 'the peer learns its data was cut short');
 });
 
+t.test('a pins file that cannot be read refuses the connection, naming the file (a pin it hides could be a changed key)', async (t) => {
+  const relay = await relayFor(t);
+  const dir = await tempDir(t);
+  const server = await clientFor(t, relay, 2, { identity: path.join(dir, 'a', 'identity') });
+  // A directory where the file should be: reading it fails (EISDIR).
+  const unreadable = path.join(dir, 'blocked', 'known-peers');
+  await mkdir(unreadable, { recursive: true });
+  const client = await clientFor(t, relay, 3, { identity: path.join(dir, 'b', 'identity'), knownPeers: unreadable });
+  await server.listen(7);
+  await t.rejects(client.connect({ address: server.virtualIp, port: 7 }), {
+    code: 'ERR_IDENTITY',
+    message: new RegExp(`cannot read the pins file ${unreadable.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}.*connection is refused`),
+  });
+});
+
 t.test('a pins file that cannot be written does not fail the connection (warned instead)', async (t) => {
   const relay = await relayFor(t);
   const dir = await tempDir(t);
   const server = await clientFor(t, relay, 2, { identity: path.join(dir, 'a', 'identity') });
   const warnings: string[] = [];
   const logger = { warn: (message: string) => warnings.push(String(message)), info() {}, debug() {}, error() {}, child() { return logger; } };
-  // A directory where the file should be: every write fails.
-  const blocked = path.join(dir, 'blocked');
-  await mkdir(path.join(blocked, 'known-peers'), { recursive: true });
-  const client = await clientFor(t, relay, 3, { identity: path.join(dir, 'b', 'identity'), knownPeers: path.join(blocked, 'known-peers'), logger: logger as never });
+  // A file that does not exist (read: no pins yet) in a directory where nobody, not even root,
+  // can create one (Linux's /proc): every write fails.
+  const client = await clientFor(t, relay, 3, { identity: path.join(dir, 'b', 'identity'), knownPeers: '/proc/self/alphanet-known-peers', logger: logger as never });
   const [outgoing] = await openPair(server, client, 7);
   t.equal(outgoing.peerFingerprint, server.fingerprint, 'connected, key checked against the relay');
   t.match(warnings.join('\n'), /could not record .* trusting it for this connection only/);
   outgoing.close();
+});
+
+t.test('send() not awaited, then close(): the peer reads it all and ends cleanly (as with e2e off)', async (t) => {
+  const relay = await relayFor(t);
+  const dir = await tempDir(t);
+  const server = await clientFor(t, relay, 2, { identity: path.join(dir, 'a', 'identity') });
+  const client = await clientFor(t, relay, 3, { identity: path.join(dir, 'b', 'identity') });
+  const [outgoing, accepted] = await openPair(server, client, 7);
+  const data = pseudoRandom(11, 200 * 1024);
+  void accepted.send(data);
+  accepted.close();
+  const received = await readAll(outgoing);
+  t.equal(sha256(received), sha256(data), 'every byte, then a clean end (no ERR_E2E_TRUNCATED)');
+});
+
+t.test('an address typed with a leading zero (10.0.0.02) connects as the normalised one: the handshake and the pin use 10.0.0.2', async (t) => {
+  const relay = await relayFor(t);
+  const dir = await tempDir(t);
+  const server = await clientFor(t, relay, 2, { identity: path.join(dir, 'a', 'identity') });
+  const client = await clientFor(t, relay, 3, { identity: path.join(dir, 'b', 'identity'), knownPeers: path.join(dir, 'b-known-peers') });
+  const listener = await server.listen(7);
+  const typed = server.virtualIp.replace(/\.(\d+)$/, '.0$1');
+  t.not(typed, server.virtualIp);
+  const accepting = listener.accept();
+  const conn = await client.connect({ address: typed, port: 7 });
+  t.equal(conn.remoteAddress, server.virtualIp, 'the connection names the address as the relay does');
+  t.equal(conn.peerFingerprint, server.fingerprint, 'the handshake completed with the announced key');
+  const accepted = await accepting;
+  await conn.send('via a typed address');
+  await conn.end();
+  t.equal(new TextDecoder().decode(await readAll(accepted)), 'via a typed address');
+  t.match(await readFile(path.join(dir, 'b-known-peers'), 'utf8'), new RegExp(`^${server.virtualIp.replace(/\./g, '\\.')} `, 'm'), 'pinned under the normalised address');
+  accepted.close();
+  conn.close();
 });

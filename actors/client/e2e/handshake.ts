@@ -13,6 +13,13 @@
  * ss) and checks it equals the key the relay announced and its pin. The prologue binds the
  * handshake to this connection's two virtual endpoints, so a message taken from another
  * connection does not complete it. The split keys become the transport's (sealing.ts).
+ *
+ * Key confirmation: IK's first message can be replayed. A relay that recorded it can later fake a
+ * connection request from the same endpoints, and the acceptor would complete its side with
+ * nobody at the other end. So the connector's first sealed message is an empty Confirm record,
+ * sent as soon as it has read the reply; only the holder of the connector's ephemeral key (hence
+ * only the live connector) can seal it, and the acceptor hands the connection on only once it
+ * opened, within the handshake timeout.
  */
 import Noise from 'noise-handshake';
 import { CloseReason } from '../../../protocol/index.ts';
@@ -20,9 +27,9 @@ import type { VirtualConnection } from '../connection.ts';
 import { ClientError } from '../errors.ts';
 import type { Identity } from '../identity.ts';
 import { startTimer, type Clock } from '../timer.ts';
-import type { KnownPeers, PinCheck } from './known-peers.ts';
+import { PinsUnreadableError, type KnownPeers, type PinCheck } from './known-peers.ts';
 import { E2E_PREAMBLE, encryptingEndMismatch } from './preamble.ts';
-import { RECORD_HEAD_BYTES, RecordFormatError, RecordReader, RecordType, handshakeRecord, joinPieces } from './records.ts';
+import { RECORD_HEAD_BYTES, RecordFormatError, RecordReader, RecordType, handshakeRecord, joinPieces, type RawRecord } from './records.ts';
 import { Opener, Sealer, transportKeys } from './sealing.ts';
 import { curveFor, peerStaticKey, staticKeyPair } from './static-key.ts';
 
@@ -50,6 +57,7 @@ export interface HandshakeResult {
 export const E2E_PROTOCOL_LABEL = 'alphanet-e2e/1';
 
 const UTF8 = new TextEncoder();
+const EMPTY = new Uint8Array(0);
 
 /** The prologue of a connection: the label, then the connector's and the acceptor's virtual endpoints. */
 export function prologueFor(raw: VirtualConnection, role: 'connector' | 'acceptor'): Uint8Array {
@@ -115,7 +123,7 @@ async function run(raw: VirtualConnection, options: SecureOptions, announced: Ui
     opening.set(E2E_PREAMBLE);
     opening.set(handshakeRecord(first), E2E_PREAMBLE.length);
     await sendRecord(raw, opening);
-    const reply = await incoming.next();
+    const reply = joinPieces((await incoming.next(RecordType.Handshake)).pieces);
     try {
       noise.recv(reply);
     } catch (error) {
@@ -128,7 +136,7 @@ async function run(raw: VirtualConnection, options: SecureOptions, announced: Ui
     await checkPin(raw, announcedText, options, 'check');
   } else {
     noise.initialise(prologue);
-    const first = await incoming.next();
+    const first = joinPieces((await incoming.next(RecordType.Handshake)).pieces);
     try {
       noise.recv(first);
     } catch (error) {
@@ -153,6 +161,20 @@ async function run(raw: VirtualConnection, options: SecureOptions, announced: Ui
   const opener = new Opener(keys.receive);
   noise.tx!.fill(0);
   noise.rx!.fill(0);
+  if (options.role === 'connector') {
+    await sendRecord(raw, sealer.seal(RecordType.Confirm, EMPTY));
+  } else {
+    const confirm = await incoming.next(RecordType.Confirm);
+    try {
+      opener.open(confirm.head, confirm.pieces);
+    } catch (error) {
+      throw new ClientError(
+        'ERR_E2E_HANDSHAKE',
+        `${peer}'s key confirmation does not open: a handshake message replayed or forged by a relay or network in the middle, not a live connector; refused`,
+        { cause: error },
+      );
+    }
+  }
   return { sealer, opener, reader };
 }
 
@@ -180,14 +202,14 @@ function handshakeFailure(error: ClientError, peer: string): ClientError {
  * The peer's handshake messages: its preamble is checked first (anything else means it does not
  * encrypt: E2eMismatch both ends, and none of its bytes are taken as a handshake), then records.
  */
-function handshakeMessages(raw: VirtualConnection, reader: RecordReader, peer: string): { next(): Promise<Uint8Array> } {
+function handshakeMessages(raw: VirtualConnection, reader: RecordReader, peer: string): { next(type: RecordType): Promise<RawRecord> } {
   let preamble = 0;
   const notEncrypting = (): ClientError => {
     raw.closeWithReason(CloseReason.E2eMismatch);
     return new ClientError('ERR_E2E_MISMATCH', encryptingEndMismatch(peer));
   };
   return {
-    async next(): Promise<Uint8Array> {
+    async next(type: RecordType): Promise<RawRecord> {
       for (;;) {
         let record;
         try {
@@ -197,8 +219,8 @@ function handshakeMessages(raw: VirtualConnection, reader: RecordReader, peer: s
           throw error;
         }
         if (record !== undefined) {
-          if (record.type !== RecordType.Handshake) throw new ClientError('ERR_E2E_HANDSHAKE', `${peer} sent a record of type ${record.type} before the handshake completed`);
-          return joinPieces(record.pieces);
+          if (record.type !== type) throw new ClientError('ERR_E2E_HANDSHAKE', `${peer} sent a record of type ${record.type} before the handshake completed (expected type ${type})`);
+          return record;
         }
         let chunk: Uint8Array | null;
         try {
@@ -229,9 +251,18 @@ async function checkPin(raw: VirtualConnection, key: string, options: SecureOpti
   try {
     pin = await (how === 'check' ? options.pins.check(raw.remoteAddress, key) : options.pins.compare(raw.remoteAddress, key));
   } catch (error) {
+    // A pins file we cannot read hides the pin a changed key would be refused by: trusting the
+    // key as new would let exactly that key through. Refused.
+    if (error instanceof PinsUnreadableError) {
+      throw new ClientError(
+        'ERR_IDENTITY',
+        `${error.message}; the key of ${raw.remoteAddress} cannot be checked against its pin, so the connection is refused. Fix the file's permissions (or move it away to start the pins afresh)`,
+        { cause: error },
+      );
+    }
     // A pins file we cannot write (a read-only home, a sandbox without write permission) must
     // not make every connection fail: the key is still the one the relay announced, proven in
-    // the handshake.
+    // the handshake, and no pin says otherwise.
     options.warn(`could not record ${raw.remoteAddress}'s key in the pins file (${(error as Error).message}); trusting it for this connection only`);
     pin = { status: 'new' };
   }

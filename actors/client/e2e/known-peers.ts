@@ -12,6 +12,16 @@ import { ClientError } from '../errors.ts';
 
 export const KNOWN_PEERS_FILE_NAME = 'known-peers';
 
+/**
+ * The pins file exists but cannot be read (permissions, a directory in its place): nothing can be
+ * compared, so a connection that needs a pin is refused rather than trusted as new.
+ */
+export class PinsUnreadableError extends ClientError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_IDENTITY', message, options);
+  }
+}
+
 /** What a pin check found. */
 export type PinCheck = { status: 'new' } | { status: 'match' } | { status: 'changed'; pinned: string };
 
@@ -40,7 +50,7 @@ export class KnownPeers {
       text = await readFile(this.path, 'utf8');
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return new Map();
-      throw new ClientError('ERR_IDENTITY', `cannot read ${this.path}: ${(error as Error).message}`, { cause: error });
+      throw new PinsUnreadableError(`cannot read the pins file ${this.path}: ${(error as Error).message}`, { cause: error });
     }
     const pins = new Map<string, string>();
     for (const line of text.split('\n')) {

@@ -19,6 +19,13 @@ export const RecordType = {
   Data: 2,
   /** Sealed and empty: the sender's clean end (half-close); a stream that stops without it was cut. */
   End: 3,
+  /**
+   * Sealed and empty, the connector's first sealed message, sent as soon as it read the
+   * handshake's reply: key confirmation. In Noise IK the acceptor otherwise has no proof that the
+   * connector is live (a recorded first message replayed by a relay completes its side), so it
+   * hands the connection on only once this opens (handshake.ts).
+   */
+  Confirm: 4,
 } as const;
 export type RecordType = (typeof RecordType)[keyof typeof RecordType];
 
@@ -97,7 +104,7 @@ export class RecordReader {
     const head = this.#peekHead();
     const type = head[0];
     const bodyBytes = (head[1] << 16) | (head[2] << 8) | head[3];
-    if (type < RecordType.Handshake || type > RecordType.End) throw new RecordFormatError(`record type ${type}`);
+    if (type < RecordType.Handshake || type > RecordType.Confirm) throw new RecordFormatError(`record type ${type}`);
     if (bodyBytes > MAX_RECORD_BODY_BYTES) throw new RecordFormatError(`a record of ${bodyBytes} bytes (the most is ${MAX_RECORD_BODY_BYTES})`);
     if (this.#bytes < RECORD_HEAD_BYTES + bodyBytes) return undefined;
     this.#take(RECORD_HEAD_BYTES);

@@ -66,6 +66,8 @@ export class SecureConnection extends VirtualConnection {
   #plainBytes = 0;
   #sendTail: Promise<void> = Promise.resolve();
   #sendsPending = 0;
+  /** send() calls whose records are not all sealed and handed to the raw connection yet. */
+  #unsealed = 0;
 
   /** @internal Use {@link secureConnection}. */
   constructor(raw: VirtualConnection, sealer: Sealer, opener: Opener, reader: RecordReader) {
@@ -84,17 +86,24 @@ export class SecureConnection extends VirtualConnection {
     this.#opener = opener;
     this.#reader = reader;
     this.#peer = `${raw.remoteAddress}:${raw.remotePort}`;
-    raw.on('close', (error) => {
-      this.#rawClosed = true;
-      // What arrived before the failure is opened first (a peer's data before its abort is
-      // still its data), then the failure is ours, unless opening found one of its own.
-      this.#pull();
-      if (error !== undefined) this.#fail(error, false);
-      this.#wake();
-      this.#maybeClose();
-    });
+    // The raw connection may have closed already: the peer's reply, its data, its end marker and
+    // SocketClosed can come in one read, or while the pins were written. Its 'close' has fired
+    // then, so the same steps run once the caller holds this object.
+    const closedBefore = raw.closed;
+    if (!closedBefore) raw.on('close', (error) => this.#rawClose(error));
     // Records that came with the handshake's last message, once the caller holds this object.
-    setImmediate(() => this.#pull());
+    setImmediate(() => (closedBefore ? this.#rawClose(raw.error) : this.#pull()));
+  }
+
+  /** The raw connection closed (`error` if it failed). */
+  #rawClose(error: ClientError | undefined): void {
+    this.#rawClosed = true;
+    // What arrived before the failure is opened first (a peer's data before its abort is
+    // still its data), then the failure is ours, unless opening found one of its own.
+    this.#pull();
+    if (error !== undefined) this.#fail(error, false);
+    this.#wake();
+    this.#maybeClose();
   }
 
   override get error(): ClientError | undefined {
@@ -122,6 +131,7 @@ export class SecureConnection extends VirtualConnection {
     if (this.#writeEnded) return Promise.reject(new ClientError('ERR_SOCKET_STATE', 'the connection was ended for writing (end() was called)'));
     // Sends are sealed in call order (the nonce is a counter): one after another, starting at
     // once when nothing is ahead.
+    this.#unsealed++;
     const run = this.#sendsPending === 0 ? this.#sendNow(bytes) : this.#sendTail.then(() => this.#sendNow(bytes));
     this.#sendsPending++;
     this.#sendTail = run.then(this.#sendSettled, this.#sendSettled);
@@ -139,23 +149,36 @@ export class SecureConnection extends VirtualConnection {
    */
   async #sendNow(bytes: Uint8Array): Promise<void> {
     let offset = 0;
-    while (offset < bytes.length) {
-      if (this.#error) throw this.#error;
-      if (this.closed) return this.#raw.send(bytes.subarray(offset));
-      const batchEnd = Math.min(bytes.length, offset + SEAL_BATCH_BYTES);
-      let last: Promise<void> | undefined;
-      while (offset < batchEnd) {
-        const n = Math.min(MAX_RECORD_PLAINTEXT_BYTES, batchEnd - offset);
-        // Only the last one is awaited; the raw connection fails every later send alike.
-        last?.catch(ignore);
-        last = this.#raw.send(this.#sealer.seal(RecordType.Data, bytes.subarray(offset, offset + n)));
-        offset += n;
+    let sealed = false;
+    const allSealed = (): void => {
+      if (sealed) return;
+      sealed = true;
+      this.#unsealed--;
+    };
+    try {
+      while (offset < bytes.length) {
+        if (this.#error) throw this.#error;
+        if (this.closed) return await this.#raw.send(bytes.subarray(offset));
+        const batchEnd = Math.min(bytes.length, offset + SEAL_BATCH_BYTES);
+        let last: Promise<void> | undefined;
+        while (offset < batchEnd) {
+          const n = Math.min(MAX_RECORD_PLAINTEXT_BYTES, batchEnd - offset);
+          // Only the last one is awaited; the raw connection fails every later send alike.
+          last?.catch(ignore);
+          last = this.#raw.send(this.#sealer.seal(RecordType.Data, bytes.subarray(offset, offset + n)));
+          offset += n;
+        }
+        // Every record of this send is with the raw connection, which sends in order: an end
+        // marker handed to it now follows them.
+        if (offset === bytes.length) allSealed();
+        try {
+          await last;
+        } catch (error) {
+          throw this.#error ?? error;
+        }
       }
-      try {
-        await last;
-      } catch (error) {
-        throw this.#error ?? error;
-      }
+    } finally {
+      allSealed();
     }
   }
 
@@ -173,21 +196,27 @@ export class SecureConnection extends VirtualConnection {
   }
 
   /**
-   * Closes both directions: our end marker, then SocketClosed Normal. Sends already resolved have
-   * arrived; a send still waiting for window is cut, as without encryption, and then no end
-   * marker goes (it would come after data that never did): the peer's reads fail with
-   * ERR_E2E_TRUNCATED instead of ending cleanly, which is the truth. Never waits on the peer.
+   * Closes both directions: our end marker after the records already handed to the raw
+   * connection (which sends in order), then SocketClosed Normal once the marker went. So
+   * `void send(x); close()` delivers x and the peer's reads end cleanly, as without encryption.
+   * Data still waiting for the peer's credit (or not sealed yet) is cut, as without encryption,
+   * and then no end marker goes (it would come after data that never did): the peer's reads fail
+   * with ERR_E2E_TRUNCATED instead of ending cleanly, which is the truth. The marker alone (20
+   * bytes) may wait for credit; data never does.
    */
   override close(): void {
     this.#local = true;
     this.#plain = [];
     this.#plainHead = 0;
     this.#plainBytes = 0;
-    if (!this.#writeEnded && this.#error === undefined && this.#sendsPending === 0 && !this.closed) {
+    if (this.#writeEnded || this.#error !== undefined || this.closed || this.#unsealed > 0 || this.#raw.sendsAwaitCredit) {
       this.#writeEnded = true;
-      this.#raw.send(this.#sealer.seal(RecordType.End, EMPTY)).catch(ignore);
+      this.#raw.close();
+      return;
     }
-    this.#raw.close();
+    this.#writeEnded = true;
+    const close = (): void => this.#raw.close();
+    this.#raw.send(this.#sealer.seal(RecordType.End, EMPTY)).then(close, close);
   }
 
   override destroy(): void {
@@ -244,7 +273,26 @@ export class SecureConnection extends VirtualConnection {
     if (this.#pulling) return;
     this.#pulling = true;
     try {
-      while (this.#plainBytes < PLAINTEXT_QUEUE_BYTES && this.#error === undefined && !this.#endSeen && !this.#local) {
+      while (this.#error === undefined && !this.#local && (this.#endSeen || this.#plainBytes < PLAINTEXT_QUEUE_BYTES)) {
+        if (this.#endSeen) {
+          // Nothing may follow the peer's end marker: the raw connection is still read to its
+          // end, and any byte after the marker fails the connection at both ends.
+          if (this.#reader.pendingBytes > 0) {
+            this.#fail(
+              new ClientError('ERR_E2E_INTEGRITY', `data from ${this.#peer} came after its end-to-end end marker: added on the way; the connection is closed`),
+              true,
+            );
+            break;
+          }
+          if (this.#rawReading) break;
+          const chunk = this.#raw.takeChunk();
+          if (chunk !== undefined) {
+            this.#reader.push(chunk);
+            continue;
+          }
+          if (!this.#rawEnded && !this.#rawClosed) this.#readRaw();
+          break;
+        }
         if (this.#openNext()) continue;
         // A raw read() waiting may already hold the next chunk (it took it from the raw queue and
         // its continuation has not run yet): taking one here would put a later chunk before it.
@@ -295,7 +343,7 @@ export class SecureConnection extends VirtualConnection {
     try {
       record = this.#reader.next();
       if (record === undefined) return false;
-      if (record.type === RecordType.Handshake) throw new SealError('a handshake record after the handshake');
+      if (record.type === RecordType.Handshake || record.type === RecordType.Confirm) throw new SealError('a handshake record after the handshake');
       const plaintext = this.#opener.open(record.head, record.pieces);
       if (record.type === RecordType.End) {
         if (plaintext.length > 0) throw new SealError('an end marker with data');
