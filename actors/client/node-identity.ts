@@ -7,7 +7,7 @@ import path from 'node:path';
 import type { Logger } from '../logger.ts';
 import { defaultIdentityPath, loadIdentity, signChallenge, type Identity } from './identity.ts';
 import { KnownPeers, KNOWN_PEERS_FILE_NAME } from './e2e/known-peers.ts';
-import { secureConnection } from './e2e/secure-connection.ts';
+import type { secureConnection as SecureConnectionFn } from './e2e/secure-connection.ts';
 import type { ClientIdentity, IdentityPlatform, PeerPins } from './platform.ts';
 
 /** True under Deno: e2e stays off there (sodium-native's native addon, which the handshake needs, is untried under Deno). */
@@ -45,7 +45,12 @@ export const NODE_IDENTITY: IdentityPlatform = {
     const file = option ?? (identity?.path === undefined ? undefined : path.join(path.dirname(identity.path), KNOWN_PEERS_FILE_NAME));
     return file === undefined ? undefined : new KnownPeers(file);
   },
-  secureConnection: (raw, options) =>
-    secureConnection(raw, { ...options, identity: full(options.identity), pins: options.pins as KnownPeers | undefined }),
+  // Loaded on the first encrypted connection, not with the client: the handshake's libsodium is a
+  // native addon, which a runtime without it (Deno without --allow-ffi, where e2e is off) must
+  // never be made to load.
+  secureConnection: async (raw, options) => {
+    const { secureConnection } = (await import('./e2e/secure-connection.ts')) as { secureConnection: typeof SecureConnectionFn };
+    return secureConnection(raw, { ...options, identity: full(options.identity), pins: options.pins as KnownPeers | undefined });
+  },
   e2eByDefault: !RUNNING_ON_DENO,
 };
