@@ -106,6 +106,27 @@ export class Sealer {
     record.set(cipher.getAuthTag(), RECORD_HEAD_BYTES + n);
     return record;
   }
+
+  /**
+   * The same record as {@link seal}, as its pieces: head, ciphertext (absent when empty) and tag,
+   * for a raw connection that writes them back to back (VirtualConnection.sendPieces). OpenSSL
+   * encrypts into a buffer of its own; joining it with head and tag was a 64 KiB allocation and
+   * copy per record (~0.1–0.2 CPU-s/GB of the sender's, and the garbage collector's, time).
+   */
+  sealPieces(type: RecordType, plaintext: Uint8Array): Buffer[] {
+    const n = plaintext.length;
+    const head = Buffer.allocUnsafe(RECORD_HEAD_BYTES);
+    writeRecordHead(head, 0, type, n + TAG_BYTES);
+    setNonce(this.#nonce, this.#nextCount());
+    const cipher = createCipheriv(CIPHER, this.#key, this.#nonce);
+    cipher.setAAD(head);
+    const pieces = [head];
+    if (n > 0) pieces.push(cipher.update(plaintext));
+    const last = cipher.final();
+    if (last.length > 0) pieces.push(last);
+    pieces.push(cipher.getAuthTag());
+    return pieces;
+  }
 }
 
 /** Opens the peer's messages, in order. */
