@@ -91,7 +91,7 @@ export class Sealer {
     return count;
   }
 
-  /** The whole record (head, ciphertext, tag) of `plaintext` as a message of `type`. */
+  /** The whole record (head, ciphertext, tag) of `plaintext` as a message of `type`, in one buffer. */
   seal(type: RecordType, plaintext: Uint8Array): Buffer {
     const n = plaintext.length;
     const record = Buffer.allocUnsafe(RECORD_HEAD_BYTES + n + TAG_BYTES);
@@ -99,8 +99,8 @@ export class Sealer {
     setNonce(this.#nonce, this.#nextCount());
     const cipher = createCipheriv(CIPHER, this.#key, this.#nonce);
     cipher.setAAD(record.subarray(0, RECORD_HEAD_BYTES));
-    // OpenSSL encrypts into a buffer of its own; one copy into the record keeps head, ciphertext
-    // and tag in one relay frame (three frames per message cost more than the copy).
+    // One buffer, for the empty records (end marker, key confirmation) sent with send(); data
+    // goes as pieces (sealPieces), since copying OpenSSL's output in cost a 64 KiB copy per record.
     if (n > 0) record.set(cipher.update(plaintext), RECORD_HEAD_BYTES);
     cipher.final();
     record.set(cipher.getAuthTag(), RECORD_HEAD_BYTES + n);
