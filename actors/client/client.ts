@@ -270,6 +270,7 @@ export class Client {
         flushed?.();
         return false;
       },
+      writePieces: (pieces) => client.#session?.writeFrames(pieces) ?? false,
       get unflushedBytes() {
         return client.#session?.unflushedBytes ?? 0;
       },

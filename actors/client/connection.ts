@@ -56,6 +56,11 @@ export interface ConnectionHost {
    * payload is no longer referenced (handed to the kernel, or the session is gone).
    */
   writeData(head: Uint8Array, payload: Uint8Array, flushed?: () => void): boolean;
+  /**
+   * Writes byte pieces back to back, together (one writev on TCP), without copying: a frame
+   * whose payload lies in several buffers (a sealed record's head, ciphertext and tag).
+   */
+  writePieces(pieces: readonly Uint8Array[]): boolean;
   /** Bytes written that the kernel has not taken yet (0: every payload written is released). */
   readonly unflushedBytes: number;
   /** Resolves when the relay connection can take more. */
@@ -264,6 +269,59 @@ export class VirtualConnection extends EventEmitter<VirtualConnectionEvents> {
   readonly #sendSettled = (): void => {
     this.#sendsPending--;
   };
+
+  /**
+   * @internal Sends the pieces' bytes back to back, as one send() of their concatenation would,
+   * without joining them: each frame's payload is written as views of the pieces (the end-to-end
+   * layer's records: head, ciphertext, tag). The pieces must not change afterwards (they are
+   * not waited for like send()'s buffer). Same order, window and backpressure as send().
+   */
+  sendPieces(pieces: readonly Uint8Array[]): Promise<void> {
+    if (!this.#can('writable')) return Promise.reject(this.#writeError());
+    let total = 0;
+    for (const piece of pieces) total += piece.length;
+    this.#unsent += total;
+    const run = this.#sendsPending === 0 ? this.#sendPiecesNow(pieces, total) : this.#sendTail.then(() => this.#sendPiecesNow(pieces, total));
+    this.#sendsPending++;
+    this.#sendTail = run.then(this.#sendSettled, this.#sendSettled);
+    return run;
+  }
+
+  async #sendPiecesNow(pieces: readonly Uint8Array[], total: number): Promise<void> {
+    let offset = 0;
+    /** The piece holding byte `offset`, and where in it. */
+    let index = 0;
+    let within = 0;
+    while (offset < total) {
+      if (this.#isClosed()) throw this.#writeError();
+      if (this.#sendWindow === 0) {
+        if (!this.#blockedSignalled) {
+          this.#blockedSignalled = true;
+          this.#host.write(encodePacket({ type: PacketType.WindowUpdate, connectionId: this.connectionId, bytes: 0 }));
+        }
+        await new Promise<void>((resolve) => (this.#windowWaiter = resolve));
+        continue;
+      }
+      const n = Math.min(total - offset, this.#sendWindow, this.#host.maxPayloadBytes);
+      const frame: Uint8Array[] = [encodeArbitraryDataHeader(this.connectionId, n)];
+      for (let left = n; left > 0; ) {
+        const piece = pieces[index];
+        const take = Math.min(left, piece.length - within);
+        if (take > 0) frame.push(within === 0 && take === piece.length ? piece : piece.subarray(within, within + take));
+        left -= take;
+        within += take;
+        if (within === piece.length) {
+          index++;
+          within = 0;
+        }
+      }
+      const ok = this.#host.writePieces(frame);
+      this.#sendWindow -= n;
+      this.#unsent -= n;
+      offset += n;
+      if (!ok) await this.#host.drained();
+    }
+  }
 
   async #sendNow(bytes: Uint8Array): Promise<void> {
     let offset = 0;

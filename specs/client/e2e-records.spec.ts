@@ -201,3 +201,23 @@ t.test('both ends replace the key in lockstep every rekey interval: messages kee
     else if (i === 4) t.throws(() => openOne(unchanged, record), { name: 'SealError' }, 'message 4 is under the next key: the first no longer opens it');
   }
 });
+
+t.test('sealPieces gives the bytes seal gives, in pieces (head, ciphertext, tag), that open in order with sealed records', async (t) => {
+  const key = transportKeys(randomBytes(32), randomBytes(32), randomBytes(64), true).send;
+  const whole = new Sealer(Buffer.from(key));
+  const inPieces = new Sealer(Buffer.from(key));
+  const opener = new Opener(Buffer.from(key));
+  const reader = new RecordReader();
+  for (const [i, n] of [MAX_RECORD_PLAINTEXT_BYTES, 1, 0, 1000].entries()) {
+    const plaintext = randomBytes(n);
+    const type = n === 0 ? RecordType.End : RecordType.Data;
+    const pieces = inPieces.sealPieces(type, plaintext);
+    t.equal(pieces[0].length, 4, `record ${i}: the head is the first piece`);
+    t.equal(pieces[pieces.length - 1].length, 16, `record ${i}: the tag is the last piece`);
+    const joined = Buffer.concat(pieces);
+    t.same(joined, whole.seal(type, plaintext), `record ${i} (${n} bytes): the same bytes as seal()`);
+    reader.push(joined);
+    const [record] = drain(reader);
+    t.same(Buffer.concat(opener.open(record.head, record.pieces)), plaintext, `record ${i} opens to what was sealed`);
+  }
+});

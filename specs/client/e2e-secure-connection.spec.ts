@@ -62,6 +62,10 @@ class FakeRaw extends EventEmitter {
     if (!this.hold) return Promise.resolve();
     return new Promise((resolve) => this.#held.push(resolve));
   }
+  /** A record written as pieces (head, ciphertext, tag) is one send of their bytes. */
+  sendPieces(pieces: readonly Uint8Array[]): Promise<void> {
+    return this.send(Buffer.concat(pieces));
+  }
   release(): void {
     this.hold = false;
     for (const resolve of this.#held.splice(0)) resolve();

@@ -165,7 +165,7 @@ export class SecureConnection extends VirtualConnection {
           const n = Math.min(MAX_RECORD_PLAINTEXT_BYTES, batchEnd - offset);
           // Only the last one is awaited; the raw connection fails every later send alike.
           last?.catch(ignore);
-          last = this.#raw.send(this.#sealer.seal(RecordType.Data, bytes.subarray(offset, offset + n)));
+          last = this.#raw.sendPieces(this.#sealer.sealPieces(RecordType.Data, bytes.subarray(offset, offset + n)));
           offset += n;
         }
         // Every record of this send is with the raw connection, which sends in order: an end
