@@ -258,9 +258,16 @@ export class VirtualConnection extends EventEmitter<VirtualConnectionEvents> {
       return Promise.reject(new ClientError('ERR_INVALID_ARGUMENT', `send() takes a Uint8Array or a string, got ${got}`));
     }
     if (!this.#can('writable')) return Promise.reject(this.#writeError());
-    this.#unsent += bytes.length;
-    // Nothing ahead of it: start now, saving a promise hop per call on the bulk path.
-    const run = this.#sendsPending === 0 ? this.#sendNow(bytes) : this.#sendTail.then(() => this.#sendNow(bytes));
+    return this.#enqueue(bytes.length, () => this.#sendNow(bytes));
+  }
+
+  /**
+   * Runs `start` once every send ahead of it has finished (at once when none: a promise hop per
+   * call saved on the bulk path), counting `total` bytes as not yet written until it writes them.
+   */
+  #enqueue(total: number, start: () => Promise<void>): Promise<void> {
+    this.#unsent += total;
+    const run = this.#sendsPending === 0 ? start() : this.#sendTail.then(start);
     this.#sendsPending++;
     this.#sendTail = run.then(this.#sendSettled, this.#sendSettled);
     return run;
@@ -269,6 +276,19 @@ export class VirtualConnection extends EventEmitter<VirtualConnectionEvents> {
   readonly #sendSettled = (): void => {
     this.#sendsPending--;
   };
+
+  /**
+   * Out of credit: tells the receiver once per stall that it is the window, not the link, that
+   * holds us back (a zero-byte WindowUpdate, so it may grow the window it grants, §7; older peers
+   * take it as a keepalive), then waits for a grant or the close.
+   */
+  #awaitCredit(): Promise<void> {
+    if (!this.#blockedSignalled) {
+      this.#blockedSignalled = true;
+      this.#host.write(encodePacket({ type: PacketType.WindowUpdate, connectionId: this.connectionId, bytes: 0 }));
+    }
+    return new Promise<void>((resolve) => (this.#windowWaiter = resolve));
+  }
 
   /**
    * @internal Sends the pieces' bytes back to back, as one send() of their concatenation would,
@@ -280,11 +300,7 @@ export class VirtualConnection extends EventEmitter<VirtualConnectionEvents> {
     if (!this.#can('writable')) return Promise.reject(this.#writeError());
     let total = 0;
     for (const piece of pieces) total += piece.length;
-    this.#unsent += total;
-    const run = this.#sendsPending === 0 ? this.#sendPiecesNow(pieces, total) : this.#sendTail.then(() => this.#sendPiecesNow(pieces, total));
-    this.#sendsPending++;
-    this.#sendTail = run.then(this.#sendSettled, this.#sendSettled);
-    return run;
+    return this.#enqueue(total, () => this.#sendPiecesNow(pieces, total));
   }
 
   async #sendPiecesNow(pieces: readonly Uint8Array[], total: number): Promise<void> {
@@ -295,11 +311,7 @@ export class VirtualConnection extends EventEmitter<VirtualConnectionEvents> {
     while (offset < total) {
       if (this.#isClosed()) throw this.#writeError();
       if (this.#sendWindow === 0) {
-        if (!this.#blockedSignalled) {
-          this.#blockedSignalled = true;
-          this.#host.write(encodePacket({ type: PacketType.WindowUpdate, connectionId: this.connectionId, bytes: 0 }));
-        }
-        await new Promise<void>((resolve) => (this.#windowWaiter = resolve));
+        await this.#awaitCredit();
         continue;
       }
       const n = Math.min(total - offset, this.#sendWindow, this.#host.maxPayloadBytes);
@@ -330,13 +342,7 @@ export class VirtualConnection extends EventEmitter<VirtualConnectionEvents> {
     while (offset < bytes.length) {
       if (this.#isClosed()) throw this.#writeError();
       if (this.#sendWindow === 0) {
-        // Tell the receiver it is the window, not the link, that holds us back: a zero-byte
-        // WindowUpdate, so it may grow the window it grants (§7). Older peers take it as a keepalive.
-        if (!this.#blockedSignalled) {
-          this.#blockedSignalled = true;
-          this.#host.write(encodePacket({ type: PacketType.WindowUpdate, connectionId: this.connectionId, bytes: 0 }));
-        }
-        await new Promise<void>((resolve) => (this.#windowWaiter = resolve));
+        await this.#awaitCredit();
         continue;
       }
       const n = Math.min(bytes.length - offset, this.#sendWindow, this.#host.maxPayloadBytes);

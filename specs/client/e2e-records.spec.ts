@@ -3,7 +3,7 @@
  * handshake.ts's prologue, static-key.ts): records cut out of a byte stream split anywhere, and
  * sealed messages that open only exactly as sealed, in order, with the right key.
  */
-import { randomBytes } from 'node:crypto';
+import { createCipheriv, randomBytes } from 'node:crypto';
 import Noise from 'noise-handshake';
 import t from 'tap';
 import { generateIdentity } from '../../actors/client/identity.ts';
@@ -202,9 +202,18 @@ t.test('both ends replace the key in lockstep every rekey interval: messages kee
   }
 });
 
-t.test('sealPieces gives the bytes seal gives, in pieces (head, ciphertext, tag), that open in order with sealed records', async (t) => {
+t.test('sealPieces gives AES-256-GCM of the record (nonce = 4 zero bytes and the 64-bit count, the head as associated data) in pieces (head, ciphertext, tag) that open in order', async (t) => {
   const key = transportKeys(randomBytes(32), randomBytes(32), randomBytes(64), true).send;
-  const whole = new Sealer(Buffer.from(key));
+  // What the construction says each record is, computed here with node:crypto directly.
+  const expected = (count: number, head: Buffer, plaintext: Buffer): Buffer => {
+    const nonce = Buffer.alloc(12);
+    nonce.writeUInt32BE(Math.floor(count / 0x1_0000_0000), 4);
+    nonce.writeUInt32BE(count >>> 0, 8);
+    const cipher = createCipheriv('aes-256-gcm', Buffer.from(key), nonce);
+    cipher.setAAD(head);
+    const body = Buffer.concat([cipher.update(plaintext), cipher.final()]);
+    return Buffer.concat([head, body, cipher.getAuthTag()]);
+  };
   const inPieces = new Sealer(Buffer.from(key));
   const opener = new Opener(Buffer.from(key));
   const reader = new RecordReader();
@@ -215,7 +224,8 @@ t.test('sealPieces gives the bytes seal gives, in pieces (head, ciphertext, tag)
     t.equal(pieces[0].length, 4, `record ${i}: the head is the first piece`);
     t.equal(pieces[pieces.length - 1].length, 16, `record ${i}: the tag is the last piece`);
     const joined = Buffer.concat(pieces);
-    t.same(joined, whole.seal(type, plaintext), `record ${i} (${n} bytes): the same bytes as seal()`);
+    t.same(joined, expected(i, pieces[0], plaintext), `record ${i} (${n} bytes): AES-256-GCM under the count's nonce`);
+    t.same(pieces[0], Buffer.from([type, (n + 16) >>> 16, ((n + 16) >>> 8) & 0xff, (n + 16) & 0xff]), `record ${i}: the head is type and body length`);
     reader.push(joined);
     const [record] = drain(reader);
     t.same(Buffer.concat(opener.open(record.head, record.pieces)), plaintext, `record ${i} opens to what was sealed`);

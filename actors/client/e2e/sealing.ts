@@ -64,47 +64,54 @@ export class SealError extends Error {
   override name = 'SealError';
 }
 
-/** Writes the 12-byte nonce of message `count`. */
-function setNonce(nonce: Buffer, count: number): void {
-  if (count >= MAX_COUNT) throw new SealError('the message counter is exhausted');
-  nonce.writeUInt32BE(Math.floor(count / 0x1_0000_0000), 4);
-  nonce.writeUInt32BE(count >>> 0, 8);
-}
-
-/** Seals this end's messages, in order. */
-export class Sealer {
+/**
+ * One direction's key and nonce, message by message, kept alike at both ends: the nonce is the
+ * message's 64-bit count, and the key is replaced every `rekeyEvery` messages.
+ */
+class KeySchedule {
   #key: Buffer;
   readonly #nonce = Buffer.alloc(NONCE_BYTES);
   readonly #rekeyEvery: number;
   #count = 0;
 
-  /** `rekeyEvery` is for specs; both ends must use the same. */
-  constructor(key: Buffer, rekeyEvery = REKEY_INTERVAL) {
+  constructor(key: Buffer, rekeyEvery: number) {
     this.#key = key;
     this.#rekeyEvery = rekeyEvery;
   }
 
-  /** The next message's count, under a key replaced every `rekeyEvery` messages. */
-  #nextCount(): number {
+  /** Steps to the next message; its key and nonce are then {@link key} and {@link nonce}. */
+  next(): void {
     const count = this.#count++;
+    if (count >= MAX_COUNT) throw new SealError('the message counter is exhausted');
     if (count > 0 && count % this.#rekeyEvery === 0) this.#key = nextKey(this.#key);
-    return count;
+    this.#nonce.writeUInt32BE(Math.floor(count / 0x1_0000_0000), 4);
+    this.#nonce.writeUInt32BE(count >>> 0, 8);
   }
 
-  /** The whole record (head, ciphertext, tag) of `plaintext` as a message of `type`, in one buffer. */
+  get key(): Buffer {
+    return this.#key;
+  }
+
+  get nonce(): Buffer {
+    return this.#nonce;
+  }
+}
+
+/** Seals this end's messages, in order. */
+export class Sealer {
+  readonly #keys: KeySchedule;
+
+  /** `rekeyEvery` is for specs; both ends must use the same. */
+  constructor(key: Buffer, rekeyEvery = REKEY_INTERVAL) {
+    this.#keys = new KeySchedule(key, rekeyEvery);
+  }
+
+  /**
+   * The whole record (head, ciphertext, tag) of `plaintext` as a message of `type`, in one buffer:
+   * for the empty records (end marker, key confirmation) sent with send(); data goes as pieces.
+   */
   seal(type: RecordType, plaintext: Uint8Array): Buffer {
-    const n = plaintext.length;
-    const record = Buffer.allocUnsafe(RECORD_HEAD_BYTES + n + TAG_BYTES);
-    writeRecordHead(record, 0, type, n + TAG_BYTES);
-    setNonce(this.#nonce, this.#nextCount());
-    const cipher = createCipheriv(CIPHER, this.#key, this.#nonce);
-    cipher.setAAD(record.subarray(0, RECORD_HEAD_BYTES));
-    // One buffer, for the empty records (end marker, key confirmation) sent with send(); data
-    // goes as pieces (sealPieces), since copying OpenSSL's output in cost a 64 KiB copy per record.
-    if (n > 0) record.set(cipher.update(plaintext), RECORD_HEAD_BYTES);
-    cipher.final();
-    record.set(cipher.getAuthTag(), RECORD_HEAD_BYTES + n);
-    return record;
+    return Buffer.concat(this.sealPieces(type, plaintext));
   }
 
   /**
@@ -117,8 +124,9 @@ export class Sealer {
     const n = plaintext.length;
     const head = Buffer.allocUnsafe(RECORD_HEAD_BYTES);
     writeRecordHead(head, 0, type, n + TAG_BYTES);
-    setNonce(this.#nonce, this.#nextCount());
-    const cipher = createCipheriv(CIPHER, this.#key, this.#nonce);
+    const keys = this.#keys;
+    keys.next();
+    const cipher = createCipheriv(CIPHER, keys.key, keys.nonce);
     cipher.setAAD(head);
     const pieces = [head];
     if (n > 0) pieces.push(cipher.update(plaintext));
@@ -131,22 +139,11 @@ export class Sealer {
 
 /** Opens the peer's messages, in order. */
 export class Opener {
-  #key: Buffer;
-  readonly #nonce = Buffer.alloc(NONCE_BYTES);
-  readonly #rekeyEvery: number;
-  #count = 0;
+  readonly #keys: KeySchedule;
 
   /** `rekeyEvery` is for specs; both ends must use the same. */
   constructor(key: Buffer, rekeyEvery = REKEY_INTERVAL) {
-    this.#key = key;
-    this.#rekeyEvery = rekeyEvery;
-  }
-
-  /** The next message's count, under a key replaced every `rekeyEvery` messages. */
-  #nextCount(): number {
-    const count = this.#count++;
-    if (count > 0 && count % this.#rekeyEvery === 0) this.#key = nextKey(this.#key);
-    return count;
+    this.#keys = new KeySchedule(key, rekeyEvery);
   }
 
   /**
@@ -158,8 +155,9 @@ export class Opener {
     let bodyBytes = 0;
     for (const piece of pieces) bodyBytes += piece.length;
     if (bodyBytes < TAG_BYTES) throw new SealError('a sealed message shorter than its tag');
-    setNonce(this.#nonce, this.#nextCount());
-    const decipher = createDecipheriv(CIPHER, this.#key, this.#nonce);
+    const keys = this.#keys;
+    keys.next();
+    const decipher = createDecipheriv(CIPHER, keys.key, keys.nonce);
     decipher.setAAD(head);
     const plaintext: Buffer[] = [];
     const tag = Buffer.allocUnsafe(TAG_BYTES);
