@@ -19,6 +19,15 @@ import type { RawClient, VirtualConnection } from '../load/raw-client.ts';
 import { LISTEN_PORT, RelayProcess, SERVER_HOST, VirtualEnd, startProxy, type Pair } from '../load/transports.ts';
 import { PHASE_DEADLINE_MS, type BenchContext } from './context.ts';
 
+/**
+ * RSS growth per client. RSS moves in pages and falls when the collector hands memory back, so with
+ * a few clients (the specs' tiny sizes) the difference can read below zero: no growth measurable,
+ * reported as 0 rather than as a negative size.
+ */
+function rssGrowthPerClient(before: number, after: number, clients: number): number {
+  return Math.max(0, after - before) / clients;
+}
+
 /** RSS per idle client the relay may use (issue 6). */
 export const RSS_PER_CLIENT_TARGET_BYTES = 16 * KIB;
 /** Clients connecting at once while the crowd gathers. */
@@ -109,7 +118,7 @@ async function relayScale(context: BenchContext): Promise<ScaleFigures> {
     return {
       rssBefore,
       rssAfter,
-      perClientBytes: (rssAfter - rssBefore) / idleClients,
+      perClientBytes: rssGrowthPerClient(rssBefore, rssAfter, idleClients),
       quiet,
       loaded,
       connectSeconds,
@@ -152,7 +161,7 @@ async function baselineScale(context: BenchContext): Promise<ScaleFigures> {
     const connectSeconds = (performance.now() - started) / 1000;
     const loaded = await probe(echo, durationMs);
     const rssAfter = await server.rssBytes();
-    return { rssBefore, rssAfter, perClientBytes: (rssAfter - rssBefore) / idleClients, quiet, loaded, connectSeconds };
+    return { rssBefore, rssAfter, perClientBytes: rssGrowthPerClient(rssBefore, rssAfter, idleClients), quiet, loaded, connectSeconds };
   } finally {
     for (const socket of sockets) socket.destroy();
     await server.stop();
