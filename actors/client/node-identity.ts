@@ -34,6 +34,13 @@ export async function resolveIdentity(option: string | Identity | false | undefi
   }
 }
 
+/**
+ * The e2e layer, imported once. Each `import()` call, even of a module already loaded, goes
+ * through the module loader (with a loader such as tsx, a message to its thread and back): per
+ * connection that was ~4 % of an e2e connect's CPU.
+ */
+let secureModule: Promise<{ secureConnection: typeof SecureConnectionFn }> | undefined;
+
 // The client hands back what load() gave it: an Identity (identity.ts) with its private key.
 const full = (identity: ClientIdentity): Identity => identity as Identity;
 
@@ -49,7 +56,12 @@ export const NODE_IDENTITY: IdentityPlatform = {
   // native addon, which a runtime without it (Deno without --allow-ffi, where e2e is off) must
   // never be made to load.
   secureConnection: async (raw, options) => {
-    const { secureConnection } = (await import('./e2e/secure-connection.ts')) as { secureConnection: typeof SecureConnectionFn };
+    secureModule ??= (import('./e2e/secure-connection.ts') as Promise<{ secureConnection: typeof SecureConnectionFn }>).catch((error: unknown) => {
+      // Tried again by the next connection (a failed load is not kept).
+      secureModule = undefined;
+      throw error;
+    });
+    const { secureConnection } = await secureModule;
     return secureConnection(raw, { ...options, identity: full(options.identity), pins: options.pins as KnownPeers | undefined });
   },
   e2eByDefault: !RUNNING_ON_DENO,

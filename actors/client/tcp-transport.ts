@@ -49,8 +49,27 @@ export class TcpTransport implements SessionTransport {
   }
 
   write(bytes: Uint8Array): boolean {
+    this.#corkForTurn();
     return this.#socket.write(bytes);
   }
+
+  /**
+   * Frames written in one turn of the event loop (the answers to one read's requests, a burst of
+   * connects) leave in one write on the next tick, not a system call each: with fifty
+   * connects in flight, one write per control frame was ~15 % of an e2e connect's CPU.
+   */
+  #corkForTurn(): void {
+    if (this.#corked) return;
+    this.#corked = true;
+    this.#socket.cork();
+    process.nextTick(this.#uncork);
+  }
+
+  #corked = false;
+  readonly #uncork = (): void => {
+    this.#corked = false;
+    this.#socket.uncork();
+  };
 
   /** Head and payload in one writev; `flushed` once the kernel took the payload. */
   writeData(head: Uint8Array, payload: Uint8Array, flushed?: () => void): boolean {
@@ -104,6 +123,8 @@ export class TcpTransport implements SessionTransport {
   }
 
   destroy(): void {
+    // What this turn wrote (a goodbye, a close) goes first: destroy() drops what is still corked.
+    if (this.#corked) this.#uncork();
     this.#socket.destroy();
   }
 }
