@@ -13,6 +13,7 @@ import { BenchIntegrityError, bulkTransfer, matchesPattern, PATTERN_BYTES, withD
 import { median, PHASE_DEADLINE_MS, sharedRelay, userAddress, withPairs, type BenchContext } from './context.ts';
 import { timedRuns, type Measured, type RunFigures } from './measure.ts';
 import { aeadAloneRuns } from './e2e-aead-alone.ts';
+import { benchClient, sendToSink, startPeer, type Peer } from './peer-process.ts';
 
 /** Write size, as in test 1. */
 export const API_WRITE_BYTES = 64 * KIB;
@@ -183,12 +184,15 @@ export async function apiBulkScenario(context: BenchContext): Promise<ScenarioRe
       [figures.e2ePlain, figures.e2e] = await alternatingRuns(
         context,
         ['send() → for await, plaintext (alternating with e2e)', 'send() → for await, e2e'],
-        [relay],
+        [[relay], [relay]],
         [() => timedOver(library, bytes, (a, b) => modes.send(a, b, bytes), 'send transfer'), () => timedOver(secure, bytes, (a, b) => modes.send(a, b, bytes), 'e2e transfer')],
       );
     } finally {
       await secure.close();
     }
+    // The same again with each end in its own process, as on two hosts: the receiver is a library
+    // client in a peer process (bench/load/peer.ts), the sender stays here.
+    const apart = await twoProcessRuns(context, transport.relay, relay, bytes, warmup);
     // The transport's AEAD alone, seal and open of the same bytes in this thread (no relay, no
     // connection): the floor under the e2e line's cost on this machine.
     const alone = await aeadAloneRuns(context, bytes, API_WRITE_BYTES);
@@ -210,11 +214,57 @@ export async function apiBulkScenario(context: BenchContext): Promise<ScenarioRe
         row('send() → for await, 1 connection', figures.send.mbps),
         row('duplex() piped, 1 connection', figures.duplex.mbps),
         ...e2eRows(name, figures.e2e, figures.e2ePlain, alone),
+        ...twoProcessRows(name, apart.e2e, apart.plain),
       ],
-      details: { bytesPerRun: bytes, writeBytes: API_WRITE_BYTES, raw, send: figures.send, duplex: figures.duplex, e2e: figures.e2e, e2ePlaintext: figures.e2ePlain, aeadAlone: alone },
+      details: {
+        bytesPerRun: bytes,
+        writeBytes: API_WRITE_BYTES,
+        raw,
+        send: figures.send,
+        duplex: figures.duplex,
+        e2e: figures.e2e,
+        e2ePlaintext: figures.e2ePlain,
+        aeadAlone: alone,
+        e2eTwoProcesses: apart.e2e,
+        plaintextTwoProcesses: apart.plain,
+      },
     };
   } finally {
     await library.close();
+  }
+}
+
+/**
+ * send() from a library client here to one in a peer process, plaintext and e2e alternating
+ * (bench/scenarios/peer-process.ts): each end's work on its own process, as between two hosts.
+ */
+async function twoProcessRuns(context: BenchContext, relay: { host: string; port: number }, relayCpu: Measured, bytes: number, warmup: number): Promise<{ plain: RunFigures; e2e: RunFigures }> {
+  const started: Array<{ client: Client; peer: Peer }> = [];
+  try {
+    for (const e2e of [false, true]) {
+      const peer = await startPeer(context, relay, { name: e2e ? 'e2e peer' : 'plaintext peer', localAddress: userAddress(context), port: API_PORT + 2, mode: 'sink', e2e });
+      try {
+        started.push({ client: await benchClient(relay, userAddress(context), e2e), peer });
+      } catch (error) {
+        await peer.stop();
+        throw error;
+      }
+    }
+    const measured = started.map(({ peer }): Measured[] => [relayCpu, { name: 'peer', child: peer.child }]);
+    const transfer = (k: number, n: number) => () => withDeadline(sendToSink(started[k].client, started[k].peer, context.pattern, n, API_WRITE_BYTES), PHASE_DEADLINE_MS, 'transfer to a peer process');
+    for (const k of [0, 1]) await transfer(k, warmup)();
+    const [plain, e2e] = await alternatingRuns(
+      context,
+      ['send() → peer process, plaintext (alternating with e2e)', 'send() → peer process, e2e'],
+      [measured[0], measured[1]],
+      [transfer(0, bytes), transfer(1, bytes)],
+    );
+    return { plain, e2e };
+  } finally {
+    await Promise.all(started.map(async ({ client, peer }) => {
+      await client.close();
+      await peer.stop();
+    }));
   }
 }
 
@@ -227,13 +277,13 @@ export async function apiBulkScenario(context: BenchContext): Promise<ScenarioRe
 async function alternatingRuns(
   context: BenchContext,
   labels: [string, string],
-  processes: readonly Measured[],
+  processes: [readonly Measured[], readonly Measured[]],
   transfers: [() => Promise<TransferResult>, () => Promise<TransferResult>],
 ): Promise<[RunFigures, RunFigures]> {
   const once: BenchContext = { ...context, sizes: { ...context.sizes, runs: 1 } };
   const runs: [RunFigures[], RunFigures[]] = [[], []];
   for (let i = 0; i < context.sizes.runs; i++) {
-    for (const k of [0, 1] as const) runs[k].push(await timedRuns(once, `${labels[k]}, run ${i + 1}`, processes, transfers[k]));
+    for (const k of [0, 1] as const) runs[k].push(await timedRuns(once, `${labels[k]}, run ${i + 1}`, processes[k], transfers[k]));
   }
   const merge = (figures: RunFigures[]): RunFigures => {
     const mean = (pick: (f: RunFigures) => Record<string, number>): Record<string, number> =>
@@ -242,6 +292,35 @@ async function alternatingRuns(
     return { mbps: median(runsMBps), runsMBps, cpuSecondsPerGb: mean((f) => f.cpuSecondsPerGb), cpuShare: mean((f) => f.cpuShare) };
   };
   return [merge(runs[0]), merge(runs[1])];
+}
+
+/**
+ * The e2e line with each end in its own process, against plaintext the same way (issue 12's
+ * target), and the CPU per GB of each process.
+ */
+function twoProcessRows(test: string, e2e: RunFigures, plain: RunFigures): Row[] {
+  return [
+    {
+      test,
+      metric: 'send() → peer process, e2e (Noise), 1 connection',
+      unit: 'MB/s',
+      alphanet: e2e.mbps,
+      baselineName: 'plaintext, alternating',
+      baseline: plain.mbps,
+      comparison: 'ratio',
+      target: `≥ ${E2E_TARGET_RATIO.toFixed(2)}× plaintext`,
+      met: e2e.mbps >= E2E_TARGET_RATIO * plain.mbps,
+    },
+    ...perProcessRows(
+      test,
+      [['bench', 'bench process (sender)'], ['peer', 'peer process (receiver)'], ['relay', 'relay']],
+      (label) => `e2e CPU per GB, two processes, ${label}`,
+      'CPU-s/GB',
+      e2e.cpuSecondsPerGb,
+      'plaintext',
+      plain.cpuSecondsPerGb,
+    ),
+  ];
 }
 
 /**

@@ -75,8 +75,14 @@ t.test('every scenario runs on tiny sizes and reports figures against a baseline
     'e2e CPU per GB, bench process (both clients)',
     'e2e CPU per GB, relay',
     'AEAD alone: seal and open of the same bytes, one thread',
+    'send() → peer process, e2e (Noise), 1 connection',
+    'e2e CPU per GB, two processes, bench process (sender)',
+    'e2e CPU per GB, two processes, peer process (receiver)',
+    'e2e CPU per GB, two processes, relay',
   ]);
   t.match(api.rows[2], { target: '≥ 0.70× plaintext', met: Boolean }, 'the e2e line prints its target and whether it is met');
+  t.match(api.rows[6], { target: '≥ 0.70× plaintext', met: Boolean }, 'and so does the e2e line with the receiver in a process of its own');
+  t.match(api.details, { e2eTwoProcesses: { cpuSecondsPerGb: { bench: Number, peer: Number, relay: Number } }, plaintextTwoProcesses: { mbps: Number } });
   t.ok(tunnel.rows.some((r) => r.metric === 'throughput, 1 connection, e2e (Noise)' && r.target !== ''), 'the e2e tunnel row has a target');
   t.ok(tunnel.rows.some((r) => r.metric === 'throughput, 1 connection, e2e CPU per GB, expose'), 'and the CPU per GB of each tunnel process');
   const handshakes = report.scenarios.find((s) => s.name === '4 handshakes')!;
@@ -85,6 +91,7 @@ t.test('every scenario runs on tiny sizes and reports figures against a baseline
     { target: '≥ 1000/s', met: Boolean, baselineName: 'without e2e' },
     'handshakes per second with key exchange, against the target',
   );
+
   for (const figures of [api.details.raw, api.details.send, api.details.duplex] as Array<{ cpuSecondsPerGb: Record<string, number> }>) {
     t.match(figures.cpuSecondsPerGb, { bench: Number, relay: Number }, 'CPU per GB of every process');
   }
