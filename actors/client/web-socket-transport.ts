@@ -111,9 +111,16 @@ export class WebSocketTransport implements SessionTransport {
    * so the payload is released at once.
    */
   writeData(head: Uint8Array, payload: Uint8Array, flushed?: () => void): boolean {
-    const ok = this.write(head) && this.write(payload);
+    // Both halves or neither: write()'s false means "wait before more", not "not sent", and a
+    // head sent without its payload would put the relay's frame reader out of step.
+    if (this.#closed || this.#ws.readyState !== OPEN) {
+      flushed?.();
+      return false;
+    }
+    this.#ws.send(head);
+    this.#ws.send(payload);
     flushed?.();
-    return ok && !this.#closed;
+    return !this.needsDrain;
   }
 
   /** A message per frame: the WebSocket API has no writev, and frames may share nothing. */

@@ -91,6 +91,18 @@ t.test('backpressure: needsDrain above the high-water mark, drained() once buffe
   t.equal(transport.needsDrain, false);
 });
 
+t.test('a data frame goes whole above the high-water mark: head and payload, then wait', async (t) => {
+  // Another connection's writes filled the buffer: this frame's head must not go without its
+  // payload, or every byte after it is read as the wrong frame.
+  const { fake, transport } = await opened();
+  fake.bufferedAmount = 2 * 1024 * 1024;
+  let flushed = false;
+  const ok = transport.writeData(new Uint8Array([9, 9]), new Uint8Array([1, 2, 3]), () => (flushed = true));
+  t.equal(ok, false, 'the writer is asked to wait');
+  t.same(fake.sent.map((m) => [...m]), [[9, 9], [1, 2, 3]], 'head and payload both sent, in order');
+  t.equal(flushed, true);
+});
+
 t.test('a WebSocket that closes before opening rejects the open with its code', async (t) => {
   let fake!: FakeWebSocket;
   const opening = webSocketOpener(() => (fake = new FakeWebSocket()))(target, new AbortController().signal);
