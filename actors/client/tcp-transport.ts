@@ -10,6 +10,22 @@ import type { SessionTransport, TransportListener, TransportOpener } from './tra
  */
 export const SESSION_WRITE_HIGH_WATER_MARK_BYTES = 1024 * 1024;
 
+/**
+ * Transports holding frames corked for this turn. A script that writes its last frames and then
+ * exits in the same turn (`await conn.end(); process.exit(0)`) would lose them with the tick that
+ * never comes: on 'exit' they are written out at once (libuv tries a write synchronously).
+ */
+const corkedNow = new Set<{ flushNow(): void }>();
+let exitHooked = false;
+function flushCorkedOnExit(transport: { flushNow(): void }): void {
+  corkedNow.add(transport);
+  if (exitHooked) return;
+  exitHooked = true;
+  process.once('exit', () => {
+    for (const corked of corkedNow) corked.flushNow();
+  });
+}
+
 /** A connected socket as a SessionTransport. */
 export class TcpTransport implements SessionTransport {
   readonly where: string;
@@ -62,14 +78,22 @@ export class TcpTransport implements SessionTransport {
     if (this.#corked) return;
     this.#corked = true;
     this.#socket.cork();
+    flushCorkedOnExit(this);
     process.nextTick(this.#uncork);
   }
 
   #corked = false;
   readonly #uncork = (): void => {
+    if (!this.#corked) return;
     this.#corked = false;
+    corkedNow.delete(this);
     this.#socket.uncork();
   };
+
+  /** @internal Writes out what this turn corked, now (process exit). */
+  flushNow(): void {
+    this.#uncork();
+  }
 
   /** Head and payload in one writev; `flushed` once the kernel took the payload. */
   writeData(head: Uint8Array, payload: Uint8Array, flushed?: () => void): boolean {
@@ -123,8 +147,9 @@ export class TcpTransport implements SessionTransport {
   }
 
   destroy(): void {
-    // What this turn wrote (a goodbye, a close) goes first: destroy() drops what is still corked.
-    if (this.#corked) this.#uncork();
+    // What this turn wrote (a goodbye, a close) is handed to the socket first: destroy() drops
+    // what is still corked (and, as ever, what the kernel has not taken yet).
+    this.#uncork();
     this.#socket.destroy();
   }
 }
