@@ -71,6 +71,7 @@ for (;;) {
   else
     sink(conn).catch((error: unknown) => {
       process.stderr.write(`peer: ${(error as Error).message}\n`);
-      conn.close();
+      // An abort, not a clean close: the sender fails with the connection's error.
+      conn.destroy();
     });
 }

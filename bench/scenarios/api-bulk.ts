@@ -261,10 +261,15 @@ async function twoProcessRuns(context: BenchContext, relay: { host: string; port
     );
     return { plain, e2e };
   } finally {
-    await Promise.all(started.map(async ({ client, peer }) => {
-      await client.close();
-      await peer.stop();
-    }));
+    await Promise.all(
+      started.map(async ({ client, peer }) => {
+        try {
+          await client.close();
+        } finally {
+          await peer.stop();
+        }
+      }),
+    );
   }
 }
 

@@ -49,8 +49,11 @@ export async function startPeer(
     child,
     target: { address: child.host, port: child.port },
     async stop() {
-      await child.stop();
-      await rm(dir, { recursive: true, force: true });
+      try {
+        await child.stop();
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
     },
   };
 }
@@ -76,6 +79,8 @@ export async function sendToSink(client: Client, peer: Peer, pattern: Buffer, by
   const start = process.hrtime.bigint();
   try {
     const answer = reply(conn);
+    // Awaited below; if sending fails first, its rejection is that failure's echo, not unhandled.
+    answer.catch(() => {});
     for (let sent = 0; sent < bytes; sent += writeBytes) {
       const at = sent % pattern.length;
       await conn.send(pattern.subarray(at, at + writeBytes));
