@@ -6,6 +6,7 @@
 // A type only: the Duplex view itself is in duplex.ts, which the browser bundle leaves out.
 import type { Duplex } from 'node:stream';
 import { EventEmitter } from 'eventemitter3';
+import { ChunkQueue } from './chunk-queue.ts';
 import { toBase64url } from '../../protocol/base64url.ts';
 import {
   CLOSE_REASON_NAMES,
@@ -142,8 +143,7 @@ export class VirtualConnection extends EventEmitter<VirtualConnectionEvents> {
   /** send() calls not settled yet; with none, a send starts at once instead of after the tail. */
   #sendsPending = 0;
   #windowWaiter: (() => void) | undefined;
-  #queue: Uint8Array[] = [];
-  #queueHead = 0;
+  readonly #queue = new ChunkQueue();
   #readWaiter: (() => void) | undefined;
   /**
    * Receive window (docs/PROTOCOL.md §7): the most this end lets the peer have in flight or
@@ -425,8 +425,7 @@ export class VirtualConnection extends EventEmitter<VirtualConnectionEvents> {
   #closeWith(reason: CloseReason): void {
     if (this.#isClosed()) return;
     this.#host.write(encodePacket({ type: PacketType.SocketClosed, connectionId: this.connectionId, reason }));
-    this.#queue = [];
-    this.#queueHead = 0;
+    this.#queue.clear();
     this.#finish(undefined);
   }
 
@@ -500,12 +499,8 @@ export class VirtualConnection extends EventEmitter<VirtualConnectionEvents> {
    * without a promise per chunk.
    */
   takeChunk(): Uint8Array | undefined {
-    if (this.#queueHead >= this.#queue.length) return undefined;
-    const chunk = this.#queue[this.#queueHead++];
-    if (this.#queueHead === this.#queue.length) {
-      this.#queue = [];
-      this.#queueHead = 0;
-    }
+    const chunk = this.#queue.shift();
+    if (chunk === undefined) return undefined;
     this.#consumed(chunk.length);
     return chunk;
   }
@@ -577,8 +572,7 @@ export class VirtualConnection extends EventEmitter<VirtualConnectionEvents> {
         `the relay delivered ${over} bytes from ${this.remoteAddress}:${this.remotePort} past the receive window this end granted (${this.#granted} bytes in all, docs/PROTOCOL.md §7): it breaks flow control; the connection is closed (FlowControlViolation)`,
       );
       this.#host.write(encodePacket({ type: PacketType.SocketClosed, connectionId: this.connectionId, reason: CloseReason.FlowControlViolation }));
-      this.#queue = [];
-      this.#queueHead = 0;
+      this.#queue.clear();
       this.#finish(error);
       return;
     }
@@ -587,8 +581,7 @@ export class VirtualConnection extends EventEmitter<VirtualConnectionEvents> {
       if (startsWithPreamble(pieces)) {
         const error = new ClientError('ERR_E2E_MISMATCH', plaintextEndMismatch(`${this.remoteAddress}:${this.remotePort}`));
         this.#host.write(encodePacket({ type: PacketType.SocketClosed, connectionId: this.connectionId, reason: CloseReason.E2eMismatch }));
-        this.#queue = [];
-        this.#queueHead = 0;
+        this.#queue.clear();
         this.#finish(error);
         return;
       }

@@ -8,6 +8,7 @@
  * close go through the records, while the raw connection beneath it (the client's, bound to the
  * connection id) carries them with the protocol's flow control.
  */
+import { ChunkQueue } from '../chunk-queue.ts';
 import { VirtualConnection } from '../connection.ts';
 import { ClientError } from '../errors.ts';
 import { CloseReason } from '../../../protocol/index.ts';
@@ -60,9 +61,8 @@ export class SecureConnection extends VirtualConnection {
   /** end() (or close()) was called: our end marker is sealed or on its way. */
   #writeEnded = false;
   #waiter: (() => void) | undefined;
-  /** Decrypted chunks not read yet, from #plainHead on, #plainBytes in all. */
-  #plain: Uint8Array[] = [];
-  #plainHead = 0;
+  /** Decrypted chunks not read yet, #plainBytes in all. */
+  readonly #plain = new ChunkQueue();
   #plainBytes = 0;
   #sendTail: Promise<void> = Promise.resolve();
   #sendsPending = 0;
@@ -206,8 +206,7 @@ export class SecureConnection extends VirtualConnection {
    */
   override close(): void {
     this.#local = true;
-    this.#plain = [];
-    this.#plainHead = 0;
+    this.#plain.clear();
     this.#plainBytes = 0;
     if (this.#writeEnded || this.#error !== undefined || this.closed || this.#unsealed > 0 || this.#raw.sendsAwaitCredit) {
       this.#writeEnded = true;
@@ -235,14 +234,11 @@ export class SecureConnection extends VirtualConnection {
   }
 
   override takeChunk(): Uint8Array | undefined {
-    if (this.#plainHead >= this.#plain.length) {
+    let chunk = this.#plain.shift();
+    if (chunk === undefined) {
       this.#pull();
-      if (this.#plainHead >= this.#plain.length) return undefined;
-    }
-    const chunk = this.#plain[this.#plainHead++];
-    if (this.#plainHead === this.#plain.length) {
-      this.#plain = [];
-      this.#plainHead = 0;
+      chunk = this.#plain.shift();
+      if (chunk === undefined) return undefined;
     }
     this.#plainBytes -= chunk.length;
     if (this.#plainBytes < PLAINTEXT_QUEUE_BYTES) this.#pull();
