@@ -163,6 +163,10 @@ export class VirtualConnection extends EventEmitter<VirtualConnectionEvents> {
   #blockedSignalled = false;
   #error: ClientError | undefined;
   #flowing = false;
+  /** The 'data' flow has read to the end (or the failure): 'end' and 'close' go out at once again. */
+  #flowDone = false;
+  /** 'end' and 'close' held back until the 'data' before them was emitted. */
+  #deferred: Array<[keyof VirtualConnectionEvents, unknown[]]> = [];
   #pendingWriteError: ClientError | undefined;
   /** Bytes passed to send() and not written yet (behind earlier sends, the window or the link). */
   #unsent = 0;
@@ -481,6 +485,24 @@ export class VirtualConnection extends EventEmitter<VirtualConnectionEvents> {
     } catch {
       // The error reaches listeners through 'close'.
     }
+    this.#flowDone = true;
+    const deferred = this.#deferred;
+    this.#deferred = [];
+    const emit = super.emit as (event: keyof VirtualConnectionEvents, ...args: unknown[]) => boolean;
+    for (const [event, args] of deferred) emit.call(this, event, ...args);
+  }
+
+  /**
+   * While chunks flow as 'data', 'end' and 'close' wait until the chunks that arrived before them
+   * have been emitted: a peer's data and its end often come in one read, and a listener that
+   * gathers 'data' until 'end' must see all of it.
+   */
+  override emit<T extends keyof VirtualConnectionEvents>(event: T, ...args: VirtualConnectionEvents[T]): boolean {
+    if (this.#flowing && !this.#flowDone && (event === 'end' || event === 'close')) {
+      this.#deferred.push([event, args]);
+      return true;
+    }
+    return (super.emit as (event: T, ...args: unknown[]) => boolean).call(this, event, ...args);
   }
 
   /**

@@ -1,0 +1,48 @@
+/**
+ * Data as events: a listener that gathers 'data' until 'end' (or 'close') gets every byte. The
+ * peer's last data and its end usually arrive in one read, and 'end' used to be emitted before
+ * the 'data' of the chunks that came with it.
+ */
+import t, { type Test } from 'tap';
+import { generateIdentity, type ConnectOptions, type VirtualConnection } from '../../actors/client/index.ts';
+import { within } from '../helpers/wait.ts';
+import { clientFor, relayFor } from './fixtures.ts';
+
+async function pair(t: Test, e2e: boolean, port: number): Promise<[VirtualConnection, VirtualConnection]> {
+  const relay = await relayFor(t);
+  const options = (): ConnectOptions => (e2e ? { identity: generateIdentity(), e2e: true } : { identity: false });
+  const receiver = await clientFor(t, relay, 21, options());
+  const sender = await clientFor(t, relay, 22, options());
+  const listener = await receiver.listen(port);
+  const accepted = listener.accept();
+  const a = await sender.connect({ address: receiver.virtualIp, port });
+  return [a, await accepted];
+}
+
+/** What 'data' delivered by the time `event` came. */
+function gatheredAt(conn: VirtualConnection, event: 'end' | 'close'): Promise<string> {
+  const parts: Uint8Array[] = [];
+  conn.on('data', (chunk) => parts.push(chunk));
+  return new Promise((resolve) => conn.once(event, () => resolve(Buffer.concat(parts).toString())));
+}
+
+for (const e2e of [false, true]) {
+  const mode = e2e ? 'e2e' : 'plaintext';
+  t.test(`${mode}: 'end' comes after the 'data' sent before it`, async (t) => {
+    const [a, b] = await pair(t, e2e, 4300);
+    const atEnd = gatheredAt(b, 'end');
+    // In one turn: both leave in one write and usually arrive in one read.
+    void a.send('hello, ');
+    void a.send('world');
+    await a.end();
+    t.equal(await within("the receiver's 'end'", atEnd, 15_000), 'hello, world');
+  });
+
+  t.test(`${mode}: 'close' comes after the 'data' sent before a close()`, async (t) => {
+    const [a, b] = await pair(t, e2e, 4301);
+    const atClose = gatheredAt(b, 'close');
+    void a.send('last words');
+    a.close();
+    t.equal(await within("the receiver's 'close'", atClose, 15_000), 'last words');
+  });
+}
