@@ -9,6 +9,8 @@ import {
   ARBITRARY_DATA_HEADER_BYTES,
   DEFAULT_MAX_FRAME_BYTES,
   ERROR_CODE_NAMES,
+  MAX_WINDOW_BYTES,
+  MIN_MAX_FRAME_BYTES,
   IDENTITY_PROTOCOL_VERSION,
   PROTOCOL_VERSION,
   PacketType,
@@ -296,6 +298,9 @@ export class RelaySession {
   }
 }
 
+/** The largest frame a client accepts, whatever the relay allows: a full window of data and its head. */
+const MAX_ACCEPTED_FRAME_BYTES = MAX_WINDOW_BYTES + 64;
+
 /** Opens the transport to the relay, says Hello and waits for VirtualIP. Rejects with a ClientError. */
 export async function dialSession(options: DialOptions): Promise<{ session: RelaySession; buffered: Array<[number, Uint8Array]> }> {
   const { host, port, url, localAddress, timeoutMs, signal, logger, clock, identity } = options;
@@ -320,7 +325,17 @@ export async function dialSession(options: DialOptions): Promise<{ session: Rela
     }
     const packet = decodeFrame(frame);
     if (packet instanceof Error) failure = new RelayUnreachableError(`${where} is not an AlphaNET relay: ${packet.message}`);
-    else if (packet.type === PacketType.VirtualIp) hello = packet;
+    else if (packet.type === PacketType.VirtualIp) {
+      if (packet.maxFrameBytes < MIN_MAX_FRAME_BYTES) {
+        failure = new RelayUnreachableError(`${where} announced frames of at most ${packet.maxFrameBytes} bytes, below the protocol's minimum of ${MIN_MAX_FRAME_BYTES}`);
+        return;
+      }
+      hello = packet;
+      // The relay forwards frames up to the limit it announced (--max-frame-bytes): accept them
+      // too, or a peer's large send would end this session. A data frame never exceeds the
+      // window this end grants, so more than that is never needed.
+      decoder.maxFrameBytes = Math.min(Math.max(DEFAULT_MAX_FRAME_BYTES, packet.maxFrameBytes), MAX_ACCEPTED_FRAME_BYTES);
+    }
     else if (packet.type === PacketType.Challenge && identity !== undefined) {
       // §2a: sign the relay's fresh challenge; VirtualIP follows once it verifies.
       socket?.write(encodePacket({ type: PacketType.IdentityProof, publicKey: identity.publicKey, signature: identity.signChallenge(packet.nonce) }));

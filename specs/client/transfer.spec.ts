@@ -205,3 +205,19 @@ t.test('20 connections of one client send at once: bytes intact, buffers reusabl
   t.same(await received, expected.sort(), 'every connection delivered its bytes intact');
   t.same(warnings.map((w) => w.name), [], 'no warning (MaxListenersExceededWarning) from the shared relay connection');
 });
+
+t.test('a relay that allows large frames: a 1 MiB send reaches a peer whole (the client accepts the frames its relay forwards)', async (t) => {
+  const relay = await relayFor(t, { maxFrameBytes: 2 * 1024 * 1024 });
+  const receiver = await clientFor(t, relay, 31, { identity: false });
+  const sender = await clientFor(t, relay, 32, { identity: false });
+  const listener = await receiver.listen(4400);
+  const accepted = listener.accept();
+  const a = await sender.connect({ address: receiver.virtualIp, port: 4400 });
+  const b = await accepted;
+  const payload = pseudoRandom(41, 1024 * 1024);
+  const got = readAll(b, 30_000);
+  await a.send(payload);
+  await a.end();
+  t.equal(sha256(await got), sha256(payload), 'every byte, in order');
+  t.equal(receiver.state, 'connected', 'the receiving session is still up');
+});
