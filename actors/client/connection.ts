@@ -144,7 +144,8 @@ export class VirtualConnection extends EventEmitter<VirtualConnectionEvents> {
   #sendsPending = 0;
   #windowWaiter: (() => void) | undefined;
   readonly #queue = new ChunkQueue();
-  #readWaiter: (() => void) | undefined;
+  /** Readers waiting in read(): all are woken, each takes a chunk or waits again. */
+  #readWaiters: Array<() => void> = [];
   /**
    * Receive window (docs/PROTOCOL.md §7): the most this end lets the peer have in flight or
    * queued here. It grows ×WINDOW_GROWTH_FACTOR (up to MAX_WINDOW_BYTES) when the peer reports it is blocked on
@@ -380,13 +381,25 @@ export class VirtualConnection extends EventEmitter<VirtualConnectionEvents> {
    * Half-closes: after the sends already made, tells the peer no more data comes (SocketEnd).
    * The peer can still answer; read until the end.
    */
-  async end(): Promise<void> {
+  end(): Promise<void> {
     const snapshot = this.#actor.getSnapshot();
-    if (snapshot.context.writeEnded) return;
-    if (snapshot.status !== 'active') throw this.#writeError();
+    // A second call settles with the first: SocketEnd is written once, after the earlier sends.
+    if (snapshot.context.writeEnded) return this.#ending ?? Promise.resolve();
+    if (snapshot.status !== 'active') return Promise.reject(this.#writeError());
+    this.#ending = this.#endAfterSends();
+    return this.#ending;
+  }
+
+  #ending: Promise<void> | undefined;
+
+  async #endAfterSends(): Promise<void> {
     this.#actor.send({ type: 'socket.end' });
     await this.#sendTail;
-    if (this.#isClosed()) return;
+    if (this.#isClosed()) {
+      // Failed (relay lost, peer aborted) before SocketEnd could go: the end was not delivered.
+      if (this.#error !== undefined) throw this.#error;
+      return;
+    }
     this.#host.write(encodePacket({ type: PacketType.SocketEnd, connectionId: this.connectionId }));
     // After the peer's SocketEnd this one finishes the pair (§7), with no further packet.
     if (this.#step({ type: 'socket.end.sent' })) this.#closedEffects();
@@ -452,7 +465,7 @@ export class VirtualConnection extends EventEmitter<VirtualConnectionEvents> {
       if (chunk !== undefined) return chunk;
       if (this.#error) throw this.#error;
       if (!this.#can('readable')) return null;
-      await new Promise<void>((resolve) => (this.#readWaiter = resolve));
+      await new Promise<void>((resolve) => this.#readWaiters.push(resolve));
     }
   }
 
@@ -568,9 +581,10 @@ export class VirtualConnection extends EventEmitter<VirtualConnectionEvents> {
   }
 
   #wakeReader(): void {
-    const waiter = this.#readWaiter;
-    this.#readWaiter = undefined;
-    waiter?.();
+    if (this.#readWaiters.length === 0) return;
+    const waiters = this.#readWaiters;
+    this.#readWaiters = [];
+    for (const waiter of waiters) waiter();
   }
 
   #wakeSender(): void {

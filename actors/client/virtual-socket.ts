@@ -250,6 +250,12 @@ export class VirtualSocket {
 
   /** @internal Hands an accepted connection to accept(). */
   deliver(connection: VirtualConnection): void {
+    // Closed while the connection was being set up (an e2e handshake takes round trips): nothing
+    // will accept it, so it is closed, not queued where no one reads, with its peer left waiting.
+    if (this.state === 'closed') {
+      connection.close();
+      return;
+    }
     const waiter = this.#waiters.shift();
     if (waiter) waiter.resolve(connection);
     else this.#queue.push(connection);

@@ -60,7 +60,8 @@ export class SecureConnection extends VirtualConnection {
   #local = false;
   /** end() (or close()) was called: our end marker is sealed or on its way. */
   #writeEnded = false;
-  #waiter: (() => void) | undefined;
+  /** Readers waiting in read(): all are woken, each takes a chunk or waits again. */
+  #waiters: Array<() => void> = [];
   /** Decrypted chunks not read yet, #plainBytes in all. */
   readonly #plain = new ChunkQueue();
   #plainBytes = 0;
@@ -251,7 +252,7 @@ export class SecureConnection extends VirtualConnection {
       if (chunk !== undefined) return chunk;
       if (this.#error) throw this.#error;
       if (this.#endSeen || (this.#local && this.#rawClosed)) return null;
-      await new Promise<void>((resolve) => (this.#waiter = resolve));
+      await new Promise<void>((resolve) => this.#waiters.push(resolve));
     }
   }
 
@@ -312,7 +313,9 @@ export class SecureConnection extends VirtualConnection {
     } finally {
       this.#pulling = false;
     }
-    this.#wake();
+    // Readers are woken only when one can go on: a reader's own takeChunk() pulls, and waking the
+    // others then with nothing for them would set two waiting readers waking each other forever.
+    if (this.#plain.length > 0 || this.#endSeen || this.#error !== undefined || (this.#local && this.#rawClosed)) this.#wake();
     this.#maybeClose();
   }
 
@@ -376,9 +379,10 @@ export class SecureConnection extends VirtualConnection {
   }
 
   #wake(): void {
-    const waiter = this.#waiter;
-    this.#waiter = undefined;
-    waiter?.();
+    if (this.#waiters.length === 0) return;
+    const waiters = this.#waiters;
+    this.#waiters = [];
+    for (const waiter of waiters) waiter();
   }
 
   /**

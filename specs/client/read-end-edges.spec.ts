@@ -1,0 +1,56 @@
+/**
+ * Edges of reading and ending that hung or misreported: two reads waiting at once both settle; a
+ * second end() settles with the first; end() after the relay is lost fails rather than claiming
+ * the end was delivered.
+ */
+import t from 'tap';
+import { generateIdentity, type ConnectOptions } from '../../actors/client/index.ts';
+import { within } from '../helpers/wait.ts';
+import { clientFor, cuttableProxy, relayFor } from './fixtures.ts';
+
+for (const e2e of [false, true]) {
+  const mode = e2e ? 'e2e' : 'plaintext';
+  const options = (): ConnectOptions => (e2e ? { identity: generateIdentity(), e2e: true } : { identity: false });
+
+  t.test(`${mode}: two reads waiting at once both get a chunk`, async (t) => {
+    const relay = await relayFor(t);
+    const receiver = await clientFor(t, relay, 41, options());
+    const sender = await clientFor(t, relay, 42, options());
+    const listener = await receiver.listen(4500);
+    const accepted = listener.accept();
+    const a = await sender.connect({ address: receiver.virtualIp, port: 4500 });
+    const b = await accepted;
+    const reads = Promise.all([b.read(), b.read()]);
+    await a.send('one');
+    // The second chunk goes in a later turn, so the first read takes 'one' alone.
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    await a.send('two');
+    const got = await within('both reads to settle', reads, 10_000);
+    t.same(got.map((c) => Buffer.from(c!).toString()).sort(), ['one', 'two']);
+  });
+
+  t.test(`${mode}: end() after the relay is lost fails; a second end() settles with the first`, async (t) => {
+    const relay = await relayFor(t);
+    const proxy = await cuttableProxy(t, relay);
+    const receiver = await clientFor(t, relay, 43, options());
+    const sender = await clientFor(t, proxy, 44, { ...options(), reconnect: false });
+    const listener = await receiver.listen(4501);
+    const accepted = listener.accept();
+    const a = await sender.connect({ address: receiver.virtualIp, port: 4501 });
+    await accepted;
+    const first = a.end();
+    const second = a.end();
+    await within('end()', first, 10_000);
+    await within('the second end()', second, 10_000);
+    t.pass('both settle once SocketEnd is written');
+
+    const c = await sender.connect({ address: receiver.virtualIp, port: 4501 });
+    await listener.accept();
+    // Data held back by the window: end() waits behind it, and the relay is lost meanwhile.
+    const big = c.send(new Uint8Array(8 * 1024 * 1024)).catch((error: unknown) => error);
+    const ending = c.end();
+    proxy.cut();
+    await t.rejects(within('end() on a lost relay', ending, 10_000), { code: 'ERR_RELAY_LOST' });
+    await big;
+  });
+}
