@@ -184,7 +184,7 @@ export class WsListener {
   #httpOnUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
     socket.on('error', (error) => this.#deps.log.debug({ err: error }, 'websocket socket error'));
     if (pathOf(req) !== WS_PATH) {
-      socket.end('HTTP/1.1 404 Not Found\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+      refuseUpgrade(socket, 'HTTP/1.1 404 Not Found\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
       return;
     }
     const realIp = realIpOf(req.socket.remoteAddress ?? '', req.headers[FORWARDED_FOR_HEADER], this.#trusted);
@@ -192,7 +192,7 @@ export class WsListener {
     if (!this.#originAllowed(origin, req.headers.host)) {
       // A page elsewhere would act from its visitor's real IP, that is as the visitor's virtual host.
       this.#deps.log.warn({ realIp, origin }, 'websocket refused: origin not allowed');
-      socket.end('HTTP/1.1 403 Forbidden\r\nconnection: close\r\ncontent-type: text/plain\r\ncontent-length: 19\r\n\r\norigin not allowed\n');
+      refuseUpgrade(socket, 'HTTP/1.1 403 Forbidden\r\nconnection: close\r\ncontent-type: text/plain\r\ncontent-length: 19\r\n\r\norigin not allowed\n');
       return;
     }
     const refused = this.#served.get(socket);
@@ -234,6 +234,17 @@ export class WsListener {
       },
     );
   }
+}
+
+/**
+ * Answers an upgrade the port refuses and lets its socket go, as ws's own abortHandshake does.
+ * Node's HTTP server no longer times out a socket it handed to 'upgrade', so ending only our side
+ * would hold it (a descriptor, and a stop waiting on it) for as long as the peer keeps its own
+ * side open; destroyed once the answer is written, it goes at once.
+ */
+function refuseUpgrade(socket: Duplex, response: string): void {
+  socket.once('finish', () => socket.destroy());
+  socket.end(response);
 }
 
 /** The scheme and authority of an absolute-form request target. */

@@ -6,10 +6,11 @@
  */
 import { once } from 'node:events';
 import net from 'node:net';
+import tls from 'node:tls';
 import { within } from './wait.ts';
 
 export interface RawHttpExchange {
-  socket: net.Socket;
+  socket: net.Socket | tls.TLSSocket;
   /** The status line and headers of the first response, once they have arrived. */
   head: Promise<string>;
   /** The status code of the first response. */
@@ -33,9 +34,23 @@ export function upgradeRequest(path: string, extra: string[] = []): string {
   ].join('\r\n');
 }
 
-/** Connects from `localAddress` to `host:port` and writes `request` once connected. */
-export async function rawHttp(host: string, port: number, request: string, localAddress: string, timeoutMs = 10_000): Promise<RawHttpExchange> {
-  const socket = net.connect({ host, port, localAddress });
+/**
+ * Connects from `localAddress` to `host:port` and writes `request` once connected. With
+ * `allowHalfOpen` the client's side stays open when the server ends its own, as a peer that
+ * never closes would keep it. With `tls` the request goes over TLS (any certificate: a spec's own).
+ */
+export async function rawHttp(
+  host: string,
+  port: number,
+  request: string,
+  localAddress: string,
+  options: { timeoutMs?: number; allowHalfOpen?: boolean; tls?: boolean } = {},
+): Promise<RawHttpExchange> {
+  const timeoutMs = options.timeoutMs ?? 10_000;
+  const allowHalfOpen = options.allowHalfOpen ?? false;
+  const socket = options.tls
+    ? tls.connect({ host, port, localAddress, allowHalfOpen, rejectUnauthorized: false } as tls.ConnectionOptions)
+    : net.connect({ host, port, localAddress, allowHalfOpen });
   socket.on('error', () => {});
   let received = '';
   const head = new Promise<string>((resolve, reject) => {
@@ -54,7 +69,7 @@ export async function rawHttp(host: string, port: number, request: string, local
   });
   head.catch(() => {});
   const ended = Promise.race([once(socket, 'end'), once(socket, 'close')]).then(() => {});
-  await within(`a connection to ${host}:${port}`, once(socket, 'connect'), timeoutMs);
+  await within(`a connection to ${host}:${port}`, once(socket, options.tls ? 'secureConnect' : 'connect'), timeoutMs);
   socket.write(request);
   const limitedHead = within(`the response to ${JSON.stringify(request.split('\r\n')[0])}`, head, timeoutMs);
   limitedHead.catch(() => {});
