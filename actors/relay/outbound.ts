@@ -52,7 +52,7 @@ export class Outbound {
   bytesOut = 0;
   /** The queue length last counted into counters.queuedBytes. */
   queuedSeen = 0;
-  /** Bytes it had taken off its socket (bytesOut − queue) when that last moved, and when. */
+  /** Bytes it had taken off its socket (taken()) when that last moved, and when. */
   progressMark = 0;
   progressAt = 0;
   /** Sources paused because this destination's queue is full. */
@@ -93,6 +93,15 @@ export class Outbound {
     if (src !== undefined && queued > this.#ctx.options.highWaterMarkBytes) this.block(src);
   }
 
+  /**
+   * Bytes the client's socket has taken so far: what was written less what is still queued, in
+   * the transport's own unit when it has one (RelaySocket.bytesTaken: a WebSocket's queue holds
+   * message headers too). It moves only when the client takes bytes, the slow-consumer measure.
+   */
+  taken(): number {
+    return this.socket.bytesTaken ?? this.bytesOut - this.socket.writableLength;
+  }
+
   /** Counts the queue into the relay-wide total (counters.queuedBytes) and returns it. */
   countQueue(): number {
     const queued = this.socket.writableLength;
@@ -110,7 +119,7 @@ export class Outbound {
     if (this.blockedSources === undefined) {
       this.blockedSources = new Set();
       // Slow-consumer progress is measured from here (sweep.ts).
-      this.progressMark = this.bytesOut - this.socket.writableLength;
+      this.progressMark = this.taken();
       this.progressAt = ctx.now;
     }
     this.blockedSources.add(src);

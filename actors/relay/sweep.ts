@@ -62,8 +62,9 @@ export function sweep(ctx: RelayContext): void {
       // Progress is what the receiver took off its socket (bytes written less bytes still
       // queued), not whether one big write has finished: a receiver that reads slowly but
       // steadily keeps its place; one that takes nothing for the timeout while others wait
-      // for it is dropped so they can go on (§7, issue 9, finding 5).
-      const taken = out.bytesOut - conn.socket.writableLength;
+      // for it is dropped so they can go on (§7, issue 9, finding 5). Counted in the queue's
+      // own unit: a keepalive Ping queued for a stalled WebSocket is no progress.
+      const taken = out.taken();
       if (taken !== out.progressMark) {
         out.progressMark = taken;
         out.progressAt = now;

@@ -12,6 +12,14 @@ export interface RelaySocket {
   readonly destroyed: boolean;
   /** Bytes written and not yet taken by the kernel: the relay's backpressure measure (§7). */
   readonly writableLength: number;
+  /**
+   * Bytes the kernel has taken off the queue so far, in writableLength's unit, where that unit is
+   * not the bytes written: a WebSocket's queue also holds each message's header (and frames ws
+   * writes itself), so bytes written less the queue would move with every message queued. The
+   * slow-consumer sweep measures a receiver's progress by it (§7). @default bytes written less
+   * writableLength (a TCP socket's queue holds exactly the bytes written)
+   */
+  readonly bytesTaken?: number;
   write(bytes: Uint8Array): boolean;
   /** Ends the write side after what is queued. */
   end(): unknown;

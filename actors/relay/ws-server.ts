@@ -183,8 +183,8 @@ export class WsListener {
 
   #httpOnUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
     socket.on('error', (error) => this.#deps.log.debug({ err: error }, 'websocket socket error'));
-    if (new URL(req.url ?? '/', 'http://x').pathname !== WS_PATH) {
-      socket.end('HTTP/1.1 404 Not Found\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+    if (pathOf(req) !== WS_PATH) {
+      refuseUpgrade(socket, 'HTTP/1.1 404 Not Found\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
       return;
     }
     const realIp = realIpOf(req.socket.remoteAddress ?? '', req.headers[FORWARDED_FOR_HEADER], this.#trusted);
@@ -192,7 +192,7 @@ export class WsListener {
     if (!this.#originAllowed(origin, req.headers.host)) {
       // A page elsewhere would act from its visitor's real IP, that is as the visitor's virtual host.
       this.#deps.log.warn({ realIp, origin }, 'websocket refused: origin not allowed');
-      socket.end('HTTP/1.1 403 Forbidden\r\nconnection: close\r\ncontent-type: text/plain\r\ncontent-length: 19\r\n\r\norigin not allowed\n');
+      refuseUpgrade(socket, 'HTTP/1.1 403 Forbidden\r\nconnection: close\r\ncontent-type: text/plain\r\ncontent-length: 19\r\n\r\norigin not allowed\n');
       return;
     }
     const refused = this.#served.get(socket);
@@ -212,7 +212,7 @@ export class WsListener {
   }
 
   #httpOnRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
-    const path = new URL(req.url ?? '/', 'http://x').pathname;
+    const path = pathOf(req);
     const file = req.method === 'GET' || req.method === 'HEAD' ? this.#files.get(path) : undefined;
     if (file === undefined) {
       res.writeHead(path === WS_PATH ? 426 : 404, { 'content-type': 'text/plain; charset=utf-8' });
@@ -234,6 +234,35 @@ export class WsListener {
       },
     );
   }
+}
+
+/**
+ * Answers an upgrade the port refuses and lets its socket go, as ws's own abortHandshake does.
+ * Node's HTTP server no longer times out a socket it handed to 'upgrade', so ending only our side
+ * would hold it (a descriptor, and a stop waiting on it) for as long as the peer keeps its own
+ * side open; destroyed once the answer is written, it goes at once.
+ */
+function refuseUpgrade(socket: Duplex, response: string): void {
+  socket.once('finish', () => socket.destroy());
+  socket.end(response);
+}
+
+/** The scheme and authority of an absolute-form request target. */
+const ABSOLUTE_FORM = /^[a-z][a-z0-9+.-]*:\/\/[^/?]*/i;
+
+/**
+ * The path of a request: its target up to the query, after the scheme and authority of an
+ * absolute-form target (`GET http://host/alphanet`, RFC 9112 §3.2.2). Not parsed as a URL
+ * against a base: a target starting with `//` (`GET //a:99999`) reads as an authority with a bad
+ * host there, and the throw inside the HTTP server's 'request' or 'upgrade' handler would end
+ * the relay process. Such a path is simply one the port does not serve (404).
+ */
+function pathOf(req: http.IncomingMessage): string {
+  let target = req.url ?? '/';
+  const authority = ABSOLUTE_FORM.exec(target);
+  if (authority !== null) target = target.slice(authority[0].length) || '/';
+  const query = target.indexOf('?');
+  return query < 0 ? target : target.slice(0, query);
 }
 
 /** An origin as browsers send it: scheme://host[:port], lower case, no trailing slash. */

@@ -4,7 +4,8 @@
  * message carrying the same bytes a TCP write would; incoming binary messages are the byte stream
  * the FrameReader reads, whatever their boundaries. Backpressure is the TCP socket's under the
  * WebSocket: `writableLength` is ws's `bufferedAmount` (its sender's queue plus the socket's),
- * 'drain' is the socket's, and pause() stops reading that socket.
+ * 'drain' is the socket's, and pause() stops reading that socket. That queue counts message
+ * headers besides the bytes written, so progress (`bytesTaken`) is the socket's own count.
  */
 import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
@@ -81,6 +82,16 @@ export class WsTransport extends EventEmitter implements RelaySocket {
 
   get writableLength(): number {
     return this.#ws.bufferedAmount;
+  }
+
+  /**
+   * Bytes the kernel has taken: the socket's bytes written (dispatched or buffered) less its
+   * queue, both counting whole WebSocket frames. It moves only as the peer reads, whatever was
+   * queued meanwhile (a Ping's header, a Pong ws sends itself).
+   */
+  get bytesTaken(): number {
+    const raw = this.#raw as Duplex & { bytesWritten?: number };
+    return (raw.bytesWritten ?? 0) - raw.writableLength;
   }
 
   /** One binary message. */

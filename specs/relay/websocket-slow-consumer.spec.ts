@@ -3,7 +3,8 @@
  * TCP ones (specs/relay/abuse.stress.ts, fan-in.stress.ts): a WebSocket client that stops reading
  * its socket makes the relay hold no more than its high-water mark for it — the sender is paused
  * instead — while a bystander pair keeps exchanging checked bytes, and when it takes nothing for
- * the slow-consumer timeout it is dropped (SlowConsumer) and its sender stays; one that floods
+ * the slow-consumer timeout it is dropped (SlowConsumer) and its sender stays, also when the
+ * keepalive pings it meanwhile (a Ping's WebSocket header is no progress); one that floods
  * Pings and reads nothing is read no further than its replies' mark and, once it reads, gets every
  * Pong in order. And backpressure is
  * end to end over wss: a sender to a receiver that stops reading is held by the receiver's window,
@@ -144,6 +145,76 @@ t.test('a WebSocket client that stops reading: the relay holds at most its mark 
   t.match(await b.next(PacketType.Error), { code: ErrorCode.SlowConsumer }, 'the receiver is told SlowConsumer');
   await bystander.advance(2);
   t.ok((await bystander.stop()) > 0, 'the bystander pair never failed');
+});
+
+t.test('a WebSocket client that stops reading is dropped as a slow consumer though the keepalive pings it meanwhile', async (t) => {
+  // The keepalive interval is well under the slow-consumer timeout: every Ping the relay queues
+  // for the stalled receiver adds its WebSocket header to the socket's queue besides its bytes,
+  // which once read as the receiver having taken something and restarted its timer for ever.
+  // Simulated time, so the verdict comes as the spec moves the clock; the keepalive timeout is
+  // far off, so the receiver is not dropped as silent instead.
+  const clock = new SimulatedClock();
+  const slowConsumerTimeoutMs = 5_000;
+  const keepaliveIntervalMs = 1_000;
+  const relay = await relayFor(t, {
+    websocket: { port: 0 },
+    clock,
+    highWaterMarkBytes: HIGH_WATER_MARK_BYTES,
+    slowConsumerTimeoutMs,
+    keepaliveIntervalMs,
+    keepaliveTimeoutMs: 600_000,
+  });
+  const { client: a, virtualIp: aVip } = await RawClient.open({ port: relay.port, localAddress: '127.0.0.2' });
+  t.teardown(() => a.socket.destroy());
+  const { client: b, ip: bIp } = await RawWsClient.hello(relay.websocket!.url, { localAddress: '127.0.0.3' });
+  t.teardown(() => b.ws.terminate());
+  const aId = relay.status().clients.find((c) => c.realIp === '127.0.0.2')!.id;
+  const bId = relay.status().clients.find((c) => c.realIp === '127.0.0.3')!.id;
+  const ids: number[] = [];
+  for (let i = 0; i < PAIRS; i++) {
+    b.send(encodePacket({ type: PacketType.BindRequest, requestId: nextId(), port: 1000 + i }));
+    await b.next(PacketType.BindResponse);
+    ids.push(await pairToWs(a, aVip.ip, b, bIp, 1000 + i));
+  }
+  // B reads nothing from now on; A sends a full window on every pair, far more than the kernel's buffers take.
+  b.ws.pause();
+  const chunk = new Uint8Array(64 * 1024 - 9).fill(7);
+  for (const id of ids) {
+    for (let sent = 0; sent + chunk.length <= INITIAL_WINDOW_BYTES; sent += chunk.length) a.send(encodeArbitraryData(id, chunk));
+  }
+  const sweeps = waiter();
+  const ticker = setInterval(sweeps.wake, 5);
+  t.teardown(() => clearInterval(ticker));
+  await sweeps.until('the sender to be held for the stalled WebSocket receiver', () => {
+    const status = relay.status();
+    return status.clients.find((c) => c.id === aId)?.paused === true && status.clients.find((c) => c.id === bId)!.queuedBytes > 0;
+  });
+  // The relay's clock moves a keepalive interval at a time (each a sweep or two, and a Ping for B)
+  // up to three times the slow-consumer timeout; the verdict must come within the timeout and a sweep.
+  const dropped = nextEvent(relay.bus, 'client.disconnected');
+  let moved = 0;
+  // The sweep runs as the clock moves, so once it has moved that far the verdict is in or never comes.
+  await sweeps.until('the slow-consumer verdict, or the clock moved three timeouts', () => {
+    if (relay.counters.slowConsumers > 0 || moved >= 3 * slowConsumerTimeoutMs) return true;
+    clock.increment(keepaliveIntervalMs / 2);
+    moved += keepaliveIntervalMs / 2;
+    return relay.counters.slowConsumers > 0;
+  });
+  t.equal(relay.counters.slowConsumers, 1, `the stalled receiver is found a slow consumer (the relay's clock moved ${moved} ms)`);
+  if (relay.counters.slowConsumers === 0) return;
+  t.ok(moved <= slowConsumerTimeoutMs + keepaliveIntervalMs, `within the timeout and a sweep (${moved} ms, timeout ${slowConsumerTimeoutMs} ms)`);
+  const gone = await within('the stalled receiver to be released', dropped);
+  t.same([gone.realIp, gone.reason], ['127.0.0.3', 'SlowConsumer'], 'the stalled WebSocket receiver is the one dropped');
+  t.equal(relay.counters.keepaliveTimeouts, 0, 'nobody was dropped as silent');
+  const closed = await a.next(PacketType.SocketClosed, 10_000);
+  t.equal(closed.reason, CloseReason.PeerDisconnected, 'the sender is told its pair ended with its peer');
+  t.ok(relay.status().clients.some((c) => c.id === aId), 'the sender stays connected');
+  // Once it reads again B finds the keepalive's Pings the relay queued meanwhile, then why it was dropped.
+  b.ws.resume();
+  await b.next(PacketType.Ping);
+  await b.next(PacketType.Ping);
+  t.pass('the relay pinged the receiver (twice at least) while it read nothing');
+  t.match(await b.next(PacketType.Error), { code: ErrorCode.SlowConsumer }, 'the receiver is told SlowConsumer');
 });
 
 t.test('backpressure end to end over wss: a sender to a receiver that stops reading is held at its window, and every byte arrives when it reads', async (t) => {
