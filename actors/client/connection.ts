@@ -406,11 +406,16 @@ export class VirtualConnection extends EventEmitter<VirtualConnectionEvents> {
   }
 
   /**
-   * Closes both directions at once (SocketClosed Normal); unread data is dropped. Everything sent
-   * before it still arrives, and the peer's reads end cleanly, as after a TCP close.
+   * Closes both directions at once (SocketClosed Normal); unread data is dropped. Everything
+   * already written still arrives, and the peer's reads end cleanly, as after a TCP close. Bytes
+   * of a send() still waiting for window credit or for the relay link to drain are cut: then the
+   * peer hears an abort (its reads fail with ERR_CLOSED_BY_PEER), never a clean end of cut data.
    */
   close(): void {
-    this.#closeWith(CloseReason.Normal);
+    // Bytes passed to send() and not written yet (waiting for credit or for the link to drain)
+    // are cut by the close: the peer must not take what it got for all of it, so it hears an
+    // abort, as after destroy(), not a clean close.
+    this.#closeWith(this.#unsent > 0 ? CloseReason.Error : CloseReason.Normal);
   }
 
   /**

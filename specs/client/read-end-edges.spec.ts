@@ -54,3 +54,22 @@ for (const e2e of [false, true]) {
     await big;
   });
 }
+
+t.test('plaintext: close() with a send still waiting for credit is an abort at the peer, not a clean end', async (t) => {
+  const relay = await relayFor(t);
+  const receiver = await clientFor(t, relay, 45, { identity: false });
+  const sender = await clientFor(t, relay, 46, { identity: false });
+  const listener = await receiver.listen(4502);
+  const accepted = listener.accept();
+  const a = await sender.connect({ address: receiver.virtualIp, port: 4502 });
+  const b = await accepted;
+  // 8 MiB against a 1 MiB window: most of it is still waiting when close() is called.
+  const sending = a.send(new Uint8Array(8 * 1024 * 1024)).catch((error: unknown) => error);
+  a.close();
+  let got = 0;
+  const reading = (async () => {
+    for await (const chunk of b) got += chunk.length;
+  })();
+  await t.rejects(within("the peer's reads", reading, 10_000), { code: 'ERR_CLOSED_BY_PEER', message: /aborted/ }, `the peer got ${got} bytes and no clean end`);
+  await sending;
+});

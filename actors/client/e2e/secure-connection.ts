@@ -211,7 +211,9 @@ export class SecureConnection extends VirtualConnection {
     this.#plainBytes = 0;
     if (this.#writeEnded || this.#error !== undefined || this.closed || this.#unsealed > 0 || this.#raw.sendsAwaitCredit) {
       this.#writeEnded = true;
-      this.#raw.close();
+      // A plain close even with records cut: the missing end marker tells the peer exactly that
+      // (ERR_E2E_TRUNCATED), which says more than an abort.
+      this.#raw.closeWithReason(CloseReason.Normal);
       return;
     }
     this.#writeEnded = true;
