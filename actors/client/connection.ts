@@ -490,16 +490,50 @@ export class VirtualConnection extends EventEmitter<VirtualConnectionEvents> {
     context?: unknown,
   ): this {
     super.on(event, fn as never, context);
-    if (event === 'data' && !this.#flowing) {
-      this.#flowing = true;
-      void this.#flow();
-    }
+    if (event === 'data') this.#startFlow();
     return this;
+  }
+
+  override once<T extends keyof VirtualConnectionEvents>(
+    event: T,
+    fn: (...args: VirtualConnectionEvents[T]) => void,
+    context?: unknown,
+  ): this {
+    super.once(event, fn as never, context);
+    if (event === 'data') this.#startFlow();
+    return this;
+  }
+
+  override addListener<T extends keyof VirtualConnectionEvents>(
+    event: T,
+    fn: (...args: VirtualConnectionEvents[T]) => void,
+    context?: unknown,
+  ): this {
+    return this.on(event, fn, context);
+  }
+
+  #startFlow(): void {
+    if (this.#flowing) return;
+    this.#flowing = true;
+    void this.#flow();
   }
 
   async #flow(): Promise<void> {
     try {
-      for await (const chunk of this) this.emit('data', chunk);
+      for await (const chunk of this) {
+        try {
+          this.emit('data', chunk);
+        } catch (error) {
+          // A listener threw: as with any Node emitter the error is the application's, thrown
+          // where it can see it (an uncaught exception), and the connection is aborted rather
+          // than left open with nothing reading it and the peer stalled on its window.
+          this.destroy();
+          queueMicrotask(() => {
+            throw error;
+          });
+          break;
+        }
+      }
     } catch {
       // The error reaches listeners through 'close'.
     }

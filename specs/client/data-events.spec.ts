@@ -5,8 +5,12 @@
  */
 import t, { type Test } from 'tap';
 import { generateIdentity, type ConnectOptions, type VirtualConnection } from '../../actors/client/index.ts';
+import { fileURLToPath } from 'node:url';
+import { start } from '../helpers/child-process.ts';
 import { within } from '../helpers/wait.ts';
 import { clientFor, relayFor } from './fixtures.ts';
+
+const CHILD = fileURLToPath(new URL('./throwing-listener.child.ts', import.meta.url));
 
 async function pair(t: Test, e2e: boolean, port: number): Promise<[VirtualConnection, VirtualConnection]> {
   const relay = await relayFor(t);
@@ -46,3 +50,26 @@ for (const e2e of [false, true]) {
     t.equal(await within("the receiver's 'close'", atClose, 15_000), 'last words');
   });
 }
+
+t.test("once('data') starts the flow too", async (t) => {
+  const [a, b] = await pair(t, false, 4302);
+  const first = new Promise<string>((resolve) => b.once('data', (chunk) => resolve(Buffer.from(chunk).toString())));
+  await a.send('first');
+  t.equal(await within("the 'data' of once()", first, 10_000), 'first');
+});
+
+t.test("a 'data' listener that throws: the error surfaces and the peer sees an abort, not a stall", async (t) => {
+  const relay = await relayFor(t);
+  const listenerClient = await clientFor(t, relay, 23, { identity: false });
+  const socket = await listenerClient.listen(4303);
+  const child = start(process.execPath, ['--import', 'tsx', CHILD, String(relay.port), listenerClient.virtualIp, '4303']);
+  const conn = await within('the child to connect', socket.accept(), 30_000);
+  const ready = await within('the child to say it is ready', conn.read(), 10_000);
+  t.equal(Buffer.from(ready!).toString(), 'ready');
+  const closed = new Promise<unknown>((resolve) => conn.once('close', resolve));
+  await conn.send('trigger');
+  t.match(await within('the connection to close', closed, 15_000), { code: 'ERR_CLOSED_BY_PEER' }, 'an abort (or the peer gone), never a stall');
+  const ran = await child.exited(30_000);
+  t.not(ran.code, 0, 'the child failed');
+  t.match(ran.stderr, /listener boom/, "with the listener's error");
+});
