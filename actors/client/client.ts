@@ -536,6 +536,8 @@ export class Client {
     const destination = { ip, port: options.port };
     const timeout = this.#options.requestTimeoutMs;
     let connection: VirtualConnection | undefined;
+    /** The caller gave up (abort, timeout, failure) before the answer came. */
+    let abandoned = false;
     const abortable = <T>(promise: Promise<T>): Promise<T> => {
       if (!signal) return promise;
       return new Promise<T>((resolve, reject) => {
@@ -562,6 +564,12 @@ export class Client {
           timeout,
           `connect to ${target}`,
           (packet) => {
+            if (packet.type === PacketType.SocketConnectionResponse && packet.status === ConnectionStatus.Accepted && abandoned) {
+              // Given up (aborted) before the target's answer came: the relay's new pair is closed,
+              // not left open with the peer's accepted end waiting on it.
+              this.#session?.closeUnwanted(packet.connectionId);
+              return;
+            }
             if (packet.type === PacketType.SocketConnectionResponse && packet.status === ConnectionStatus.Accepted) {
               // Connected now, not when connect() resumes: data may follow in the same read.
               actor.send({ type: 'socket.connected' });
@@ -586,6 +594,7 @@ export class Client {
       if (!this.#e2e) return connection;
       return await abortable(this.#secure(connection, 'connector'));
     } catch (error) {
+      abandoned = true;
       // Aborted after the target accepted, or its end-to-end handshake failed: close what the relay opened.
       if (connection && !connection.closed) connection.destroy();
       throw error;

@@ -8,6 +8,8 @@
 import {
   ARBITRARY_DATA_HEADER_BYTES,
   DEFAULT_MAX_FRAME_BYTES,
+  CloseReason,
+  ConnectionStatus,
   ERROR_CODE_NAMES,
   MAX_WINDOW_BYTES,
   MIN_MAX_FRAME_BYTES,
@@ -190,7 +192,12 @@ export class RelaySession {
       case PacketType.RequestFailed:
       case PacketType.SocketConnectionResponse: {
         const request = this.#pending.get(packet.requestId);
-        if (request === undefined) return; // answered after our timeout: nobody waits any more
+        if (request === undefined) {
+          // Answered after our timeout: nobody waits any more. A connection the relay opened for
+          // it would stay open, its peer waiting, until the idle timeout: closed at once.
+          if (packet.type === PacketType.SocketConnectionResponse && packet.status === ConnectionStatus.Accepted) this.closeUnwanted(packet.connectionId);
+          return;
+        }
         this.#pending.delete(packet.requestId);
         request.timer.close();
         // Synchronous, so state the answer creates exists before the next frame is handled.
@@ -201,6 +208,11 @@ export class RelaySession {
       default:
         this.#logger.debug({ type: packet.type }, 'ignoring unexpected packet from relay');
     }
+  }
+
+  /** Closes a connection the relay opened that nothing here will use (a connect given up on). */
+  closeUnwanted(connectionId: number): void {
+    this.write(encodePacket({ type: PacketType.SocketClosed, connectionId, reason: CloseReason.Normal }));
   }
 
   /** The error the session ended with, if it has. */

@@ -73,3 +73,29 @@ t.test('plaintext: close() with a send still waiting for credit is an abort at t
   await t.rejects(within("the peer's reads", reading, 10_000), { code: 'ERR_CLOSED_BY_PEER', message: /aborted/ }, `the peer got ${got} bytes and no clean end`);
   await sending;
 });
+
+t.test('a connect given up before the target accepts leaves no open pair: the accepted end is closed', async (t) => {
+  const relay = await relayFor(t);
+  const target = await clientFor(t, relay, 47, { identity: false });
+  const connector = await clientFor(t, relay, 48, { identity: false });
+  const listener = await target.listen(4503, { accept: () => new Promise<boolean>((resolve) => setTimeout(() => resolve(true), 300)) });
+  const accepted = listener.accept();
+  await t.rejects(connector.connect({ address: target.virtualIp, port: 4503, signal: AbortSignal.timeout(50) }));
+  const conn = await within('the target to accept', accepted, 10_000);
+  const closed = conn.closed ? Promise.resolve() : new Promise<void>((resolve) => conn.once('close', () => resolve()));
+  await within("the abandoned pair's close to reach the target", closed, 5_000);
+  t.pass('closed at once, not left for the idle timeout');
+});
+
+t.test("a connect past the client's request timeout leaves no open pair when the target accepts late", async (t) => {
+  const relay = await relayFor(t);
+  const target = await clientFor(t, relay, 49, { identity: false });
+  const connector = await clientFor(t, relay, 50, { identity: false, requestTimeoutMs: 100 });
+  const listener = await target.listen(4504, { accept: () => new Promise<boolean>((resolve) => setTimeout(() => resolve(true), 400)) });
+  const accepted = listener.accept();
+  await t.rejects(connector.connect({ address: target.virtualIp, port: 4504 }), { code: 'ERR_TIMEOUT' });
+  const conn = await within('the target to accept', accepted, 10_000);
+  const closed = conn.closed ? Promise.resolve() : new Promise<void>((resolve) => conn.once('close', () => resolve()));
+  await within("the late pair's close to reach the target", closed, 5_000);
+  t.pass('closed at once, not left for the idle timeout');
+});
