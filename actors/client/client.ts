@@ -437,6 +437,9 @@ export class Client {
         },
         buffered,
       );
+      // Frames that came with VirtualIP can end the session (the relay's Error, its close): the
+      // dial failed then, not a connection to report as up with no session beneath it.
+      if (session.lost) throw session.lost;
       return { virtualIp: formatIpv4(session.virtualIp) };
     } catch (error) {
       this.#dialError = error;
