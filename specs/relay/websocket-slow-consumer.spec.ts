@@ -11,7 +11,7 @@
  * the relay queues no more than that window for it, and every byte arrives intact when it reads.
  */
 import { once } from 'node:events';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { WebSocket } from 'ws';
 import { SimulatedClock } from 'xstate';
 import {
@@ -55,6 +55,27 @@ async function pairToWs(a: RawClient, aIp: number, b: RawWsClient, bIp: number, 
   return response.connectionId;
 }
 
+
+/**
+ * A (raw TCP, 127.0.0.2) and B (raw WebSocket, 127.0.0.3) on `relay`, with PAIRS connections from
+ * A to ports 1000… bound by B: the sender and the receiver of the slow-consumer specs.
+ */
+async function tcpToWsPairs(t: Test, relay: Awaited<ReturnType<typeof relayFor>>) {
+  const { client: a, virtualIp: aVip } = await RawClient.open({ port: relay.port, localAddress: '127.0.0.2' });
+  t.teardown(() => a.socket.destroy());
+  const { client: b, ip: bIp } = await RawWsClient.hello(relay.websocket!.url, { localAddress: '127.0.0.3' });
+  t.teardown(() => b.ws.terminate());
+  const aId = relay.status().clients.find((c) => c.realIp === '127.0.0.2')!.id;
+  const bId = relay.status().clients.find((c) => c.realIp === '127.0.0.3')!.id;
+  const ids: number[] = [];
+  for (let i = 0; i < PAIRS; i++) {
+    b.send(encodePacket({ type: PacketType.BindRequest, requestId: nextId(), port: 1000 + i }));
+    await b.next(PacketType.BindResponse);
+    ids.push(await pairToWs(a, aVip.ip, b, bIp, 1000 + i));
+  }
+  return { a, aVip, b, bIp, aId, bId, ids };
+}
+
 t.test('a WebSocket client that stops reading: the relay holds at most its mark for it, a bystander pair goes on, and it is dropped as a slow consumer', async (t) => {
   // Simulated time: the slow-consumer verdict comes when the spec moves the clock, never by chance
   // on a loaded machine; the keepalive is far off, so nobody is dropped as silent meanwhile.
@@ -68,18 +89,7 @@ t.test('a WebSocket client that stops reading: the relay holds at most its mark 
     keepaliveIntervalMs: 600_000,
     keepaliveTimeoutMs: 1_200_000,
   });
-  const { client: a, virtualIp: aVip } = await RawClient.open({ port: relay.port, localAddress: '127.0.0.2' });
-  t.teardown(() => a.socket.destroy());
-  const { client: b, ip: bIp } = await RawWsClient.hello(relay.websocket!.url, { localAddress: '127.0.0.3' });
-  t.teardown(() => b.ws.terminate());
-  const aId = relay.status().clients.find((c) => c.realIp === '127.0.0.2')!.id;
-  const bId = relay.status().clients.find((c) => c.realIp === '127.0.0.3')!.id;
-  const ids: number[] = [];
-  for (let i = 0; i < PAIRS; i++) {
-    b.send(encodePacket({ type: PacketType.BindRequest, requestId: nextId(), port: 1000 + i }));
-    await b.next(PacketType.BindResponse);
-    ids.push(await pairToWs(a, aVip.ip, b, bIp, 1000 + i));
-  }
+  const { a, aVip, b, aId, bId, ids } = await tcpToWsPairs(t, relay);
   const bystander = await Bystander.start(relay.port, '127.0.0.4', '127.0.0.5');
   t.teardown(() => bystander.stop().catch(() => {}));
   await bystander.advance(2);
@@ -164,18 +174,7 @@ t.test('a WebSocket client that stops reading is dropped as a slow consumer thou
     keepaliveIntervalMs,
     keepaliveTimeoutMs: 600_000,
   });
-  const { client: a, virtualIp: aVip } = await RawClient.open({ port: relay.port, localAddress: '127.0.0.2' });
-  t.teardown(() => a.socket.destroy());
-  const { client: b, ip: bIp } = await RawWsClient.hello(relay.websocket!.url, { localAddress: '127.0.0.3' });
-  t.teardown(() => b.ws.terminate());
-  const aId = relay.status().clients.find((c) => c.realIp === '127.0.0.2')!.id;
-  const bId = relay.status().clients.find((c) => c.realIp === '127.0.0.3')!.id;
-  const ids: number[] = [];
-  for (let i = 0; i < PAIRS; i++) {
-    b.send(encodePacket({ type: PacketType.BindRequest, requestId: nextId(), port: 1000 + i }));
-    await b.next(PacketType.BindResponse);
-    ids.push(await pairToWs(a, aVip.ip, b, bIp, 1000 + i));
-  }
+  const { a, aVip, b, aId, bId, ids } = await tcpToWsPairs(t, relay);
   // B reads nothing from now on; A sends a full window on every pair, far more than the kernel's buffers take.
   b.ws.pause();
   const chunk = new Uint8Array(64 * 1024 - 9).fill(7);
