@@ -10,6 +10,7 @@
 import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
 import type { RelaySocket } from './transport.ts';
+import { WsUnfinished } from './ws-unfinished.ts';
 
 /** Close code when the relay ends a WebSocket connection normally (RFC 6455 §7.4.1). */
 export const WS_CLOSE_NORMAL = 1000;
@@ -46,6 +47,8 @@ export class WsTransport extends EventEmitter implements RelaySocket {
    */
   #held: Buffer[] = [];
   #flushing = false;
+  /** What ws holds of messages under way, counted like a TCP frame under way (ws-unfinished.ts). */
+  readonly #unfinished = new WsUnfinished();
   /** Called for a text message, which the protocol does not allow; set by whoever accepts it. */
   onViolation: ((message: string) => void) | undefined = undefined;
 
@@ -59,6 +62,16 @@ export class WsTransport extends EventEmitter implements RelaySocket {
     ws.on('close', () => this.emit('close'));
     ws.on('error', (error: Error) => this.emit('error', error));
     raw.on('drain', () => this.emit('drain'));
+    // Around ws's own 'data' listener (ws set it when it took the socket, before this runs):
+    // counted before ws reads the chunk, so the messages it delivers meet the count after it;
+    // then 'unfinished' tells the reader of bytes that made no whole message.
+    raw.prependListener('data', (chunk: Buffer) => this.#unfinished.push(chunk));
+    raw.on('data', () => this.emit('unfinished'));
+  }
+
+  /** Bytes read for messages ws has not delivered yet (RelaySocket.unfinishedBytes). */
+  get unfinishedBytes(): number {
+    return this.#unfinished.bytes;
   }
 
   #wsOnMessage(data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean): void {
