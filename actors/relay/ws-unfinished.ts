@@ -22,6 +22,8 @@ export class WsUnfinished {
   #control = false;
   /** Bytes of the data frames (headers included) of a fragmented message not finished yet. */
   #fragmentBytes = 0;
+  /** Their payload bytes. */
+  #fragmentPayload = 0;
 
   /**
    * Bytes ws holds and has not delivered: the frame under way, and the earlier fragments of a
@@ -29,6 +31,15 @@ export class WsUnfinished {
    */
   get bytes(): number {
     return this.#fragmentBytes + this.#headFilled + (this.#payloadBytes - this.#payloadLeft);
+  }
+
+  /**
+   * Payload bytes of the message under way, as declared so far: its finished fragments' and the
+   * length in the header of the data frame under way (ws's measure for its maxPayload).
+   */
+  get messageBytes(): number {
+    const declared = this.#headFilled === this.#headBytes && !this.#control ? this.#payloadBytes : 0;
+    return this.#fragmentPayload + declared;
   }
 
   /** Follows `chunk`, the next bytes read from the WebSocket's socket. */
@@ -68,7 +79,10 @@ export class WsUnfinished {
   #endFrame(): void {
     const frameBytes = this.#headBytes + this.#payloadBytes;
     // A control frame (Ping, Pong, Close) is handled at once, even inside a fragmented message.
-    if (!this.#control) this.#fragmentBytes = this.#fin ? 0 : this.#fragmentBytes + frameBytes;
+    if (!this.#control) {
+      this.#fragmentBytes = this.#fin ? 0 : this.#fragmentBytes + frameBytes;
+      this.#fragmentPayload = this.#fin ? 0 : this.#fragmentPayload + this.#payloadBytes;
+    }
     this.#headFilled = 0;
     this.#headBytes = 2;
     this.#payloadBytes = this.#payloadLeft = 0;

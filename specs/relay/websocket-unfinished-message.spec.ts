@@ -9,7 +9,9 @@
  */
 import type net from 'node:net';
 import t from 'tap';
-import { ErrorCode, PacketType, encodePacket, type Packet } from '../../protocol/index.ts';
+import { ErrorCode, PacketType, PROTOCOL_VERSION, encodePacket, type Packet } from '../../protocol/index.ts';
+import { WS_MAX_PAYLOAD_SLACK_BYTES } from '../../actors/relay/index.ts';
+import { PRE_HELLO_MAX_FRAME_BYTES } from '../../actors/relay/connection.ts';
 import { frameHeader } from '../helpers/raw-client.ts';
 import { RawWsClient } from '../helpers/ws-raw-client.ts';
 import { relayFor } from '../client/fixtures.ts';
@@ -125,4 +127,22 @@ t.test('messages under way from one IP are held to its incomplete-frame budget, 
   relay.bus.on('client.disconnected', released.wake);
   await released.until('all are released', () => relay.status().clients.length === 0);
   t.equal(relay.counters.partialFrameBytes, 0, 'the budget is free again');
+});
+
+t.test('before Hello, a message longer than a Hello-sized frame plus slack is refused at its header with Error(FrameTooLarge)', async (t) => {
+  const relay = await relayFor(t, { websocket: { port: 0 } });
+  const client = await RawWsClient.open(relay.websocket!.url, { localAddress: '127.0.0.2', autoPong: false });
+  t.teardown(() => client.ws.terminate());
+  // Only the header and the start of the payload: ws would hold the rest for as long as it trickled.
+  const raw = socketOf(client);
+  raw.write(wsBinaryHeader(MESSAGE_BYTES));
+  raw.write(frameStart());
+  const error = errorOf(await client.next(PacketType.Error, 5_000));
+  t.equal(error.code, ErrorCode.FrameTooLarge, 'the reason a TCP frame over the Hello-sized limit gets');
+  t.match(error.message, new RegExp(`WebSocket message of ${MESSAGE_BYTES} bytes exceeds the limit of ${PRE_HELLO_MAX_FRAME_BYTES + WS_MAX_PAYLOAD_SLACK_BYTES} bytes`));
+  await within('the WebSocket closes', client.closed);
+  const hello = await RawWsClient.open(relay.websocket!.url, { localAddress: '127.0.0.3', autoPong: false });
+  t.teardown(() => hello.ws.terminate());
+  hello.send(encodePacket({ type: PacketType.Hello, version: PROTOCOL_VERSION }));
+  t.ok(await hello.next(PacketType.VirtualIp), 'Hello in its own message is answered');
 });

@@ -79,3 +79,23 @@ t.test('the same for every cut of the stream into reads', async (t) => {
   t.same(wrong.slice(0, 5), []);
   t.ok(checked > 1000, `${checked} cuts`);
 });
+
+t.test("messageBytes: the message's payload as declared so far (ws's measure for its maxPayload), control frames apart", async (t) => {
+  const tally = new WsUnfinished();
+  const at = (frames: number) => pieces.slice(0, frames).reduce((n, p) => n + p.length, 0);
+  tally.push(STREAM.subarray(0, at(1)));
+  t.equal(tally.messageBytes, 0, 'none after a whole message');
+  tally.push(STREAM.subarray(at(1), at(1) + 7));
+  t.equal(tally.messageBytes, 0, 'not before its header is whole');
+  tally.push(STREAM.subarray(at(1) + 7, at(1) + 8));
+  t.equal(tally.messageBytes, 130, "a data frame's declared payload once its header is in");
+  tally.push(STREAM.subarray(at(1) + 8, at(3) + 2));
+  t.equal(tally.messageBytes, 130, 'a Ping between fragments adds nothing');
+  tally.push(STREAM.subarray(at(3) + 2, at(5)));
+  t.equal(tally.messageBytes, 0, 'none once the final fragment is in');
+  tally.push(STREAM.subarray(at(6), at(6) + 9));
+  t.equal(tally.messageBytes, 0, 'not before the 64-bit length is whole');
+  tally.push(STREAM.subarray(at(6) + 9));
+  t.equal(tally.messageBytes, 70_000);
+});
+
