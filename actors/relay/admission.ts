@@ -177,7 +177,11 @@ export class Admission {
     this.#perIp.add(key, 1);
     ws.once('close', () => this.#perIp.add(key, -1));
     const conn = this.#admit(ws, realIp, key);
-    if (conn !== undefined) ws.onViolation = (message) => conn.protocolError('MalformedFrame', message);
+    if (conn === undefined) return;
+    ws.onViolation = (message, error) => conn.protocolError(error ?? 'MalformedFrame', message);
+    // Past Hello the reader takes the relay's largest frame, and ws's maxPayload (close 1009) is the limit.
+    const most = ctx.options.maxFrameBytes;
+    ws.frameLimit = () => (conn.reader.maxFrameBytes < most ? conn.reader.maxFrameBytes : undefined);
   }
 
   #refuse(socket: RelaySocket, realIp: string, refused: Refusal): void {

@@ -109,6 +109,14 @@ export class Connection {
     this.out = new Outbound(socket, this, ctx);
   }
 
+  /**
+   * Bytes of frames under way or held: the reader's, and what its transport holds of input it has
+   * not handed out yet (a WebSocket message under way, ws-unfinished.ts).
+   */
+  get bufferedBytes(): number {
+    return this.reader.bufferedBytes + (this.socket.unfinishedBytes ?? 0);
+  }
+
   /** Its machine has reached `closed` (read through the phase cache). */
   get closed(): boolean {
     return this.phase === 'closed';
@@ -118,6 +126,7 @@ export class Connection {
   wire(): void {
     this.socket.on('data', (chunk: Buffer) => this.#socketOnData(chunk));
     this.socket.on('drain', () => this.out.drained());
+    this.socket.on('unfinished', () => this.#socketOnUnfinished());
     this.socket.once('close', () => this.actor.send({ type: 'transport.closed' }));
   }
 
@@ -129,6 +138,13 @@ export class Connection {
     this.bytesIn += chunk.length;
     ctx.counters.bytesIn += chunk.length;
     this.#feed(chunk);
+  }
+
+  /** Its transport read bytes it holds back (a WebSocket message under way): count them as read. */
+  #socketOnUnfinished(): void {
+    if (this.phase === 'closed') return;
+    this.#ctx.now = this.#ctx.clock.now();
+    this.#afterRead();
   }
 
   /**
@@ -163,7 +179,9 @@ export class Connection {
     const ctx = this.#ctx;
     ctx.reading.count(this);
     const reader = this.reader;
-    if (!reader.incomplete) this.frameSince = 0;
+    // Bytes the transport holds are a frame under way too: on a WebSocket, the reader sees a
+    // trickled message only once it is whole.
+    if (!reader.incomplete && !(this.socket.unfinishedBytes ?? 0)) this.frameSince = 0;
     else if (this.frameSince === 0 || reader.frames !== this.framesSeen) this.frameSince = ctx.now;
     this.framesSeen = reader.frames;
     if (this.phase === 'closed' || this.budgetWait || this.partialBytes === 0 || !ctx.reading.over(this, 0)) return;

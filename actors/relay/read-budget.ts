@@ -22,9 +22,11 @@ export class ReadBudget {
     this.#counters = counters;
   }
 
-  /** Counts the reader's buffered bytes into the per-host and relay-wide totals. */
-  count(conn: Connection): void {
-    const buffered = conn.reader.bufferedBytes;
+  /**
+   * Counts the connection's buffered bytes (its reader's and its transport's), or `buffered`
+   * (0 when it is released), into the per-host and relay-wide totals.
+   */
+  count(conn: Connection, buffered = conn.bufferedBytes): void {
     const delta = buffered - conn.partialBytes;
     if (delta === 0) return;
     conn.partialBytes = buffered;

@@ -14,7 +14,8 @@ export function releaseConnection(ctx: RelayContext, conn: Connection, reason: s
   // months is not "unseen" to `alphanet store reclaim` (at most one record per entry per day).
   if (conn.host !== undefined) ctx.options.store.touch?.(storeKeyOf(ctx, conn));
   conn.reader.stop();
-  ctx.reading.count(conn);
+  // Nothing more is read: what its transport still holds (a WebSocket message under way) goes with it.
+  ctx.reading.count(conn, 0);
   ctx.reading.waiters.delete(conn);
   ctx.counters.queuedBytes -= conn.out.queuedSeen;
   conn.out.queuedSeen = 0;

@@ -85,7 +85,7 @@ export function sweep(ctx: RelayContext): void {
     // does not count.
     if (conn.frameSince > 0 && !conn.flowBlocked() && now - conn.frameSince >= o.frameTimeoutMs) {
       ctx.counters.frameTimeouts++;
-      const buffered = conn.reader.bufferedBytes;
+      const buffered = conn.bufferedBytes;
       ctx.log.warn({ clientId: conn.id, realIp: conn.realIp, bufferedBytes: buffered }, 'frame timeout, disconnecting');
       toConnection(conn.id, {
         type: 'protocol.error',

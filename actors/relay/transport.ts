@@ -20,6 +20,14 @@ export interface RelaySocket {
    * writableLength (a TCP socket's queue holds exactly the bytes written)
    */
   readonly bytesTaken?: number;
+  /**
+   * Bytes read and held for input not yet handed out as 'data' (a WebSocket message under way,
+   * which ws delivers only whole). The relay counts them as bytes of a frame under way: toward
+   * the incomplete-frame budget and the frame timeout (docs/RELAY.md "Bounds"). The transport
+   * emits 'unfinished' after a read that may have changed them. @default 0 (a TCP socket hands
+   * out every byte it reads)
+   */
+  readonly unfinishedBytes?: number;
   write(bytes: Uint8Array): boolean;
   /** Ends the write side after what is queued. */
   end(): unknown;
@@ -33,7 +41,7 @@ export interface RelaySocket {
   pause(): unknown;
   resume(): unknown;
   setNoDelay(noDelay?: boolean): unknown;
-  /** 'data' (chunk: Buffer), 'drain', 'close', 'error' (error: Error). */
+  /** 'data' (chunk: Buffer), 'drain', 'close', 'error' (error: Error), 'unfinished' (see unfinishedBytes). */
   on(event: string, listener: (...args: any[]) => void): unknown;
   once(event: string, listener: (...args: any[]) => void): unknown;
 }

@@ -18,18 +18,13 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import type { Logger } from '../logger.ts';
 import { BROWSER_BUNDLE_PATH, BrowserFiles } from './browser-files.ts';
 import { FORWARDED_FOR_HEADER, realIpOf, trustedProxies } from './real-ip.ts';
-import { WsTransport } from './ws-transport.ts';
+import { WS_MAX_PAYLOAD_SLACK_BYTES, WsTransport } from './ws-transport.ts';
 
 /** The path WebSocket clients connect to. */
 export const WS_PATH = '/alphanet';
 /** Where the WebSocket port listens unless told: loopback, like the TCP port. */
 export const DEFAULT_WS_HOST = '127.0.0.1';
-/**
- * Bytes one message may carry beyond the relay's largest frame. A client sends one frame per
- * message (or a frame's head and payload as two), so the slack only covers a few small control
- * frames batched with a full one; a bigger message is refused by ws with close code 1009.
- */
-export const WS_MAX_PAYLOAD_SLACK_BYTES = 4096;
+export { WS_MAX_PAYLOAD_SLACK_BYTES };
 
 /** Options of the WebSocket port (RelayOptions.websocket). */
 export interface WebSocketOptions {

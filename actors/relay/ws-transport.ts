@@ -10,6 +10,17 @@
 import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
 import type { RelaySocket } from './transport.ts';
+import { WsUnfinished } from './ws-unfinished.ts';
+
+/**
+ * Bytes one message may carry beyond the relay's largest frame at the time. A client sends one
+ * frame per message (or a frame's head and payload as two), so the slack only covers a few small
+ * control frames batched with a full one. Past Hello, ws refuses a bigger message (its maxPayload,
+ * close code 1009); before, where the largest frame is Hello-sized, the transport does
+ * (Error(FrameTooLarge)), so a connection that has not said who it is cannot have ws hold a
+ * full-size message for it.
+ */
+export const WS_MAX_PAYLOAD_SLACK_BYTES = 4096;
 
 /** Close code when the relay ends a WebSocket connection normally (RFC 6455 §7.4.1). */
 export const WS_CLOSE_NORMAL = 1000;
@@ -46,8 +57,19 @@ export class WsTransport extends EventEmitter implements RelaySocket {
    */
   #held: Buffer[] = [];
   #flushing = false;
-  /** Called for a text message, which the protocol does not allow; set by whoever accepts it. */
-  onViolation: ((message: string) => void) | undefined = undefined;
+  /** What ws holds of messages under way, counted like a TCP frame under way (ws-unfinished.ts). */
+  readonly #unfinished = new WsUnfinished();
+  /**
+   * Called for a text message, which the protocol does not allow (`error` undefined:
+   * MalformedFrame), and for a message over frameLimit plus slack (FrameTooLarge); set by whoever
+   * accepts it.
+   */
+  onViolation: ((message: string, error?: 'FrameTooLarge') => void) | undefined = undefined;
+  /**
+   * The largest frame its reader takes now while that is below the port's (before Hello);
+   * undefined once ws's maxPayload is the limit. Set by whoever accepts it. @default none
+   */
+  frameLimit: (() => number | undefined) | undefined = undefined;
 
   /** `raw` is the TCP socket the upgrade came on; `remoteAddress` the client's real IP. */
   constructor(ws: ServerWebSocket, raw: Duplex, remoteAddress: string) {
@@ -59,6 +81,29 @@ export class WsTransport extends EventEmitter implements RelaySocket {
     ws.on('close', () => this.emit('close'));
     ws.on('error', (error: Error) => this.emit('error', error));
     raw.on('drain', () => this.emit('drain'));
+    // Around ws's own 'data' listener (ws set it when it took the socket, before this runs):
+    // counted before ws reads the chunk, so the messages it delivers meet the count after it;
+    // then 'unfinished' tells the reader of bytes that made no whole message.
+    raw.prependListener('data', (chunk: Buffer) => this.#unfinished.push(chunk));
+    raw.on('data', () => this.#rawOnData());
+  }
+
+  /** After ws has read a chunk: a message too big for the reader's limit now, or bytes held. */
+  #rawOnData(): void {
+    const limit = this.frameLimit?.();
+    const bytes = this.#unfinished.messageBytes;
+    // Past Hello ws's maxPayload is the limit: ws refuses the message itself (close 1009).
+    if (limit !== undefined && bytes > limit + WS_MAX_PAYLOAD_SLACK_BYTES && this.#ws.readyState === OPEN) {
+      const most = limit + WS_MAX_PAYLOAD_SLACK_BYTES;
+      this.onViolation?.(`a WebSocket message of ${bytes} bytes exceeds the limit of ${most} bytes (the largest frame now, ${limit} bytes, plus ${WS_MAX_PAYLOAD_SLACK_BYTES})`, 'FrameTooLarge');
+      return;
+    }
+    this.emit('unfinished');
+  }
+
+  /** Bytes read for messages ws has not delivered yet (RelaySocket.unfinishedBytes). */
+  get unfinishedBytes(): number {
+    return this.#unfinished.bytes;
   }
 
   #wsOnMessage(data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean): void {
