@@ -127,6 +127,9 @@ export class DatagramTable {
   #release(socket: DatagramSocket): void {
     if (this.#sockets.get(socket.port) !== socket) return;
     this.#sockets.delete(socket.port);
+    // Datagrams this socket sent in this turn go first: written after the unbind, the relay
+    // would take them for a port no longer bound.
+    if (this.#batch.length > 0) this.#flush();
     this.#host.session()?.write(encodePacket({ type: PacketType.DatagramUnbind, port: socket.port }));
   }
 

@@ -143,3 +143,15 @@ t.test('a reconnecting client drops sends, then binds its datagram ports again',
   t.equal(socket.send(b.virtualIp, peer.port, 'back'), true);
   t.equal((await nextMessage(peer, 'the answer')).bytes.toString(), 'back');
 });
+
+t.test('a datagram sent just before close() still arrives (it leaves before the unbind)', async (t) => {
+  const relay = await relayFor(t);
+  const a = await clientFor(t, relay, 2);
+  const b = await clientFor(t, relay, 3);
+  const server = await a.datagram(7778);
+  const peer = await b.datagram(0);
+  t.equal(peer.send(a.virtualIp, 7778, 'last'), true);
+  peer.close();
+  const got = await nextMessage(server, 'the datagram sent before close()');
+  t.equal(got.bytes.toString(), 'last');
+});
