@@ -540,8 +540,7 @@ export class VirtualConnection extends EventEmitter<VirtualConnectionEvents> {
     this.#flowDone = true;
     const deferred = this.#deferred;
     this.#deferred = [];
-    const emit = super.emit as (event: keyof VirtualConnectionEvents, ...args: unknown[]) => boolean;
-    for (const [event, args] of deferred) emit.call(this, event, ...args);
+    for (const [event, args] of deferred) this.#emitNow(event, args);
   }
 
   /**
@@ -554,7 +553,26 @@ export class VirtualConnection extends EventEmitter<VirtualConnectionEvents> {
       this.#deferred.push([event, args]);
       return true;
     }
-    return (super.emit as (event: T, ...args: unknown[]) => boolean).call(this, event, ...args);
+    return this.#emitNow(event, args);
+  }
+
+  /**
+   * 'end' and 'close' are emitted from inside the client's own work (a frame being handled, the
+   * relay lost with every connection to fail): a listener that throws must not cut that short
+   * (the rest of a read lost, other connections never failed). Its error is thrown as an
+   * uncaught exception instead, as a throwing listener of a Node socket's 'close' is.
+   */
+  #emitNow(event: keyof VirtualConnectionEvents, args: unknown[]): boolean {
+    const emit = EventEmitter.prototype.emit as (this: unknown, event: keyof VirtualConnectionEvents, ...args: unknown[]) => boolean;
+    if (event !== 'end' && event !== 'close') return emit.call(this, event, ...args);
+    try {
+      return emit.call(this, event, ...args);
+    } catch (error) {
+      queueMicrotask(() => {
+        throw error;
+      });
+      return true;
+    }
   }
 
   /**

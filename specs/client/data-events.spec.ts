@@ -8,9 +8,10 @@ import { generateIdentity, type ConnectOptions, type VirtualConnection } from '.
 import { fileURLToPath } from 'node:url';
 import { start } from '../helpers/child-process.ts';
 import { within } from '../helpers/wait.ts';
-import { clientFor, relayFor } from './fixtures.ts';
+import { clientFor, cuttableProxy, relayFor } from './fixtures.ts';
 
 const CHILD = fileURLToPath(new URL('./throwing-listener.child.ts', import.meta.url));
+const CLOSE_CHILD = fileURLToPath(new URL('./throwing-close-listener.child.ts', import.meta.url));
 
 async function pair(t: Test, e2e: boolean, port: number): Promise<[VirtualConnection, VirtualConnection]> {
   const relay = await relayFor(t);
@@ -72,4 +73,19 @@ t.test("a 'data' listener that throws: the error surfaces and the peer sees an a
   const ran = await child.exited(30_000);
   t.not(ran.code, 0, 'the child failed');
   t.match(ran.stderr, /listener boom/, "with the listener's error");
+});
+
+t.test("a 'close' listener that throws: the client's other connections are still failed when the relay is lost", async (t) => {
+  const relay = await relayFor(t);
+  const proxy = await cuttableProxy(t, relay);
+  const listenerClient = await clientFor(t, relay, 24, { identity: false });
+  const socket = await listenerClient.listen(4304);
+  const child = start(process.execPath, ['--import', 'tsx', CLOSE_CHILD, String(proxy.port), listenerClient.virtualIp, '4304']);
+  t.teardown(() => child.child.kill());
+  await within('the child to accept twice', Promise.all([socket.accept(), socket.accept()]), 30_000);
+  await child.waitFor(/ready/, 30_000);
+  proxy.cut();
+  await child.waitFor(/second closed ERR_RELAY_LOST/, 15_000);
+  await child.waitFor(/uncaught close boom/, 15_000);
+  t.pass("the second connection was failed, and the listener's error surfaced");
 });
