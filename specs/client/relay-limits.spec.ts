@@ -6,26 +6,34 @@
  */
 import net from 'node:net';
 import { once } from 'node:events';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { connect } from '../../actors/client/index.ts';
 import { ErrorCode, FrameDecoder, PROTOCOL_VERSION, PacketType, decodeFrame, encodePacket, parseIpv4 } from '../../protocol/index.ts';
 
-t.test('a relay announcing frames under the minimum is refused with a clear error', async (t) => {
+
+/** A VirtualIP answer announcing frames of at most `maxFrameBytes`. */
+function virtualIp(maxFrameBytes: number): Uint8Array {
+  return encodePacket({ type: PacketType.VirtualIp, version: PROTOCOL_VERSION, ip: parseIpv4('10.0.0.9') as number, keepaliveIntervalMs: 15_000, keepaliveTimeoutMs: 45_000, maxFrameBytes });
+}
+
+/** A TCP server on loopback that answers each client's Hello with `answer`; resolves with its port. */
+async function scriptedRelay(t: Test, answer: (socket: net.Socket) => void): Promise<number> {
   const server = net.createServer((socket) => {
     socket.on('error', () => {});
     const decoder = new FrameDecoder((_type, frame) => {
       const packet = decodeFrame(frame);
-      if (packet instanceof Error || packet.type !== PacketType.Hello) return;
-      socket.write(
-        encodePacket({ type: PacketType.VirtualIp, version: PROTOCOL_VERSION, ip: parseIpv4('10.0.0.9') as number, keepaliveIntervalMs: 15_000, keepaliveTimeoutMs: 45_000, maxFrameBytes: 9 }),
-      );
+      if (!(packet instanceof Error) && packet.type === PacketType.Hello) answer(socket);
     });
     socket.on('data', (chunk: Buffer) => decoder.push(chunk));
   });
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
   t.teardown(() => server.close());
-  const port = (server.address() as net.AddressInfo).port;
+  return (server.address() as net.AddressInfo).port;
+}
+
+t.test('a relay announcing frames under the minimum is refused with a clear error', async (t) => {
+  const port = await scriptedRelay(t, (socket) => socket.write(virtualIp(9)));
   await t.rejects(connect({ host: '127.0.0.1', port, localAddress: '127.0.0.33', identity: false, reconnect: false }), {
     code: 'ERR_RELAY_UNREACHABLE',
     message: /announced frames of at most 9 bytes, below the protocol's minimum of 1024/,
@@ -33,21 +41,10 @@ t.test('a relay announcing frames under the minimum is refused with a clear erro
 });
 
 t.test('a relay that ends the session together with VirtualIP fails the connect', async (t) => {
-  const server = net.createServer((socket) => {
-    socket.on('error', () => {});
-    const decoder = new FrameDecoder((_type, frame) => {
-      const packet = decodeFrame(frame);
-      if (packet instanceof Error || packet.type !== PacketType.Hello) return;
-      const hello = encodePacket({ type: PacketType.VirtualIp, version: PROTOCOL_VERSION, ip: parseIpv4('10.0.0.9') as number, keepaliveIntervalMs: 15_000, keepaliveTimeoutMs: 45_000, maxFrameBytes: 65_545 });
-      const goodbye = encodePacket({ type: PacketType.Error, code: ErrorCode.RelayShuttingDown, message: 'stopping' });
-      socket.end(Buffer.concat([hello, goodbye]));
-    });
-    socket.on('data', (chunk: Buffer) => decoder.push(chunk));
+  const port = await scriptedRelay(t, (socket) => {
+    const goodbye = encodePacket({ type: PacketType.Error, code: ErrorCode.RelayShuttingDown, message: 'stopping' });
+    socket.end(Buffer.concat([virtualIp(65_545), goodbye]));
   });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  t.teardown(() => server.close());
-  const port = (server.address() as net.AddressInfo).port;
   await t.rejects(connect({ host: '127.0.0.1', port, localAddress: '127.0.0.34', identity: false, reconnect: false }), {
     code: 'ERR_RELAY_LOST',
     message: /RelayShuttingDown/,

@@ -76,6 +76,26 @@ async function tcpToWsPairs(t: Test, relay: Awaited<ReturnType<typeof relayFor>>
   return { a, aVip, b, bIp, aId, bId, ids };
 }
 
+
+/**
+ * The verdict on the stalled WebSocket receiver (127.0.0.3): released as a slow consumer, nobody
+ * dropped as silent, and its sender A told its pair ended while it stays connected.
+ */
+async function droppedAsSlowConsumer(
+  t: Test,
+  relay: Awaited<ReturnType<typeof relayFor>>,
+  a: RawClient,
+  aId: number,
+  dropped: Promise<{ realIp: string; reason: string }>,
+): Promise<void> {
+  const gone = await dropped;
+  t.same([gone.realIp, gone.reason], ['127.0.0.3', 'SlowConsumer'], 'the stalled WebSocket receiver is the one dropped');
+  t.equal(relay.counters.keepaliveTimeouts, 0, 'nobody was dropped as silent');
+  const closed = await a.next(PacketType.SocketClosed, 10_000);
+  t.equal(closed.reason, CloseReason.PeerDisconnected, 'the sender is told its pair ended with its peer');
+  t.ok(relay.status().clients.some((c) => c.id === aId), 'the sender stays connected');
+}
+
 t.test('a WebSocket client that stops reading: the relay holds at most its mark for it, a bystander pair goes on, and it is dropped as a slow consumer', async (t) => {
   // Simulated time: the slow-consumer verdict comes when the spec moves the clock, never by chance
   // on a loaded machine; the keepalive is far off, so nobody is dropped as silent meanwhile.
@@ -144,12 +164,7 @@ t.test('a WebSocket client that stops reading: the relay holds at most its mark 
     }
     return relay.counters.slowConsumers > 0;
   });
-  const gone = await dropped;
-  t.same([gone.realIp, gone.reason], ['127.0.0.3', 'SlowConsumer'], 'the stalled WebSocket receiver is the one dropped');
-  t.equal(relay.counters.keepaliveTimeouts, 0, 'nobody was dropped as silent');
-  const closed = await a.next(PacketType.SocketClosed, 10_000);
-  t.equal(closed.reason, CloseReason.PeerDisconnected, 'the sender is told its pair ended with its peer');
-  t.ok(relay.status().clients.some((c) => c.id === aId), 'the sender stays connected');
+  await droppedAsSlowConsumer(t, relay, a, aId, dropped);
   // B hears why once it reads again.
   b.ws.resume();
   t.match(await b.next(PacketType.Error), { code: ErrorCode.SlowConsumer }, 'the receiver is told SlowConsumer');
@@ -202,12 +217,7 @@ t.test('a WebSocket client that stops reading is dropped as a slow consumer thou
   t.equal(relay.counters.slowConsumers, 1, `the stalled receiver is found a slow consumer (the relay's clock moved ${moved} ms)`);
   if (relay.counters.slowConsumers === 0) return;
   t.ok(moved <= slowConsumerTimeoutMs + keepaliveIntervalMs, `within the timeout and a sweep (${moved} ms, timeout ${slowConsumerTimeoutMs} ms)`);
-  const gone = await within('the stalled receiver to be released', dropped);
-  t.same([gone.realIp, gone.reason], ['127.0.0.3', 'SlowConsumer'], 'the stalled WebSocket receiver is the one dropped');
-  t.equal(relay.counters.keepaliveTimeouts, 0, 'nobody was dropped as silent');
-  const closed = await a.next(PacketType.SocketClosed, 10_000);
-  t.equal(closed.reason, CloseReason.PeerDisconnected, 'the sender is told its pair ended with its peer');
-  t.ok(relay.status().clients.some((c) => c.id === aId), 'the sender stays connected');
+  await droppedAsSlowConsumer(t, relay, a, aId, within('the stalled receiver to be released', dropped));
   // Once it reads again B finds the keepalive's Pings the relay queued meanwhile, then why it was dropped.
   b.ws.resume();
   await b.next(PacketType.Ping);
