@@ -8,7 +8,7 @@ import { generateIdentity, type ConnectOptions, type VirtualConnection } from '.
 import { fileURLToPath } from 'node:url';
 import { start } from '../helpers/child-process.ts';
 import { within } from '../helpers/wait.ts';
-import { clientFor, cuttableProxy, relayFor } from './fixtures.ts';
+import { clientFor, cuttableProxy, openPair, relayFor } from './fixtures.ts';
 
 const CHILD = fileURLToPath(new URL('./throwing-listener.child.ts', import.meta.url));
 const CLOSE_CHILD = fileURLToPath(new URL('./throwing-close-listener.child.ts', import.meta.url));
@@ -18,10 +18,7 @@ async function pair(t: Test, e2e: boolean, port: number): Promise<[VirtualConnec
   const options = (): ConnectOptions => (e2e ? { identity: generateIdentity(), e2e: true } : { identity: false });
   const receiver = await clientFor(t, relay, 21, options());
   const sender = await clientFor(t, relay, 22, options());
-  const listener = await receiver.listen(port);
-  const accepted = listener.accept();
-  const a = await sender.connect({ address: receiver.virtualIp, port });
-  return [a, await accepted];
+  return openPair(receiver, sender, port);
 }
 
 /** What 'data' delivered by the time `event` came. */

@@ -6,7 +6,7 @@
 import t from 'tap';
 import { generateIdentity, type ConnectOptions } from '../../actors/client/index.ts';
 import { within } from '../helpers/wait.ts';
-import { clientFor, cuttableProxy, relayFor } from './fixtures.ts';
+import { clientFor, cuttableProxy, openPair, relayFor } from './fixtures.ts';
 
 for (const e2e of [false, true]) {
   const mode = e2e ? 'e2e' : 'plaintext';
@@ -16,10 +16,7 @@ for (const e2e of [false, true]) {
     const relay = await relayFor(t);
     const receiver = await clientFor(t, relay, 41, options());
     const sender = await clientFor(t, relay, 42, options());
-    const listener = await receiver.listen(4500);
-    const accepted = listener.accept();
-    const a = await sender.connect({ address: receiver.virtualIp, port: 4500 });
-    const b = await accepted;
+    const [a, b] = await openPair(receiver, sender, 4500);
     const reads = Promise.all([b.read(), b.read()]);
     await a.send('one');
     // The second chunk goes in a later turn, so the first read takes 'one' alone.
@@ -59,10 +56,7 @@ t.test('plaintext: close() with a send still waiting for credit is an abort at t
   const relay = await relayFor(t);
   const receiver = await clientFor(t, relay, 45, { identity: false });
   const sender = await clientFor(t, relay, 46, { identity: false });
-  const listener = await receiver.listen(4502);
-  const accepted = listener.accept();
-  const a = await sender.connect({ address: receiver.virtualIp, port: 4502 });
-  const b = await accepted;
+  const [a, b] = await openPair(receiver, sender, 4502);
   // 8 MiB against a 1 MiB window: most of it is still waiting when close() is called.
   const sending = a.send(new Uint8Array(8 * 1024 * 1024)).catch((error: unknown) => error);
   a.close();

@@ -9,7 +9,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { generateIdentity, type ConnectOptions } from '../../actors/client/index.ts';
 import { within } from '../helpers/wait.ts';
-import { clientFor, relayFor } from './fixtures.ts';
+import { clientFor, openPair, relayFor } from './fixtures.ts';
 
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
@@ -28,10 +28,7 @@ for (const e2e of [false, true]) {
     const options = (): ConnectOptions => (e2e ? { identity: generateIdentity(), e2e: true } : { identity: false });
     const receiver = await clientFor(t, relay, 11, options());
     const sender = await clientFor(t, relay, 12, options());
-    const listener = await receiver.listen(4200);
-    const accepted = listener.accept();
-    const a = await sender.connect({ address: receiver.virtualIp, port: 4200 });
-    const b = await accepted;
+    const [a, b] = await openPair(receiver, sender, 4200);
     const block = new Uint8Array(SEND).map((_, i) => i & 0xff);
     const sending = (async () => {
       for (let sent = 0; sent < TOTAL; sent += SEND) await a.send(block);

@@ -210,10 +210,7 @@ t.test('a relay that allows large frames: a 1 MiB send reaches a peer whole (the
   const relay = await relayFor(t, { maxFrameBytes: 2 * 1024 * 1024 });
   const receiver = await clientFor(t, relay, 31, { identity: false });
   const sender = await clientFor(t, relay, 32, { identity: false });
-  const listener = await receiver.listen(4400);
-  const accepted = listener.accept();
-  const a = await sender.connect({ address: receiver.virtualIp, port: 4400 });
-  const b = await accepted;
+  const [a, b] = await openPair(receiver, sender, 4400);
   const payload = pseudoRandom(41, 1024 * 1024);
   const got = readAll(b, 30_000);
   await a.send(payload);
