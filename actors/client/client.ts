@@ -203,6 +203,8 @@ export class Client {
   #ports = new Map<number, VirtualSocket>();
   #connections = new Map<number, VirtualConnection>();
   #lostError: ClientError | undefined;
+  /** Settles once our own close() has let the relay connection finish (see close()). */
+  #closing: Promise<void> | undefined;
   #dialError: unknown;
   #everConnected = false;
   readonly #socketHost: SocketHost;
@@ -371,9 +373,13 @@ export class Client {
     return this.#datagrams.open(port, options);
   }
 
-  /** Closes every socket and the relay connection. */
+  /**
+   * Closes every socket and the relay connection. What was already sent (a send() that
+   * resolved, an end()) still reaches the relay first; resolves once the connection is closed.
+   */
   async close(): Promise<void> {
     if (this.#actor.getSnapshot().status === 'active') this.#actor.send({ type: 'client.close' });
+    await this.#closing;
   }
 
   /** @internal Starts the actor and resolves when the first dial settles (connect() calls it). */
@@ -487,8 +493,12 @@ export class Client {
     this.#connections.clear();
     for (const socket of [...this.#sockets]) socket.shut(this.#lostError);
     this.#datagrams.closed(this.#lostError);
-    this.#session?.close(new ClientError('ERR_CLIENT_CLOSED', 'the client is closed'));
+    const session = this.#session;
     this.#session = undefined;
+    if (session === undefined) return;
+    // Our own close lets what we wrote leave first; a lost relay has nothing left to take it.
+    if (this.#lostError === undefined) this.#closing = session.end(new ClientError('ERR_CLIENT_CLOSED', 'the client is closed'));
+    else session.close(new ClientError('ERR_CLIENT_CLOSED', 'the client is closed'));
   }
 
   #requireSession(): RelaySession {

@@ -290,12 +290,23 @@ export class RelaySession {
     });
   }
 
-  /** Closes the TCP connection; pending requests fail with `error`. */
+  /** Closes the TCP connection at once; pending requests fail with `error`. */
   close(error: ClientError = new RelayLostError('the client closed its connection to the relay')): void {
     this.#fail(error);
   }
 
-  #fail(error: ClientError): void {
+  /**
+   * The client's own close: as {@link close}, but what was already written (data, ends) leaves
+   * first; resolves once the connection is closed.
+   */
+  end(error: ClientError): Promise<void> {
+    if (this.#lost) return Promise.resolve();
+    const ended = this.#socket.end();
+    this.#fail(error, false);
+    return ended;
+  }
+
+  #fail(error: ClientError, destroy = true): void {
     if (this.#lost) return;
     this.#lost = error;
     this.#keepalive.close();
@@ -305,7 +316,7 @@ export class RelaySession {
       request.reject(error);
     }
     this.#pending.clear();
-    this.#socket.destroy();
+    if (destroy) this.#socket.destroy();
     this.#handler?.onLost(error);
   }
 }

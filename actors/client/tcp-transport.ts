@@ -26,6 +26,9 @@ function flushCorkedOnExit(transport: { flushNow(): void }): void {
   });
 }
 
+/** How long a closing client waits for its queued bytes to leave before it drops them. */
+export const END_TIMEOUT_MS = 5_000;
+
 /** A connected socket as a SessionTransport. */
 export class TcpTransport implements SessionTransport {
   readonly where: string;
@@ -151,6 +154,28 @@ export class TcpTransport implements SessionTransport {
     // what is still corked (and, as ever, what the kernel has not taken yet).
     this.#uncork();
     this.#socket.destroy();
+  }
+
+  /**
+   * A client's close(): what the socket still queues (a last send, an end) reaches the relay
+   * before the FIN, which destroy() would drop. The relay closes its side at our FIN; one that
+   * stops reading gets END_TIMEOUT_MS, then the socket is destroyed.
+   */
+  end(): Promise<void> {
+    this.#uncork();
+    const socket = this.#socket;
+    if (socket.destroyed) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => socket.destroy(), END_TIMEOUT_MS);
+      timer.unref();
+      socket.once('close', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+      // Whatever the relay still sends is not read any more: the session is over.
+      socket.resume();
+      socket.end();
+    });
   }
 }
 

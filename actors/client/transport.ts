@@ -40,8 +40,14 @@ export interface SessionTransport {
   /** No data is delivered until resume() (what arrives meanwhile waits, in order). */
   pause(): void;
   resume(): void;
-  /** Closes at once. */
+  /** Closes at once: what is still queued for the relay is dropped. */
   destroy(): void;
+  /**
+   * Closes once what was written has left (TCP: the queue goes to the kernel, then FIN; a
+   * WebSocket sends its queue before its close frame). Resolves when closed; a relay that stops
+   * reading cannot hold it open past a bounded wait.
+   */
+  end(): Promise<void>;
 }
 
 /** Where a client dials: host and port for TCP, or a ws:// / wss:// URL. */

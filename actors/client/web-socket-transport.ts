@@ -174,6 +174,12 @@ export class WebSocketTransport implements SessionTransport {
     // The WebSocket's close event can take a closing handshake; the session is gone now.
     this.#wsOnClose(CLOSE_NORMAL, '');
   }
+
+  /** A WebSocket's close already sends what it queued before its close frame. */
+  end(): Promise<void> {
+    this.destroy();
+    return Promise.resolve();
+  }
 }
 
 /** Opens a WebSocket through `factory` and resolves once it is open. */
