@@ -3,6 +3,7 @@
  * read without their context (issue 6).
  */
 import os from 'node:os';
+import { aeadBackend } from '../../actors/client/e2e/native-aead.ts';
 
 /** The facts printed with every run. */
 export interface MachineInfo {
@@ -12,6 +13,8 @@ export interface MachineInfo {
   platform: string;
   totalMemoryMiB: number;
   loadAverage: number[];
+  /** Who seals and opens the e2e records in this process and the clients it starts. */
+  e2eAead: string;
 }
 
 /** Reads CPU model, core count, Node version and load from the running host. */
@@ -24,5 +27,6 @@ export function describeMachine(): MachineInfo {
     platform: `${os.type()} ${os.release()} ${os.arch()}`,
     totalMemoryMiB: Math.round(os.totalmem() / (1024 * 1024)),
     loadAverage: os.loadavg().map((l) => Math.round(l * 100) / 100),
+    e2eAead: aeadBackend().name === 'native' ? 'native OpenSSL EVP (native/aead)' : `node:crypto (${aeadBackend().detail})`,
   };
 }

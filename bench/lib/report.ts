@@ -69,7 +69,7 @@ export function formatReport(report: BenchReport): string {
   const m = report.machine;
   const lines = [
     `AlphaNET benchmark, ${report.startedAt}`,
-    `machine: ${m.cpu}, ${m.cores} cores, ${m.totalMemoryMiB} MiB, ${m.platform}, Node ${m.nodeVersion}, load ${m.loadAverage.join(' ')}`,
+    `machine: ${m.cpu}, ${m.cores} cores, ${m.totalMemoryMiB} MiB, ${m.platform}, Node ${m.nodeVersion}, load ${m.loadAverage.join(' ')}, e2e AEAD ${m.e2eAead}`,
     '',
   ];
   const header = ['test', 'metric', 'AlphaNET', 'baseline', 'vs baseline', 'target', 'met'];

@@ -19,6 +19,7 @@ import {
   handshakeRecord,
   joinPieces,
 } from '../../actors/client/e2e/records.ts';
+import { nativeAead } from '../../actors/client/e2e/native-aead.ts';
 import { Opener, REKEY_INTERVAL, SealError, Sealer, transportKeys } from '../../actors/client/e2e/sealing.ts';
 import { curveFor, peerStaticKey, staticKeyPair } from '../../actors/client/e2e/static-key.ts';
 
@@ -54,10 +55,12 @@ t.test('records cut out of a stream split at every boundary are the records writ
   t.same(expected.map((r) => r.type), [RecordType.Handshake, RecordType.Data, RecordType.Data, RecordType.End]);
   t.equal(whole.pendingBytes, 0);
   for (let cut = 1; cut < stream.length; cut++) {
+    // A copy per cut: opening decrypts in place (the pieces are the opener's to give up).
+    const copy = Buffer.from(stream);
     const reader = new RecordReader();
-    reader.push(stream.subarray(0, cut));
+    reader.push(copy.subarray(0, cut));
     const got = drain(reader);
-    reader.push(stream.subarray(cut));
+    reader.push(copy.subarray(cut));
     got.push(...drain(reader));
     if (Buffer.compare(Buffer.concat(got.map((r) => Buffer.concat([r.head, r.body]))), stream) !== 0) t.fail(`split at ${cut}: records differ`);
     // Opened from the pieces as they came (the tag split too, at some cuts), without joining them.
@@ -189,7 +192,8 @@ t.test('both ends replace the key in lockstep every rekey interval: messages kee
   const unchanged = new Opener(Buffer.from(key), 1000);
   const openOne = (o: Opener, record: Uint8Array): Buffer => {
     const reader = new RecordReader();
-    reader.push(record);
+    // A copy: the record is opened by two openers, and opening decrypts in place.
+    reader.push(Buffer.from(record));
     const r = reader.next()!;
     return Buffer.concat(o.open(r.head, r.pieces));
   };
@@ -202,32 +206,36 @@ t.test('both ends replace the key in lockstep every rekey interval: messages kee
   }
 });
 
-t.test('sealPieces gives AES-256-GCM of the record (nonce = 4 zero bytes and the 64-bit count, the head as associated data) in pieces (head, ciphertext, tag) that open in order', async (t) => {
-  const key = transportKeys(randomBytes(32), randomBytes(32), randomBytes(64), true).send;
-  // What the construction says each record is, computed here with node:crypto directly.
-  const expected = (count: number, head: Buffer, plaintext: Buffer): Buffer => {
-    const nonce = Buffer.alloc(12);
-    nonce.writeUInt32BE(Math.floor(count / 0x1_0000_0000), 4);
-    nonce.writeUInt32BE(count >>> 0, 8);
-    const cipher = createCipheriv('aes-256-gcm', Buffer.from(key), nonce);
-    cipher.setAAD(head);
-    const body = Buffer.concat([cipher.update(plaintext), cipher.final()]);
-    return Buffer.concat([head, body, cipher.getAuthTag()]);
-  };
-  const inPieces = new Sealer(Buffer.from(key));
-  const opener = new Opener(Buffer.from(key));
-  const reader = new RecordReader();
-  for (const [i, n] of [MAX_RECORD_PLAINTEXT_BYTES, 1, 0, 1000].entries()) {
-    const plaintext = randomBytes(n);
-    const type = n === 0 ? RecordType.End : RecordType.Data;
-    const pieces = inPieces.sealPieces(type, plaintext);
-    t.equal(pieces[0].length, 4, `record ${i}: the head is the first piece`);
-    t.equal(pieces[pieces.length - 1].length, 16, `record ${i}: the tag is the last piece`);
-    const joined = Buffer.concat(pieces);
-    t.same(joined, expected(i, pieces[0], plaintext), `record ${i} (${n} bytes): AES-256-GCM under the count's nonce`);
-    t.same(pieces[0], Buffer.from([type, (n + 16) >>> 16, ((n + 16) >>> 8) & 0xff, (n + 16) & 0xff]), `record ${i}: the head is type and body length`);
-    reader.push(joined);
-    const [record] = drain(reader);
-    t.same(Buffer.concat(opener.open(record.head, record.pieces)), plaintext, `record ${i} opens to what was sealed`);
-  }
-});
+for (const [backend, aead] of [
+  ['the native module', nativeAead],
+  ['node:crypto', undefined],
+] as const) {
+  t.test(`sealPieces with ${backend} gives AES-256-GCM of the record (nonce = 4 zero bytes and the 64-bit count, the head as associated data): the head, then ciphertext and tag, opening in order`, async (t) => {
+    const key = transportKeys(randomBytes(32), randomBytes(32), randomBytes(64), true).send;
+    // What the construction says each record is, computed here with node:crypto directly.
+    const expected = (count: number, head: Buffer, plaintext: Buffer): Buffer => {
+      const nonce = Buffer.alloc(12);
+      nonce.writeUInt32BE(Math.floor(count / 0x1_0000_0000), 4);
+      nonce.writeUInt32BE(count >>> 0, 8);
+      const cipher = createCipheriv('aes-256-gcm', Buffer.from(key), nonce);
+      cipher.setAAD(head);
+      const body = Buffer.concat([cipher.update(plaintext), cipher.final()]);
+      return Buffer.concat([head, body, cipher.getAuthTag()]);
+    };
+    const inPieces = new Sealer(Buffer.from(key), REKEY_INTERVAL, aead);
+    const opener = new Opener(Buffer.from(key), REKEY_INTERVAL, aead);
+    const reader = new RecordReader();
+    for (const [i, n] of [MAX_RECORD_PLAINTEXT_BYTES, 1, 0, 1000].entries()) {
+      const plaintext = randomBytes(n);
+      const type = n === 0 ? RecordType.End : RecordType.Data;
+      const pieces = inPieces.sealPieces(type, plaintext);
+      t.equal(pieces[0].length, 4, `record ${i}: the head is the first piece`);
+      const joined = Buffer.concat(pieces);
+      t.same(joined, expected(i, pieces[0], plaintext), `record ${i} (${n} bytes): AES-256-GCM under the count's nonce, the tag last`);
+      t.same(pieces[0], Buffer.from([type, (n + 16) >>> 16, ((n + 16) >>> 8) & 0xff, (n + 16) & 0xff]), `record ${i}: the head is type and body length`);
+      reader.push(joined);
+      const [record] = drain(reader);
+      t.same(Buffer.concat(opener.open(record.head, record.pieces)), plaintext, `record ${i} opens to what was sealed`);
+    }
+  });
+}

@@ -395,6 +395,9 @@ export class SecureConnection extends VirtualConnection {
   #maybeClose(): void {
     if (this.#closeEmitted || !this.#rawClosed || !(this.#endSeen || this.#error || this.#local)) return;
     this.#closeEmitted = true;
+    // The native key schedules are cleansed now, not whenever the collector frees them.
+    this.#sealer.dispose();
+    this.#opener.dispose();
     this.emit('close', this.#error);
   }
 

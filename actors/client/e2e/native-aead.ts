@@ -1,0 +1,55 @@
+/**
+ * The native AES-GCM records (native/aead): OpenSSL's EVP interface, the library node:crypto
+ * wraps, called with a key schedule kept per direction, sealing into a buffer allocated without
+ * zero-filling and opening in place. The records are byte for byte those of node:crypto, so an
+ * end with it and an end without talk alike; sealing.ts uses it when it was built (`npm ci` builds
+ * it with node-gyp), node:crypto otherwise, or when ALPHANET_AEAD=node says so.
+ */
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+
+/** A direction's cipher context in native memory (OpenSSL cleanses it when freed). */
+export type NativeContext = object & { readonly __nativeAeadContext: unique symbol };
+
+export interface NativeAead {
+  /** A context for `key` (16 or 32 bytes: AES-128-GCM or AES-256-GCM), sealing or opening. */
+  context(key: Uint8Array, encrypt: boolean): NativeContext;
+  /** Frees a context now (its key schedule is cleansed); later calls with it throw. */
+  dispose(context: NativeContext): void;
+  /** Writes the ciphertext of `plaintext` and then its 16-byte tag into `out` (plaintext + 16 bytes). */
+  seal(context: NativeContext, nonce: Uint8Array, aad: Uint8Array, plaintext: Uint8Array, out: Uint8Array): void;
+  /**
+   * Decrypts the ciphertext `pieces` in place and checks `tag`: false when it does not match, and
+   * the pieces then hold bytes that must not be used.
+   */
+  open(context: NativeContext, nonce: Uint8Array, aad: Uint8Array, pieces: readonly Uint8Array[], tag: Uint8Array): boolean;
+}
+
+/** Where the built module lies: beside the sources, or one level up when run from dist/. */
+const CANDIDATES = ['../../../native/aead/build/Release/aead.node', '../../../../native/aead/build/Release/aead.node'];
+
+function load(): { aead: NativeAead | undefined; why: string } {
+  if (process.env.ALPHANET_AEAD === 'node') return { aead: undefined, why: 'ALPHANET_AEAD=node' };
+  const require = createRequire(import.meta.url);
+  for (const candidate of CANDIDATES) {
+    const file = fileURLToPath(new URL(candidate, import.meta.url));
+    if (!existsSync(file)) continue;
+    try {
+      return { aead: require(file) as NativeAead, why: file };
+    } catch (error) {
+      return { aead: undefined, why: `${file} did not load: ${(error as Error).message}` };
+    }
+  }
+  return { aead: undefined, why: 'native/aead was not built (npm ci builds it; node native/aead/build.mjs does by hand)' };
+}
+
+const loaded = load();
+
+/** The native module, or undefined when node:crypto does the work. */
+export const nativeAead: NativeAead | undefined = loaded.aead;
+
+/** Which implementation seals and opens records in this process, and why, for logs and the bench. */
+export function aeadBackend(): { name: 'native' | 'node:crypto'; detail: string } {
+  return loaded.aead ? { name: 'native', detail: `OpenSSL EVP via ${loaded.why}` } : { name: 'node:crypto', detail: loaded.why };
+}
