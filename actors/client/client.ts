@@ -446,6 +446,8 @@ export class Client {
       // Frames that came with VirtualIP can end the session (the relay's Error, its close): the
       // dial failed then, not a connection to report as up with no session beneath it.
       if (session.lost) throw session.lost;
+      // Connected again: the loss before is over, and is no one's error from now on.
+      this.#lostError = undefined;
       return { virtualIp: formatIpv4(session.virtualIp) };
     } catch (error) {
       this.#dialError = error;
@@ -488,6 +490,10 @@ export class Client {
   }
 
   #onClosed(): void {
+    // Settled once the session has ended below; set first, so a close() called from a listener
+    // woken here (a connection's 'close') waits for it too.
+    let ended!: (ending: Promise<void>) => void;
+    this.#closing = new Promise<void>((resolve) => (ended = (ending) => void ending.then(resolve, resolve)));
     const error = this.#lostError ?? new ClientError('ERR_CLIENT_CLOSED', 'the client is closed');
     for (const connection of [...this.#connections.values()]) connection.fail(error);
     this.#connections.clear();
@@ -495,10 +501,9 @@ export class Client {
     this.#datagrams.closed(this.#lostError);
     const session = this.#session;
     this.#session = undefined;
-    if (session === undefined) return;
-    // Our own close lets what we wrote leave first; a lost relay has nothing left to take it.
-    if (this.#lostError === undefined) this.#closing = session.end(new ClientError('ERR_CLIENT_CLOSED', 'the client is closed'));
-    else session.close(new ClientError('ERR_CLIENT_CLOSED', 'the client is closed'));
+    // A session still held is a live one (a lost one is dropped when it is lost): what we wrote
+    // to it leaves first.
+    ended(session === undefined ? Promise.resolve() : session.end(new ClientError('ERR_CLIENT_CLOSED', 'the client is closed')));
   }
 
   #requireSession(): RelaySession {

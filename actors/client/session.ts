@@ -301,9 +301,10 @@ export class RelaySession {
    */
   end(error: ClientError): Promise<void> {
     if (this.#lost) return Promise.resolve();
-    const ended = this.#socket.end();
+    // Failed first, so pending requests hear `error`, not the transport's close that end() may
+    // report at once (a WebSocket's).
     this.#fail(error, false);
-    return ended;
+    return this.#socket.end();
   }
 
   #fail(error: ClientError, destroy = true): void {

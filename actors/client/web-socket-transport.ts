@@ -33,7 +33,10 @@ export interface WebSocketLike {
 export type WebSocketFactory = (url: string, localAddress: string | undefined) => WebSocketLike;
 
 const OPEN = 1;
+const CLOSED = 3;
 const CLOSE_NORMAL = 1000;
+/** How long end() waits for the closing handshake (a relay that stopped reading). */
+export const WS_END_TIMEOUT_MS = 5_000;
 
 /** What close codes the relay or the network may end a WebSocket with mean (RFC 6455 §7.4.1). */
 function describeClose(code: number, reason: string): string {
@@ -61,13 +64,18 @@ export class WebSocketTransport implements SessionTransport {
   #closed = false;
   #closeError: Error | undefined;
   #drain: Promise<void> | undefined;
+  /** Set by end(): told when the WebSocket itself has closed. */
+  #socketClosed: (() => void) | undefined;
 
   /** `ws` must be open. */
   constructor(ws: WebSocketLike, where: string) {
     this.#ws = ws;
     this.where = where;
     ws.onmessage = (event) => this.#wsOnMessage(event.data);
-    ws.onclose = (event) => this.#wsOnClose(event.code, event.reason);
+    ws.onclose = (event) => {
+      this.#socketClosed?.();
+      this.#wsOnClose(event.code, event.reason);
+    };
     ws.onerror = () => {};
   }
 
@@ -175,10 +183,23 @@ export class WebSocketTransport implements SessionTransport {
     this.#wsOnClose(CLOSE_NORMAL, '');
   }
 
-  /** A WebSocket's close already sends what it queued before its close frame. */
+  /**
+   * A WebSocket's close sends what it queued before its close frame; this resolves when its
+   * closing handshake is over, or after WS_END_TIMEOUT_MS.
+   */
   end(): Promise<void> {
+    if (this.#ws.readyState === CLOSED) return Promise.resolve();
+    const closed = new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, WS_END_TIMEOUT_MS);
+      // Node's timers can be unref'd (a browser's are numbers): the wait keeps no process alive.
+      (timer as { unref?: () => void }).unref?.();
+      this.#socketClosed = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
     this.destroy();
-    return Promise.resolve();
+    return closed;
   }
 }
 

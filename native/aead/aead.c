@@ -15,6 +15,13 @@
 
 #define TAG_BYTES 16
 #define NONCE_BYTES 12
+/* What one OpenSSL call takes (an int), with room: a record is at most 16 MiB anyway. */
+#define MAX_CALL_BYTES 0x7fffff00u
+/* Pieces of one record: a record of 16 MiB in 1-byte pieces, at most. */
+#define MAX_PIECES (16u * 1024u * 1024u)
+
+/* Marks the externals this module made, so another module's external is never taken for one. */
+static const napi_type_tag CONTEXT_TAG = {0x616c7068616e6574ULL, 0x6165616463747831ULL};
 
 /* Throws ERR_AEAD_NATIVE with `message`; returns NULL for the caller to return. */
 static napi_value fail(napi_env env, const char* message) {
@@ -57,7 +64,9 @@ static int bytes_of(napi_env env, napi_value value, unsigned char** data, size_t
 static box_t* box_of(napi_env env, napi_value value) {
   void* data = NULL;
   napi_valuetype type;
+  bool ours = false;
   if (napi_typeof(env, value, &type) != napi_ok || type != napi_external) return NULL;
+  if (napi_check_object_type_tag(env, value, &CONTEXT_TAG, &ours) != napi_ok || !ours) return NULL;
   if (napi_get_value_external(env, value, &data) != napi_ok) return NULL;
   return (box_t*)data;
 }
@@ -92,6 +101,10 @@ static napi_value context(napi_env env, napi_callback_info info) {
     free(box);
     return fail(env, "aead: out of memory");
   }
+  if (napi_type_tag_object(env, result, &CONTEXT_TAG) != napi_ok) {
+    /* The finalizer owns the box now. */
+    return fail(env, "aead: could not mark the context");
+  }
   return result;
 }
 
@@ -110,7 +123,7 @@ static napi_value seal(napi_env env, napi_callback_info info) {
   size_t nonce_len, aad_len, plain_len, out_len;
   if (ctx == NULL || !bytes_of(env, argv[1], &nonce, &nonce_len) || nonce_len != NONCE_BYTES ||
       !bytes_of(env, argv[2], &aad, &aad_len) || !bytes_of(env, argv[3], &plain, &plain_len) ||
-      !bytes_of(env, argv[4], &out, &out_len) || out_len != plain_len + TAG_BYTES || plain_len > 0x7fffff00)
+      !bytes_of(env, argv[4], &out, &out_len) || out_len != plain_len + TAG_BYTES || plain_len > MAX_CALL_BYTES || aad_len > MAX_CALL_BYTES)
     return fail(env, "aead: seal(ctx, nonce of 12 bytes, aad, plaintext, out of plaintext + 16 bytes)");
   int n = 0, last = 0;
   if (!start(ctx, nonce, aad, aad_len, 1) || (plain_len > 0 && EVP_EncryptUpdate(ctx, out, &n, plain, (int)plain_len) != 1) ||
@@ -127,28 +140,47 @@ static napi_value seal(napi_env env, napi_callback_info info) {
  */
 static napi_value open_(napi_env env, napi_callback_info info) {
   napi_value argv[5];
-  EVP_CIPHER_CTX* ctx = args_of(env, info, 5, argv) ? ctx_of(env, argv[0]) : NULL;
+  bool is_array = false;
+  uint32_t count = 0;
+  if (!args_of(env, info, 5, argv) || napi_is_array(env, argv[3], &is_array) != napi_ok || !is_array ||
+      napi_get_array_length(env, argv[3], &count) != napi_ok || count > MAX_PIECES)
+    return fail(env, "aead: open(ctx, nonce of 12 bytes, aad, pieces (an array), tag of 16 bytes)");
+  /* The pieces' values first: taking an element can run JavaScript (a getter), which could
+     dispose the context or detach a buffer. No pointer is taken before this loop is done. */
+  napi_value* elements = malloc((count == 0 ? 1 : count) * sizeof(napi_value));
+  if (elements == NULL) return fail(env, "aead: out of memory");
+  for (uint32_t i = 0; i < count; i++) {
+    if (napi_get_element(env, argv[3], i, &elements[i]) != napi_ok) {
+      free(elements);
+      return fail(env, "aead: a piece could not be read");
+    }
+  }
+  EVP_CIPHER_CTX* ctx = ctx_of(env, argv[0]);
   unsigned char *nonce, *aad, *tag;
   size_t nonce_len, aad_len, tag_len;
-  uint32_t count = 0;
-  bool is_array = false;
-  if (ctx == NULL || !bytes_of(env, argv[1], &nonce, &nonce_len) || nonce_len != NONCE_BYTES ||
-      !bytes_of(env, argv[2], &aad, &aad_len) || napi_is_array(env, argv[3], &is_array) != napi_ok || !is_array ||
-      napi_get_array_length(env, argv[3], &count) != napi_ok || !bytes_of(env, argv[4], &tag, &tag_len) ||
-      tag_len != TAG_BYTES)
-    return fail(env, "aead: open(ctx, nonce of 12 bytes, aad, pieces, tag of 16 bytes)");
-  if (!start(ctx, nonce, aad, aad_len, 0))
+  if (ctx == NULL || !bytes_of(env, argv[1], &nonce, &nonce_len) || nonce_len != NONCE_BYTES || !bytes_of(env, argv[2], &aad, &aad_len) ||
+      aad_len > MAX_CALL_BYTES || !bytes_of(env, argv[4], &tag, &tag_len) || tag_len != TAG_BYTES) {
+    free(elements);
+    return fail(env, "aead: open(ctx, nonce of 12 bytes, aad, pieces (an array), tag of 16 bytes)");
+  }
+  if (!start(ctx, nonce, aad, aad_len, 0)) {
+    free(elements);
     return fail(env, "aead: OpenSSL failed to start opening");
+  }
   for (uint32_t i = 0; i < count; i++) {
-    napi_value element;
     unsigned char* piece;
     size_t piece_len;
     int n;
-    if (napi_get_element(env, argv[3], i, &element) != napi_ok || !bytes_of(env, element, &piece, &piece_len) || piece_len > 0x7fffff00)
+    if (!bytes_of(env, elements[i], &piece, &piece_len) || piece_len > MAX_CALL_BYTES) {
+      free(elements);
       return fail(env, "aead: a piece is not a Uint8Array");
-    if (piece_len > 0 && EVP_DecryptUpdate(ctx, piece, &n, piece, (int)piece_len) != 1)
+    }
+    if (piece_len > 0 && EVP_DecryptUpdate(ctx, piece, &n, piece, (int)piece_len) != 1) {
+      free(elements);
       return fail(env, "aead: OpenSSL failed to decrypt");
+    }
   }
+  free(elements);
   int last = 0;
   unsigned char scratch[32];
   napi_value result;

@@ -3,7 +3,9 @@
     {
       "target_name": "aead",
       "sources": ["aead.c"],
-      "cflags": ["-O2", "-Wall", "-Wextra"]
+      "defines": ["NAPI_VERSION=8"],
+      "cflags": ["-O2", "-Wall", "-Wextra"],
+      "ldflags": ["-Wl,-z,now"]
     }
   ]
 }

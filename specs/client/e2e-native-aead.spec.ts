@@ -141,6 +141,17 @@ t.test('the native module refuses bad arguments with ERR_AEAD_NATIVE instead of 
     ['a 15-byte tag', () => aead.open(context, nonce, Buffer.alloc(4), [Buffer.alloc(10)], Buffer.alloc(15))],
   ];
   for (const [what, call] of bad) t.throws(call, { code: 'ERR_AEAD_NATIVE' }, what);
+  // JavaScript run while the pieces are read (a getter) may dispose the context: refused, never
+  // used after it was freed.
+  const opening = aead.context(randomBytes(32), false);
+  const sneaky: Uint8Array[] = [];
+  Object.defineProperty(sneaky, 0, {
+    get() {
+      aead.dispose(opening);
+      return Buffer.alloc(10);
+    },
+  });
+  t.throws(() => aead.open(opening, nonce, Buffer.alloc(4), sneaky, Buffer.alloc(16)), { code: 'ERR_AEAD_NATIVE' }, 'a context disposed while the pieces were read');
   const disposed = aead.context(randomBytes(32), true);
   aead.dispose(disposed);
   t.throws(() => aead.seal(disposed, nonce, Buffer.alloc(4), Buffer.alloc(10), Buffer.alloc(26)), { code: 'ERR_AEAD_NATIVE' }, 'a disposed context');
@@ -168,4 +179,20 @@ t.test('a native end and a node:crypto end (ALPHANET_AEAD=node, another process)
   t.equal(sha256(echoed), sha256(data), 'every byte came back, in order');
   const ran = await child.exited(30_000);
   t.equal(ran.code, 0, ran.stderr);
+});
+
+t.test('a native open that throws fails that record as not opening (SealError), never as an unexpected error', async (t) => {
+  const refusing: NativeAead = {
+    context: () => ({}) as never,
+    dispose: () => {},
+    seal: () => {
+      throw Object.assign(new Error('aead: refused'), { code: 'ERR_AEAD_NATIVE' });
+    },
+    open: () => {
+      throw Object.assign(new Error('aead: refused'), { code: 'ERR_AEAD_NATIVE' });
+    },
+  };
+  const k = key();
+  const [record] = recut([Buffer.concat(new Sealer(Buffer.from(k), undefined, undefined).sealPieces(RecordType.Data, pseudoRandom(5, 100)))], []);
+  t.throws(() => new Opener(Buffer.from(k), undefined, refusing).open(record.head, record.pieces), { name: 'SealError', message: /native AEAD failed/ });
 });

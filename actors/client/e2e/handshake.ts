@@ -161,19 +161,30 @@ async function run(raw: VirtualConnection, options: SecureOptions, announced: Ui
   const opener = new Opener(keys.receive);
   noise.tx!.fill(0);
   noise.rx!.fill(0);
-  if (options.role === 'connector') {
-    await sendRecord(raw, sealer.seal(RecordType.Confirm, EMPTY));
-  } else {
-    const confirm = await incoming.next(RecordType.Confirm);
-    try {
-      opener.open(confirm.head, confirm.pieces);
-    } catch (error) {
-      throw new ClientError(
-        'ERR_E2E_HANDSHAKE',
-        `${peer}'s key confirmation does not open: a handshake message replayed or forged by a relay or network in the middle, not a live connector; refused`,
-        { cause: error },
-      );
+  try {
+    if (options.role === 'connector') {
+      await sendRecord(raw, sealer.seal(RecordType.Confirm, EMPTY));
+    } else {
+      const confirm = await incoming.next(RecordType.Confirm);
+      let plaintext: Uint8Array[];
+      try {
+        plaintext = opener.open(confirm.head, confirm.pieces);
+      } catch (error) {
+        throw new ClientError(
+          'ERR_E2E_HANDSHAKE',
+          `${peer}'s key confirmation does not open: a handshake message replayed or forged by a relay or network in the middle, not a live connector; refused`,
+          { cause: error },
+        );
+      }
+      if (plaintext.some((piece) => piece.length > 0)) {
+        throw new ClientError('ERR_E2E_HANDSHAKE', `${peer}'s key confirmation carries data, which no connector sends; refused`);
+      }
     }
+  } catch (error) {
+    // The connection is refused: its native key schedules are cleansed now, not at collection.
+    sealer.dispose();
+    opener.dispose();
+    throw error;
   }
   return { sealer, opener, reader };
 }

@@ -31,6 +31,9 @@ const CANDIDATES = ['../../../native/aead/build/Release/aead.node', '../../../..
 
 function load(): { aead: NativeAead | undefined; why: string } {
   if (process.env.ALPHANET_AEAD === 'node') return { aead: undefined, why: 'ALPHANET_AEAD=node' };
+  // The module calls the OpenSSL that Node.js exports; another runtime (Deno) may load it and
+  // lack those functions. Linked with -z now it fails to load there; this says why first.
+  if ('Deno' in globalThis || process.versions.openssl === undefined) return { aead: undefined, why: 'this runtime does not export OpenSSL to native modules' };
   const require = createRequire(import.meta.url);
   for (const candidate of CANDIDATES) {
     const file = fileURLToPath(new URL(candidate, import.meta.url));

@@ -262,7 +262,15 @@ export class Opener {
       }
     }
     const keys = this.#keys;
-    if (!aead.open(keys.context(aead), keys.nonce, head, ciphertext, tag!)) throw new SealError('authentication failed');
+    let opened: boolean;
+    try {
+      opened = aead.open(keys.context(aead), keys.nonce, head, ciphertext, tag!);
+    } catch (error) {
+      // The module refused (it never should with these arguments): the record is not opened,
+      // and the connection fails as for any record that does not open.
+      throw new SealError(`the native AEAD failed: ${(error as Error).message}`, { cause: error });
+    }
+    if (!opened) throw new SealError('authentication failed');
     return ciphertext;
   }
 }
