@@ -4,6 +4,7 @@
  * forwards from other clients. `connect()` is the entry point.
  */
 import { createActor, fromPromise } from 'xstate';
+import { childrenParentLogic } from '../../machines/children-parent.ts';
 import type { Actor, InspectionEvent } from 'xstate';
 import type { Clock } from './timer.ts';
 import {
@@ -262,6 +263,9 @@ export class Client {
       forget: (socket) => this.#sockets.delete(socket),
       logger: this.#logger,
       inspect: options.inspect,
+      // One actor system for every socket and connection actor of this client: a root actor each
+      // made a system per connect (machines/children-parent.ts).
+      actorsParent: createActor(childrenParentLogic, { inspect: options.inspect, ...(options.clock ? { clock: options.clock } : {}) }).start(),
       clock: options.clock,
     };
     const client = this;

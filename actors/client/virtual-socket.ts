@@ -4,7 +4,7 @@
  */
 import type { Logger } from '../logger.ts';
 import { createActor } from 'xstate';
-import type { Actor, InspectionEvent } from 'xstate';
+import type { Actor, AnyActorRef, InspectionEvent } from 'xstate';
 import type { Clock } from './timer.ts';
 import { virtualSocketMachine } from '../../machines/virtual-socket.machine.ts';
 import type { VirtualSocketMachineInput } from '../../machines/virtual-socket.machine.ts';
@@ -50,12 +50,12 @@ export type VirtualSocketActor = Actor<typeof virtualSocketMachine>;
 /** What scripts see of a socket's (or connection's) actor. */
 export type VirtualSocketView = ActorView<ReturnType<VirtualSocketActor['getSnapshot']>>;
 
-/** Creates and starts a socket actor with the client's inspector and clock. */
-export function startSocketActor(
-  host: Pick<SocketHost, 'inspect' | 'clock'>,
-  input: VirtualSocketMachineInput,
-): VirtualSocketActor {
-  const actor = createActor(virtualSocketMachine, { input, inspect: host.inspect, ...(host.clock ? { clock: host.clock } : {}) });
+/**
+ * Creates and starts a socket actor as a child of the client's actors' parent, which carries the
+ * client's inspector and clock and shares its actor system (machines/children-parent.ts).
+ */
+export function startSocketActor(host: Pick<SocketHost, 'actorsParent' | 'clock'>, input: VirtualSocketMachineInput): VirtualSocketActor {
+  const actor = createActor(virtualSocketMachine, { input, parent: host.actorsParent, ...(host.clock ? { clock: host.clock } : {}) });
   actor.start();
   return actor;
 }
@@ -70,6 +70,8 @@ export interface SocketHost {
   /** Where a failing `accept` decision is reported. */
   readonly logger: Logger;
   readonly inspect: ((event: InspectionEvent) => void) | undefined;
+  /** The parent of the client's socket actors, with its inspector and clock. */
+  readonly actorsParent: AnyActorRef;
   /** The client's clock (connect()'s `clock` option), undefined for real time. */
   readonly clock: Clock | undefined;
 }
