@@ -262,7 +262,6 @@ export class Client {
       openConnection: (socket, actor, o) => this.#openConnection(socket, actor, o),
       forget: (socket) => this.#sockets.delete(socket),
       logger: this.#logger,
-      inspect: options.inspect,
       // One actor system for every socket and connection actor of this client: a root actor each
       // made a system per connect (machines/children-parent.ts).
       actorsParent: createActor(childrenParentLogic, { inspect: options.inspect, ...(options.clock ? { clock: options.clock } : {}) }).start(),

@@ -4,7 +4,7 @@
  */
 import type { Logger } from '../logger.ts';
 import { createActor } from 'xstate';
-import type { Actor, AnyActorRef, InspectionEvent } from 'xstate';
+import type { Actor, AnyActorRef } from 'xstate';
 import type { Clock } from './timer.ts';
 import { virtualSocketMachine } from '../../machines/virtual-socket.machine.ts';
 import type { VirtualSocketMachineInput } from '../../machines/virtual-socket.machine.ts';
@@ -69,7 +69,6 @@ export interface SocketHost {
   forget(socket: VirtualSocket): void;
   /** Where a failing `accept` decision is reported. */
   readonly logger: Logger;
-  readonly inspect: ((event: InspectionEvent) => void) | undefined;
   /** The parent of the client's socket actors, with its inspector and clock. */
   readonly actorsParent: AnyActorRef;
   /** The client's clock (connect()'s `clock` option), undefined for real time. */
