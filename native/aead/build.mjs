@@ -17,7 +17,7 @@ const candidates = [
 ].filter((file) => file !== undefined && existsSync(file));
 const required = process.env.ALPHANET_AEAD_BUILD_REQUIRED === '1';
 
-function give_up(why) {
+function giveUp(why) {
   const message = `alphanet: the native AES-GCM records were not built (${why}); end-to-end encryption uses node:crypto instead, which costs about twice the CPU per byte`;
   if (required) {
     console.error(`${message}. ALPHANET_AEAD_BUILD_REQUIRED=1, so the install fails.`);
@@ -27,7 +27,7 @@ function give_up(why) {
   process.exit(0);
 }
 
-if (candidates.length === 0) give_up('node-gyp was not found beside npm');
+if (candidates.length === 0) giveUp('node-gyp was not found beside npm');
 // Node's headers, OpenSSL's among them, from where npm is told they are (npm_config_nodedir),
 // else from the installation beside this node: node-gyp would download them otherwise.
 const nodedir = process.env.npm_config_nodedir ?? path.join(path.dirname(process.execPath), '..');
@@ -36,5 +36,5 @@ if (existsSync(path.join(nodedir, 'include', 'node', 'node_api.h'))) args.push(`
 const result = spawnSync(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
 if (result.status !== 0) {
   process.stderr.write(result.stderr ?? '');
-  give_up(`node-gyp exited with ${result.status ?? result.signal}`);
+  giveUp(`node-gyp exited with ${result.status ?? result.signal}`);
 }

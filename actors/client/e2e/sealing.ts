@@ -121,9 +121,9 @@ class KeySchedule {
     return this.#nonce;
   }
 
-  /** The native context of the current key. */
-  context(aead: NativeAead): NativeContext {
-    return (this.#context ??= aead.context(this.#key, this.#encrypt));
+  /** The native context of the current key (only when {@link aead} is set). */
+  context(): NativeContext {
+    return (this.#context ??= this.#aead!.context(this.#key, this.#encrypt));
   }
 
   /** Frees the native context now (its key schedule is cleansed) rather than at garbage collection. */
@@ -176,7 +176,7 @@ export class Sealer {
     if (aead !== undefined) {
       // Ciphertext and tag in one buffer, never zero-filled: every byte of it is written.
       const body = Buffer.allocUnsafe(n + TAG_BYTES);
-      aead.seal(keys.context(aead), keys.nonce, head, plaintext, body);
+      aead.seal(keys.context(), keys.nonce, head, plaintext, body);
       return [head, body];
     }
     const cipher = createCipheriv(CIPHER, keys.key, keys.nonce);
@@ -264,7 +264,7 @@ export class Opener {
     const keys = this.#keys;
     let opened: boolean;
     try {
-      opened = aead.open(keys.context(aead), keys.nonce, head, ciphertext, tag!);
+      opened = aead.open(keys.context(), keys.nonce, head, ciphertext, tag!);
     } catch (error) {
       // The module refused (it never should with these arguments): the record is not opened,
       // and the connection fails as for any record that does not open.
