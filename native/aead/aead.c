@@ -9,6 +9,8 @@
  * Arguments are checked here as well as by the caller: a wrong one throws, never reads past a buffer.
  */
 #include <node_api.h>
+#include "kdf.h"
+#include "napi-args.h"
 #include <openssl/evp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,18 +25,6 @@
 /* Marks the externals this module made, so another module's external is never taken for one. */
 static const napi_type_tag CONTEXT_TAG = {0x616c7068616e6574ULL, 0x6165616463747831ULL};
 
-/* Throws ERR_AEAD_NATIVE with `message`; returns NULL for the caller to return. */
-static napi_value fail(napi_env env, const char* message) {
-  napi_throw_error(env, "ERR_AEAD_NATIVE", message);
-  return NULL;
-}
-
-/* Exactly `want` arguments into argv. */
-static int args_of(napi_env env, napi_callback_info info, size_t want, napi_value* argv) {
-  size_t argc = want;
-  return napi_get_cb_info(env, info, &argc, argv, NULL, NULL) == napi_ok && argc == want;
-}
-
 /* A context's box: dispose() frees the context at once and leaves the box for the finalizer. */
 typedef struct {
   EVP_CIPHER_CTX* ctx;
@@ -46,19 +36,6 @@ static void finalize_box(napi_env env, void* data, void* hint) {
   box_t* box = (box_t*)data;
   EVP_CIPHER_CTX_free(box->ctx); /* cleanses the key schedule; NULL is a no-op */
   free(box);
-}
-
-static int bytes_of(napi_env env, napi_value value, unsigned char** data, size_t* length) {
-  napi_typedarray_type type;
-  size_t n;
-  void* p;
-  napi_value ab;
-  size_t offset;
-  if (napi_get_typedarray_info(env, value, &type, &n, &p, &ab, &offset) != napi_ok) return 0;
-  if (type != napi_uint8_array) return 0;
-  *data = (unsigned char*)p;
-  *length = n;
-  return 1;
 }
 
 static box_t* box_of(napi_env env, napi_value value) {
@@ -206,6 +183,7 @@ NAPI_MODULE_INIT() {
       {"seal", NULL, seal, NULL, NULL, NULL, napi_default, NULL},
       {"open", NULL, open_, NULL, NULL, NULL, napi_default, NULL},
       {"dispose", NULL, dispose, NULL, NULL, NULL, napi_default, NULL},
+      {"hkdf", NULL, kdf_hkdf, NULL, NULL, NULL, napi_default, NULL},
   };
   if (napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props) != napi_ok) return NULL;
   return exports;

@@ -21,7 +21,6 @@
  * only the live connector) can seal it, and the acceptor hands the connection on only once it
  * opened, within the handshake timeout.
  */
-import Noise from 'noise-handshake';
 import { CloseReason } from '../../../protocol/index.ts';
 import type { VirtualConnection } from '../connection.ts';
 import { ClientError } from '../errors.ts';
@@ -31,6 +30,7 @@ import { PinsUnreadableError, type KnownPeers, type PinCheck } from './known-pee
 import { E2E_PREAMBLE, encryptingEndMismatch } from './preamble.ts';
 import { RECORD_HEAD_BYTES, RecordFormatError, RecordReader, RecordType, handshakeRecord, joinPieces, type RawRecord } from './records.ts';
 import { Opener, Sealer, transportKeys } from './sealing.ts';
+import { createNoise } from './noise-state.ts';
 import { curveFor, peerStaticKey, staticKeyPair } from './static-key.ts';
 
 /** What securing one connection needs. */
@@ -110,7 +110,7 @@ async function run(raw: VirtualConnection, options: SecureOptions, announced: Ui
   const reader = new RecordReader();
   const incoming = handshakeMessages(raw, reader, peer);
   const expected = peerStaticKey(announced);
-  const noise = new Noise('IK', options.role === 'connector', keyPair, { curve: curveFor(keyPair, expected) });
+  const noise = createNoise('IK', options.role === 'connector', keyPair, { curve: curveFor(keyPair, expected) });
   const prologue = prologueFor(raw, options.role);
   const announcedText = Buffer.from(announced).toString('base64url');
   if (options.role === 'connector') {

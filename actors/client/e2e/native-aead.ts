@@ -1,5 +1,5 @@
 /**
- * The native AES-GCM records (native/aead): OpenSSL's EVP interface, the library node:crypto
+ * The native AES-GCM records and HKDF (native/aead): OpenSSL's EVP interface, the library node:crypto
  * wraps, called with a key schedule kept per direction, sealing into a buffer allocated without
  * zero-filling and opening in place. The records are byte for byte those of node:crypto, so an
  * end with it and an end without talk alike; sealing.ts uses it when it was built (`npm ci` builds
@@ -24,6 +24,11 @@ export interface NativeAead {
    * the pieces then hold bytes that must not be used.
    */
   open(context: NativeContext, nonce: Uint8Array, aad: Uint8Array, pieces: readonly Uint8Array[], tag: Uint8Array): boolean;
+  /**
+   * HKDF (RFC 5869, OpenSSL's) of `ikm` with `salt` and `info` into all of `out` (native/aead/kdf.c):
+   * the handshake's (noise-state.ts) and the transport keys' (sealing.ts).
+   */
+  hkdf(digest: 'blake2b512' | 'sha256', salt: Uint8Array, ikm: Uint8Array, info: Uint8Array, out: Uint8Array): void;
 }
 
 /** Where the built module lies: beside the sources, or one level up when run from dist/. */

@@ -28,6 +28,7 @@ const CIPHER = 'aes-256-gcm';
 const NONCE_BYTES = 12;
 /** The HKDF label of the transport keys: a key made for anything else is never this one. */
 const KEY_LABEL = 'alphanet-e2e/1 AES-256-GCM';
+const KEY_LABEL_BYTES = new TextEncoder().encode(KEY_LABEL);
 /** Counting beyond this loses precision in a double; a connection never gets near it (2^53 messages). */
 const MAX_COUNT = Number.MAX_SAFE_INTEGER;
 /**
@@ -59,7 +60,14 @@ export interface TransportKeys {
 export function transportKeys(tx: Uint8Array, rx: Uint8Array, handshakeHash: Uint8Array, initiator: boolean): TransportKeys {
   const [toResponder, toInitiator] = initiator ? [tx, rx] : [rx, tx];
   const ikm = Buffer.concat([toResponder, toInitiator]);
-  const okm = Buffer.from(hkdfSync('sha256', ikm, handshakeHash, KEY_LABEL, 64));
+  // Natively where built (the same HKDF, without node:crypto's KeyObject per call: ~10 µs less per end).
+  let okm: Buffer;
+  if (nativeAead !== undefined) {
+    okm = Buffer.allocUnsafeSlow(64);
+    nativeAead.hkdf('sha256', handshakeHash, ikm, KEY_LABEL_BYTES, okm);
+  } else {
+    okm = Buffer.from(hkdfSync('sha256', ikm, handshakeHash, KEY_LABEL, 64));
+  }
   ikm.fill(0);
   const first = okm.subarray(0, 32);
   const second = okm.subarray(32);
