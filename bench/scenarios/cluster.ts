@@ -224,7 +224,7 @@ export async function measureCluster(sizes: ClusterSizes, options: ClusterRunOpt
     const mib = sizes.bulkBytes / MIB;
     const bulkSame = await withCpu(relays, natsPid, mib, 'µs per MiB', () => bulk(same, sizes.bulkBytes));
     const bulkAcross = await withCpu(relays, natsPid, mib, 'µs per MiB', () => bulk(across, sizes.bulkBytes));
-    options.log(`  bulk across ${bulkAcross.result.toFixed(0)} MB/s, same relay ${bulkSame.result.toFixed(0)} MB/s; across: ${bulkAcross.cpu}`);
+    options.log(`  bulk across ${bulkAcross.result.toFixed(0)} MB/s, same relay ${bulkSame.result.toFixed(0)} MB/s; across: ${bulkAcross.cpu}; same relay: ${bulkSame.cpu}`);
     const sameRtt = await roundTrip(await flow(relays[0], relays[0], 2), sizes.roundTrips);
     const acrossRtt = await roundTrip(await flow(relays[0], relays[1], 3), sizes.roundTrips);
     return {

@@ -25,6 +25,7 @@
 import { Duplex } from 'node:stream';
 import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
 import { AlphanetError } from '../../../protocol/errors.ts';
+import { pubBatcher, type PubBatch } from './pub-batch.ts';
 
 /** Unacknowledged bytes a sender may have in flight: 4 MiB, a 16 MiB protocol window's quarter. */
 export const DEFAULT_LINK_WINDOW_BYTES = 4 * 1024 * 1024;
@@ -122,6 +123,8 @@ export class NatsLink extends Duplex {
   #peerReset = false;
   /** Largest data message: LINK_MAX_PIECE_BYTES, or less when the server allows less. */
   readonly #piece: number;
+  /** The turn's data messages as one buffer of PUB commands (pub-batch.ts), where nats.js allows. */
+  readonly #batcher: PubBatch | undefined;
 
   constructor(nc: NatsConnection, options: NatsLinkOptions) {
     const window = options.windowBytes ?? DEFAULT_LINK_WINDOW_BYTES;
@@ -134,6 +137,7 @@ export class NatsLink extends Duplex {
     if (this.#window < 4 * LINK_MAX_PIECE_BYTES) throw new RangeError(`a link window must be at least ${4 * LINK_MAX_PIECE_BYTES} bytes`);
     this.#credit = this.#window;
     this.#out = linkSubject(options.id, options.end === 'a' ? 'b' : 'a');
+    this.#batcher = pubBatcher(nc, this.#out);
     this.#sub = nc.subscribe(linkSubject(options.id, options.end), { callback: (error, msg) => this.#onMessage(error, msg) });
     this.ready = nc.flush();
     this.ready.catch(() => {});
@@ -287,28 +291,12 @@ export class NatsLink extends Duplex {
       const messages = Math.ceil(sendable / piece);
       this.#credit -= sendable;
       this.#queuedBytes -= sendable;
-      const batch = Buffer.allocUnsafe(messages * HEADER_BYTES + sendable);
-      let at = 0;
-      let left = sendable;
-      const queued = this.#queued;
-      for (let m = 0; m < messages; m++) {
-        const size = Math.min(left, piece);
-        left -= size;
-        const start = at;
-        batch[at] = DATA;
-        batch.writeUInt32BE(this.#sendSeq, at + 1);
-        this.#sendSeq = (this.#sendSeq + 1) >>> 0;
-        at += HEADER_BYTES;
-        const end = at + size;
-        while (at < end) {
-          const chunk = queued[0];
-          const take = Math.min(chunk.length, end - at);
-          chunk.copy(batch, at, 0, take);
-          at += take;
-          if (take === chunk.length) queued.shift();
-          else queued[0] = chunk.subarray(take);
-        }
-        this.#nc.publish(this.#out, batch.subarray(start, end));
+      try {
+        if (this.#batcher !== undefined) this.#publishBatch(this.#batcher, messages, sendable);
+        else this.#publishEach(messages, sendable);
+      } catch (error) {
+        // A connection closing under us (its close is on its way to every link): reset, never throw from a timer.
+        return this.#lost((error as Error).message);
       }
     }
     if (this.#queuedBytes <= LINK_STREAM_HIGH_WATER_BYTES && this.#held) {
@@ -321,6 +309,55 @@ export class NatsLink extends Duplex {
       this.#ending = undefined;
       this.#publish(END);
       ending();
+    }
+  }
+
+  /** Writes a data message at `at`: its header, then the next `size` queued bytes; returns its end. */
+  #fill(batch: Buffer, at: number, size: number): number {
+    batch[at] = DATA;
+    batch.writeUInt32BE(this.#sendSeq, at + 1);
+    this.#sendSeq = (this.#sendSeq + 1) >>> 0;
+    at += HEADER_BYTES;
+    const end = at + size;
+    const queued = this.#queued;
+    while (at < end) {
+      const chunk = queued[0];
+      const take = Math.min(chunk.length, end - at);
+      chunk.copy(batch, at, 0, take);
+      at += take;
+      if (take === chunk.length) queued.shift();
+      else queued[0] = chunk.subarray(take);
+    }
+    return at;
+  }
+
+  /** The messages written as PUB commands into one buffer, queued in nats.js as its one piece. */
+  #publishBatch(batcher: PubBatch, messages: number, sendable: number): void {
+    const piece = this.#piece;
+    const batch = Buffer.allocUnsafe(batcher.capacity(messages, sendable + messages * HEADER_BYTES, piece + HEADER_BYTES));
+    let at = 0;
+    let left = sendable;
+    for (let m = 0; m < messages; m++) {
+      const size = Math.min(left, piece);
+      left -= size;
+      at = batcher.startMessage(batch, at, HEADER_BYTES + size);
+      at = batcher.endMessage(batch, this.#fill(batch, at, size));
+    }
+    batcher.send(batch, at, messages, sendable + messages * HEADER_BYTES);
+  }
+
+  /** The messages published one by one, each a view of one buffer the bytes are copied into once. */
+  #publishEach(messages: number, sendable: number): void {
+    const piece = this.#piece;
+    const batch = Buffer.allocUnsafe(messages * HEADER_BYTES + sendable);
+    let at = 0;
+    let left = sendable;
+    for (let m = 0; m < messages; m++) {
+      const size = Math.min(left, piece);
+      left -= size;
+      const start = at;
+      at = this.#fill(batch, at, size);
+      this.#nc.publish(this.#out, batch.subarray(start, at));
     }
   }
 
