@@ -2,7 +2,7 @@
  * The cluster figures of issue 13 on their own (bench/scenarios/cluster.ts says what is measured
  * and why): a nats-server, three --cluster relays and one lowdb relay, in one run.
  *
- *   node --import tsx bench/cluster-bench.ts [new clients=5000] [at once=500] [bulk MiB=64] [round trips=2000]
+ *   node --import tsx bench/cluster-bench.ts [new clients=5000] [at once=500] [bulk MiB=256] [round trips=2000]
  *
  * Prints the four lines docs/CLUSTER.md quotes on stdout; progress and the CPU each process spent
  * (per client, per MiB) on stderr. `CLUSTER_BENCH_PROFILE=DIR` runs the relays with --cpu-prof,
@@ -14,7 +14,7 @@ import { clusterSkipReason, formatClusterFigures, measureCluster } from './scena
 
 const clients = Number(process.argv[2] ?? 5000);
 const atOnce = Number(process.argv[3] ?? 500);
-const bulkBytes = Number(process.argv[4] ?? 64) * 1024 * 1024;
+const bulkBytes = Number(process.argv[4] ?? 256) * 1024 * 1024;
 const roundTrips = Number(process.argv[5] ?? 2000);
 const profileDir = process.env.CLUSTER_BENCH_PROFILE;
 

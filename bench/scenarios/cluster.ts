@@ -42,8 +42,18 @@ export const CLUSTER_RTT_ADDED_TARGET_MS = 2;
 const MESSAGE_BYTES = 1024;
 /** Bytes per write in the bulk test. */
 const WRITE_BYTES = 64 * 1024;
-/** Bytes each bulk path (same relay, across relays) carries on a flow of its own before it is measured. */
-const BULK_WARM_UP_BYTES = 16 * MIB;
+/**
+ * Bytes each bulk path (same relay, across relays) carries on a flow of its own before it is
+ * measured: 64 MiB. After 16 MiB the cross-relay path was still being compiled (successive 64 MiB
+ * flows cost its relays 6,250, 4,375, 3,594 and 3,281 CPU-µs per MiB).
+ */
+const BULK_WARM_UP_BYTES = 64 * MIB;
+/**
+ * Bytes of each measured bulk flow (or the suite's --size, if smaller): 256 MiB. A 64 MiB flow
+ * lasted ~0.25 s across relays, a few of /proc's 10 ms CPU ticks per process, with the flow's
+ * start (windows opening across five processes) a sizeable part of it.
+ */
+export const CLUSTER_BULK_BYTES = 256 * MIB;
 /** Real IPs of the warm-up clients start here (the measured ones at 0). */
 const WARM_UP_FIRST = 100_000;
 
@@ -275,8 +285,7 @@ export async function clusterScenario(context: BenchContext): Promise<ScenarioRe
   const sizes: ClusterSizes = {
     clients: newClients,
     atOnce: 500,
-    // 64 MiB each way is a few seconds across relays; the suite's 512 MiB would add little but time.
-    bulkBytes: Math.min(bulkBytes, 64 * MIB),
+    bulkBytes: Math.min(bulkBytes, CLUSTER_BULK_BYTES),
     roundTrips: Math.min(2000, Math.max(20, Math.floor(newClients / 2.5))),
   };
   const f = await measureCluster(sizes, { relayNodeFlags: context.relay.nodeFlags, log: context.log });
