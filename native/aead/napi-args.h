@@ -2,10 +2,16 @@
 #ifndef ALPHANET_NAPI_ARGS_H
 #define ALPHANET_NAPI_ARGS_H
 #include <node_api.h>
+#include <openssl/err.h>
 #include <stddef.h>
 
-/* Throws ERR_AEAD_NATIVE with `message`; returns NULL for the caller to return. */
+/*
+ * Throws ERR_AEAD_NATIVE with `message`; returns NULL for the caller to return. What OpenSSL
+ * queued on this thread's error queue for the failed call is cleared: node:crypto reads that
+ * queue after its own calls and would take our stale errors for its own.
+ */
 static inline napi_value fail(napi_env env, const char* message) {
+  ERR_clear_error();
   napi_throw_error(env, "ERR_AEAD_NATIVE", message);
   return NULL;
 }

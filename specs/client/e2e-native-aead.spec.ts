@@ -8,7 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import t, { type Test } from 'tap';
-import { aeadBackend, nativeAead, type NativeAead } from '../../actors/client/e2e/native-aead.ts';
+import { aeadBackend, checkModule, nativeAead, type NativeAead } from '../../actors/client/e2e/native-aead.ts';
 import { RecordReader, RecordType, type RawRecord } from '../../actors/client/e2e/records.ts';
 import { Opener, SealError, Sealer, transportKeys } from '../../actors/client/e2e/sealing.ts';
 import { generateIdentity } from '../../actors/client/index.ts';
@@ -198,4 +198,23 @@ t.test('a native open that throws fails that record as not opening (SealError), 
   const k = key();
   const [record] = recut([Buffer.concat(new Sealer(Buffer.from(k), undefined, undefined).sealPieces(RecordType.Data, pseudoRandom(5, 100)))], []);
   t.throws(() => new Opener(Buffer.from(k), undefined, refusing).open(record.head, record.pieces), { name: 'SealError', message: /native AEAD failed/ });
+});
+
+t.test('a module built from older sources (no hkdf) or with an HKDF unlike node:crypto is not used', async (t) => {
+  const aead = native(t);
+  t.equal(checkModule(aead), undefined, 'the module npm ci built is what these sources expect');
+  // The module's functions are not enumerable: taken one by one.
+  const all: NativeAead = { context: aead.context, dispose: aead.dispose, seal: aead.seal, open: aead.open, hkdf: aead.hkdf };
+  const { hkdf: _hkdf, ...older } = all;
+  t.match(checkModule(older), /no hkdf/, 'a build from before the native HKDF');
+  t.match(checkModule({ ...all, seal: undefined } as unknown as NativeAead), /no seal/);
+  const wrong: NativeAead = { ...all, hkdf: (digest, salt, ikm, info, out) => (aead.hkdf(digest, salt, ikm, info, out), void (out[0] ^= 1)) };
+  t.match(checkModule(wrong), /sha256 HKDF differs/, "an HKDF that is not node:crypto's");
+  const throwing: NativeAead = {
+    ...all,
+    hkdf: () => {
+      throw new Error('refused');
+    },
+  };
+  t.match(checkModule(throwing), /HKDF threw: refused/);
 });

@@ -5,6 +5,7 @@
  * end with it and an end without talk alike; sealing.ts uses it when it was built (`npm ci` builds
  * it with node-gyp), node:crypto otherwise, or when ALPHANET_AEAD=node says so.
  */
+import { hkdfSync } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
@@ -43,13 +44,47 @@ function load(): { aead: NativeAead | undefined; why: string } {
   for (const candidate of CANDIDATES) {
     const file = fileURLToPath(new URL(candidate, import.meta.url));
     if (!existsSync(file)) continue;
+    let module: Partial<NativeAead>;
     try {
-      return { aead: require(file) as NativeAead, why: file };
+      module = require(file) as Partial<NativeAead>;
     } catch (error) {
       return { aead: undefined, why: `${file} did not load: ${(error as Error).message}` };
     }
+    const wrong = checkModule(module);
+    if (wrong !== undefined) {
+      // A build from before a change (a checkout updated without `npm ci`): said once, loudly,
+      // since everything falls back to node:crypto until it is rebuilt.
+      const why = `${file} is out of date (${wrong}): rebuild it with \`node native/aead/build.mjs\` (npm ci does)`;
+      process.emitWarning(`alphanet: ${why}; end-to-end encryption uses node:crypto meanwhile`, { code: 'ALPHANET_NATIVE_AEAD_STALE' });
+      return { aead: undefined, why };
+    }
+    return { aead: module as NativeAead, why: file };
   }
   return { aead: undefined, why: 'native/aead was not built (npm ci builds it; node native/aead/build.mjs does by hand)' };
+}
+
+const FUNCTIONS = ['context', 'dispose', 'seal', 'open', 'hkdf'] as const;
+
+/**
+ * Why `module` is not the module these sources expect (a function missing, or an HKDF that does
+ * not give node:crypto's answer: each end must derive the keys the other does), or undefined.
+ */
+export function checkModule(module: Partial<NativeAead>): string | undefined {
+  const missing = FUNCTIONS.filter((name) => typeof module[name] !== 'function');
+  if (missing.length > 0) return `it has no ${missing.join(', ')}`;
+  const salt = new Uint8Array(64).fill(7);
+  const ikm = new Uint8Array(32).fill(9);
+  const info = new TextEncoder().encode('alphanet native check');
+  for (const digest of ['sha256', 'blake2b512'] as const) {
+    const out = new Uint8Array(64);
+    try {
+      module.hkdf!(digest, salt, ikm, info, out);
+    } catch (error) {
+      return `its ${digest} HKDF threw: ${(error as Error).message}`;
+    }
+    if (!Buffer.from(out).equals(Buffer.from(hkdfSync(digest, ikm, salt, info, 64)))) return `its ${digest} HKDF differs from node:crypto's`;
+  }
+  return undefined;
 }
 
 const loaded = load();

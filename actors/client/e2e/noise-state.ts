@@ -41,7 +41,10 @@ function hkdf(aead: NativeAead, chainingKey: Uint8Array, ikm: Uint8Array, count:
 function nativeNoise(aead: NativeAead): typeof Noise {
   return class NativeHkdfNoise extends Noise {
     mixKey(this: NativeHkdfNoise & NoiseInternals, remoteKey: Uint8Array, localKey: NoiseKeyPair): void {
-      const [ck, key] = hkdf(aead, this.chainingKey!, this.curve.dh(remoteKey, localKey), 2);
+      const shared = this.curve.dh(remoteKey, localKey);
+      const [ck, key] = hkdf(aead, this.chainingKey!, shared, 2);
+      // Not kept past its use (the curve hands out a copy even of a cached secret).
+      shared.fill(0);
       this.chainingKey = ck!;
       this.initialiseKey(key!.subarray(0, 32));
     }

@@ -162,10 +162,19 @@ export class NatsLink extends Duplex {
     return message;
   }
 
-  #publish(kind: number, body?: Uint8Array): void {
+  /** Publishes a control message; false (and the link reset) when the connection refuses it. */
+  #publish(kind: number, body?: Uint8Array): boolean {
     const message = this.#message(kind, body?.length ?? 0);
     if (body) message.set(body, HEADER_BYTES);
-    this.#nc.publish(this.#out, message);
+    try {
+      this.#nc.publish(this.#out, message);
+      return true;
+    } catch (error) {
+      // Closing or draining under us (its close is on its way to every link): reset, never throw
+      // from the timer or the callback that got here.
+      this.#lost((error as Error).message);
+      return false;
+    }
   }
 
   #onMessage(error: Error | null, msg: Msg): void {
@@ -295,7 +304,7 @@ export class NatsLink extends Duplex {
         if (this.#batcher !== undefined) this.#publishBatch(this.#batcher, messages, sendable);
         else this.#publishEach(messages, sendable);
       } catch (error) {
-        // A connection closing under us (its close is on its way to every link): reset, never throw from a timer.
+        // Closing or draining under us, or a server allowing smaller messages: reset, never throw from a timer.
         return this.#lost((error as Error).message);
       }
     }
@@ -307,8 +316,7 @@ export class NatsLink extends Duplex {
     if (this.#queuedBytes === 0 && this.#ending) {
       const ending = this.#ending;
       this.#ending = undefined;
-      this.#publish(END);
-      ending();
+      if (this.#publish(END)) ending();
     }
   }
 
@@ -343,7 +351,7 @@ export class NatsLink extends Duplex {
       at = batcher.startMessage(batch, at, HEADER_BYTES + size);
       at = batcher.endMessage(batch, this.#fill(batch, at, size));
     }
-    batcher.send(batch, at, messages, sendable + messages * HEADER_BYTES);
+    batcher.send(batch, at, messages, sendable + messages * HEADER_BYTES, HEADER_BYTES + Math.min(piece, sendable));
   }
 
   /** The messages published one by one, each a view of one buffer the bytes are copied into once. */

@@ -35,7 +35,8 @@ export class PubBatch {
   constructor(nc: NatsConnection, protocol: ProtocolInternals, subject: string) {
     this.#nc = nc;
     this.#protocol = protocol;
-    this.#prefix = Buffer.from(`PUB ${subject} `, 'latin1');
+    // UTF-8, as nats.js writes a subject (and subscribes to it).
+    this.#prefix = Buffer.from(`PUB ${subject} `, 'utf8');
   }
 
   /** Bytes a batch of `messages` messages holding `payloadBytes` in all takes (at most, digits counted high). */
@@ -63,13 +64,21 @@ export class PubBatch {
     return at;
   }
 
-  /** Queues the first `length` bytes of `batch` (`messages` messages, `payloadBytes` of payload), as publish() would. */
-  send(batch: Buffer, length: number, messages: number, payloadBytes: number): void {
+  /**
+   * Queues the first `length` bytes of `batch` (`messages` messages, `payloadBytes` of payload, the
+   * largest `largestPayload`), as publish() would: with its checks, which throw and queue nothing.
+   */
+  send(batch: Buffer, length: number, messages: number, payloadBytes: number, largestPayload: number): void {
     // Buffer writes past the end are dropped silently: a batch sized short would send a broken stream.
     if (length > batch.length) throw new RangeError(`a PUB batch of ${length} bytes overran its ${batch.length}-byte buffer`);
-    // publish()'s own checks: a closed or draining connection refuses, as it does.
     if (this.#nc.isClosed()) throw new Error('NATS connection closed');
     if (this.#protocol.noMorePublishing) throw new Error('NATS connection draining');
+    // A server that allows less (a link made while nats.js had no server info) would close the
+    // whole connection on a larger message; refused here, only the one link is reset.
+    const maxPayload = this.#nc.info?.max_payload;
+    if (maxPayload !== undefined && largestPayload > maxPayload) {
+      throw new Error(`a ${largestPayload}-byte message is over the NATS server's max_payload (${maxPayload})`);
+    }
     this.#protocol.outMsgs += messages;
     this.#protocol.outBytes += payloadBytes;
     this.#protocol.sendCommand(length === batch.length ? batch : batch.subarray(0, length));

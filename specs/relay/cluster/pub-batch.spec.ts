@@ -52,7 +52,7 @@ t.test('one batch of PUB commands: every message whole and in order, at every si
     at = batcher.endMessage(batch, at + payload.length);
   }
   const before = sender.stats();
-  batcher.send(batch, at, payloads.length, total);
+  batcher.send(batch, at, payloads.length, total, Math.max(...sizes));
   const got = await arriving;
   t.same(
     got.map((msg) => Buffer.from(msg.data).toString('hex')),
@@ -67,14 +67,59 @@ t.test('one batch of PUB commands: every message whole and in order, at every si
 t.test('a batch that overran its buffer is refused, not sent cut short', async (t) => {
   const nc = await connection(t);
   const batcher = pubBatcher(nc, 'spec.short')!;
-  t.throws(() => batcher.send(Buffer.alloc(10), 11, 1, 1), RangeError);
+  t.throws(() => batcher.send(Buffer.alloc(10), 11, 1, 1, 1), RangeError);
 });
 
 t.test('a closed connection refuses a batch as publish() does', async (t) => {
   const nc = await connect({ servers: nats.url, maxReconnectAttempts: 0 });
   const batcher = pubBatcher(nc, 'spec.closed')!;
   await nc.close();
-  t.throws(() => batcher.send(Buffer.from('PUB spec.closed 1\r\nx\r\n'), 22, 1, 1), /closed/);
+  t.throws(() => batcher.send(Buffer.from('PUB spec.closed 1\r\nx\r\n'), 22, 1, 1, 1), /closed/);
+});
+
+t.test("a message over the server's max_payload is refused before it is queued, the connection kept", async (t) => {
+  const nc = await connection(t);
+  const batcher = pubBatcher(nc, 'spec.large')!;
+  const max = nc.info!.max_payload;
+  const command = Buffer.from(`PUB spec.large ${max + 1}\r\n`);
+  t.throws(() => batcher.send(command, command.length, 1, max + 1, max + 1), /max_payload/);
+  await t.resolves(nc.flush(), 'the connection is still there');
+  t.equal(nc.isClosed(), false);
+});
+
+/** `nc` with its protocol's noMorePublishing read from `refusing()` (as while nats.js drains). */
+function draining(nc: NatsConnection, refusing: () => boolean): NatsConnection {
+  const protocol = (nc as unknown as { protocol: object }).protocol;
+  const protocolView = new Proxy(protocol, {
+    get(target, property) {
+      if (property === 'noMorePublishing') return refusing();
+      const value = Reflect.get(target, property, target) as unknown;
+      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+    },
+    set: (target, property, value) => Reflect.set(target, property, value, target),
+  });
+  return new Proxy(nc, {
+    get(target, property) {
+      if (property === 'protocol') return protocolView;
+      const value = Reflect.get(target, property, target) as unknown;
+      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+}
+
+t.test('a batch refused while the connection drains resets its link with ERR_LINK_LOST, never throws from the flush', async (t) => {
+  let refusing = false;
+  const a = new NatsLinkHub(draining(await connection(t), () => refusing)).open({ id: 'drain-1', end: 'a', windowBytes: 256 * 1024 });
+  const b = new NatsLinkHub(await connection(t)).open({ id: 'drain-1', end: 'b', windowBytes: 256 * 1024 });
+  t.teardown(() => void (a.destroy(), b.destroy()));
+  await Promise.all([a.ready, b.ready]);
+  b.resume();
+  const failed = new Promise<Error>((resolve) => a.once('error', resolve));
+  refusing = true;
+  a.write(randomBytes(100_000));
+  const error = (await failed) as Error & { code?: string };
+  t.equal(error.code, 'ERR_LINK_LOST');
+  t.match(error.message, /draining/);
 });
 
 t.test('a connection without the internals gets no batcher', async (t) => {
