@@ -87,24 +87,30 @@ t.test("a message over the server's max_payload is refused before it is queued, 
   t.equal(nc.isClosed(), false);
 });
 
+/** Binds a method read through a proxy to the real object, so nats.js's private state stays reachable. */
+function bound(target: object, property: string | symbol): unknown {
+  const value = Reflect.get(target, property, target) as unknown;
+  return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+}
+
+/**
+ * `nc` as a link sees it with `protocol` in place of nats.js's protocol handler: undefined (no
+ * internals: the link publishes message by message), or a view of the real one.
+ */
+function withProtocol(nc: NatsConnection, protocol: object | undefined): NatsConnection {
+  return new Proxy(nc, { get: (target, property) => (property === 'protocol' ? protocol : bound(target, property)) });
+}
+
 /** `nc` with its protocol's noMorePublishing read from `refusing()` (as while nats.js drains). */
 function draining(nc: NatsConnection, refusing: () => boolean): NatsConnection {
   const protocol = (nc as unknown as { protocol: object }).protocol;
-  const protocolView = new Proxy(protocol, {
-    get(target, property) {
-      if (property === 'noMorePublishing') return refusing();
-      const value = Reflect.get(target, property, target) as unknown;
-      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
-    },
-    set: (target, property, value) => Reflect.set(target, property, value, target),
-  });
-  return new Proxy(nc, {
-    get(target, property) {
-      if (property === 'protocol') return protocolView;
-      const value = Reflect.get(target, property, target) as unknown;
-      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
-    },
-  });
+  return withProtocol(
+    nc,
+    new Proxy(protocol, {
+      get: (target, property) => (property === 'noMorePublishing' ? refusing() : bound(target, property)),
+      set: (target, property, value) => Reflect.set(target, property, value, target),
+    }),
+  );
 }
 
 t.test('a batch refused while the connection drains resets its link with ERR_LINK_LOST, never throws from the flush', async (t) => {
@@ -126,17 +132,6 @@ t.test('a connection without the internals gets no batcher', async (t) => {
   t.equal(pubBatcher({} as NatsConnection, 'x'), undefined);
   t.equal(pubBatcher({ protocol: { sendCommand: 'no' } } as unknown as NatsConnection, 'x'), undefined);
 });
-
-/** `nc` as a link sees it without nats.js's protocol internals: it publishes one message at a time. */
-function withoutInternals(nc: NatsConnection): NatsConnection {
-  return new Proxy(nc, {
-    get(target, property) {
-      if (property === 'protocol') return undefined;
-      const value = Reflect.get(target, property, target) as unknown;
-      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
-    },
-  });
-}
 
 async function transfer(t: { teardown(fn: () => unknown): void }, wrap: (nc: NatsConnection) => NatsConnection, id: string): Promise<void> {
   const a = new NatsLinkHub(wrap(await connection(t))).open({ id, end: 'a', windowBytes: 256 * 1024 });
@@ -161,6 +156,25 @@ async function writeAll(link: NatsLink, data: Buffer): Promise<void> {
 }
 
 t.test('a link publishes its data intact both as one batch a turn and message by message', async (t) => {
-  await t.resolves(transfer(t, (nc) => nc, 'batch-1'), 'batched');
-  await t.resolves(transfer(t, withoutInternals, 'each-1'), 'one by one');
+  // The batched link's data goes through sendCommand as PUB batches: counted through a view.
+  let batches = 0;
+  const counting = (nc: NatsConnection): NatsConnection => {
+    const protocol = (nc as unknown as { protocol: { sendCommand(command: Uint8Array | string): void } }).protocol;
+    return withProtocol(
+      nc,
+      new Proxy(protocol, {
+        get: (target, property) =>
+          property === 'sendCommand'
+            ? (command: Uint8Array | string) => {
+                if (typeof command !== 'string' && Buffer.from(command.subarray(0, 4)).toString() === 'PUB ') batches++;
+                target.sendCommand(command);
+              }
+            : bound(target, property),
+        set: (target, property, value) => Reflect.set(target, property, value, target),
+      }),
+    );
+  };
+  await t.resolves(transfer(t, counting, 'batch-1'), 'batched');
+  t.ok(batches > 0, `the data went as ${batches} PUB batches`);
+  await t.resolves(transfer(t, (nc) => withProtocol(nc, undefined), 'each-1'), 'one by one');
 });
