@@ -10,7 +10,7 @@ import { createRequire } from 'node:module';
 import Noise from 'noise-handshake';
 import t from 'tap';
 import { aeadBackend, nativeAead, type NativeAead } from '../../actors/client/e2e/native-aead.ts';
-import { agreesWithLibrary, createNoise, nativeNoiseClassForTests, noiseHkdfBackend } from '../../actors/client/e2e/noise-state.ts';
+import { agreesWithLibrary, createNoise, nativeNoiseClass, noiseHkdfBackend } from '../../actors/client/e2e/noise-state.ts';
 import { transportKeys } from '../../actors/client/e2e/sealing.ts';
 import { curveFor, staticKeyPair } from '../../actors/client/e2e/static-key.ts';
 import { generateIdentity } from '../../actors/client/index.ts';
@@ -95,7 +95,7 @@ t.test('bad arguments throw a clear error, never read past a buffer', async (t) 
 });
 
 t.test("a handshake state with the native HKDF completes IK with the library's, both ways, on the same keys", async (t) => {
-  const Native = nativeNoiseClassForTests();
+  const Native = nativeNoiseClass();
   if (Native === undefined) throw new Error('the native module is not loaded');
   for (const [Initiator, Responder, what] of [
     [Native, Noise, 'native initiator, library responder'],
@@ -132,7 +132,7 @@ t.test('a handshake message altered on the way is refused by the native state', 
 });
 
 t.test('a state that derives anything else is not taken in place of the library', async (t) => {
-  const Native = nativeNoiseClassForTests();
+  const Native = nativeNoiseClass();
   if (Native === undefined) throw new Error('the native module is not loaded');
   t.equal(agreesWithLibrary(Native), true, 'the native state agrees');
   // Splitting with the keys swapped completes the handshake locally but never talks to the library.

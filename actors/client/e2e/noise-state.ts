@@ -91,13 +91,13 @@ let chosen: typeof Noise | undefined;
 /** The handshake state class to use: the native-HKDF one when built and in agreement, else the library's. */
 export function noiseClass(): typeof Noise {
   if (chosen === undefined) {
-    const candidate = nativeAead === undefined ? undefined : nativeNoise(nativeAead);
+    const candidate = nativeNoiseClass();
     chosen = candidate !== undefined && agreesWithLibrary(candidate) ? candidate : Noise;
   }
   return chosen;
 }
 
-/** Which HKDF the handshake uses in this process, for the bench's machine line and the specs. */
+/** Which HKDF the handshake uses in this process (the specs check it is the native one where built). */
 export function noiseHkdfBackend(): 'native' | 'noise-handshake' {
   return noiseClass() === Noise ? 'noise-handshake' : 'native';
 }
@@ -108,7 +108,7 @@ export function createNoise(pattern: Pattern, initiator: boolean, staticKeyPair:
   return new Class(pattern, initiator, staticKeyPair, options);
 }
 
-/** For the specs: the native-HKDF class itself, without the check. */
-export function nativeNoiseClassForTests(): typeof Noise | undefined {
+/** The native-HKDF class itself, before the check against the library (undefined without the module). */
+export function nativeNoiseClass(): typeof Noise | undefined {
   return nativeAead === undefined ? undefined : nativeNoise(nativeAead);
 }

@@ -101,16 +101,21 @@ function withProtocol(nc: NatsConnection, protocol: object | undefined): NatsCon
   return new Proxy(nc, { get: (target, property) => (property === 'protocol' ? protocol : bound(target, property)) });
 }
 
-/** `nc` with its protocol's noMorePublishing read from `refusing()` (as while nats.js drains). */
-function draining(nc: NatsConnection, refusing: () => boolean): NatsConnection {
-  const protocol = (nc as unknown as { protocol: object }).protocol;
+/** `nc` with its real protocol handler seen through `replace`: a property it names reads from it instead. */
+function protocolSeen(nc: NatsConnection, replace: (protocol: Record<string, unknown>, property: string | symbol) => unknown): NatsConnection {
+  const protocol = (nc as unknown as { protocol: Record<string, unknown> }).protocol;
   return withProtocol(
     nc,
     new Proxy(protocol, {
-      get: (target, property) => (property === 'noMorePublishing' ? refusing() : bound(target, property)),
+      get: (target, property) => replace(target, property) ?? bound(target, property),
       set: (target, property, value) => Reflect.set(target, property, value, target),
     }),
   );
+}
+
+/** `nc` with its protocol's noMorePublishing read from `refusing()` (as while nats.js drains). */
+function draining(nc: NatsConnection, refusing: () => boolean): NatsConnection {
+  return protocolSeen(nc, (_protocol, property) => (property === 'noMorePublishing' ? refusing() : undefined));
 }
 
 t.test('a batch refused while the connection drains resets its link with ERR_LINK_LOST, never throws from the flush', async (t) => {
@@ -158,22 +163,15 @@ async function writeAll(link: NatsLink, data: Buffer): Promise<void> {
 t.test('a link publishes its data intact both as one batch a turn and message by message', async (t) => {
   // The batched link's data goes through sendCommand as PUB batches: counted through a view.
   let batches = 0;
-  const counting = (nc: NatsConnection): NatsConnection => {
-    const protocol = (nc as unknown as { protocol: { sendCommand(command: Uint8Array | string): void } }).protocol;
-    return withProtocol(
-      nc,
-      new Proxy(protocol, {
-        get: (target, property) =>
-          property === 'sendCommand'
-            ? (command: Uint8Array | string) => {
-                if (typeof command !== 'string' && Buffer.from(command.subarray(0, 4)).toString() === 'PUB ') batches++;
-                target.sendCommand(command);
-              }
-            : bound(target, property),
-        set: (target, property, value) => Reflect.set(target, property, value, target),
-      }),
+  const counting = (nc: NatsConnection): NatsConnection =>
+    protocolSeen(nc, (protocol, property) =>
+      property === 'sendCommand'
+        ? (command: Uint8Array | string) => {
+            if (typeof command !== 'string' && Buffer.from(command.subarray(0, 4)).toString() === 'PUB ') batches++;
+            (protocol.sendCommand as (command: Uint8Array | string) => void).call(protocol, command);
+          }
+        : undefined,
     );
-  };
   await t.resolves(transfer(t, counting, 'batch-1'), 'batched');
   t.ok(batches > 0, `the data went as ${batches} PUB batches`);
   await t.resolves(transfer(t, (nc) => withProtocol(nc, undefined), 'each-1'), 'one by one');
